@@ -1,0 +1,45 @@
+"""Shared fixtures.
+
+Real datasets: tests marked ``data`` read ``SYSPRUNE_DATA_DIR`` (CI points it at ../shared/data). When it is not
+set, ``../shared/data`` beside the checkout is used if present. If the data is absent the tests *fail* under CI
+(``CI`` set) and are skipped, with the reason, elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _data_dir() -> Path | None:
+    env = os.environ.get("SYSPRUNE_DATA_DIR")
+    if env:
+        return Path(env)
+    guess = REPO.parent / "shared" / "data"
+    return guess if guess.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    d = _data_dir()
+    if d is None or not (d / "pmlb").is_dir() or not (d / "MNIST" / "raw").is_dir():
+        msg = f"real datasets not found (SYSPRUNE_DATA_DIR={os.environ.get('SYSPRUNE_DATA_DIR')!r}, guess ../shared/data)"
+        if os.environ.get("CI"):
+            pytest.fail(msg + " — CI must provide them")
+        pytest.skip(msg)
+    return d
+
+
+@pytest.fixture
+def cache_dir(tmp_path_factory) -> Path:
+    """A private array cache per test session (prepared datasets are reused across tests in one run)."""
+    return tmp_path_factory.getbasetemp() / "array-cache"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'study.db'}"
