@@ -304,13 +304,17 @@ TOP_KEYS = (
 
 def parse_spec(raw: dict[str, Any], *, default_name: str = "study") -> StudySpec:
     """Validate a parsed TOML document. Raises ``_Err`` (field: message); see :func:`load_spec`."""
-    from sysprune.models import MODEL_NAMES, get_model
+    from sysprune.models import get_model
 
     _no_unknown(raw, TOP_KEYS, "")
     for required in ("model", "dataset"):
         if required not in raw:
             raise _Err(required, "missing (required)")
-    model = _str(raw["model"], "model", MODEL_NAMES)
+    model = _str(raw["model"], "model")
+    try:
+        get_model(model)
+    except ValueError as e:
+        raise _Err("model", str(e)) from None
     dataset = _dataset(raw["dataset"])
     from sysprune._data import dataset_kind
 

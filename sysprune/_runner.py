@@ -1,0 +1,300 @@
+"""StudySpec → optuna.Study → one measured process per trial → per-step metrics in the study's database.
+
+The parent (this process, the Optuna worker) samples the hyperparameters, starts the trial process from the fork
+server, receives one report per step, measures the child from outside (see ``_trial_process``), stores the step's
+metrics and reports the objective, and asks the pruner — in multi-objective studies too, since sysprune owns the
+step loop. Per-trial user attrs carry each metric's final value so ``trials_dataframe()`` and the dashboard show it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from sysprune import _attrs
+import logging
+from sysprune._metrics import METRIC_NAMES
+from sysprune._spec import SpecError, StudySpec
+from sysprune._store import tune_sqlite_engine
+from sysprune._trial_process import CapExceeded, TrialJob, TrialProcess, TrialProcessError, warm_up
+
+_log = logging.getLogger("sysprune.runner")
+
+DEFAULT_STORAGE = "sqlite:///results/sysprune.db"
+
+# What identifies a study's definition: resuming with a file that changed these would mix incomparable trials.
+_IDENTITY_FIELDS = ("model", "dataset", "objective", "steps")
+
+
+class StudyMismatch(SpecError):
+    """The database already holds a study of that name, defined differently."""
+
+
+@dataclass
+class RunResult:
+    study: optuna.Study
+    storage_url: str
+    n_run: int
+    n_existing: int
+
+
+def _identity(spec: StudySpec) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    d = asdict(spec)
+    return json.loads(json.dumps({k: d[k] for k in _IDENTITY_FIELDS}, default=str))
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """Create the folder of a relative or absolute SQLite file URL (``sqlite:///results/x.db``)."""
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        Path(url[len("sqlite:///") :].split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage with heartbeats (a killed worker's RUNNING trials become FAIL) and SQLite tuned."""
+    ensure_sqlite_dir(url)
+    storage = optuna.storages.RDBStorage(
+        url,
+        heartbeat_interval=60,
+        grace_period=180,
+    )
+    tune_sqlite_engine(storage.engine)
+    return storage
+
+
+def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
+    s = spec.sampler
+    if s.name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if s.name == "nsgaii":
+        return optuna.samplers.NSGAIISampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.n_startup_trials, multivariate=True)
+
+
+def _sampler_seed(seed: int, n_existing: int) -> int:
+    """A resumed study must not replay the random start-up draws of its first run: mix in its size."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{n_existing}".encode()).digest()[:4], "little")
+
+
+def _trial_seed(seed: int, number: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"trial:{seed}:{number}".encode()).digest()[:4], "little")
+
+
+def open_study(spec: StudySpec, storage_url: str, study_name: str, seed: int) -> tuple[optuna.Study, int]:
+    """Create the study, or load it to resume. Checks that a stored study was defined the same way."""
+    from sysprune.pruners import build_pruner
+
+    storage = make_storage(storage_url)
+    identity = _identity(spec)
+    existing = None
+    try:
+        existing = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        pass
+    n_existing = len(existing.trials) if existing is not None else 0
+    if existing is not None:
+        stored = existing.user_attrs.get("sysprune:identity")
+        if stored is not None and stored != identity:
+            diff = [k for k in _IDENTITY_FIELDS if stored.get(k) != identity.get(k)]
+            raise StudyMismatch(
+                f"study {study_name!r} in {storage_url} was defined with a different {', '.join(diff)}; "
+                f"use --study-name to start a new study"
+            )
+    directions = list(spec.objective.directions)
+    study = optuna.create_study(
+        storage=storage,
+        study_name=study_name,
+        directions=directions,
+        sampler=make_sampler(spec, _sampler_seed(seed, n_existing)),
+        pruner=build_pruner(spec.pruner.policy, spec.pruner.params, budgets=spec.budgets, steps=spec.steps),
+        load_if_exists=True,
+    )
+    if existing is None:
+        study.set_user_attr("sysprune:identity", identity)
+        study.set_metric_names(list(spec.objective.metrics))
+        study.set_user_attr("budgets", dict(spec.budgets))
+        study.set_user_attr("pruner", {"policy": spec.pruner.policy, **spec.pruner.params})
+        study.set_user_attr("model", spec.model)
+        study.set_user_attr("dataset", spec.dataset.name)
+        study.set_user_attr("steps", spec.steps)
+        study.set_user_attr("machine", machine_info())
+    return study, n_existing
+
+
+def machine_info() -> dict[str, Any]:
+    import os
+
+    from sysprune._monitor import energy_available
+
+    return {
+        "node": platform.node(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "energy_counter": energy_available(),
+    }
+
+
+def _report_and_decide(trial: optuna.Trial, step: int, value: float | None, metrics: dict[str, Any]) -> bool:
+    from sysprune._report import report, should_prune
+
+    report(trial, step, value, metrics)
+    return should_prune(trial)
+
+
+def _set_prune_reason(trial: optuna.Trial, reason: str, detail: dict[str, Any]) -> None:
+    if _attrs.PRUNE_REASON not in trial.user_attrs:  # a sysprune pruner may have recorded it already
+        trial.set_user_attr(_attrs.PRUNE_REASON, reason)
+        trial.set_user_attr(_attrs.PRUNE_DETAIL, detail)
+
+
+def _finalise(trial: optuna.Trial, last: dict[str, Any], budgets: dict[str, float]) -> None:
+    """Each metric's final value as a user attr; budget constraints so the sampler learns feasibility."""
+    for name in METRIC_NAMES:
+        v = last.get(name)
+        if v is not None and not (isinstance(v, float) and math.isnan(v)):
+            trial.set_user_attr(name, v)
+    if budgets:
+        from sysprune.pruners import record_constraints
+
+        record_constraints(trial, budgets, last)
+
+
+class Objective:
+    """The Optuna objective: one trial = one trial process, driven step by step."""
+
+    def __init__(self, spec: StudySpec, dataset_path: str, seed: int) -> None:
+        self.spec = spec
+        self.dataset_path = dataset_path
+        self.seed = seed
+
+    def __call__(self, trial: optuna.Trial) -> float | Sequence[float]:
+        from sysprune._space import FixedParam, sample
+
+        spec = self.spec
+        params = sample(spec.search_space, trial)
+        for name, p in spec.search_space.items():
+            if isinstance(p, FixedParam):
+                trial.set_user_attr(_attrs.FIXED_PREFIX + name, p.value)
+        job = TrialJob(
+            model=spec.model,
+            params=params,
+            dataset_path=self.dataset_path,
+            seed=_trial_seed(self.seed, trial.number),
+            steps=spec.steps,
+            threads=spec.trial.threads,
+            infer_batch_size=spec.trial.infer_batch_size,
+            infer_repeats=spec.trial.infer_repeats,
+        )
+        objective = spec.objective
+        single = not objective.is_multi
+        last: dict[str, Any] = {}
+        tp = None
+        try:
+            tp = TrialProcess(job, max_rss_mb=spec.trial.max_rss_mb, max_wall_s=spec.trial.max_wall_s)
+            trial.set_user_attr("process_start_s", round(tp.ready_s, 6))
+            for result in tp.steps():
+                last = result.metrics
+                value = last.get(objective.metrics[0]) if single else None
+                if single and value is None:
+                    raise TrialProcessError(f"objective metric {objective.metrics[0]!r} is missing at step {result.step}")
+                prune = _report_and_decide(trial, result.step, value, last)
+                tp.decide(stop=prune)
+                if prune:
+                    _set_prune_reason(
+                        trial,
+                        f"{spec.pruner.policy} pruner at step {result.step}",
+                        {"rule": spec.pruner.policy, "pruner": type(trial.study.pruner).__name__, "step": result.step},
+                    )
+                    _finalise(trial, last, spec.budgets)
+                    raise optuna.TrialPruned(trial.user_attrs.get(_attrs.PRUNE_REASON))
+        except CapExceeded as e:
+            _set_prune_reason(
+                trial,
+                str(e),
+                {"rule": "hard_cap", "pruner": "TrialProcess", "metric": e.metric, "value": e.value,
+                 "budget": e.cap, "step": e.step, "predicted": False},
+            )  # fmt: skip
+            if last:
+                _finalise(trial, last, spec.budgets)
+            trial.set_constraint(_attrs.CONSTRAINT_PREFIX + e.metric, e.value - e.cap)
+            raise optuna.TrialPruned(str(e)) from None
+        except TrialProcessError as e:
+            trial.set_user_attr(_attrs.ERROR, str(e))
+            if last:
+                _finalise(trial, last, spec.budgets)
+            raise
+        finally:
+            if tp is not None:
+                tp.close()
+        if not last:
+            raise TrialProcessError("the trial process finished without reporting a step")
+        _finalise(trial, last, spec.budgets)
+        values = [last.get(m) for m in objective.metrics]
+        if any(v is None for v in values):
+            missing = [m for m, v in zip(objective.metrics, values) if v is None]
+            raise TrialProcessError(f"objective metric(s) missing at the last step: {', '.join(missing)}")
+        return values[0] if single else values
+
+
+def run_study(
+    spec: StudySpec,
+    *,
+    storage_url: str = DEFAULT_STORAGE,
+    study_name: str | None = None,
+    n_trials: int | None = None,
+    seed: int | None = None,
+    callbacks: Sequence[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]] = (),
+    data_dir: str | None = None,
+    cache_dir: str | None = None,
+    on_start: Callable[[optuna.Study, int, int], None] | None = None,
+) -> RunResult:
+    """Run (or resume) a study.
+
+    ``n_trials=None`` runs until the study holds ``spec.n_trials`` trials (so running the same command again
+    after an interruption finishes the study, and after completion does nothing); an explicit ``n_trials``
+    adds that many trials. Raises SpecError/DatasetUnavailable before touching the database on bad input.
+    """
+    from sysprune._data import prepare
+
+    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
+        raise SpecError(f"--n-trials must be an integer >= 1, got {n_trials!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise SpecError(f"--seed must be an integer >= 0, got {seed!r}")
+    seed = spec.seed if seed is None else seed
+    study_name = study_name or spec.name
+    d = spec.dataset
+    dataset_path = prepare(
+        d.name,
+        seed=seed,
+        subsample=d.subsample,
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        data_dir=data_dir,
+        cache_dir=cache_dir,
+    )
+    study, n_existing = open_study(spec, storage_url, study_name, seed)
+    todo = n_trials if n_trials is not None else max(0, spec.n_trials - n_existing)
+    if on_start is not None:
+        on_start(study, n_existing, todo)
+    if todo > 0:
+        warm_up()
+        study.optimize(
+            Objective(spec, str(dataset_path), seed),
+            n_trials=todo,
+            catch=(TrialProcessError,),
+            callbacks=list(callbacks),
+            gc_after_trial=False,
+            show_progress_bar=False,
+        )
+    return RunResult(study, storage_url, todo, n_existing)

@@ -1,0 +1,239 @@
+"""The ``sysprune`` command. Library errors become one line on stderr and a non-zero status; ``--debug`` shows
+the traceback."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_USAGE = 2  # bad input: a study file, an argument, a dataset not available
+EXIT_INTERRUPTED = 130
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one line."""
+
+
+def _fmt_budgets(b: dict[str, float]) -> str:
+    return ", ".join(f"{k}<={v:g}" for k, v in b.items()) or "-"
+
+
+# ------------------------------------------------------------------------------------------------------- run
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    from sysprune._runner import DEFAULT_STORAGE
+
+    p = sub.add_parser(
+        "run",
+        help="run (or resume) a study defined in a TOML file",
+        description="Run a study: one process per trial, per-step accuracy and system metrics stored beside the "
+        "Optuna study. Running the same command again resumes the study: it runs until the study holds the "
+        "file's n_trials trials; --n-trials N adds N more.",
+        epilog="example:\n  sysprune run studies/digits_mlp.toml\n"
+        "  sysprune run studies/digits_mlp.toml --n-trials 5 --storage sqlite:///results/other.db",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("study", help="the study file (studies/*.toml)")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
+    p.add_argument("--n-trials", type=int, default=None, help="add this many trials (default: top up to the file's n_trials)")
+    p.add_argument("--study-name", default=None, help="study name in the database (default: the file's name)")
+    p.add_argument("--seed", type=int, default=None, help="override the file's seed")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.set_defaults(func=_cmd_run)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from sysprune._progress import Progress
+    from sysprune._runner import run_study
+    from sysprune._spec import load_spec
+
+    spec = load_spec(args.study)
+    callbacks: list = []
+
+    def on_start(study, n_existing: int, todo: int) -> None:
+        where = f"{args.storage} (study {study.study_name!r})"
+        if todo == 0:
+            print(f"study {study.study_name!r} already has {n_existing}/{spec.n_trials} trials; nothing to run "
+                  f"(use --n-trials N to add more). Results: {where}")  # fmt: skip
+            return
+        verb = "resuming" if n_existing else "starting"
+        print(f"{verb} {spec.name}: {spec.model} on {spec.dataset.name}, {todo} trial(s) x {spec.steps} steps, "
+              f"pruner {spec.pruner.policy}, budgets {_fmt_budgets(spec.budgets)} -> {where}", flush=True)  # fmt: skip
+        if not args.quiet:
+            callbacks.append(Progress(todo))
+        callbacks.extend(_extra_callbacks(args))
+
+    result = run_study(
+        spec,
+        storage_url=args.storage,
+        study_name=args.study_name,
+        n_trials=args.n_trials,
+        seed=args.seed,
+        callbacks=callbacks,
+        on_start=on_start,
+    )
+    if result.n_run:
+        _print_summary(result.study, args.storage)
+    return 0
+
+
+def _extra_callbacks(args: argparse.Namespace) -> list:
+    """Callbacks other parts of sysprune hook into a run (the dashboard publisher when available)."""
+    return []
+
+
+def _print_summary(study, storage: str) -> None:
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    n = {s: sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    print(f"study {study.study_name!r}: {len(trials)} trials ({n[TrialState.COMPLETE]} complete, "
+          f"{n[TrialState.PRUNED]} pruned, {n[TrialState.FAIL]} failed)")  # fmt: skip
+    try:
+        if len(study.directions) == 1:
+            bt = study.best_trial
+            print(f"best trial #{bt.number}: {bt.value:.4g}  params {bt.params}")
+        else:
+            print(f"pareto front: trials {[t.number for t in study.best_trials]}")
+    except ValueError:
+        print("no feasible completed trial yet")
+    print(f"results: {storage}  (per-step metrics: sysprune.load_step_metrics({storage!r}, {study.study_name!r}))")
+
+
+# --------------------------------------------------------------------------------------------------- studies
+
+
+def _add_studies(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "studies",
+        help="list the study files (model, dataset, steps, budgets)",
+        description="List the study files in a folder with their model, dataset, steps, trials, pruner and budgets.",
+        epilog="example:\n  sysprune studies\n  sysprune studies --names   # just the names (used by make)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("directory", nargs="?", default="studies", help="folder of *.toml files (default: studies)")
+    p.add_argument("--names", action="store_true", help="print only the study file names, one per line")
+    p.set_defaults(func=_cmd_studies)
+
+
+def _cmd_studies(args: argparse.Namespace) -> int:
+    from sysprune._spec import SpecError, list_specs, load_spec
+
+    d = Path(args.directory)
+    if not d.is_dir():
+        raise UserError(f"{d}: no such folder")
+    paths = list_specs(d)
+    if args.names:
+        for p in paths:
+            print(p.stem)
+        return 0
+    rows = [("study", "model", "dataset", "steps", "trials", "pruner", "budgets")]
+    bad = 0
+    for p in paths:
+        try:
+            s = load_spec(p)
+        except SpecError as e:
+            bad += 1
+            print(f"invalid: {e}", file=sys.stderr)
+            continue
+        ds = s.dataset.name + (f" ({s.dataset.subsample})" if s.dataset.subsample else "")
+        rows.append((p.stem, s.model, ds, str(s.steps), str(s.n_trials), s.pruner.policy, _fmt_budgets(s.budgets)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return EXIT_USAGE if bad else 0
+
+
+# --------------------------------------------------------------------------------------------------- metrics
+
+
+def _add_metrics(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "metrics",
+        help="list the metric vocabulary (names usable in objectives and budgets)",
+        description="List every metric sysprune records per step, with unit and kind.",
+        epilog="example:\n  sysprune metrics",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.set_defaults(func=_cmd_metrics)
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    from sysprune._metrics import METRICS
+
+    for m in METRICS.values():
+        print(f"{m.name:<18} {m.unit:<4} {m.kind:<10} {m.description}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------------ main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from sysprune import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="sysprune",
+        description="Tune ML models to fit a machine: Optuna studies that prune on system metrics.",
+        epilog="example:\n  sysprune studies\n  sysprune run studies/digits_mlp.toml\n"
+        "run 'sysprune COMMAND --help' for a command's options",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"sysprune {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for add in _SUBCOMMANDS:
+        add(sub)
+    return parser
+
+
+_SUBCOMMANDS = [_add_run, _add_studies, _add_metrics]
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    import sqlalchemy.exc
+
+    from sysprune._spec import SpecError
+
+    errors: list[type[BaseException]] = [UserError, SpecError, sqlalchemy.exc.ArgumentError,
+                                         sqlalchemy.exc.OperationalError]  # fmt: skip
+    try:
+        from sysprune._data import DatasetUnavailable
+
+        errors.append(DatasetUnavailable)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.WARNING)
+    logging.getLogger("sysprune").setLevel(logging.DEBUG if args.debug else logging.INFO)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("\ninterrupted; the study is kept — run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except _user_errors() as e:
+        if args.debug:
+            raise
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "\n" in str(e) and "(Background on this error" in str(e):
+            msg = str(e).split("\n")[0]
+        print(f"sysprune: error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
