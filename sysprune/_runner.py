@@ -146,8 +146,17 @@ def machine_info() -> dict[str, Any]:
 
 
 def _report_and_decide(trial: optuna.Trial, step: int, value: float | None, metrics: dict[str, Any]) -> bool:
-    from sysprune._report import report, should_prune
+    try:
+        from sysprune._report import report, should_prune
+    except ImportError:  # TEMPORARY until the pruner work lands
+        from sysprune._store import store_for
 
+        store_for(trial.study._storage).write_step(study_name=trial.study.study_name, trial_id=trial._trial_id,
+                                                   trial_number=trial.number, step=step, metrics=metrics)
+        if value is not None:
+            trial.report(value, step)
+            return trial.should_prune()
+        return False
     report(trial, step, value, metrics)
     return should_prune(trial)
 
@@ -165,8 +174,10 @@ def _finalise(trial: optuna.Trial, last: dict[str, Any], budgets: dict[str, floa
         if v is not None and not (isinstance(v, float) and math.isnan(v)):
             trial.set_user_attr(name, v)
     if budgets:
-        from sysprune.pruners import record_constraints
-
+        try:
+            from sysprune.pruners import record_constraints
+        except ImportError:  # TEMPORARY
+            return
         record_constraints(trial, budgets, last)
 
 
