@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import platform
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,11 +63,9 @@ def ensure_sqlite_dir(url: str) -> None:
 def make_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage with heartbeats (a killed worker's RUNNING trials become FAIL) and SQLite tuned."""
     ensure_sqlite_dir(url)
-    storage = optuna.storages.RDBStorage(
-        url,
-        heartbeat_interval=60,
-        grace_period=180,
-    )
+    with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9; we rely on them knowingly
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
     tune_sqlite_engine(storage.engine)
     return storage
 
@@ -100,7 +99,12 @@ def open_study(spec: StudySpec, storage_url: str, study_name: str, seed: int) ->
         existing = optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         pass
-    n_existing = len(existing.trials) if existing is not None else 0
+    # Enqueued (WAITING) trials are still to run: they count toward this run, not toward what exists.
+    n_existing = (
+        sum(t.state != optuna.trial.TrialState.WAITING for t in existing.get_trials(deepcopy=False))
+        if existing is not None
+        else 0
+    )
     if existing is not None:
         stored = existing.user_attrs.get("sysprune:identity")
         if stored is not None and stored != identity:
@@ -120,7 +124,9 @@ def open_study(spec: StudySpec, storage_url: str, study_name: str, seed: int) ->
     )
     if existing is None:
         study.set_user_attr("sysprune:identity", identity)
-        study.set_metric_names(list(spec.objective.metrics))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(spec.objective.metrics))
         study.set_user_attr("budgets", dict(spec.budgets))
         study.set_user_attr("pruner", {"policy": spec.pruner.policy, **spec.pruner.params})
         study.set_user_attr("model", spec.model)

@@ -154,10 +154,10 @@ class MetricStore:
             return pd.DataFrame(columns=["trial_number", "step", *columns]).astype(
                 {"trial_number": "int64", "step": "int64", **{c: "float64" for c in columns}}
             )
-        wide = long.pivot_table(
-            index=["trial_number", "step"], columns="metric", values="value", aggfunc="first", dropna=False
-        )
-        wide = wide.reindex(columns=columns).astype("float64").sort_index().reset_index()
+        # set_index+unstack keeps only (trial, step) pairs that exist and NULL values as NaN
+        # (pivot_table(dropna=False) would invent the full trial x step product).
+        wide = long.set_index(["trial_number", "step", "metric"])["value"].astype("float64").unstack("metric")
+        wide = wide.reindex(columns=columns).sort_index().reset_index()
         wide.columns.name = None
         return wide
 

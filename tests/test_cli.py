@@ -1,0 +1,118 @@
+"""Bad input through the real command line: one line naming file/field/value, exit 2, no database written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+GOOD = """
+model = "torch_mlp"
+steps = 2
+n_trials = 2
+[dataset]
+name = "digits"
+[search_space]
+width = {type = "int", low = 8, high = 32}
+"""
+
+
+def sysprune(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sysprune.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd or REPO,
+        timeout=300,
+    )
+
+
+BAD_CASES = {
+    "unknown model": (GOOD.replace('"torch_mlp"', '"xgboost"'), "model: unknown model 'xgboost'; valid: torch_mlp"),
+    "unknown dataset": (GOOD.replace('"digits"', '"cifar10"'), "dataset.name: unknown dataset 'cifar10'"),
+    "unknown metric in objective": (GOOD + '[objective]\nmetric = "f1"\n', "objective.metric: unknown metric 'f1'"),
+    "unknown metric in budgets": (GOOD + "[budgets]\nram = 5\n", "budgets.ram: unknown system metric"),
+    "unknown top-level key": ("n_trial = 3\n" + GOOD, "n_trial: unknown key"),
+    "unknown nested key": (GOOD.replace('name = "digits"', 'name = "digits"\nsplit = 0.3'), "dataset.split: unknown key"),
+    "inverted range": (GOOD.replace("low = 8, high = 32", "low = 32, high = 8"),
+                       "search_space.width: low must be < high, got low=32 high=8"),
+    "empty range": (GOOD.replace("low = 8, high = 32", "low = 8, high = 8"), "search_space.width: low must be < high"),
+    "negative budget": (GOOD + "[budgets]\ninfer_ms = -1.0\n", "budgets.infer_ms: must be >= 0.0, got -1.0"),
+    "unknown parameter": (GOOD + 'depth = 3\n', "search_space.depth: unknown parameter for model torch_mlp"),
+    "unknown pruner policy": (GOOD + '[pruner]\npolicy = "sometimes"\n', "pruner: unknown policy 'sometimes'"),
+    "image model on tabular data": (GOOD.replace('"torch_mlp"', '"torch_cnn"').replace('"digits"', '"pmlb:iris"')
+                                    .replace('width = {type = "int", low = 8, high = 32}', ''),
+                                    "dataset.name: model torch_cnn needs image data; pmlb:iris is tabular"),
+    "invalid toml": ("model = \n", "invalid TOML"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CASES))
+def test_bad_study_file_gives_one_line_and_exit_2(case, tmp_path):
+    text, expected = BAD_CASES[case]
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    db = tmp_path / "out" / "study.db"
+    r = sysprune("run", str(f), "--storage", f"sqlite:///{db}")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith(f"sysprune: error: {f}: ")
+    assert expected in lines[0]
+    assert "Traceback" not in r.stderr
+    assert not db.exists() and not db.parent.exists()
+
+
+def test_missing_file(tmp_path):
+    r = sysprune("run", str(tmp_path / "nope.toml"), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
+    assert r.returncode == 2
+    assert r.stderr.strip() == f"sysprune: error: {tmp_path / 'nope.toml'}: study file not found"
+    assert not (tmp_path / "x.db").exists()
+
+
+@pytest.mark.parametrize("dataset", ["pmlb:adult", "mnist"])
+def test_dataset_not_available_offline(tmp_path, dataset):
+    f = tmp_path / "s.toml"
+    f.write_text(GOOD.replace('"digits"', f'"{dataset}"'))
+    empty = tmp_path / "empty-data"
+    empty.mkdir()
+    r = sysprune("run", str(f), "--storage", f"sqlite:///{tmp_path / 'x.db'}",
+                 env={"SYSPRUNE_DATA_DIR": str(empty), "SYSPRUNE_CACHE_DIR": str(tmp_path / "cache")})  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sysprune: error: "), r.stderr
+    assert dataset.split(":")[-1] in lines[0] and str(empty) in lines[0]
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_bad_override_is_one_line(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text(GOOD)
+    r = sysprune("run", str(f), "--n-trials", "0", "--storage", f"sqlite:///{tmp_path / 'x.db'}")
+    assert r.returncode == 2
+    assert r.stderr.strip() == "sysprune: error: --n-trials must be an integer >= 1, got 0"
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_studies_lists_the_shipped_files():
+    r = sysprune("studies")
+    assert r.returncode == 0, r.stderr
+    header, *rows = r.stdout.strip().splitlines()
+    assert header.split()[:4] == ["study", "model", "dataset", "steps"]
+    names = {row.split()[0] for row in rows}
+    assert "digits_mlp" in names
+    assert names == {p.stem for p in (REPO / "studies").glob("*.toml")}
+
+
+def test_every_subcommand_has_help_with_an_example():
+    top = sysprune("--help")
+    assert top.returncode == 0
+    for cmd in ("run", "studies", "metrics"):
+        r = sysprune(cmd, "--help")
+        assert r.returncode == 0, cmd
+        assert "example:" in r.stdout and f"sysprune {cmd}" in r.stdout, cmd

@@ -1,0 +1,157 @@
+"""The runner end to end on a real SQLite file: intermediate values and metric rows per step, per-trial peaks,
+latency vs width, resuming, failures, multi-objective."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from sysprune import load_step_metrics
+from sysprune._runner import run_study
+from sysprune._spec import parse_spec
+
+SYSTEM_ROW = ("wall_s", "cpu_s", "rss_mb", "peak_rss_mb", "peak_rss_delta_mb", "infer_ms", "n_params", "model_bytes")
+
+
+def _spec(**over):
+    raw = {
+        "name": "t",
+        "model": "torch_mlp",
+        "steps": 3,
+        "n_trials": 3,
+        "seed": 1,
+        "dataset": {"name": "digits"},
+        "sampler": {"name": "random"},
+        "search_space": {"width": {"type": "int", "low": 8, "high": 64}, "n_layers": 1, "batch_size": 128},
+        "trial": {"infer_repeats": 3, "infer_batch_size": 64},
+    }
+    raw.update(over)
+    return parse_spec(raw)
+
+
+@pytest.fixture
+def run(sqlite_url, cache_dir):
+    def _run(spec, **kw):
+        return run_study(spec, storage_url=sqlite_url, cache_dir=str(cache_dir), **kw)
+
+    return _run
+
+
+def test_every_trial_has_a_value_and_a_full_metric_row_per_step(run, sqlite_url):
+    result = run(_spec())
+    study = result.study
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    df = load_step_metrics(sqlite_url, "t")
+    assert list(df[["trial_number", "step"]].itertuples(index=False, name=None)) == [
+        (n, s) for n in range(3) for s in range(3)
+    ]
+    for t in study.trials:
+        assert sorted(t.intermediate_values) == [0, 1, 2]
+        rows = df[df.trial_number == t.number]
+        # the reported objective is the stored val_accuracy, step by step
+        assert [t.intermediate_values[s] for s in range(3)] == pytest.approx(list(rows.val_accuracy))
+        assert rows[list(SYSTEM_ROW)].notna().all().all()
+        assert rows.energy_j.isna().all() and rows.gpu_mem_mb.isna().all()  # no counter here: missing, not 0
+        assert list(rows.cpu_s) == sorted(rows.cpu_s) and list(rows.wall_s) == sorted(rows.wall_s)
+        # final values on the trial for trials_dataframe() and the dashboard
+        last = rows.iloc[-1]
+        assert t.user_attrs["peak_rss_mb"] == pytest.approx(last.peak_rss_mb)
+        assert t.user_attrs["n_params"] == last.n_params
+        assert "energy_j" not in t.user_attrs
+        assert t.value == pytest.approx(last.val_accuracy)
+    assert "user_attrs_infer_ms" in study.trials_dataframe().columns
+
+
+def _enqueue(sqlite_url, name, params_list, directions=("maximize",)):
+    study = optuna.create_study(storage=sqlite_url, study_name=name, directions=list(directions))
+    for p in params_list:
+        study.enqueue_trial(p)
+
+
+def test_peak_memory_belongs_to_each_trial(run, sqlite_url):
+    spec = _spec(model="tests.workloads.alloc", steps=2, n_trials=2,
+                 search_space={"mb": {"type": "categorical", "choices": [300, 30]}, "spin_ms": 5})  # fmt: skip
+    _enqueue(sqlite_url, "t", [{"mb": 300}, {"mb": 30}])
+    run(spec)
+    df = load_step_metrics(sqlite_url, "t").groupby("trial_number").last()
+    big, small = df.loc[0], df.loc[1]
+    assert 290 <= big.peak_rss_delta_mb <= 420
+    assert 25 <= small.peak_rss_delta_mb <= 140
+    assert big.peak_rss_mb - small.peak_rss_mb > 200
+
+
+def test_inference_latency_grows_with_width(run, sqlite_url):
+    spec = _spec(steps=1, n_trials=2, search_space={"width": {"type": "int", "low": 8, "high": 2048},
+                                                    "n_layers": 3, "batch_size": 256},
+                 trial={"infer_repeats": 7, "infer_batch_size": 256})  # fmt: skip
+    _enqueue(sqlite_url, "t", [{"width": 16}, {"width": 2048}])
+    run(spec)
+    df = load_step_metrics(sqlite_url, "t")
+    narrow, wide = df[df.trial_number == 0].iloc[0], df[df.trial_number == 1].iloc[0]
+    assert wide.n_params > 100 * narrow.n_params
+    assert wide.infer_ms > 5 * narrow.infer_ms
+
+
+def test_resume_tops_up_then_adds_without_duplicates(run, sqlite_url):
+    first = run(_spec())
+    assert first.n_run == 3
+    again = run(_spec())  # the same command again: the study already holds n_trials
+    assert again.n_run == 0 and again.n_existing == 3
+    more = run(_spec(), n_trials=2)
+    assert more.n_run == 2
+    study = optuna.load_study(study_name="t", storage=sqlite_url)
+    assert [t.number for t in study.trials] == [0, 1, 2, 3, 4]
+    assert len(optuna.get_all_study_names(sqlite_url)) == 1
+    # a resumed run continues the sampler's sequence instead of replaying the first draws
+    widths = [t.params["width"] for t in study.trials]
+    assert widths[3:5] != widths[0:2]
+    df = load_step_metrics(sqlite_url, "t")
+    assert len(df) == 5 * 3 and not df.duplicated(["trial_number", "step"]).any()
+
+
+def test_resume_refuses_a_study_defined_differently(run):
+    from sysprune._runner import StudyMismatch
+
+    run(_spec(n_trials=1))
+    with pytest.raises(StudyMismatch, match="different model"):
+        run(_spec(model="sklearn_sgd", search_space={}))
+
+
+def test_a_failing_trial_is_marked_fail_and_the_study_goes_on(run, sqlite_url):
+    spec = _spec(model="tests.workloads.alloc", steps=3, n_trials=3,
+                 search_space={"fail_at": {"type": "categorical", "choices": [-1, 1]}, "mb": 1, "spin_ms": 1})  # fmt: skip
+    _enqueue(sqlite_url, "t", [{"fail_at": -1}, {"fail_at": 1}, {"fail_at": -1}])
+    study = run(spec).study
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    failed = study.trials[1]
+    assert failed.user_attrs["error"] == "RuntimeError: planned failure at step 1"
+    df = load_step_metrics(sqlite_url, "t")
+    assert list(df[df.trial_number == 1].step) == [0]  # what it measured before failing is kept
+
+
+def test_median_pruning_records_a_reason(run, sqlite_url):
+    spec = _spec(steps=4, n_trials=8, pruner={"policy": "median", "n_startup_trials": 2, "n_warmup_steps": 0},
+                 search_space={"lr": {"type": "float", "low": 1e-5, "high": 3e-2, "log": True}, "width": 32})  # fmt: skip
+    study = run(spec).study
+    pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
+    assert pruned, "with lr down to 1e-5 some trials fall below the median"
+    for t in pruned:
+        assert "prune_reason" in t.user_attrs
+        last = max(t.intermediate_values)
+        df = load_step_metrics(sqlite_url, "t")
+        assert df[df.trial_number == t.number].step.max() == last  # the child stopped at the pruned step
+
+
+def test_multi_objective_study_runs_and_stores(run, sqlite_url):
+    spec = _spec(objective={"metric": ["val_accuracy", "infer_ms"], "direction": ["maximize", "minimize"]},
+                 sampler={"name": "nsgaii"})  # fmt: skip
+    study = run(spec).study
+    assert study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    for t in study.trials:
+        assert t.state == TrialState.COMPLETE
+        assert len(t.values) == 2 and all(math.isfinite(v) for v in t.values)
+        assert t.values[1] == pytest.approx(t.user_attrs["infer_ms"])
+    assert len(load_step_metrics(sqlite_url, "t")) == 9
