@@ -225,9 +225,13 @@ class Objective:
                 value = last.get(objective.metrics[0]) if single else None
                 if single and value is None:
                     raise TrialProcessError(f"objective metric {objective.metrics[0]!r} is missing at step {result.step}")
+                # The child starts the next step at once, while this process stores the row and asks the
+                # pruner (SQLite writes and a MedianPruner's scan cost milliseconds each): bookkeeping overlaps
+                # training instead of adding to it. A prune then stops the child mid-step, at once.
+                tp.decide(stop=False)
                 prune = _report_and_decide(trial, result.step, value, last)
-                tp.decide(stop=prune)
                 if prune:
+                    tp.kill()
                     _set_prune_reason(
                         trial,
                         f"{spec.pruner.policy} pruner at step {result.step}",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -216,7 +217,7 @@ class InMemoryMetricStore:
         return df.sort_values(["trial_number", "step"]).reset_index(drop=True)
 
 
-_memory_stores: dict[int, InMemoryMetricStore] = {}
+_memory_stores: "weakref.WeakKeyDictionary[Any, InMemoryMetricStore]" = weakref.WeakKeyDictionary()
 
 
 def store_for(storage: Any) -> MetricStore | InMemoryMetricStore:
@@ -228,7 +229,6 @@ def store_for(storage: Any) -> MetricStore | InMemoryMetricStore:
     backend = getattr(storage, "_backend", storage)  # unwrap optuna's _CachedStorage
     if isinstance(backend, optuna.storages.RDBStorage):
         return MetricStore(backend.url)
-    key = id(backend)
-    if key not in _memory_stores:
-        _memory_stores[key] = InMemoryMetricStore()
-    return _memory_stores[key]
+    if backend not in _memory_stores:
+        _memory_stores[backend] = InMemoryMetricStore()
+    return _memory_stores[backend]

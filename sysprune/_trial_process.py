@@ -251,6 +251,7 @@ class TrialProcess:
         self._probe_wall = 0.0
         self._decided = True
         self.finished = False
+        self.last_sample_s = self.last_probe_s = 0.0  # the parent's own cost in the last step (benchmarks)
 
     @property
     def pid(self) -> int:
@@ -305,10 +306,12 @@ class TrialProcess:
             self._step = step
             now = time.perf_counter()
             s = self.monitor.sample(now)
+            self.last_sample_s = time.perf_counter() - now
             # The sample excludes the probes of earlier steps; this step's probe runs after the sample.
             wall_s, cpu_s = s.wall_s - self._probe_wall, s.cpu_s - self._probe_cpu
             self._conn.send(("probe",))
             _, system = self._recv()
+            self.last_probe_s = time.perf_counter() - now - self.last_sample_s
             self._probe_wall += time.perf_counter() - now
             self._probe_cpu += self.monitor.cpu_s() - s.cpu_s
             metrics: dict[str, float | None] = {

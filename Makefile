@@ -1,0 +1,46 @@
+# sysprune — every target creates or refreshes .venv itself. `make help` lists them.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SYSPRUNE := $(BIN)/sysprune
+STORAGE ?= sqlite:///results/sysprune.db
+STUDIES := $(sort $(basename $(notdir $(wildcard studies/*.toml))))
+GRID := $(filter-out digits_mlp,$(STUDIES))
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv study studies grid test bench-overhead clean $(addprefix study-,$(STUDIES))
+
+help: ## list the targets (and one study-<name> target per file in studies/)
+	@echo "usage: make TARGET   (STORAGE=$(STORAGE); data from SYSPRUNE_DATA_DIR, see README)"
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-16s %s\n", $$1, $$2}'
+	@for s in $(STUDIES); do printf "  %-16s %s\n" "study-$$s" "run (or resume) studies/$$s.toml"; done
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.installed ## create or refresh the virtual environment (.venv)
+
+study: study-digits_mlp ## run the default study (torch MLP on scikit-learn digits, offline)
+
+study-%: $(VENV)/.installed
+	$(SYSPRUNE) run studies/$*.toml --storage $(STORAGE)
+
+studies: $(VENV)/.installed ## list the study files (model, dataset, steps, budgets)
+	@$(SYSPRUNE) studies
+
+grid: $(VENV)/.installed ## run the research grid: every study file except the default (about an hour here)
+	@for s in $(GRID); do $(SYSPRUNE) run studies/$$s.toml --storage $(STORAGE) || exit $$?; done
+
+test: $(VENV)/.installed ## run the test suite (real data from SYSPRUNE_DATA_DIR or ../shared/data)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench-overhead: $(VENV)/.installed ## benchmark: trial-process start overhead and monitor overhead per step
+	$(BIN)/python benchmarks/bench_overhead.py
+
+clean: ## remove results/ and caches (keeps .venv)
+	rm -rf results .pytest_cache
