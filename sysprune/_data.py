@@ -1,29 +1,76 @@
 """Datasets: registry, offline-first loading, deterministic splits, and an array cache for trial processes.
 
-INTERFACE (implemented by the data work; the runner and the trial process rely on exactly this):
+Names
+    ``digits``          scikit-learn's bundled 8x8 digits (1,797 images, 10 classes); needs no data directory.
+    ``mnist``           MNIST via ``torchvision.datasets.MNIST`` (70,000 images 1x28x28, 10 classes).
+    ``fashion_mnist``   Fashion-MNIST via ``torchvision.datasets.FashionMNIST`` (70,000 images, 10 classes).
+    ``pmlb:<name>``     a PMLB classification dataset via ``pmlb.fetch_data`` (tabular).
 
-    DATA_DIR_ENV = "SYSPRUNE_DATA_DIR"      where raw data lives (default ~/.cache/sysprune/data)
-    CACHE_DIR_ENV = "SYSPRUNE_CACHE_DIR"    where prepared arrays live (default ~/.cache/sysprune/arrays)
+Where files live
+    Raw data:        the ``data_dir`` argument, else ``$SYSPRUNE_DATA_DIR``, else ``~/.cache/sysprune/data``
+                     (torchvision's ``<dir>/MNIST/raw``, ``<dir>/FashionMNIST/raw``; PMLB's ``<dir>/pmlb/<name>``).
+    Prepared arrays: the ``cache_dir`` argument, else ``$SYSPRUNE_CACHE_DIR``, else ``~/.cache/sysprune/arrays``.
 
-    class DatasetUnavailable(ValueError)    one-line message: dataset, where it was looked for, what to do
-    def check_dataset_name(name) -> str     "digits" | "mnist" | "fashion_mnist" | "pmlb:<name>"; ValueError else
-    def dataset_kind(name) -> "image" | "tabular"     without loading anything
-    def prepare(name, *, seed, subsample=None, val_fraction=0.2, test_fraction=0.2,
-                data_dir=None, cache_dir=None) -> pathlib.Path
-        load raw data (downloading only if missing and a network exists), subsample (stratified), split
-        train/val/test deterministically from seed, fit preprocessing on train only, write .npy files + meta.json
-        into a cache folder keyed by all arguments; return the folder. Idempotent and cheap when cached.
-    def open_prepared(path) -> Dataset      memory-maps the arrays (milliseconds), used inside trial processes
+A dataset missing from the data directory is downloaded there by the library's own loader (a connected machine
+downloads once and caches). When that fails (no network, a read-only directory, ...) :class:`DatasetUnavailable`
+is raised with one line naming the dataset, the directory searched and what to do.
+
+:func:`prepare` turns raw data into arrays, once:
+
+1. labels are remapped to ``0..K-1`` (sorted original values; e.g. PMLB ``letter``'s 1..26 become 0..25);
+2. if ``subsample`` is given, a stratified subsample of that many rows is drawn (all rows if it is larger);
+3. the rows are split into train / val / test, stratified, deterministically from ``seed``:
+   ``round(test_fraction * n)`` test rows and ``round(val_fraction * n)`` val rows, the rest train. MNIST and
+   Fashion-MNIST take their test rows from the official test split (at most all 10,000 of it) and train and val
+   from the official training split;
+4. preprocessing is fitted on the training rows only and applied to all three parts: tabular data is
+   standardised per feature (mean 0, std 1; a constant feature keeps scale 1); images are scaled to [0, 1] and then
+   normalised by the training pixels' mean and std (one scalar each);
+5. ``X_{train,val,test}.npy`` (float32) and ``y_{train,val,test}.npy`` (int64) and ``meta.json`` are written to
+   ``<cache_dir>/<name>-<hash>``, where the hash covers the name, seed, subsample, both fractions and
+   :data:`FORMAT_VERSION` (the data directory is not part of the key: it changes where bytes come from, not what
+   they are). The folder is written under a temporary name and renamed into place, so readers never see a partial
+   folder, and a concurrent writer that wins the race is accepted. A cached folder makes ``prepare`` a no-op.
+
+:func:`open_prepared` memory-maps a prepared folder and returns a :class:`Dataset` in milliseconds; trial processes
+use it. :func:`check_dataset_name` and :func:`dataset_kind` are pure string checks (no torch, no pmlb import): a
+PMLB name is checked only for its syntax there, and :func:`prepare` rejects names PMLB does not know.
 """
 
 from __future__ import annotations
 
-
-
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import warnings
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
+
+DATA_DIR_ENV = "SYSPRUNE_DATA_DIR"
+CACHE_DIR_ENV = "SYSPRUNE_CACHE_DIR"
+DEFAULT_DATA_DIR = Path("~/.cache/sysprune/data")
+DEFAULT_CACHE_DIR = Path("~/.cache/sysprune/arrays")
+#: Bump when the prepared layout or the preprocessing changes: old cache folders are then simply not found.
+FORMAT_VERSION = 1
+
+BUILTIN_NAMES: tuple[str, ...] = ("digits", "mnist", "fashion_mnist")
+PMLB_PREFIX = "pmlb:"
+_PMLB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+\-]*")  # every PMLB name matches this
+_SPLITS = ("train", "val", "test")
+_PMLB_EXAMPLES = ("adult", "connect_4", "iris", "letter", "mushroom")
+_TORCHVISION_CLASS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+
+
+class DatasetUnavailable(ValueError):
+    """A dataset is neither in the data directory nor downloadable now (one-line message)."""
 
 
 @dataclass
@@ -42,3 +89,392 @@ class Dataset:
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Names (cheap: no heavy imports)
+
+
+def check_dataset_name(name: object) -> str:
+    """Return ``name`` if it is a valid dataset name, else raise ValueError naming it and what is valid."""
+    valid = f"valid: {', '.join(BUILTIN_NAMES)}, or pmlb:<name> (a PMLB classification dataset, e.g. pmlb:adult)"
+    if not isinstance(name, str):
+        raise ValueError(f"dataset name must be a string, got {name!r}; {valid}")
+    if name in BUILTIN_NAMES:
+        return name
+    if name.startswith(PMLB_PREFIX):
+        if _PMLB_NAME.fullmatch(name[len(PMLB_PREFIX) :]):
+            return name
+        raise ValueError(f"invalid PMLB dataset name {name!r}: expected pmlb:<name>, the name made of letters, "
+                         "digits, '_', '.', '+' or '-' and starting with a letter or digit")
+    raise ValueError(f"unknown dataset {name!r}; {valid}")
+
+
+def dataset_kind(name: str) -> Literal["image", "tabular"]:
+    """``"image"`` or ``"tabular"`` for a dataset name, without loading anything."""
+    check_dataset_name(name)
+    return "tabular" if name.startswith(PMLB_PREFIX) else "image"
+
+
+def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The raw-data directory: the argument, else ``$SYSPRUNE_DATA_DIR``, else ``~/.cache/sysprune/data``."""
+    return _resolve_dir(data_dir, DATA_DIR_ENV, DEFAULT_DATA_DIR)
+
+
+def resolve_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The prepared-array directory: the argument, else ``$SYSPRUNE_CACHE_DIR``, else ``~/.cache/sysprune/arrays``."""
+    return _resolve_dir(cache_dir, CACHE_DIR_ENV, DEFAULT_CACHE_DIR)
+
+
+def _resolve_dir(arg: str | os.PathLike[str] | None, env: str, default: Path) -> Path:
+    if arg is not None:
+        return Path(arg).expanduser()
+    value = os.environ.get(env)
+    return Path(value).expanduser() if value else default.expanduser()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Public entry points
+
+
+def prepare(
+    name: str,
+    *,
+    seed: int,
+    subsample: int | None = None,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    data_dir: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Load, subsample, split and preprocess ``name`` once; return the cache folder holding the arrays.
+
+    Cheap (a ``stat``) when the folder already exists. Raises ValueError for bad arguments or an unknown PMLB
+    name, :class:`DatasetUnavailable` when the raw data is neither present nor downloadable.
+    """
+    check_dataset_name(name)
+    _check_args(seed, subsample, val_fraction, test_fraction)
+    key = {
+        "format": FORMAT_VERSION,
+        "name": name,
+        "seed": int(seed),
+        "subsample": None if subsample is None else int(subsample),
+        "val_fraction": float(val_fraction),
+        "test_fraction": float(test_fraction),
+    }
+    root = resolve_cache_dir(cache_dir)
+    target = root / _folder_name(key)
+    if (target / "meta.json").is_file():
+        return target
+    arrays, meta = _build(name, key, resolve_data_dir(data_dir))
+    _write_atomically(root, target, arrays, {**key, **meta})
+    return target
+
+
+def open_prepared(path: str | os.PathLike[str]) -> Dataset:
+    """Memory-map the arrays of a folder written by :func:`prepare` (read-only ``np.memmap`` arrays)."""
+    folder = Path(path)
+    meta_file = folder / "meta.json"
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"not a prepared dataset folder (no meta.json): {folder}; create it with prepare()")
+    meta = json.loads(meta_file.read_text())
+    arrays = {f"{v}_{s}": np.load(folder / f"{v}_{s}.npy", mmap_mode="r") for s in _SPLITS for v in "Xy"}
+    return Dataset(
+        name=meta["name"],
+        kind=meta["kind"],
+        input_shape=tuple(meta["input_shape"]),
+        n_classes=int(meta["n_classes"]),
+        **arrays,
+    )
+
+
+def read_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``meta.json`` of a prepared folder: arguments, sizes, class counts, original labels, preprocessing."""
+    return json.loads((Path(path) / "meta.json").read_text())
+
+
+def load(name: str, **kwargs: Any) -> Dataset:
+    """``open_prepared(prepare(name, **kwargs))``: the prepared, memory-mapped dataset in one call."""
+    return open_prepared(prepare(name, **kwargs))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Argument checks and cache layout
+
+
+def _check_args(seed: object, subsample: object, val_fraction: object, test_fraction: object) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if subsample is not None and (
+        isinstance(subsample, bool) or not isinstance(subsample, (int, np.integer)) or subsample < 10
+    ):
+        raise ValueError(f"subsample must be None or an integer >= 10, got {subsample!r}")
+    for field, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+            raise ValueError(f"{field} must be a number in (0, 1), got {value!r}")
+    if val_fraction + test_fraction >= 1:  # type: ignore[operator]
+        raise ValueError(f"val_fraction + test_fraction must be < 1, got {val_fraction:g} + {test_fraction:g}")
+
+
+def _folder_name(key: dict[str, Any]) -> str:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return f"{re.sub(r'[^A-Za-z0-9_.-]', '_', key['name'])}-{digest}"
+
+
+def _write_atomically(root: Path, target: Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """Write into a temporary sibling folder, then rename it to ``target``; losing a race to another writer is fine."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
+        tmp.chmod(0o755)  # mkdtemp makes it private; the cache is as readable as any other cache folder
+    except OSError as e:
+        raise OSError(f"cannot write prepared arrays under {root} ({e.strerror or e}); set {CACHE_DIR_ENV} "
+                      "to a writable directory") from None
+    try:
+        for key, array in arrays.items():
+            np.save(tmp / f"{key}.npy", array)
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / "meta.json").is_file():  # not a lost race: a real error
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Building the arrays
+
+
+def _build(name: str, key: dict[str, Any], data_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Raw data -> (arrays by ``X_train``-style key, metadata)."""
+    rng = np.random.default_rng(key["seed"])
+    fractions = (key["val_fraction"], key["test_fraction"])
+    if name == "digits":
+        X, y = _load_digits()
+        parts, labels = _split_pooled(X, y, rng, key["subsample"], *fractions)
+        kind, scale = "image", 16.0
+    elif name in _TORCHVISION_CLASS:
+        (X_tr, y_tr), (X_te, y_te) = _load_torchvision(name, data_dir)
+        parts, labels = _split_official(X_tr, y_tr, X_te, y_te, rng, key["subsample"], *fractions)
+        kind, scale = "image", 255.0
+    else:
+        X, y = _load_pmlb(name[len(PMLB_PREFIX) :], data_dir)
+        parts, labels = _split_pooled(X, y, rng, key["subsample"], *fractions)
+        kind, scale = "tabular", 1.0
+    if kind == "image":
+        arrays, prep = _preprocess_images(parts, scale)
+    else:
+        arrays, prep = _preprocess_tabular(parts)
+    n_classes = len(labels)
+    meta = {
+        "kind": kind,
+        "input_shape": list(arrays["X_train"].shape[1:]),
+        "n_classes": n_classes,
+        "classes": labels,
+        "sizes": {s: int(len(arrays[f"y_{s}"])) for s in _SPLITS},
+        "class_counts": {s: np.bincount(arrays[f"y_{s}"], minlength=n_classes).tolist() for s in _SPLITS},
+        "preprocessing": prep,
+    }
+    return arrays, meta
+
+
+def _remap_labels(*ys: np.ndarray) -> tuple[list[np.ndarray], list[Any]]:
+    """Map labels (over all given arrays together) to ``0..K-1`` in sorted order; return them and the originals."""
+    classes = np.unique(np.concatenate(ys))
+    mapped = [np.searchsorted(classes, y).astype(np.int64) for y in ys]
+    return mapped, classes.tolist()
+
+
+def stratified_order(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random permutation of ``range(len(y))`` in which every prefix is stratified.
+
+    Each class's rows are shuffled and spread evenly over [0, 1) (row ``r`` of class ``c`` gets key
+    ``(r + u_c) / n_c`` with a random offset ``u_c``); sorting by key interleaves the classes, so any prefix of
+    length ``k`` (and any contiguous block) holds each class within 1-2 rows of its proportional share.
+    """
+    keys = np.empty(len(y), dtype=np.float64)
+    for c in np.unique(y):
+        rows = np.flatnonzero(y == c)
+        rows = rows[rng.permutation(len(rows))]
+        keys[rows] = (np.arange(len(rows)) + rng.random()) / len(rows)
+    return np.argsort(keys, kind="stable")
+
+
+def _sizes(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """(n_val, n_test) for ``n`` rows."""
+    return int(round(val_fraction * n)), int(round(test_fraction * n))
+
+
+def _require_sizes(n_train: int, n_val: int, n_test: int, n: int) -> None:
+    if min(n_train, n_val, n_test) < 1:
+        raise ValueError(
+            f"too few rows ({n}) for a train/val/test split of {n_train}/{n_val}/{n_test}; "
+            "use a larger subsample or other fractions"
+        )
+
+
+def _split_pooled(
+    X: np.ndarray, y: np.ndarray, rng: np.random.Generator, subsample: int | None, vf: float, tf: float
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[Any]]:
+    """Stratified subsample + split of one pool of rows (test block, then val block, then train block)."""
+    (y,), labels = _remap_labels(y)
+    order = stratified_order(y, rng)
+    n = len(y) if subsample is None else min(subsample, len(y))
+    n_val, n_test = _sizes(n, vf, tf)
+    n_train = n - n_val - n_test
+    _require_sizes(n_train, n_val, n_test, n)
+    blocks = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val : n]}
+    return {s: _take(X, y, idx, rng) for s, idx in blocks.items()}, labels
+
+
+def _split_official(
+    X_tr: np.ndarray,
+    y_tr: np.ndarray,
+    X_te: np.ndarray,
+    y_te: np.ndarray,
+    rng: np.random.Generator,
+    subsample: int | None,
+    vf: float,
+    tf: float,
+) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[Any]]:
+    """Test rows from the official test split, train and val rows from the official training split."""
+    (y_tr, y_te), labels = _remap_labels(y_tr, y_te)
+    total = len(y_tr) + len(y_te)
+    n = total if subsample is None else min(subsample, total)
+    n_val, n_test = _sizes(n, vf, tf)
+    n_test = min(n_test, len(y_te))
+    n_train = min(n - n_val - n_test, len(y_tr) - n_val)
+    _require_sizes(n_train, n_val, n_test, n)
+    order_tr = stratified_order(y_tr, rng)
+    order_te = stratified_order(y_te, rng)
+    return {
+        "test": _take(X_te, y_te, order_te[:n_test], rng),
+        "val": _take(X_tr, y_tr, order_tr[:n_val], rng),
+        "train": _take(X_tr, y_tr, order_tr[n_val : n_val + n_train], rng),
+    }, labels
+
+
+def _take(X: np.ndarray, y: np.ndarray, idx: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``idx`` in a random order (so no split is sorted by class)."""
+    idx = idx[rng.permutation(len(idx))]
+    return X[idx], y[idx]
+
+
+def _preprocess_tabular(
+    parts: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Standardise every feature with the training rows' mean and std (population std; 0 -> 1)."""
+    X_train = parts["train"][0].astype(np.float64)
+    mean = X_train.mean(axis=0)
+    std = X_train.std(axis=0)
+    std[std == 0] = 1.0
+    arrays = {}
+    for s, (X, y) in parts.items():
+        arrays[f"X_{s}"] = ((X.astype(np.float64) - mean) / std).astype(np.float32)
+        arrays[f"y_{s}"] = y
+    return arrays, {"method": "standardize", "mean": mean.tolist(), "std": std.tolist()}
+
+
+def _preprocess_images(
+    parts: dict[str, tuple[np.ndarray, np.ndarray]], scale: float
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Scale pixels to [0, 1] (divide by ``scale``), then normalise by the training pixels' mean and std."""
+    X_train = parts["train"][0].astype(np.float64) / scale
+    mean, std = float(X_train.mean()), float(X_train.std()) or 1.0
+    arrays = {}
+    for s, (X, y) in parts.items():
+        X = (X.astype(np.float32) / np.float32(scale) - np.float32(mean)) / np.float32(std)
+        arrays[f"X_{s}"] = X.reshape(len(X), 1, *X.shape[1:]).astype(np.float32, copy=False)
+        arrays[f"y_{s}"] = y
+    return arrays, {"method": "normalize", "scale": scale, "mean": mean, "std": std}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Raw loaders (heavy libraries imported here only)
+
+
+_NETWORK_MARKERS = (
+    "Name or service not known",
+    "Failed to resolve",
+    "Temporary failure in name resolution",
+    "Network is unreachable",
+    "No route to host",
+    "Connection refused",
+    "timed out",
+)
+
+
+def _reason(error: BaseException) -> str:
+    """A short one-line cause: unwritable directory, no network, or the error's own first words."""
+    text = " ".join(str(error).split())
+    if isinstance(error, PermissionError) or "Permission denied" in text or "Read-only file system" in text:
+        return f"the directory is not writable: {text[:120]}"
+    for marker in _NETWORK_MARKERS:
+        if marker in text:
+            return f"no network: {marker[0].lower() + marker[1:]}"
+    return f"{type(error).__name__}: {text[:120] or 'no message'}"
+
+
+def _unavailable(name: str, where: Path, error: BaseException) -> DatasetUnavailable:
+    reason = _reason(error)
+    return DatasetUnavailable(
+        f"dataset {name!r} is not in {where} and could not be downloaded ({reason}); "
+        f"download it on a machine with network access or set {DATA_DIR_ENV} to a directory that holds it"
+    )
+
+
+def _load_digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return bunch.images.astype(np.float32), bunch.target.astype(np.int64)
+
+
+def _load_torchvision(name: str, data_dir: Path) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """(train, test) as uint8 images (n, 28, 28) and labels, downloading into ``data_dir`` if missing."""
+    cls_name = _TORCHVISION_CLASS[name]
+    chatter = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter):
+            from torchvision import datasets
+
+            cls = getattr(datasets, cls_name)
+            splits = [cls(root=str(data_dir), train=train, download=True) for train in (True, False)]
+    except Exception as e:  # torchvision raises RuntimeError, URLError, OSError, ... depending on what failed
+        raise _unavailable(name, data_dir / cls_name / "raw", e) from None
+    return tuple((ds.data.numpy(), ds.targets.numpy().astype(np.int64)) for ds in splits)  # type: ignore[return-value]
+
+
+def _pmlb_cached(name: str, pmlb_dir: Path) -> bool:
+    return (pmlb_dir / name / f"{name}.tsv.gz").is_file()
+
+
+def _load_pmlb(name: str, data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """PMLB ``name`` as (X float64, y), from ``<data_dir>/pmlb`` or downloaded there."""
+    pmlb_dir = data_dir / "pmlb"
+    full = PMLB_PREFIX + name
+    import pmlb  # ~0.8 s; only here
+
+    if not _pmlb_cached(name, pmlb_dir) and name not in pmlb.classification_dataset_names:
+        raise ValueError(_unknown_pmlb_message(name, pmlb_dir, pmlb))
+    try:
+        with warnings.catch_warnings():  # pmlb 1.0.1 calls pandas APIs that pandas 3 deprecates
+            warnings.simplefilter("ignore")
+            X, y = pmlb.fetch_data(name, return_X_y=True, local_cache_dir=str(pmlb_dir))
+    except Exception as e:  # requests.ConnectionError offline, PermissionError read-only, ...
+        raise _unavailable(full, pmlb_dir, e) from None
+    return np.asarray(X, dtype=np.float64), np.asarray(y)
+
+
+def _unknown_pmlb_message(name: str, pmlb_dir: Path, pmlb: Any) -> str:
+    why = "a regression dataset" if name in pmlb.regression_dataset_names else "not a PMLB classification dataset"
+    cached = sorted(p.name for p in pmlb_dir.glob("*") if _pmlb_cached(p.name, pmlb_dir)) if pmlb_dir.is_dir() else []
+    known = [n for n in _PMLB_EXAMPLES if n in pmlb.classification_dataset_names]
+    examples = ", ".join(cached[:8]) if cached else ", ".join(known) + ", ..."
+    return (
+        f"unknown dataset {PMLB_PREFIX + name!r}: {why}; valid: pmlb:<name> for one of the "
+        f"{len(pmlb.classification_dataset_names)} names in pmlb.classification_dataset_names "
+        f"({'cached in ' + str(pmlb_dir) + ': ' if cached else 'e.g. '}{examples})"
+    )

@@ -43,3 +43,11 @@ def cache_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'study.db'}"
+
+
+def pytest_configure(config) -> None:
+    # Prepared arrays go to a per-run folder, never into the user's ~/.cache (subprocesses inherit it).
+    if "SYSPRUNE_CACHE_DIR" not in os.environ:
+        import tempfile
+
+        os.environ["SYSPRUNE_CACHE_DIR"] = tempfile.mkdtemp(prefix="sysprune-test-cache-")

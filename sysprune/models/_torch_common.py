@@ -1,0 +1,198 @@
+"""What the torch model families share: parameter checks, a step-wise trainer, and size/inference helpers.
+
+Imports torch at module level, so only the model modules' ``create`` functions import this module.
+
+The trainer runs on CUDA when ``torch.cuda.is_available()`` and on the CPU otherwise; it never sets thread counts
+(the trial process pins them). Training is deterministic from the seed: the weights come from ``torch.manual_seed``,
+the epoch order from a numpy ``Generator``, and dropout from a torch RNG state that the trainer keeps for itself
+(restored before and saved after each step), so two trainers in one process do not disturb each other.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from sysprune._data import Dataset
+from sysprune.models._base import Trainer
+
+#: Rows per forward pass when scoring the validation split (memory stays bounded on large splits).
+EVAL_BATCH = 1024
+
+
+def merge_params(params: Mapping[str, Any], defaults: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """``defaults`` updated with ``params``; an unknown key is a ValueError naming it and the valid ones."""
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(map(repr, unknown))} for model {model}; "
+                         f"valid: {', '.join(defaults)}")
+    return {**defaults, **params}
+
+
+def check_range(params: Mapping[str, Any], name: str, low: float, high: float, model: str) -> None:
+    """Raise ValueError if ``params[name]`` is not a number in ``[low, high]``."""
+    value = params[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ValueError(f"{model}: {name} must be a number in [{low:g}, {high:g}], got {value!r}")
+
+
+def check_int(params: Mapping[str, Any], name: str, low: int, model: str) -> None:
+    """Raise ValueError if ``params[name]`` is not an integer >= ``low``."""
+    value = params[name]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{model}: {name} must be an integer >= {low}, got {value!r}")
+
+
+def check_kind(data: Dataset, inputs: frozenset[str], model: str) -> None:
+    """Raise ValueError if the model cannot read ``data``'s kind."""
+    if data.kind not in inputs:
+        raise ValueError(f"model {model} needs {'/'.join(sorted(inputs))} data; {data.name} is {data.kind}")
+
+
+def pick_device() -> torch.device:
+    """CUDA when available, else the CPU."""
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+class TorchTrainer(Trainer):
+    """Mini-batch AdamW on cross-entropy, one epoch per step, over (possibly memory-mapped) numpy arrays."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        data: Dataset,
+        *,
+        lr: float,
+        weight_decay: float,
+        batch_size: int,
+        seed: int,
+        device: torch.device,
+    ) -> None:
+        self.net = net.to(device)
+        self.data = data
+        self.batch_size = int(batch_size)
+        self.device = device
+        self.optimizer = torch.optim.AdamW(self.net.parameters(), lr=lr, weight_decay=weight_decay)
+        self._order_rng = np.random.default_rng(seed)
+        self._cpu_rng = torch.get_rng_state()
+        self._cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+        self.net.train()
+
+    # -- Trainer interface ----------------------------------------------------------------------------------------
+
+    def train_step(self, step: int) -> dict[str, float]:
+        """One epoch over the training split in a fresh random order; ``train_loss`` is the mean batch loss
+        weighted by batch size (each batch's loss is taken before its update)."""
+        X, y = self.data.X_train, self.data.y_train
+        order = self._order_rng.permutation(len(y))
+        total, count = 0.0, 0
+        self._restore_rng()
+        self.net.train()
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            xb, yb = self._tensors(X[idx], y[idx])
+            loss = F.cross_entropy(self.net(xb), yb)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.item() * len(idx)
+            count += len(idx)
+        self._save_rng()
+        return {"train_loss": total / max(count, 1)}
+
+    def evaluate(self) -> dict[str, float]:
+        """Accuracy and mean cross-entropy on the validation split."""
+        X, y = self.data.X_val, self.data.y_val
+        loss_sum, correct = 0.0, 0
+        with self._eval_mode():
+            for start in range(0, len(y), EVAL_BATCH):
+                xb, yb = self._tensors(X[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH])
+                logits = self.net(xb)
+                loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
+                correct += int((logits.argmax(dim=1) == yb).sum().item())
+        n = max(len(y), 1)
+        return {"val_accuracy": correct / n, "val_loss": loss_sum / n}
+
+    def infer(self, X: np.ndarray) -> np.ndarray:
+        """Predicted classes of one batch (a full forward pass in eval + inference mode)."""
+        with self._eval_mode():
+            xb = as_tensor(X, np.float32).to(self.device)
+            return self.net(xb).argmax(dim=1).cpu().numpy()
+
+    def size(self) -> dict[str, float]:
+        """Trainable parameters and the bytes of ``torch.save(state_dict)``."""
+        n_params = sum(p.numel() for p in self.net.parameters() if p.requires_grad)
+        buffer = io.BytesIO()
+        torch.save(self.net.state_dict(), buffer)
+        return {"n_params": float(n_params), "model_bytes": float(buffer.getbuffer().nbytes)}
+
+    def gpu_mem_mb(self) -> float | None:
+        """Peak CUDA memory allocated in this process (MiB), None on the CPU."""
+        if self.device.type != "cuda":
+            return None
+        return torch.cuda.max_memory_allocated(self.device) / 2**20
+
+    # -- helpers --------------------------------------------------------------------------------------------------
+
+    def _tensors(self, X: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        xb, yb = as_tensor(X, np.float32), as_tensor(y, np.int64)
+        return xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+
+    def _restore_rng(self) -> None:
+        torch.set_rng_state(self._cpu_rng)
+        if self._cuda_rng is not None:
+            torch.cuda.set_rng_state(self._cuda_rng, self.device)
+
+    def _save_rng(self) -> None:
+        self._cpu_rng = torch.get_rng_state()
+        if self._cuda_rng is not None:
+            self._cuda_rng = torch.cuda.get_rng_state(self.device)
+
+    def _eval_mode(self) -> "_EvalMode":
+        return _EvalMode(self.net)
+
+
+class _EvalMode:
+    """``with``: the net in eval mode under ``torch.inference_mode``; the previous train/eval mode is restored."""
+
+    def __init__(self, net: nn.Module) -> None:
+        self.net = net
+        self._inference = torch.inference_mode()
+
+    def __enter__(self) -> None:
+        self._was_training = self.net.training
+        self.net.eval()
+        self._inference.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._inference.__exit__(*exc)
+        self.net.train(self._was_training)
+
+
+def as_tensor(X: np.ndarray, dtype: type[np.generic]) -> torch.Tensor:
+    """A CPU tensor of ``X`` (a read-only memory-mapped slice is copied: torch wants writable memory)."""
+    array = np.ascontiguousarray(X, dtype=dtype)
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.from_numpy(array)
+
+
+def seeded(seed: int, device: torch.device) -> None:
+    """Seed torch's global generators before building a net (weights are then a function of ``seed``)."""
+    torch.manual_seed(seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def flat_features(input_shape: tuple[int, ...]) -> int:
+    """Number of features of one sample once flattened."""
+    return int(math.prod(input_shape))

@@ -1,0 +1,161 @@
+"""``sklearn_sgd``: a linear classifier (scikit-learn ``SGDClassifier``) trained with ``partial_fit``.
+
+Reads tabular data and images (flattened). One step is one epoch: the training split in a fresh random order, fed
+to ``partial_fit`` in mini-batches of ``batch_size`` rows (the batch size changes the per-call overhead, not the
+per-sample SGD updates). Multi-class problems are one-vs-rest, as in scikit-learn.
+
+``train_loss`` is the progressive surrogate loss of the step: each batch is scored with the chosen loss (hinge,
+log or modified Huber, averaged over samples and one-vs-rest classes, regularisation excluded) just before the
+model updates on it, like a torch training loss. ``val_loss`` is the log loss of ``predict_proba`` where the loss
+provides probabilities (``log_loss``, ``modified_huber``) and missing (None) for ``hinge``.
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import numpy as np
+
+from sysprune._data import Dataset
+from sysprune._space import CategoricalParam, FloatParam, Param
+from sysprune.models._base import Trainer
+
+NAME = "sklearn_sgd"
+INPUTS: frozenset[str] = frozenset({"tabular", "image"})
+LOSSES: tuple[str, ...] = ("hinge", "log_loss", "modified_huber")
+PENALTIES: tuple[str, ...] = ("l2", "l1", "elasticnet")
+LEARNING_RATES: tuple[str, ...] = ("optimal", "invscaling", "constant")
+SPACE: dict[str, Param] = {
+    "loss": CategoricalParam(LOSSES),
+    "penalty": CategoricalParam(PENALTIES),
+    "alpha": FloatParam(1e-6, 1e-2, log=True),
+    "learning_rate": CategoricalParam(LEARNING_RATES),
+    "eta0": FloatParam(1e-4, 1e-1, log=True),
+    "batch_size": CategoricalParam((64, 256, 1024)),
+}
+#: Values used for parameters that ``params`` leaves out (a study always passes every SPACE entry).
+DEFAULTS: dict[str, Any] = {
+    "loss": "log_loss",
+    "penalty": "l2",
+    "alpha": 1e-3,
+    "learning_rate": "invscaling",
+    "eta0": 1e-2,
+    "batch_size": 256,
+}
+#: Rows per call when scoring the validation split.
+EVAL_BATCH = 4096
+_PROBA_EPS = 1e-15
+
+
+def create(params: dict[str, Any], data: Dataset, *, seed: int) -> Trainer:
+    """An SGDClassifier trainer for ``data`` with hyperparameters ``params`` (missing ones from :data:`DEFAULTS`)."""
+    p = _check(params, data)
+    from sklearn.linear_model import SGDClassifier
+
+    model = SGDClassifier(
+        loss=p["loss"],
+        penalty=p["penalty"],
+        alpha=float(p["alpha"]),
+        learning_rate=p["learning_rate"],
+        eta0=float(p["eta0"]),
+        random_state=seed,
+    )
+    return SGDTrainer(model, data, batch_size=int(p["batch_size"]), seed=seed)
+
+
+def _check(params: dict[str, Any], data: Dataset) -> dict[str, Any]:
+    unknown = sorted(set(params) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(map(repr, unknown))} for model {NAME}; "
+                         f"valid: {', '.join(DEFAULTS)}")
+    if data.kind not in INPUTS:
+        raise ValueError(f"model {NAME} needs {'/'.join(sorted(INPUTS))} data; {data.name} is {data.kind}")
+    p = {**DEFAULTS, **params}
+    for name, valid in (("loss", LOSSES), ("penalty", PENALTIES), ("learning_rate", LEARNING_RATES)):
+        if p[name] not in valid:
+            raise ValueError(f"{NAME}: {name} must be one of {', '.join(valid)}, got {p[name]!r}")
+    for name in ("alpha", "eta0"):
+        value = p[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{NAME}: {name} must be a positive number, got {value!r}")
+    b = p["batch_size"]
+    if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1:
+        raise ValueError(f"{NAME}: batch_size must be an integer >= 1, got {b!r}")
+    return p
+
+
+def _flat(X: np.ndarray) -> np.ndarray:
+    """Rows flattened to 2-D float64 (what SGDClassifier computes in)."""
+    return np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+
+
+def surrogate_loss(loss: str, scores: np.ndarray, y: np.ndarray, n_classes: int) -> float:
+    """Mean ``loss`` of decision scores against labels, over samples and one-vs-rest columns (binary: one)."""
+    if scores.ndim == 1:
+        signs = np.where(y == 1, 1.0, -1.0)
+    else:
+        signs = np.where(y[:, None] == np.arange(n_classes)[None, :], 1.0, -1.0)
+    z = signs * scores
+    if loss == "hinge":
+        values = np.maximum(0.0, 1.0 - z)
+    elif loss == "log_loss":
+        values = np.logaddexp(0.0, -z)
+    else:  # modified_huber
+        values = np.where(z >= -1.0, np.maximum(0.0, 1.0 - z) ** 2, -4.0 * z)
+    return float(values.mean())
+
+
+class SGDTrainer(Trainer):
+    """Step-wise ``partial_fit`` over shuffled mini-batches of a (possibly memory-mapped) dataset."""
+
+    def __init__(self, model: Any, data: Dataset, *, batch_size: int, seed: int) -> None:
+        self.model = model
+        self.data = data
+        self.batch_size = batch_size
+        self.classes = np.arange(data.n_classes)
+        self._rng = np.random.default_rng(seed)
+        self._fitted = False
+
+    def train_step(self, step: int) -> dict[str, float]:
+        """One epoch of ``partial_fit`` calls; ``train_loss`` is the progressive surrogate loss (see module doc)."""
+        X, y = self.data.X_train, self.data.y_train
+        order = self._rng.permutation(len(y))
+        total, count = 0.0, 0
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            xb, yb = _flat(X[idx]), np.asarray(y[idx])
+            if self._fitted:
+                scores = self.model.decision_function(xb)
+                total += surrogate_loss(self.model.loss, scores, yb, len(self.classes)) * len(idx)
+                count += len(idx)
+            self.model.partial_fit(xb, yb, classes=self.classes)
+            self._fitted = True
+        if count == 0:  # a one-batch training split on the first step: score it after the update
+            xb, yb = _flat(X), np.asarray(y)
+            total = surrogate_loss(self.model.loss, self.model.decision_function(xb), yb, len(self.classes))
+            count = 1
+        return {"train_loss": total / count}
+
+    def evaluate(self) -> dict[str, float | None]:
+        """Accuracy on the validation split; log loss of ``predict_proba`` if the loss has one, else None."""
+        X, y = self.data.X_val, np.asarray(self.data.y_val)
+        has_proba = self.model.loss in ("log_loss", "modified_huber")
+        correct, nll = 0, 0.0
+        for start in range(0, len(y), EVAL_BATCH):
+            xb, yb = _flat(X[start : start + EVAL_BATCH]), y[start : start + EVAL_BATCH]
+            correct += int((self.model.predict(xb) == yb).sum())
+            if has_proba:
+                proba = self.model.predict_proba(xb)[np.arange(len(yb)), yb]
+                nll -= float(np.log(np.clip(proba, _PROBA_EPS, 1.0)).sum())
+        n = max(len(y), 1)
+        return {"val_accuracy": correct / n, "val_loss": nll / n if has_proba else None}
+
+    def infer(self, X: np.ndarray) -> np.ndarray:
+        """Predicted classes of one batch."""
+        return self.model.predict(_flat(X))
+
+    def size(self) -> dict[str, float]:
+        """Coefficients + intercepts, and the bytes of the pickled estimator."""
+        n_params = self.model.coef_.size + self.model.intercept_.size if self._fitted else 0
+        return {"n_params": float(n_params), "model_bytes": float(len(pickle.dumps(self.model)))}
