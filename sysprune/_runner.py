@@ -152,17 +152,8 @@ def machine_info() -> dict[str, Any]:
 
 
 def _report_and_decide(trial: optuna.Trial, step: int, value: float | None, metrics: dict[str, Any]) -> bool:
-    try:
-        from sysprune._report import report, should_prune
-    except ImportError:  # TEMPORARY until the pruner work lands
-        from sysprune._store import store_for
+    from sysprune._report import report, should_prune
 
-        store_for(trial.study._storage).write_step(study_name=trial.study.study_name, trial_id=trial._trial_id,
-                                                   trial_number=trial.number, step=step, metrics=metrics)
-        if value is not None:
-            trial.report(value, step)
-            return trial.should_prune()
-        return False
     report(trial, step, value, metrics)
     return should_prune(trial)
 
@@ -180,10 +171,8 @@ def _finalise(trial: optuna.Trial, last: dict[str, Any], budgets: dict[str, floa
         if v is not None and not (isinstance(v, float) and math.isnan(v)):
             trial.set_user_attr(name, v)
     if budgets:
-        try:
-            from sysprune.pruners import record_constraints
-        except ImportError:  # TEMPORARY
-            return
+        from sysprune.pruners import record_constraints
+
         record_constraints(trial, budgets, last)
 
 
@@ -246,9 +235,11 @@ class Objective:
                 {"rule": "hard_cap", "pruner": "TrialProcess", "metric": e.metric, "value": e.value,
                  "budget": e.cap, "step": e.step, "predicted": False},
             )  # fmt: skip
+            # The cap's (positive) constraint first: Optuna keeps the first value per key, and the last
+            # recorded step of a budgeted metric may still have been within budget.
+            trial.set_constraint(_attrs.CONSTRAINT_PREFIX + e.metric, e.value - e.cap)
             if last:
                 _finalise(trial, last, spec.budgets)
-            trial.set_constraint(_attrs.CONSTRAINT_PREFIX + e.metric, e.value - e.cap)
             raise optuna.TrialPruned(str(e)) from None
         except TrialProcessError as e:
             trial.set_user_attr(_attrs.ERROR, str(e))

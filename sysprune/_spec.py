@@ -267,7 +267,7 @@ def _sampler(raw: Any) -> SamplerSpec:
     return SamplerSpec(name, n)
 
 
-def _pruner(raw: Any, steps: int) -> PrunerSpec:
+def _pruner(raw: Any, steps: int, budgets: dict[str, float], objective: ObjectiveSpec) -> PrunerSpec:
     from sysprune.pruners._factory import validate_policy
 
     if isinstance(raw, str):
@@ -276,7 +276,9 @@ def _pruner(raw: Any, steps: int) -> PrunerSpec:
     policy = table.get("policy", "none")
     params = {k: v for k, v in table.items() if k != "policy"}
     try:
-        policy, params = validate_policy(policy, params, steps=steps)
+        policy, params = validate_policy(
+            policy, params, steps=steps, budgets=budgets, directions=list(objective.directions)
+        )
     except ValueError as e:
         raise _Err("pruner", str(e)) from None
     return PrunerSpec(policy, params)
@@ -327,17 +329,19 @@ def parse_spec(raw: dict[str, Any], *, default_name: str = "study") -> StudySpec
     desc = raw.get("description", "")
     if not isinstance(desc, str):
         raise _Err("description", f"must be a string, got {desc!r}")
+    objective = _objective(raw.get("objective", {}))
+    budgets = _budgets(raw.get("budgets", {}))
     return StudySpec(
         name=name,
         model=model,
         dataset=dataset,
-        objective=_objective(raw.get("objective", {})),
+        objective=objective,
         steps=steps,
         n_trials=_int(raw.get("n_trials", 20), "n_trials", low=1),
         seed=_int(raw.get("seed", 0), "seed", low=0),
         sampler=_sampler(raw.get("sampler", {})),
-        pruner=_pruner(raw.get("pruner", {}), steps),
-        budgets=_budgets(raw.get("budgets", {})),
+        pruner=_pruner(raw.get("pruner", {}), steps, budgets, objective),
+        budgets=budgets,
         search_space=parse_search_space(model, raw.get("search_space", {})),
         trial=_trial(raw.get("trial", {})),
         description=desc,

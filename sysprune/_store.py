@@ -69,6 +69,10 @@ def _engine(url: str) -> sa.Engine:
     return engine
 
 
+#: (url, trial id) pairs this process has written: see MetricStore.write_step.
+_claimed: set[tuple[str, int]] = set()
+
+
 def _clean(value: Any) -> float | None:
     if value is None:
         return None
@@ -118,8 +122,14 @@ class MetricStore:
             stmt = self._insert(step_metrics).values(rows).on_conflict_do_nothing()
         else:  # pragma: no cover
             stmt = step_metrics.insert().values(rows)
+        claim = (self.url, trial_id)
         with self._engine.begin() as conn:
+            if claim not in _claimed:
+                # A trial runs in one process, so rows of this trial id that this process did not write are
+                # stale: SQLite reuses the ids of a deleted study's trials. Drop them on the first write.
+                conn.execute(sa.delete(step_metrics).where(step_metrics.c.trial_id == trial_id))
             conn.execute(stmt)
+        _claimed.add(claim)
 
     def trial_steps(self, trial_id: int) -> dict[int, dict[str, float | None]]:
         """All stored steps of one trial: ``{step: {metric: value}}``."""

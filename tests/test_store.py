@@ -111,3 +111,19 @@ def test_runner_on_this_backend(url, cache_dir):
     run_study(spec, storage_url=url, cache_dir=str(cache_dir))
     df = load_step_metrics(url, name)
     assert len(df) == 4 and df.cpu_s.notna().all() and df.val_accuracy.notna().all()
+
+
+def test_a_recreated_study_does_not_inherit_old_rows(url):
+    """SQLite reuses the trial ids of a deleted study; its stale step rows must not leak into the new study."""
+    study, name = _study(url)
+    t = study.ask()
+    MetricStore(url).write_step(study_name=name, trial_id=t._trial_id, trial_number=0, step=0, metrics={"cpu_s": 5.0})
+    optuna.delete_study(study_name=name, storage=url)
+    from sysprune import _store
+
+    _store._claimed.clear()  # as in a new process: nothing claimed yet
+    again = optuna.create_study(storage=url, study_name=name)
+    t2 = again.ask()
+    MetricStore(url).write_step(study_name=name, trial_id=t2._trial_id, trial_number=0, step=0,
+                                metrics={"cpu_s": 1.0})  # fmt: skip
+    assert list(load_step_metrics(url, name).cpu_s) == [1.0]

@@ -1,5 +1,28 @@
-"""sysprune's pruners (Optuna ``BasePruner`` subclasses) and the study-file policy factory."""
+"""sysprune's pruners (Optuna ``BasePruner`` subclasses), their bookkeeping, and the study-file policy factory.
 
+* :class:`ResourceBudgetPruner` — prunes on measured and predicted budget breaches (infeasible trials);
+* :class:`CurvePruner` — learning-curve extrapolation against the best feasible trial (unpromising trials);
+* :class:`CombinedPruner` — prunes when any member does;
+* :func:`record_constraints` — the budget constraints of a finishing trial;
+* :func:`build_pruner` / :func:`validate_policy` — the ``[pruner]`` table of a study file.
+"""
+
+from sysprune.pruners._budget import ResourceBudgetPruner
+from sysprune.pruners._combined import CombinedPruner
+from sysprune.pruners._constraints import budget_constraints, constraint_key, record_constraints
+from sysprune.pruners._curve import CurvePruner
 from sysprune.pruners._factory import build_pruner, policy_names, validate_policy
+from sysprune.pruners._reasons import PruneDecision
 
-__all__ = ["build_pruner", "policy_names", "validate_policy"]
+__all__ = [
+    "CombinedPruner",
+    "CurvePruner",
+    "PruneDecision",
+    "ResourceBudgetPruner",
+    "budget_constraints",
+    "build_pruner",
+    "constraint_key",
+    "policy_names",
+    "record_constraints",
+    "validate_policy",
+]

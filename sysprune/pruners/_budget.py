@@ -1,0 +1,216 @@
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from sysprune._metrics import CUMULATIVE, METRICS
+from sysprune.pruners import _steps
+from sysprune.pruners._base import DecidingPruner
+from sysprune.pruners._constraints import check_budgets
+from sysprune.pruners._forecast import Forecast, forecast_cumulative, forecast_level, points_of
+from sysprune.pruners._reasons import RULE_BUDGET, PruneDecision, fmt
+from sysprune.pruners._study_view import StudyViews
+
+if TYPE_CHECKING:
+    import optuna
+
+
+class ResourceBudgetPruner(DecidingPruner):
+    """Pruner that stops a trial which exceeds, or will exceed, a resource budget.
+
+    ``budgets`` maps system metrics of sysprune's vocabulary (``wall_s``, ``cpu_s``, ``energy_j``,
+    ``peak_rss_mb``, ``infer_ms``, ``model_bytes``, ...) to upper limits. The pruner reads the trial's own step
+    metrics — those :func:`sysprune.report` recorded — and prunes when
+
+    1. a **measured** value of a budgeted metric exceeds its budget (at any step, warm-up or not: the trial is
+       infeasible already), or
+    2. with ``predict``, the **forecast** at the last step exceeds the budget with the given ``confidence``: the
+       one-sided lower bound of the forecast is above the budget. Cumulative metrics are forecast from the cost
+       so far plus the recent cost per step times the steps left (increments only, so a slow first step does not
+       inflate the rate); level metrics from the linear trend of their recent points. See
+       :mod:`sysprune.pruners._forecast`. A forecast needs three recorded steps and ``step >= n_warmup_steps``.
+
+    A pruned trial is *infeasible*: besides the reason attributes, the pruner sets the constraint
+    ``budget:<metric>`` = value − budget (> 0) for every breached metric, measured or predicted, so TPE and
+    NSGA-II learn to avoid the region and ``study.best_trial`` skips the trial. The decision uses the trial's own
+    data only (an in-process cache written by :func:`sysprune.report`, else one indexed query of the metric
+    store), so its cost does not grow with the number of trials — unless ``max_steps`` is left to be inferred.
+
+    It needs no intermediate values and works in multi-objective studies through :func:`sysprune.should_prune`.
+
+    Example:
+
+        .. code-block:: python
+
+            import optuna
+            import sysprune
+
+            pruner = sysprune.ResourceBudgetPruner({"wall_s": 60.0, "infer_ms": 2.0}, max_steps=20)
+            study = optuna.create_study(direction="maximize", pruner=pruner)
+
+            def objective(trial):
+                for step in range(20):
+                    ...  # train one epoch, measure
+                    sysprune.report(trial, step, accuracy, {"wall_s": wall, "infer_ms": latency})
+                    if sysprune.should_prune(trial):
+                        raise optuna.TrialPruned()
+                return accuracy
+
+    Args:
+        budgets:
+            Metric name → upper limit (finite, >= 0). At least one.
+        predict:
+            Also prune on forecasts, not only on measured values.
+        n_warmup_steps:
+            Forecasts are not acted on while the current step is less than ``n_warmup_steps``. Measured breaches
+            prune at any step.
+        max_steps:
+            Number of steps of a full trial (steps ``0 .. max_steps - 1``); forecasts are made for step
+            ``max_steps - 1``. If :obj:`None`, it is inferred from the longest completed trial's intermediate
+            values (so no forecast before one trial completed, and none in a multi-objective study); that costs
+            a look at the study's trial list per decision, so pass it when you know it.
+        confidence:
+            One-sided confidence of the forecast's lower bound, in ``[0.5, 1)``.
+    """
+
+    supports_multi_objective = True
+
+    def __init__(
+        self,
+        budgets: Mapping[str, float],
+        *,
+        predict: bool = True,
+        n_warmup_steps: int = 0,
+        max_steps: int | None = None,
+        confidence: float = 0.95,
+    ) -> None:
+        budgets = check_budgets(budgets)
+        if not budgets:
+            raise ValueError(f"budgets must name at least one metric, but got {budgets=}.")
+        if not isinstance(predict, bool):
+            raise ValueError(f"predict must be True or False, but got {predict=}.")
+        if isinstance(n_warmup_steps, bool) or not isinstance(n_warmup_steps, int) or n_warmup_steps < 0:
+            raise ValueError(f"Number of warmup steps must be an integer >= 0, but got {n_warmup_steps=}.")
+        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
+            raise ValueError(f"max_steps must be None or an integer >= 1, but got {max_steps=}.")
+        if (
+            isinstance(confidence, bool)
+            or not isinstance(confidence, (int, float))
+            or not 0.5 <= confidence < 1.0
+        ):
+            raise ValueError(f"confidence must be a number in [0.5, 1), but got {confidence=}.")
+
+        self._budgets = budgets
+        self._predict = predict
+        self._n_warmup_steps = n_warmup_steps
+        self._max_steps = max_steps
+        self._confidence = float(confidence)
+        self._views = StudyViews()
+
+    @property
+    def budgets(self) -> dict[str, float]:
+        return dict(self._budgets)
+
+    def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
+        steps = _steps.trial_steps(study._storage, trial._trial_id, trial.datetime_start)
+        if not steps:
+            return None
+        step = max(steps)
+
+        measured = _measured_breaches(steps, self._budgets)
+        predicted: dict[str, Forecast] = {}
+        if self._predict and step >= self._n_warmup_steps:
+            final_step = self._final_step(study)
+            if final_step is not None and step < final_step:
+                predicted = {
+                    m: f
+                    for m, f in _forecasts(steps, self._budgets, final_step, self._confidence).items()
+                    if m not in measured and f.low > self._budgets[m]
+                }
+        if not measured and not predicted:
+            return None
+
+        constraints = {m: v - self._budgets[m] for m, (v, _) in measured.items()}
+        constraints.update({m: f.value - self._budgets[m] for m, f in predicted.items()})
+        if measured:
+            metric = max(measured, key=lambda m: _ratio(measured[m][0], self._budgets[m]))
+            value, at = measured[metric]
+            unit = METRICS[metric].unit
+            message = (
+                f"budget: {metric} measured {fmt(value)} {unit} > budget {fmt(self._budgets[metric])} {unit}"
+                f" at step {at}"
+            )
+            return PruneDecision(
+                rule=RULE_BUDGET,
+                pruner=type(self).__name__,
+                step=step,
+                message=message,
+                metric=metric,
+                value=value,
+                budget=self._budgets[metric],
+                predicted=False,
+                constraints=constraints,
+                extra={"measured_step": at},
+            )
+        metric = max(predicted, key=lambda m: _ratio(predicted[m].low, self._budgets[m]))
+        f = predicted[metric]
+        unit = METRICS[metric].unit
+        kind = "cumulative" if metric in CUMULATIVE else "trend"
+        message = (
+            f"budget: {metric} predicted {fmt(f.value)} {unit} at step {f.final_step}"
+            f" (>= {fmt(f.low)} {unit} at {self._confidence:.0%} confidence, {kind} forecast from {f.n}"
+            f" {'increments' if kind == 'cumulative' else 'points'}) > budget {fmt(self._budgets[metric])} {unit};"
+            f" decided at step {step}"
+        )
+        return PruneDecision(
+            rule=RULE_BUDGET,
+            pruner=type(self).__name__,
+            step=step,
+            message=message,
+            metric=metric,
+            value=f.value,
+            budget=self._budgets[metric],
+            predicted=True,
+            constraints=constraints,
+            extra={"low": f.low, "final_step": f.final_step, "confidence": self._confidence},
+        )
+
+    def _final_step(self, study: "optuna.study.Study") -> int | None:
+        if self._max_steps is not None:
+            return self._max_steps - 1
+        return self._views.get(study).max_last_step
+
+
+def _ratio(value: float, budget: float) -> float:
+    return math.inf if budget <= 0 else value / budget
+
+
+def _measured_breaches(
+    steps: Mapping[int, Mapping[str, float | None]], budgets: Mapping[str, float]
+) -> dict[str, tuple[float, int]]:
+    """``metric -> (largest measured value, its step)`` for every metric measured above its budget."""
+    out = {}
+    for metric, budget in budgets.items():
+        pts = points_of(steps, metric)
+        if not pts:
+            continue
+        at, value = max(pts, key=lambda p: p[1])
+        if value > budget:
+            out[metric] = (value, at)
+    return out
+
+
+def _forecasts(
+    steps: Mapping[int, Mapping[str, float | None]], budgets: Mapping[str, float], final_step: int, confidence: float
+) -> dict[str, Forecast]:
+    out = {}
+    for metric in budgets:
+        pts = points_of(steps, metric)
+        if metric in CUMULATIVE:
+            f = forecast_cumulative(pts, final_step, confidence=confidence)
+        else:
+            f = forecast_level(pts, final_step, confidence=confidence)
+        if f is not None:
+            out[metric] = f
+    return out

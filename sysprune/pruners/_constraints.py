@@ -1,0 +1,119 @@
+"""Budget constraints on trials, through Optuna 5's constraint mechanism.
+
+Each budgeted metric becomes one constraint, key ``budget:<metric>`` (:data:`sysprune._attrs.CONSTRAINT_PREFIX`),
+value = measured (or, for a trial pruned on a forecast, predicted) value − budget. A value > 0 means over budget:
+the trial is infeasible. Optuna reads these itself — ``FrozenTrial.constraints`` — wherever it cares about
+feasibility: ``study.best_trial`` / ``best_trials`` skip infeasible trials, TPESampler puts infeasible trials
+(complete *or pruned*) on the "bad" side, NSGA-II ranks complete infeasible trials below feasible ones. No
+``constraints_func`` is involved (deprecated in Optuna 5).
+
+Optuna keeps the first value set for a key (a second ``set_constraint`` is ignored with a warning), so the value
+must be final when set. sysprune sets it
+
+* when a budget pruner decides to prune (the breached metrics only, from the measured or predicted value), and
+* when the trial ends, via :func:`record_constraints` (every budgeted metric not yet set, from its final value).
+
+Both paths skip keys already present, so calling them again is harmless. Constraints can only be written while
+the trial is running: call :func:`record_constraints` *before* ``study.tell`` / ``raise optuna.TrialPruned``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
+
+from sysprune._attrs import CONSTRAINT_PREFIX
+from sysprune._metrics import SYSTEM_METRICS
+
+if TYPE_CHECKING:
+    import optuna
+
+
+def constraint_key(metric: str) -> str:
+    """The constraint name of a budget on ``metric`` (``budget:<metric>``)."""
+    return f"{CONSTRAINT_PREFIX}{metric}"
+
+
+def check_budgets(budgets: Any, *, name: str = "budgets") -> dict[str, float]:
+    """Validate ``{metric: upper limit}``; ValueError names the key and value."""
+    if not isinstance(budgets, Mapping):
+        raise ValueError(f"{name} must be a mapping of metric name to upper limit, but got {budgets!r}.")
+    out: dict[str, float] = {}
+    for metric, limit in budgets.items():
+        if metric not in SYSTEM_METRICS:
+            raise ValueError(
+                f"{name} has an unknown system metric {metric!r}; valid: {', '.join(SYSTEM_METRICS)}."
+            )
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit) or limit < 0:
+            raise ValueError(f"{name}[{metric!r}] must be a finite number >= 0, but got {limit!r}.")
+        out[metric] = float(limit)
+    return out
+
+
+def set_constraints(storage: "optuna.storages.BaseStorage", trial_id: int, values: Mapping[str, float]) -> None:
+    """Set ``budget:<metric>`` constraints on a running trial, skipping keys already set."""
+    existing = storage.get_trial_system_attrs(trial_id)
+    for metric, value in values.items():
+        key = f"{_CONSTRAINTS_KEY}:{constraint_key(metric)}"
+        value = float(value)
+        if key in existing or math.isnan(value):
+            continue
+        storage.set_trial_system_attr(trial_id, key, value)
+
+
+def budget_constraints(trial: "optuna.trial.FrozenTrial | optuna.trial.Trial") -> dict[str, float]:
+    """The ``budget:<metric>`` constraints of a trial, keyed by metric."""
+    return {
+        key[len(CONSTRAINT_PREFIX) :]: value
+        for key, value in trial.constraints.items()
+        if key.startswith(CONSTRAINT_PREFIX)
+    }
+
+
+def record_constraints(
+    trial: "optuna.trial.Trial",
+    budgets: Mapping[str, float],
+    final_metrics: Mapping[str, float | None] | None = None,
+) -> dict[str, float]:
+    """Give a finishing trial its budget constraints; return all its ``budget:`` constraints by metric.
+
+    For every budgeted metric whose constraint is not set yet, the value is ``final - budget``, where ``final`` is
+    ``final_metrics[metric]`` if given and not missing, else the last recorded (non-missing) value of the metric in
+    the trial's steps. A metric with no value (say ``energy_j`` on a machine without RAPL) gets no constraint.
+    Constraints already set (by a budget pruner at the moment it pruned) are kept. Idempotent.
+
+    Call it while the trial is still running — before ``study.tell(...)`` or ``raise optuna.TrialPruned()`` — for
+    completed and for pruned trials alike. It also drops the trial from the in-process step cache.
+
+    Raises:
+        ValueError: if ``budgets`` names an unknown metric or a limit that is not a finite number >= 0.
+    """
+    from sysprune.pruners import _steps
+    from sysprune.pruners._forecast import points_of
+
+    budgets = check_budgets(budgets)
+    storage = trial.study._storage
+    trial_id = trial._trial_id
+    existing = budget_constraints(trial)
+    values: dict[str, float] = {}
+    steps = None
+    for metric, limit in budgets.items():
+        if metric in existing:
+            continue
+        final = None if final_metrics is None else final_metrics.get(metric)
+        if final is not None and math.isnan(float(final)):
+            final = None
+        if final is None:
+            if steps is None:
+                steps = _steps.trial_steps(storage, trial_id, trial.datetime_start)
+            pts = points_of(steps, metric)
+            final = pts[-1][1] if pts else None
+        if final is not None:
+            values[metric] = float(final) - limit
+    for metric, value in values.items():
+        trial.set_constraint(constraint_key(metric), value)
+    _steps.forget(storage, trial_id)
+    return {**existing, **values}

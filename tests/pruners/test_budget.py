@@ -1,0 +1,400 @@
+from __future__ import annotations
+
+import math
+import warnings
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
+from sysprune._report import report, should_prune
+from sysprune._store import MetricStore
+from sysprune.pruners import ResourceBudgetPruner, budget_constraints, record_constraints
+from sysprune.pruners import _steps
+
+from ._helpers import cumulative, run_trial, series
+
+DIRECTIONS = ["minimize", "maximize"]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def storage(request, sqlite_url):
+    return None if request.param == "memory" else sqlite_url
+
+
+# --- constructor ---------------------------------------------------------------------------------------------------
+
+
+def test_budget_pruner_accepts_edges() -> None:
+    ResourceBudgetPruner({"wall_s": 0.0}, n_warmup_steps=0, max_steps=1, confidence=0.5)
+    ResourceBudgetPruner({"model_bytes": 1, "infer_ms": 2.5}, predict=False)
+
+
+@pytest.mark.parametrize(
+    "budgets, match",
+    [
+        ({}, r"budgets must name at least one metric, but got budgets=\{\}"),
+        ({"val_accuracy": 0.9}, r"unknown system metric 'val_accuracy'"),
+        ({"bogus": 1.0}, r"unknown system metric 'bogus'"),
+        ({"wall_s": -1.0}, r"budgets\['wall_s'\] must be a finite number >= 0, but got -1.0"),
+        ({"wall_s": math.nan}, r"budgets\['wall_s'\] must be a finite number >= 0, but got nan"),
+        ({"wall_s": math.inf}, r"budgets\['wall_s'\] must be a finite number >= 0, but got inf"),
+        ({"wall_s": True}, r"budgets\['wall_s'\] must be a finite number >= 0, but got True"),
+        ({"wall_s": "10"}, r"budgets\['wall_s'\] must be a finite number >= 0, but got '10'"),
+        (["wall_s"], r"budgets must be a mapping of metric name to upper limit, but got \['wall_s'\]"),
+    ],
+)
+def test_budget_pruner_rejects_budgets(budgets, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        ResourceBudgetPruner(budgets)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"predict": 1}, r"predict must be True or False, but got predict=1"),
+        ({"n_warmup_steps": -1}, r"n_warmup_steps=-1"),
+        ({"n_warmup_steps": 1.5}, r"n_warmup_steps=1.5"),
+        ({"n_warmup_steps": True}, r"n_warmup_steps=True"),
+        ({"max_steps": 0}, r"max_steps must be None or an integer >= 1, but got max_steps=0"),
+        ({"max_steps": 10.0}, r"max_steps=10.0"),
+        ({"confidence": 0.4}, r"confidence must be a number in \[0.5, 1\), but got confidence=0.4"),
+        ({"confidence": 1.0}, r"confidence=1.0"),
+        ({"confidence": "high"}, r"confidence='high'"),
+    ],
+)
+def test_budget_pruner_rejects_arguments(kwargs, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        ResourceBudgetPruner({"wall_s": 10.0}, **kwargs)
+
+
+# --- measured breaches --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+def test_measured_breach_at_step_0_prunes_at_step_0(storage, direction: str) -> None:
+    pruner = ResourceBudgetPruner({"model_bytes": 1000.0, "wall_s": 100.0}, max_steps=10)
+    study = optuna.create_study(storage=storage, direction=direction, pruner=pruner)
+    trial, pruned_at = run_trial(study, [{"model_bytes": 2000.0, "wall_s": 1.0}] * 10, values=[0.5] * 10)
+    assert pruned_at == 0
+    assert trial.state == TrialState.PRUNED
+    assert trial.user_attrs[PRUNE_REASON] == "budget: model_bytes measured 2000 B > budget 1000 B at step 0"
+    assert trial.user_attrs[PRUNE_DETAIL] == {
+        "rule": "budget",
+        "pruner": "ResourceBudgetPruner",
+        "metric": "model_bytes",
+        "value": 2000.0,
+        "budget": 1000.0,
+        "step": 0,
+        "predicted": False,
+        "infeasible": True,
+        "measured_step": 0,
+    }
+    assert trial.constraints == {"budget:model_bytes": 1000.0}
+
+
+def test_value_equal_to_budget_is_within_budget() -> None:
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"infer_ms": 2.0}, max_steps=3))
+    _, pruned_at = run_trial(study, series(infer_ms=[2.0, 2.0, 2.0]))
+    assert pruned_at is None
+
+
+def test_every_measured_breach_becomes_a_constraint_and_the_largest_names_the_reason() -> None:
+    pruner = ResourceBudgetPruner({"infer_ms": 2.0, "model_bytes": 1000.0, "peak_rss_mb": 500.0}, max_steps=5)
+    study = optuna.create_study(pruner=pruner)
+    trial, pruned_at = run_trial(study, [{"infer_ms": 3.0, "model_bytes": 4000.0, "peak_rss_mb": 100.0}])
+    assert pruned_at == 0
+    assert trial.user_attrs[PRUNE_DETAIL]["metric"] == "model_bytes"  # 4x over beats 1.5x over
+    assert trial.constraints == {"budget:infer_ms": 1.0, "budget:model_bytes": 3000.0}
+
+
+def test_predict_false_prunes_only_on_measured_values() -> None:
+    pruner = ResourceBudgetPruner({"wall_s": 10.0}, predict=False, max_steps=10)
+    study = optuna.create_study(pruner=pruner)
+    trial, pruned_at = run_trial(study, series(wall_s=cumulative([2.0] * 10)))
+    assert pruned_at == 5  # 2, 4, 6, 8, 10 (not over), 12
+    assert trial.user_attrs[PRUNE_DETAIL]["predicted"] is False
+    assert trial.constraints == {"budget:wall_s": 2.0}
+
+
+# --- predicted breaches -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+def test_predicted_cumulative_breach_prunes_before_the_measured_value_crosses(storage, direction: str) -> None:
+    pruner = ResourceBudgetPruner({"wall_s": 10.0}, max_steps=10)
+    study = optuna.create_study(storage=storage, direction=direction, pruner=pruner)
+    walls = cumulative([2.0] * 10)  # 2, 4, 6: at step 2 the total at step 9 is known to be 20
+    trial, pruned_at = run_trial(study, series(wall_s=walls), values=[0.1] * 10)
+    assert pruned_at == 2
+    assert walls[pruned_at] < 10.0  # the measured value has not crossed the budget yet
+    assert trial.user_attrs[PRUNE_REASON] == (
+        "budget: wall_s predicted 20 s at step 9 (>= 20 s at 95% confidence, cumulative forecast from 2 "
+        "increments) > budget 10 s; decided at step 2"
+    )
+    assert trial.user_attrs[PRUNE_DETAIL] == {
+        "rule": "budget",
+        "pruner": "ResourceBudgetPruner",
+        "metric": "wall_s",
+        "value": pytest.approx(20.0),
+        "budget": 10.0,
+        "step": 2,
+        "predicted": True,
+        "infeasible": True,
+        "low": pytest.approx(20.0),
+        "final_step": 9,
+        "confidence": 0.95,
+    }
+    assert trial.constraints == {"budget:wall_s": pytest.approx(10.0)}
+
+
+def test_flat_cost_within_budget_is_not_pruned() -> None:
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"wall_s": 10.0, "cpu_s": 10.0}, max_steps=10))
+    _, pruned_at = run_trial(study, series(wall_s=cumulative([0.9] * 10), cpu_s=cumulative([0.5] * 10)))
+    assert pruned_at is None
+
+
+def test_noisy_cost_within_budget_is_not_pruned() -> None:
+    # Mean 0.9 per step (total 9.0 < 10) with +-0.3 of noise; after steps 1 and 3 the average runs hot.
+    increments = [0.9, 1.2, 0.6, 1.2, 0.7, 1.1, 0.6, 0.9, 1.0, 0.8]
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"wall_s": 10.0}, max_steps=10))
+    _, pruned_at = run_trial(study, series(wall_s=cumulative(increments)))
+    assert pruned_at is None
+
+
+def test_noisy_cost_clearly_over_budget_is_pruned_before_the_measured_crossing() -> None:
+    increments = [1.6, 2.2, 1.9, 2.1, 1.8, 2.3, 2.0, 1.7, 2.2, 2.0]  # ~2 per step: ~20 > 10
+    walls = cumulative(increments)
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"wall_s": 10.0}, max_steps=10))
+    trial, pruned_at = run_trial(study, series(wall_s=walls))
+    assert pruned_at == 2  # 1.6, 3.8, 5.7 s: forecast 20 s, at least 12.5 s at 95% confidence
+    assert walls[pruned_at] < 10.0
+    assert trial.user_attrs[PRUNE_DETAIL]["predicted"] is True
+
+
+def test_slow_first_step_does_not_inflate_the_forecast() -> None:
+    # Step 0 costs 5 s (imports, data loading), then 1 s per step: 14 s in all, within 15. A forecast from the
+    # average cost so far (7 s / 3 steps x 10 steps = 23 s) would prune at step 2.
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"wall_s": 15.0}, max_steps=10))
+    walls = [5.0] + cumulative([1.0] * 9, start=5.0)  # 5, 6, ..., 14
+    _, pruned_at = run_trial(study, series(wall_s=walls))
+    assert pruned_at is None
+
+
+def test_level_trend_predicted_breach() -> None:
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"peak_rss_mb": 150.0}, max_steps=10))
+    trial, pruned_at = run_trial(study, series(peak_rss_mb=[100.0, 110.0, 120.0, 130.0, 140.0, 150.0, 160.0]))
+    assert pruned_at == 2  # 100, 110, 120 -> 190 at step 9
+    detail = trial.user_attrs[PRUNE_DETAIL]
+    assert (detail["metric"], detail["predicted"], detail["value"]) == ("peak_rss_mb", True, pytest.approx(190.0))
+    assert "trend forecast from 3 points" in trial.user_attrs[PRUNE_REASON]
+
+
+def test_flat_noisy_level_below_budget_is_not_pruned() -> None:
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"infer_ms": 4.5}, max_steps=20))
+    latencies = [4.0, 4.4, 3.8, 4.2, 4.1, 3.9, 4.3, 4.0, 4.2, 3.9, 4.1, 4.0, 4.3, 3.8, 4.2, 4.0, 4.1, 3.9, 4.2, 4.0]
+    _, pruned_at = run_trial(study, series(infer_ms=latencies))
+    assert pruned_at is None
+
+
+# --- warm-up, NaN, missing ----------------------------------------------------------------------------------------
+
+
+def test_warmup_delays_a_predicted_breach() -> None:
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"wall_s": 10.0}, n_warmup_steps=4, max_steps=10))
+    trial, pruned_at = run_trial(study, series(wall_s=cumulative([2.0] * 10)))
+    assert pruned_at == 4  # 10 s measured: not over the budget, the forecast (20 s) decides
+    assert trial.user_attrs[PRUNE_DETAIL]["predicted"] is True
+
+
+def test_warmup_does_not_delay_a_measured_breach() -> None:
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"wall_s": 10.0}, n_warmup_steps=8, max_steps=10))
+    _, pruned_at = run_trial(study, series(wall_s=cumulative([4.0] * 10)))
+    assert pruned_at == 2  # 12 s measured
+
+
+def test_nan_and_missing_values_are_ignored() -> None:
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"wall_s": 100.0, "energy_j": 1.0}, max_steps=6))
+    steps = series(wall_s=[1.0, math.nan, 3.0, None, 5.0, 6.0], energy_j=[None] * 6)
+    budgets = {"wall_s": 100.0, "energy_j": 1.0}
+    trial, pruned_at = run_trial(study, steps, values=[math.nan] * 6, final=0.5, record=budgets)
+    assert pruned_at is None
+    assert trial.constraints == {"budget:wall_s": -94.0}  # energy_j was never measured: no constraint
+
+
+def test_measured_breach_after_missing_values() -> None:
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"energy_j": 10.0}, max_steps=6))
+    _, pruned_at = run_trial(study, series(energy_j=[None, math.nan, 20.0, 30.0]))
+    assert pruned_at == 2
+
+
+def test_no_metrics_reported_never_prunes() -> None:
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"wall_s": 1.0}, max_steps=3))
+    trial = study.ask()
+    assert not should_prune(trial)
+    report(trial, 0, 0.5)
+    assert not should_prune(trial)
+
+
+# --- max_steps ----------------------------------------------------------------------------------------------------
+
+
+def test_max_steps_inferred_from_the_longest_completed_trial() -> None:
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"wall_s": 30.0}))
+    # No completed trial yet: no forecast, only the measured breach (32 > 30 at step 7).
+    _, pruned_at = run_trial(study, series(wall_s=cumulative([4.0] * 10)), values=[0.0] * 10)
+    assert pruned_at == 7
+    _, pruned_at = run_trial(study, series(wall_s=cumulative([2.0] * 10)), values=[0.0] * 10)
+    assert pruned_at is None  # 20 s: completes, 10 steps long
+    _, pruned_at = run_trial(study, series(wall_s=cumulative([4.0] * 10)), values=[0.0] * 10)
+    assert pruned_at == 2  # forecast 40 s at step 9
+
+
+def test_decision_does_not_look_at_other_trials(monkeypatch) -> None:
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"wall_s": 10.0}, max_steps=10))
+    for i in range(3):
+        study.add_trial(optuna.trial.create_trial(value=float(i), intermediate_values={0: 0.0}))
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("the budget pruner scanned the study's trials")
+
+    monkeypatch.setattr(study, "get_trials", no_scan)
+    monkeypatch.setattr(study, "_get_trials", no_scan)
+    trial = study.ask()
+    for step, wall in enumerate(cumulative([2.0] * 3)):
+        report(trial, step, 0.0, {"wall_s": wall})
+    assert should_prune(trial)
+
+
+# --- where the metrics come from ----------------------------------------------------------------------------------
+
+
+def test_decision_reads_the_store_when_the_cache_is_empty(sqlite_url: str) -> None:
+    study = optuna.create_study(storage=sqlite_url, pruner=ResourceBudgetPruner({"wall_s": 10.0}, max_steps=10))
+    trial = study.ask()
+    for step, wall in enumerate(cumulative([2.0] * 3)):
+        report(trial, step, 0.0, {"wall_s": wall})
+    _steps.clear()
+    assert should_prune(trial)
+
+
+def test_metrics_written_by_another_process_are_read_from_the_store(sqlite_url: str) -> None:
+    study = optuna.create_study(storage=sqlite_url, pruner=ResourceBudgetPruner({"infer_ms": 2.0}, max_steps=10))
+    trial = study.ask()
+    MetricStore(sqlite_url).write_step(
+        study_name=study.study_name, trial_id=trial._trial_id, trial_number=trial.number, step=0,
+        metrics={"infer_ms": 3.0},
+    )  # fmt: skip
+    assert should_prune(trial)
+
+
+# --- feasibility --------------------------------------------------------------------------------------------------
+
+BUDGETS = {"wall_s": 10.0}
+
+
+def test_best_trial_skips_pruned_and_over_budget_trials(storage) -> None:
+    pruner = ResourceBudgetPruner(BUDGETS, max_steps=5)
+    study = optuna.create_study(storage=storage, direction="maximize", pruner=pruner)
+    walls = [1.0, 2.0, 3.0, 4.0, 5.0]
+    ok, pruned_at = run_trial(study, series(wall_s=walls), values=[0.5, 0.6, 0.7, 0.8, 0.8], record=BUDGETS)
+    assert pruned_at is None
+    assert ok.constraints == {"budget:wall_s": -5.0}
+    pruned, pruned_at = run_trial(study, series(wall_s=[20.0] * 5), values=[0.99] * 5, record=BUDGETS)
+    assert pruned_at == 0 and pruned.constraints == {"budget:wall_s": 10.0}
+    # Completed, but the final measurement (teardown included) is over budget: infeasible too.
+    trial = study.ask()
+    for step, wall in enumerate([1.0, 2.0, 3.0, 4.0, 5.0]):
+        report(trial, step, 0.95, {"wall_s": wall})
+        assert not should_prune(trial)
+    record_constraints(trial, BUDGETS, {"wall_s": 12.5})
+    study.tell(trial, 0.95)
+    assert study.trials[trial.number].constraints == {"budget:wall_s": 2.5}
+
+    assert study.best_trial.number == ok.number
+    assert study.best_value == 0.8
+
+
+def test_tpe_puts_pruned_budget_trials_with_the_infeasible() -> None:
+    # TPESampler reads FrozenTrial.constraints itself (no constraints_func): a pruned trial with a positive
+    # constraint is ranked with the infeasible trials, after every feasible one.
+    from optuna.samplers._tpe.sampler import _split_trials
+
+    study = optuna.create_study(direction="maximize", pruner=ResourceBudgetPruner(BUDGETS, max_steps=5))
+    feasible, _ = run_trial(study, series(wall_s=[1.0] * 5), values=[0.1] * 5, record=BUDGETS)
+    infeasible, pruned_at = run_trial(study, series(wall_s=[20.0]), values=[0.9], record=BUDGETS)
+    assert pruned_at == 0
+    below, above = _split_trials(study, study.trials, 1)
+    assert [t.number for t in below] == [feasible.number]
+    assert [t.number for t in above] == [infeasible.number]
+
+
+# --- multi-objective ----------------------------------------------------------------------------------------------
+
+
+def test_multi_objective_study_prunes_on_a_budget(storage) -> None:
+    pruner = ResourceBudgetPruner({"infer_ms": 2.0, "wall_s": 10.0}, max_steps=10)
+    study = optuna.create_study(storage=storage, directions=["maximize", "minimize"], pruner=pruner)
+
+    trial = study.ask()
+    with pytest.raises(NotImplementedError):
+        trial.should_prune()  # Optuna refuses; sysprune.should_prune does not
+    report(trial, 0, None, {"infer_ms": 1.0, "wall_s": 2.0})
+    assert not should_prune(trial)
+    report(trial, 1, None, {"infer_ms": 1.0, "wall_s": 4.0})
+    assert not should_prune(trial)
+    report(trial, 2, None, {"infer_ms": 1.0, "wall_s": 6.0})
+    assert should_prune(trial)  # forecast 20 s
+    study.tell(trial, state=TrialState.PRUNED)
+    assert study.trials[0].constraints == {"budget:wall_s": pytest.approx(10.0)}
+
+    fast, pruned_at = run_trial(study, series(infer_ms=[3.0], wall_s=[0.1]))
+    assert pruned_at == 0
+    assert fast.user_attrs[PRUNE_DETAIL]["metric"] == "infer_ms"
+
+    ok, pruned_at = run_trial(
+        study, series(infer_ms=[1.0] * 10, wall_s=cumulative([0.5] * 10)), final=[0.9, 1.0], record=pruner.budgets
+    )
+    assert pruned_at is None
+    assert [t.number for t in study.best_trials] == [ok.number]
+
+
+def test_multi_objective_report_refuses_a_value() -> None:
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    trial = study.ask()
+    with pytest.raises(ValueError, match="value must be None in a multi-objective study"):
+        report(trial, 0, 0.5, {"wall_s": 1.0})
+
+
+# --- record_constraints -------------------------------------------------------------------------------------------
+
+
+def test_record_constraints_is_idempotent_and_keeps_the_pruners_value() -> None:
+    budgets = {"wall_s": 10.0, "infer_ms": 2.0, "energy_j": 5.0}
+    study = optuna.create_study(pruner=ResourceBudgetPruner(budgets, max_steps=10))
+    trial = study.ask()
+    for step, wall in enumerate(cumulative([2.0] * 3)):
+        report(trial, step, 0.0, {"wall_s": wall, "infer_ms": 1.5, "energy_j": None})
+    assert should_prune(trial)  # wall_s forecast 20 s: constraint 10
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Optuna warns when a constraint is set twice: it must not happen
+        first = record_constraints(trial, budgets, {"wall_s": 6.0})
+        second = record_constraints(trial, budgets, {"wall_s": 6.0})
+    assert first == second == {"wall_s": pytest.approx(10.0), "infer_ms": -0.5}
+    assert budget_constraints(trial) == first
+
+
+def test_record_constraints_prefers_final_metrics_then_the_last_recorded_value() -> None:
+    study = optuna.create_study()
+    trial = study.ask()
+    report(trial, 0, 0.0, {"wall_s": 1.0, "peak_rss_mb": 300.0})
+    report(trial, 1, 0.0, {"wall_s": 2.0, "peak_rss_mb": None})
+    got = record_constraints(trial, {"wall_s": 1.5, "peak_rss_mb": 200.0, "cpu_s": 1.0}, {"wall_s": 2.5, "cpu_s": None})
+    assert got == {"wall_s": 1.0, "peak_rss_mb": 100.0}
+
+
+def test_record_constraints_rejects_unknown_metrics() -> None:
+    study = optuna.create_study()
+    with pytest.raises(ValueError, match="unknown system metric 'val_loss'"):
+        record_constraints(study.ask(), {"val_loss": 1.0})

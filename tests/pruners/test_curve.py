@@ -1,0 +1,233 @@
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+from optuna.trial import TrialState, create_trial
+
+from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
+from sysprune._report import report, should_prune
+from sysprune.pruners import CurvePruner
+
+STEPS = 20
+
+
+def plateau(top: float, n: int = STEPS) -> list[float]:
+    """Rises for three steps, then flat at ``top``: 0.5, 0.58, 0.6, 0.6, ... for top=0.6."""
+    return [top - 0.1, top - 0.02] + [top] * (n - 2)
+
+
+def power_law(c: float, a: float, alpha: float, n: int = STEPS) -> list[float]:
+    return [c - a * (s + 1) ** -alpha for s in range(n)]
+
+
+def seed(study: optuna.Study, value: float, *, constraints: dict[str, float] | None = None) -> None:
+    """A finished trial with a full learning curve ending at ``value``."""
+    study.add_trial(
+        create_trial(
+            value=value,
+            intermediate_values={s: value for s in range(STEPS)},
+            constraints=constraints,
+        )
+    )
+
+
+def pruned_step(study: optuna.Study, values: list[float]) -> int | None:
+    """Run a trial reporting ``values``; the step it was pruned at, or None if it completed."""
+    trial = study.ask()
+    for step, v in enumerate(values):
+        report(trial, step, v)
+        if should_prune(trial):
+            study.tell(trial, state=TrialState.PRUNED)
+            return step
+    study.tell(trial, values[-1] if math.isfinite(values[-1]) else 0.0)
+    return None
+
+
+# --- constructor --------------------------------------------------------------------------------------------------
+
+
+def test_curve_pruner_accepts_edges() -> None:
+    CurvePruner(n_warmup_steps=0, interval_steps=1, probability=1e-9, n_startup_trials=1, max_steps=1, families=["log"])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n_warmup_steps": -1}, r"n_warmup_steps=-1"),
+        ({"n_warmup_steps": 2.0}, r"n_warmup_steps=2.0"),
+        ({"interval_steps": 0}, r"Pruning interval steps must be an integer >= 1, but got interval_steps=0"),
+        ({"probability": 0.0}, r"probability must be a number in \(0, 1\), but got probability=0.0"),
+        ({"probability": 1.0}, r"probability=1.0"),
+        ({"probability": True}, r"probability=True"),
+        ({"n_startup_trials": 0}, r"Number of startup trials must be an integer >= 1, but got n_startup_trials=0"),
+        ({"max_steps": 0}, r"max_steps must be None or an integer >= 1, but got max_steps=0"),
+        ({"families": []}, r"families must be a non-empty list of pow, exp, log, but got families=\[\]"),
+        ({"families": "pow"}, r"families='pow'"),
+        ({"families": ["pow", "spline"]}, r"families has an unknown family 'spline'"),
+        ({"families": ["pow", "pow"]}, r"families must be distinct, but got families=\['pow', 'pow'\]"),
+    ],
+)
+def test_curve_pruner_rejects_arguments(kwargs, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        CurvePruner(**kwargs)
+
+
+# --- decisions ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("storage_kind", ["memory", "sqlite"])
+def test_plateau_below_the_best_is_pruned_at_the_first_check(storage_kind: str, sqlite_url: str) -> None:
+    storage = None if storage_kind == "memory" else sqlite_url
+    study = optuna.create_study(storage=storage, direction="maximize", pruner=CurvePruner(max_steps=STEPS))
+    seed(study, 0.95)
+    assert pruned_step(study, plateau(0.6)) == 3
+    trial = study.trials[-1]
+    detail = trial.user_attrs[PRUNE_DETAIL]
+    assert detail["rule"] == "curve"
+    assert detail["pruner"] == "CurvePruner"
+    assert detail["step"] == 3
+    assert detail["predicted"] is True
+    assert detail["infeasible"] is False
+    assert detail["best_feasible"] == 0.95
+    assert detail["final_step"] == STEPS - 1
+    assert detail["value"] == pytest.approx(0.64, abs=0.01)
+    assert detail["probability"] < 0.05
+    assert trial.user_attrs[PRUNE_REASON].startswith("curve: predicted final value 0.6")
+    assert "P(beats best feasible 0.95)" in trial.user_attrs[PRUNE_REASON]
+    assert trial.constraints == {}  # unpromising, not infeasible
+
+
+def test_curve_heading_above_the_best_is_not_pruned() -> None:
+    study = optuna.create_study(direction="maximize", pruner=CurvePruner(max_steps=STEPS))
+    seed(study, 0.95)
+    assert pruned_step(study, power_law(1.0, 0.7, 1.2)) is None  # ends at 0.98
+
+
+@pytest.mark.parametrize(
+    "direction, best, hopeless, promising",
+    [
+        ("maximize", 0.95, plateau(0.6), power_law(1.0, 0.7, 1.2)),
+        # The mirror image: a loss that flattens at 0.4 against a best of 0.05, one that ends at 0.02.
+        ("minimize", 0.05, [1 - v for v in plateau(0.6)], [1 - v for v in power_law(1.0, 0.7, 1.2)]),
+    ],
+)
+def test_both_directions(direction: str, best: float, hopeless: list[float], promising: list[float]) -> None:
+    study = optuna.create_study(direction=direction, pruner=CurvePruner(max_steps=STEPS))
+    seed(study, best)
+    assert pruned_step(study, hopeless) == 3
+    assert pruned_step(study, promising) is None
+
+
+def test_the_best_infeasible_trial_is_not_the_bar() -> None:
+    study = optuna.create_study(direction="maximize", pruner=CurvePruner(max_steps=STEPS))
+    seed(study, 0.7)
+    seed(study, 0.99, constraints={"budget:wall_s": 1.0})  # over budget: does not count
+    assert pruned_step(study, plateau(0.8)) is None
+    seed(study, 0.99, constraints={"budget:wall_s": 0.0})  # on budget: feasible
+    assert pruned_step(study, plateau(0.8)) == 3
+
+
+def test_no_feasible_trial_means_no_pruning() -> None:
+    study = optuna.create_study(direction="maximize", pruner=CurvePruner(max_steps=STEPS))
+    assert pruned_step(study, plateau(0.1)) is None  # nothing to compare with yet
+    study = optuna.create_study(direction="maximize", pruner=CurvePruner(max_steps=STEPS))
+    seed(study, 0.99, constraints={"budget:wall_s": 1.0})
+    assert pruned_step(study, plateau(0.1)) is None
+
+
+def test_n_startup_trials() -> None:
+    study = optuna.create_study(direction="maximize", pruner=CurvePruner(n_startup_trials=2, max_steps=STEPS))
+    seed(study, 0.95)
+    assert pruned_step(study, plateau(0.6)) is None  # the trial itself completes: the second feasible one
+    assert pruned_step(study, plateau(0.6)) == 3
+
+
+def test_warmup_steps() -> None:
+    study = optuna.create_study(direction="maximize", pruner=CurvePruner(n_warmup_steps=6, max_steps=STEPS))
+    seed(study, 0.95)
+    assert pruned_step(study, plateau(0.6)) == 6
+
+
+def test_interval_steps() -> None:
+    noisy = [0.5, 0.58, 0.61, 0.6, 0.62, 0.6, 0.61, 0.6, 0.61, 0.6] + [0.6] * 10
+    study = optuna.create_study(direction="maximize", pruner=CurvePruner(probability=0.001, max_steps=STEPS))
+    seed(study, 0.95)
+    assert pruned_step(study, noisy) == 6
+    study = optuna.create_study(
+        direction="maximize", pruner=CurvePruner(probability=0.001, interval_steps=4, max_steps=STEPS)
+    )
+    seed(study, 0.95)
+    assert pruned_step(study, noisy) == 7  # checks at 3, 7, 11, ...
+
+
+def test_max_steps_inferred_from_completed_trials() -> None:
+    study = optuna.create_study(direction="maximize", pruner=CurvePruner())
+    seed(study, 0.95)  # 20 steps long
+    assert pruned_step(study, plateau(0.6)) == 3
+    assert study.trials[-1].user_attrs[PRUNE_DETAIL]["final_step"] == STEPS - 1
+
+
+def test_the_final_step_is_never_pruned() -> None:
+    study = optuna.create_study(direction="maximize", pruner=CurvePruner(n_warmup_steps=STEPS - 1, max_steps=STEPS))
+    seed(study, 0.95)
+    assert pruned_step(study, plateau(0.6)) is None
+
+
+def test_nan_values() -> None:
+    study = optuna.create_study(direction="maximize", pruner=CurvePruner(max_steps=STEPS))
+    seed(study, 0.95)
+    # Every value NaN (diverged): pruned at the first check, as Optuna's percentile pruner does.
+    assert pruned_step(study, [math.nan] * STEPS) == 3
+    trial = study.trials[-1]
+    assert trial.user_attrs[PRUNE_REASON] == "curve: every reported value is NaN (diverged); decided at step 3"
+    assert trial.user_attrs[PRUNE_DETAIL]["reason"] == "nan"
+    # Some values NaN: they are skipped; at step 3 three finite values are enough for the log family.
+    assert pruned_step(study, [0.5, math.nan, 0.58] + [0.6] * (STEPS - 3)) == 3
+    assert study.trials[-1].user_attrs[PRUNE_DETAIL]["families"] == {"log": 1.0}
+    # Fewer than three finite values: no decision.
+    assert pruned_step(study, [0.5, math.nan, math.nan, 0.6] + [math.nan] * (STEPS - 4)) is None
+
+
+def test_multi_objective_study_is_never_pruned_on_the_curve() -> None:
+    study = optuna.create_study(directions=["maximize", "minimize"], pruner=CurvePruner(max_steps=STEPS))
+    study.add_trial(create_trial(values=[0.95, 1.0]))
+    trial = study.ask()
+    for step in range(5):
+        report(trial, step, None, {"val_accuracy": 0.1})
+        assert not should_prune(trial)
+
+
+def test_decision_reflects_trials_finished_since_the_last_one() -> None:
+    pruner = CurvePruner(max_steps=STEPS)
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    seed(study, 0.7)
+    assert pruned_step(study, plateau(0.75)) is None  # 0.75 beats 0.7: completes, the new best
+    assert pruned_step(study, plateau(0.8)) is None  # the new best: 0.8
+    assert pruned_step(study, plateau(0.75)) == 4  # now below the bar
+
+
+def test_sqlite_decisions_read_the_trial_list_only_when_a_trial_has_finished(sqlite_url: str, monkeypatch) -> None:
+    pruner = CurvePruner(max_steps=STEPS)
+    study = optuna.create_study(storage=sqlite_url, study_name="s", direction="maximize", pruner=pruner)
+    seed(study, 0.7)
+    trial = study.ask()
+    for step, v in enumerate(plateau(0.8)[:4]):
+        report(trial, step, v)
+    assert not should_prune(trial)  # first look: reads the list
+
+    calls = []
+    original = study.get_trials
+    monkeypatch.setattr(study, "get_trials", lambda *a, **k: calls.append(1) or original(*a, **k))
+    report(trial, 4, 0.8)
+    assert not should_prune(trial)
+    assert calls == []  # nothing finished: no list
+
+    # Another process (its own storage object) finishes a better trial: the next decision sees it.
+    other = optuna.load_study(study_name="s", storage=sqlite_url)
+    seed(other, 0.99)
+    report(trial, 5, 0.8)
+    assert should_prune(trial)
+    assert calls == [1]
+    assert study.trials[trial.number].user_attrs[PRUNE_DETAIL]["best_feasible"] == 0.99

@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import tomllib
+
+import optuna
+import pytest
+
+from sysprune.pruners import (
+    CombinedPruner,
+    CurvePruner,
+    ResourceBudgetPruner,
+    build_pruner,
+    policy_names,
+    validate_policy,
+)
+
+STEPS = 10
+
+
+def test_policy_names() -> None:
+    assert policy_names() == ("none", "median", "hyperband", "budget", "curve", "combined")
+
+
+@pytest.mark.parametrize(
+    "policy, expected",
+    [
+        ("none", {}),
+        ("median", {"n_startup_trials": 5, "n_warmup_steps": 0, "interval_steps": 1}),
+        ("hyperband", {"min_resource": 1, "max_resource": STEPS, "reduction_factor": 3, "bootstrap_count": 0}),
+        ("budget", {"predict": True, "n_warmup_steps": 0, "confidence": 0.95}),
+        (
+            "curve",
+            {"n_warmup_steps": 3, "interval_steps": 1, "probability": 0.05, "n_startup_trials": 1,
+             "families": ["pow", "exp", "log"]},
+        ),
+    ],
+)  # fmt: skip
+def test_defaults(policy: str, expected: dict) -> None:
+    assert validate_policy(policy, {}, steps=STEPS) == (policy, expected)
+
+
+def test_combined_normalises_its_members() -> None:
+    raw = {"members": ["budget", "curve"], "curve": {"probability": 0.1}}
+    policy, params = validate_policy("combined", raw, steps=STEPS)
+    assert policy == "combined"
+    assert params["members"] == ["budget", "curve"]
+    assert params["budget"] == {"predict": True, "n_warmup_steps": 0, "confidence": 0.95}
+    assert params["curve"]["probability"] == 0.1
+
+
+@pytest.mark.parametrize(
+    "policy, params, match",
+    [
+        ("bogus", {}, r"unknown policy 'bogus'; valid: none, median, hyperband, budget, curve, combined"),
+        ("none", {"x": 1}, r"unknown key 'x' for policy 'none'; valid: \(none\)"),
+        ("budget", {"warmup": 1}, r"unknown key 'warmup' for policy 'budget'; valid: predict, n_warmup_steps, confidence"),
+        ("budget", {"predict": "yes"}, r"predict must be true or false, got 'yes'"),
+        ("budget", {"n_warmup_steps": -1}, r"n_warmup_steps must be an integer >= 0, got -1"),
+        ("budget", {"n_warmup_steps": STEPS}, r"n_warmup_steps must be < steps \(10\) or the pruner never acts, got 10"),
+        ("budget", {"confidence": 1.0}, r"confidence must be a number in \[0.5, 1\), got 1.0"),
+        ("budget", {"confidence": "high"}, r"confidence must be a number in \[0.5, 1\), got 'high'"),
+        ("curve", {"probability": 0}, r"probability must be a number in \(0, 1\), got 0"),
+        ("curve", {"interval_steps": 0}, r"interval_steps must be an integer >= 1, got 0"),
+        ("curve", {"n_startup_trials": 0}, r"n_startup_trials must be an integer >= 1, got 0"),
+        ("curve", {"families": "pow"}, r"families must be a non-empty list of pow, exp, log, got 'pow'"),
+        ("curve", {"families": ["pow", "spline"]}, r"families: unknown family 'spline'; valid: pow, exp, log"),
+        ("curve", {"families": ["log", "log"]}, r"families must be distinct, got \['log', 'log'\]"),
+        ("hyperband", {"reduction_factor": 1}, r"reduction_factor must be an integer >= 2, got 1"),
+        ("hyperband", {"max_resource": 11}, r"max_resource must be <= steps \(10\) or \"auto\", got 11"),
+        ("hyperband", {"max_resource": "big"}, r"max_resource must be an integer >= 1, got 'big'"),
+        ("hyperband", {"min_resource": 5, "max_resource": 4}, r"min_resource must be <= max_resource, got min_resource=5 max_resource=4"),
+        ("hyperband", {"max_resource": "auto", "bootstrap_count": 1}, r"bootstrap_count > 0 needs an integer max_resource"),
+        ("combined", {}, r"members must be a list of two or more of budget, curve, median, hyperband, got None"),
+        ("combined", {"members": ["budget"]}, r"members must be a list of two or more .*, got \['budget'\]"),
+        ("combined", {"members": ["budget", "ranking"]}, r"members: unknown member 'ranking'; valid: budget, curve, median, hyperband"),
+        ("combined", {"members": ["curve", "curve"]}, r"members must be distinct, got \['curve', 'curve'\]"),
+        ("combined", {"members": ["curve", "budget"]}, r"members: \"budget\" must come first"),
+        ("combined", {"members": ["budget", "curve"], "median": {}}, r"median: parameters given for 'median', which is not in members"),
+        ("combined", {"members": ["budget", "curve"], "curve": 0.1}, r"curve must be a table of 'curve' parameters, got 0.1"),
+        ("combined", {"members": ["budget", "curve"], "curve": {"probability": 2}}, r"curve.probability must be a number in \(0, 1\), got 2"),
+        ("combined", {"members": ["budget", "median"], "median": {"patience": 2}}, r"unknown key 'patience' for policy 'median'"),
+        ("combined", {"members": ["budget", "curve"], "extra": 1}, r"unknown key 'extra' for policy 'combined'"),
+    ],
+)  # fmt: skip
+def test_invalid_parameters_are_named(policy: str, params: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        validate_policy(policy, params, steps=STEPS)
+
+
+def test_budget_policies_need_budgets() -> None:
+    with pytest.raises(ValueError, match=r"policy 'budget' needs a \[budgets\] table naming at least one metric"):
+        validate_policy("budget", {}, steps=STEPS, budgets={})
+    with pytest.raises(ValueError, match=r"policy 'budget' needs a \[budgets\] table"):
+        validate_policy("combined", {"members": ["budget", "median"]}, steps=STEPS, budgets={})
+    validate_policy("curve", {}, steps=STEPS, budgets={})
+    _, params = validate_policy("budget", {}, steps=STEPS)
+    with pytest.raises(ValueError, match=r"policy 'budget' needs a \[budgets\] table"):
+        build_pruner("budget", params, budgets={}, steps=STEPS)
+
+
+@pytest.mark.parametrize(
+    "policy, params",
+    [("curve", {}), ("median", {}), ("hyperband", {}), ("combined", {"members": ["budget", "median"]})],
+)
+def test_multi_objective_studies_refuse_learning_curve_policies(policy: str, params: dict) -> None:
+    with pytest.raises(ValueError, match=r"needs a single-objective study; this study has 2 objectives"):
+        validate_policy(policy, params, steps=STEPS, directions=["maximize", "minimize"])
+
+
+@pytest.mark.parametrize("policy", ["none", "budget"])
+def test_multi_objective_studies_accept_budget_and_none(policy: str) -> None:
+    validate_policy(policy, {}, steps=STEPS, budgets={"wall_s": 1.0}, directions=["maximize", "minimize"])
+
+
+def test_build_each_policy() -> None:
+    budgets = {"wall_s": 60.0}
+
+    def build(policy: str, params: dict) -> optuna.pruners.BasePruner:
+        return build_pruner(policy, validate_policy(policy, params, steps=STEPS)[1], budgets=budgets, steps=STEPS)
+
+    assert isinstance(build("none", {}), optuna.pruners.NopPruner)
+    assert isinstance(build("median", {}), optuna.pruners.MedianPruner)
+    hyperband = build("hyperband", {"reduction_factor": 2})
+    assert isinstance(hyperband, optuna.pruners.HyperbandPruner)
+    assert (hyperband._max_resource, hyperband._reduction_factor) == (STEPS, 2)
+
+    budget = build("budget", {"n_warmup_steps": 2, "predict": False})
+    assert isinstance(budget, ResourceBudgetPruner)
+    assert budget.budgets == budgets
+    assert (budget._max_steps, budget._n_warmup_steps, budget._predict) == (STEPS, 2, False)
+
+    curve = build("curve", {"probability": 0.2, "families": ["pow"]})
+    assert isinstance(curve, CurvePruner)
+    assert (curve._max_steps, curve._probability, curve._families) == (STEPS, 0.2, ("pow",))
+
+    combined = build("combined", {"members": ["budget", "curve", "median"], "median": {"n_startup_trials": 2}})
+    assert isinstance(combined, CombinedPruner)
+    assert [type(p).__name__ for p in combined.pruners] == ["ResourceBudgetPruner", "CurvePruner", "MedianPruner"]
+    assert combined.pruners[2]._n_startup_trials == 2
+
+
+from sysprune._spec import ObjectiveSpec  # noqa: E402
+
+_SINGLE = ObjectiveSpec(("val_accuracy",), ("maximize",))
+
+STUDY_FILE_PRUNERS = {
+    "none": 'pruner = "none"',
+    "median": '[pruner]\npolicy = "median"\nn_startup_trials = 5\nn_warmup_steps = 2',
+    "hyperband": '[pruner]\npolicy = "hyperband"\nmin_resource = 1\nreduction_factor = 3',
+    "budget": '[pruner]\npolicy = "budget"\nn_warmup_steps = 2\nconfidence = 0.9',
+    "curve": '[pruner]\npolicy = "curve"\nprobability = 0.05\nfamilies = ["pow", "exp"]',
+    "combined": (
+        '[pruner]\npolicy = "combined"\nmembers = ["budget", "curve"]\n\n'
+        "[pruner.budget]\npredict = true\n\n[pruner.curve]\nn_warmup_steps = 4\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("policy", list(STUDY_FILE_PRUNERS))
+def test_study_file_syntax(policy: str) -> None:
+    # The [pruner] table as a study file writes it, through the spec's own entry point.
+    from sysprune._spec import _pruner
+
+    raw = tomllib.loads(STUDY_FILE_PRUNERS[policy])["pruner"]
+    spec = _pruner(raw, STEPS, {"wall_s": 60.0}, _SINGLE)
+    assert spec.policy == policy
+    build_pruner(spec.policy, spec.params, budgets={"wall_s": 60.0}, steps=STEPS)
+
+
+def test_study_file_errors_name_the_field() -> None:
+    from sysprune._spec import _Err, _pruner
+
+    raw = tomllib.loads('[pruner]\npolicy = "combined"\nmembers = ["budget", "curve"]\n[pruner.curve]\nprobability = 2')
+    with pytest.raises(_Err, match=r"^pruner: curve.probability must be a number in \(0, 1\), got 2$"):
+        _pruner(raw["pruner"], STEPS, {"wall_s": 60.0}, _SINGLE)
+
+
+@pytest.mark.parametrize("policy", list(STUDY_FILE_PRUNERS))
+def test_every_policy_runs_the_step_loop_and_explains_its_prunes(policy: str) -> None:
+    from sysprune._attrs import PRUNE_REASON
+    from sysprune._spec import _pruner
+
+    from ._helpers import run_trial, series
+
+    spec = _pruner(tomllib.loads(STUDY_FILE_PRUNERS[policy])["pruner"], STEPS, {"wall_s": 60.0}, _SINGLE)
+    pruner = build_pruner(spec.policy, spec.params, budgets={"wall_s": 60.0}, steps=STEPS)
+    sampler = optuna.samplers.RandomSampler(seed=0)
+    study = optuna.create_study(direction="maximize", pruner=pruner, sampler=sampler)
+    for i in range(12):
+        top = 0.9 - 0.07 * i  # each trial worse than the last; the last ones also slower
+        cost = 1.0 if i < 8 else 10.0
+        walls = [cost * (s + 1) for s in range(STEPS)]
+        run_trial(study, series(wall_s=walls), values=[top - 0.3 / (s + 1) for s in range(STEPS)])
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert all(PRUNE_REASON in t.user_attrs for t in pruned)
+    assert (len(pruned) == 0) == (policy == "none")
