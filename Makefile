@@ -10,7 +10,7 @@ GRID := $(filter-out digits_mlp,$(STUDIES))
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv study studies grid test bench-overhead clean $(addprefix study-,$(STUDIES))
+.PHONY: help venv study studies grid test bench-overhead bench-pruners dashboard clean $(addprefix study-,$(STUDIES))
 
 help: ## list the targets (and one study-<name> target per file in studies/)
 	@echo "usage: make TARGET   (STORAGE=$(STORAGE); data from SYSPRUNE_DATA_DIR, see README)"
@@ -38,6 +38,12 @@ grid: $(VENV)/.installed ## run the research grid: every study file except the d
 
 test: $(VENV)/.installed ## run the test suite (real data from SYSPRUNE_DATA_DIR or ../shared/data)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+dashboard: $(VENV)/.installed ## serve optuna-dashboard with per-step system metrics on $(STORAGE) (127.0.0.1:8080; Ctrl-C stops)
+	$(SYSPRUNE) dashboard --storage $(STORAGE) $(DASHBOARD_ARGS)
+
+bench-pruners: $(VENV)/.installed ## benchmark: pruner decision time with 10,000 finished trials (SQLite), beside MedianPruner
+	$(BIN)/python benchmarks/bench_pruners.py
 
 bench-overhead: $(VENV)/.installed ## benchmark: trial-process start overhead and monitor overhead per step
 	$(BIN)/python benchmarks/bench_overhead.py

@@ -21,13 +21,14 @@ from typing import Any
 import optuna
 
 from sysprune import _attrs
-import logging
+from sysprune._logging import get_logger
+
 from sysprune._metrics import METRIC_NAMES
 from sysprune._spec import SpecError, StudySpec
 from sysprune._store import tune_sqlite_engine
 from sysprune._trial_process import CapExceeded, TrialJob, TrialProcess, TrialProcessError, warm_up
 
-_log = logging.getLogger("sysprune.runner")
+_log = get_logger(__name__)
 
 DEFAULT_STORAGE = "sqlite:///results/sysprune.db"
 
@@ -249,6 +250,9 @@ class Objective:
         finally:
             if tp is not None:
                 tp.close()
+                if tp.total_cpu_s is not None:  # the whole process's cost, for budget comparisons
+                    trial.set_user_attr("process_cpu_s", round(tp.total_cpu_s, 4))
+                    trial.set_user_attr("process_wall_s", round(tp.total_wall_s, 4))
         if not last:
             raise TrialProcessError("the trial process finished without reporting a step")
         _finalise(trial, last, spec.budgets)

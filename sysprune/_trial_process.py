@@ -13,7 +13,11 @@ The protocol (parent = Optuna worker, child = trial process), one round per step
     child  → ("probe", {infer_ms, n_params, model_bytes, gpu_mem_mb})      latency probe + size
     parent    samples cpu/wall again: the probe's cost is subtracted from the trial's wall_s and cpu_s
     parent → ("continue",) or ("stop",)                 after storing the row and asking the pruner
-    child  → ("done",) | ("error", message, traceback)
+    child  → ("done", cpu_s) | ("error", message, traceback)       cpu_s: the process's own total
+
+``total_cpu_s``/``total_wall_s`` are everything the trial process used, probes, set-up and a step cut short by a
+prune included (the child's own total when it finishes, a last sample when it is killed): the compute a search
+really spent, where the per-step ``cpu_s`` is the training's own.
 
 Hard caps (``max_rss_mb``, ``max_wall_s``) are checked every ``poll_s`` while the parent waits; a breach kills the
 child and surfaces as :class:`CapExceeded`.
@@ -123,7 +127,8 @@ def _child_main(conn: Any, job: TrialJob) -> None:
                 msg = conn.recv()
             if msg[0] == "stop":
                 break
-        conn.send(("done",))
+        t = os.times()
+        conn.send(("done", t.user + t.system))
     except BaseException as e:  # report everything, including MemoryError and KeyboardInterrupt
         try:
             conn.send(("error", f"{type(e).__name__}: {e}", traceback.format_exc()))
@@ -252,6 +257,8 @@ class TrialProcess:
         self._decided = True
         self.finished = False
         self.last_sample_s = self.last_probe_s = 0.0  # the parent's own cost in the last step (benchmarks)
+        self.total_cpu_s: float | None = None
+        self.total_wall_s: float | None = None
 
     @property
     def pid(self) -> int:
@@ -301,6 +308,8 @@ class TrialProcess:
             msg = self._recv()
             if msg[0] == "done":
                 self.finished = True
+                self.total_cpu_s = float(msg[1])
+                self.total_wall_s = time.perf_counter() - self.t0
                 return
             _, step, learned = msg
             self._step = step
@@ -341,6 +350,11 @@ class TrialProcess:
 
     def kill(self) -> None:
         if self._proc.is_alive():
+            try:
+                self.total_cpu_s = self.monitor.cpu_s()
+                self.total_wall_s = time.perf_counter() - self.t0
+            except Exception:  # not started far enough to have a monitor, or already gone
+                pass
             self._proc.kill()
         self._proc.join(5.0)
 

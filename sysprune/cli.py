@@ -4,7 +4,6 @@ the traceback."""
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -43,6 +42,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--study-name", default=None, help="study name in the database (default: the file's name)")
     p.add_argument("--seed", type=int, default=None, help="override the file's seed")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--no-publish", action="store_true",
+                   help="do not publish figures/notes for optuna-dashboard after each trial")  # fmt: skip
     p.set_defaults(func=_cmd_run)
 
 
@@ -82,8 +83,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _extra_callbacks(args: argparse.Namespace) -> list:
-    """Callbacks other parts of sysprune hook into a run (the dashboard publisher when available)."""
-    return []
+    """Callbacks other parts of sysprune hook into a run: the dashboard publisher (figures, notes, artifacts)."""
+    if args.no_publish:
+        return []
+    from sysprune.dashboard import DashboardPublisher, default_artifact_dir
+
+    return [DashboardPublisher(default_artifact_dir(args.storage))]
 
 
 def _print_summary(study, storage: str) -> None:
@@ -191,7 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_SUBCOMMANDS = [_add_run, _add_studies, _add_metrics]
+def _add_dashboard(sub: argparse._SubParsersAction) -> None:
+    from sysprune.dashboard._command import add_parser
+
+    add_parser(sub)
+
+
+_SUBCOMMANDS = [_add_run, _add_studies, _add_metrics, _add_dashboard]
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -219,7 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.WARNING)
-    logging.getLogger("sysprune").setLevel(logging.DEBUG if args.debug else logging.INFO)
+    from sysprune._logging import enable_default_handler
+
+    enable_default_handler("DEBUG" if args.debug else "INFO")
     try:
         return args.func(args)
     except KeyboardInterrupt:

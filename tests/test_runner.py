@@ -155,3 +155,30 @@ def test_multi_objective_study_runs_and_stores(run, sqlite_url):
         assert len(t.values) == 2 and all(math.isfinite(v) for v in t.values)
         assert t.values[1] == pytest.approx(t.user_attrs["infer_ms"])
     assert len(load_step_metrics(sqlite_url, "t")) == 9
+
+
+def test_multi_objective_study_prunes_on_a_budget(run, sqlite_url):
+    """Optuna refuses trial.report with several objectives; sysprune's step loop still prunes on budgets."""
+    spec = _spec(objective={"metric": ["val_accuracy", "infer_ms"], "direction": ["maximize", "minimize"]},
+                 sampler={"name": "random"}, steps=4, n_trials=2, pruner={"policy": "budget"},
+                 budgets={"n_params": 5000},
+                 search_space={"width": {"type": "int", "low": 8, "high": 512}, "n_layers": 1})  # fmt: skip
+    _enqueue(sqlite_url, "t", [{"width": 8}, {"width": 512}], directions=("maximize", "minimize"))
+    study = run(spec).study
+    small, big = study.trials
+    assert small.state == TrialState.COMPLETE and len(small.values) == 2
+    assert big.state == TrialState.PRUNED
+    detail = big.user_attrs["prune_detail"]
+    assert detail["metric"] == "n_params" and detail["step"] == 0 and detail["value"] > 5000
+    assert big.constraints == {"budget:n_params": pytest.approx(detail["value"] - 5000)}  # infeasible
+    assert small.constraints["budget:n_params"] <= 0
+    assert [t.number for t in study.best_trials] == [0]
+    df = load_step_metrics(sqlite_url, "t")
+    assert list(df[df.trial_number == 1].step) == [0]  # stopped at the step the breach was measured
+
+
+def test_process_totals_cover_more_than_the_training(run):
+    study = run(_spec(n_trials=1)).study
+    t = study.trials[0]
+    assert t.user_attrs["process_cpu_s"] >= t.user_attrs["cpu_s"]
+    assert t.user_attrs["process_wall_s"] >= t.user_attrs["wall_s"]

@@ -136,9 +136,9 @@ class ResourceBudgetPruner(DecidingPruner):
         if measured:
             metric = max(measured, key=lambda m: _ratio(measured[m][0], self._budgets[m]))
             value, at = measured[metric]
-            unit = METRICS[metric].unit
+            unit = _unit_suffix(metric)
             message = (
-                f"budget: {metric} measured {fmt(value)} {unit} > budget {fmt(self._budgets[metric])} {unit}"
+                f"budget: {metric} measured {fmt(value)}{unit} > budget {fmt(self._budgets[metric])}{unit}"
                 f" at step {at}"
             )
             return PruneDecision(
@@ -155,12 +155,12 @@ class ResourceBudgetPruner(DecidingPruner):
             )
         metric = max(predicted, key=lambda m: _ratio(predicted[m].low, self._budgets[m]))
         f = predicted[metric]
-        unit = METRICS[metric].unit
+        unit = _unit_suffix(metric)
         kind = "cumulative" if metric in CUMULATIVE else "trend"
         message = (
-            f"budget: {metric} predicted {fmt(f.value)} {unit} at step {f.final_step}"
-            f" (>= {fmt(f.low)} {unit} at {self._confidence:.0%} confidence, {kind} forecast from {f.n}"
-            f" {'increments' if kind == 'cumulative' else 'points'}) > budget {fmt(self._budgets[metric])} {unit};"
+            f"budget: {metric} predicted {fmt(f.value)}{unit} at step {f.final_step}"
+            f" (>= {fmt(f.low)}{unit} at {self._confidence:.0%} confidence, {kind} forecast from {f.n}"
+            f" {'increments' if kind == 'cumulative' else 'points'}) > budget {fmt(self._budgets[metric])}{unit};"
             f" decided at step {step}"
         )
         return PruneDecision(
@@ -214,3 +214,9 @@ def _forecasts(
         if f is not None:
             out[metric] = f
     return out
+
+
+def _unit_suffix(metric: str) -> str:
+    """`` ms`` for a metric with a unit, nothing for a count (``n_params``)."""
+    unit = METRICS[metric].unit
+    return "" if unit == "1" else f" {unit}"

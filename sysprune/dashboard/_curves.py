@@ -1,0 +1,100 @@
+"""What the dashboard pages are made of: one finished trial's step metrics and verdict, read once and kept.
+
+A finished trial never changes again (Optuna refuses updates, and the store keeps the first value per step), so
+the publisher reads each trial's steps once and rebuilds the study figures from memory afterwards.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from sysprune import _attrs
+from sysprune._metrics import METRIC_NAMES
+
+#: The trial states the publisher shows: a trial is published once it is finished.
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass(frozen=True)
+class TrialCurves:
+    """One finished trial as the dashboard shows it."""
+
+    trial_id: int
+    number: int
+    state: TrialState
+    #: ``{step: {metric: value or None}}`` in step order.
+    steps: dict[int, dict[str, float | None]]
+    values: tuple[float, ...] | None = None
+    reason: str | None = None
+    detail: Mapping[str, Any] | None = None
+    error: str | None = None
+    constraints: Mapping[str, float] = field(default_factory=dict)
+    user_attrs: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    datetime_start: str | None = None
+
+    def metric_names(self) -> list[str]:
+        """Metrics with at least one value in this trial: the vocabulary's order, then custom ones by name."""
+        present = {m for row in self.steps.values() for m, v in row.items() if v is not None}
+        return [m for m in METRIC_NAMES if m in present] + sorted(present - set(METRIC_NAMES))
+
+    def recorded_names(self) -> list[str]:
+        """Metrics recorded at some step, measured or missing (``None``): the CSV's columns."""
+        present = {m for row in self.steps.values() for m in row}
+        return [m for m in METRIC_NAMES if m in present] + sorted(present - set(METRIC_NAMES))
+
+    def series(self, metric: str) -> tuple[list[int], list[float | None]]:
+        xs = list(self.steps)
+        return xs, [self.steps[s].get(metric) for s in xs]
+
+    def final(self, metric: str) -> float | None:
+        """The value the runner recorded as final (user attr), else the last measured step's value."""
+        value = self.user_attrs.get(metric)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        for step in reversed(self.steps):
+            value = self.steps[step].get(metric)
+            if value is not None:
+                return value
+        return None
+
+
+def from_trial(trial: FrozenTrial, steps: Mapping[int, Mapping[str, float | None]]) -> TrialCurves:
+    """Combine a finished trial with its stored steps."""
+    if trial.state not in FINISHED:
+        raise ValueError(f"trial {trial.number} is {trial.state.name}; only finished trials are published")
+    user = trial.user_attrs
+    reason = user.get(_attrs.PRUNE_REASON)
+    detail = user.get(_attrs.PRUNE_DETAIL)
+    error = user.get(_attrs.ERROR) or trial.system_attrs.get("fail_reason")
+    return TrialCurves(
+        trial_id=trial._trial_id,
+        number=trial.number,
+        state=trial.state,
+        steps={int(s): {m: _clean(v) for m, v in steps[s].items()} for s in sorted(steps)},
+        values=tuple(trial.values) if trial.values is not None else None,
+        reason=str(reason) if reason is not None else None,
+        detail=detail if isinstance(detail, Mapping) else None,
+        error=str(error) if error else None,
+        constraints=dict(trial.constraints),
+        user_attrs=dict(user),
+        params=dict(trial.params),
+        datetime_start=trial.datetime_start.isoformat() if trial.datetime_start else None,
+    )
+
+
+def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=FINISHED)
+
+
+def _clean(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None

@@ -1,0 +1,261 @@
+"""Publishing a study's step metrics into optuna-dashboard.
+
+After a trial finishes, :class:`DashboardPublisher` writes, into the study's own storage (so any dashboard on that
+database shows them, and they travel with the database):
+
+* the trial's **note**: verdict, prune reason, budgets and its step table (markdown);
+* the trial's **artifact** ``trial-<number>-step-metrics.csv`` (the same steps at full precision; the dashboard
+  shows a CSV artifact as a table), when an artifact directory is given;
+* the **study figures**, one per system metric with one line per finished trial, saved under the stable ids
+  ``sysprune-<metric>`` so that each refresh replaces them;
+* the **study note**: counts, budgets, the pruned trials and why.
+
+All of a trial's publication is one transaction on an RDB storage (see :mod:`._study_attrs`); the trial's steps are
+read once and kept, so the cost per trial does not grow with re-reading the study's steps (measured in
+``docs/dashboard.md``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial
+
+from sysprune._logging import get_logger
+from sysprune._metrics import METRICS, SYSTEM_METRICS, check_metric_name
+from sysprune._store import store_for
+from sysprune.dashboard import _study_attrs as sa_
+from sysprune.dashboard._curves import FINISHED, TrialCurves, finished_trials, from_trial
+from sysprune.dashboard._figures import FIGURE_ID_PREFIX, FigureBuilder
+from sysprune.dashboard._notes import NOTE_HEADING, artifact_filename, steps_csv, study_note, trial_note
+
+_logger = get_logger(__name__)
+
+#: Study user attribute the publisher reads budgets from when none are passed: ``{metric: budget}``.
+STUDY_BUDGETS_ATTR = "budgets"
+_ARTIFACT_NAMESPACE = uuid.UUID("6f1f4c52-0d7e-4c55-9b52-3d1b8f0a7c11")
+#: Above this many unread trials, read the whole study's steps in one query instead of one query per trial.
+_BULK_READ = 8
+
+
+def default_artifact_dir(storage_url: str) -> Path:
+    """Where artifacts live for a storage: ``artifacts/`` beside an SQLite file, else ``results/artifacts``.
+
+    The default storage ``sqlite:///results/sysprune.db`` gives ``results/artifacts``. The runner and
+    ``sysprune dashboard`` must agree on this directory: the database records artifact ids, the files live here.
+    """
+    import sqlalchemy as sa
+
+    try:
+        url = sa.engine.make_url(storage_url)
+    except sa.exc.ArgumentError:
+        return Path("results", "artifacts")
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).parent / "artifacts"
+    return Path("results", "artifacts")
+
+
+class DashboardPublisher:
+    """An Optuna-style callback that shows each finished trial's system metrics in optuna-dashboard.
+
+    Call it after every finished trial (complete, pruned or failed), as ``study.optimize(..., callbacks=[...])``
+    does, or from a runner's own loop after ``study.tell``. As a callback it never raises: a failure to publish
+    is logged as a warning and the study goes on. :meth:`publish` and :meth:`publish_all` raise.
+
+    Args:
+        artifact_dir:
+            Directory of the :class:`optuna.artifacts.FileSystemArtifactStore` that ``sysprune dashboard`` serves
+            (see :func:`default_artifact_dir`); ``None`` publishes no CSV artifacts.
+        budgets:
+            ``{metric: budget}`` of the study, drawn in the figures and listed in the notes. ``None`` reads them
+            from the study user attribute ``budgets`` if the runner set one, else there are none.
+        metrics:
+            The metrics that get a study figure (default: every system metric; those no trial measured get none).
+        metric_store:
+            Where step metrics are read (default: the store beside the study's storage); for tests.
+    """
+
+    def __init__(
+        self,
+        artifact_dir: str | os.PathLike[str] | None,
+        *,
+        budgets: Mapping[str, float] | None = None,
+        metrics: Sequence[str] = SYSTEM_METRICS,
+        metric_store: Any = None,
+    ) -> None:
+        if isinstance(metrics, str):
+            raise TypeError(f"metrics must be a sequence of metric names, got the string {metrics!r}")
+        self._metrics = tuple(check_metric_name(m, field="metrics") for m in metrics)
+        if budgets is not None:
+            budgets = {check_metric_name(m, field="budgets"): float(b) for m, b in budgets.items()}
+        self._budgets = budgets
+        self._artifact_dir = Path(artifact_dir) if artifact_dir is not None else None
+        self._artifact_store: Any = None
+        self._metric_store = metric_store
+        self._lock = threading.Lock()
+        # (storage identity, study id) -> {trial id: TrialCurves}; finished trials never change.
+        self._cache: dict[tuple[str, int], dict[int, TrialCurves]] = {}
+        self._figures: dict[tuple[str, int], FigureBuilder] = {}
+        self._warned: set[str] = set()
+
+    # -- Optuna callback -------------------------------------------------------------------------------------
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        try:
+            self.publish(study, trial)
+        except Exception as e:  # noqa: BLE001 - the dashboard must never stop a study
+            kind = type(e).__name__
+            level = _logger.debug if kind in self._warned else _logger.warning
+            self._warned.add(kind)
+            level("could not publish trial %d to the dashboard: %s: %s", trial.number, kind, e)
+
+    # -- public API -----------------------------------------------------------------------------------------
+    def publish(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Publish one finished trial (note, artifact) and refresh the study figures and note."""
+        with self._lock:
+            t0 = time.perf_counter()
+            self._publish(study, [trial])
+            _logger.debug("published trial %d in %.1f ms", trial.number, 1000 * (time.perf_counter() - t0))
+
+    def publish_all(self, study: optuna.Study) -> int:
+        """Publish every finished trial of ``study`` (its notes, artifacts, figures); return how many."""
+        with self._lock:
+            trials = finished_trials(study)
+            self._publish(study, trials)
+            return len(trials)
+
+    # -- internals ------------------------------------------------------------------------------------------
+    def _publish(self, study: optuna.Study, new: Sequence[FrozenTrial]) -> None:
+        storage = study._storage
+        study_id = study._study_id
+        budgets = self._study_budgets(study)
+        known = self._cache.setdefault(self._key(storage, study_id), {})
+        finished = finished_trials(study)
+        fresh = {t._trial_id: t for t in new if t.state in FINISHED}
+        for t in finished:  # trials other workers finished since the last call
+            if t._trial_id not in known:
+                fresh.setdefault(t._trial_id, t)
+        curves = self._read(study, list(fresh.values()))
+        known.update(curves)
+        ids = [t._trial_id for t in finished]
+        listed = set(ids)
+        ids += [tid for tid in fresh if tid not in listed]  # a trial the storage's list does not show yet
+        ordered = [known[tid] for tid in ids if tid in known]
+
+        republish = {t._trial_id for t in new}  # the trials asked for are (re)written even if cached
+        to_write = [c for tid, c in known.items() if tid in curves or tid in republish]
+        attrs: dict[str, Any] = {}
+        clear: list[str] = []
+        notes = sa_.read_notes(storage, study_id, [c.trial_id for c in to_write] + [None])
+        for c in to_write:
+            self._trial_attrs(study, c, budgets, notes, attrs, clear)
+
+        figures = self._figures.setdefault(self._key(storage, study_id), FigureBuilder()).study_figures(
+            ordered, self._metrics, budgets
+        )
+        for fid, fig in figures.items():
+            prefix = sa_.plot_key_prefix(fid)
+            attrs.update(sa_.chunked(prefix, fig))
+            clear.append(prefix)
+        shown = [m for m in self._metrics if FIGURE_ID_PREFIX + m in figures]
+        unmeasured = [m for m in self._metrics if m not in shown]
+        _note_attrs(notes, None, study_note(ordered, budgets, shown, unmeasured), attrs, clear)
+        sa_.replace_study_system_attrs(storage, study_id, attrs, clear_prefixes=clear)
+
+    def _trial_attrs(
+        self,
+        study: optuna.Study,
+        c: TrialCurves,
+        budgets: Mapping[str, float],
+        notes: Mapping[int | None, tuple[int, str]],
+        attrs: dict[str, Any],
+        clear: list[str],
+    ) -> None:
+        _note_attrs(notes, c.trial_id, trial_note(c, budgets), attrs, clear)
+        store = self._artifacts()
+        if store is None or not c.steps:
+            return
+        name = artifact_filename(c.number)
+        # A stable id: publishing the same trial again overwrites its file and record instead of adding one.
+        artifact_id = str(uuid.uuid5(_ARTIFACT_NAMESPACE, f"{study.study_name}\0{c.trial_id}\0{c.datetime_start}"))
+        store.write(artifact_id, io.BytesIO(steps_csv(c)))
+        meta = {"artifact_id": artifact_id, "filename": name, "mimetype": "text/csv", "encoding": None}
+        attrs[sa_.trial_artifact_prefix(c.trial_id) + artifact_id] = json.dumps(meta)
+
+    def _artifacts(self) -> Any:
+        if self._artifact_dir is None:
+            return None
+        if self._artifact_store is None:
+            from optuna.artifacts import FileSystemArtifactStore
+
+            self._artifact_dir.mkdir(parents=True, exist_ok=True)
+            self._artifact_store = FileSystemArtifactStore(str(self._artifact_dir))
+        return self._artifact_store
+
+    def _study_budgets(self, study: optuna.Study) -> dict[str, float]:
+        if self._budgets is not None:
+            return dict(self._budgets)
+        raw = study.user_attrs.get(STUDY_BUDGETS_ATTR)
+        if not isinstance(raw, Mapping):
+            return {}
+        return {m: float(b) for m, b in raw.items() if m in METRICS and isinstance(b, (int, float))}
+
+    def _read(self, study: optuna.Study, trials: Sequence[FrozenTrial]) -> dict[int, TrialCurves]:
+        if not trials:
+            return {}
+        store = self._metric_store if self._metric_store is not None else store_for(study._storage)
+        if len(trials) <= _BULK_READ:
+            return {t._trial_id: from_trial(t, store.trial_steps(t._trial_id)) for t in trials}
+        numbers = {t._trial_id: t.number for t in study.get_trials(deepcopy=False)}
+        frame = store.load(study.study_name, numbers)
+        by_number: dict[int, dict[int, dict[str, float | None]]] = {}
+        columns = [c for c in frame.columns if c not in ("trial_number", "step")]
+        for row in frame.itertuples(index=False):
+            rec = row._asdict()
+            by_number.setdefault(int(rec["trial_number"]), {})[int(rec["step"])] = {
+                m: rec[m] for m in columns if rec[m] == rec[m]  # NaN != NaN: not recorded or missing
+            }
+        return {t._trial_id: from_trial(t, by_number.get(t.number, {})) for t in trials}
+
+    @staticmethod
+    def _key(storage: Any, study_id: int) -> tuple[str, int]:
+        backend = sa_.rdb_backend(storage)
+        return (backend.url if backend is not None else f"id:{id(getattr(storage, '_backend', storage))}", study_id)
+
+
+def _note_attrs(
+    notes: Mapping[int | None, tuple[int, str]],
+    trial_id: int | None,
+    body: str,
+    attrs: dict[str, Any],
+    clear: list[str],
+) -> None:
+    version, current = notes.get(trial_id, (0, ""))
+    if current == body:
+        return
+    if current.strip() and not current.startswith(NOTE_HEADING):
+        whose = "the study" if trial_id is None else f"trial id {trial_id}"
+        _logger.debug("keeping the hand-written note of %s", whose)
+        return
+    attrs[sa_.note_version_key(trial_id)] = version + 1
+    prefix = sa_.note_key_prefix(trial_id)
+    attrs.update(sa_.chunked(prefix, body))
+    clear.append(prefix)
+
+
+def publish_study(
+    study: optuna.Study,
+    artifact_dir: str | os.PathLike[str] | None,
+    *,
+    budgets: Mapping[str, float] | None = None,
+) -> int:
+    """Publish every finished trial of an existing study at once; return the number of trials published."""
+    return DashboardPublisher(artifact_dir, budgets=budgets).publish_all(study)

@@ -1,0 +1,195 @@
+"""Serving optuna-dashboard on a study database, in this process.
+
+Why in-process (``optuna_dashboard.wsgi`` on a wsgiref server we build) rather than a subprocess or
+``optuna_dashboard.run_server``: we open the storage ourselves, so a wrong URL or a missing file is one clear line
+before anything listens and nothing is created; we bind the socket ourselves, so a port in use is one line too,
+``--port 0`` picks a free port, and the URL we print is the one actually bound; and Ctrl-C or SIGTERM stops one
+process, with nothing left behind. ``run_server`` offers none of these (it binds inside bottle and prints its own
+banner) and a subprocess would add a second process to stop and a second error channel to parse.
+
+Reading a study that workers are writing must not disturb them (optuna-dashboard #545: "database is locked" in the
+*study* process). With SQLite's rollback journal a reader's shared lock holds off a writer's commit, and a worker
+waiting longer than its busy timeout fails. In WAL mode readers and writers never wait for each other; sysprune's
+store already puts its databases in WAL mode, and :func:`open_storage` converts an older file once (a header change,
+no data touched). The dashboard's own connections wait up to 30 s for a lock instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import optuna
+
+from sysprune._logging import get_logger
+
+_logger = get_logger(__name__)
+
+_SQLITE_HEADER = b"SQLite format 3\x00"
+#: How long the dashboard's SQLite connections wait for a lock before failing.
+SQLITE_TIMEOUT_S = 30.0
+
+
+class DashboardError(Exception):
+    """A mistake the user can fix (wrong URL, missing file, port in use): shown as one line, exit status 2."""
+
+
+def _display(url: Any) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def open_storage(storage_url: str) -> optuna.storages.RDBStorage:
+    """Open an existing study database for the dashboard; create nothing.
+
+    Raises:
+        DashboardError: if the URL is malformed, the SQLite file is missing or is not a database, the server
+            cannot be reached, or the database holds no Optuna tables.
+    """
+    import sqlalchemy as sa
+
+    try:
+        url = sa.engine.make_url(storage_url)
+    except sa.exc.ArgumentError:
+        raise DashboardError(
+            f"not a database URL: {storage_url!r} (expected e.g. sqlite:///results/sysprune.db)"
+        ) from None
+    engine_kwargs: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite":
+        db = url.database
+        if not db or db == ":memory:":
+            raise DashboardError(
+                f"{storage_url!r} is an in-memory database with no studies; pass the study file, "
+                "e.g. --storage sqlite:///results/sysprune.db"
+            )
+        path = Path(db)
+        if not path.is_file():
+            raise DashboardError(
+                f"no study database at {db} (from --storage {storage_url}); run `sysprune run` first or pass --storage"
+            )
+        with path.open("rb") as f:
+            if f.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
+                raise DashboardError(f"{db} is not an SQLite database (from --storage {storage_url})")
+        _ensure_wal(path)
+        engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+    try:
+        engine = sa.create_engine(url, **engine_kwargs)
+        try:
+            with engine.connect() as conn:
+                tables = set(sa.inspect(conn).get_table_names())
+        finally:
+            engine.dispose()
+    except sa.exc.NoSuchModuleError:
+        raise DashboardError(f"unknown database kind {url.drivername!r} in {_display(url)}") from None
+    except (sa.exc.SQLAlchemyError, ImportError) as e:
+        first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        if isinstance(e, ImportError) and url.drivername == "postgresql":
+            first += " (with psycopg2 installed, write postgresql+psycopg2://...)"
+        raise DashboardError(f"cannot open {_display(url)}: {first}") from None
+    if "studies" not in tables:
+        raise DashboardError(f"{_display(url)} holds no Optuna studies (no 'studies' table)")
+    return optuna.storages.RDBStorage(
+        storage_url, engine_kwargs=engine_kwargs, skip_compatibility_check=True, skip_table_creation=True
+    )
+
+
+def _ensure_wal(path: Path) -> None:
+    """Put an SQLite file in WAL mode, so that the dashboard's reads never hold off a worker's commit."""
+    try:
+        conn = sqlite3.connect(str(path), timeout=2.0)
+        try:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode.lower() != "wal":
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                _logger.info("switched %s from the rollback journal to WAL: readers no longer block writers", path)
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        _logger.warning("could not put %s in WAL mode (%s); a writer may wait while the dashboard reads", path, e)
+
+
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True  # a browser's open request never holds up Ctrl-C
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        _logger.debug("%s %s", self.address_string(), format % args)
+
+
+def make_dashboard_server(
+    storage: optuna.storages.BaseStorage, host: str, port: int, artifact_dir: str | os.PathLike[str] | None
+) -> WSGIServer:
+    """Bind optuna-dashboard to ``host:port`` (``port`` 0: any free port); serve it with :func:`serve`.
+
+    Raises:
+        DashboardError: if the address cannot be bound (port in use, unknown host, no permission).
+    """
+    import optuna_dashboard
+    from optuna.artifacts import FileSystemArtifactStore
+
+    store = FileSystemArtifactStore(str(artifact_dir)) if artifact_dir is not None else None
+    app = optuna_dashboard.wsgi(storage, artifact_store=store)
+    server_class = _Server6 if ":" in host else _Server
+    try:
+        return make_server(host, port, app, server_class=server_class, handler_class=_QuietHandler)
+    except OSError as e:
+        hint = " (try another --port)" if e.errno in (98, 48, 10048) else ""
+        raise DashboardError(f"cannot listen on {host}:{port}: {e.strerror or e}{hint}") from None
+
+
+def server_url(server: WSGIServer) -> str:
+    host, port = server.server_address[:2]
+    if host in ("0.0.0.0", "::"):
+        host = "127.0.0.1" if host == "0.0.0.0" else "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/dashboard"
+
+
+class _Stop(BaseException):
+    """Raised in the main thread by SIGTERM, to leave serve_forever the way Ctrl-C does."""
+
+
+@contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise _Stop
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def serve(server: WSGIServer, on_ready: Callable[[], None] | None = None) -> None:
+    """Serve until Ctrl-C or SIGTERM, then close the socket; return normally on either.
+
+    ``on_ready`` runs once both signals are handled (print the URL there: whoever reads it may stop us at once).
+    """
+    try:
+        with _sigterm_stops():
+            if on_ready is not None:
+                on_ready()
+            server.serve_forever(poll_interval=0.2)
+    except (KeyboardInterrupt, _Stop):
+        pass
+    finally:
+        server.server_close()
