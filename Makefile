@@ -10,12 +10,12 @@ GRID := $(filter-out digits_mlp,$(STUDIES))
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv study studies grid test bench-overhead bench-pruners dashboard clean $(addprefix study-,$(STUDIES))
+.PHONY: help venv study studies grid test bench-overhead bench-pruners bench-budget dashboard clean $(addprefix study-,$(STUDIES))
 
 help: ## list the targets (and one study-<name> target per file in studies/)
 	@echo "usage: make TARGET   (STORAGE=$(STORAGE); data from SYSPRUNE_DATA_DIR, see README)"
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-16s %s\n", $$1, $$2}'
-	@for s in $(STUDIES); do printf "  %-16s %s\n" "study-$$s" "run (or resume) studies/$$s.toml"; done
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-20s %s\n", $$1, $$2}'
+	@for s in $(STUDIES); do printf "  %-20s %s\n" "study-$$s" "run (or resume) studies/$$s.toml"; done
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -44,6 +44,9 @@ dashboard: $(VENV)/.installed ## serve optuna-dashboard with per-step system met
 
 bench-pruners: $(VENV)/.installed ## benchmark: pruner decision time with 10,000 finished trials (SQLite), beside MedianPruner
 	$(BIN)/python benchmarks/bench_pruners.py
+
+bench-budget: $(VENV)/.installed ## benchmark: digits study under a latency budget, policy budget vs none (compute, best)
+	$(BIN)/python benchmarks/bench_budget_live.py
 
 bench-overhead: $(VENV)/.installed ## benchmark: trial-process start overhead and monitor overhead per step
 	$(BIN)/python benchmarks/bench_overhead.py
