@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from pathlib import Path
 from dataclasses import replace
 
 import optuna
@@ -27,7 +28,7 @@ from bench_overhead import machine
 
 
 def run(policy: str, sampler: str, trials: int, budget: float, url: str) -> dict:
-    spec = load_spec("studies/digits_mlp.toml")
+    spec = load_spec(Path(__file__).resolve().parents[1] / "studies" / "digits_mlp.toml")
     budgets = {"infer_ms": budget}
     _, params = validate_policy(policy, {}, steps=spec.steps, budgets=budgets)
     spec = replace(
