@@ -27,7 +27,8 @@ venv: $(VENV)/.installed ## create or refresh the virtual environment (.venv)
 
 study: study-digits_mlp ## run the default study (torch MLP on scikit-learn digits, offline)
 
-study-%: $(VENV)/.installed
+# A static pattern rule (a plain pattern rule would never apply: make skips implicit rules for .PHONY targets).
+$(addprefix study-,$(STUDIES)): study-%: $(VENV)/.installed
 	$(SYSPRUNE) run studies/$*.toml --storage $(STORAGE)
 
 studies: $(VENV)/.installed ## list the study files (model, dataset, steps, budgets)

@@ -116,3 +116,18 @@ def test_every_subcommand_has_help_with_an_example():
         r = sysprune(cmd, "--help")
         assert r.returncode == 0, cmd
         assert "example:" in r.stdout and f"sysprune {cmd}" in r.stdout, cmd
+
+
+@pytest.mark.parametrize("target", ["study", "study-digits_mlp", "study-mlp_mnist"])
+def test_make_has_a_target_per_study_file(target):
+    r = subprocess.run(["make", "-n", target], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert r.returncode == 0, r.stderr
+    name = "digits_mlp" if target == "study" else target.removeprefix("study-")
+    assert f"sysprune run studies/{name}.toml" in r.stdout
+
+
+def test_make_help_lists_every_study():
+    r = subprocess.run(["make", "help"], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert r.returncode == 0
+    for p in (REPO / "studies").glob("*.toml"):
+        assert f"study-{p.stem}" in r.stdout
