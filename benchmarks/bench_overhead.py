@@ -76,8 +76,8 @@ def bench_steps(path: str, steps: int, store: MetricStore) -> dict[str, list[flo
     train, monitor, probe, store_s = [], [], [], []
     with TrialProcess(job) as tp:
         it = tp.steps()
+        t_go = time.perf_counter()  # when the child was last told to train (its step starts then)
         while True:
-            t0 = time.perf_counter()
             try:
                 r = next(it)
             except StopIteration:
@@ -88,8 +88,9 @@ def bench_steps(path: str, steps: int, store: MetricStore) -> dict[str, list[flo
             store.write_step(study_name="bench", trial_id=1, trial_number=0, step=r.step, metrics=r.metrics)
             store_s.append(time.perf_counter() - t2)
             probe.append(tp.last_probe_s)
-            train.append(t1 - t0 - tp.last_probe_s - tp.last_sample_s)  # child training + pipe latency
+            train.append(t1 - t_go - tp.last_probe_s - tp.last_sample_s)  # child training + pipe latency
             monitor.append(tp.last_sample_s + (t2 - t1))
+            t_go = t2
     return {"bare": bare_times, "train": train, "monitor": monitor, "probe": probe, "store": store_s}
 
 
@@ -98,6 +99,7 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--subsample", type=int, default=12000)
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved bare/monitored runs per dataset")
     args = ap.parse_args()
 
     print(f"machine: {machine()}")
@@ -120,12 +122,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = MetricStore(f"sqlite:///{tmp}/bench.db")
         for name, path in datasets:
-            r = bench_steps(path, args.steps, store)
-            bare = statistics.median(r["bare"][1:])  # step 0 includes one-off set-up in both runs
-            train = statistics.median(r["train"][1:])
-            mon = statistics.median(r["monitor"][1:])
-            probe = statistics.median(r["probe"][1:])
-            store_ms = statistics.median(r["store"][1:]) * 1e3
+            # Interleaved repeats (bare, monitored, bare, monitored, ...) so drift and warm-up hit both alike;
+            # step 0 includes one-off set-up in both runs and is left out.
+            runs = [bench_steps(path, args.steps, store) for _ in range(args.repeats)]
+            pool = {k: [x for r in runs for x in r[k][1:]] for k in runs[0]}
+            bare = statistics.median(pool["bare"])
+            train = statistics.median(pool["train"])
+            mon = statistics.median(pool["monitor"])
+            probe = statistics.median(pool["probe"])
+            store_ms = statistics.median(pool["store"]) * 1e3
             print(f"   {name:<16} bare step {bare * 1e3:8.1f} ms | monitored step {train * 1e3:8.1f} ms | "
                   f"monitor {mon * 1e3:6.2f} ms = {100 * mon / bare:5.2f} % of a step (goal <= 1 %) | "
                   f"latency probe {probe * 1e3:6.1f} ms (excluded from wall_s/cpu_s) | "
