@@ -10,7 +10,7 @@ GRID := $(filter-out digits_mlp,$(STUDIES))
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv study studies grid test bench-overhead bench-pruners bench-budget dashboard clean $(addprefix study-,$(STUDIES))
+.PHONY: help venv study studies grid lint test bench-overhead bench-pruners bench-budget dashboard clean $(addprefix study-,$(STUDIES))
 
 help: ## list the targets (and one study-<name> target per file in studies/)
 	@echo "usage: make TARGET   (STORAGE=$(STORAGE); data from SYSPRUNE_DATA_DIR, see README)"
@@ -36,6 +36,9 @@ studies: $(VENV)/.installed ## list the study files (model, dataset, steps, budg
 
 grid: $(VENV)/.installed ## run the research grid: every study file except the default (about an hour here)
 	@for s in $(GRID); do $(SYSPRUNE) run studies/$$s.toml --storage $(STORAGE) || exit $$?; done
+
+lint: $(VENV)/.installed ## static checks (ruff: undefined or unused names, syntax errors)
+	$(BIN)/ruff check sysprune tests benchmarks examples
 
 test: $(VENV)/.installed ## run the test suite (real data from SYSPRUNE_DATA_DIR or ../shared/data)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -40,6 +40,22 @@ def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.getbasetemp() / "array-cache"
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def rdb_url(request, tmp_path) -> str:
+    """Every storage backend, as Optuna's storage tests do: a real SQLite file, then the PostgreSQL server of
+    SYSPRUNE_TEST_POSTGRES_URL (tools/start-postgres.sh). Without it: fail under CI, skip with the reason
+    elsewhere. Studies on PostgreSQL share one database: give them unique names."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'study.db'}"
+    pg = os.environ.get("SYSPRUNE_TEST_POSTGRES_URL")
+    if not pg:
+        msg = "SYSPRUNE_TEST_POSTGRES_URL not set (tools/start-postgres.sh starts a server)"
+        if os.environ.get("CI"):
+            pytest.fail(msg + " — CI must provide PostgreSQL")
+        pytest.skip(msg)
+    return pg
+
+
 @pytest.fixture
 def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'study.db'}"

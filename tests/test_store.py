@@ -3,7 +3,6 @@ in the style of Optuna's parametrised storage tests."""
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import optuna
@@ -15,17 +14,9 @@ from sysprune._metrics import METRIC_NAMES
 from sysprune._store import InMemoryMetricStore, MetricStore, store_for
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request, tmp_path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    pg = os.environ.get("SYSPRUNE_TEST_POSTGRES_URL")
-    if not pg:
-        msg = "SYSPRUNE_TEST_POSTGRES_URL not set (tools/start-postgres.sh starts a server)"
-        if os.environ.get("CI"):
-            pytest.fail(msg + " — CI must provide PostgreSQL")
-        pytest.skip(msg)
-    return pg
+@pytest.fixture
+def url(rdb_url) -> str:
+    return rdb_url
 
 
 def _study(url: str):

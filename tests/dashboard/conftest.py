@@ -135,21 +135,6 @@ def build_tiny_study(url: str, *, callback=None, study_name: str = STUDY) -> opt
     return study
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def rdb_url(request, tmp_path) -> str:
-    """A real SQLite file, then the PostgreSQL server of SYSPRUNE_TEST_POSTGRES_URL (tools/start-postgres.sh);
-    without it: fail under CI, skip with the reason elsewhere. Studies there need unique names."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'study.db'}"
-    pg = os.environ.get("SYSPRUNE_TEST_POSTGRES_URL")
-    if not pg:
-        msg = "SYSPRUNE_TEST_POSTGRES_URL not set (tools/start-postgres.sh starts a server)"
-        if os.environ.get("CI"):
-            pytest.fail(msg + " — CI must provide PostgreSQL")
-        pytest.skip(msg)
-    return pg
-
-
 # -- a real dashboard process ------------------------------------------------------------------------------------
 @dataclass
 class Response:
