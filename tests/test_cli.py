@@ -112,10 +112,10 @@ def test_studies_lists_the_shipped_files():
 def test_every_subcommand_has_help_with_an_example():
     top = sysprune("--help")
     assert top.returncode == 0
-    for cmd in ("run", "studies", "metrics"):
+    for cmd in ("run", "studies", "metrics", "dashboard"):
         r = sysprune(cmd, "--help")
         assert r.returncode == 0, cmd
-        assert "example:" in r.stdout and f"sysprune {cmd}" in r.stdout, cmd
+        assert "example" in r.stdout and f"sysprune {cmd}" in r.stdout, cmd
 
 
 @pytest.mark.parametrize("target", ["study", "study-digits_mlp", "study-mlp_mnist"])

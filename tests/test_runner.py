@@ -182,3 +182,21 @@ def test_process_totals_cover_more_than_the_training(run):
     t = study.trials[0]
     assert t.user_attrs["process_cpu_s"] >= t.user_attrs["cpu_s"]
     assert t.user_attrs["process_wall_s"] >= t.user_attrs["wall_s"]
+
+
+@pytest.mark.data
+@pytest.mark.parametrize(
+    "model, dataset",
+    [("torch_mlp", "fashion_mnist"), ("torch_cnn", "mnist"), ("sklearn_sgd", "pmlb:adult"), ("torch_mlp", "pmlb:letter")],
+)
+def test_a_short_trial_of_each_family_on_real_data(data_dir, cache_dir, sqlite_url, model, dataset):
+    spec = parse_spec({"name": "real", "model": model, "steps": 2, "n_trials": 1, "seed": 0,
+                       "dataset": {"name": dataset, "subsample": 3000}, "sampler": {"name": "random"},
+                       "trial": {"infer_repeats": 3, "infer_batch_size": 64}})  # fmt: skip
+    study = run_study(spec, storage_url=sqlite_url, data_dir=str(data_dir), cache_dir=str(cache_dir)).study
+    (t,) = study.trials
+    assert t.state == TrialState.COMPLETE, t.user_attrs.get("error")
+    df = load_step_metrics(sqlite_url, "real")
+    assert len(df) == 2 and df[list(SYSTEM_ROW)].notna().all().all()
+    chance = 0.5 if dataset == "pmlb:adult" else 1 / 26 if dataset == "pmlb:letter" else 0.1
+    assert df.val_accuracy.iloc[-1] > chance + 0.1
