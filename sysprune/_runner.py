@@ -61,12 +61,41 @@ def ensure_sqlite_dir(url: str) -> None:
         Path(url[len("sqlite:///") :].split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
 
 
+class StorageError(ValueError):
+    """The storage URL cannot be used (unparsable, unreachable, missing driver, folder not creatable)."""
+
+
+def _shown(url: str) -> str:
+    """The URL with any password masked, for messages."""
+    try:
+        import sqlalchemy
+
+        return sqlalchemy.make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url
+
+
 def make_storage(url: str) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage with heartbeats (a killed worker's RUNNING trials become FAIL) and SQLite tuned."""
-    ensure_sqlite_dir(url)
-    with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9; we rely on them knowingly
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+    """Optuna's RDB storage with heartbeats (a killed worker's RUNNING trials become FAIL) and SQLite tuned.
+
+    Raises:
+        StorageError: one line naming the URL (password masked) and the reason.
+    """
+    import sqlalchemy.exc
+
+    try:
+        ensure_sqlite_dir(url)
+        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9; relied on knowingly
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
+    except sqlalchemy.exc.ArgumentError:
+        raise StorageError(
+            f"--storage {url!r}: not an SQLAlchemy URL (e.g. sqlite:///results/sysprune.db or "
+            f"postgresql+psycopg2://user:password@host/db)"
+        ) from None
+    except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError) as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise StorageError(f"--storage {_shown(url)!r}: cannot open the database ({reason})") from None
     tune_sqlite_engine(storage.engine)
     return storage
 

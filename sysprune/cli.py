@@ -210,7 +210,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     from sysprune._spec import SpecError
 
-    errors: list[type[BaseException]] = [UserError, SpecError, sqlalchemy.exc.ArgumentError,
+    from sysprune._runner import StorageError
+
+    errors: list[type[BaseException]] = [UserError, SpecError, StorageError, sqlalchemy.exc.ArgumentError,
                                          sqlalchemy.exc.OperationalError]  # fmt: skip
     try:
         from sysprune._data import DatasetUnavailable

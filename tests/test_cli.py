@@ -131,3 +131,20 @@ def test_make_help_lists_every_study():
     assert r.returncode == 0
     for p in (REPO / "studies").glob("*.toml"):
         assert f"study-{p.stem}" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("nonsense", "--storage 'nonsense': not an SQLAlchemy URL"),
+        ("postgresql+psycopg2://u:secret@127.0.0.1:1/db",
+         "--storage 'postgresql+psycopg2://u:***@127.0.0.1:1/db': cannot open the database"),
+        ("sqlite:////proc/no-such-dir/x.db", "--storage 'sqlite:////proc/no-such-dir/x.db': cannot open the database"),
+    ],
+)  # fmt: skip
+def test_bad_storage_is_one_line_without_the_password(url, expected):
+    r = sysprune("run", "studies/digits_mlp.toml", "--storage", url)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sysprune: error: " + expected), r.stderr
+    assert "secret" not in r.stderr
