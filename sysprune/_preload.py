@@ -5,18 +5,24 @@ every optimizer's constructor, ~2 s and ~200 MB), so that cost is paid once and 
 Nothing here runs a torch operation: the server must not start thread pools (or CUDA) before it forks.
 """
 
-import numpy  # noqa: F401
-import sklearn.linear_model  # noqa: F401
-import sklearn.metrics  # noqa: F401
-import threadpoolctl  # noqa: F401
-import torch  # noqa: F401
-import torch._dynamo  # noqa: F401
-import torch.nn  # noqa: F401
-import torch.optim  # noqa: F401
+import signal
 
-import sysprune._data  # noqa: F401
-import sysprune.models  # noqa: F401
-import sysprune.models._torch_common  # noqa: F401
-import sysprune.models.sklearn_sgd  # noqa: F401
-import sysprune.models.torch_cnn  # noqa: F401
-import sysprune.models.torch_mlp  # noqa: F401
+# Ctrl-C goes to the whole process group. The sysprune worker handles it (it stops its trial process and keeps the
+# study); the fork server and the trial processes it forks ignore it instead of printing tracebacks of their own.
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+import numpy  # noqa: F401, E402
+import sklearn.linear_model  # noqa: F401, E402
+import sklearn.metrics  # noqa: F401, E402
+import threadpoolctl  # noqa: F401, E402
+import torch  # noqa: F401, E402
+import torch._dynamo  # noqa: F401, E402
+import torch.nn  # noqa: F401, E402
+import torch.optim  # noqa: F401, E402
+
+import sysprune._data  # noqa: F401, E402
+import sysprune.models  # noqa: F401, E402
+import sysprune.models._torch_common  # noqa: F401, E402
+import sysprune.models.sklearn_sgd  # noqa: F401, E402
+import sysprune.models.torch_cnn  # noqa: F401, E402
+import sysprune.models.torch_mlp  # noqa: F401, E402

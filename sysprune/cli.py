@@ -231,7 +231,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     import optuna
 
-    optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.WARNING)
+    # Optuna logs each failed trial with a traceback at WARNING; the progress line and summary report them
+    # in one line each, so only its errors are shown (all of it with --debug).
+    optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.ERROR)
     from sysprune._logging import enable_default_handler
 
     enable_default_handler("DEBUG" if args.debug else "INFO")
