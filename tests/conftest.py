@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._require import missing
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -27,10 +29,8 @@ def _data_dir() -> Path | None:
 def data_dir() -> Path:
     d = _data_dir()
     if d is None or not (d / "pmlb").is_dir() or not (d / "MNIST" / "raw").is_dir():
-        msg = f"real datasets not found (SYSPRUNE_DATA_DIR={os.environ.get('SYSPRUNE_DATA_DIR')!r}, guess ../shared/data)"
-        if os.environ.get("CI"):
-            pytest.fail(msg + " — CI must provide them")
-        pytest.skip(msg)
+        missing(f"real datasets not found (SYSPRUNE_DATA_DIR={os.environ.get('SYSPRUNE_DATA_DIR')!r}, "
+                "guess ../shared/data)")  # fmt: skip
     return d
 
 
@@ -49,10 +49,7 @@ def rdb_url(request, tmp_path) -> str:
         return f"sqlite:///{tmp_path / 'study.db'}"
     pg = os.environ.get("SYSPRUNE_TEST_POSTGRES_URL")
     if not pg:
-        msg = "SYSPRUNE_TEST_POSTGRES_URL not set (tools/start-postgres.sh starts a server)"
-        if os.environ.get("CI"):
-            pytest.fail(msg + " — CI must provide PostgreSQL")
-        pytest.skip(msg)
+        missing("SYSPRUNE_TEST_POSTGRES_URL not set (tools/start-postgres.sh starts a server)")
     return pg
 
 

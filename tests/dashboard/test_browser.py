@@ -18,6 +18,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests._require import missing
+
 from .conftest import E2E_STUDY, http_get
 
 CHROMIUM = os.environ.get("SYSPRUNE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -38,10 +41,7 @@ VIRTUAL_TIME_MS = 10_000
 @pytest.fixture(scope="module")
 def chromium() -> str:
     if not Path(CHROMIUM).is_file() or not os.access(CHROMIUM, os.X_OK):
-        msg = f"Chromium not found at {CHROMIUM} (apt-get install chromium, or run tools/install-test-deps.sh)"
-        if os.environ.get("CI"):
-            pytest.fail(msg + " — CI must provide it")
-        pytest.skip(msg)
+        missing(f"Chromium not found at {CHROMIUM} (apt-get install chromium, or run tools/install-test-deps.sh)")
     return CHROMIUM
 
 
