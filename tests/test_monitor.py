@@ -1,0 +1,52 @@
+"""Measuring from outside: energy counters on a hand-made sysfs tree, missing counters, /proc readings."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from sysprune._monitor import NvmlEnergy, ProcessMonitor, RaplEnergy, read_status_mb
+
+
+def _zone(root, name: str, energy: int, wrap: int) -> None:
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "energy_uj").write_text(f"{energy}\n")
+    (d / "max_energy_range_uj").write_text(f"{wrap}\n")
+
+
+def test_rapl_sums_packages_and_handles_wrap_around(tmp_path):
+    _zone(tmp_path, "intel-rapl:0", 1_000_000, 10_000_000)
+    _zone(tmp_path, "intel-rapl:1", 9_500_000, 10_000_000)
+    _zone(tmp_path, "intel-rapl:0:0", 5, 10_000_000)  # a sub-zone (core) is inside its package: not added
+    rapl = RaplEnergy(str(tmp_path))
+    assert rapl.available
+    rapl.start()
+    (tmp_path / "intel-rapl:0" / "energy_uj").write_text("3000000\n")  # +2 J
+    (tmp_path / "intel-rapl:1" / "energy_uj").write_text("500000\n")  # wrapped: +1 J
+    assert rapl.joules() == 3.0
+    (tmp_path / "intel-rapl:0" / "energy_uj").write_text("4000000\n")  # +1 J more, cumulative
+    assert rapl.joules() == 4.0
+
+
+def test_no_counter_is_missing_not_zero(tmp_path):
+    rapl = RaplEnergy(str(tmp_path))  # no powercap zones (as on this VM)
+    assert not rapl.available and rapl.joules() is None
+    unreadable = tmp_path / "locked"
+    _zone(unreadable, "intel-rapl:0", 1, 10)
+    os.chmod(unreadable / "intel-rapl:0" / "energy_uj", 0)
+    if os.geteuid() != 0:  # root reads anything; the zone is then simply available
+        assert not RaplEnergy(str(unreadable)).available
+    mon = ProcessMonitor(os.getpid(), 0.0, energy=[rapl])
+    assert mon.sample(1.0).energy_j is None
+
+
+def test_nvml_without_pynvml_is_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # import pynvml -> ImportError
+    nvml = NvmlEnergy()
+    assert not nvml.available and nvml.joules() is None
+
+
+def test_proc_status_readings_are_consistent():
+    rss, hwm = read_status_mb(os.getpid())
+    assert 0 < rss <= hwm
