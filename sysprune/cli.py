@@ -4,6 +4,7 @@ the traceback."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -229,6 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    # Like `python -m`, the current folder is importable: a study file may name a model module of its own
+    # (model = "my_model"); the fork server and trial processes inherit this path.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
     import optuna
 
     # Optuna logs each failed trial with a traceback at WARNING; the progress line and summary report them

@@ -148,3 +148,18 @@ def test_bad_storage_is_one_line_without_the_password(url, expected):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("sysprune: error: " + expected), r.stderr
     assert "secret" not in r.stderr
+
+
+def test_a_model_module_of_your_own_in_the_current_folder(tmp_path):
+    """model = "package.module" names a plugin following the model contract, importable from where sysprune runs."""
+    (tmp_path / "plug").mkdir()
+    (tmp_path / "plug" / "__init__.py").write_text("")
+    (tmp_path / "plug" / "my_model.py").write_text(
+        (REPO / "tests" / "workloads" / "alloc.py").read_text().replace('"tests.workloads.alloc"', '"plug.my_model"')
+    )
+    (tmp_path / "s.toml").write_text('model = "plug.my_model"\nsteps = 2\nn_trials = 2\n[dataset]\nname = "digits"\n')
+    r = subprocess.run([str(REPO / ".venv" / "bin" / "sysprune"), "run", "s.toml", "--storage",
+                        f"sqlite:///{tmp_path / 'x.db'}", "--quiet"],  # fmt: skip
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "2 trials (2 complete, 0 pruned, 0 failed)" in r.stdout
