@@ -241,17 +241,8 @@ class TrialProcess:
     ) -> None:
         self.job = job
         self.max_rss_mb, self.max_wall_s, self.poll_s = max_rss_mb, max_wall_s, poll_s
-        ctx = context()
-        self._conn, child_conn = ctx.Pipe()
-        self.t0 = time.perf_counter()
-        self._proc = _start(_child_main, child_conn, job)
-        child_conn.close()
-        self.start_s = time.perf_counter() - self.t0
+        # All state first: the caps are checked (and the child may be killed) while waiting for "ready".
         self._step = -1
-        msg = self._recv()
-        self.ready_s = time.perf_counter() - self.t0
-        self.baseline_rss_mb = float(msg[1])
-        self.monitor = ProcessMonitor(self._proc.pid, self.t0, energy=energy)
         self._probe_cpu = 0.0
         self._probe_wall = 0.0
         self._decided = True
@@ -259,10 +250,14 @@ class TrialProcess:
         self.last_sample_s = self.last_probe_s = 0.0  # the parent's own cost in the last step (benchmarks)
         self.total_cpu_s: float | None = None
         self.total_wall_s: float | None = None
-
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
+        self._conn, child_conn = context().Pipe()
+        self.t0 = time.perf_counter()
+        self._proc = _start(_child_main, child_conn, job)
+        child_conn.close()
+        msg = self._recv()
+        self.ready_s = time.perf_counter() - self.t0
+        self.baseline_rss_mb = float(msg[1])
+        self.monitor = ProcessMonitor(self._proc.pid, self.t0, energy=energy)
 
     def _check_caps(self) -> None:
         if self.max_wall_s is not None:

@@ -90,3 +90,12 @@ def test_memory_cap_kills_the_trial(digits_path):
                 tp.decide(stop=False)
     assert info.value.metric == "rss_mb" and info.value.value > base + 150
     assert not tp._proc.is_alive()
+
+
+def test_caps_are_checked_from_the_start(digits_path):
+    """A wall cap shorter than the process start breaches while waiting for the child to be ready."""
+    job = TrialJob(model=ALLOC, params={"mb": 1, "spin_ms": 1, "fail_at": -1}, dataset_path=digits_path,
+                   seed=0, steps=1)  # fmt: skip
+    with pytest.raises(CapExceeded) as info:
+        TrialProcess(job, max_wall_s=1e-9, poll_s=1e-6)
+    assert info.value.metric == "wall_s" and info.value.step == 0
