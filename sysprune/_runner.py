@@ -22,7 +22,6 @@ import optuna
 
 from sysprune import _attrs
 from sysprune._logging import get_logger
-
 from sysprune._metrics import METRIC_NAMES
 from sysprune._spec import SpecError, StudySpec
 from sysprune._store import tune_sqlite_engine
@@ -188,12 +187,6 @@ def _report_and_decide(trial: optuna.Trial, step: int, value: float | None, metr
     return should_prune(trial)
 
 
-def _set_prune_reason(trial: optuna.Trial, reason: str, detail: dict[str, Any]) -> None:
-    if _attrs.PRUNE_REASON not in trial.user_attrs:  # a sysprune pruner may have recorded it already
-        trial.set_user_attr(_attrs.PRUNE_REASON, reason)
-        trial.set_user_attr(_attrs.PRUNE_DETAIL, detail)
-
-
 def _finalise(trial: optuna.Trial, last: dict[str, Any], budgets: dict[str, float]) -> None:
     """Each metric's final value as a user attr; budget constraints so the sampler learns feasibility."""
     for name in METRIC_NAMES:
@@ -249,22 +242,15 @@ class Objective:
                 # training instead of adding to it. A prune then stops the child mid-step, at once.
                 tp.decide(stop=False)
                 prune = _report_and_decide(trial, result.step, value, last)
-                if prune:
+                if prune:  # should_prune has recorded the reason (sysprune's pruners and Optuna's alike)
                     tp.kill()
-                    _set_prune_reason(
-                        trial,
-                        f"{spec.pruner.policy} pruner at step {result.step}",
-                        {"rule": spec.pruner.policy, "pruner": type(trial.study.pruner).__name__, "step": result.step},
-                    )
                     _finalise(trial, last, spec.budgets)
                     raise optuna.TrialPruned(trial.user_attrs.get(_attrs.PRUNE_REASON))
         except CapExceeded as e:
-            _set_prune_reason(
-                trial,
-                str(e),
-                {"rule": "hard_cap", "pruner": "TrialProcess", "metric": e.metric, "value": e.value,
-                 "budget": e.cap, "step": e.step, "predicted": False},
-            )  # fmt: skip
+            trial.set_user_attr(_attrs.PRUNE_REASON, str(e))
+            trial.set_user_attr(_attrs.PRUNE_DETAIL, {"rule": "hard_cap", "pruner": "TrialProcess", "metric": e.metric,
+                                                      "value": e.value, "budget": e.cap, "step": e.step,
+                                                      "predicted": False})  # fmt: skip
             # The cap's (positive) constraint first: Optuna keeps the first value per key, and the last
             # recorded step of a budgeted metric may still have been within budget.
             trial.set_constraint(_attrs.CONSTRAINT_PREFIX + e.metric, e.value - e.cap)
@@ -333,7 +319,7 @@ def run_study(
     if on_start is not None:
         on_start(study, n_existing, todo)
     if todo > 0:
-        warm_up()
+        _log.debug("fork server ready in %.2f s", warm_up())
         study.optimize(
             Objective(spec, str(dataset_path), seed),
             n_trials=todo,

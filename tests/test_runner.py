@@ -200,3 +200,14 @@ def test_a_short_trial_of_each_family_on_real_data(data_dir, cache_dir, sqlite_u
     assert len(df) == 2 and df[list(SYSTEM_ROW)].notna().all().all()
     chance = 0.5 if dataset == "pmlb:adult" else 1 / 26 if dataset == "pmlb:letter" else 0.1
     assert df.val_accuracy.iloc[-1] > chance + 0.1
+
+
+def test_a_hard_cap_prunes_with_its_reason_and_an_infeasible_constraint(run):
+    spec = _spec(model="tests.workloads.alloc", steps=5, n_trials=1, trial={"max_wall_s": 0.5},
+                 budgets={"wall_s": 100.0}, search_space={"mb": 1, "spin_ms": 300})  # fmt: skip
+    (t,) = run(spec).study.trials
+    assert t.state == TrialState.PRUNED
+    assert t.user_attrs["prune_detail"]["rule"] == "hard_cap" and t.user_attrs["prune_detail"]["metric"] == "wall_s"
+    assert t.user_attrs["prune_reason"].startswith("wall_s ") and "exceeded the hard cap 0.5" in t.user_attrs["prune_reason"]
+    # the cap's positive constraint, not the last step's (within the 100 s budget) one
+    assert t.constraints["budget:wall_s"] > 0
