@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import psutil
 
-_PAGE_MB = 1024.0  # /proc status reports kB
+_KB_PER_MB = 1024.0  # /proc status reports kB
 
 
 def read_status_mb(pid: int) -> tuple[float, float]:
@@ -29,9 +29,9 @@ def read_status_mb(pid: int) -> tuple[float, float]:
     with open(f"/proc/{pid}/status", "rb") as f:
         for line in f:
             if line.startswith(b"VmRSS:"):
-                rss = int(line.split()[1]) / _PAGE_MB
+                rss = int(line.split()[1]) / _KB_PER_MB
             elif line.startswith(b"VmHWM:"):
-                hwm = int(line.split()[1]) / _PAGE_MB
+                hwm = int(line.split()[1]) / _KB_PER_MB
     return rss, hwm
 
 
@@ -80,7 +80,7 @@ class RaplEnergy:
         if not self._domains or self._last is None:
             return None
         now = [self._read(d) for d, _ in self._domains]
-        for i, ((_, wrap), prev, cur) in enumerate(zip(self._domains, self._last, now)):
+        for (_, wrap), prev, cur in zip(self._domains, self._last, now):
             self._total_uj += cur - prev if cur >= prev else cur + wrap - prev
         self._last = now
         return self._total_uj / 1e6

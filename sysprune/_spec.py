@@ -83,11 +83,6 @@ class StudySpec:
     description: str = ""
     path: str | None = None
 
-    def with_overrides(self, **changes: Any) -> "StudySpec":
-        from dataclasses import replace
-
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Validation helpers: each raises SpecError(field: message); load_spec prefixes the file name.

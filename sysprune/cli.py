@@ -118,7 +118,7 @@ def _add_studies(sub: argparse._SubParsersAction) -> None:
         "studies",
         help="list the study files (model, dataset, steps, budgets)",
         description="List the study files in a folder with their model, dataset, steps, trials, pruner and budgets.",
-        epilog="example:\n  sysprune studies\n  sysprune studies --names   # just the names (used by make)",
+        epilog="example:\n  sysprune studies\n  sysprune studies --names   # just the names, one per line",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("directory", nargs="?", default="studies", help="folder of *.toml files (default: studies)")
