@@ -12,6 +12,8 @@ from typing import IO
 import optuna
 from optuna.trial import TrialState
 
+from sysprune._attrs import ERROR, PRUNE_REASON
+
 
 def _fmt(v: float) -> str:
     return f"{v:.4g}"
@@ -44,10 +46,9 @@ class Progress:
         c = self.counts
         elapsed = time.perf_counter() - self.t0
         last = f"#{trial.number} {trial.state.name.lower()}"
-        if trial.state == TrialState.PRUNED and trial.user_attrs.get("prune_reason"):
-            last += f" ({trial.user_attrs['prune_reason']})"
-        elif trial.state == TrialState.FAIL and trial.user_attrs.get("error"):
-            last += f" ({trial.user_attrs['error']})"
+        why = {TrialState.PRUNED: PRUNE_REASON, TrialState.FAIL: ERROR}.get(trial.state)
+        if why and trial.user_attrs.get(why):
+            last += f" ({trial.user_attrs[why]})"
         elif trial.values is not None and len(trial.values) == 1:
             last += f" {_fmt(trial.values[0])}"
         return (
