@@ -7,10 +7,13 @@ Public API (everything else lives in private modules, as in Optuna)::
     sysprune.METRICS                                      the metric vocabulary
     sysprune.report(trial, step, value, metrics)          one step of any Optuna objective
     sysprune.should_prune(trial)                          ask the pruner (multi-objective studies too)
+    sysprune.measure(model=..., batch=...)                the runner's metrics, measured in a plain objective
+    sysprune.PRETRAIN_STEP                                step -1: the pre-training probe
     sysprune.ResourceBudgetPruner, CurvePruner, CombinedPruner, record_constraints
 """
 
-from sysprune._metrics import METRICS
+from sysprune._measure import Measurer, measure
+from sysprune._metrics import METRICS, PRETRAIN_STEP
 from sysprune._report import report, should_prune
 from sysprune._runner import run_study
 from sysprune._spec import SpecError, StudySpec, load_spec
@@ -21,6 +24,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "METRICS",
+    "Measurer",
+    "PRETRAIN_STEP",
     "CombinedPruner",
     "CurvePruner",
     "ResourceBudgetPruner",
@@ -30,6 +35,7 @@ __all__ = [
     "budget_constraints",
     "load_spec",
     "load_step_metrics",
+    "measure",
     "record_constraints",
     "report",
     "run_study",

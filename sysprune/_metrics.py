@@ -8,6 +8,8 @@ Kinds:
                     *predicted* from cost per step times the remaining steps.
     ``level``       a state of the trial at one step (``rss_mb``, ``peak_rss_mb``, ``infer_ms``, ...); most are
                     known from the first step.
+    ``structural``  a property of the model itself (``n_params``, ``model_bytes``, ``infer_ms``, ...): constant
+                    over training, known from the pre-training probe (step :data:`PRETRAIN_STEP`).
     ``learning``    the learning curve (``val_accuracy``, ``val_loss``, ``train_loss``).
 
 A metric the machine cannot measure (no RAPL counter, no GPU) is *missing* (``None`` in Python, ``NULL`` in the
@@ -19,7 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["cumulative", "level", "learning"]
+Kind = Literal["cumulative", "level", "structural", "learning"]
+
+#: The step number of the pre-training probe: structural metrics measured before the first training step.
+PRETRAIN_STEP = -1
 
 
 @dataclass(frozen=True)
@@ -43,15 +48,19 @@ _ALL = [
     Metric("peak_rss_mb", "MiB", "level", "peak resident set size of the trial process so far (VmHWM)"),
     Metric("peak_rss_delta_mb", "MiB", "level", "peak RSS above the process's own RSS when the trial started"),
     Metric("gpu_mem_mb", "MiB", "level", "peak CUDA memory allocated by the trial (torch)"),
-    Metric("infer_ms", "ms", "level", "per-sample inference latency at a fixed batch size, median of repeats"),
-    Metric("n_params", "1", "level", "number of trainable parameters"),
-    Metric("model_bytes", "B", "level", "size of the serialised model"),
+    Metric("infer_ms", "ms", "structural", "per-sample inference latency at a fixed batch size, median of repeats"),
+    Metric("infer_ms_lo", "ms", "structural", "lower end of a ~95 % confidence interval of infer_ms's median"),
+    Metric("infer_ms_hi", "ms", "structural", "upper end of a ~95 % confidence interval of infer_ms's median"),
+    Metric("n_params", "1", "structural", "number of trainable parameters"),
+    Metric("model_bytes", "B", "structural", "size of the serialised model"),
+    Metric("model_mem_mb", "MiB", "structural", "memory the model and its optimizer state take"),
 ]
 
 METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
 METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
 CUMULATIVE: frozenset[str] = frozenset(m.name for m in _ALL if m.kind == "cumulative")
 LEVEL: frozenset[str] = frozenset(m.name for m in _ALL if m.kind == "level")
+STRUCTURAL: frozenset[str] = frozenset(m.name for m in _ALL if m.kind == "structural")
 LEARNING: frozenset[str] = frozenset(m.name for m in _ALL if m.kind == "learning")
 #: Metrics a budget can cap (everything but the learning curve).
 SYSTEM_METRICS: tuple[str, ...] = tuple(m.name for m in _ALL if m.kind != "learning")

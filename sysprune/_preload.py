@@ -11,6 +11,11 @@ import signal
 # study); the fork server and the trial processes it forks ignore it instead of printing tracebacks of their own.
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
+# The fork server dies with its worker, and each trial process with the fork server, even on kill -9 (no orphans).
+from sysprune._trial_process import die_with_parent  # noqa: E402
+
+die_with_parent()
+
 import numpy  # noqa: F401, E402
 import sklearn.linear_model  # noqa: F401, E402
 import sklearn.metrics  # noqa: F401, E402

@@ -22,6 +22,7 @@ from typing import Any
 import optuna
 
 from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
+from sysprune._metrics import PRETRAIN_STEP
 from sysprune.pruners import _steps
 
 _MAX_NAME = 64  # the store's metric column
@@ -39,7 +40,9 @@ def report(
         trial:
             The running trial (the object an objective receives, or ``study.ask()``).
         step:
-            The step, an integer >= 0 (the first step is 0).
+            The step, an integer >= 0 (the first training step is 0), or ``-1``
+            (:data:`sysprune.PRETRAIN_STEP`) for the pre-training probe: the model built, nothing trained, its
+            structural metrics measured; ``value`` must then be None (Optuna gets no intermediate value for it).
         value:
             The objective value at this step, reported with :meth:`optuna.Trial.report` (NaN allowed). Must be
             :obj:`None` in a multi-objective study, where Optuna has no intermediate values.
@@ -53,13 +56,16 @@ def report(
 
     Raises:
         TypeError: if ``trial`` is not an :class:`optuna.Trial`, or a value is not a number.
-        ValueError: if ``step`` is negative or not an integer, a metric name is empty or too long, or ``value``
-            is given in a multi-objective study.
+        ValueError: if ``step`` is below -1 or not an integer, a metric name is empty or too long, or ``value``
+            is given in a multi-objective study or at step -1.
     """
     if not isinstance(trial, optuna.Trial):
         raise TypeError(f"trial must be an optuna.Trial (the running trial), but got {type(trial).__name__}.")
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-        raise ValueError(f"step must be an integer >= 0, but got {step=}.")
+    if isinstance(step, bool) or not isinstance(step, int) or step < PRETRAIN_STEP:
+        raise ValueError(f"step must be an integer >= 0, or {PRETRAIN_STEP} for the pre-training probe, but got {step=}.")
+    if step == PRETRAIN_STEP and value is not None:
+        raise ValueError(f"value must be None at the pre-training probe (step {PRETRAIN_STEP}): nothing is trained yet, "
+                         f"but got {value=}.")
     study = trial.study
     if value is not None and len(study.directions) > 1:
         raise ValueError(
