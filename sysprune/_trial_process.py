@@ -494,6 +494,7 @@ class TrialProcess:
         self.baseline_rss_mb = float(msg[1])
         self._step = -2
         self.monitor = ProcessMonitor(self._proc.pid, self.t0, energy=energy)
+        self._check_caps()  # a child quicker than the first poll is checked all the same
 
     # -- caps -----------------------------------------------------------------------------------------------------
 
