@@ -275,6 +275,7 @@ class Measurer:
         self._baseline_mb = read_status_mb(pid)[0]
         self._t0 = time.perf_counter()
         self._monitor = ProcessMonitor(pid, self._t0)
+        self._cpu0 = self._monitor.cpu_s()  # the process's CPU time so far (the monitor's figure is its total)
         self._probe_wall = self._probe_cpu = 0.0
         #: The metrics of the last sample (set when a ``with`` block ends), None before.
         self.metrics: dict[str, float | None] | None = None
@@ -285,7 +286,7 @@ class Measurer:
         s = self._monitor.sample(now)
         metrics: dict[str, float | None] = {
             "wall_s": s.wall_s - self._probe_wall,
-            "cpu_s": s.cpu_s - self._probe_cpu,
+            "cpu_s": s.cpu_s - self._cpu0 - self._probe_cpu,
             "energy_j": s.energy_j,
             "rss_mb": s.rss_mb,
             "peak_rss_mb": s.peak_rss_mb,
