@@ -26,8 +26,12 @@ import torch.nn  # noqa: F401, E402
 import torch.optim  # noqa: F401, E402
 
 import sysprune._data  # noqa: F401, E402
+import sysprune._trial_process  # noqa: E402
 import sysprune.models  # noqa: F401, E402
 import sysprune.models._torch_common  # noqa: F401, E402
 import sysprune.models.sklearn_sgd  # noqa: F401, E402
 import sysprune.models.torch_cnn  # noqa: F401, E402
 import sysprune.models.torch_mlp  # noqa: F401, E402
+
+# torch.manual_seed in each trial process formats a stack trace (a lazy CUDA seeding): read those sources once here.
+sysprune._trial_process.warm_linecache()

@@ -161,7 +161,9 @@ def die_with_parent() -> None:
 # ----------------------------------------------------------------------------------------------------- child side
 
 
-def _pin_threads(n: int) -> None:
+def _pin_threads(n: int, *, native_pools: bool = True) -> None:
+    """torch's intra-op threads (cheap) and, with ``native_pools``, every BLAS/OpenMP pool via threadpoolctl
+    (~20 ms: it scans the loaded libraries; the child defers it until a configuration passed step -1)."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(n)
     try:
@@ -170,9 +172,27 @@ def _pin_threads(n: int) -> None:
         torch.set_num_threads(n)
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
-    from threadpoolctl import threadpool_limits
+    if native_pools:
+        from threadpoolctl import threadpool_limits
 
-    threadpool_limits(n)
+        threadpool_limits(n)
+
+
+def warm_linecache() -> None:
+    """Read into ``linecache`` the sources a trial process's stack shows when it seeds torch (fork server only).
+
+    Without CUDA, ``torch.manual_seed`` queues a lazy CUDA seeding together with ``traceback.format_stack()``, which
+    reads the source of every frame on the stack: ~20 ms of each trial process's start unless the fork server has
+    those files cached already (a forked child inherits the cache; it then only ``stat``s the files).
+    """
+    import linecache
+
+    prefixes = ("torch.random", "torch._compile", "torch._dynamo.eval_frame", "torch.cuda", "multiprocessing",
+                "sysprune")  # fmt: skip
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and path.endswith(".py") and any(name == p or name.startswith(p + ".") for p in prefixes):
+            linecache.getlines(path)
 
 
 def _pin_cpus(cpus: tuple[int, ...]) -> None:
@@ -199,7 +219,7 @@ def _child_main(conn: Any, job: TrialJob) -> None:
         conn.send(("ready", baseline))
         if job.cpus is not None:
             _pin_cpus(job.cpus)  # before the thread pools start, so their threads inherit the CPU set
-        _pin_threads(job.threads)
+        _pin_threads(job.threads, native_pools=False)  # torch's own pool now: the step -1 probe runs torch
         from sysprune._data import open_prepared
         from sysprune.models import get_model
 
@@ -217,6 +237,8 @@ def _child_main(conn: Any, job: TrialJob) -> None:
             step += 1
             if msg[0] == "stop" or step >= job.steps:
                 break
+            if step == 0:  # the configuration passed the pre-training decision: pin the native pools too
+                _pin_threads(job.threads)
             learned = dict(trainer.train_step(step))
             learned.update(trainer.evaluate())
         t = os.times()
