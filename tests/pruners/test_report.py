@@ -49,7 +49,9 @@ def test_report_keeps_the_first_value_of_a_step(sqlite_url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "step, match", [(-1, r"step must be an integer >= 0, but got step=-1"), (1.0, "step=1.0"), (True, "step=True")]
+    "step, match",
+    [(-2, r"step must be an integer >= 0, or -1 for the pre-training probe, but got step=-2"), (1.0, "step=1.0"),
+     (True, "step=True"), (-1, r"value must be None at the pre-training probe \(step -1\)")],  # fmt: skip
 )
 def test_report_rejects_steps(step, match: str) -> None:
     trial = optuna.create_study().ask()
