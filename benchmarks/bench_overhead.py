@@ -19,7 +19,7 @@
 Goals: start overhead <= 0.3 s; monitor overhead <= 1 % of step time (issue 2); rejection at step -1 <= 50 ms of
 CPU; total measurement overhead <= 2 % of the search's compute, ``infer_ms`` within 5 % of the every-step probe
 (issue 9). Prints the machine it ran on and its load (a busy machine inflates every figure).
-Usage: python benchmarks/bench_overhead.py [--trials 20] [--steps 8] [--subsample 12000] [--configs 8]
+Usage: python benchmarks/bench_overhead.py [--trials 10] [--steps 8] [--subsample 12000] [--repeats 2] [--configs 6]
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def bench_start(path: str, n: int) -> list[float]:
     return out
 
 
-def fresh_interpreter_s(n: int = 3) -> float:
+def fresh_interpreter_s(n: int = 2) -> float:
     times = []
     for _ in range(n):
         t = time.perf_counter()
@@ -112,6 +112,7 @@ def draw_configs(spec, n: int) -> list[dict]:
 
     from sysprune._space import sample
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=spec.seed))
     return [sample(spec.search_space, study.ask()) for _ in range(n)]
 
@@ -156,11 +157,11 @@ def bench_search(path: str, spec, configs: list[dict], probe_every: int) -> dict
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=20)
+    ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--subsample", type=int, default=12000)
-    ap.add_argument("--repeats", type=int, default=3, help="interleaved bare/monitored runs per dataset")
-    ap.add_argument("--configs", type=int, default=8, help="digits-study configurations for parts 3 and 4")
+    ap.add_argument("--repeats", type=int, default=2, help="interleaved bare/monitored runs per dataset")
+    ap.add_argument("--configs", type=int, default=6, help="digits-study configurations for parts 3 and 4")
     args = ap.parse_args()
 
     print(f"machine: {machine()}")

@@ -81,11 +81,12 @@ def median_ci(values: list[float], confidence: float = 0.95) -> tuple[float, flo
     return xs[k - 1], xs[n - k]
 
 
-def latency_ms(infer: Callable[[Any], Any], X: Any, repeats: int) -> dict[str, float]:
-    """Per-sample inference latency (ms) of ``infer(X)``: median of ``repeats`` timed calls after one warm-up,
-    with its ~95 % confidence interval (``infer_ms``, ``infer_ms_lo``, ``infer_ms_hi``)."""
+def latency_ms(infer: Callable[[Any], Any], X: Any, repeats: int, *, warmup: int = 1) -> dict[str, float]:
+    """Per-sample inference latency (ms) of ``infer(X)``: median of ``repeats`` timed calls after ``warmup``
+    untimed ones, with its ~95 % confidence interval (``infer_ms``, ``infer_ms_lo``, ``infer_ms_hi``)."""
     n = len(X)
-    infer(X)
+    for _ in range(warmup):
+        infer(X)
     per_sample = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -218,12 +219,12 @@ def probe_model(model: Any, batch: Any, repeats: int, *, optimizer: Any = None) 
     return out
 
 
-def probe_trainer(trainer: Any, batch: Any, repeats: int) -> dict[str, float | None]:
+def probe_trainer(trainer: Any, batch: Any, repeats: int, *, warmup: int = 1) -> dict[str, float | None]:
     """The structural metrics of a sysprune Trainer (its own ``size()`` and ``infer``; memory from the torch
     module and optimizer it holds as ``.net`` / ``.optimizer``, or the estimator it holds as ``.model``).
     All None when the model cannot be probed yet (a scikit-learn estimator before its first step)."""
     try:
-        latency = latency_ms(trainer.infer, batch, repeats)
+        latency = latency_ms(trainer.infer, batch, repeats, warmup=warmup)
     except _not_fitted_error():
         return dict.fromkeys(STRUCTURAL)
     out: dict[str, float | None] = dict(trainer.size())

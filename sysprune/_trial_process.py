@@ -232,7 +232,10 @@ def _child_main(conn: Any, job: TrialJob) -> None:
             conn.send(("step", step, learned, trainer.gpu_mem_mb(), every))
             msg = conn.recv()
             if msg[0] == "probe":
-                conn.send(("probe", probe_trainer(trainer, batch, job.infer_repeats)))
+                # A freshly forked process runs its first forward passes slower (first-touch page faults, cold
+                # allocator): the pre-training probe warms up for a whole extra round, the later ones for one call.
+                warmup = job.infer_repeats if step == -1 else 1
+                conn.send(("probe", probe_trainer(trainer, batch, job.infer_repeats, warmup=warmup)))
                 msg = conn.recv()
             step += 1
             if msg[0] == "stop" or step >= job.steps:
