@@ -389,12 +389,15 @@ def _ensure_server() -> None:
     """Start the fork server if it is not running, with the stderr capture file as its fd 2.
 
     multiprocessing starts the server with this process's fd 2, so fd 2 points at the capture file for the
-    moment it takes (when the server runs already: a ``waitpid`` check). The resource tracker is started first,
-    with the real stderr (its warnings are the worker's business).
+    moment that takes (nothing is swapped while the server runs). The resource tracker is started first, with the
+    real stderr (its warnings are the worker's business).
     """
     from multiprocessing import forkserver, resource_tracker
 
     context()
+    pid = forkserver._forkserver._forkserver_pid
+    if pid is not None and _running(pid):
+        return  # multiprocessing's own check (in connect_to_new_process) finds it running too
     resource_tracker.ensure_running()
     cap = _capture()
     saved = os.dup(2)
@@ -404,6 +407,16 @@ def _ensure_server() -> None:
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is alive and not a zombie (without reaping it: multiprocessing does that)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _start(target: Any, *args: Any) -> _Handle:
