@@ -11,10 +11,15 @@ import textwrap
 import time
 from pathlib import Path
 
+import optuna
 import psutil
 import pytest
+from optuna.trial import TrialState
 
+from sysprune import load_step_metrics
 from sysprune._data import prepare
+from sysprune._runner import run_study
+from sysprune._spec import parse_spec
 from sysprune._trial_process import (
     TrialJob,
     TrialProcess,
@@ -283,3 +288,22 @@ def test_no_process_outlives_a_killed_worker(tmp_path, digits_path):
                 p.kill()
             except psutil.NoSuchProcess:
                 pass
+
+
+def test_a_segfaulting_trial_is_fail_with_its_cause_and_the_study_goes_on(sqlite_url, cache_dir):
+    spec = parse_spec({"name": "crash", "model": FAULTS, "steps": 3, "n_trials": 2, "seed": 0,
+                       "dataset": {"name": "digits"}, "sampler": {"name": "random"},
+                       "search_space": {"crash": {"type": "categorical", "choices": ["segv", "none"]},
+                                        "crash_at": 1, "steps": 3},
+                       "trial": {"infer_repeats": 3}})  # fmt: skip
+    study = optuna.create_study(storage=sqlite_url, study_name="crash", direction="maximize")
+    study.enqueue_trial({"crash": "segv"})
+    study.enqueue_trial({"crash": "none"})
+    study = run_study(spec, storage_url=sqlite_url, cache_dir=str(cache_dir)).study
+    crashed, fine = study.trials
+    assert crashed.state == TrialState.FAIL and fine.state == TrialState.COMPLETE
+    error = crashed.user_attrs["error"]
+    assert error.startswith("trial process was killed by SIGSEGV (a crash in native code) during step 1")
+    assert "faults: crashing on purpose (segv) at step 1" in error
+    df = load_step_metrics(sqlite_url, "crash")
+    assert list(df[df.trial_number == 0].step) == [-1, 0]  # what it measured before dying is kept
