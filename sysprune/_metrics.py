@@ -60,7 +60,6 @@ METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
 METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
 CUMULATIVE: frozenset[str] = frozenset(m.name for m in _ALL if m.kind == "cumulative")
 LEVEL: frozenset[str] = frozenset(m.name for m in _ALL if m.kind == "level")
-STRUCTURAL: frozenset[str] = frozenset(m.name for m in _ALL if m.kind == "structural")
 LEARNING: frozenset[str] = frozenset(m.name for m in _ALL if m.kind == "learning")
 #: Metrics a budget can cap (everything but the learning curve).
 SYSTEM_METRICS: tuple[str, ...] = tuple(m.name for m in _ALL if m.kind != "learning")
