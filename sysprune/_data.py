@@ -554,7 +554,9 @@ def _load_digits(name: str, data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     return bunch.images.astype(np.float32), bunch.target.astype(np.int64)
 
 
-def _load_torchvision(name: str, data_dir: Path) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+def _load_torchvision(
+    name: str, data_dir: Path
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """(train, test) as uint8 images (n, 28, 28) and labels, downloading into ``data_dir`` if missing."""
     cls_name = _TORCHVISION_CLASS[name]
     chatter = io.StringIO()
@@ -566,7 +568,8 @@ def _load_torchvision(name: str, data_dir: Path) -> tuple[tuple[np.ndarray, np.n
             splits = [cls(root=str(data_dir), train=train, download=True) for train in (True, False)]
     except Exception as e:  # torchvision raises RuntimeError, URLError, OSError, ... depending on what failed
         raise _unavailable(name, data_dir / cls_name / "raw", e) from None
-    return tuple((ds.data.numpy(), ds.targets.numpy().astype(np.int64)) for ds in splits)  # type: ignore[return-value]
+    train, test = ((ds.data.numpy(), ds.targets.numpy().astype(np.int64)) for ds in splits)
+    return train, test
 
 
 def _pmlb_cached(name: str, pmlb_dir: Path) -> bool:
