@@ -52,10 +52,16 @@ def installed(module: str) -> bool:
 def check_installed(requires: Iterable[str], what: str) -> None:
     """Raise :class:`MissingDependency` if a module of ``requires`` is not installed; ``what`` names the user."""
     missing = [m for m in requires if not installed(m)]
-    if missing:
-        extras = sorted({EXTRAS.get(m, m) for m in missing})
-        raise MissingDependency(f"{what} needs {', '.join(missing)}, which is not installed; "
-                                f"install sysprune[{','.join(extras)}] (pip install 'sysprune[{','.join(extras)}]')")
+    if not missing:
+        return
+    extras = sorted({EXTRAS[m] for m in missing if m in EXTRAS})
+    others = [m for m in missing if m not in EXTRAS]
+    how = []
+    if extras:
+        how.append(f"install sysprune[{','.join(extras)}] (pip install 'sysprune[{','.join(extras)}]')")
+    if others:
+        how.append(f"install {', '.join(others)} (pip install {' '.join(others)})")
+    raise MissingDependency(f"{what} needs {', '.join(missing)}, which is not installed; {'; '.join(how)}")
 
 
 def import_plugins(modules: Iterable[str]) -> tuple[str, ...]:

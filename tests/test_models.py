@@ -322,3 +322,58 @@ def test_pmlb_subsamples_learn_and_repeat(dataset, subsample, name, floor, data_
     assert results[-1]["val_accuracy"] > floor
     assert results == _run(name, FAST[name], data, steps=3)
     assert all(math.isfinite(r["train_loss"]) for r in results)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The registry (models of one's own: tests/test_extend.py)
+
+
+@pytest.fixture
+def registry():
+    """Registrations made by a test are undone afterwards."""
+    from sysprune.models import _registry
+
+    saved = dict(_registry._MODELS)
+    yield _registry
+    _registry._MODELS.clear()
+    _registry._MODELS.update(saved)
+
+
+def test_a_parameter_left_out_without_a_default_is_named(registry, digits):
+    from sysprune._space import fill_params
+
+    space = {"a": IntParam(1, 3, default=2), "b": FloatParam(0.0, 1.0)}
+    assert fill_params({"b": 0.5}, space, "m") == {"a": 2, "b": 0.5}
+    with pytest.raises(ValueError, match="model m: parameter 'b' is missing and its search space has no default"):
+        fill_params({}, space, "m")
+
+
+def test_a_missing_optional_dependency_names_what_to_install(registry):
+    registry.register_model("needs_stuff", lambda params, data, *, seed: None, space={},
+                            requires=("torch", "no_such_module_xyz"))
+    with pytest.raises(ValueError, match=r"^model 'needs_stuff' needs no_such_module_xyz, which is not installed; "
+                                         r"install no_such_module_xyz \(pip install no_such_module_xyz\)$"):
+        get_model("needs_stuff")
+
+
+def test_a_module_with_the_old_contract_is_registered_under_its_path(registry, tmp_path, monkeypatch):
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "tiny.py").write_text(
+        "from sysprune import IntParam\n"
+        "NAME = 'tiny'\nINPUTS = frozenset({'tabular'})\nSPACE = {'k': IntParam(1, 3, default=1)}\n"
+        "def create(params, data, *, seed):\n    return ('trainer', params['k'], seed)\n"
+    )
+    (pkg / "broken.py").write_text("NAME = 'broken'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    family = get_model("mypkg.tiny")
+    assert (family.name, family.inputs, set(family.space)) == ("mypkg.tiny", {"tabular"}, {"k"})
+    assert family.create({"k": 2}, None, seed=7) == ("trainer", 2, 7)
+    assert "mypkg.tiny" in model_names()
+    with pytest.raises(ValueError, match=r"model module 'mypkg\.broken' lacks INPUTS, SPACE, create"):
+        get_model("mypkg.broken")
+    with pytest.raises(ValueError, match=r"model module 'mypkg\.absent' cannot be imported"):
+        get_model("mypkg.absent")
+    for name in ("mypkg", "mypkg.tiny", "mypkg.broken"):
+        sys.modules.pop(name, None)
