@@ -13,10 +13,10 @@ order are a confident breach when
    distribution-free ~95 % interval of its median from the repeats' order statistics), else when its value is.
 
 Why not prune on one ``lo > budget``: the probe's interval covers the noise *within* a probe (its repeats), not
-between probes. Measured here, a whole probe is often shifted (the machine was busy for all of its repeats): the
-5-repeat interval missed the configuration's true median in ~18 % of probes (nominal 6 %), and ``lo`` exceeded
-1.11x the true median (a configuration at 0.9x its budget reading "confidently" over it) in ~1 % of probes.
-Two consecutive readings make that ~1e-4. See docs/pruners.md, "Noise".
+between probes. Measured here on a loaded machine, a whole probe is often shifted (the machine was busy for all of
+its repeats): the 5-repeat interval missed the configuration's true median in 32 % of probes (nominal 6 %), and
+``lo`` exceeded 1.11x the true median (a configuration at 0.9x its budget reading "confidently" over it) in ~4 %
+of probes; two consecutive readings make that ~0.2 %. See docs/pruners.md, "Noise".
 
 Which metrics are noisy is declared in :data:`NOISY_METRICS`; a metric whose ``<metric>_lo`` is reported is treated
 as noisy too (with the default :class:`NoiseModel`).
