@@ -138,6 +138,26 @@ def confident_breach(readings: Sequence[Reading], budget: float, noise: NoiseMod
     return None
 
 
+def settled_value(
+    metric: str, final: float, budget: float, steps: Mapping[int, Mapping[str, float | None]]
+) -> float:
+    """The value a finishing trial's ``budget:<metric>`` constraint is computed from (constraint = value − budget).
+
+    An exact metric: ``final``. A noisy one is booked infeasible only on a confident breach (the same rule as the
+    pruner, over the trial's readings plus ``final`` if it is not the last of them): then the breach's value;
+    otherwise ``min(final, budget)`` — feasible, so that one noisy last reading does not make the configuration the
+    user wants infeasible and drop it from ``study.best_trial``.
+    """
+    readings = readings_of(steps, metric)
+    if not readings or readings[-1].value != final:
+        readings.append(Reading(readings[-1].step + 1 if readings else 0, final))
+    noise = noise_model(metric, readings)
+    if noise is None:
+        return final
+    breach = confident_breach(readings, budget, noise)
+    return breach.value if breach is not None else min(final, budget)
+
+
 def median_interval(samples: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
     """``(lo, hi, coverage)``: a distribution-free interval of the median from order statistics.
 

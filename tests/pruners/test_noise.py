@@ -234,3 +234,31 @@ def test_no_warning_when_every_budget_metric_is_reported_or_before_training() ->
         trial = study.ask()
         _steps.remember(study._storage, trial._trial_id, trial.datetime_start, -1, {"infer_ms": 1.0})
         assert not should_prune(trial)
+
+
+# --- feasibility of a finished trial --------------------------------------------------------------------------------
+
+
+def test_settled_value_books_a_noisy_metric_infeasible_only_on_a_confident_breach() -> None:
+    from sysprune.pruners._noise import settled_value
+
+    steps = {-1: {"infer_ms": 1.8, "infer_ms_lo": 1.7}, 9: {"infer_ms": 2.2, "infer_ms_lo": 1.9}}
+    assert settled_value("infer_ms", 2.2, 2.0, steps) == 2.0  # one reading over, lower bound within: feasible
+    steps[9] = {"infer_ms": 2.2, "infer_ms_lo": 2.1}
+    steps[-1] = {"infer_ms": 2.3, "infer_ms_lo": 2.05}
+    assert settled_value("infer_ms", 2.2, 2.0, steps) == 2.2  # two lower bounds over: infeasible
+    assert settled_value("infer_ms", 4.5, 2.0, {}) == 4.5  # a clear breach
+    assert settled_value("infer_ms", 1.5, 2.0, {0: {"infer_ms": 1.5}}) == 1.5  # within: the value itself
+    assert settled_value("model_bytes", 1001.0, 1000.0, {0: {"model_bytes": 1001.0}}) == 1001.0  # exact
+
+
+def test_a_completed_trial_with_one_noisy_reading_over_budget_stays_feasible_and_best() -> None:
+    budgets = {"infer_ms": 2.0}
+    study = optuna.create_study(direction="maximize", pruner=ResourceBudgetPruner(budgets, max_steps=3))
+    best, pruned_at = run_trial(study, series(infer_ms=[1.8, 1.9, 2.3]), values=[0.5, 0.8, 0.9], record=budgets)
+    assert pruned_at is None and best.constraints == {"budget:infer_ms": 0.0}
+    worse, _ = run_trial(study, series(infer_ms=[1.0, 1.0, 1.0]), values=[0.5, 0.6, 0.7], record=budgets)
+    assert worse.constraints == {"budget:infer_ms": -1.0}
+    assert study.best_trial.number == best.number
+    over, pruned_at = run_trial(study, series(infer_ms=[2.3, 2.4, 2.4]), values=[0.9, 0.95, 0.99], record=budgets)
+    assert pruned_at == 1 and over.constraints == {"budget:infer_ms": pytest.approx(0.4)}
