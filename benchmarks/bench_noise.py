@@ -14,7 +14,8 @@ log(reading / true), how often the interval missed the true median (and how ofte
 false "confident breach"), and the fitted parameters ``tests/pruners/test_noise.py`` simulates with.
 
 A machine loaded by other work gives a *wider* spread than a quiet one: numbers measured under load are the
-conservative side for a false-prune rate. Run time < 1 min with the defaults.
+conservative side for a false-prune rate. Run time with the defaults: ~25 s on the 2-core VM at load ~1, 75 s at
+load ~7 (< 2 min).
 
 Usage: python benchmarks/bench_noise.py [--probes 250] [--repeats 5] [--seed 0]
 """
