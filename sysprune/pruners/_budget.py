@@ -32,7 +32,7 @@ _logger = get_logger(__name__)
 
 class BudgetMetricWarning(UserWarning):
     """A budgeted metric was not reported (or only as missing) by the step a budget pruner first decided at: the
-    budget can never prune. Usually a misspelt name (``infer_msec``) or ``trial.report`` without metrics."""
+    budget has nothing to act on. Usually a misspelt name (``infer_msec``) or ``trial.report`` without metrics."""
 
 
 class UnreportedWarner:
@@ -59,14 +59,14 @@ class UnreportedWarner:
                 self._warned.add(metric)
                 if metric in reported:
                     msg = (
-                        f"budget on {metric!r} can never prune: trial {number} reported it only as missing up to "
-                        f"step {step} (not measurable on this machine?); metrics reported: {seen}"
+                        f"budget on {metric!r} has nothing to act on: trial {number} reported it only as missing up "
+                        f"to step {step} (not measurable on this machine?); metrics reported: {seen}"
                     )
                 else:
                     msg = (
-                        f"budget on {metric!r} can never prune: trial {number} reported no {metric!r} up to step "
-                        f"{step} (a misspelt name, or trial.report without sysprune.report?); metrics reported: "
-                        f"{seen}"
+                        f"budget on {metric!r} has nothing to act on: trial {number} reported no {metric!r} up to "
+                        f"step {step} (a misspelt name, or trial.report without sysprune.report?); metrics "
+                        f"reported: {seen}"
                     )
                 warnings.warn(msg, BudgetMetricWarning, stacklevel=5)
                 _logger.warning(msg)
@@ -99,8 +99,8 @@ class ResourceBudgetPruner(DecidingPruner):
     It needs no intermediate values and works in multi-objective studies through :func:`sysprune.should_prune`.
 
     A budgeted metric that no step has reported by a decision at a training step (``step >= 0``) — a misspelt
-    name, or ``trial.report`` without metrics — or that was only ever reported as missing, can never prune: the
-    pruner says so once per metric with a :class:`BudgetMetricWarning` and on the ``sysprune`` logger.
+    name, or ``trial.report`` without metrics — or that was only reported as missing, gives the pruner nothing to
+    act on: it says so once per metric with a :class:`BudgetMetricWarning` and on the ``sysprune`` logger.
 
     Example:
 
@@ -179,6 +179,8 @@ class ResourceBudgetPruner(DecidingPruner):
     def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
         steps = _steps.trial_steps(study._storage, trial._trial_id, trial.datetime_start)
         if not steps:
+            if trial.last_step is not None and trial.last_step >= 0:  # plain trial.report, no metrics
+                self._unreported.check(steps, trial.number, trial.last_step)
             return None
         step = max(steps)
         if step >= 0:

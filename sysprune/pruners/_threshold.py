@@ -49,6 +49,8 @@ class ThresholdBudgetPruner(DecidingPruner):
     def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
         steps = _steps.trial_steps(study._storage, trial._trial_id, trial.datetime_start)
         step = max(steps, default=-1)
+        if not steps and trial.last_step is not None and trial.last_step >= 0:  # plain trial.report, no metrics
+            self._unreported.check(steps, trial.number, trial.last_step)
         if step < 0:
             return None
         self._unreported.check(steps, trial.number, step)

@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
 from sysprune._report import report, should_prune
 from sysprune._store import MetricStore
-from sysprune.pruners import ResourceBudgetPruner, budget_constraints, record_constraints
+from sysprune.pruners import BudgetMetricWarning, ResourceBudgetPruner, budget_constraints, record_constraints
 from sysprune.pruners import _steps
 
 from ._helpers import cumulative, run_trial, series
@@ -229,14 +229,16 @@ def test_nan_and_missing_values_are_ignored() -> None:
     study = optuna.create_study(pruner=ResourceBudgetPruner({"wall_s": 100.0, "energy_j": 1.0}, max_steps=6))
     steps = series(wall_s=[1.0, math.nan, 3.0, None, 5.0, 6.0], energy_j=[None] * 6)
     budgets = {"wall_s": 100.0, "energy_j": 1.0}
-    trial, pruned_at = run_trial(study, steps, values=[math.nan] * 6, final=0.5, record=budgets)
+    with pytest.warns(BudgetMetricWarning, match="'energy_j' has nothing to act on"):
+        trial, pruned_at = run_trial(study, steps, values=[math.nan] * 6, final=0.5, record=budgets)
     assert pruned_at is None
     assert trial.constraints == {"budget:wall_s": -94.0}  # energy_j was never measured: no constraint
 
 
 def test_measured_breach_after_missing_values() -> None:
     study = optuna.create_study(pruner=ResourceBudgetPruner({"energy_j": 10.0}, max_steps=6))
-    _, pruned_at = run_trial(study, series(energy_j=[None, math.nan, 20.0, 30.0]))
+    with pytest.warns(BudgetMetricWarning, match="'energy_j' has nothing to act on"):  # at step 0
+        _, pruned_at = run_trial(study, series(energy_j=[None, math.nan, 20.0, 30.0]))
     assert pruned_at == 2
 
 
@@ -245,7 +247,8 @@ def test_no_metrics_reported_never_prunes() -> None:
     trial = study.ask()
     assert not should_prune(trial)
     report(trial, 0, 0.5)
-    assert not should_prune(trial)
+    with pytest.warns(BudgetMetricWarning, match="'wall_s' has nothing to act on"):
+        assert not should_prune(trial)
 
 
 # --- max_steps ----------------------------------------------------------------------------------------------------
@@ -387,7 +390,8 @@ def test_record_constraints_is_idempotent_and_keeps_the_pruners_value() -> None:
     trial = study.ask()
     for step, wall in enumerate(cumulative([2.0] * 3)):
         report(trial, step, 0.0, {"wall_s": wall, "infer_ms": 1.5, "energy_j": None})
-    assert should_prune(trial)  # wall_s forecast 20 s: constraint 10
+    with pytest.warns(BudgetMetricWarning, match="'energy_j' has nothing to act on"):
+        assert should_prune(trial)  # wall_s forecast 20 s: constraint 10
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # Optuna warns when a constraint is set twice: it must not happen
         first = record_constraints(trial, budgets, {"wall_s": 6.0})

@@ -11,7 +11,7 @@ import optuna
 import pytest
 
 from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
-from sysprune.pruners import ResourceBudgetPruner
+from sysprune.pruners import ResourceBudgetPruner, ThresholdBudgetPruner
 from sysprune.pruners._budget import BudgetMetricWarning
 from sysprune.pruners._noise import (
     NOISY_METRICS,
@@ -199,26 +199,38 @@ def test_unreported_budget_metric_warns_once_naming_it_and_what_was_reported(cap
             run_trial(study, series(infer_msec=[1.0, 1.0, 1.0], wall_s=[1.0, 2.0, 3.0]))
     messages = [str(w.message) for w in record if issubclass(w.category, BudgetMetricWarning)]
     assert messages == [
-        "budget on 'infer_ms' can never prune: trial 0 reported no 'infer_ms' up to step 0 (a misspelt name, or "
+        "budget on 'infer_ms' has nothing to act on: trial 0 reported no 'infer_ms' up to step 0 (a misspelt name, or "
         "trial.report without sysprune.report?); metrics reported: infer_msec, wall_s"
     ]
     assert [r.getMessage() for r in caplog.records if r.name.startswith("sysprune")] == messages
 
 
-def test_plain_trial_report_without_metrics_warns() -> None:
-    study = optuna.create_study(pruner=ResourceBudgetPruner({"model_bytes": 1e6}, max_steps=3))
+@pytest.mark.parametrize("pruner_class", [ResourceBudgetPruner, ThresholdBudgetPruner])
+def test_plain_trial_report_without_metrics_warns(pruner_class) -> None:
+    kwargs = {"max_steps": 3} if pruner_class is ResourceBudgetPruner else {}
+    study = optuna.create_study(pruner=pruner_class({"model_bytes": 1e6}, **kwargs))
     trial = study.ask()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BudgetMetricWarning)
+        assert not trial.should_prune()  # nothing reported yet: nothing to say
     trial.report(0.5, 0)
+    with pytest.warns(BudgetMetricWarning, match=r"reported no 'model_bytes' up to step 0 .* metrics reported: none$"):
+        assert not trial.should_prune()
+
+
+def test_typo_warns_for_a_metric_reported_with_sysprune_report() -> None:
     from sysprune._report import report, should_prune
 
-    report(trial, 1, 0.6, {"val_accuracy": 0.6})
-    with pytest.warns(BudgetMetricWarning, match=r"'model_bytes' .* metrics reported: val_accuracy"):
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"model_bytes": 1e6}, max_steps=3))
+    trial = study.ask()
+    report(trial, 0, 0.6, {"model_byte": 5e5, "val_accuracy": 0.6})
+    with pytest.warns(BudgetMetricWarning, match=r"'model_bytes' .* metrics reported: model_byte, val_accuracy$"):
         assert not should_prune(trial)
 
 
 def test_budget_metric_reported_only_as_missing_warns() -> None:
     study = optuna.create_study(pruner=ResourceBudgetPruner({"energy_j": 10.0}, max_steps=3))
-    with pytest.warns(BudgetMetricWarning, match=r"'energy_j' can never prune: trial 0 reported it only as missing"):
+    with pytest.warns(BudgetMetricWarning, match=r"'energy_j' has nothing to act on: trial 0 reported it only as missing"):
         run_trial(study, series(energy_j=[None, None]))
 
 
