@@ -40,11 +40,12 @@ class NoiseModel:
     """How far one reading of a noisy metric may stray from the metric's true value.
 
     Args:
-        margin: a reading ``>= (1 + margin) * budget`` is a clear breach (prunes on its own). > 0.
+        margin: a reading ``>= (1 + margin) * budget`` is a clear breach (prunes on its own). > 0. The default is
+            the margin measured for ``infer_ms`` (see :data:`NOISY_METRICS`).
         k: otherwise ``k`` consecutive readings over budget are needed. >= 1 (1: any reading prunes).
     """
 
-    margin: float = 0.25
+    margin: float = 1.0
     k: int = 2
 
     def __post_init__(self) -> None:
