@@ -8,6 +8,7 @@ Public API (everything else lives in private modules, as in Optuna)::
     sysprune.report(trial, step, value, metrics)          one step of any Optuna objective
     sysprune.should_prune(trial)                          ask the pruner (multi-objective studies too)
     sysprune.ResourceBudgetPruner, CurvePruner, CombinedPruner, record_constraints
+    sysprune.ThresholdBudgetPruner, BudgetMetricWarning
 """
 
 from sysprune._metrics import METRICS
@@ -16,16 +17,19 @@ from sysprune._runner import run_study
 from sysprune._spec import SpecError, StudySpec, load_spec
 from sysprune._store import load_step_metrics
 from sysprune.pruners import CombinedPruner, CurvePruner, ResourceBudgetPruner, budget_constraints, record_constraints
+from sysprune.pruners import BudgetMetricWarning, ThresholdBudgetPruner
 
 __version__ = "0.1.0"
 
 __all__ = [
     "METRICS",
+    "BudgetMetricWarning",
     "CombinedPruner",
     "CurvePruner",
     "ResourceBudgetPruner",
     "SpecError",
     "StudySpec",
+    "ThresholdBudgetPruner",
     "__version__",
     "budget_constraints",
     "load_spec",
