@@ -6,7 +6,8 @@ Optuna):
 Running and reading studies
     load_spec, StudySpec, SpecError, run_study, load_step_metrics
 Pruning in any Optuna objective
-    report, should_prune, ResourceBudgetPruner, CurvePruner, CombinedPruner, budget_constraints, record_constraints
+    report, should_prune, ResourceBudgetPruner, ThresholdBudgetPruner, CurvePruner, CombinedPruner,
+    budget_constraints, record_constraints, BudgetMetricWarning
 Extending (docs/extending.md)
     Trainer, Dataset, register_model, register_dataset, register_metric, Metric, METRICS, PRETRAIN_STEP,
     SearchSpace, FloatParam, IntParam, CategoricalParam, FixedParam
@@ -24,12 +25,14 @@ from sysprune._runner import run_study
 from sysprune._spec import SpecError, StudySpec, load_spec
 from sysprune._store import load_step_metrics
 from sysprune.pruners import CombinedPruner, CurvePruner, ResourceBudgetPruner, budget_constraints, record_constraints
+from sysprune.pruners import BudgetMetricWarning, ThresholdBudgetPruner
 
 __version__ = "0.1.0"
 
 __all__ = [
     "METRICS",
     "PRETRAIN_STEP",
+    "BudgetMetricWarning",
     "CategoricalParam",
     "CombinedPruner",
     "CurvePruner",
@@ -42,6 +45,7 @@ __all__ = [
     "SearchSpace",
     "SpecError",
     "StudySpec",
+    "ThresholdBudgetPruner",
     "Trainer",
     "__version__",
     "budget_constraints",

@@ -104,7 +104,10 @@ def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
     if s.name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if s.name == "nsgaii":
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        # Population = the random first generation. Optuna's default (50) keeps a study of a few dozen trials
+        # random throughout, the more so as budget-pruned (PRUNED) trials do not fill a generation; see
+        # docs/pruners.md, "How the sampler learns where the budget breaks".
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(2, s.n_startup_trials))
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.n_startup_trials, multivariate=True)
 
 

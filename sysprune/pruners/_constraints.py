@@ -93,6 +93,7 @@ def record_constraints(
     """
     from sysprune.pruners import _steps
     from sysprune.pruners._forecast import points_of
+    from sysprune.pruners._noise import settled_value
 
     budgets = check_budgets(budgets)
     storage = trial.study._storage
@@ -111,8 +112,9 @@ def record_constraints(
                 steps = _steps.trial_steps(storage, trial_id, trial.datetime_start)
             pts = points_of(steps, metric)
             final = pts[-1][1] if pts else None
-        if final is not None:
-            values[metric] = float(final) - limit
+        if final is not None:  # h6: a noisy metric is infeasible only on a confident breach (pruners/_noise.py)
+            steps = steps if steps is not None else _steps.trial_steps(storage, trial_id, trial.datetime_start)
+            values[metric] = settled_value(metric, float(final), limit, steps) - limit
     for metric, value in values.items():
         trial.set_constraint(constraint_key(metric), value)
     _steps.forget(storage, trial_id)
