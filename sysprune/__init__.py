@@ -1,17 +1,25 @@
 """sysprune: tune ML models so that they fit a machine, with Optuna studies that prune on system metrics.
 
-Public API (everything else lives in private modules, as in Optuna)::
+The public API (listed with an example each in docs/api.md; everything else lives in private modules, as in
+Optuna):
 
-    sysprune.load_step_metrics(storage_url, study_name)   per-step metrics as a DataFrame
-    sysprune.load_spec(path), sysprune.run_study(spec, ...)
-    sysprune.METRICS                                      the metric vocabulary
-    sysprune.report(trial, step, value, metrics)          one step of any Optuna objective
-    sysprune.should_prune(trial)                          ask the pruner (multi-objective studies too)
-    sysprune.ResourceBudgetPruner, CurvePruner, CombinedPruner, record_constraints
-    sysprune.ThresholdBudgetPruner, BudgetMetricWarning
+Running and reading studies
+    load_spec, StudySpec, SpecError, run_study, load_step_metrics
+Pruning in any Optuna objective
+    report, should_prune, ResourceBudgetPruner, ThresholdBudgetPruner, CurvePruner, CombinedPruner,
+    budget_constraints, record_constraints, BudgetMetricWarning
+Extending (docs/extending.md)
+    Trainer, Dataset, register_model, register_dataset, register_metric, Metric, METRICS, PRETRAIN_STEP,
+    SearchSpace, FloatParam, IntParam, CategoricalParam, FixedParam
 """
 
-from sysprune._metrics import METRICS
+# Extension API: registries and the types a model, dataset or metric of one's own uses.
+from sysprune._data import Dataset, register_dataset
+from sysprune._metrics import METRICS, PRETRAIN_STEP, Metric, register_metric
+from sysprune._space import CategoricalParam, FixedParam, FloatParam, IntParam, SearchSpace
+from sysprune.models import Trainer, register_model
+
+# Running studies, reporting steps, pruning, reading results.
 from sysprune._report import report, should_prune
 from sysprune._runner import run_study
 from sysprune._spec import SpecError, StudySpec, load_spec
@@ -23,18 +31,30 @@ __version__ = "0.1.0"
 
 __all__ = [
     "METRICS",
+    "PRETRAIN_STEP",
     "BudgetMetricWarning",
+    "CategoricalParam",
     "CombinedPruner",
     "CurvePruner",
+    "Dataset",
+    "FixedParam",
+    "FloatParam",
+    "IntParam",
+    "Metric",
     "ResourceBudgetPruner",
+    "SearchSpace",
     "SpecError",
     "StudySpec",
     "ThresholdBudgetPruner",
+    "Trainer",
     "__version__",
     "budget_constraints",
     "load_spec",
     "load_step_metrics",
     "record_constraints",
+    "register_dataset",
+    "register_metric",
+    "register_model",
     "report",
     "run_study",
     "should_prune",

@@ -22,7 +22,7 @@ import optuna
 
 from sysprune import _attrs
 from sysprune._logging import get_logger
-from sysprune._metrics import METRIC_NAMES
+from sysprune._metrics import metric_names
 from sysprune._spec import SpecError, StudySpec
 from sysprune._store import tune_sqlite_engine
 from sysprune._trial_process import CapExceeded, TrialJob, TrialProcess, TrialProcessError, warm_up
@@ -192,7 +192,7 @@ def _report_and_decide(trial: optuna.Trial, step: int, value: float | None, metr
 
 def _finalise(trial: optuna.Trial, last: dict[str, Any], budgets: dict[str, float]) -> None:
     """Each metric's final value as a user attr; budget constraints so the sampler learns feasibility."""
-    for name in METRIC_NAMES:
+    for name in metric_names():
         v = last.get(name)
         if v is not None and not (isinstance(v, float) and math.isnan(v)):
             trial.set_user_attr(name, v)
@@ -227,6 +227,7 @@ class Objective:
             threads=spec.trial.threads,
             infer_batch_size=spec.trial.infer_batch_size,
             infer_repeats=spec.trial.infer_repeats,
+            plugins=spec.plugins,
         )
         objective = spec.objective
         single = not objective.is_multi

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sysprune._metrics import METRIC_NAMES, SYSTEM_METRICS
+from sysprune._metrics import METRICS, metric_names, system_metric_names
 from sysprune._space import CategoricalParam, FixedParam, FloatParam, IntParam, Param
 
 
@@ -82,6 +82,7 @@ class StudySpec:
     trial: TrialSpec
     description: str = ""
     path: str | None = None
+    plugins: tuple[str, ...] = ()  # modules imported first (they register models, datasets, metrics)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -188,7 +189,7 @@ def parse_search_space(model: str, raw: Any, field: str = "search_space") -> dic
     """The model's default space, with the file's entries replacing or fixing parameters by name."""
     from sysprune.models import get_model
 
-    space = dict(get_model(model).SPACE)
+    space = dict(get_model(model).space)
     table = _table(raw, field)
     for name, value in table.items():
         if name not in space:
@@ -205,12 +206,10 @@ def _objective(raw: Any) -> ObjectiveSpec:
     if not metrics:
         raise _Err("objective.metric", "must name at least one metric")
     for m in metrics:
-        if m not in METRIC_NAMES:
-            raise _Err("objective.metric", f"unknown metric {m!r}; valid: {', '.join(METRIC_NAMES)}")
+        if m not in METRICS:
+            raise _Err("objective.metric", f"unknown metric {m!r}; valid: {', '.join(metric_names())}")
     if len(set(metrics)) != len(metrics):
         raise _Err("objective.metric", f"metrics must be distinct, got {metrics!r}")
-    from sysprune._metrics import METRICS
-
     default_dirs = [METRICS[m].better for m in metrics]
     direction = table.get("direction", default_dirs if len(metrics) > 1 else default_dirs[0])
     directions = direction if isinstance(direction, list) else [direction]
@@ -225,8 +224,8 @@ def _budgets(raw: Any) -> dict[str, float]:
     table = _table(raw, "budgets")
     out = {}
     for name, value in table.items():
-        if name not in SYSTEM_METRICS:
-            raise _Err(f"budgets.{name}", f"unknown system metric; valid: {', '.join(SYSTEM_METRICS)}")
+        if name not in system_metric_names():
+            raise _Err(f"budgets.{name}", f"unknown system metric; valid: {', '.join(system_metric_names())}")
         out[name] = _num(value, f"budgets.{name}", low=0.0)
     return out
 
@@ -250,6 +249,18 @@ def _dataset(raw: Any) -> DatasetSpec:
     if vf + tf >= 1:
         raise _Err("dataset", f"val_fraction + test_fraction must be < 1, got {vf:g} + {tf:g}")
     return DatasetSpec(name, subsample, vf, tf)
+
+
+def _plugins(raw: Any) -> tuple[str, ...]:
+    """Import the plugin modules (their registrations must precede the model/dataset/metric checks)."""
+    from sysprune._plugins import import_plugins
+
+    if not isinstance(raw, list) or not all(isinstance(m, str) for m in raw):
+        raise _Err("plugins", f"must be a list of module names, got {raw!r}")
+    try:
+        return import_plugins(raw)
+    except ValueError as e:
+        raise _Err("plugins", str(e)) from None
 
 
 def _sampler(raw: Any) -> SamplerSpec:
@@ -295,7 +306,7 @@ def _trial(raw: Any) -> TrialSpec:
 
 TOP_KEYS = (
     "name", "description", "model", "dataset", "objective", "steps", "n_trials", "seed",
-    "sampler", "pruner", "budgets", "search_space", "trial",
+    "sampler", "pruner", "budgets", "search_space", "trial", "plugins",
 )  # fmt: skip
 
 
@@ -304,6 +315,7 @@ def parse_spec(raw: dict[str, Any], *, default_name: str = "study") -> StudySpec
     from sysprune.models import get_model
 
     _no_unknown(raw, TOP_KEYS, "")
+    plugins = _plugins(raw.get("plugins", []))
     for required in ("model", "dataset"):
         if required not in raw:
             raise _Err(required, "missing (required)")
@@ -315,7 +327,7 @@ def parse_spec(raw: dict[str, Any], *, default_name: str = "study") -> StudySpec
     dataset = _dataset(raw["dataset"])
     from sysprune._data import dataset_kind
 
-    inputs = get_model(model).INPUTS
+    inputs = get_model(model).inputs
     kind = dataset_kind(dataset.name)
     if kind not in inputs:
         raise _Err("dataset.name", f"model {model} needs {'/'.join(sorted(inputs))} data; {dataset.name} is {kind}")
@@ -340,6 +352,7 @@ def parse_spec(raw: dict[str, Any], *, default_name: str = "study") -> StudySpec
         search_space=parse_search_space(model, raw.get("search_space", {})),
         trial=_trial(raw.get("trial", {})),
         description=desc,
+        plugins=plugins,
     )
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from sysprune._metrics import METRIC_NAMES
+from sysprune._metrics import metric_names
 
 TABLE_NAME = "sysprune_step_metrics"
 
@@ -159,8 +159,9 @@ class MetricStore:
         if trial_ids is not None:
             # Keep only rows of the study's current trials (a deleted and re-created study leaves orphans).
             long = long[long["trial_id"].map(trial_ids).eq(long["trial_number"])]
-        extra = sorted(set(long["metric"]) - set(METRIC_NAMES))
-        columns = list(METRIC_NAMES) + extra
+        names = metric_names()
+        extra = sorted(set(long["metric"]) - set(names))
+        columns = list(names) + extra
         if long.empty:
             return pd.DataFrame(columns=["trial_number", "step", *columns]).astype(
                 {"trial_number": "int64", "step": "int64", **{c: "float64" for c in columns}}
@@ -221,8 +222,9 @@ class InMemoryMetricStore:
                     continue
                 for step, m in steps.items():
                     records.append({"trial_number": number, "step": step, **m})
-        extra = sorted({k for r in records for k in r} - set(METRIC_NAMES) - {"trial_number", "step"})
-        df = pd.DataFrame(records, columns=["trial_number", "step", *METRIC_NAMES, *extra])
+        names = metric_names()
+        extra = sorted({k for r in records for k in r} - set(names) - {"trial_number", "step"})
+        df = pd.DataFrame(records, columns=["trial_number", "step", *names, *extra])
         df = df.astype({c: "float64" for c in df.columns if c not in ("trial_number", "step")})
         return df.sort_values(["trial_number", "step"]).reset_index(drop=True)
 

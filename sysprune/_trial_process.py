@@ -62,6 +62,7 @@ class TrialJob:
     threads: int = 1
     infer_batch_size: int = 256
     infer_repeats: int = 5
+    plugins: tuple[str, ...] = ()  # modules imported before the model is built (user registrations)
 
 
 # ----------------------------------------------------------------------------------------------------- child side
@@ -109,8 +110,10 @@ def _child_main(conn: Any, job: TrialJob) -> None:
         conn.send(("ready", baseline))
         _pin_threads(job.threads)
         from sysprune._data import open_prepared
+        from sysprune._plugins import import_plugins
         from sysprune.models import get_model
 
+        import_plugins(job.plugins)
         data = open_prepared(job.dataset_path)
         trainer = get_model(job.model).create(dict(job.params), data, seed=job.seed)
         batch = _probe_batch(data, job.infer_batch_size)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from sysprune import load_step_metrics
-from sysprune._metrics import METRIC_NAMES
+from sysprune._metrics import metric_names
 from sysprune._store import InMemoryMetricStore, MetricStore, store_for
 
 
@@ -36,12 +36,12 @@ def test_rows_are_wide_per_trial_and_step(url):
         study.tell(t, 1.0)
     df = load_step_metrics(url, name)
     assert list(df.columns[:2]) == ["trial_number", "step"]
-    assert list(df.columns[2:]) == list(METRIC_NAMES)
-    assert df.shape == (6, 2 + len(METRIC_NAMES))
+    assert list(df.columns[2:]) == list(metric_names())
+    assert df.shape == (6, 2 + len(metric_names()))
     assert list(df.cpu_s) == [0.5, 1.0, 1.5, 1.5, 2.0, 2.5]
     assert df.energy_j.isna().all()  # recorded as missing
     assert df.rss_mb.isna().all()  # never recorded
-    assert all(df[c].dtype == "float64" for c in METRIC_NAMES)
+    assert all(df[c].dtype == "float64" for c in metric_names())
 
 
 def test_first_value_wins_like_trial_report(url):
@@ -79,7 +79,7 @@ def test_reader_is_scoped_to_the_study(url):
 def test_empty_study_has_the_full_schema(url):
     _, name = _study(url)
     df = load_step_metrics(url, name)
-    assert df.empty and list(df.columns) == ["trial_number", "step", *METRIC_NAMES]
+    assert df.empty and list(df.columns) == ["trial_number", "step", *metric_names()]
 
 
 def test_store_for_finds_the_table_beside_optuna(url):

@@ -15,7 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sysprune import _attrs
-from sysprune._metrics import METRIC_NAMES
+from sysprune import _metrics
 
 #: The trial states the publisher shows: a trial is published once it is finished.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -42,12 +42,14 @@ class TrialCurves:
     def metric_names(self) -> list[str]:
         """Metrics with at least one value in this trial: the vocabulary's order, then custom ones by name."""
         present = {m for row in self.steps.values() for m, v in row.items() if v is not None}
-        return [m for m in METRIC_NAMES if m in present] + sorted(present - set(METRIC_NAMES))
+        names = _metrics.metric_names()
+        return [m for m in names if m in present] + sorted(present - set(names))
 
     def recorded_names(self) -> list[str]:
         """Metrics recorded at some step, measured or missing (``None``): the CSV's columns."""
         present = {m for row in self.steps.values() for m in row}
-        return [m for m in METRIC_NAMES if m in present] + sorted(present - set(METRIC_NAMES))
+        names = _metrics.metric_names()
+        return [m for m in names if m in present] + sorted(present - set(names))
 
     def series(self, metric: str) -> tuple[list[int], list[float | None]]:
         xs = list(self.steps)

@@ -31,7 +31,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from sysprune._logging import get_logger
-from sysprune._metrics import METRICS, SYSTEM_METRICS, check_metric_name
+from sysprune._metrics import METRICS, check_metric_name, system_metric_names
 from sysprune._store import store_for
 from sysprune.dashboard import _study_attrs as sa_
 from sysprune.dashboard._curves import FINISHED, TrialCurves, finished_trials, from_trial
@@ -89,11 +89,12 @@ class DashboardPublisher:
         artifact_dir: str | os.PathLike[str] | None,
         *,
         budgets: Mapping[str, float] | None = None,
-        metrics: Sequence[str] = SYSTEM_METRICS,
+        metrics: Sequence[str] | None = None,
         metric_store: Any = None,
     ) -> None:
         if isinstance(metrics, str):
             raise TypeError(f"metrics must be a sequence of metric names, got the string {metrics!r}")
+        metrics = system_metric_names() if metrics is None else metrics
         self._metrics = tuple(check_metric_name(m, field="metrics") for m in metrics)
         if budgets is not None:
             budgets = {check_metric_name(m, field="budgets"): float(b) for m, b in budgets.items()}

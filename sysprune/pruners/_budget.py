@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sysprune._logging import get_logger
-from sysprune._metrics import CUMULATIVE, METRICS
+from sysprune._metrics import metric_kind, unit_suffix
 from sysprune.pruners import _steps
 from sysprune.pruners._base import DecidingPruner
 from sysprune.pruners._constraints import check_budgets
@@ -230,7 +230,7 @@ class ResourceBudgetPruner(DecidingPruner):
         metric = max(predicted, key=lambda m: _ratio(predicted[m].low, self._budgets[m]))
         f = predicted[metric]
         unit = _unit_suffix(metric)
-        kind = "cumulative" if metric in CUMULATIVE else "trend"
+        kind = "cumulative" if metric_kind(metric) == "cumulative" else "trend"
         message = (
             f"budget: {metric} predicted {fmt(f.value)}{unit} at step {f.final_step}"
             f" (>= {fmt(f.low)}{unit} at {self._confidence:.0%} confidence, {kind} forecast from {f.n}"
@@ -300,7 +300,7 @@ def _forecasts(
     out = {}
     for metric in budgets:
         pts = points_of(steps, metric)
-        if metric in CUMULATIVE:
+        if metric_kind(metric) == "cumulative":
             f = forecast_cumulative(pts, final_step, confidence=confidence)
         else:
             f = forecast_level(pts, final_step, confidence=confidence)
@@ -311,5 +311,4 @@ def _forecasts(
 
 def _unit_suffix(metric: str) -> str:
     """`` ms`` for a metric with a unit, nothing for a count (``n_params``)."""
-    unit = METRICS[metric].unit
-    return "" if unit == "1" else f" {unit}"
+    return unit_suffix(metric)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
 
 from sysprune._attrs import CONSTRAINT_PREFIX
-from sysprune._metrics import SYSTEM_METRICS
+from sysprune._metrics import system_metric_names
 
 if TYPE_CHECKING:
     import optuna
@@ -43,9 +43,9 @@ def check_budgets(budgets: Any, *, name: str = "budgets") -> dict[str, float]:
         raise ValueError(f"{name} must be a mapping of metric name to upper limit, but got {budgets!r}.")
     out: dict[str, float] = {}
     for metric, limit in budgets.items():
-        if metric not in SYSTEM_METRICS:
+        if metric not in system_metric_names():
             raise ValueError(
-                f"{name} has an unknown system metric {metric!r}; valid: {', '.join(SYSTEM_METRICS)}."
+                f"{name} has an unknown system metric {metric!r}; valid: {', '.join(system_metric_names())}."
             )
         if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit) or limit < 0:
             raise ValueError(f"{name}[{metric!r}] must be a finite number >= 0, but got {limit!r}.")

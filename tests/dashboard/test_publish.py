@@ -190,7 +190,8 @@ def test_study_note(published):
     assert body.startswith("### sysprune · study summary\n\n3 finished trials: 1 complete, 1 pruned, 1 failed.\n")
     assert "**Budgets:** peak_rss_mb ≤ 650 MiB\n" in body
     assert "Shown: wall_s, cpu_s, rss_mb, peak_rss_mb, infer_ms, n_params, model_bytes.\n" in body
-    assert "No values recorded (no figure): energy_j, peak_rss_delta_mb, gpu_mem_mb.\n" in body
+    assert ("No values recorded (no figure): energy_j, peak_rss_delta_mb, gpu_mem_mb, infer_ms_lo, infer_ms_hi, "
+            "model_mem_mb.\n") in body
     assert body.endswith(f"| trial | step | reason |\n|---:|---:|---|\n| 1 | 1 | {PRUNE_REASON} |\n")
 
 
