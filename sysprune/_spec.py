@@ -657,7 +657,7 @@ _ABSENT = object()
 
 
 def _flatten(value: Any, path: str, out: dict[str, Any]) -> dict[str, Any]:
-    if isinstance(value, Mapping) and value:
+    if isinstance(value, Mapping):  # an empty table has no leaves: {} -> {"wall_s": 5} reads budgets.wall_s
         for k, v in value.items():
             _flatten(v, f"{path}.{k}", out)
     else:
