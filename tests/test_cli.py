@@ -204,3 +204,83 @@ def test_a_model_module_of_your_own_in_the_current_folder(tmp_path):
                        capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "2 trials (2 complete, 0 pruned, 0 failed)" in r.stdout
+
+
+# ----------------------------------------------------------------------------------------- failures with a reason
+
+DIVERGE = """
+model = "tests.workloads.diverge"
+n_trials = 1
+[dataset]
+name = "digits"
+[search_space]
+"""
+
+
+def _trials(url: str, name: str = "s"):
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=url).trials
+
+
+def test_a_nan_objective_fails_the_trial_saying_at_which_step(tmp_path):
+    from optuna.trial import TrialState
+
+    from sysprune import load_step_metrics
+
+    f = tmp_path / "s.toml"
+    f.write_text("steps = 4\n" + DIVERGE + "nan_at = 2\n")
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    r = sysprune("run", str(f), "--storage", url, "--no-publish")
+    assert r.returncode == 0, r.stderr
+    (t,) = _trials(url)
+    assert t.state == TrialState.FAIL
+    assert t.user_attrs["error"] == "objective metric 'val_accuracy' was NaN at step 2"
+    assert "was NaN at step 2" in r.stderr  # the progress line says why
+    assert list(load_step_metrics(url, "s").step) == [0, 1, 2]  # what it measured is kept
+
+
+def test_ctrl_c_fails_the_running_trial_saying_it_was_interrupted(tmp_path):
+    import signal
+    import time
+
+    from optuna.trial import TrialState
+
+    f = tmp_path / "s.toml"
+    f.write_text("steps = 200\n" + DIVERGE + "step_s = 0.1\n")
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    p = subprocess.Popen([sys.executable, "-m", "sysprune.cli", "run", str(f), "--storage", url, "--no-publish"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:  # until the trial has reported a step: it is inside the step loop
+            time.sleep(0.5)
+            try:
+                trials = _trials(url)
+            except Exception:  # the database or the study does not exist yet
+                continue
+            if trials and trials[0].intermediate_values:
+                break
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, err
+    assert "interrupted; the study is kept" in err and "Traceback" not in err
+    (t,) = _trials(url)
+    assert t.state == TrialState.FAIL
+    assert t.user_attrs["error"].startswith("interrupted (Ctrl-C) during step "), t.user_attrs
+
+
+def test_a_closed_stdout_ends_quietly(tmp_path):
+    """`sysprune run ... | head -1`: the run ends without a BrokenPipe traceback, status 141 as a shell reports."""
+    f = tmp_path / "s.toml"
+    f.write_text("steps = 2\n" + DIVERGE)
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    cmd = (f"'{sys.executable}' -m sysprune.cli run '{f}' --storage '{url}' --no-publish | head -1; "
+           'echo "status=${PIPESTATUS[0]}" >&2')  # fmt: skip
+    r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.stdout.startswith("starting s: tests.workloads.diverge") and len(r.stdout.splitlines()) == 1
+    assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr and "Exception ignored" not in r.stderr
+    assert "status=141" in r.stderr, r.stderr
