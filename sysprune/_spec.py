@@ -505,6 +505,11 @@ def _dataset(raw: Any) -> DatasetSpec:
     if d.val_fraction + d.test_fraction >= 1:
         raise _Err(invalid("dataset", _Shown(f"val_fraction + test_fraction = {d.val_fraction:g} + "
                                              f"{d.test_fraction:g}"), "a sum < 1"))  # fmt: skip
+    if d.subsample is not None:  # the split's sizes as _data.prepare computes them (when the set has that many rows)
+        n_val, n_test = round(d.val_fraction * d.subsample), round(d.test_fraction * d.subsample)
+        if min(n_val, n_test, d.subsample - n_val - n_test) < 1:
+            shown = f"subsample={d.subsample} val_fraction={d.val_fraction:g} test_fraction={d.test_fraction:g}"
+            raise _Err(invalid("dataset", _Shown(shown), "at least one row for each of train, val and test"))
     return d
 
 

@@ -37,7 +37,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         help="run (or resume) a study defined in a TOML file",
         description="Run a study: one process per trial, per-step accuracy and system metrics stored beside the "
         "Optuna study. Running the same command again resumes the study: it runs until the study holds the "
-        "file's n_trials trials; --n-trials N adds N more.",
+        "file's n_trials trials; --n-trials N adds N more. A study is resumed only with the definition it was "
+        "created with (seed, data split, budgets, pruner, search space, ...): a change is refused, naming what "
+        "differs; --study-name starts a new study.",
         epilog="example:\n  sysprune run studies/digits_mlp.toml\n"
         "  sysprune run studies/digits_mlp.toml --n-trials 5 --storage sqlite:///results/other.db",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -46,7 +48,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
     p.add_argument("--n-trials", type=int, default=None, help="add this many trials (default: top up to the file's n_trials)")
     p.add_argument("--study-name", default=None, help="study name in the database (default: the file's name)")
-    p.add_argument("--seed", type=int, default=None, help="override the file's seed")
+    p.add_argument("--seed", type=int, default=None,
+                   help="override the file's seed (a new study: resuming with another seed is refused)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--no-publish", action="store_true",
                    help="do not publish figures/notes for optuna-dashboard after each trial")  # fmt: skip

@@ -243,3 +243,10 @@ def test_identity_diff_judges_only_what_an_older_study_stored():
     assert describe_diff(identity_diff({"trial": {"threads": 1}}, {"trial": {"threads": True}})) == (
         "trial.threads 1 -> true"
     )
+
+
+def test_a_subsample_too_small_for_the_split_is_refused():
+    message = _error(dataset={"name": "digits", "subsample": 10, "val_fraction": 0.01})
+    assert message == ("dataset: value subsample=10 val_fraction=0.01 test_fraction=0.2 is invalid; valid: at least one "
+                       "row for each of train, val and test")  # fmt: skip
+    assert parse_spec({**BASE, "dataset": {"name": "digits", "subsample": 10}}).dataset.subsample == 10
