@@ -78,8 +78,12 @@ def _shown(url: str) -> str:
         import sqlalchemy
 
         return sqlalchemy.make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
+    except Exception:  # not parsable as a URL: mask what would be the password, between the user's ':' and '@'
+        at = url.rfind("@")
+        start = url.find("//")
+        start = start + 2 if 0 <= start < at else 0
+        colon = url.find(":", start, at) if at > 0 else -1
+        return url if colon < 0 else f"{url[: colon + 1]}***{url[at:]}"
 
 
 def make_storage(url: str) -> optuna.storages.RDBStorage:
@@ -95,9 +99,9 @@ def make_storage(url: str) -> optuna.storages.RDBStorage:
         with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9; relied on knowingly
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             storage = optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
-    except sqlalchemy.exc.ArgumentError:
+    except (sqlalchemy.exc.ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
         raise StorageError(
-            f"--storage {url!r}: not an SQLAlchemy URL (e.g. sqlite:///results/sysprune.db or "
+            f"--storage {_shown(url)!r}: not an SQLAlchemy URL (e.g. sqlite:///results/sysprune.db or "
             f"postgresql+psycopg2://user:password@host/db)"
         ) from None
     except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError) as e:

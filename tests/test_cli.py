@@ -181,6 +181,9 @@ def test_make_help_lists_every_study():
         ("postgresql+psycopg2://u:secret@127.0.0.1:1/db",
          "--storage 'postgresql+psycopg2://u:***@127.0.0.1:1/db': cannot open the database"),
         ("sqlite:////proc/no-such-dir/x.db", "--storage 'sqlite:////proc/no-such-dir/x.db': cannot open the database"),
+        ("postgresql+psycopg2://u:secret@127.0.0.1:notaport/db",
+         "--storage 'postgresql+psycopg2://u:***@127.0.0.1:notaport/db': not an SQLAlchemy URL"),
+        ("postgresql+psycopg2//u:secret@127.0.0.1/db", "--storage 'postgresql+psycopg2//u:***@127.0.0.1/db': not an"),
     ],
 )  # fmt: skip
 def test_bad_storage_is_one_line_without_the_password(url, expected):

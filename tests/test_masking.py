@@ -36,6 +36,10 @@ def test_the_mask_hides_only_the_password():
     assert mask_url("postgresql+psycopg2://u:s3cret@db.example:5432/x") == "postgresql+psycopg2://u:***@db.example:5432/x"
     assert mask_url("sqlite:///results/sysprune.db") == "sqlite:///results/sysprune.db"
     assert mask_url("not a url") == "not a url"
+    # not parsable as a URL (a typo, a port that is not a number): still masked
+    assert mask_url("postgresql+psycopg2//u:s3cret@host/db") == "postgresql+psycopg2//u:***@host/db"
+    assert mask_url("postgresql://u:s3cret@host:port/db") == "postgresql://u:***@host:port/db"
+    assert mask_url("u:s3cret@host") == "u:***@host"
 
 
 @pytest.fixture(scope="module")
