@@ -40,6 +40,8 @@ class StudyMismatch(SpecError):
     ``(field, stored, current)``; :meth:`message_for` renders the hint with the front end's name for the
     ``study_name`` argument (the command line's ``--study-name``)."""
 
+    argument = "study_name"  # the argument the message names (see InvalidArgument)
+
     def __init__(self, study_name: str, where: str, diffs: list[tuple[str, Any, Any]]) -> None:
         self.study_name, self.where, self.diffs = study_name, where, diffs
         super().__init__(self.message_for("study_name"))
@@ -399,12 +401,14 @@ def run_study(
     """
     from sysprune._data import prepare
 
-    from sysprune._spec import N_TRIALS, SEED, check_argument
+    from sysprune._spec import N_TRIALS, SEED, Text, check_argument
 
     if n_trials is not None:
         check_argument("n_trials", n_trials, N_TRIALS)
     if seed is not None:
         check_argument("seed", seed, SEED)
+    if study_name is not None:
+        check_argument("study_name", study_name, Text())
     seed = spec.seed if seed is None else seed
     study_name = study_name or spec.name
     d = spec.dataset

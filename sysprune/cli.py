@@ -235,9 +235,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def error_line(error: BaseException) -> str:
     """The one line shown for a user error: arguments named by their flags, the first line of the message."""
-    render = getattr(error, "message_for", None)
-    if render is not None:  # InvalidArgument (one argument), StudyMismatch (names study_name)
-        argument = getattr(error, "argument", "study_name")
+    render, argument = getattr(error, "message_for", None), getattr(error, "argument", None)
+    if render is not None and argument is not None:  # InvalidArgument, StudyMismatch: they name an argument
         text = render(FLAGS.get(argument, argument))
     else:
         text = str(error)
