@@ -359,7 +359,7 @@ class Objective:
             raise
         except KeyboardInterrupt:  # Optuna marks the trial FAIL and re-raises; say why
             step = f"step {last_step + 1}" if tp is not None else "start"
-            trial.set_user_attr(_attrs.ERROR, f"interrupted (Ctrl-C) during {step}")
+            trial.set_user_attr(_attrs.ERROR, f"interrupted during {step}")
             raise
         finally:
             if tp is not None:

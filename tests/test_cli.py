@@ -273,7 +273,7 @@ def test_ctrl_c_fails_the_running_trial_saying_it_was_interrupted(tmp_path):
     assert "interrupted; the study is kept" in err and "Traceback" not in err
     (t,) = _trials(url)
     assert t.state == TrialState.FAIL
-    assert t.user_attrs["error"].startswith("interrupted (Ctrl-C) during step "), t.user_attrs
+    assert t.user_attrs["error"].startswith("interrupted during step "), t.user_attrs
 
 
 def test_a_closed_stdout_ends_quietly(tmp_path):
@@ -287,3 +287,31 @@ def test_a_closed_stdout_ends_quietly(tmp_path):
     assert r.stdout.startswith("starting s: tests.workloads.diverge") and len(r.stdout.splitlines()) == 1
     assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr and "Exception ignored" not in r.stderr
     assert "status=141" in r.stderr, r.stderr
+
+
+def test_resuming_a_changed_study_is_one_line_and_a_safe_change_is_accepted(tmp_path):
+    """Through the command line: --seed and an edited categorical are refused (no Optuna traceback, no FAIL trial),
+    --n-trials adds trials."""
+    from optuna.trial import TrialState
+
+    f = tmp_path / "s.toml"
+    text = "steps = 1\n" + DIVERGE + 'nan_at = {type = "categorical", choices = [-1, -2]}\n'
+    f.write_text(text)
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert sysprune("run", str(f), "--storage", url, "--no-publish", "--quiet").returncode == 0
+    r = sysprune("run", str(f), "--storage", url, "--seed", "7")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"sysprune: error: study 's' in {url} was defined differently: seed 0 -> 7; to start a new study, give "
+        "another --study-name"
+    ]
+    f.write_text(text.replace("[-1, -2]", "[-1, -3]"))
+    r = sysprune("run", str(f), "--storage", url, "--n-trials", "1")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "search_space.nan_at.choices [-1, -2] -> [-1, -3]" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert [t.state for t in _trials(url)] == [TrialState.COMPLETE]
+    f.write_text(text)
+    r = sysprune("run", str(f), "--storage", url, "--n-trials", "1", "--quiet", "--no-publish")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("resuming s: ")
+    assert [t.state for t in _trials(url)] == [TrialState.COMPLETE] * 2
