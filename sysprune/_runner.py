@@ -278,7 +278,7 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def _report_nan(trial: optuna.Trial, step: int, value: float, metrics: dict[str, Any]) -> None:
+def _report_nan(trial: optuna.Trial, step: int, value: Any, metrics: dict[str, Any]) -> None:
     """Keep the step's measurements (the step table row) of a step whose objective is NaN; no pruner is asked."""
     from sysprune._report import report
 

@@ -67,7 +67,7 @@ class _Shown:
 # Declared constraints
 
 
-def _fmt(x: float) -> str:
+def _fmt(x: Any) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 
@@ -430,8 +430,8 @@ def parse_param(value: Any, field: str, domain: Domain = _ANY) -> Param:
     low, high = _required(value, "low", bound, field), _required(value, "high", bound, field)
     for key, v in (("low", low), ("high", high)):
         _in_domain(v, domain, f"{field}.{key}")
-    log = table.get("log", False)
-    step = table.get("step", None if kind == "float" else 1)
+    log: bool = table.get("log", False)
+    step: Any = table.get("step", None if kind == "float" else 1)
     shown = _Shown(f"low={_fmt(low)} high={_fmt(high)}")
     if low >= high:
         raise _Err(invalid(field, shown, "low < high"))
