@@ -214,6 +214,23 @@ def check_dataset_name(name: object) -> str:
     return name  # type: ignore[return-value]  # get_source checked it is a str
 
 
+def check_dataset_known(name: str, data_dir: str | os.PathLike[str] | None = None) -> str:
+    """Offline: refuse a well-formed ``pmlb:<name>`` that PMLB does not list as a classification dataset (and that
+    is not already in the data directory), with the same message :func:`prepare` gives. Needs no network; a
+    no-op for the built-in names and when pmlb is not installed (``prepare`` then says what is missing)."""
+    check_dataset_name(name)
+    if not name.startswith(PMLB_PREFIX):
+        return name
+    try:
+        import pmlb  # ~0.8 s; only for pmlb: names
+    except ImportError:
+        return name
+    short, pmlb_dir = name[len(PMLB_PREFIX) :], resolve_data_dir(data_dir) / "pmlb"
+    if not _pmlb_cached(short, pmlb_dir) and short not in pmlb.classification_dataset_names:
+        raise ValueError(_unknown_pmlb_message(short, pmlb_dir, pmlb))
+    return name
+
+
 def dataset_kind(name: str) -> DataKind:
     """``"image"`` or ``"tabular"`` for a dataset name, without loading anything."""
     return get_source(name).kind

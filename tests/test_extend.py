@@ -105,7 +105,7 @@ def test_plugins_are_validated_naming_the_module(tmp_path):
     with pytest.raises(sysprune.SpecError, match=r"s\.toml: plugins: plugin module 'no_such_plugin_module' cannot "):
         sysprune.load_spec(study)
     study.write_text('plugins = "blobs_data"\nmodel = "sklearn_sgd"\ndataset = "digits"\n')
-    with pytest.raises(sysprune.SpecError, match=r"plugins: must be a list of module names, got 'blobs_data'"):
+    with pytest.raises(sysprune.SpecError, match=r"plugins: value 'blobs_data' is invalid; valid: a list of module names"):
         sysprune.load_spec(study)
 
 

@@ -92,6 +92,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C (exit 0); a user mistake prints one line on stderr and returns 2."""
+    from sysprune._runner import _shown  # the one masking function (passwords never shown)
     from sysprune.dashboard._publish import default_artifact_dir
     from sysprune.dashboard._server import DashboardError, make_dashboard_server, open_storage, serve, server_url
 
@@ -108,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     n = f"{len(studies)} study" if len(studies) == 1 else f"{len(studies)} studies"
 
     def ready() -> None:
-        print(f"optuna-dashboard on {server_url(server)}  ({n} in {args.storage}; Ctrl-C to stop)", flush=True)
+        print(f"optuna-dashboard on {server_url(server)}  ({n} in {_shown(args.storage)}; Ctrl-C to stop)", flush=True)
         if not artifact_dir.is_dir():
             _logger.info("no artifact directory %s yet: trial CSV artifacts show once the runner writes them",
                          artifact_dir)
