@@ -2,7 +2,8 @@
 
 Public API (everything else lives in private modules, as in Optuna)::
 
-    sysprune.load_step_metrics(storage_url, study_name)   per-step metrics as a DataFrame
+    sysprune.load_step_metrics(study_or_url, study_name)  per-step metrics as a DataFrame
+    sysprune.exceptions                                   every error a user can catch
     sysprune.load_spec(path), sysprune.run_study(spec, ...)
     sysprune.METRICS                                      the metric vocabulary
     sysprune.report(trial, step, value, metrics)          one step of any Optuna objective
@@ -10,6 +11,8 @@ Public API (everything else lives in private modules, as in Optuna)::
     sysprune.ResourceBudgetPruner, CurvePruner, CombinedPruner, record_constraints
 """
 
+from sysprune import _compat  # noqa: F401 - warns at import when Optuna/optuna-dashboard/Python is unsupported
+from sysprune import exceptions
 from sysprune._metrics import METRICS
 from sysprune._report import report, should_prune
 from sysprune._runner import run_study
@@ -27,6 +30,7 @@ __all__ = [
     "SpecError",
     "StudySpec",
     "__version__",
+    "exceptions",
     "budget_constraints",
     "load_spec",
     "load_step_metrics",

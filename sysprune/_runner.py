@@ -15,7 +15,6 @@ import platform
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -24,19 +23,16 @@ from sysprune import _attrs
 from sysprune._logging import get_logger
 from sysprune._metrics import METRIC_NAMES
 from sysprune._spec import SpecError, StudySpec
-from sysprune._store import tune_sqlite_engine
+from sysprune._storage import DEFAULT_STORAGE, ensure_sqlite_dir  # noqa: F401 - importable from here
+from sysprune._storage import open_storage as make_storage
+from sysprune.pruners._reasons import hard_cap_decision, record_decision
 from sysprune._trial_process import CapExceeded, TrialJob, TrialProcess, TrialProcessError, warm_up
+from sysprune.exceptions import StorageError, StudyMismatch  # noqa: F401 - importable from here
 
 _log = get_logger(__name__)
 
-DEFAULT_STORAGE = "sqlite:///results/sysprune.db"
-
 # What identifies a study's definition: resuming with a file that changed these would mix incomparable trials.
 _IDENTITY_FIELDS = ("model", "dataset", "objective", "steps")
-
-
-class StudyMismatch(SpecError):
-    """The database already holds a study of that name, defined differently."""
 
 
 @dataclass
@@ -52,51 +48,6 @@ def _identity(spec: StudySpec) -> dict[str, Any]:
 
     d = asdict(spec)
     return json.loads(json.dumps({k: d[k] for k in _IDENTITY_FIELDS}, default=str))
-
-
-def ensure_sqlite_dir(url: str) -> None:
-    """Create the folder of a relative or absolute SQLite file URL (``sqlite:///results/x.db``)."""
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        Path(url[len("sqlite:///") :].split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
-
-
-class StorageError(ValueError):
-    """The storage URL cannot be used (unparsable, unreachable, missing driver, folder not creatable)."""
-
-
-def _shown(url: str) -> str:
-    """The URL with any password masked, for messages."""
-    try:
-        import sqlalchemy
-
-        return sqlalchemy.make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
-
-
-def make_storage(url: str) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage with heartbeats (a killed worker's RUNNING trials become FAIL) and SQLite tuned.
-
-    Raises:
-        StorageError: one line naming the URL (password masked) and the reason.
-    """
-    import sqlalchemy.exc
-
-    try:
-        ensure_sqlite_dir(url)
-        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9; relied on knowingly
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
-    except sqlalchemy.exc.ArgumentError:
-        raise StorageError(
-            f"--storage {url!r}: not an SQLAlchemy URL (e.g. sqlite:///results/sysprune.db or "
-            f"postgresql+psycopg2://user:password@host/db)"
-        ) from None
-    except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError) as e:
-        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        raise StorageError(f"--storage {_shown(url)!r}: cannot open the database ({reason})") from None
-    tune_sqlite_engine(storage.engine)
-    return storage
 
 
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
@@ -247,13 +198,7 @@ class Objective:
                     _finalise(trial, last, spec.budgets)
                     raise optuna.TrialPruned(trial.user_attrs.get(_attrs.PRUNE_REASON))
         except CapExceeded as e:
-            trial.set_user_attr(_attrs.PRUNE_REASON, str(e))
-            trial.set_user_attr(_attrs.PRUNE_DETAIL, {"rule": "hard_cap", "pruner": "TrialProcess", "metric": e.metric,
-                                                      "value": e.value, "budget": e.cap, "step": e.step,
-                                                      "predicted": False})  # fmt: skip
-            # The cap's (positive) constraint first: Optuna keeps the first value per key, and the last
-            # recorded step of a budgeted metric may still have been within budget.
-            trial.set_constraint(_attrs.CONSTRAINT_PREFIX + e.metric, e.value - e.cap)
+            record_decision(trial, hard_cap_decision(e))  # reason, detail and the cap's (positive) constraint
             if last:
                 _finalise(trial, last, spec.budgets)
             raise optuna.TrialPruned(str(e)) from None

@@ -17,8 +17,7 @@ from sysprune._metrics import METRIC_NAMES, SYSTEM_METRICS
 from sysprune._space import CategoricalParam, FixedParam, FloatParam, IntParam, Param
 
 
-class SpecError(ValueError):
-    """A study file (or a command-line override) is invalid. The message is one line, ready for the user."""
+from sysprune.exceptions import SpecError  # noqa: F401 - defined with every user-catchable error
 
 
 SAMPLERS = ("tpe", "random", "nsgaii")
