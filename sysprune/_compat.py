@@ -161,16 +161,22 @@ def rdb_backend(storage: Any) -> "optuna.storages.RDBStorage | None":
     return backend if isinstance(backend, optuna.storages.RDBStorage) else None
 
 
+def rdb_models() -> Any:
+    """``optuna.storages._rdb.models``, Optuna's ORM models (the benchmarks bulk-load 10,000-trial studies)."""
+    try:
+        from optuna.storages._rdb import models
+    except ImportError:
+        raise CompatError("optuna.storages._rdb.models is gone in this Optuna") from None
+    return models
+
+
 #: Optuna's table of each private table name this module hands out (``optuna.storages._rdb.models``).
 _RDB_MODELS = {"trials": "TrialModel", "study_system_attributes": "StudySystemAttributeModel"}
 
 
 def rdb_table(name: str) -> "sa.Table":
     """Optuna's SQLAlchemy table ``trials`` or ``study_system_attributes`` (Optuna 5's schema)."""
-    try:
-        from optuna.storages._rdb import models
-    except ImportError:
-        raise CompatError("optuna.storages._rdb.models is gone in this Optuna") from None
+    models = rdb_models()
     try:
         table = getattr(models, _RDB_MODELS[name]).__table__
     except AttributeError:

@@ -36,6 +36,7 @@ from sysprune._attrs import STEP_ATTR_PREFIX
 from sysprune._format import nan_to_none
 from sysprune._metrics import METRIC_NAMES
 from sysprune._storage import mask_url, open_existing
+from sysprune._storage import tune_sqlite_engine  # noqa: F401 - importable from here (tests, benchmarks)
 from sysprune.exceptions import NoStepMetrics, StudyNotFound, UnsupportedStorage
 
 if TYPE_CHECKING:
@@ -64,8 +65,6 @@ Steps = dict[int, dict[str, float | None]]
 
 @functools.lru_cache(maxsize=16)
 def _engine(url: str) -> sa.Engine:
-    from sysprune._storage import tune_sqlite_engine
-
     engine = sa.create_engine(url, pool_pre_ping=True)
     tune_sqlite_engine(engine)
     return engine
