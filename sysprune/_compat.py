@@ -33,6 +33,7 @@ Why each private name is kept rather than a public equivalent (measured on the 2
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -139,13 +140,18 @@ def latest_trial(trial: "optuna.trial.Trial") -> "optuna.trial.FrozenTrial":
     return get()
 
 
-def unwrap_storage(storage: Any) -> Any:
-    """The storage behind Optuna's ``_CachedStorage`` wrapper (which ``create_study(storage=URL)`` adds)."""
+@functools.cache
+def _cached_storage_class() -> type:
     try:
         from optuna.storages._cached_storage import _CachedStorage
     except ImportError:
         raise CompatError("optuna.storages._cached_storage._CachedStorage is gone in this Optuna") from None
-    if isinstance(storage, _CachedStorage):
+    return _CachedStorage
+
+
+def unwrap_storage(storage: Any) -> Any:
+    """The storage behind Optuna's ``_CachedStorage`` wrapper (which ``create_study(storage=URL)`` adds)."""
+    if isinstance(storage, _cached_storage_class()):
         try:
             return storage._backend
         except AttributeError:

@@ -13,8 +13,8 @@ from optuna.trial import TrialState
 from optuna_dashboard import get_note, save_note
 from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
 from optuna_dashboard._note import get_note_from_system_attrs
-from optuna_dashboard.artifact._backend import list_trial_artifacts
 
+from sysprune import _compat
 from sysprune._store import MetricStore
 from sysprune.dashboard import (
     STUDY_BUDGETS_ATTR,
@@ -44,8 +44,9 @@ def _note(study: optuna.Study, number: int) -> str:
 
 
 def _artifacts(study: optuna.Study, number: int) -> list[dict]:
-    trial = study._storage.get_trial(study.trials[number]._trial_id)
-    return list_trial_artifacts(_attrs(study), trial.system_attrs, trial)
+    """The trial's artifact records where optuna-dashboard lists them (tests/test_compat.py checks that it does)."""
+    prefix = _compat.dashboard_artifact_prefix(_compat.trial_id(study.trials[number]))
+    return [json.loads(v) for k, v in sorted(_attrs(study).items()) if k.startswith(prefix) and json.loads(v)]
 
 
 @pytest.fixture
