@@ -22,7 +22,8 @@ Why each private name is kept rather than a public equivalent (measured on the 2
   ``trials`` table (< 1 ms at 10,000 trials) where ``study.get_trials()`` costs ~10 ms on SQLite; (2) replacing a
   dashboard figure group in one transaction on ``study_system_attributes``: ~18 ms per trial against 0.8-1.6 s
   through optuna-dashboard's ``save_plotly_graph_object`` + ``save_note``, which validate a plotly ``Figure`` and
-  write every 2 kB chunk in its own transaction (docs/dashboard.md).
+  write every 2 kB chunk in its own transaction (docs/dashboard.md; re-measured with
+  ``tests/dashboard/bench_publish.py --trials 40 --steps 10`` at load ~6: 41 ms median against 670 ms).
 * optuna-dashboard's key layout (notes, figures, artifact records in the study's system attributes, chunks of
   :data:`DASHBOARD_CHUNK` characters): needed by the one-transaction writer above. Artifacts: Optuna's public
   ``upload_artifact`` cannot attach a file to a trial that has finished (the storage refuses the write) and makes a

@@ -89,6 +89,7 @@ def report(
             trial_number=trial.number,
             step=step,
             metrics=clean,
+            trial_start=trial.datetime_start,
         )
         _steps.remember(storage, trial_id, trial.datetime_start, step, clean)
     if value is not None:

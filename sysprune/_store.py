@@ -16,15 +16,16 @@ A metric that could not be measured is stored as ``None`` (``NULL``): "missing" 
 keep the first value for a (trial, step, metric), as ``optuna.Trial.report`` does. Step ``-1`` is the
 pre-training probe (:data:`sysprune.PRETRAIN_STEP`), stored like any step.
 
-Trial identity, one rule: a trial is its storage's trial id, *while that trial exists*. Optuna deletes a trial's
-attributes with it, so only the table needs care, because SQLite reuses the trial ids of a deleted study: the
-first write for a trial id in a process replaces the rows stored under that id (a trial is reported by one
-process), and readers keep only rows whose trial id is a current trial of the study with the same number. The
-in-process step cache (:mod:`sysprune.pruners._steps`) adds the trial's start time to the key for the same reason.
+Trial identity, one rule: a trial is ``(storage, trial id, start time)`` — the id alone is not enough because
+SQLite reuses the trial ids of a deleted study. Optuna deletes a trial's attributes with it, so only the table and
+the in-process step cache (:mod:`sysprune.pruners._steps`) need the rule: the first write for a trial in a process
+replaces the rows stored under its id (a trial is reported by one process), the cache drops an entry whose start
+time differs, and readers keep only rows whose trial id is a current trial of the study with the same number.
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -72,8 +73,8 @@ def _engine(url: str) -> sa.Engine:
 
 #: URLs whose table this process has made sure of (created if missing).
 _created: set[str] = set()
-#: (url, trial id) pairs this process has written: see MetricStore.write_step.
-_claimed: set[tuple[str, int]] = set()
+#: (url, trial id, trial start) of the trials this process has written: see MetricStore.write_step.
+_claimed: set[tuple[str, int, Any]] = set()
 
 
 def _wide(long: "pd.DataFrame") -> "pd.DataFrame":
@@ -132,8 +133,13 @@ class MetricStore:
         trial_number: int,
         step: int,
         metrics: Mapping[str, float | None],
+        trial_start: datetime.datetime | None = None,
     ) -> None:
-        """Write one step's metrics in one transaction (the first value per metric wins)."""
+        """Write one step's metrics in one transaction (the first value per metric wins).
+
+        ``trial_start`` (the trial's ``datetime_start``) completes the trial's identity: a study deleted and
+        re-created in this process reuses trial ids, and its trials must not keep the old trials' rows.
+        """
         rows = [
             dict(
                 study_name=study_name,
@@ -152,7 +158,7 @@ class MetricStore:
             stmt = self._insert(step_metrics).values(rows).on_conflict_do_nothing()
         else:  # pragma: no cover
             stmt = step_metrics.insert().values(rows)
-        claim = (self.url, trial_id)
+        claim = (self.url, trial_id, trial_start)
         with self._engine.begin() as conn:
             if claim not in _claimed:
                 # The trial-identity rule (module docstring): rows under this id that this process did not
@@ -214,6 +220,7 @@ class AttrMetricStore:
         trial_number: int,
         step: int,
         metrics: Mapping[str, float | None],
+        trial_start: datetime.datetime | None = None,
     ) -> None:
         """Write one step's metrics in one storage call (the first value per metric wins)."""
         if not metrics:

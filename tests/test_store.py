@@ -126,16 +126,32 @@ def test_a_recreated_study_does_not_inherit_old_rows(url):
     """SQLite reuses the trial ids of a deleted study; its stale step rows must not leak into the new study."""
     study, name = _study(url)
     t = study.ask()
-    MetricStore(url).write_step(study_name=name, trial_id=t._trial_id, trial_number=0, step=0, metrics={"cpu_s": 5.0})
+    MetricStore(url).write_step(study_name=name, trial_id=t._trial_id, trial_number=0, step=0, metrics={"cpu_s": 5.0},
+                                trial_start=t.datetime_start)  # fmt: skip
     optuna.delete_study(study_name=name, storage=url)
-    from sysprune import _store
-
-    _store._claimed.clear()  # as in a new process: nothing claimed yet
     again = optuna.create_study(storage=url, study_name=name)
+    with pytest.raises(NoStepMetrics):  # the old row is not the new study's, even before anything is written
+        load_step_metrics(url, name)
     t2 = again.ask()
     MetricStore(url).write_step(study_name=name, trial_id=t2._trial_id, trial_number=0, step=0,
-                                metrics={"cpu_s": 1.0})  # fmt: skip
+                                metrics={"cpu_s": 1.0}, trial_start=t2.datetime_start)  # fmt: skip
     assert list(load_step_metrics(url, name).cpu_s) == [1.0]
+
+
+def test_a_study_recreated_in_the_same_process_does_not_inherit_old_rows(sqlite_url):
+    """The same, in one process that wrote the old trial's rows: the trial's start time tells the trials apart."""
+    from sysprune import report
+
+    study = optuna.create_study(storage=sqlite_url, study_name="again")
+    old = study.ask()
+    report(old, 0, None, {"cpu_s": 5.0, "wall_s": 9.0})
+    optuna.delete_study(study_name="again", storage=sqlite_url)
+    again = optuna.create_study(storage=sqlite_url, study_name="again")
+    new = again.ask()
+    assert new._trial_id == old._trial_id  # SQLite reused the id
+    report(new, 0, None, {"cpu_s": 1.0})
+    df = load_step_metrics(sqlite_url, "again")
+    assert df.cpu_s.tolist() == [1.0] and df.wall_s.isna().all()
 
 
 def test_a_missing_database_file_is_an_error_and_is_not_created(tmp_path):
