@@ -139,8 +139,14 @@ class DashboardPublisher:
         storage = _compat.study_storage(study)
         study_id = _compat.study_id(study)
         budgets = self._study_budgets(study)
-        known = self._cache.setdefault(self._key(storage, study_id), {})
+        key = self._key(storage, study_id)
+        known = self._cache.setdefault(key, {})
         finished = finished_trials(study)
+        if any(_another_trial(known.get(_compat.trial_id(t)), t) for t in finished):
+            # The study was deleted and re-created under the same id, and SQLite reused its trial ids: a trial is
+            # (storage, trial id, start time), so everything kept for the old trials goes.
+            known.clear()
+            self._figures.pop(key, None)
         fresh = {_compat.trial_id(t): t for t in new if t.state in FINISHED}
         for t in finished:  # trials other workers finished since the last call
             if _compat.trial_id(t) not in known:
@@ -160,7 +166,7 @@ class DashboardPublisher:
         for c in to_write:
             self._trial_attrs(study, c, budgets, notes, attrs, clear)
 
-        figures = self._figures.setdefault(self._key(storage, study_id), FigureBuilder()).study_figures(
+        figures = self._figures.setdefault(key, FigureBuilder()).study_figures(
             ordered, self._metrics, budgets
         )
         for fid, fig in figures.items():
@@ -230,6 +236,13 @@ class DashboardPublisher:
     @staticmethod
     def _key(storage: Any, study_id: int) -> tuple[Any, int]:
         return (storage_key(storage), study_id)
+
+
+def _another_trial(kept: TrialCurves | None, trial: FrozenTrial) -> bool:
+    """Whether a kept trial with this trial's id is another trial (a deleted study's, whose id was reused)."""
+    if kept is None:
+        return False
+    return kept.datetime_start != (trial.datetime_start.isoformat() if trial.datetime_start else None)
 
 
 def _note_attrs(

@@ -405,3 +405,21 @@ def test_steps_table_matches_store(published):
     for number in (0, 1, 2):
         first = STEPS[number][0]
         assert f"| 0 | {first['val_accuracy']:g} | {first['wall_s']:g} |" in _note(published, number)
+
+
+def test_a_recreated_study_is_published_afresh(sqlite_url):
+    """SQLite reuses the trial ids of a deleted study: the publisher must not show the old trials' lines."""
+    from .conftest import STUDY
+
+    publisher = DashboardPublisher(None)
+    build_tiny_study(sqlite_url, callback=publisher)
+    optuna.delete_study(study_name=STUDY, storage=sqlite_url)
+    again = optuna.create_study(storage=sqlite_url, study_name=STUDY)
+    t = again.ask()
+    assert _compat.trial_id(t) == 1  # the first id of the deleted study, reused
+    MetricStore(sqlite_url).write_step(study_name=STUDY, trial_id=_compat.trial_id(t), trial_number=0, step=0,
+                                       metrics={"rss_mb": 1.0}, trial_start=t.datetime_start)  # fmt: skip
+    publisher(again, again.tell(t, 0.5))
+    figure = _figures(again)[figure_id("rss_mb")]
+    lines = [trace for trace in figure["data"] if trace["name"].startswith("trial ")]
+    assert [(line["name"], line["y"]) for line in lines] == [("trial 0", [1.0])]
