@@ -69,7 +69,7 @@ _PMLB_EXAMPLES = ("adult", "connect_4", "iris", "letter", "mushroom")
 _TORCHVISION_CLASS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 
 
-from sysprune.exceptions import DatasetUnavailable  # noqa: F401 - defined with every user-catchable error
+from sysprune.exceptions import DatasetUnavailable  # defined with every user-catchable error
 
 
 @dataclass

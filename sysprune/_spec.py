@@ -17,7 +17,7 @@ from sysprune._metrics import METRIC_NAMES, SYSTEM_METRICS
 from sysprune._space import CategoricalParam, FixedParam, FloatParam, IntParam, Param
 
 
-from sysprune.exceptions import SpecError  # noqa: F401 - defined with every user-catchable error
+from sysprune.exceptions import SpecError  # defined with every user-catchable error
 
 
 SAMPLERS = ("tpe", "random", "nsgaii")

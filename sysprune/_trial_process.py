@@ -38,7 +38,7 @@ from sysprune._monitor import ProcessMonitor, read_status_mb, reset_peak_rss
 PRELOAD = ["sysprune._preload"]
 
 
-from sysprune.exceptions import CapExceeded, TrialProcessError  # noqa: F401 - defined with every user-catchable error
+from sysprune.exceptions import CapExceeded, TrialProcessError  # defined with every user-catchable error
 
 
 @dataclass(frozen=True)
