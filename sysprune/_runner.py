@@ -23,7 +23,7 @@ from sysprune import _attrs
 from sysprune._logging import get_logger
 from sysprune._metrics import METRIC_NAMES
 from sysprune._spec import SpecError, StudySpec
-from sysprune._storage import DEFAULT_STORAGE, ensure_sqlite_dir  # noqa: F401 - importable from here
+from sysprune._storage import DEFAULT_STORAGE, ensure_sqlite_dir, mask_url  # noqa: F401 - importable from here
 from sysprune._storage import open_storage as make_storage
 from sysprune.pruners._reasons import hard_cap_decision, record_decision
 from sysprune._trial_process import CapExceeded, TrialJob, TrialProcess, TrialProcessError, warm_up
@@ -90,7 +90,7 @@ def open_study(spec: StudySpec, storage_url: str, study_name: str, seed: int) ->
         if stored is not None and stored != identity:
             diff = [k for k in _IDENTITY_FIELDS if stored.get(k) != identity.get(k)]
             raise StudyMismatch(
-                f"study {study_name!r} in {storage_url} was defined with a different {', '.join(diff)}; "
+                f"study {study_name!r} in {mask_url(storage_url)} was defined with a different {', '.join(diff)}; "
                 f"use --study-name to start a new study"
             )
     directions = list(spec.objective.directions)

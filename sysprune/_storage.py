@@ -93,7 +93,7 @@ def open_storage(url: str) -> "optuna.storages.RDBStorage":
             )
     except sqlalchemy.exc.ArgumentError:
         raise StorageError(
-            f"--storage {url!r}: not an SQLAlchemy URL (e.g. sqlite:///results/sysprune.db or "
+            f"--storage {mask_url(url)!r}: not an SQLAlchemy URL (e.g. sqlite:///results/sysprune.db or "
             f"postgresql+psycopg2://user:password@host/db)"
         ) from None
     except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError) as e:
@@ -116,13 +116,13 @@ def open_existing(url: str) -> "optuna.storages.RDBStorage":
     try:
         parsed = sa.engine.make_url(url)
     except sa.exc.ArgumentError:
-        raise StorageError(f"not a database URL: {url!r} (expected e.g. {DEFAULT_STORAGE})") from None
+        raise StorageError(f"not a database URL: {mask_url(url)!r} (expected e.g. {DEFAULT_STORAGE})") from None
     shown = mask_url(parsed)
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
         if not db or db == ":memory:":
             raise DatabaseNotFound(
-                f"{url!r} is an in-memory database with no studies; pass the study file, e.g. {DEFAULT_STORAGE}"
+                f"{shown!r} is an in-memory database with no studies; pass the study file, e.g. {DEFAULT_STORAGE}"
             )
         path = Path(db)
         if not path.is_file():

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from sysprune._logging import get_logger
-from sysprune._storage import DEFAULT_STORAGE
+from sysprune._storage import DEFAULT_STORAGE, mask_url
 
 _logger = get_logger(__name__)
 
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     n = f"{len(studies)} study" if len(studies) == 1 else f"{len(studies)} studies"
 
     def ready() -> None:
-        print(f"optuna-dashboard on {server_url(server)}  ({n} in {args.storage}; Ctrl-C to stop)", flush=True)
+        print(f"optuna-dashboard on {server_url(server)}  ({n} in {mask_url(args.storage)}; Ctrl-C to stop)", flush=True)
         if not artifact_dir.is_dir():
             _logger.info("no artifact directory %s yet: trial CSV artifacts show once the runner writes them",
                          artifact_dir)
