@@ -8,9 +8,11 @@ The sysprune runner uses exactly these two calls in its step loop, and any plain
         if sysprune.should_prune(trial):
             raise optuna.TrialPruned()
 
-:func:`report` writes the step's metrics to the metric store beside the study (one transaction), remembers them in
-this process for the pruners, and reports the objective value to Optuna. :func:`should_prune` asks the study's
-pruner — also in a multi-objective study, where Optuna's ``Trial.should_prune`` refuses.
+:func:`report` writes the step's metrics to the metric store beside the study (one transaction or one storage
+call), remembers them in this process for the pruners, and reports the objective value to Optuna.
+:func:`should_prune` asks the study's pruner — also in a multi-objective study, where Optuna's
+``Trial.should_prune`` refuses — and, when it says to prune, records why (the one bookkeeping path:
+:func:`sysprune.pruners._reasons.record_decision`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from sysprune._format import nan_to_none
 from sysprune.pruners import _steps
 
 _MAX_NAME = 64  # the store's metric column
-#: The pre-training probe's step (``sysprune.PRETRAIN_STEP``; see docs/ARCHITECTURE.md).
+#: The pre-training probe's step (``sysprune.PRETRAIN_STEP``).
 _PRETRAIN_STEP = -1
 
 
