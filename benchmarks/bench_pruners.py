@@ -36,14 +36,15 @@ from pathlib import Path
 import numpy as np
 import optuna
 import sqlalchemy as sa
-from optuna.storages._rdb import models
 
+from sysprune import _compat
 from sysprune._report import report, should_prune
 from sysprune._store import MetricStore, step_metrics, tune_sqlite_engine
 from sysprune.pruners import CombinedPruner, CurvePruner, ResourceBudgetPruner, ThresholdBudgetPruner, _steps
 
 STEPS = 10
 STUDY = "bench"
+models = _compat.rdb_models()  # Optuna's ORM models: the study is bulk-inserted
 BUDGETS = {"wall_s": 1000.0, "peak_rss_mb": 100_000.0, "infer_ms": 100.0}
 
 
@@ -141,7 +142,7 @@ def time_pruner(
     url: str, name: str, pruner: optuna.pruners.BasePruner, n_timed: int, seed: int, verbose: bool = False
 ) -> dict:
     study = optuna.load_study(study_name=STUDY, storage=url, pruner=pruner)
-    tune_sqlite_engine(study._storage._backend.engine)
+    tune_sqlite_engine(_compat.rdb_backend(study._storage).engine)
     t = time.perf_counter()
     study.get_trials(deepcopy=False)  # Optuna's own trial cache, as any long-running worker has it
     load_s = time.perf_counter() - t

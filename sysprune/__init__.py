@@ -4,7 +4,9 @@ The public API (listed with an example each in docs/api.md; everything else live
 Optuna):
 
 Running and reading studies
-    load_spec, StudySpec, SpecError, run_study, load_step_metrics
+    load_spec, StudySpec, SpecError, run_study, load_step_metrics(study_or_url, study_name=None)
+Errors
+    sysprune.exceptions: every error a user can catch
 Pruning in any Optuna objective
     report, should_prune, ResourceBudgetPruner, ThresholdBudgetPruner, CurvePruner, CombinedPruner,
     budget_constraints, record_constraints, BudgetMetricWarning
@@ -20,6 +22,8 @@ from sysprune._space import CategoricalParam, FixedParam, FloatParam, IntParam, 
 from sysprune.models import Trainer, register_model
 
 # Running studies, reporting steps, pruning, reading results.
+from sysprune import _compat  # noqa: F401 - warns at import when Optuna/optuna-dashboard/Python is unsupported
+from sysprune import exceptions
 from sysprune._report import report, should_prune
 from sysprune._runner import run_study
 from sysprune._spec import SpecError, StudySpec, load_spec
@@ -48,6 +52,7 @@ __all__ = [
     "ThresholdBudgetPruner",
     "Trainer",
     "__version__",
+    "exceptions",
     "budget_constraints",
     "load_spec",
     "load_step_metrics",

@@ -76,8 +76,7 @@ _PMLB_EXAMPLES = ("adult", "connect_4", "iris", "letter", "mushroom")
 _TORCHVISION_CLASS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 
 
-class DatasetUnavailable(ValueError):
-    """A dataset is neither in the data directory nor downloadable now (one-line message)."""
+from sysprune.exceptions import DatasetUnavailable  # defined with every user-catchable error
 
 
 @dataclass

@@ -15,7 +15,6 @@ import platform
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -23,36 +22,17 @@ import optuna
 from sysprune import _attrs
 from sysprune._logging import get_logger
 from sysprune._metrics import metric_names
-from sysprune._spec import SpecError, StudySpec
-from sysprune._store import tune_sqlite_engine
+from sysprune._spec import StudySpec
+from sysprune._storage import DEFAULT_STORAGE, ensure_sqlite_dir, mask_url  # noqa: F401 - importable from here
+from sysprune._storage import open_storage as make_storage
+from sysprune.pruners._reasons import hard_cap_decision, record_decision
 from sysprune._trial_process import CapExceeded, TrialJob, TrialProcess, TrialProcessError, warm_up
+from sysprune.exceptions import StorageError, StudyMismatch  # noqa: F401 - importable from here
 
 _log = get_logger(__name__)
 
-DEFAULT_STORAGE = "sqlite:///results/sysprune.db"
-
 IDENTITY_ATTR = "sysprune:identity"  # study user attr: sysprune._spec.study_identity of the run that created it
 HISTORY_ATTR = "sysprune:runs"  # study user attr: one entry per run (what was safe to change is recorded here)
-
-
-class StudyMismatch(SpecError):
-    """The database already holds a study of that name, defined differently. ``diffs`` lists
-    ``(field, stored, current)``; :meth:`message_for` renders the hint with the front end's name for the
-    ``study_name`` argument (the command line's ``--study-name``)."""
-
-    argument = "study_name"  # the argument the message names (see InvalidArgument)
-
-    def __init__(self, study_name: str, where: str, diffs: list[tuple[str, Any, Any]]) -> None:
-        self.study_name, self.where, self.diffs = study_name, where, diffs
-        super().__init__(self.message_for("study_name"))
-
-    def message_for(self, study_name_argument: str) -> str:
-        from sysprune._spec import describe_diff
-
-        return (
-            f"study {self.study_name!r} in {self.where} was defined differently: {describe_diff(self.diffs)}; "
-            f"to start a new study, give another {study_name_argument}"
-        )
 
 
 @dataclass
@@ -63,54 +43,6 @@ class RunResult:
     n_existing: int
 
 
-def ensure_sqlite_dir(url: str) -> None:
-    """Create the folder of a relative or absolute SQLite file URL (``sqlite:///results/x.db``)."""
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        Path(url[len("sqlite:///") :].split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
-
-
-class StorageError(ValueError):
-    """The storage URL cannot be used (unparsable, unreachable, missing driver, folder not creatable)."""
-
-
-def _shown(url: str) -> str:
-    """The URL with any password masked, for messages. Every message, log line, banner and attribute that shows
-    a storage URL goes through this one function."""
-    try:
-        import sqlalchemy
-
-        return sqlalchemy.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not parsable as a URL: mask what would be the password, between the user's ':' and '@'
-        at = url.rfind("@")
-        start = url.find("//")
-        start = start + 2 if 0 <= start < at else 0
-        colon = url.find(":", start, at) if at > 0 else -1
-        return url if colon < 0 else f"{url[: colon + 1]}***{url[at:]}"
-
-
-def make_storage(url: str) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage with heartbeats (a killed worker's RUNNING trials become FAIL) and SQLite tuned.
-
-    Raises:
-        StorageError: one line naming the URL (password masked) and the reason.
-    """
-    import sqlalchemy.exc
-
-    try:
-        ensure_sqlite_dir(url)
-        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9; relied on knowingly
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
-    except (sqlalchemy.exc.ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
-        raise StorageError(
-            f"--storage {_shown(url)!r}: not an SQLAlchemy URL (e.g. sqlite:///results/sysprune.db or "
-            f"postgresql+psycopg2://user:password@host/db)"
-        ) from None
-    except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError) as e:
-        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        raise StorageError(f"--storage {_shown(url)!r}: cannot open the database ({reason})") from None
-    tune_sqlite_engine(storage.engine)
-    return storage
 
 
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
@@ -161,7 +93,7 @@ def open_study(
         stored = stored_identity(existing)
         diffs = identity_diff(stored, identity)
         if diffs:
-            raise StudyMismatch(study_name, _shown(storage_url), diffs)
+            raise StudyMismatch(study_name, mask_url(storage_url), diffs)
         unverified = [k for k in identity if k not in stored and k != "version"]
     directions = list(spec.objective.directions)
     study = optuna.create_study(
@@ -346,13 +278,7 @@ class Objective:
                     _finalise(trial, last, spec.budgets)
                     raise optuna.TrialPruned(trial.user_attrs.get(_attrs.PRUNE_REASON))
         except CapExceeded as e:
-            trial.set_user_attr(_attrs.PRUNE_REASON, str(e))
-            trial.set_user_attr(_attrs.PRUNE_DETAIL, {"rule": "hard_cap", "pruner": "TrialProcess", "metric": e.metric,
-                                                      "value": e.value, "budget": e.cap, "step": e.step,
-                                                      "predicted": False})  # fmt: skip
-            # The cap's (positive) constraint first: Optuna keeps the first value per key, and the last
-            # recorded step of a budgeted metric may still have been within budget.
-            trial.set_constraint(_attrs.CONSTRAINT_PREFIX + e.metric, e.value - e.cap)
+            record_decision(trial, hard_cap_decision(e))  # reason, detail and the cap's (positive) constraint
             if last:
                 _finalise(trial, last, spec.budgets)
             raise optuna.TrialPruned(str(e)) from None

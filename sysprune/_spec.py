@@ -29,8 +29,7 @@ from sysprune._metrics import metric_names, system_metric_names
 from sysprune._space import CategoricalParam, FixedParam, FloatParam, IntParam, Param
 
 
-class SpecError(ValueError):
-    """A study file (or a command-line override) is invalid. The message is one line, ready for the user."""
+from sysprune.exceptions import SpecError  # defined with every user-catchable error
 
 
 class InvalidArgument(SpecError):

@@ -38,16 +38,7 @@ from sysprune._monitor import ProcessMonitor, read_status_mb, reset_peak_rss
 PRELOAD = ["sysprune._preload"]
 
 
-class TrialProcessError(RuntimeError):
-    """The training code raised, or the trial process died. The message says which and why."""
-
-
-class CapExceeded(RuntimeError):
-    """A hard cap was breached; the trial process was killed."""
-
-    def __init__(self, metric: str, value: float, cap: float, step: int) -> None:
-        super().__init__(f"{metric} {value:.4g} exceeded the hard cap {cap:.4g} during step {step}")
-        self.metric, self.value, self.cap, self.step = metric, value, cap, step
+from sysprune.exceptions import CapExceeded, TrialProcessError  # defined with every user-catchable error
 
 
 @dataclass(frozen=True)
@@ -146,35 +137,7 @@ def _child_main(conn: Any, job: TrialJob) -> None:
 _CTX: Any = None
 
 
-def _popen_class() -> type:
-    """multiprocessing's fork-server Popen, minus one thing: it does not re-import the caller's ``__main__`` in
-    every trial process (the target lives in sysprune, so that import only costs time, and a user's script
-    without an ``if __name__ == "__main__"`` guard would otherwise re-run itself in each trial)."""
-    import io
-
-    from multiprocessing import forkserver, popen_forkserver, spawn, util
-    from multiprocessing.context import reduction, set_spawning_popen
-
-    class Popen(popen_forkserver.Popen):
-        def _launch(self, process_obj: Any) -> None:  # CPython 3.11 popen_forkserver.Popen._launch, adapted
-            prep_data = spawn.get_preparation_data(process_obj._name)
-            prep_data.pop("init_main_from_path", None)
-            prep_data.pop("init_main_from_name", None)
-            buf = io.BytesIO()
-            set_spawning_popen(self)
-            try:
-                reduction.dump(prep_data, buf)
-                reduction.dump(process_obj, buf)
-            finally:
-                set_spawning_popen(None)
-            self.sentinel, w = forkserver.connect_to_new_process(self._fds)
-            _parent_w = os.dup(w)
-            self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))
-            with open(w, "wb", closefd=True) as f:
-                f.write(buf.getbuffer())
-            self.pid = forkserver.read_signed(self.sentinel)
-
-    return Popen
+from sysprune._compat import popen_class as _popen_class  # noqa: E402 - the CPython copy lives in _compat
 
 
 _POPEN: Any = None

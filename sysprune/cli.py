@@ -217,9 +217,9 @@ _SUBCOMMANDS = [_add_run, _add_studies, _add_metrics, _add_dashboard]
 
 def mask_url(url: str) -> str:
     """A storage URL as this command shows it: the password masked (the one masking function, shared)."""
-    from sysprune._runner import _shown
+    from sysprune._storage import mask_url as mask
 
-    return _shown(url)
+    return mask(url)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

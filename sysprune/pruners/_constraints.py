@@ -10,7 +10,8 @@ feasibility: ``study.best_trial`` / ``best_trials`` skip infeasible trials, TPES
 Optuna keeps the first value set for a key (a second ``set_constraint`` is ignored with a warning), so the value
 must be final when set. sysprune sets it
 
-* when a budget pruner decides to prune (the breached metrics only, from the measured or predicted value), and
+* when a budget pruner's decision to prune is recorded (the breached metrics only, from the measured or predicted
+  value; :func:`sysprune.pruners._reasons.record_decision`), and
 * when the trial ends, via :func:`record_constraints` (every budgeted metric not yet set, from its final value).
 
 Both paths skip keys already present, so calling them again is harmless. Constraints can only be written while
@@ -23,9 +24,9 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
-
+from sysprune import _compat
 from sysprune._attrs import CONSTRAINT_PREFIX
+from sysprune._format import nan_to_none
 from sysprune._metrics import system_metric_names
 
 if TYPE_CHECKING:
@@ -51,17 +52,6 @@ def check_budgets(budgets: Any, *, name: str = "budgets") -> dict[str, float]:
             raise ValueError(f"{name}[{metric!r}] must be a finite number >= 0, but got {limit!r}.")
         out[metric] = float(limit)
     return out
-
-
-def set_constraints(storage: "optuna.storages.BaseStorage", trial_id: int, values: Mapping[str, float]) -> None:
-    """Set ``budget:<metric>`` constraints on a running trial, skipping keys already set."""
-    existing = storage.get_trial_system_attrs(trial_id)
-    for metric, value in values.items():
-        key = f"{_CONSTRAINTS_KEY}:{constraint_key(metric)}"
-        value = float(value)
-        if key in existing or math.isnan(value):
-            continue
-        storage.set_trial_system_attr(trial_id, key, value)
 
 
 def budget_constraints(trial: "optuna.trial.FrozenTrial | optuna.trial.Trial") -> dict[str, float]:
@@ -96,8 +86,8 @@ def record_constraints(
     from sysprune.pruners._noise import settled_value
 
     budgets = check_budgets(budgets)
-    storage = trial.study._storage
-    trial_id = trial._trial_id
+    storage = _compat.study_storage(trial.study)
+    trial_id = _compat.trial_id(trial)
     existing = budget_constraints(trial)
     values: dict[str, float] = {}
     steps = None
@@ -105,8 +95,7 @@ def record_constraints(
         if metric in existing:
             continue
         final = None if final_metrics is None else final_metrics.get(metric)
-        if final is not None and math.isnan(float(final)):
-            final = None
+        final = nan_to_none(final)
         if final is None:
             if steps is None:
                 steps = _steps.trial_steps(storage, trial_id, trial.datetime_start)
