@@ -17,10 +17,11 @@ help: ## list the targets (and one study-<name> target per file in studies/)
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-20s %s\n", $$1, $$2}'
 	@for s in $(STUDIES); do printf "  %-20s %s\n" "study-$$s" "run (or resume) studies/$$s.toml"; done
 
-$(VENV)/.installed: pyproject.toml
+# Every extra, from the locked set in constraints.txt (torch 2.14.1 + torchvision 0.29.1 among it).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[torch,dashboard,pmlb,postgres,dev]'
 	@touch $@
 
 venv: $(VENV)/.installed ## create or refresh the virtual environment (.venv)
@@ -37,8 +38,9 @@ studies: $(VENV)/.installed ## list the study files (model, dataset, steps, budg
 grid: $(VENV)/.installed ## run the research grid: every study file except the default (about an hour here)
 	@for s in $(GRID); do $(SYSPRUNE) run studies/$$s.toml --storage $(STORAGE) || exit $$?; done
 
-lint: $(VENV)/.installed ## static checks (ruff: undefined or unused names, syntax errors)
+lint: $(VENV)/.installed ## static checks: ruff (undefined or unused names, syntax errors), mypy over sysprune/
 	$(BIN)/ruff check sysprune tests benchmarks examples
+	$(BIN)/mypy
 
 test: $(VENV)/.installed ## run the test suite (real data from SYSPRUNE_DATA_DIR or ../shared/data)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

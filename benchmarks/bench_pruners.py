@@ -10,7 +10,8 @@ The budgets are generous and the curves promising, so no timed trial is pruned: 
 makes thousands of times. Timed trials end as FAIL so that they leave the study they are timed against unchanged.
 
 Compared: Optuna's MedianPruner (on the same storage), ResourceBudgetPruner (metrics from the in-process cache,
-and from the metric store with the cache emptied before each decision), CurvePruner, and CombinedPruner of
+and from the metric store with the cache emptied before each decision; ``infer_ms`` with its lower bound
+``infer_ms_lo``, so the noise-aware rule runs), ThresholdBudgetPruner, CurvePruner, and CombinedPruner of
 budget + curve. The first decision of each pruner is reported apart ("cold"): Optuna loads the trial list into
 its cache and the curve pruner digests every finished trial once.
 
@@ -35,14 +36,15 @@ from pathlib import Path
 import numpy as np
 import optuna
 import sqlalchemy as sa
-from optuna.storages._rdb import models
 
+from sysprune import _compat
 from sysprune._report import report, should_prune
 from sysprune._store import MetricStore, step_metrics, tune_sqlite_engine
-from sysprune.pruners import CombinedPruner, CurvePruner, ResourceBudgetPruner, _steps
+from sysprune.pruners import CombinedPruner, CurvePruner, ResourceBudgetPruner, ThresholdBudgetPruner, _steps
 
 STEPS = 10
 STUDY = "bench"
+models = _compat.rdb_models()  # Optuna's ORM models: the study is bulk-inserted
 BUDGETS = {"wall_s": 1000.0, "peak_rss_mb": 100_000.0, "infer_ms": 100.0}
 
 
@@ -128,6 +130,7 @@ def pruners() -> dict[str, optuna.pruners.BasePruner]:
         "optuna MedianPruner": optuna.pruners.MedianPruner(n_startup_trials=5),
         "ResourceBudgetPruner (cache)": ResourceBudgetPruner(BUDGETS, max_steps=STEPS),
         "ResourceBudgetPruner (store read)": ResourceBudgetPruner(BUDGETS, max_steps=STEPS),
+        "ThresholdBudgetPruner (cache)": ThresholdBudgetPruner(BUDGETS),
         "CurvePruner": CurvePruner(max_steps=STEPS),
         "CombinedPruner(budget, curve)": CombinedPruner(
             ResourceBudgetPruner(BUDGETS, max_steps=STEPS), CurvePruner(max_steps=STEPS)
@@ -139,7 +142,7 @@ def time_pruner(
     url: str, name: str, pruner: optuna.pruners.BasePruner, n_timed: int, seed: int, verbose: bool = False
 ) -> dict:
     study = optuna.load_study(study_name=STUDY, storage=url, pruner=pruner)
-    tune_sqlite_engine(study._storage._backend.engine)
+    tune_sqlite_engine(_compat.rdb_backend(study._storage).engine)
     t = time.perf_counter()
     study.get_trials(deepcopy=False)  # Optuna's own trial cache, as any long-running worker has it
     load_s = time.perf_counter() - t
@@ -152,7 +155,9 @@ def time_pruner(
         for step in range(STEPS):
             value = 0.995 - 0.3 * (step + 1) ** -1.0 + float(rng.normal(0, 0.002))  # heading for 0.965
             wall += float(rng.uniform(0.9, 1.1))
-            metrics = {"wall_s": wall, "cpu_s": wall * 0.9, "peak_rss_mb": 300.0 + step, "infer_ms": 0.5}
+            metrics = {
+                "wall_s": wall, "cpu_s": wall * 0.9, "peak_rss_mb": 300.0 + step, "infer_ms": 0.5, "infer_ms_lo": 0.45,
+            }  # fmt: skip
             t = time.perf_counter()
             report(trial, step, value, metrics)
             reports.append(time.perf_counter() - t)

@@ -1,42 +1,69 @@
 """sysprune: tune ML models so that they fit a machine, with Optuna studies that prune on system metrics.
 
-Public API (everything else lives in private modules, as in Optuna)::
+The public API (listed with an example each in docs/api.md; everything else lives in private modules, as in
+Optuna):
 
-    sysprune.load_step_metrics(storage_url, study_name)   per-step metrics as a DataFrame
-    sysprune.load_spec(path), sysprune.run_study(spec, ...)
-    sysprune.METRICS                                      the metric vocabulary
-    sysprune.report(trial, step, value, metrics)          one step of any Optuna objective
-    sysprune.should_prune(trial)                          ask the pruner (multi-objective studies too)
-    sysprune.measure(model=..., batch=...)                the runner's metrics, measured in a plain objective
-    sysprune.PRETRAIN_STEP                                step -1: the pre-training probe
-    sysprune.ResourceBudgetPruner, CurvePruner, CombinedPruner, record_constraints
+Running and reading studies
+    load_spec, StudySpec, SpecError, run_study, load_step_metrics(study_or_url, study_name=None)
+Errors
+    sysprune.exceptions: every error a user can catch
+Pruning in any Optuna objective
+    report, should_prune, ResourceBudgetPruner, ThresholdBudgetPruner, CurvePruner, CombinedPruner,
+    budget_constraints, record_constraints, BudgetMetricWarning
+    measure(model=..., batch=...) -> Measurer: the runner's metric dict, measured in one's own objective
+Extending (docs/extending.md)
+    Trainer, Dataset, register_model, register_dataset, register_metric, Metric, METRICS, PRETRAIN_STEP,
+    SearchSpace, FloatParam, IntParam, CategoricalParam, FixedParam
 """
 
+# Extension API: registries and the types a model, dataset or metric of one's own uses.
+from sysprune._data import Dataset, register_dataset
+from sysprune._metrics import METRICS, PRETRAIN_STEP, Metric, register_metric
+from sysprune._space import CategoricalParam, FixedParam, FloatParam, IntParam, SearchSpace
+from sysprune.models import Trainer, register_model
+
+# Running studies, reporting steps, pruning, reading results.
+from sysprune import _compat  # noqa: F401 - warns at import when Optuna/optuna-dashboard/Python is unsupported
+from sysprune import exceptions
 from sysprune._measure import Measurer, measure
-from sysprune._metrics import METRICS, PRETRAIN_STEP
 from sysprune._report import report, should_prune
 from sysprune._runner import run_study
 from sysprune._spec import SpecError, StudySpec, load_spec
 from sysprune._store import load_step_metrics
 from sysprune.pruners import CombinedPruner, CurvePruner, ResourceBudgetPruner, budget_constraints, record_constraints
+from sysprune.pruners import BudgetMetricWarning, ThresholdBudgetPruner
 
 __version__ = "0.1.0"
 
 __all__ = [
     "METRICS",
-    "Measurer",
     "PRETRAIN_STEP",
+    "BudgetMetricWarning",
+    "CategoricalParam",
     "CombinedPruner",
     "CurvePruner",
+    "Dataset",
+    "FixedParam",
+    "FloatParam",
+    "IntParam",
+    "Measurer",
+    "Metric",
     "ResourceBudgetPruner",
+    "SearchSpace",
     "SpecError",
     "StudySpec",
+    "ThresholdBudgetPruner",
+    "Trainer",
     "__version__",
+    "exceptions",
     "budget_constraints",
     "load_spec",
     "load_step_metrics",
     "measure",
     "record_constraints",
+    "register_dataset",
+    "register_metric",
+    "register_model",
     "report",
     "run_study",
     "should_prune",

@@ -7,6 +7,10 @@ User attrs (shown by ``study.trials_dataframe()`` and optuna-dashboard's trial t
     ERROR                 the message of a failed trial (Optuna also keeps it as ``fail_reason``)
     FIXED_PREFIX + name   a hyperparameter fixed in the study file (not sampled)
 
+System attrs:
+    STEP_ATTR_PREFIX + step  one step's metrics ``{metric: value}``, for studies whose storage is not an RDB one
+                          (in memory, journal); an RDB storage keeps them in the ``sysprune_step_metrics`` table
+
 Constraints (Optuna 5, ``trial.set_constraint``): key ``budget:<metric>``, value = measured/predicted − budget
 (> 0 means over budget, i.e. infeasible).
 """
@@ -16,3 +20,4 @@ PRUNE_DETAIL = "prune_detail"
 ERROR = "error"
 FIXED_PREFIX = "fixed:"
 CONSTRAINT_PREFIX = "budget:"
+STEP_ATTR_PREFIX = "sysprune:step:"

@@ -1,10 +1,11 @@
 """Datasets: registry, offline-first loading, deterministic splits, and an array cache for trial processes.
 
-Names
+Names (each one :func:`register_dataset` call at the end of this module; a dataset of one's own is one more)
     ``digits``          scikit-learn's bundled 8x8 digits (1,797 images, 10 classes); needs no data directory.
-    ``mnist``           MNIST via ``torchvision.datasets.MNIST`` (70,000 images 1x28x28, 10 classes).
+    ``mnist``           MNIST via ``torchvision.datasets.MNIST`` (70,000 images 1x28x28, 10 classes; extra torch).
     ``fashion_mnist``   Fashion-MNIST via ``torchvision.datasets.FashionMNIST`` (70,000 images, 10 classes).
-    ``pmlb:<name>``     a PMLB classification dataset via ``pmlb.fetch_data`` (tabular).
+    ``pmlb:<name>``     a PMLB classification dataset via ``pmlb.fetch_data`` (tabular; extra pmlb). A name that
+                        ends in ``:`` registers such a family: its loader receives the full name.
 
 Where files live
     Raw data:        the ``data_dir`` argument, else ``$SYSPRUNE_DATA_DIR``, else ``~/.cache/sysprune/data``
@@ -24,8 +25,9 @@ is raised with one line naming the dataset, the directory searched and what to d
    Fashion-MNIST take their test rows from the official test split (at most all 10,000 of it) and train and val
    from the official training split;
 4. preprocessing is fitted on the training rows only and applied to all three parts: tabular data is
-   standardised per feature (mean 0, std 1; a constant feature keeps scale 1); images are scaled to [0, 1] and then
-   normalised by the training pixels' mean and std (one scalar each);
+   standardised per feature (``sklearn.preprocessing.StandardScaler``: mean 0, std 1; a constant feature keeps
+   scale 1); images are scaled to [0, 1] (divided by the source's ``pixel_max``) and then normalised by the
+   training pixels' mean and std (one scalar each);
 5. ``X_{train,val,test}.npy`` (float32) and ``y_{train,val,test}.npy`` (int64) and ``meta.json`` are written to
    ``<cache_dir>/<name>-<hash>``, where the hash covers the name, seed, subsample, both fractions and
    :data:`FORMAT_VERSION` (the data directory is not part of the key: it changes where bytes come from, not what
@@ -33,8 +35,9 @@ is raised with one line naming the dataset, the directory searched and what to d
    folder, and a concurrent writer that wins the race is accepted. A cached folder makes ``prepare`` a no-op.
 
 :func:`open_prepared` memory-maps a prepared folder and returns a :class:`Dataset` in milliseconds; trial processes
-use it. :func:`check_dataset_name` and :func:`dataset_kind` are pure string checks (no torch, no pmlb import): a
-PMLB name is checked only for its syntax there, and :func:`prepare` rejects names PMLB does not know.
+use it. :func:`check_dataset_name` and :func:`dataset_kind` are registry look-ups (no torch, no pmlb import): a
+family member such as a PMLB name is checked only for its syntax there, and :func:`prepare` rejects names PMLB
+does not know.
 """
 
 from __future__ import annotations
@@ -48,11 +51,14 @@ import re
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
+
+from sysprune._plugins import check_installed
 
 DATA_DIR_ENV = "SYSPRUNE_DATA_DIR"
 CACHE_DIR_ENV = "SYSPRUNE_CACHE_DIR"
@@ -61,16 +67,16 @@ DEFAULT_CACHE_DIR = Path("~/.cache/sysprune/arrays")
 #: Bump when the prepared layout or the preprocessing changes: old cache folders are then simply not found.
 FORMAT_VERSION = 1
 
-BUILTIN_NAMES: tuple[str, ...] = ("digits", "mnist", "fashion_mnist")
 PMLB_PREFIX = "pmlb:"
-_PMLB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+\-]*")  # every PMLB name matches this
+_MEMBER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+\-]*")  # a family member's name (every PMLB name matches)
+_SOURCE_NAME = re.compile(r"[a-z][a-z0-9_]*:?")
+DataKind = Literal["image", "tabular"]
 _SPLITS = ("train", "val", "test")
 _PMLB_EXAMPLES = ("adult", "connect_4", "iris", "letter", "mushroom")
 _TORCHVISION_CLASS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 
 
-class DatasetUnavailable(ValueError):
-    """A dataset is neither in the data directory nor downloadable now (one-line message)."""
+from sysprune.exceptions import DatasetUnavailable  # defined with every user-catchable error
 
 
 @dataclass
@@ -80,7 +86,7 @@ class Dataset:
     ``(channels, height, width)`` for images (``X`` then has shape ``(n, *input_shape)``)."""
 
     name: str
-    kind: Literal["image", "tabular"]
+    kind: DataKind
     input_shape: tuple[int, ...]
     n_classes: int
     X_train: np.ndarray
@@ -92,28 +98,141 @@ class Dataset:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Names (cheap: no heavy imports)
+# The registry (cheap: no heavy imports)
+
+#: ``load(name, data_dir) -> (X, y)`` or ``((X_train, y_train), (X_test, y_test))`` (an official test split).
+LoadFn = Callable[[str, Path], Any]
 
 
-def check_dataset_name(name: object) -> str:
-    """Return ``name`` if it is a valid dataset name, else raise ValueError naming it and what is valid."""
-    valid = f"valid: {', '.join(BUILTIN_NAMES)}, or pmlb:<name> (a PMLB classification dataset, e.g. pmlb:adult)"
+@dataclass(frozen=True)
+class DatasetSource:
+    """A registered dataset, or a family of them when ``name`` ends in ``:`` (see :func:`register_dataset`)."""
+
+    name: str
+    load: LoadFn
+    kind: DataKind
+    pixel_max: float = 255.0
+    requires: tuple[str, ...] = ()
+    description: str = ""
+    version: str | None = None
+
+    @property
+    def is_family(self) -> bool:
+        return self.name.endswith(":")
+
+
+_SOURCES: dict[str, DatasetSource] = {}
+
+
+def register_dataset(
+    name: str,
+    load: LoadFn,
+    *,
+    kind: DataKind,
+    pixel_max: float = 255.0,
+    requires: Iterable[str] = (),
+    description: str = "",
+    version: str | None = None,
+) -> DatasetSource:
+    """Make dataset ``name`` usable in study files (``dataset = "<name>"``).
+
+    Args:
+        name: lower case letters, digits and ``_``; a name ending in ``:`` (``"pmlb:"``) registers a family whose
+            members are named ``<name><member>``.
+        load: ``load(name, data_dir) -> (X, y)`` with the raw rows (the shared code subsamples, splits stratified,
+            preprocesses and caches), or ``((X_train, y_train), (X_test, y_test))`` to keep an official test
+            split. ``name`` is the full name asked for, ``data_dir`` the raw-data directory (``SYSPRUNE_DATA_DIR``).
+            Tabular ``X`` is ``(n, n_features)``; image ``X`` is ``(n, height, width)`` or ``(n, channels, height,
+            width)``. Labels may be any sortable values; they become ``0..K-1``.
+        kind: ``"tabular"`` (standardised per feature) or ``"image"`` (divided by ``pixel_max``, then normalised).
+        pixel_max: images: the raw value that maps to 1.0.
+        requires: optional modules the loader imports (``("torchvision",)``): naming the dataset without them is a
+            one-line error saying which extra to install.
+        description: shown in the list of valid names.
+        version: part of the prepared-array cache key: change it when the loader's output changes.
+
+    Registering the same loader again is a no-op; another loader under a registered name is a ValueError.
+    """
+    if not isinstance(name, str) or not _SOURCE_NAME.fullmatch(name):
+        raise ValueError(f"dataset name must be lower case letters, digits and '_' (a family: ending in ':'), "
+                         f"got {name!r}")
+    if kind not in get_args(DataKind):
+        raise ValueError(f"kind of dataset {name!r} must be 'tabular' or 'image', got {kind!r}")
+    if not callable(load):
+        raise ValueError(f"load of dataset {name!r} must be callable, got {load!r}")
+    if isinstance(pixel_max, bool) or not isinstance(pixel_max, (int, float)) or not pixel_max > 0:
+        raise ValueError(f"pixel_max of dataset {name!r} must be a number > 0, got {pixel_max!r}")
+    source = DatasetSource(name, load, kind, float(pixel_max), tuple(requires), description, version)
+    known = _SOURCES.get(name)
+    if known is not None and _origin(known.load) != _origin(load):
+        raise ValueError(f"dataset {name!r} is already registered (load from {'.'.join(_origin(known.load))}); "
+                         "pick another name")
+    _SOURCES[name] = source
+    return source
+
+
+def _origin(fn: Callable[..., Any]) -> tuple[str, str]:
+    return (getattr(fn, "__module__", "?"), getattr(fn, "__qualname__", repr(fn)))
+
+
+def dataset_names() -> tuple[str, ...]:
+    """Registered names; a family as ``<prefix><name>`` (e.g. ``pmlb:<name>``)."""
+    return tuple(f"{n}<name>" if s.is_family else n for n, s in _SOURCES.items())
+
+
+def get_source(name: object) -> DatasetSource:
+    """The registered source of dataset ``name``, else ValueError naming it and what is valid;
+    :class:`~sysprune._plugins.MissingDependency` when the source's optional dependency is not installed."""
+    source = _find(name)
+    check_installed(source.requires, f"dataset {name!r}")
+    return source
+
+
+def _find(name: object) -> DatasetSource:
+    plain = [n for n, s in _SOURCES.items() if not s.is_family]
+    families = [s for s in _SOURCES.values() if s.is_family]
+    described = [f"{s.name}<name>" + (f" ({s.description})" if s.description else "") for s in families]
+    valid = f"valid: {', '.join(plain)}" + (f", or {', '.join(described)}" if described else "")
     if not isinstance(name, str):
         raise ValueError(f"dataset name must be a string, got {name!r}; {valid}")
-    if name in BUILTIN_NAMES:
-        return name
-    if name.startswith(PMLB_PREFIX):
-        if _PMLB_NAME.fullmatch(name[len(PMLB_PREFIX) :]):
-            return name
-        raise ValueError(f"invalid PMLB dataset name {name!r}: expected pmlb:<name>, the name made of letters, "
-                         "digits, '_', '.', '+' or '-' and starting with a letter or digit")
+    source = _SOURCES.get(name)
+    if source is not None and not source.is_family:
+        return source
+    for family in families:
+        if name.startswith(family.name):
+            if _MEMBER_NAME.fullmatch(name[len(family.name) :]):
+                return family
+            raise ValueError(f"invalid dataset name {name!r}: expected {family.name}<name>, the name made of "
+                             "letters, digits, '_', '.', '+' or '-' and starting with a letter or digit")
     raise ValueError(f"unknown dataset {name!r}; {valid}")
 
 
-def dataset_kind(name: str) -> Literal["image", "tabular"]:
-    """``"image"`` or ``"tabular"`` for a dataset name, without loading anything."""
+def check_dataset_name(name: object) -> str:
+    """Return ``name`` if it is a registered dataset name, else raise ValueError naming it and what is valid."""
+    get_source(name)
+    return name  # type: ignore[return-value]  # get_source checked it is a str
+
+
+def check_dataset_known(name: str, data_dir: str | os.PathLike[str] | None = None) -> str:
+    """Offline: refuse a well-formed ``pmlb:<name>`` that PMLB does not list as a classification dataset (and that
+    is not already in the data directory), with the same message :func:`prepare` gives. Needs no network; a
+    no-op for the built-in names and when pmlb is not installed (``prepare`` then says what is missing)."""
     check_dataset_name(name)
-    return "tabular" if name.startswith(PMLB_PREFIX) else "image"
+    if not name.startswith(PMLB_PREFIX):
+        return name
+    try:
+        import pmlb  # ~0.8 s; only for pmlb: names
+    except ImportError:
+        return name
+    short, pmlb_dir = name[len(PMLB_PREFIX) :], resolve_data_dir(data_dir) / "pmlb"
+    if not _pmlb_cached(short, pmlb_dir) and short not in pmlb.classification_dataset_names:
+        raise ValueError(_unknown_pmlb_message(short, pmlb_dir, pmlb))
+    return name
+
+
+def dataset_kind(name: str) -> DataKind:
+    """``"image"`` or ``"tabular"`` for a dataset name, without loading anything."""
+    return get_source(name).kind
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -152,9 +271,9 @@ def prepare(
     Cheap (a ``stat``) when the folder already exists. Raises ValueError for bad arguments or an unknown PMLB
     name, :class:`DatasetUnavailable` when the raw data is neither present nor downloadable.
     """
-    check_dataset_name(name)
+    source = get_source(name)
     _check_args(seed, subsample, val_fraction, test_fraction)
-    key = {
+    key: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "name": name,
         "seed": int(seed),
@@ -162,11 +281,13 @@ def prepare(
         "val_fraction": float(val_fraction),
         "test_fraction": float(test_fraction),
     }
+    if source.version is not None:  # built-ins have none: their cache folders keep their names
+        key["version"] = source.version
     root = resolve_cache_dir(cache_dir)
     target = root / _folder_name(key)
     if (target / "meta.json").is_file():
         return target
-    arrays, meta = _build(name, key, resolve_data_dir(data_dir))
+    arrays, meta = _build(source, key, resolve_data_dir(data_dir))
     _write_atomically(root, target, arrays, {**key, **meta})
     return target
 
@@ -247,29 +368,30 @@ def _write_atomically(root: Path, target: Path, arrays: dict[str, np.ndarray], m
 # Building the arrays
 
 
-def _build(name: str, key: dict[str, Any], data_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def _build(
+    source: DatasetSource, key: dict[str, Any], data_dir: Path
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Raw data -> (arrays by ``X_train``-style key, metadata)."""
+    name = key["name"]
     rng = np.random.default_rng(key["seed"])
     fractions = (key["val_fraction"], key["test_fraction"])
-    if name == "digits":
-        X, y = _load_digits()
-        parts, labels = _split_pooled(X, y, rng, key["subsample"], *fractions)
-        kind, scale = "image", 16.0
-    elif name in _TORCHVISION_CLASS:
-        (X_tr, y_tr), (X_te, y_te) = _load_torchvision(name, data_dir)
+    raw = source.load(name, data_dir)
+    if _is_official_split(raw):
+        (X_tr, y_tr), (X_te, y_te) = raw
+        _check_raw(name, source.kind, X_tr, y_tr)
+        _check_raw(name, source.kind, X_te, y_te)
         parts, labels = _split_official(X_tr, y_tr, X_te, y_te, rng, key["subsample"], *fractions)
-        kind, scale = "image", 255.0
     else:
-        X, y = _load_pmlb(name[len(PMLB_PREFIX) :], data_dir)
+        X, y = raw
+        _check_raw(name, source.kind, X, y)
         parts, labels = _split_pooled(X, y, rng, key["subsample"], *fractions)
-        kind, scale = "tabular", 1.0
-    if kind == "image":
-        arrays, prep = _preprocess_images(parts, scale)
+    if source.kind == "image":
+        arrays, prep = _preprocess_images(parts, source.pixel_max)
     else:
         arrays, prep = _preprocess_tabular(parts)
     n_classes = len(labels)
     meta = {
-        "kind": kind,
+        "kind": source.kind,
         "input_shape": list(arrays["X_train"].shape[1:]),
         "n_classes": n_classes,
         "classes": labels,
@@ -280,11 +402,25 @@ def _build(name: str, key: dict[str, Any], data_dir: Path) -> tuple[dict[str, np
     return arrays, meta
 
 
+def _is_official_split(raw: Any) -> bool:
+    return isinstance(raw, tuple) and len(raw) == 2 and all(isinstance(r, tuple) and len(r) == 2 for r in raw)
+
+
+def _check_raw(name: str, kind: str, X: Any, y: Any) -> None:
+    """The loader's arrays have the shape its kind needs (one line naming the dataset otherwise)."""
+    ndims = (2,) if kind == "tabular" else (3, 4)
+    shape_X, shape_y = np.shape(X), np.shape(y)
+    if len(shape_X) not in ndims or len(shape_y) != 1 or shape_X[0] != shape_y[0]:
+        expected = "(n, n_features)" if kind == "tabular" else "(n, height, width) or (n, channels, height, width)"
+        raise ValueError(f"dataset {name!r}: its loader returned X of shape {shape_X} and y of shape {shape_y}; "
+                         f"expected X {expected} and y (n,)")
+
+
 def _remap_labels(*ys: np.ndarray) -> tuple[list[np.ndarray], list[Any]]:
     """Map labels (over all given arrays together) to ``0..K-1`` in sorted order; return them and the originals."""
-    classes = np.unique(np.concatenate(ys))
-    mapped = [np.searchsorted(classes, y).astype(np.int64) for y in ys]
-    return mapped, classes.tolist()
+    classes, codes = np.unique(np.concatenate([np.asarray(y) for y in ys]), return_inverse=True)
+    cuts = np.cumsum([len(y) for y in ys])[:-1]
+    return [c.astype(np.int64) for c in np.split(codes, cuts)], classes.tolist()
 
 
 def stratified_order(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -365,16 +501,15 @@ def _take(X: np.ndarray, y: np.ndarray, idx: np.ndarray, rng: np.random.Generato
 def _preprocess_tabular(
     parts: dict[str, tuple[np.ndarray, np.ndarray]],
 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Standardise every feature with the training rows' mean and std (population std; 0 -> 1)."""
-    X_train = parts["train"][0].astype(np.float64)
-    mean = X_train.mean(axis=0)
-    std = X_train.std(axis=0)
-    std[std == 0] = 1.0
+    """Standardise every feature with the training rows' mean and std (population std; a constant feature: 1)."""
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(parts["train"][0].astype(np.float64))
     arrays = {}
     for s, (X, y) in parts.items():
-        arrays[f"X_{s}"] = ((X.astype(np.float64) - mean) / std).astype(np.float32)
+        arrays[f"X_{s}"] = scaler.transform(X.astype(np.float64)).astype(np.float32)
         arrays[f"y_{s}"] = y
-    return arrays, {"method": "standardize", "mean": mean.tolist(), "std": std.tolist()}
+    return arrays, {"method": "standardize", "mean": scaler.mean_.tolist(), "std": scaler.scale_.tolist()}
 
 
 def _preprocess_images(
@@ -386,7 +521,9 @@ def _preprocess_images(
     arrays = {}
     for s, (X, y) in parts.items():
         X = (X.astype(np.float32) / np.float32(scale) - np.float32(mean)) / np.float32(std)
-        arrays[f"X_{s}"] = X.reshape(len(X), 1, *X.shape[1:]).astype(np.float32, copy=False)
+        if X.ndim == 3:  # (n, height, width): one channel
+            X = X.reshape(len(X), 1, *X.shape[1:])
+        arrays[f"X_{s}"] = X.astype(np.float32, copy=False)
         arrays[f"y_{s}"] = y
     return arrays, {"method": "normalize", "scale": scale, "mean": mean, "std": std}
 
@@ -425,14 +562,17 @@ def _unavailable(name: str, where: Path, error: BaseException) -> DatasetUnavail
     )
 
 
-def _load_digits() -> tuple[np.ndarray, np.ndarray]:
+def _load_digits(name: str, data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's bundled digits (``data_dir`` unused)."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     return bunch.images.astype(np.float32), bunch.target.astype(np.int64)
 
 
-def _load_torchvision(name: str, data_dir: Path) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+def _load_torchvision(
+    name: str, data_dir: Path
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """(train, test) as uint8 images (n, 28, 28) and labels, downloading into ``data_dir`` if missing."""
     cls_name = _TORCHVISION_CLASS[name]
     chatter = io.StringIO()
@@ -444,17 +584,18 @@ def _load_torchvision(name: str, data_dir: Path) -> tuple[tuple[np.ndarray, np.n
             splits = [cls(root=str(data_dir), train=train, download=True) for train in (True, False)]
     except Exception as e:  # torchvision raises RuntimeError, URLError, OSError, ... depending on what failed
         raise _unavailable(name, data_dir / cls_name / "raw", e) from None
-    return tuple((ds.data.numpy(), ds.targets.numpy().astype(np.int64)) for ds in splits)  # type: ignore[return-value]
+    train, test = ((ds.data.numpy(), ds.targets.numpy().astype(np.int64)) for ds in splits)
+    return train, test
 
 
 def _pmlb_cached(name: str, pmlb_dir: Path) -> bool:
     return (pmlb_dir / name / f"{name}.tsv.gz").is_file()
 
 
-def _load_pmlb(name: str, data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """PMLB ``name`` as (X float64, y), from ``<data_dir>/pmlb`` or downloaded there."""
+def _load_pmlb(full: str, data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """PMLB ``pmlb:<name>`` as (X float64, y), from ``<data_dir>/pmlb`` or downloaded there."""
     pmlb_dir = data_dir / "pmlb"
-    full = PMLB_PREFIX + name
+    name = full[len(PMLB_PREFIX) :]
     import pmlb  # ~0.8 s; only here
 
     if not _pmlb_cached(name, pmlb_dir) and name not in pmlb.classification_dataset_names:
@@ -478,3 +619,10 @@ def _unknown_pmlb_message(name: str, pmlb_dir: Path, pmlb: Any) -> str:
         f"{len(pmlb.classification_dataset_names)} names in pmlb.classification_dataset_names "
         f"({'cached in ' + str(pmlb_dir) + ': ' if cached else 'e.g. '}{examples})"
     )
+
+
+register_dataset("digits", _load_digits, kind="image", pixel_max=16.0)
+register_dataset("mnist", _load_torchvision, kind="image", requires=("torchvision",))
+register_dataset("fashion_mnist", _load_torchvision, kind="image", requires=("torchvision",))
+register_dataset(PMLB_PREFIX, _load_pmlb, kind="tabular", requires=("pmlb",),
+                 description="a PMLB classification dataset, e.g. pmlb:adult")

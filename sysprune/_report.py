@@ -8,24 +8,27 @@ The sysprune runner uses exactly these two calls in its step loop, and any plain
         if sysprune.should_prune(trial):
             raise optuna.TrialPruned()
 
-:func:`report` writes the step's metrics to the metric store beside the study (one transaction), remembers them in
-this process for the pruners, and reports the objective value to Optuna. :func:`should_prune` asks the study's
-pruner — also in a multi-objective study, where Optuna's ``Trial.should_prune`` refuses.
+:func:`report` writes the step's metrics to the metric store beside the study (one transaction or one storage
+call), remembers them in this process for the pruners, and reports the objective value to Optuna.
+:func:`should_prune` asks the study's pruner — also in a multi-objective study, where Optuna's
+``Trial.should_prune`` refuses — and, when it says to prune, records why (the one bookkeeping path:
+:func:`sysprune.pruners._reasons.record_decision`).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import optuna
 
-from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
-from sysprune._metrics import PRETRAIN_STEP
+from sysprune import _compat
+from sysprune._format import nan_to_none
 from sysprune.pruners import _steps
 
 _MAX_NAME = 64  # the store's metric column
+#: The pre-training probe's step (``sysprune.PRETRAIN_STEP``).
+_PRETRAIN_STEP = -1
 
 
 def report(
@@ -40,32 +43,37 @@ def report(
         trial:
             The running trial (the object an objective receives, or ``study.ask()``).
         step:
-            The step, an integer >= 0 (the first training step is 0), or ``-1``
-            (:data:`sysprune.PRETRAIN_STEP`) for the pre-training probe: the model built, nothing trained, its
-            structural metrics measured; ``value`` must then be None (Optuna gets no intermediate value for it).
+            The step, an integer >= 0 (the first step is 0), or ``-1`` (:data:`sysprune.PRETRAIN_STEP`) for the
+            pre-training probe: the model's structural metrics, measured before it trains, with no ``value``.
         value:
             The objective value at this step, reported with :meth:`optuna.Trial.report` (NaN allowed). Must be
-            :obj:`None` in a multi-objective study, where Optuna has no intermediate values.
+            :obj:`None` in a multi-objective study, where Optuna has no intermediate values, and at step ``-1``.
         metrics:
             Metric name → value at this step, in sysprune's vocabulary (``wall_s``, ``cpu_s``, ``energy_j``,
             ``peak_rss_mb``, ``infer_ms``, ``model_bytes``, ...; other names are stored too). :obj:`None` or NaN
             records the metric as *missing*. Cumulative metrics (``wall_s``, ``cpu_s``, ``energy_j``) are totals
             since the trial started, not per-step costs.
 
-    The first value reported for a step wins, for the metrics as for Optuna's intermediate values.
+    The first value reported for a step wins, for the metrics as for Optuna's intermediate values. The metrics go
+    to the store beside the study (:mod:`sysprune._store`: a table for an RDB storage, trial system attributes
+    for any other storage, a journal included).
 
     Raises:
         TypeError: if ``trial`` is not an :class:`optuna.Trial`, or a value is not a number.
-        ValueError: if ``step`` is below -1 or not an integer, a metric name is empty or too long, or ``value``
-            is given in a multi-objective study or at step -1.
+        ValueError: if ``step`` is not an integer >= -1, a metric name is empty or too long, or ``value`` is
+            given at step -1 or in a multi-objective study.
     """
     if not isinstance(trial, optuna.Trial):
         raise TypeError(f"trial must be an optuna.Trial (the running trial), but got {type(trial).__name__}.")
-    if isinstance(step, bool) or not isinstance(step, int) or step < PRETRAIN_STEP:
-        raise ValueError(f"step must be an integer >= 0, or {PRETRAIN_STEP} for the pre-training probe, but got {step=}.")
-    if step == PRETRAIN_STEP and value is not None:
-        raise ValueError(f"value must be None at the pre-training probe (step {PRETRAIN_STEP}): nothing is trained yet, "
-                         f"but got {value=}.")
+    if isinstance(step, bool) or not isinstance(step, int) or step < _PRETRAIN_STEP:
+        raise ValueError(
+            f"step must be an integer >= 0, or {_PRETRAIN_STEP} for the pre-training probe, but got {step=}."
+        )
+    if step == _PRETRAIN_STEP and value is not None:
+        raise ValueError(
+            f"value must be None at step {_PRETRAIN_STEP} (the pre-training probe has no objective value), "
+            f"but got {value=}."
+        )
     study = trial.study
     if value is not None and len(study.directions) > 1:
         raise ValueError(
@@ -75,14 +83,17 @@ def report(
     clean = _clean_metrics(metrics)
 
     if clean:
-        _steps.metric_store(study._storage).write_step(
+        storage = _compat.study_storage(study)
+        trial_id = _compat.trial_id(trial)
+        _steps.metric_store(storage).write_step(
             study_name=study.study_name,
-            trial_id=trial._trial_id,
+            trial_id=trial_id,
             trial_number=trial.number,
             step=step,
             metrics=clean,
+            trial_start=trial.datetime_start,
         )
-        _steps.remember(study._storage, trial._trial_id, trial.datetime_start, step, clean)
+        _steps.remember(storage, trial_id, trial.datetime_start, step, clean)
     if value is not None:
         trial.report(value, step)
 
@@ -91,37 +102,25 @@ def should_prune(trial: optuna.Trial) -> bool:
     """Whether the study's pruner says to prune the trial now; works in single- and multi-objective studies.
 
     Same as :meth:`optuna.Trial.should_prune` (which raises in a multi-objective study): the pruner receives the
-    study and the trial's latest ``FrozenTrial``. When the pruner is one of Optuna's own (median, hyperband, ...),
-    which give no reason, a generic reason is recorded on the trial (rule ``intermediate``); sysprune's pruners
-    record their own.
+    study and the trial's latest ``FrozenTrial``. When it says to prune, the decision is recorded on the trial
+    (:func:`sysprune.pruners._reasons.record_decision`: ``prune_reason``, ``prune_detail`` and, for a budget
+    breach, the ``budget:<metric>`` constraints): a sysprune pruner's own decision — also from inside an Optuna
+    wrapper such as ``PatientPruner`` — or, for one of Optuna's pruners, a generic one (rule ``intermediate``).
+    When it says to go on, nothing is written.
     """
-    from sysprune.pruners._base import DecidingPruner
-    from sysprune.pruners._combined import builtin_decision
-    from sysprune.pruners._reasons import record_decision
+    from sysprune.pruners._reasons import builtin_decision, collect, record_decision
 
     if not isinstance(trial, optuna.Trial):
         raise TypeError(f"trial must be an optuna.Trial (the running trial), but got {type(trial).__name__}.")
     study = trial.study
-    get_latest = getattr(trial, "_get_latest_trial", None)  # what Trial.should_prune passes (no query)
-    frozen = get_latest() if get_latest is not None else study._storage.get_trial(trial._trial_id)
+    frozen = _compat.latest_trial(trial)
     pruner = study.pruner
-    if not pruner.prune(study, frozen):
+    with collect() as decisions:
+        pruned = pruner.prune(study, frozen)
+    if not pruned:
         return False
-    if not isinstance(pruner, DecidingPruner):
-        record_decision(study, frozen, builtin_decision(pruner, frozen))
-    _sync_reason(trial)
+    record_decision(trial, decisions[0] if decisions else builtin_decision(pruner, frozen))
     return True
-
-
-def _sync_reason(trial: optuna.Trial) -> None:
-    """Let ``trial.user_attrs`` show the reason the pruner wrote through the storage (the Trial caches its attrs)."""
-    cached = getattr(trial, "_cached_frozen_trial", None)
-    if cached is None:
-        return
-    stored = trial.study._storage.get_trial_user_attrs(trial._trial_id)
-    for key in (PRUNE_REASON, PRUNE_DETAIL):
-        if key in stored:
-            cached.user_attrs[key] = stored[key]
 
 
 def _clean_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float | None]:
@@ -139,8 +138,7 @@ def _clean_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float | None]
         if isinstance(v, bool):
             raise TypeError(f"metrics[{name!r}] must be a number or None, but got {v!r}.")
         try:
-            f = float(v)
+            out[name] = nan_to_none(v)
         except (TypeError, ValueError):
             raise TypeError(f"metrics[{name!r}] must be a number or None, but got {v!r}.") from None
-        out[name] = None if math.isnan(f) else f
     return out

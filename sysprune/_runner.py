@@ -8,35 +8,31 @@ step loop. Per-trial user attrs carry each metric's final value so ``trials_data
 
 from __future__ import annotations
 
+import datetime
 import hashlib
-import json
 import math
 import platform
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
 
 from sysprune import _attrs
 from sysprune._logging import get_logger
-from sysprune._metrics import METRIC_NAMES, PRETRAIN_STEP
-from sysprune._spec import SpecError, StudySpec
-from sysprune._store import tune_sqlite_engine
+from sysprune._metrics import PRETRAIN_STEP, metric_names
+from sysprune._spec import StudySpec
+from sysprune._storage import DEFAULT_STORAGE, ensure_sqlite_dir, mask_url  # noqa: F401 - importable from here
+from sysprune._storage import open_storage as make_storage
+from sysprune.pruners._reasons import hard_cap_decision, record_decision
 from sysprune._trial_process import CapExceeded, TrialJob, TrialProcess, TrialProcessError, warm_up
+from sysprune.exceptions import StorageError, StudyMismatch  # noqa: F401 - importable from here
 
 _log = get_logger(__name__)
 
-DEFAULT_STORAGE = "sqlite:///results/sysprune.db"
-
-# What identifies a study's definition: resuming with a file that changed these would mix incomparable trials.
-_IDENTITY_FIELDS = ("model", "dataset", "objective", "steps")
-
-
-class StudyMismatch(SpecError):
-    """The database already holds a study of that name, defined differently."""
+IDENTITY_ATTR = "sysprune:identity"  # study user attr: sysprune._spec.study_identity of the run that created it
+HISTORY_ATTR = "sysprune:runs"  # study user attr: one entry per run (what was safe to change is recorded here)
 
 
 @dataclass
@@ -47,56 +43,6 @@ class RunResult:
     n_existing: int
 
 
-def _identity(spec: StudySpec) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    d = asdict(spec)
-    return json.loads(json.dumps({k: d[k] for k in _IDENTITY_FIELDS}, default=str))
-
-
-def ensure_sqlite_dir(url: str) -> None:
-    """Create the folder of a relative or absolute SQLite file URL (``sqlite:///results/x.db``)."""
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        Path(url[len("sqlite:///") :].split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
-
-
-class StorageError(ValueError):
-    """The storage URL cannot be used (unparsable, unreachable, missing driver, folder not creatable)."""
-
-
-def _shown(url: str) -> str:
-    """The URL with any password masked, for messages."""
-    try:
-        import sqlalchemy
-
-        return sqlalchemy.make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url
-
-
-def make_storage(url: str) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage with heartbeats (a killed worker's RUNNING trials become FAIL) and SQLite tuned.
-
-    Raises:
-        StorageError: one line naming the URL (password masked) and the reason.
-    """
-    import sqlalchemy.exc
-
-    try:
-        ensure_sqlite_dir(url)
-        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9; relied on knowingly
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
-    except sqlalchemy.exc.ArgumentError:
-        raise StorageError(
-            f"--storage {url!r}: not an SQLAlchemy URL (e.g. sqlite:///results/sysprune.db or "
-            f"postgresql+psycopg2://user:password@host/db)"
-        ) from None
-    except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError) as e:
-        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        raise StorageError(f"--storage {_shown(url)!r}: cannot open the database ({reason})") from None
-    tune_sqlite_engine(storage.engine)
-    return storage
 
 
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
@@ -104,7 +50,10 @@ def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
     if s.name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if s.name == "nsgaii":
-        return optuna.samplers.NSGAIISampler(seed=seed)
+        # Population = the random first generation. Optuna's default (50) keeps a study of a few dozen trials
+        # random throughout, the more so as budget-pruned (PRUNED) trials do not fill a generation; see
+        # docs/pruners.md, "How the sampler learns where the budget breaks".
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(2, s.n_startup_trials))
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=s.n_startup_trials, multivariate=True)
 
 
@@ -117,12 +66,17 @@ def _trial_seed(seed: int, number: int) -> int:
     return int.from_bytes(hashlib.sha256(f"trial:{seed}:{number}".encode()).digest()[:4], "little")
 
 
-def open_study(spec: StudySpec, storage_url: str, study_name: str, seed: int) -> tuple[optuna.Study, int]:
-    """Create the study, or load it to resume. Checks that a stored study was defined the same way."""
+def open_study(
+    spec: StudySpec, storage_url: str, study_name: str, seed: int, *, n_trials: int | None = None
+) -> tuple[optuna.Study, int]:
+    """Create the study, or load it to resume. A stored study must have been defined the same way (see
+    :func:`sysprune._spec.study_identity`), else :class:`StudyMismatch` before anything is written; what is safe
+    to change (``n_trials``, an explicit ``n_trials`` argument, the sampler) is recorded in the run history."""
+    from sysprune._spec import identity_diff, study_identity
     from sysprune.pruners import build_pruner
 
     storage = make_storage(storage_url)
-    identity = _identity(spec)
+    identity = study_identity(spec, seed)
     existing = None
     try:
         existing = optuna.load_study(study_name=study_name, storage=storage)
@@ -134,14 +88,13 @@ def open_study(spec: StudySpec, storage_url: str, study_name: str, seed: int) ->
         if existing is not None
         else 0
     )
+    unverified: list[str] = []
     if existing is not None:
-        stored = existing.user_attrs.get("sysprune:identity")
-        if stored is not None and stored != identity:
-            diff = [k for k in _IDENTITY_FIELDS if stored.get(k) != identity.get(k)]
-            raise StudyMismatch(
-                f"study {study_name!r} in {storage_url} was defined with a different {', '.join(diff)}; "
-                f"use --study-name to start a new study"
-            )
+        stored = stored_identity(existing)
+        diffs = identity_diff(stored, identity)
+        if diffs:
+            raise StudyMismatch(study_name, mask_url(storage_url), diffs)
+        unverified = [k for k in identity if k not in stored and k != "version"]
     directions = list(spec.objective.directions)
     study = optuna.create_study(
         storage=storage,
@@ -151,18 +104,75 @@ def open_study(spec: StudySpec, storage_url: str, study_name: str, seed: int) ->
         pruner=build_pruner(spec.pruner.policy, spec.pruner.params, budgets=spec.budgets, steps=spec.steps),
         load_if_exists=True,
     )
-    if existing is None:
-        study.set_user_attr("sysprune:identity", identity)
+    if existing is None or IDENTITY_ATTR not in existing.user_attrs:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(spec.objective.metrics))
+        study.set_user_attr("machine", machine_info())
+    if existing is None or unverified:
+        # A new study, or one written before these fields were stored (or by plain Optuna): the full identity
+        # now, so that later runs are checked on every field; what could not be checked is named in the history.
+        study.set_user_attr(IDENTITY_ATTR, identity)
         study.set_user_attr("budgets", dict(spec.budgets))
         study.set_user_attr("pruner", {"policy": spec.pruner.policy, **spec.pruner.params})
         study.set_user_attr("model", spec.model)
         study.set_user_attr("dataset", spec.dataset.name)
         study.set_user_attr("steps", spec.steps)
-        study.set_user_attr("machine", machine_info())
+        study.set_user_attr("seed", seed)
+    history = list(study.user_attrs.get(HISTORY_ATTR, []))
+    entry: dict[str, Any] = {
+        "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "trials_before": n_existing,
+        "n_trials": spec.n_trials,
+        "n_trials_argument": n_trials,
+        "sampler": {"name": spec.sampler.name, "n_startup_trials": spec.sampler.n_startup_trials},
+    }
+    if existing is not None and unverified:
+        entry["identity_recorded"] = unverified  # not stored by the version that created the study
+    study.set_user_attr(HISTORY_ATTR, [*history, entry])
     return study, n_existing
+
+
+def stored_identity(study: optuna.Study) -> dict[str, Any]:
+    """The identity a study was stored with. A study written by the previous version stored only model, dataset,
+    objective and steps: its budgets and pruner come from its ``budgets``/``pruner`` attrs and its search space
+    from its trials (so a changed space is refused before Optuna sees it); its seed and trial settings were never
+    stored and are taken from the run that resumes it. A study made by plain Optuna has only what its trials say."""
+    attrs = study.user_attrs
+    stored = dict(attrs.get(IDENTITY_ATTR) or {})
+    if "budgets" not in stored and isinstance(attrs.get("budgets"), dict):
+        stored["budgets"] = attrs["budgets"]
+    if "pruner" not in stored and isinstance(attrs.get("pruner"), dict) and "policy" in attrs["pruner"]:
+        params = dict(attrs["pruner"])
+        stored["pruner"] = {"policy": params.pop("policy"), "params": params}
+    if "search_space" not in stored:
+        space = _space_of_trials(study.get_trials(deepcopy=False))
+        if space:
+            stored["search_space"] = space
+    return stored
+
+
+def _space_of_trials(trials: Sequence[optuna.trial.FrozenTrial]) -> dict[str, Any]:
+    """The search space (as :func:`sysprune._spec.param_identity` spells it) of the first trial that sampled
+    parameters: each distribution, plus the parameters fixed in its user attrs."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    for t in trials:
+        if not t.distributions:
+            continue
+        space: dict[str, Any] = {}
+        for name, d in t.distributions.items():
+            if isinstance(d, FloatDistribution):
+                space[name] = {"type": "float", "low": d.low, "high": d.high, "log": d.log, "step": d.step}
+            elif isinstance(d, IntDistribution):
+                space[name] = {"type": "int", "low": d.low, "high": d.high, "log": d.log, "step": d.step}
+            elif isinstance(d, CategoricalDistribution):
+                space[name] = {"type": "categorical", "choices": list(d.choices)}
+        for key, value in t.user_attrs.items():
+            if key.startswith(_attrs.FIXED_PREFIX):
+                space[key[len(_attrs.FIXED_PREFIX) :]] = {"type": "fixed", "value": value}
+        return space
+    return {}
 
 
 def machine_info() -> dict[str, Any]:
@@ -189,7 +199,7 @@ def _report_and_decide(trial: optuna.Trial, step: int, value: float | None, metr
 
 def _finalise(trial: optuna.Trial, last: dict[str, Any], budgets: dict[str, float]) -> None:
     """Each metric's final value as a user attr; budget constraints so the sampler learns feasibility."""
-    for name in METRIC_NAMES:
+    for name in metric_names():
         v = last.get(name)
         if v is not None and not (isinstance(v, float) and math.isnan(v)):
             trial.set_user_attr(name, v)
@@ -197,6 +207,22 @@ def _finalise(trial: optuna.Trial, last: dict[str, Any], budgets: dict[str, floa
         from sysprune.pruners import record_constraints
 
         record_constraints(trial, budgets, last)
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _report_nan(trial: optuna.Trial, step: int, value: Any, metrics: dict[str, Any]) -> None:
+    """Keep the step's measurements (the step table row) of a step whose objective is NaN; no pruner is asked."""
+    from sysprune._report import report
+
+    report(trial, step, value, metrics)
+
+
+def _fail(trial: optuna.Trial, error: str) -> None:
+    trial.set_user_attr(_attrs.ERROR, error)
+    raise TrialProcessError(error)
 
 
 class Objective:
@@ -224,10 +250,12 @@ class Objective:
             threads=spec.trial.threads,
             infer_batch_size=spec.trial.infer_batch_size,
             infer_repeats=spec.trial.infer_repeats,
+            plugins=spec.plugins,
         )
         objective = spec.objective
         single = not objective.is_multi
         last: dict[str, Any] = {}
+        last_step = -2  # -1: the pre-training probe
         tp = None
         try:
             tp = TrialProcess(job, max_rss_mb=spec.trial.max_rss_mb, max_wall_s=spec.trial.max_wall_s)
@@ -235,6 +263,7 @@ class Objective:
             for result in tp.steps():
                 # The latest measured value of each metric (structural ones are measured at step -1 and the last).
                 last = {**last, **{k: v for k, v in result.metrics.items() if v is not None or k not in last}}
+                last_step = result.step
                 if result.step == PRETRAIN_STEP:
                     # The model is built, nothing trained: the pruner decides on its structural metrics first,
                     # so a configuration over a size or latency budget costs only the fork, the build and the probe.
@@ -247,6 +276,11 @@ class Objective:
                         raise TrialProcessError(
                             f"objective metric {objective.metrics[0]!r} is missing at step {result.step}"
                         )
+                    if single and _is_nan(value):  # a diverged model: Optuna would fail it later, without a reason
+                        _report_nan(trial, result.step, value, result.metrics)
+                        raise TrialProcessError(
+                            f"objective metric {objective.metrics[0]!r} was NaN at step {result.step}"
+                        )
                     # The child starts the next step at once, while this process stores the row and asks the
                     # pruner (SQLite writes and a MedianPruner's scan cost milliseconds each): bookkeeping overlaps
                     # training instead of adding to it. A prune then stops the child mid-step, at once.
@@ -257,13 +291,7 @@ class Objective:
                     _finalise(trial, last, spec.budgets)
                     raise optuna.TrialPruned(trial.user_attrs.get(_attrs.PRUNE_REASON))
         except CapExceeded as e:
-            trial.set_user_attr(_attrs.PRUNE_REASON, str(e))
-            trial.set_user_attr(_attrs.PRUNE_DETAIL, {"rule": "hard_cap", "pruner": "TrialProcess", "metric": e.metric,
-                                                      "value": e.value, "budget": e.cap, "step": e.step,
-                                                      "predicted": False})  # fmt: skip
-            # The cap's (positive) constraint first: Optuna keeps the first value per key, and the last
-            # recorded step of a budgeted metric may still have been within budget.
-            trial.set_constraint(_attrs.CONSTRAINT_PREFIX + e.metric, e.value - e.cap)
+            record_decision(trial, hard_cap_decision(e))  # reason, detail and the cap's (positive) constraint
             if last:
                 _finalise(trial, last, spec.budgets)
             raise optuna.TrialPruned(str(e)) from None
@@ -271,6 +299,10 @@ class Objective:
             trial.set_user_attr(_attrs.ERROR, str(e))
             if last:
                 _finalise(trial, last, spec.budgets)
+            raise
+        except KeyboardInterrupt:  # Optuna marks the trial FAIL and re-raises; say why
+            step = f"step {last_step + 1}" if tp is not None else "start"
+            trial.set_user_attr(_attrs.ERROR, f"interrupted during {step}")
             raise
         finally:
             if tp is not None:
@@ -284,7 +316,10 @@ class Objective:
         values = [last.get(m) for m in objective.metrics]
         if any(v is None for v in values):
             missing = [m for m, v in zip(objective.metrics, values) if v is None]
-            raise TrialProcessError(f"objective metric(s) missing at the last step: {', '.join(missing)}")
+            _fail(trial, f"objective metric(s) missing at the last step: {', '.join(missing)}")
+        nan = [m for m, v in zip(objective.metrics, values) if _is_nan(v)]
+        if nan:
+            _fail(trial, f"objective metric(s) {', '.join(nan)} NaN at the last step ({last_step})")
         return values[0] if single else values
 
 
@@ -304,14 +339,19 @@ def run_study(
 
     ``n_trials=None`` runs until the study holds ``spec.n_trials`` trials (so running the same command again
     after an interruption finishes the study, and after completion does nothing); an explicit ``n_trials``
-    adds that many trials. Raises SpecError/DatasetUnavailable before touching the database on bad input.
+    adds that many trials. Raises SpecError (``InvalidArgument`` naming the argument, ``StudyMismatch``) or
+    DatasetUnavailable before writing to the database on bad input.
     """
     from sysprune._data import prepare
 
-    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
-        raise SpecError(f"--n-trials must be an integer >= 1, got {n_trials!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise SpecError(f"--seed must be an integer >= 0, got {seed!r}")
+    from sysprune._spec import N_TRIALS, SEED, Text, check_argument
+
+    if n_trials is not None:
+        check_argument("n_trials", n_trials, N_TRIALS)
+    if seed is not None:
+        check_argument("seed", seed, SEED)
+    if study_name is not None:
+        check_argument("study_name", study_name, Text())
     seed = spec.seed if seed is None else seed
     study_name = study_name or spec.name
     d = spec.dataset
@@ -324,7 +364,7 @@ def run_study(
         data_dir=data_dir,
         cache_dir=cache_dir,
     )
-    study, n_existing = open_study(spec, storage_url, study_name, seed)
+    study, n_existing = open_study(spec, storage_url, study_name, seed, n_trials=n_trials)
     todo = n_trials if n_trials is not None else max(0, spec.n_trials - n_existing)
     if on_start is not None:
         on_start(study, n_existing, todo)

@@ -1,7 +1,14 @@
-"""Search-space parameters as plain data, and their mapping to Optuna's ``suggest_*`` calls."""
+"""Search spaces as plain data, and their mapping to Optuna's ``suggest_*`` calls.
+
+A :data:`SearchSpace` maps parameter names to :class:`FloatParam`, :class:`IntParam`, :class:`CategoricalParam` or
+:class:`FixedParam`. A model declares its space once; a study file may narrow, replace or fix any entry. Each
+parameter may carry a ``default``: the value :func:`fill_params` uses when a direct ``create()`` call leaves the
+parameter out (a study always passes every parameter of its space).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
@@ -10,10 +17,13 @@ import optuna
 
 @dataclass(frozen=True)
 class FloatParam:
+    """A float in ``[low, high]`` (log scale or a grid of ``step`` if given)."""
+
     low: float
     high: float
     log: bool = False
     step: float | None = None
+    default: float | None = None
 
     def suggest(self, trial: optuna.Trial, name: str) -> float:
         return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
@@ -24,10 +34,13 @@ class FloatParam:
 
 @dataclass(frozen=True)
 class IntParam:
+    """An integer in ``[low, high]`` (log scale or a grid of ``step``)."""
+
     low: int
     high: int
     log: bool = False
     step: int = 1
+    default: int | None = None
 
     def suggest(self, trial: optuna.Trial, name: str) -> int:
         return trial.suggest_int(name, self.low, self.high, log=self.log, step=self.step)
@@ -38,7 +51,10 @@ class IntParam:
 
 @dataclass(frozen=True)
 class CategoricalParam:
+    """One of ``choices`` (strings, numbers or booleans)."""
+
     choices: tuple[Any, ...]
+    default: Any = None
 
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
         return trial.suggest_categorical(name, list(self.choices))
@@ -53,6 +69,10 @@ class FixedParam:
 
     value: Any
 
+    @property
+    def default(self) -> Any:
+        return self.value
+
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
         return self.value
 
@@ -61,8 +81,30 @@ class FixedParam:
 
 
 Param = Union[FloatParam, IntParam, CategoricalParam, FixedParam]
+#: A model's search space: parameter name -> parameter.
+SearchSpace = Mapping[str, Param]
 
 
-def sample(space: dict[str, Param], trial: optuna.Trial) -> dict[str, Any]:
+def sample(space: SearchSpace, trial: optuna.Trial) -> dict[str, Any]:
     """Draw every parameter of ``space`` for ``trial`` (fixed ones are returned unchanged)."""
     return {name: p.suggest(trial, name) for name, p in space.items()}
+
+
+def fill_params(params: Mapping[str, Any], space: SearchSpace, model: str) -> dict[str, Any]:
+    """``params`` completed with the space's defaults.
+
+    Raises ValueError naming the key for a parameter the space does not have, or one left out that has no default.
+    """
+    unknown = sorted(set(params) - set(space))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(map(repr, unknown))} for model {model}; "
+                         f"valid: {', '.join(space)}")
+    out = {}
+    for name, p in space.items():
+        if name in params:
+            out[name] = params[name]
+        elif p.default is not None:
+            out[name] = p.default
+        else:
+            raise ValueError(f"model {model}: parameter {name!r} is missing and its search space has no default")
+    return out

@@ -1,28 +1,213 @@
-"""Study files (TOML) → :class:`StudySpec`, with every field validated.
+"""Study files (TOML) → :class:`StudySpec`, with every field validated once, before anything is written.
 
-Errors are :class:`SpecError` (a ``ValueError``) whose one-line message names the file, the field and what would
-be valid, e.g. ``studies/x.toml: search_space.lr: low must be < high, got low=0.1 high=0.01``.
-Unknown keys are rejected by name at every level. Nothing here touches a database or imports torch.
+Validation follows scikit-learn's declared constraints: each field's constraint is declared once in a small table
+(``_DATASET``, ``_SAMPLER``, ``_TRIAL``, ...), checked at one entry point (:func:`parse_spec`), and every failure
+is one line in one format::
+
+    studies/x.toml: budgets.infer_ms: value inf is invalid; valid: a finite number >= 0
+
+(``file: field: value X is invalid; valid: ...``; an unknown key reads ``field: unknown key; valid: ...``).
+A hyperparameter given in ``[search_space]`` is also checked against the model's declared space (``SPACE``): the
+same type, and the same sign (see :func:`declared_domain`). Library arguments use the same constraints through
+:func:`check_argument` and raise :class:`InvalidArgument`, which names the *argument* (``n_trials``); the command
+line renders it with its own flag (``--n-trials``). Nothing here touches a database or imports torch.
+
+:func:`study_identity` is the stored definition of a study: everything that changes the data or the meaning of a
+recorded value. The runner refuses to resume a study whose identity differs (see :func:`identity_diff`).
 """
 
 from __future__ import annotations
 
 import math
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sysprune._metrics import METRIC_NAMES, SYSTEM_METRICS
+from sysprune._metrics import metric_names, system_metric_names
 from sysprune._space import CategoricalParam, FixedParam, FloatParam, IntParam, Param
 
 
-class SpecError(ValueError):
-    """A study file (or a command-line override) is invalid. The message is one line, ready for the user."""
+from sysprune.exceptions import SpecError  # defined with every user-catchable error
+
+
+class InvalidArgument(SpecError):
+    """A library function's argument is invalid. ``argument`` names it; :meth:`message_for` renders the same
+    message under another name (the command line uses its flag, e.g. ``--n-trials``)."""
+
+    def __init__(self, argument: str, value: Any, valid: str) -> None:
+        self.argument, self.value, self.valid = argument, value, valid
+        super().__init__(self.message_for(argument))
+
+    def message_for(self, name: str) -> str:
+        return invalid(name, self.value, self.valid)
 
 
 SAMPLERS = ("tpe", "random", "nsgaii")
 DIRECTIONS = ("maximize", "minimize")
+IDENTITY_VERSION = 2
+
+
+def invalid(field: str, value: Any, valid: str, why: str | None = None) -> str:
+    """The one message format: ``field: value X is invalid (why); valid: ...``."""
+    shown = value.text if isinstance(value, _Shown) else repr(value)
+    return f"{field}: value {shown} is invalid{f' ({why})' if why else ''}; valid: {valid}"
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """A value shown as given (e.g. ``low=32 high=8``) rather than by ``repr``."""
+
+    text: str
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Declared constraints
+
+
+def _fmt(x: Any) -> str:
+    return f"{x:g}" if isinstance(x, float) else str(x)
+
+
+@dataclass(frozen=True)
+class Integer:
+    """An integer (not a boolean) in ``[low, high]``; a bound of None is open-ended."""
+
+    low: int | None = None
+    high: int | None = None
+
+    def accepts(self, v: Any) -> bool:
+        return (
+            not isinstance(v, bool)
+            and isinstance(v, int)
+            and (self.low is None or v >= self.low)
+            and (self.high is None or v <= self.high)
+        )
+
+    def describe(self) -> str:
+        if self.low is not None and self.high is not None:
+            return f"an integer in [{self.low}, {self.high}]"
+        if self.low is not None:
+            return f"an integer >= {self.low}"
+        if self.high is not None:
+            return f"an integer <= {self.high}"
+        return "an integer"
+
+    def normalise(self, v: Any) -> int:
+        return v
+
+
+@dataclass(frozen=True)
+class Real:
+    """A finite number (an integer is accepted) in an interval; ``*_open`` makes a bound exclusive."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def accepts(self, v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return False
+        if self.low is not None and (v <= self.low if self.low_open else v < self.low):
+            return False
+        return self.high is None or (v < self.high if self.high_open else v <= self.high)
+
+    def describe(self) -> str:
+        if self.low is not None and self.high is not None:
+            lb, hb = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            return f"a finite number in {lb}{_fmt(self.low)}, {_fmt(self.high)}{hb}"
+        if self.low is not None:
+            return f"a finite number {'>' if self.low_open else '>='} {_fmt(self.low)}"
+        if self.high is not None:
+            return f"a finite number {'<' if self.high_open else '<='} {_fmt(self.high)}"
+        return "a finite number"
+
+    def normalise(self, v: Any) -> float:
+        return float(v)
+
+
+@dataclass(frozen=True)
+class Text:
+    """A non-empty string (any string with ``empty``), one of ``choices`` when given."""
+
+    choices: tuple[str, ...] | None = None
+    empty: bool = False
+
+    def accepts(self, v: Any) -> bool:
+        if not isinstance(v, str) or (not v and not self.empty):
+            return False
+        return self.choices is None or v in self.choices
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            return ", ".join(self.choices)
+        return "a string" if self.empty else "a non-empty string"
+
+    def normalise(self, v: Any) -> str:
+        return v
+
+
+@dataclass(frozen=True)
+class Boolean:
+    def accepts(self, v: Any) -> bool:
+        return isinstance(v, bool)
+
+    def describe(self) -> str:
+        return "true or false"
+
+    def normalise(self, v: Any) -> bool:
+        return v
+
+
+Constraint = Integer | Real | Text | Boolean
+
+#: Shared with the library's arguments (run_study's ``n_trials``, ``seed``): one declaration, two entry points.
+N_TRIALS = Integer(low=1)
+SEED = Integer(low=0)
+STEPS = Integer(low=1)
+BUDGET = Real(low=0.0)
+
+_TOP: dict[str, Constraint] = {
+    "name": Text(), "description": Text(empty=True), "model": Text(),
+    "steps": STEPS, "n_trials": N_TRIALS, "seed": SEED,
+}  # fmt: skip
+_TABLES = ("dataset", "objective", "sampler", "pruner", "budgets", "search_space", "trial")
+TOP_KEYS = (*_TOP, *_TABLES, "plugins")
+_DATASET: dict[str, Constraint] = {
+    "name": Text(),
+    "subsample": Integer(low=10),
+    "val_fraction": Real(0.0, 1.0, low_open=True, high_open=True),
+    "test_fraction": Real(0.0, 1.0, low_open=True, high_open=True),
+}
+_SAMPLER: dict[str, Constraint] = {"name": Text(SAMPLERS), "n_startup_trials": Integer(low=0)}
+_TRIAL: dict[str, Constraint] = {
+    "threads": Integer(low=1),
+    "infer_batch_size": Integer(low=1),
+    "infer_repeats": Integer(low=1),
+    "max_rss_mb": Real(0.0, low_open=True),
+    "max_wall_s": Real(0.0, low_open=True),
+}
+_FLOAT_RANGE: dict[str, Constraint] = {
+    "type": Text(), "low": Real(), "high": Real(), "log": Boolean(), "step": Real(0.0, low_open=True),
+}  # fmt: skip
+_INT_RANGE: dict[str, Constraint] = {
+    "type": Text(), "low": Integer(), "high": Integer(), "log": Boolean(), "step": Integer(low=1),
+}  # fmt: skip
+_CATEGORICAL_KEYS = ("type", "choices")
+_PARAM_TYPES = ("float", "int", "categorical")
+
+
+def check_argument(argument: str, value: Any, constraint: Constraint) -> Any:
+    """Validate one library argument against its declared constraint; raise :class:`InvalidArgument`."""
+    if not constraint.accepts(value):
+        raise InvalidArgument(argument, value, constraint.describe())
+    return constraint.normalise(value)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# What a study file holds
 
 
 @dataclass(frozen=True)
@@ -82,184 +267,276 @@ class StudySpec:
     trial: TrialSpec
     description: str = ""
     path: str | None = None
+    plugins: tuple[str, ...] = ()  # modules imported first (they register models, datasets, metrics)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Validation helpers: each raises SpecError(field: message); load_spec prefixes the file name.
+# The entry point's helpers: each raises _Err (a SpecError) with ``field: ...``; load_spec prefixes the file.
 
 
-class _Err(Exception):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+class _Err(SpecError):
+    """A field of a study file is invalid (message ``field: ...``, without the file name)."""
+
+
+def _join(table: str, key: str) -> str:
+    return f"{table}.{key}" if table else key
 
 
 def _table(value: Any, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise _Err(field, f"must be a table, got {type(value).__name__} {value!r}")
+        raise _Err(invalid(field, value, "a table"))
     return value
 
 
 def _no_unknown(table: dict[str, Any], allowed: tuple[str, ...], field: str) -> None:
     for key in table:
         if key not in allowed:
-            where = f"{field}.{key}" if field else key
-            raise _Err(where, f"unknown key; valid keys{' in ' + field if field else ''}: {', '.join(allowed)}")
+            raise _Err(f"{_join(field, key)}: unknown key; valid: {', '.join(allowed)}")
 
 
-def _int(value: Any, field: str, *, low: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _Err(field, f"must be an integer, got {value!r}")
-    if low is not None and value < low:
-        raise _Err(field, f"must be >= {low}, got {value}")
-    return value
+def _check(value: Any, constraint: Constraint, field: str) -> Any:
+    if not constraint.accepts(value):
+        raise _Err(invalid(field, value, constraint.describe()))
+    return constraint.normalise(value)
 
 
-def _num(value: Any, field: str, *, low: float | None = None, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise _Err(field, f"must be a number, got {value!r}")
-    if positive and value <= 0:
-        raise _Err(field, f"must be > 0, got {value}")
-    if low is not None and value < low:
-        raise _Err(field, f"must be >= {low}, got {value}")
-    return float(value)
+def _required(table: dict[str, Any], key: str, constraint: Constraint, field: str) -> Any:
+    if key not in table:
+        raise _Err(f"{_join(field, key)}: missing (required); valid: {constraint.describe()}")
+    return _check(table[key], constraint, _join(field, key))
 
 
-def _str(value: Any, field: str, choices: tuple[str, ...] | None = None) -> str:
-    if not isinstance(value, str) or not value:
-        raise _Err(field, f"must be a non-empty string, got {value!r}")
-    if choices is not None and value not in choices:
-        raise _Err(field, f"unknown value {value!r}; valid: {', '.join(choices)}")
-    return value
+def _fields(raw: Any, constraints: dict[str, Constraint], field: str) -> dict[str, Any]:
+    """The given entries of a table, each checked against its declared constraint (unknown keys refused)."""
+    table = _table(raw, field)
+    _no_unknown(table, tuple(constraints), field)
+    return {k: _check(table[k], c, _join(field, k)) for k, c in constraints.items() if k in table}
 
 
-def _bool(value: Any, field: str) -> bool:
-    if not isinstance(value, bool):
-        raise _Err(field, f"must be true or false, got {value!r}")
-    return value
+# ---------------------------------------------------------------------------------------------------------------
+# Search space: the file's entries, checked against the model's declared space
 
 
-def parse_param(value: Any, field: str) -> Param:
-    """One search-space entry: a table with ``type`` (float/int/categorical), or a plain value (fixed)."""
+@dataclass(frozen=True)
+class Domain:
+    """The values a model's hyperparameter takes, read from its declared space entry: a type (``int``,
+    ``float``, ``str``, ``bool``, or ``any``) and a sign (``low`` 1: counts and sizes; 0: non-negative)."""
+
+    kind: str
+    low: int | None = None
+    declared: str = ""
+
+    def accepts(self, v: Any) -> bool:
+        if isinstance(v, bool):
+            return self.kind in ("bool", "any")
+        if isinstance(v, str):
+            return self.kind in ("str", "any")
+        if isinstance(v, int):
+            ok = self.kind in ("int", "float", "any")
+        elif isinstance(v, float):
+            ok = self.kind in ("float", "any") and math.isfinite(v)
+        else:
+            return False
+        return ok and (self.low is None or v >= self.low)
+
+    def describe(self) -> str:
+        base = {"int": "an integer", "float": "a finite number", "str": "a string", "bool": "true or false",
+                "any": "a string, a finite number or a boolean"}[self.kind]  # fmt: skip
+        return base + (f" >= {self.low}" if self.low is not None else "")
+
+    def range_types(self) -> tuple[str, ...]:
+        return {"int": ("int", "categorical"), "float": ("float", "categorical")}.get(
+            self.kind, _PARAM_TYPES if self.kind == "any" else ("categorical",)
+        )
+
+
+def _sign(values: list[Any], *, counts: bool) -> int | None:
+    if counts and all(v >= 1 for v in values):
+        return 1
+    return 0 if all(v >= 0 for v in values) else None
+
+
+def _value_kind(v: Any) -> str:
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, str):
+        return "str"
+    if isinstance(v, int):
+        return "int"
+    return "float" if isinstance(v, float) else "any"
+
+
+def declared_domain(param: Param, model: str = "", name: str = "") -> Domain:
+    """The domain of a model's declared parameter: its type, and its sign (an int parameter whose declared
+    values are all >= 1 takes values >= 1; a parameter whose declared values are all >= 0 takes values >= 0).
+    A fixed entry of ``SPACE`` declares only its type."""
+    declared = f"{model} declares {name} as {param.describe()}" if model else ""
+    if isinstance(param, IntParam):
+        return Domain("int", _sign([param.low], counts=True), declared)
+    if isinstance(param, FloatParam):
+        return Domain("float", _sign([param.low], counts=False), declared)
+    if isinstance(param, CategoricalParam):
+        kinds = {_value_kind(c) for c in param.choices}
+        if kinds == {"int"}:
+            return Domain("int", _sign(list(param.choices), counts=True), declared)
+        if kinds <= {"int", "float"}:
+            return Domain("float", _sign(list(param.choices), counts=False), declared)
+        return Domain(kinds.pop() if len(kinds) == 1 else "any", None, declared)
+    return Domain(_value_kind(param.value), None, declared)
+
+
+_ANY = Domain("any")
+
+
+def _in_domain(value: Any, domain: Domain, field: str) -> None:
+    if not domain.accepts(value):
+        note = f" ({domain.declared})" if domain.declared else ""
+        raise _Err(invalid(field, value, domain.describe() + note))
+
+
+def _choice_group(v: Any) -> str:
+    return "number" if _value_kind(v) in ("int", "float") else _value_kind(v)
+
+
+def parse_param(value: Any, field: str, domain: Domain = _ANY) -> Param:
+    """One search-space entry: a table with ``type`` (float/int/categorical), or a plain value (fixed), checked
+    against the model's declared ``domain`` of that parameter."""
     if not isinstance(value, dict):
         if isinstance(value, (list, tuple)):
-            raise _Err(field, "a list is not a parameter; write {type = \"categorical\", choices = [...]}")
+            raise _Err(invalid(field, value, 'a plain value, or {type = "categorical", choices = [...]} for a list'))
+        _in_domain(value, domain, field)
         return FixedParam(value)
     kind = value.get("type")
-    if kind == "float":
-        _no_unknown(value, ("type", "low", "high", "log", "step"), field)
-        low, high = _num(value.get("low"), f"{field}.low"), _num(value.get("high"), f"{field}.high")
-        log = _bool(value.get("log", False), f"{field}.log")
-        step = value.get("step")
-        step = None if step is None else _num(step, f"{field}.step", positive=True)
-        if low >= high:
-            raise _Err(field, f"low must be < high, got low={low:g} high={high:g}")
-        if log and low <= 0:
-            raise _Err(field, f"log scale needs low > 0, got low={low:g}")
-        if log and step is not None:
-            raise _Err(field, "step and log cannot be used together")
-        return FloatParam(low, high, log, step)
-    if kind == "int":
-        _no_unknown(value, ("type", "low", "high", "log", "step"), field)
-        low, high = _int(value.get("low"), f"{field}.low"), _int(value.get("high"), f"{field}.high")
-        log = _bool(value.get("log", False), f"{field}.log")
-        step = _int(value.get("step", 1), f"{field}.step", low=1)
-        if low >= high:
-            raise _Err(field, f"low must be < high, got low={low} high={high}")
-        if log and low <= 0:
-            raise _Err(field, f"log scale needs low > 0, got low={low}")
-        if log and step != 1:
-            raise _Err(field, "step and log cannot be used together")
-        return IntParam(low, high, log, step)
+    note = f" ({domain.declared})" if domain.declared else ""
+    if kind not in _PARAM_TYPES or kind not in domain.range_types():
+        raise _Err(invalid(f"{field}.type", kind, ", ".join(domain.range_types()) + note))
     if kind == "categorical":
-        _no_unknown(value, ("type", "choices"), field)
+        _no_unknown(value, _CATEGORICAL_KEYS, field)
         choices = value.get("choices")
         if not isinstance(choices, list) or not choices:
-            raise _Err(f"{field}.choices", f"must be a non-empty list, got {choices!r}")
-        for c in choices:
-            if not isinstance(c, (str, int, float, bool)):
-                raise _Err(f"{field}.choices", f"choices must be strings, numbers or booleans, got {c!r}")
-        if len(set(map(repr, choices))) != len(choices):
-            raise _Err(f"{field}.choices", f"choices must be distinct, got {choices!r}")
+            raise _Err(invalid(f"{field}.choices", choices, "a non-empty list"))
+        groups = {_choice_group(c) for c in choices}
+        if not groups <= {"str", "number", "bool"} or len(groups) != 1:
+            raise _Err(invalid(f"{field}.choices", choices, "choices of one type: all strings, all numbers or all "
+                                                            "booleans"))  # fmt: skip
+        for i, c in enumerate(choices):
+            _in_domain(c, domain, f"{field}.choices[{i}]")
+        distinct = {(type(c) is bool, c) for c in choices}
+        if len(distinct) != len(choices):
+            raise _Err(invalid(f"{field}.choices", choices, "distinct choices"))
         return CategoricalParam(tuple(choices))
-    raise _Err(f"{field}.type", f"unknown parameter type {kind!r}; valid: float, int, categorical")
+    table = _fields(value, _FLOAT_RANGE if kind == "float" else _INT_RANGE, field)
+    bound = _FLOAT_RANGE["low"] if kind == "float" else _INT_RANGE["low"]
+    low, high = _required(value, "low", bound, field), _required(value, "high", bound, field)
+    for key, v in (("low", low), ("high", high)):
+        _in_domain(v, domain, f"{field}.{key}")
+    log: bool = table.get("log", False)
+    step: Any = table.get("step", None if kind == "float" else 1)
+    shown = _Shown(f"low={_fmt(low)} high={_fmt(high)}")
+    if low >= high:
+        raise _Err(invalid(field, shown, "low < high"))
+    if log and low <= 0:
+        raise _Err(invalid(field, _Shown(f"log=true low={_fmt(low)}"), "low > 0 on a log scale"))
+    if log and (step is not None if kind == "float" else step != 1):
+        raise _Err(invalid(field, _Shown(f"log=true step={_fmt(step)}"), "either log or step, not both"))
+    return FloatParam(low, high, log, step) if kind == "float" else IntParam(low, high, log, step)
 
 
 def parse_search_space(model: str, raw: Any, field: str = "search_space") -> dict[str, Param]:
     """The model's default space, with the file's entries replacing or fixing parameters by name."""
     from sysprune.models import get_model
 
-    space = dict(get_model(model).SPACE)
+    space = dict(get_model(model).space)
     table = _table(raw, field)
     for name, value in table.items():
         if name not in space:
-            raise _Err(f"{field}.{name}", f"unknown parameter for model {model}; valid: {', '.join(space)}")
-        space[name] = parse_param(value, f"{field}.{name}")
+            raise _Err(f"{field}.{name}: unknown parameter for model {model}; valid: {', '.join(space)}")
+        space[name] = parse_param(value, f"{field}.{name}", declared_domain(space[name], model, name))
     return space
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# The other tables
+
+
 def _objective(raw: Any) -> ObjectiveSpec:
+    from sysprune._metrics import METRICS
+
     table = _table(raw, "objective")
     _no_unknown(table, ("metric", "direction"), "objective")
     metric = table.get("metric", "val_accuracy")
     metrics = metric if isinstance(metric, list) else [metric]
-    if not metrics:
-        raise _Err("objective.metric", "must name at least one metric")
+    if not metrics or len(set(map(repr, metrics))) != len(metrics):
+        raise _Err(invalid("objective.metric", metric, "a metric name, or a list of distinct metric names"))
     for m in metrics:
-        if m not in METRIC_NAMES:
-            raise _Err("objective.metric", f"unknown metric {m!r}; valid: {', '.join(METRIC_NAMES)}")
-    if len(set(metrics)) != len(metrics):
-        raise _Err("objective.metric", f"metrics must be distinct, got {metrics!r}")
-    from sysprune._metrics import METRICS
-
+        if m not in METRICS:
+            raise _Err(invalid("objective.metric", m, ", ".join(metric_names())))
     default_dirs = [METRICS[m].better for m in metrics]
     direction = table.get("direction", default_dirs if len(metrics) > 1 else default_dirs[0])
     directions = direction if isinstance(direction, list) else [direction]
     if len(directions) != len(metrics):
-        raise _Err("objective.direction", f"needs one direction per metric ({len(metrics)}), got {direction!r}")
+        raise _Err(invalid("objective.direction", direction, f"one direction per metric ({len(metrics)})"))
     for d in directions:
-        _str(d, "objective.direction", DIRECTIONS)
+        _check(d, Text(DIRECTIONS), "objective.direction")
     return ObjectiveSpec(tuple(metrics), tuple(directions))
 
 
 def _budgets(raw: Any) -> dict[str, float]:
     table = _table(raw, "budgets")
-    out = {}
-    for name, value in table.items():
-        if name not in SYSTEM_METRICS:
-            raise _Err(f"budgets.{name}", f"unknown system metric; valid: {', '.join(SYSTEM_METRICS)}")
-        out[name] = _num(value, f"budgets.{name}", low=0.0)
-    return out
+    for name in table:
+        if name not in system_metric_names():
+            raise _Err(f"budgets.{name}: unknown system metric; valid: {', '.join(system_metric_names())}")
+    return {name: _check(value, BUDGET, f"budgets.{name}") for name, value in table.items()}
 
 
 def _dataset(raw: Any) -> DatasetSpec:
-    from sysprune._data import check_dataset_name
+    from sysprune._data import check_dataset_known, check_dataset_name
 
     if isinstance(raw, str):
         raw = {"name": raw}
-    table = _table(raw, "dataset")
-    _no_unknown(table, ("name", "subsample", "val_fraction", "test_fraction"), "dataset")
-    name = _str(table.get("name"), "dataset.name")
+    given = _fields(raw, _DATASET, "dataset")
+    name = _required(raw, "name", _DATASET["name"], "dataset")
     try:
         check_dataset_name(name)
+        check_dataset_known(name)
     except ValueError as e:
-        raise _Err("dataset.name", str(e)) from None
-    subsample = table.get("subsample")
-    subsample = None if subsample is None else _int(subsample, "dataset.subsample", low=10)
-    vf = _num(table.get("val_fraction", 0.2), "dataset.val_fraction", positive=True)
-    tf = _num(table.get("test_fraction", 0.2), "dataset.test_fraction", positive=True)
-    if vf + tf >= 1:
-        raise _Err("dataset", f"val_fraction + test_fraction must be < 1, got {vf:g} + {tf:g}")
-    return DatasetSpec(name, subsample, vf, tf)
+        raise _Err(f"dataset.name: {e}") from None
+    d = DatasetSpec(name, given.get("subsample"), given.get("val_fraction", 0.2), given.get("test_fraction", 0.2))
+    if d.val_fraction + d.test_fraction >= 1:
+        raise _Err(invalid("dataset", _Shown(f"val_fraction + test_fraction = {d.val_fraction:g} + "
+                                             f"{d.test_fraction:g}"), "a sum < 1"))  # fmt: skip
+    if d.subsample is not None:  # the split's sizes as _data.prepare computes them (when the set has that many rows)
+        n_val, n_test = round(d.val_fraction * d.subsample), round(d.test_fraction * d.subsample)
+        if min(n_val, n_test, d.subsample - n_val - n_test) < 1:
+            shown = f"subsample={d.subsample} val_fraction={d.val_fraction:g} test_fraction={d.test_fraction:g}"
+            raise _Err(invalid("dataset", _Shown(shown), "at least one row for each of train, val and test"))
+    return d
+
+
+def _plugins(raw: Any) -> tuple[str, ...]:
+    """Import the plugin modules (their registrations must precede the model/dataset/metric checks)."""
+    from sysprune._plugins import import_plugins
+
+    if not isinstance(raw, list) or not all(isinstance(m, str) for m in raw):
+        raise _Err(invalid("plugins", raw, "a list of module names"))
+    try:
+        return import_plugins(raw)
+    except ValueError as e:
+        raise _Err(f"plugins: {e}") from None
 
 
 def _sampler(raw: Any) -> SamplerSpec:
-    if isinstance(raw, str):
-        raw = {"name": raw}
-    table = _table(raw, "sampler")
-    _no_unknown(table, ("name", "n_startup_trials"), "sampler")
-    name = _str(table.get("name", "tpe"), "sampler.name", SAMPLERS)
-    n = _int(table.get("n_startup_trials", 10), "sampler.n_startup_trials", low=0)
-    return SamplerSpec(name, n)
+    return SamplerSpec(**_fields({"name": raw} if isinstance(raw, str) else raw, _SAMPLER, "sampler"))
+
+
+def _warmups(policy: Any, params: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(field, value) of every ``n_warmup_steps`` in a raw [pruner] table (a combined policy's members too)."""
+    found = [("pruner.n_warmup_steps", params["n_warmup_steps"])] if "n_warmup_steps" in params else []
+    if policy == "combined":
+        for member, sub in params.items():
+            if isinstance(sub, dict) and "n_warmup_steps" in sub:
+                found.append((f"pruner.{member}.n_warmup_steps", sub["n_warmup_steps"]))
+    return found
 
 
 def _pruner(raw: Any, steps: int, budgets: dict[str, float], objective: ObjectiveSpec) -> PrunerSpec:
@@ -270,76 +547,68 @@ def _pruner(raw: Any, steps: int, budgets: dict[str, float], objective: Objectiv
     table = _table(raw, "pruner")
     policy = table.get("policy", "none")
     params = {k: v for k, v in table.items() if k != "policy"}
+    for where, value in _warmups(policy, params):
+        if Integer(low=0).accepts(value) and value >= steps:
+            raise _Err(invalid(where, value, f"an integer in [0, {steps - 1}]",
+                               why=f"the pruner could never act: the study has steps = {steps}"))  # fmt: skip
     try:
         policy, params = validate_policy(
             policy, params, steps=steps, budgets=budgets, directions=list(objective.directions)
         )
     except ValueError as e:
-        raise _Err("pruner", str(e)) from None
+        raise _Err(f"pruner: {e}") from None
     return PrunerSpec(policy, params)
 
 
 def _trial(raw: Any) -> TrialSpec:
-    table = _table(raw, "trial")
-    _no_unknown(table, ("threads", "infer_batch_size", "infer_repeats", "max_rss_mb", "max_wall_s"), "trial")
-    cap_rss = table.get("max_rss_mb")
-    cap_wall = table.get("max_wall_s")
-    return TrialSpec(
-        threads=_int(table.get("threads", 1), "trial.threads", low=1),
-        infer_batch_size=_int(table.get("infer_batch_size", 256), "trial.infer_batch_size", low=1),
-        infer_repeats=_int(table.get("infer_repeats", 5), "trial.infer_repeats", low=1),
-        max_rss_mb=None if cap_rss is None else _num(cap_rss, "trial.max_rss_mb", positive=True),
-        max_wall_s=None if cap_wall is None else _num(cap_wall, "trial.max_wall_s", positive=True),
-    )
+    return TrialSpec(**_fields(raw, _TRIAL, "trial"))
 
 
-TOP_KEYS = (
-    "name", "description", "model", "dataset", "objective", "steps", "n_trials", "seed",
-    "sampler", "pruner", "budgets", "search_space", "trial",
-)  # fmt: skip
+def parse_spec(raw: dict[str, Any], *, default_name: str = "study", source: str | None = None) -> StudySpec:
+    """Validate a parsed TOML document (the one entry point). Raises :class:`SpecError` with a one-line
+    ``field: ...`` message, prefixed by ``source`` (the file) when given."""
+    try:
+        return _parse(raw, default_name)
+    except _Err as e:
+        raise SpecError(f"{source}: {e}" if source else str(e)) from None
 
 
-def parse_spec(raw: dict[str, Any], *, default_name: str = "study") -> StudySpec:
-    """Validate a parsed TOML document. Raises ``_Err`` (field: message); see :func:`load_spec`."""
+def _parse(raw: dict[str, Any], default_name: str) -> StudySpec:
+    from sysprune._data import dataset_kind
     from sysprune.models import get_model
 
     _no_unknown(raw, TOP_KEYS, "")
-    for required in ("model", "dataset"):
-        if required not in raw:
-            raise _Err(required, "missing (required)")
-    model = _str(raw["model"], "model")
+    plugins = _plugins(raw.get("plugins", []))
+    top = _fields({k: v for k, v in raw.items() if k in _TOP}, _TOP, "")
+    model = _required(raw, "model", _TOP["model"], "")
+    if "dataset" not in raw:
+        raise _Err("dataset: missing (required); valid: a dataset name or a [dataset] table")
     try:
-        get_model(model)
+        module = get_model(model)
     except ValueError as e:
-        raise _Err("model", str(e)) from None
+        raise _Err(f"model: {e}") from None
     dataset = _dataset(raw["dataset"])
-    from sysprune._data import dataset_kind
-
-    inputs = get_model(model).INPUTS
     kind = dataset_kind(dataset.name)
-    if kind not in inputs:
-        raise _Err("dataset.name", f"model {model} needs {'/'.join(sorted(inputs))} data; {dataset.name} is {kind}")
-    steps = _int(raw.get("steps", 10), "steps", low=1)
-    name = _str(raw.get("name", default_name), "name")
-    desc = raw.get("description", "")
-    if not isinstance(desc, str):
-        raise _Err("description", f"must be a string, got {desc!r}")
+    if kind not in module.inputs:
+        raise _Err(f"dataset.name: model {model} needs {'/'.join(sorted(module.inputs))} data; {dataset.name} is {kind}")
+    steps = top.get("steps", 10)
     objective = _objective(raw.get("objective", {}))
     budgets = _budgets(raw.get("budgets", {}))
     return StudySpec(
-        name=name,
+        name=top.get("name", default_name),
         model=model,
         dataset=dataset,
         objective=objective,
         steps=steps,
-        n_trials=_int(raw.get("n_trials", 20), "n_trials", low=1),
-        seed=_int(raw.get("seed", 0), "seed", low=0),
+        n_trials=top.get("n_trials", 20),
+        seed=top.get("seed", 0),
         sampler=_sampler(raw.get("sampler", {})),
         pruner=_pruner(raw.get("pruner", {}), steps, budgets, objective),
         budgets=budgets,
         search_space=parse_search_space(model, raw.get("search_space", {})),
         trial=_trial(raw.get("trial", {})),
-        description=desc,
+        description=top.get("description", ""),
+        plugins=plugins,
     )
 
 
@@ -354,14 +623,89 @@ def load_spec(path: str | Path) -> StudySpec:
         raise SpecError(f"{p}: invalid TOML: {e}") from None
     except UnicodeDecodeError as e:
         raise SpecError(f"{p}: not a UTF-8 text file ({e.reason})") from None
-    try:
-        spec = parse_spec(raw, default_name=p.stem)
-    except _Err as e:
-        raise SpecError(f"{p}: {e}") from None
-    from dataclasses import replace
-
-    return replace(spec, path=str(p))
+    return replace(parse_spec(raw, default_name=p.stem, source=str(p)), path=str(p))
 
 
 def list_specs(directory: str | Path = "studies") -> list[Path]:
     return sorted(Path(directory).glob("*.toml"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Study identity: what a resumed study must share with the run that created it
+
+#: Compared on resume (dotted paths below these name what differs). Safe to change on resume, and recorded in the
+#: study's run history instead: ``n_trials``, ``sampler``, ``name``, ``description``.
+IDENTITY_KEYS = ("model", "dataset", "objective", "steps", "seed", "budgets", "pruner", "search_space", "trial")
+
+
+def param_identity(p: Param) -> dict[str, Any]:
+    """A search-space entry as plain data: type, bounds, log, step, choices (or the fixed value)."""
+    if isinstance(p, FloatParam):
+        return {"type": "float", "low": float(p.low), "high": float(p.high), "log": bool(p.log),
+                "step": None if p.step is None else float(p.step)}  # fmt: skip
+    if isinstance(p, IntParam):
+        return {"type": "int", "low": int(p.low), "high": int(p.high), "log": bool(p.log), "step": int(p.step)}
+    if isinstance(p, CategoricalParam):
+        return {"type": "categorical", "choices": list(p.choices)}
+    return {"type": "fixed", "value": p.value}
+
+
+def _plain(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def study_identity(spec: StudySpec, seed: int | None = None) -> dict[str, Any]:
+    """The stored definition of a study run with ``seed`` (default: the file's): JSON-ready plain data."""
+    return _plain({
+        "version": IDENTITY_VERSION,
+        "model": spec.model,
+        "dataset": asdict(spec.dataset),
+        "objective": asdict(spec.objective),
+        "steps": spec.steps,
+        "seed": spec.seed if seed is None else seed,
+        "budgets": dict(spec.budgets),
+        "pruner": {"policy": spec.pruner.policy, "params": spec.pruner.params},
+        "search_space": {name: param_identity(p) for name, p in spec.search_space.items()},
+        "trial": asdict(spec.trial),
+    })  # fmt: skip
+
+
+_ABSENT = object()
+
+
+def _flatten(value: Any, path: str, out: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(value, Mapping):  # an empty table has no leaves: {} -> {"wall_s": 5} reads budgets.wall_s
+        for k, v in value.items():
+            _flatten(v, f"{path}.{k}", out)
+    else:
+        out[path] = value
+    return out
+
+
+def identity_diff(stored: Mapping[str, Any], current: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(field, stored value, current value)`` for every leaf that differs, over the keys ``stored`` has of
+    :data:`IDENTITY_KEYS` (a study written before a key was stored is not judged on it)."""
+    diffs = []
+    for key in IDENTITY_KEYS:
+        if key not in stored:
+            continue
+        old = _flatten(_plain(stored[key]), key, {})
+        new = _flatten(_plain(current.get(key)), key, {})
+        for path in dict.fromkeys([*old, *new]):
+            o, n = old.get(path, _ABSENT), new.get(path, _ABSENT)
+            if _show(o) != _show(n):  # JSON spelling: true != 1, 1 != 1.0
+                diffs.append((path, o, n))
+    return diffs
+
+
+def describe_diff(diffs: list[tuple[str, Any, Any]]) -> str:
+    """``seed 0 -> 7; search_space.lr.log false -> true`` (JSON spelling, as in the stored identity)."""
+    return "; ".join(f"{path} {_show(o)} -> {_show(n)}" for path, o, n in diffs)
+
+
+def _show(v: Any) -> str:
+    import json
+
+    return "(absent)" if v is _ABSENT else json.dumps(v, sort_keys=True)

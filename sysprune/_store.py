@@ -1,29 +1,48 @@
-"""Per-step metrics, stored in the same database as the Optuna study.
+"""Per-step metrics, stored with the Optuna study, and :func:`load_step_metrics`, the reader.
 
-One table of sysprune's own, ``sysprune_step_metrics``, in long form (one row per trial, step and metric), beside
-Optuna's tables and reached through the same SQLAlchemy URL. Why a table and not trial attributes:
-Optuna writes each attribute in its own transaction (1-5 ms each on SQLite), so thirteen metrics per step would
-cost tens of milliseconds; here one step is one transaction. Long form means a new metric needs no schema change.
+Where the rows live depends on the study's storage, and every Optuna storage has a place (none is given an
+in-memory stand-in):
 
-A metric that could not be measured is stored as a row with ``value = NULL``: "missing" is recorded, not implied.
+* an **RDB storage** (SQLite, PostgreSQL, ...): ``sysprune_step_metrics``, a table of sysprune's own beside
+  Optuna's, reached through the same URL, in long form (one row per trial, step and metric) —
+  :class:`MetricStore`. Why a table and not trial attributes: Optuna writes each attribute in its own transaction
+  (1-5 ms on SQLite), so thirteen metrics per step would cost tens of milliseconds; here a step is one
+  transaction, and a new metric needs no schema change.
+* **any other storage** (in memory, ``JournalStorage`` — multi-process journal studies included — or a gRPC
+  proxy): one trial system attribute per step, ``sysprune:step:<step>`` = ``{metric: value}``, written through the
+  storage's public API — :class:`AttrMetricStore`. Every process that opens the journal sees every row.
 
-Writes keep the first value for a (trial, step, metric), as ``optuna.Trial.report`` does.
-Readers return pandas DataFrames and read only the database, never live objects, so a study written on another
-machine (or in PostgreSQL) reads the same way.
+A metric that could not be measured is stored as ``None`` (``NULL``): "missing" is recorded, not implied. Writes
+keep the first value for a (trial, step, metric), as ``optuna.Trial.report`` does. Step ``-1`` is the
+pre-training probe (:data:`sysprune.PRETRAIN_STEP`), stored like any step.
+
+Trial identity, one rule: a trial is ``(storage, trial id, start time)`` — the id alone is not enough because
+SQLite reuses the trial ids of a deleted study. Optuna deletes a trial's attributes with it, so only the table and
+the in-process step cache (:mod:`sysprune.pruners._steps`) need the rule: the first write for a trial in a process
+replaces the rows stored under its id (a trial is reported by one process), the cache drops an entry whose start
+time differs, and readers keep only rows whose trial id is a current trial of the study with the same number.
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
-import math
-import threading
-import weakref
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from sysprune._metrics import METRIC_NAMES
+from sysprune import _compat
+from sysprune._attrs import STEP_ATTR_PREFIX
+from sysprune._format import nan_to_none
+from sysprune._metrics import metric_names
+from sysprune._storage import mask_url, open_existing
+from sysprune._storage import tune_sqlite_engine  # noqa: F401 - importable from here (tests, benchmarks)
+from sysprune.exceptions import NoStepMetrics, StudyNotFound, UnsupportedStorage
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
 
 TABLE_NAME = "sysprune_step_metrics"
 
@@ -42,46 +61,43 @@ step_metrics = sa.Table(
     sa.Index("ix_sysprune_step_metrics_study", "study_name", "trial_number"),
 )
 
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    # WAL lets a dashboard read while a worker writes; NORMAL sync is safe with WAL and ~4x faster per commit.
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
-
-
-def tune_sqlite_engine(engine: sa.Engine) -> None:
-    """Put an SQLite engine (ours or Optuna's) into WAL mode with NORMAL sync, for every new connection."""
-    if engine.dialect.name != "sqlite":
-        return
-    if not sa.event.contains(engine, "connect", _sqlite_pragmas):
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-        engine.dispose()  # pooled connections made before the listener get replaced
+Steps = dict[int, dict[str, float | None]]
 
 
 @functools.lru_cache(maxsize=16)
 def _engine(url: str) -> sa.Engine:
     engine = sa.create_engine(url, pool_pre_ping=True)
     tune_sqlite_engine(engine)
-    _meta.create_all(engine, checkfirst=True)
     return engine
 
 
-#: (url, trial id) pairs this process has written: see MetricStore.write_step.
-_claimed: set[tuple[str, int]] = set()
+#: URLs whose table this process has made sure of (created if missing).
+_created: set[str] = set()
+#: (url, trial id, trial start) of the trials this process has written: see MetricStore.write_step.
+_claimed: set[tuple[str, int, Any]] = set()
 
 
-def _clean(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return None if math.isnan(value) else value
+def _wide(long: "pd.DataFrame") -> "pd.DataFrame":
+    """Long rows ``(trial_number, step, metric, value)`` → one row per (trial_number, step), one column per metric
+    (the vocabulary's, then custom ones by name; ``NaN`` = missing or not recorded)."""
+    import pandas as pd
+
+    extra = sorted(set(long["metric"]) - set(names := metric_names()))
+    columns = list(names) + extra
+    if long.empty:
+        return pd.DataFrame(columns=["trial_number", "step", *columns]).astype(
+            {"trial_number": "int64", "step": "int64", **{c: "float64" for c in columns}}
+        )
+    # set_index+unstack keeps only (trial, step) pairs that exist and NULL values as NaN
+    # (pivot_table(dropna=False) would invent the full trial x step product).
+    wide = long.set_index(["trial_number", "step", "metric"])["value"].astype("float64").unstack("metric")
+    wide = wide.reindex(columns=columns).sort_index().reset_index()
+    wide.columns.name = None
+    return wide.astype({"trial_number": "int64", "step": "int64"})
 
 
 class MetricStore:
-    """Reads and writes per-step metrics for the studies behind one SQLAlchemy URL."""
+    """Per-step metrics in the ``sysprune_step_metrics`` table of the database behind one SQLAlchemy URL."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -95,6 +111,20 @@ class MetricStore:
             insert = None
         self._insert = insert
 
+    def _ensure_table(self) -> None:
+        if self.url not in _created:
+            _meta.create_all(self._engine, checkfirst=True)
+            _created.add(self.url)
+
+    def _has_table(self) -> bool:
+        if self.url in _created:
+            return True
+        with self._engine.connect() as conn:
+            if not sa.inspect(conn).has_table(TABLE_NAME):
+                return False
+        _created.add(self.url)  # it exists: nothing to create, nothing to look up again
+        return True
+
     def write_step(
         self,
         *,
@@ -103,8 +133,13 @@ class MetricStore:
         trial_number: int,
         step: int,
         metrics: Mapping[str, float | None],
+        trial_start: datetime.datetime | None = None,
     ) -> None:
-        """Write one step's metrics in one transaction (the first value per metric wins)."""
+        """Write one step's metrics in one transaction (the first value per metric wins).
+
+        ``trial_start`` (the trial's ``datetime_start``) completes the trial's identity: a study deleted and
+        re-created in this process reuses trial ids, and its trials must not keep the old trials' rows.
+        """
         rows = [
             dict(
                 study_name=study_name,
@@ -112,28 +147,31 @@ class MetricStore:
                 trial_number=trial_number,
                 step=int(step),
                 metric=name,
-                value=_clean(value),
+                value=nan_to_none(value),
             )
             for name, value in metrics.items()
         ]
         if not rows:
             return
+        self._ensure_table()
         if self._insert is not None:
             stmt = self._insert(step_metrics).values(rows).on_conflict_do_nothing()
         else:  # pragma: no cover
             stmt = step_metrics.insert().values(rows)
-        claim = (self.url, trial_id)
+        claim = (self.url, trial_id, trial_start)
         with self._engine.begin() as conn:
             if claim not in _claimed:
-                # A trial runs in one process, so rows of this trial id that this process did not write are
-                # stale: SQLite reuses the ids of a deleted study's trials. Drop them on the first write.
+                # The trial-identity rule (module docstring): rows under this id that this process did not
+                # write belong to a deleted study's trial.
                 conn.execute(sa.delete(step_metrics).where(step_metrics.c.trial_id == trial_id))
             conn.execute(stmt)
         _claimed.add(claim)
 
-    def trial_steps(self, trial_id: int) -> dict[int, dict[str, float | None]]:
+    def trial_steps(self, trial_id: int) -> Steps:
         """All stored steps of one trial: ``{step: {metric: value}}``."""
-        out: dict[int, dict[str, float | None]] = {}
+        out: Steps = {}
+        if not self._has_table():
+            return out
         q = sa.select(step_metrics.c.step, step_metrics.c.metric, step_metrics.c.value).where(
             step_metrics.c.trial_id == trial_id
         )
@@ -142,103 +180,167 @@ class MetricStore:
                 out.setdefault(step, {})[metric] = value
         return out
 
-    def load(self, study_name: str, trial_ids: Mapping[int, int] | None = None):
-        """One row per (trial_number, step), one column per metric (see :func:`load_step_metrics`)."""
+    def load(self, study_name: str, trial_ids: Mapping[int, int] | None = None) -> "pd.DataFrame":
+        """One row per (trial_number, step), one column per metric; ``trial_ids`` (``{trial id: number}``, the
+        study's current trials) drops the rows of a deleted study's trials."""
         import pandas as pd
 
-        q = sa.select(
-            step_metrics.c.trial_id,
-            step_metrics.c.trial_number,
-            step_metrics.c.step,
-            step_metrics.c.metric,
-            step_metrics.c.value,
-        ).where(step_metrics.c.study_name == study_name)
-        with self._engine.connect() as conn:
-            rows = conn.execute(q).all()
+        rows: list[Any] = []
+        if self._has_table():
+            q = sa.select(
+                step_metrics.c.trial_id,
+                step_metrics.c.trial_number,
+                step_metrics.c.step,
+                step_metrics.c.metric,
+                step_metrics.c.value,
+            ).where(step_metrics.c.study_name == study_name)
+            with self._engine.connect() as conn:
+                rows = conn.execute(q).all()
         long = pd.DataFrame(rows, columns=["trial_id", "trial_number", "step", "metric", "value"])
         if trial_ids is not None:
-            # Keep only rows of the study's current trials (a deleted and re-created study leaves orphans).
             long = long[long["trial_id"].map(trial_ids).eq(long["trial_number"])]
-        extra = sorted(set(long["metric"]) - set(METRIC_NAMES))
-        columns = list(METRIC_NAMES) + extra
-        if long.empty:
-            return pd.DataFrame(columns=["trial_number", "step", *columns]).astype(
-                {"trial_number": "int64", "step": "int64", **{c: "float64" for c in columns}}
-            )
-        # set_index+unstack keeps only (trial, step) pairs that exist and NULL values as NaN
-        # (pivot_table(dropna=False) would invent the full trial x step product).
-        wide = long.set_index(["trial_number", "step", "metric"])["value"].astype("float64").unstack("metric")
-        wide = wide.reindex(columns=columns).sort_index().reset_index()
-        wide.columns.name = None
-        return wide
+        return _wide(long.drop(columns="trial_id"))
 
 
-def load_step_metrics(storage_url: str, study_name: str):
-    """Per-step metrics of a study as a :class:`pandas.DataFrame`.
+class AttrMetricStore:
+    """Per-step metrics as trial system attributes (``sysprune:step:<step>``), for every storage but an RDB one.
 
-    One row per ``(trial_number, step)``; one ``float64`` column per metric of the vocabulary (``NaN`` where a
-    metric was missing or not recorded), plus any custom metric an objective reported. Works for finished and for
-    running studies.
-
-    Raises:
-        KeyError: if no study called ``study_name`` is in the database.
+    One storage call per step, through Optuna's public storage API, so whatever the storage shares (a journal
+    file read by several processes) the rows share too.
     """
-    import optuna
 
-    storage = optuna.storages.RDBStorage(storage_url)
-    study_id = storage.get_study_id_from_name(study_name)
-    trial_ids = {t._trial_id: t.number for t in storage.get_all_trials(study_id, deepcopy=False)}
-    return MetricStore(storage_url).load(study_name, trial_ids)
+    def __init__(self, storage: "optuna.storages.BaseStorage") -> None:
+        self.storage = storage
 
+    def write_step(
+        self,
+        *,
+        study_name: str,
+        trial_id: int,
+        trial_number: int,
+        step: int,
+        metrics: Mapping[str, float | None],
+        trial_start: datetime.datetime | None = None,
+    ) -> None:
+        """Write one step's metrics in one storage call (the first value per metric wins)."""
+        if not metrics:
+            return
+        key = f"{STEP_ATTR_PREFIX}{int(step)}"
+        old = self.storage.get_trial_system_attrs(trial_id).get(key) or {}
+        merged = {name: nan_to_none(value) for name, value in metrics.items()}
+        merged.update(old)
+        if merged != old:
+            self.storage.set_trial_system_attr(trial_id, key, merged)
 
-class InMemoryMetricStore:
-    """The same interface without a database, for studies on Optuna's InMemoryStorage."""
+    def trial_steps(self, trial_id: int) -> Steps:
+        return _steps_of(self.storage.get_trial_system_attrs(trial_id))
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._rows: dict[int, dict[int, dict[str, float | None]]] = {}
-        self._names: dict[int, tuple[str, int]] = {}
-
-    def write_step(self, *, study_name, trial_id, trial_number, step, metrics) -> None:
-        with self._lock:
-            self._names[trial_id] = (study_name, trial_number)
-            stepd = self._rows.setdefault(trial_id, {}).setdefault(int(step), {})
-            for k, v in metrics.items():
-                stepd.setdefault(k, _clean(v))
-
-    def trial_steps(self, trial_id: int) -> dict[int, dict[str, float | None]]:
-        with self._lock:
-            return {s: dict(m) for s, m in self._rows.get(trial_id, {}).items()}
-
-    def load(self, study_name: str, trial_ids: Mapping[int, int] | None = None):
+    def load(self, study_name: str, trial_ids: Mapping[int, int] | None = None) -> "pd.DataFrame":
+        """As :meth:`MetricStore.load` (``trial_ids`` is ignored: attributes go with their trial)."""
         import pandas as pd
 
-        records = []
-        with self._lock:
-            for tid, steps in self._rows.items():
-                name, number = self._names[tid]
-                if name != study_name:
-                    continue
-                for step, m in steps.items():
-                    records.append({"trial_number": number, "step": step, **m})
-        extra = sorted({k for r in records for k in r} - set(METRIC_NAMES) - {"trial_number", "step"})
-        df = pd.DataFrame(records, columns=["trial_number", "step", *METRIC_NAMES, *extra])
-        df = df.astype({c: "float64" for c in df.columns if c not in ("trial_number", "step")})
-        return df.sort_values(["trial_number", "step"]).reset_index(drop=True)
+        study_id = self.storage.get_study_id_from_name(study_name)
+        records = [
+            (t.number, step, metric, value)
+            for t in self.storage.get_all_trials(study_id, deepcopy=False)
+            for step, row in _steps_of(t.system_attrs).items()
+            for metric, value in row.items()
+        ]
+        long = pd.DataFrame(records, columns=["trial_number", "step", "metric", "value"])
+        return _wide(long.astype({"value": "float64"}))
 
 
-_memory_stores: "weakref.WeakKeyDictionary[Any, InMemoryMetricStore]" = weakref.WeakKeyDictionary()
+def _steps_of(system_attrs: Mapping[str, Any]) -> Steps:
+    out: Steps = {}
+    for key, row in system_attrs.items():
+        if key.startswith(STEP_ATTR_PREFIX) and isinstance(row, Mapping):
+            out[int(key[len(STEP_ATTR_PREFIX) :])] = {m: None if v is None else float(v) for m, v in row.items()}
+    return dict(sorted(out.items()))
 
 
-def store_for(storage: Any) -> MetricStore | InMemoryMetricStore:
-    """The metric store that lives beside an Optuna storage (object or URL)."""
+def store_for(storage: Any) -> MetricStore | AttrMetricStore:
+    """Where the step metrics of a study on ``storage`` (an Optuna storage object or an RDB URL) live.
+
+    Raises:
+        UnsupportedStorage: ``storage`` is neither a URL nor an Optuna storage.
+    """
     import optuna
 
     if isinstance(storage, str):
         return MetricStore(storage)
-    backend = getattr(storage, "_backend", storage)  # unwrap optuna's _CachedStorage
-    if isinstance(backend, optuna.storages.RDBStorage):
+    backend = _compat.rdb_backend(storage)
+    if backend is not None:
         return MetricStore(backend.url)
-    if backend not in _memory_stores:
-        _memory_stores[backend] = InMemoryMetricStore()
-    return _memory_stores[backend]
+    if not isinstance(storage, optuna.storages.BaseStorage):
+        raise UnsupportedStorage(
+            f"storage must be an Optuna storage or a database URL to keep step metrics in, but got {storage!r}"
+        )
+    return AttrMetricStore(storage)
+
+
+def load_step_metrics(study_or_url: "optuna.Study | str", study_name: str | None = None) -> "pd.DataFrame":
+    """Per-step metrics of a study as a :class:`pandas.DataFrame`.
+
+    One row per ``(trial_number, step)`` (step ``-1``: the pre-training probe), then ``state`` (the trial's state
+    now, ``"COMPLETE"``, ``"PRUNED"``, ``"FAIL"``, ``"RUNNING"``, ...), then one ``float64`` column per metric of
+    the vocabulary (``NaN`` where a metric was missing or not recorded) and any custom metric an objective reported.
+    Works for finished and for running studies. Reads only; creates nothing.
+
+    Args:
+        study_or_url:
+            An :class:`optuna.Study` (any storage) or the URL of a study database.
+        study_name:
+            The study, when a URL is given; may be left out when the database holds one study. Must be
+            :obj:`None` or the study's own name when a study is given.
+
+    Raises:
+        DatabaseNotFound: no database at the URL (a missing SQLite file, no Optuna tables).
+        StudyNotFound: no study of that name there (also a ``KeyError``), or no name given and several studies.
+        NoStepMetrics: the study holds no step metrics.
+        StorageError: the URL cannot be used.
+    """
+    import optuna
+
+    if isinstance(study_or_url, optuna.Study):
+        study = study_or_url
+        if study_name is not None and study_name != study.study_name:
+            raise ValueError(
+                f"study_name must be None or the study's own name {study.study_name!r} when a study is given, "
+                f"but got {study_name=}."
+            )
+        storage = _compat.study_storage(study)
+        name, sid, where = study.study_name, _compat.study_id(study), "its storage"
+    elif isinstance(study_or_url, str):
+        storage = open_existing(study_or_url)
+        where = mask_url(study_or_url)
+        name = study_name if study_name is not None else _only_study(storage, where)
+        try:
+            sid = storage.get_study_id_from_name(name)
+        except KeyError:
+            names = sorted(s.study_name for s in storage.get_all_studies())
+            raise StudyNotFound(
+                f"no study {name!r} in {where}; studies there: {', '.join(map(repr, names)) or 'none'}"
+            ) from None
+    else:
+        raise TypeError(f"study_or_url must be an optuna.Study or a database URL, but got {study_or_url!r}.")
+
+    trials = storage.get_all_trials(sid, deepcopy=False)
+    numbers = {_compat.trial_id(t): t.number for t in trials}
+    wide = store_for(storage).load(name, numbers)
+    if wide.empty:
+        raise NoStepMetrics(
+            f"study {name!r} in {where} has no step metrics ({len(trials)} trials); "
+            "they are recorded by sysprune.report(trial, step, value, metrics)"
+        )
+    states = {t.number: t.state.name for t in trials}
+    wide.insert(2, "state", wide["trial_number"].map(states).astype("string"))
+    return wide
+
+
+def _only_study(storage: "optuna.storages.BaseStorage", where: str) -> str:
+    names = sorted(s.study_name for s in storage.get_all_studies())
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise StudyNotFound(f"no study in {where}")
+    raise StudyNotFound(f"{where} holds {len(names)} studies ({', '.join(map(repr, names))}); pass study_name")

@@ -56,20 +56,9 @@ from typing import Any
 
 from sysprune._measure import probe_trainer
 from sysprune._monitor import ProcessMonitor, read_status_mb, reset_peak_rss
+from sysprune.exceptions import CapExceeded, TrialProcessError  # defined with every user-catchable error
 
 PRELOAD = ["sysprune._preload"]
-
-
-class TrialProcessError(RuntimeError):
-    """The training code raised, or the trial process died. The message says which and why."""
-
-
-class CapExceeded(RuntimeError):
-    """A hard cap was breached; the trial process was killed."""
-
-    def __init__(self, metric: str, value: float, cap: float, step: int) -> None:
-        super().__init__(f"{metric} {value:.4g} exceeded the hard cap {cap:.4g} during step {step}")
-        self.metric, self.value, self.cap, self.step = metric, value, cap, step
 
 
 @dataclass(frozen=True)
@@ -91,6 +80,7 @@ class TrialJob:
     infer_repeats: int = 5
     cpus: tuple[int, ...] | None = None
     probe_every: int | None = None
+    plugins: tuple[str, ...] = ()  # modules imported before the model is built (user registrations)
 
     def __post_init__(self) -> None:
         if self.cpus is not None:
@@ -221,8 +211,10 @@ def _child_main(conn: Any, job: TrialJob) -> None:
             _pin_cpus(job.cpus)  # before the thread pools start, so their threads inherit the CPU set
         _pin_threads(job.threads, native_pools=False)  # torch's own pool now: the step -1 probe runs torch
         from sysprune._data import open_prepared
+        from sysprune._plugins import import_plugins
         from sysprune.models import get_model
 
+        import_plugins(job.plugins)
         data = open_prepared(job.dataset_path)
         trainer = get_model(job.model).create(dict(job.params), data, seed=job.seed)
         batch = _probe_batch(data, job.infer_batch_size)
@@ -260,35 +252,7 @@ def _child_main(conn: Any, job: TrialJob) -> None:
 _CTX: Any = None
 
 
-def _popen_class() -> type:
-    """multiprocessing's fork-server Popen, minus one thing: it does not re-import the caller's ``__main__`` in
-    every trial process (the target lives in sysprune, so that import only costs time, and a user's script
-    without an ``if __name__ == "__main__"`` guard would otherwise re-run itself in each trial)."""
-    import io
-
-    from multiprocessing import forkserver, popen_forkserver, spawn, util
-    from multiprocessing.context import reduction, set_spawning_popen
-
-    class Popen(popen_forkserver.Popen):
-        def _launch(self, process_obj: Any) -> None:  # CPython 3.11 popen_forkserver.Popen._launch, adapted
-            prep_data = spawn.get_preparation_data(process_obj._name)
-            prep_data.pop("init_main_from_path", None)
-            prep_data.pop("init_main_from_name", None)
-            buf = io.BytesIO()
-            set_spawning_popen(self)
-            try:
-                reduction.dump(prep_data, buf)
-                reduction.dump(process_obj, buf)
-            finally:
-                set_spawning_popen(None)
-            self.sentinel, w = forkserver.connect_to_new_process(self._fds)
-            _parent_w = os.dup(w)
-            self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))
-            with open(w, "wb", closefd=True) as f:
-                f.write(buf.getbuffer())
-            self.pid = forkserver.read_signed(self.sentinel)
-
-    return Popen
+from sysprune._compat import popen_class as _popen_class  # noqa: E402 - the CPython copy lives in _compat
 
 
 _POPEN: Any = None

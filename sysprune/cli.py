@@ -11,6 +11,11 @@ from pathlib import Path
 
 EXIT_USAGE = 2  # bad input: a study file, an argument, a dataset not available
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout was closed early (``sysprune run ... | head -1``), as a shell reports it
+
+#: Library argument -> this command's flag, for errors that name an argument (``n_trials must be ...`` is shown as
+#: ``--n-trials must be ...``). A subcommand that adds a flag for a library argument adds its line here.
+FLAGS = {"n_trials": "--n-trials", "seed": "--seed", "study_name": "--study-name", "storage_url": "--storage"}
 
 
 class UserError(Exception):
@@ -32,7 +37,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         help="run (or resume) a study defined in a TOML file",
         description="Run a study: one process per trial, per-step accuracy and system metrics stored beside the "
         "Optuna study. Running the same command again resumes the study: it runs until the study holds the "
-        "file's n_trials trials; --n-trials N adds N more.",
+        "file's n_trials trials; --n-trials N adds N more. A study is resumed only with the definition it was "
+        "created with (seed, data split, budgets, pruner, search space, ...): a change is refused, naming what "
+        "differs; --study-name starts a new study.",
         epilog="example:\n  sysprune run studies/digits_mlp.toml\n"
         "  sysprune run studies/digits_mlp.toml --n-trials 5 --storage sqlite:///results/other.db",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -41,7 +48,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
     p.add_argument("--n-trials", type=int, default=None, help="add this many trials (default: top up to the file's n_trials)")
     p.add_argument("--study-name", default=None, help="study name in the database (default: the file's name)")
-    p.add_argument("--seed", type=int, default=None, help="override the file's seed")
+    p.add_argument("--seed", type=int, default=None,
+                   help="override the file's seed (a new study: resuming with another seed is refused)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--no-publish", action="store_true",
                    help="do not publish figures/notes for optuna-dashboard after each trial")  # fmt: skip
@@ -57,7 +65,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     callbacks: list = []
 
     def on_start(study, n_existing: int, todo: int) -> None:
-        where = f"{args.storage} (study {study.study_name!r})"
+        where = f"{mask_url(args.storage)} (study {study.study_name!r})"
         if todo == 0:
             print(f"study {study.study_name!r} already has {n_existing}/{spec.n_trials} trials; nothing to run "
                   f"(use --n-trials N to add more). Results: {where}")  # fmt: skip
@@ -107,7 +115,8 @@ def _print_summary(study, storage: str) -> None:
             print(f"pareto front: trials {[t.number for t in study.best_trials]}")
     except ValueError:
         print("no feasible completed trial yet")
-    print(f"results: {storage}  (per-step metrics: sysprune.load_step_metrics({storage!r}, {study.study_name!r}))")
+    shown = mask_url(storage)
+    print(f"results: {shown}  (per-step metrics: sysprune.load_step_metrics({shown!r}, {study.study_name!r}))")
 
 
 # --------------------------------------------------------------------------------------------------- studies
@@ -206,22 +215,32 @@ def _add_dashboard(sub: argparse._SubParsersAction) -> None:
 _SUBCOMMANDS = [_add_run, _add_studies, _add_metrics, _add_dashboard]
 
 
+def mask_url(url: str) -> str:
+    """A storage URL as this command shows it: the password masked (the one masking function, shared)."""
+    from sysprune._storage import mask_url as mask
+
+    return mask(url)
+
+
 def _user_errors() -> tuple[type[BaseException], ...]:
     import sqlalchemy.exc
 
+    from sysprune._data import DatasetUnavailable
+    from sysprune._runner import StorageError
     from sysprune._spec import SpecError
 
-    from sysprune._runner import StorageError
+    return (UserError, SpecError, StorageError, DatasetUnavailable, sqlalchemy.exc.ArgumentError,
+            sqlalchemy.exc.OperationalError)  # fmt: skip
 
-    errors: list[type[BaseException]] = [UserError, SpecError, StorageError, sqlalchemy.exc.ArgumentError,
-                                         sqlalchemy.exc.OperationalError]  # fmt: skip
-    try:
-        from sysprune._data import DatasetUnavailable
 
-        errors.append(DatasetUnavailable)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(errors)
+def error_line(error: BaseException) -> str:
+    """The one line shown for a user error: arguments named by their flags, the first line of the message."""
+    render, argument = getattr(error, "message_for", None), getattr(error, "argument", None)
+    if render is not None and argument is not None:  # InvalidArgument, StudyMismatch: they name an argument
+        text = render(FLAGS.get(argument, argument))
+    else:
+        text = str(error)
+    return text.splitlines()[0] if text.strip() else type(error).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -243,18 +262,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     enable_default_handler("DEBUG" if args.debug else "INFO")
     try:
-        return args.func(args)
+        status = args.func(args)
+        sys.stdout.flush()  # inside the try: a closed pipe is noticed here, not at the interpreter's exit
+        return status
     except KeyboardInterrupt:
         print("\ninterrupted; the study is kept — run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return _stdout_closed()
     except _user_errors() as e:
         if args.debug:
             raise
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if "\n" in str(e) and "(Background on this error" in str(e):
-            msg = str(e).split("\n")[0]
-        print(f"sysprune: error: {msg}", file=sys.stderr)
+        print(f"sysprune: error: {error_line(e)}", file=sys.stderr)
         return EXIT_USAGE
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away (``| head -1``): stop quietly. Pointing stdout at /dev/null keeps the
+    interpreter's final flush from raising again at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

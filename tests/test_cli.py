@@ -35,20 +35,49 @@ def sysprune(*args: str, env: dict | None = None, cwd: Path | None = None) -> su
 BAD_CASES = {
     "unknown model": (GOOD.replace('"torch_mlp"', '"xgboost"'), "model: unknown model 'xgboost'; valid: torch_mlp"),
     "unknown dataset": (GOOD.replace('"digits"', '"cifar10"'), "dataset.name: unknown dataset 'cifar10'"),
-    "unknown metric in objective": (GOOD + '[objective]\nmetric = "f1"\n', "objective.metric: unknown metric 'f1'"),
-    "unknown metric in budgets": (GOOD + "[budgets]\nram = 5\n", "budgets.ram: unknown system metric"),
-    "unknown top-level key": ("n_trial = 3\n" + GOOD, "n_trial: unknown key"),
-    "unknown nested key": (GOOD.replace('name = "digits"', 'name = "digits"\nsplit = 0.3'), "dataset.split: unknown key"),
+    "unknown metric in objective": (GOOD + '[objective]\nmetric = "f1"\n',
+                                    "objective.metric: value 'f1' is invalid; valid: val_accuracy"),
+    "unknown metric in budgets": (GOOD + "[budgets]\nram = 5\n", "budgets.ram: unknown system metric; valid: wall_s"),
+    "unknown top-level key": ("n_trial = 3\n" + GOOD, "n_trial: unknown key; valid: name, description, model"),
+    "unknown nested key": (GOOD.replace('name = "digits"', 'name = "digits"\nsplit = 0.3'),
+                           "dataset.split: unknown key; valid: name, subsample, val_fraction, test_fraction"),
     "inverted range": (GOOD.replace("low = 8, high = 32", "low = 32, high = 8"),
-                       "search_space.width: low must be < high, got low=32 high=8"),
-    "empty range": (GOOD.replace("low = 8, high = 32", "low = 8, high = 8"), "search_space.width: low must be < high"),
-    "negative budget": (GOOD + "[budgets]\ninfer_ms = -1.0\n", "budgets.infer_ms: must be >= 0.0, got -1.0"),
+                       "search_space.width: value low=32 high=8 is invalid; valid: low < high"),
+    "empty range": (GOOD.replace("low = 8, high = 32", "low = 8, high = 8"), "search_space.width: value low=8 high=8 is"),
+    "negative budget": (GOOD + "[budgets]\ninfer_ms = -1.0\n",
+                        "budgets.infer_ms: value -1.0 is invalid; valid: a finite number >= 0"),
     "unknown parameter": (GOOD + 'depth = 3\n', "search_space.depth: unknown parameter for model torch_mlp"),
     "unknown pruner policy": (GOOD + '[pruner]\npolicy = "sometimes"\n', "pruner: unknown policy 'sometimes'"),
     "image model on tabular data": (GOOD.replace('"torch_mlp"', '"torch_cnn"').replace('"digits"', '"pmlb:iris"')
                                     .replace('width = {type = "int", low = 8, high = 32}', ''),
                                     "dataset.name: model torch_cnn needs image data; pmlb:iris is tabular"),
     "invalid toml": ("model = \n", "invalid TOML"),
+    # issue 10, "Why" point 9: each of these used to write to the database, or end in a traceback
+    "inf in a range bound": (GOOD.replace('width = {type = "int", low = 8, high = 32}',
+                                          'lr = {type = "float", low = 1e-4, high = inf}'),
+                             "search_space.lr.high: value inf is invalid; valid: a finite number"),
+    "nan in a range bound": (GOOD.replace('width = {type = "int", low = 8, high = 32}',
+                                          'lr = {type = "float", low = nan, high = 0.1}'),
+                             "search_space.lr.low: value nan is invalid; valid: a finite number"),
+    "inf budget": (GOOD + "[budgets]\nwall_s = inf\n", "budgets.wall_s: value inf is invalid; valid: a finite number >= 0"),
+    "nan cap": (GOOD + "[trial]\nmax_rss_mb = nan\n", "trial.max_rss_mb: value nan is invalid; valid: a finite number > 0"),
+    "unknown pmlb name": (GOOD.replace('"digits"', '"pmlb:no_such_set"'),
+                          "dataset.name: unknown dataset 'pmlb:no_such_set': not a PMLB classification dataset; valid:"),
+    "pmlb regression set": (GOOD.replace('"digits"', '"pmlb:1027_ESL"'),
+                            "dataset.name: unknown dataset 'pmlb:1027_ESL': a regression dataset; valid:"),
+    "fixed parameter of the wrong type": (GOOD + 'n_layers = "three"\n',
+                                          "search_space.n_layers: value 'three' is invalid; valid: an integer >= 1 "
+                                          "(torch_mlp declares n_layers as int[1, 3])"),
+    "fixed parameter out of range": (GOOD + "batch_size = 0\n",
+                                     "search_space.batch_size: value 0 is invalid; valid: an integer >= 1"),
+    "range of the wrong type": (GOOD + 'n_layers = {type = "float", low = 1.0, high = 3.0}\n',
+                                "search_space.n_layers.type: value 'float' is invalid; valid: int, categorical"),
+    "categorical of mixed types": (GOOD + 'batch_size = {type = "categorical", choices = [1, true]}\n',
+                                   "search_space.batch_size.choices: value [1, True] is invalid; valid: choices of one "
+                                   "type"),
+    "warm-up as long as the study": (GOOD + '[pruner]\npolicy = "median"\nn_warmup_steps = 2\n',
+                                     "pruner.n_warmup_steps: value 2 is invalid (the pruner could never act: the study "
+                                     "has steps = 2); valid: an integer in [0, 1]"),
 }  # fmt: skip
 
 
@@ -95,8 +124,20 @@ def test_bad_override_is_one_line(tmp_path):
     f.write_text(GOOD)
     r = sysprune("run", str(f), "--n-trials", "0", "--storage", f"sqlite:///{tmp_path / 'x.db'}")
     assert r.returncode == 2
-    assert r.stderr.strip() == "sysprune: error: --n-trials must be an integer >= 1, got 0"
+    assert r.stderr.strip() == "sysprune: error: --n-trials: value 0 is invalid; valid: an integer >= 1"
     assert not (tmp_path / "x.db").exists()
+
+
+def test_library_errors_name_the_argument_and_the_command_line_its_flag():
+    from sysprune._spec import InvalidArgument, parse_spec
+    from sysprune._runner import run_study
+    from sysprune.cli import error_line
+
+    spec = parse_spec({"model": "torch_mlp", "dataset": "digits"})
+    with pytest.raises(InvalidArgument, match=r"^seed: value -3 is invalid; valid: an integer >= 0$") as e:
+        run_study(spec, storage_url="sqlite:///never-written.db", seed=-3)
+    assert error_line(e.value) == "--seed: value -3 is invalid; valid: an integer >= 0"
+    assert not Path("never-written.db").exists()
 
 
 def test_studies_lists_the_shipped_files():
@@ -140,6 +181,9 @@ def test_make_help_lists_every_study():
         ("postgresql+psycopg2://u:secret@127.0.0.1:1/db",
          "--storage 'postgresql+psycopg2://u:***@127.0.0.1:1/db': cannot open the database"),
         ("sqlite:////proc/no-such-dir/x.db", "--storage 'sqlite:////proc/no-such-dir/x.db': cannot open the database"),
+        ("postgresql+psycopg2://u:secret@127.0.0.1:notaport/db",
+         "--storage 'postgresql+psycopg2://u:***@127.0.0.1:notaport/db': not an SQLAlchemy URL"),
+        ("postgresql+psycopg2//u:secret@127.0.0.1/db", "--storage 'postgresql+psycopg2//u:***@127.0.0.1/db': not an"),
     ],
 )  # fmt: skip
 def test_bad_storage_is_one_line_without_the_password(url, expected):
@@ -163,3 +207,111 @@ def test_a_model_module_of_your_own_in_the_current_folder(tmp_path):
                        capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "2 trials (2 complete, 0 pruned, 0 failed)" in r.stdout
+
+
+# ----------------------------------------------------------------------------------------- failures with a reason
+
+DIVERGE = """
+model = "tests.workloads.diverge"
+n_trials = 1
+[dataset]
+name = "digits"
+[search_space]
+"""
+
+
+def _trials(url: str, name: str = "s"):
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=url).trials
+
+
+def test_a_nan_objective_fails_the_trial_saying_at_which_step(tmp_path):
+    from optuna.trial import TrialState
+
+    from sysprune import load_step_metrics
+
+    f = tmp_path / "s.toml"
+    f.write_text("steps = 4\n" + DIVERGE + "nan_at = 2\n")
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    r = sysprune("run", str(f), "--storage", url, "--no-publish")
+    assert r.returncode == 0, r.stderr
+    (t,) = _trials(url)
+    assert t.state == TrialState.FAIL
+    assert t.user_attrs["error"] == "objective metric 'val_accuracy' was NaN at step 2"
+    assert "was NaN at step 2" in r.stderr  # the progress line says why
+    assert list(load_step_metrics(url, "s").step) == [0, 1, 2]  # what it measured is kept
+
+
+def test_ctrl_c_fails_the_running_trial_saying_it_was_interrupted(tmp_path):
+    import signal
+    import time
+
+    from optuna.trial import TrialState
+
+    f = tmp_path / "s.toml"
+    f.write_text("steps = 200\n" + DIVERGE + "step_s = 0.1\n")
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    p = subprocess.Popen([sys.executable, "-m", "sysprune.cli", "run", str(f), "--storage", url, "--no-publish"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:  # until the trial has reported a step: it is inside the step loop
+            time.sleep(0.5)
+            try:
+                trials = _trials(url)
+            except Exception:  # the database or the study does not exist yet
+                continue
+            if trials and trials[0].intermediate_values:
+                break
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, err
+    assert "interrupted; the study is kept" in err and "Traceback" not in err
+    (t,) = _trials(url)
+    assert t.state == TrialState.FAIL
+    assert t.user_attrs["error"].startswith("interrupted during step "), t.user_attrs
+
+
+def test_a_closed_stdout_ends_quietly(tmp_path):
+    """`sysprune run ... | head -1`: the run ends without a BrokenPipe traceback, status 141 as a shell reports."""
+    f = tmp_path / "s.toml"
+    f.write_text("steps = 2\n" + DIVERGE)
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    cmd = (f"'{sys.executable}' -m sysprune.cli run '{f}' --storage '{url}' --no-publish | head -1; "
+           'echo "status=${PIPESTATUS[0]}" >&2')  # fmt: skip
+    r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.stdout.startswith("starting s: tests.workloads.diverge") and len(r.stdout.splitlines()) == 1
+    assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr and "Exception ignored" not in r.stderr
+    assert "status=141" in r.stderr, r.stderr
+
+
+def test_resuming_a_changed_study_is_one_line_and_a_safe_change_is_accepted(tmp_path):
+    """Through the command line: --seed and an edited categorical are refused (no Optuna traceback, no FAIL trial),
+    --n-trials adds trials."""
+    from optuna.trial import TrialState
+
+    f = tmp_path / "s.toml"
+    text = "steps = 1\n" + DIVERGE + 'nan_at = {type = "categorical", choices = [-1, -2]}\n'
+    f.write_text(text)
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    assert sysprune("run", str(f), "--storage", url, "--no-publish", "--quiet").returncode == 0
+    r = sysprune("run", str(f), "--storage", url, "--seed", "7")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        f"sysprune: error: study 's' in {url} was defined differently: seed 0 -> 7; to start a new study, give "
+        "another --study-name"
+    ]
+    f.write_text(text.replace("[-1, -2]", "[-1, -3]"))
+    r = sysprune("run", str(f), "--storage", url, "--n-trials", "1")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "search_space.nan_at.choices [-1, -2] -> [-1, -3]" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert [t.state for t in _trials(url)] == [TrialState.COMPLETE]
+    f.write_text(text)
+    r = sysprune("run", str(f), "--storage", url, "--n-trials", "1", "--quiet", "--no-publish")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("resuming s: ")
+    assert [t.state for t in _trials(url)] == [TrialState.COMPLETE] * 2

@@ -393,3 +393,71 @@ def test_unavailable_reason_is_short_and_one_line(error, reason):
         f"dataset 'mnist' is not in /d/MNIST/raw and could not be downloaded ({reason}); download it on a machine "
         f"with network access or set {DATA_DIR_ENV} to a directory that holds it"
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The registry: datasets of one's own (the public side is tests/test_extend.py)
+
+
+@pytest.fixture
+def registry():
+    """Registrations made by a test are undone afterwards."""
+    saved = dict(_data._SOURCES)
+    yield _data.register_dataset
+    _data._SOURCES.clear()
+    _data._SOURCES.update(saved)
+
+
+def _rows(n: int, n_features: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, n_features)) * 5 + 2, np.repeat(["a", "b"], n // 2)
+
+
+def test_a_family_loader_gets_the_full_name_and_members_are_checked(registry, tmp_path):
+    asked = []
+
+    def loader(name, data_dir):
+        asked.append((name, data_dir))
+        return _rows(40)
+
+    registry("toyfam:", loader, kind="tabular", description="toy rows")
+    assert _data.dataset_kind("toyfam:x1") == "tabular"
+    assert "toyfam:<name>" in _data.dataset_names()
+    with pytest.raises(ValueError, match=r"invalid dataset name 'toyfam:\.\./x': expected toyfam:<name>"):
+        check_dataset_name("toyfam:../x")
+    with pytest.raises(ValueError, match=r"unknown dataset 'cifar10'; valid: .*, or pmlb:<name> \(.*\), toyfam:<name> "
+                                         r"\(toy rows\)"):
+        check_dataset_name("cifar10")
+    ds = load("toyfam:x1", seed=0, cache_dir=tmp_path / "c", data_dir=tmp_path / "d")
+    assert asked == [("toyfam:x1", tmp_path / "d")]
+    assert read_meta(prepare("toyfam:x1", seed=0, cache_dir=tmp_path / "c"))["classes"] == ["a", "b"]
+    _assert_well_formed(ds, kind="tabular", input_shape=(3,), n_classes=2)
+    assert abs(float(ds.X_train.mean())) < 1e-6  # standardised with the training rows
+
+
+def test_an_official_test_split_is_kept(registry, tmp_path):
+    X_tr, y_tr = _rows(60, seed=1)
+    X_te = np.full((20, 3), 7.0)  # recognisable rows
+    registry("toysplit", lambda name, data_dir: ((X_tr, y_tr), (X_te, np.repeat(["a", "b"], 10))), kind="tabular")
+    meta = read_meta(prepare("toysplit", seed=0, cache_dir=tmp_path, test_fraction=0.2))
+    ds = open_prepared(prepare("toysplit", seed=0, cache_dir=tmp_path, test_fraction=0.2))
+    assert meta["sizes"] == {"train": 44, "val": 16, "test": 16}  # train: what the 60 official rows leave
+    assert np.ptp(ds.X_test, axis=0).max() == 0  # every test row is one of the official (identical) test rows
+
+
+def test_images_with_channels_keep_them_and_pixel_max_scales(registry, tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 1024, size=(50, 3, 4, 4)).astype(np.float32)
+    registry("toyrgb", lambda name, data_dir: (X, np.arange(50) % 2), kind="image", pixel_max=1023.0)
+    path = prepare("toyrgb", seed=0, cache_dir=tmp_path)
+    _assert_well_formed(open_prepared(path), kind="image", input_shape=(3, 4, 4), n_classes=2)
+    assert read_meta(path)["preprocessing"]["scale"] == 1023.0
+
+
+def test_a_version_is_part_of_the_cache_key_and_builtins_have_none(registry, tmp_path):
+    registry("toyv", lambda name, data_dir: _rows(40), kind="tabular", version="1")
+    first = prepare("toyv", seed=0, cache_dir=tmp_path)
+    registry("toyv", lambda name, data_dir: _rows(40), kind="tabular", version="2")  # same code origin: re-register
+    second = prepare("toyv", seed=0, cache_dir=tmp_path)
+    assert first != second and read_meta(second)["version"] == "2"
+    assert "version" not in read_meta(prepare("digits", seed=0, cache_dir=tmp_path))

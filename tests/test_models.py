@@ -1,4 +1,4 @@
-"""Model families: module contract, real short training runs, determinism, sizes, inference, losses."""
+"""Model families: the registry, real short training runs, determinism, sizes, inference, losses."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from sysprune._data import Dataset, load
 from sysprune._space import CategoricalParam, FixedParam, FloatParam, IntParam
-from sysprune.models import MODEL_NAMES, get_model
+from sysprune.models import get_model, model_names
 from sysprune.models.sklearn_sgd import surrogate_loss
 
 #: Parameters that learn fast on small data (a few steps), per family.
@@ -61,17 +61,16 @@ def _tabular(n: int = 200, n_features: int = 5, n_classes: int = 2, seed: int = 
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Module contract
+# Registry
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_module_contract_and_defaults_inside_space(name):
-    module = get_model(name)
-    assert module.NAME == name
-    assert module.INPUTS and module.INPUTS <= {"tabular", "image"}
-    assert set(module.DEFAULTS) == set(module.SPACE)
-    for key, param in module.SPACE.items():
-        value = module.DEFAULTS[key]
+@pytest.mark.parametrize("name", model_names())
+def test_registered_family_and_defaults_inside_space(name):
+    family = get_model(name)
+    assert family.name == name
+    assert family.inputs and family.inputs <= {"tabular", "image"}
+    for key, param in family.space.items():
+        value = param.default
         if isinstance(param, CategoricalParam):
             assert value in param.choices, key
         elif isinstance(param, (IntParam, FloatParam)):
@@ -81,15 +80,16 @@ def test_module_contract_and_defaults_inside_space(name):
 
 
 def test_inputs_per_family():
-    assert get_model("torch_mlp").INPUTS == {"tabular", "image"}
-    assert get_model("torch_cnn").INPUTS == {"image"}
-    assert get_model("sklearn_sgd").INPUTS == {"tabular", "image"}
+    assert get_model("torch_mlp").inputs == {"tabular", "image"}
+    assert get_model("torch_cnn").inputs == {"image"}
+    assert get_model("sklearn_sgd").inputs == {"tabular", "image"}
+    assert get_model("torch_mlp").requires == ("torch",) and get_model("sklearn_sgd").requires == ()
 
 
 def test_model_modules_import_neither_torch_nor_sklearn():
     code = (
         "import sys; import sysprune.models as m; before = set(sys.modules)\n"
-        "spaces = [m.get_model(n).SPACE for n in m.MODEL_NAMES]\n"
+        "spaces = [m.get_model(n).space for n in m.model_names()]\n"
         "new = set(sys.modules) - before\n"
         "print(sorted(x for x in new if x.split('.')[0] in ('torch', 'sklearn', 'torchvision')))\n"
     )
@@ -97,7 +97,7 @@ def test_model_modules_import_neither_torch_nor_sklearn():
     assert out.strip() == "[]"
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", model_names())
 def test_unknown_parameter_is_rejected_naming_it(name, digits):
     with pytest.raises(ValueError, match=rf"unknown parameter\(s\) 'colour' for model {name}; valid: "):
         get_model(name).create({"colour": 1}, digits, seed=0)
@@ -127,7 +127,7 @@ def test_cnn_rejects_tabular_data():
 # Training on digits (bundled): every family
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", model_names())
 def test_learns_digits_and_is_deterministic(name, digits):
     first = _run(name, FAST[name], digits, seed=0)
     again = _run(name, FAST[name], digits, seed=0)
@@ -140,7 +140,7 @@ def test_learns_digits_and_is_deterministic(name, digits):
     assert first[-1]["val_loss"] < first[0]["val_loss"]
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", model_names())
 def test_infer_and_evaluate_do_not_disturb_training(name, digits):
     a = get_model(name).create(FAST[name], digits, seed=0)
     b = get_model(name).create(FAST[name], digits, seed=0)
@@ -185,7 +185,7 @@ def test_gpu_memory_is_missing_on_cpu(digits):
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: gpu_mem_mb is measured there")
-    for name in MODEL_NAMES:
+    for name in model_names():
         assert get_model(name).create({}, digits, seed=0).gpu_mem_mb() is None
 
 
@@ -322,3 +322,58 @@ def test_pmlb_subsamples_learn_and_repeat(dataset, subsample, name, floor, data_
     assert results[-1]["val_accuracy"] > floor
     assert results == _run(name, FAST[name], data, steps=3)
     assert all(math.isfinite(r["train_loss"]) for r in results)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The registry (models of one's own: tests/test_extend.py)
+
+
+@pytest.fixture
+def registry():
+    """Registrations made by a test are undone afterwards."""
+    from sysprune.models import _registry
+
+    saved = dict(_registry._MODELS)
+    yield _registry
+    _registry._MODELS.clear()
+    _registry._MODELS.update(saved)
+
+
+def test_a_parameter_left_out_without_a_default_is_named(registry, digits):
+    from sysprune._space import fill_params
+
+    space = {"a": IntParam(1, 3, default=2), "b": FloatParam(0.0, 1.0)}
+    assert fill_params({"b": 0.5}, space, "m") == {"a": 2, "b": 0.5}
+    with pytest.raises(ValueError, match="model m: parameter 'b' is missing and its search space has no default"):
+        fill_params({}, space, "m")
+
+
+def test_a_missing_optional_dependency_names_what_to_install(registry):
+    registry.register_model("needs_stuff", lambda params, data, *, seed: None, space={},
+                            requires=("torch", "no_such_module_xyz"))
+    with pytest.raises(ValueError, match=r"^model 'needs_stuff' needs no_such_module_xyz, which is not installed; "
+                                         r"install no_such_module_xyz \(pip install no_such_module_xyz\)$"):
+        get_model("needs_stuff")
+
+
+def test_a_module_with_the_old_contract_is_registered_under_its_path(registry, tmp_path, monkeypatch):
+    pkg = tmp_path / "mypkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "tiny.py").write_text(
+        "from sysprune import IntParam\n"
+        "NAME = 'tiny'\nINPUTS = frozenset({'tabular'})\nSPACE = {'k': IntParam(1, 3, default=1)}\n"
+        "def create(params, data, *, seed):\n    return ('trainer', params['k'], seed)\n"
+    )
+    (pkg / "broken.py").write_text("NAME = 'broken'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    family = get_model("mypkg.tiny")
+    assert (family.name, family.inputs, set(family.space)) == ("mypkg.tiny", {"tabular"}, {"k"})
+    assert family.create({"k": 2}, None, seed=7) == ("trainer", 2, 7)
+    assert "mypkg.tiny" in model_names()
+    with pytest.raises(ValueError, match=r"model module 'mypkg\.broken' lacks INPUTS, SPACE, create"):
+        get_model("mypkg.broken")
+    with pytest.raises(ValueError, match=r"model module 'mypkg\.absent' cannot be imported"):
+        get_model("mypkg.absent")
+    for name in ("mypkg", "mypkg.tiny", "mypkg.broken"):
+        sys.modules.pop(name, None)

@@ -123,7 +123,7 @@ def test_resume_refuses_a_study_defined_differently(run):
     from sysprune._runner import StudyMismatch
 
     run(_spec(n_trials=1))
-    with pytest.raises(StudyMismatch, match="different model"):
+    with pytest.raises(StudyMismatch, match="defined differently: model \"torch_mlp\" -> \"sklearn_sgd\""):
         run(_spec(model="sklearn_sgd", search_space={}))
 
 

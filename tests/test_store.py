@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from sysprune import load_step_metrics
-from sysprune._metrics import METRIC_NAMES
-from sysprune._store import InMemoryMetricStore, MetricStore, store_for
+from sysprune._metrics import metric_names
+from sysprune._store import AttrMetricStore, MetricStore, store_for
+from sysprune.exceptions import DatabaseNotFound, NoStepMetrics, StudyNotFound, UnsupportedStorage
 
 
 @pytest.fixture
@@ -35,13 +36,14 @@ def test_rows_are_wide_per_trial_and_step(url):
                                       "val_accuracy": 0.1 * step})  # fmt: skip
         study.tell(t, 1.0)
     df = load_step_metrics(url, name)
-    assert list(df.columns[:2]) == ["trial_number", "step"]
-    assert list(df.columns[2:]) == list(METRIC_NAMES)
-    assert df.shape == (6, 2 + len(METRIC_NAMES))
+    assert list(df.columns[:3]) == ["trial_number", "step", "state"]
+    assert list(df.columns[3:]) == list(metric_names())
+    assert df.shape == (6, 3 + len(metric_names()))
+    assert df.state.tolist() == ["COMPLETE"] * 6
     assert list(df.cpu_s) == [0.5, 1.0, 1.5, 1.5, 2.0, 2.5]
     assert df.energy_j.isna().all()  # recorded as missing
     assert df.rss_mb.isna().all()  # never recorded
-    assert all(df[c].dtype == "float64" for c in METRIC_NAMES)
+    assert all(df[c].dtype == "float64" for c in metric_names())
 
 
 def test_first_value_wins_like_trial_report(url):
@@ -72,14 +74,29 @@ def test_reader_is_scoped_to_the_study(url):
         t = study.ask()
         store.write_step(study_name=name, trial_id=t._trial_id, trial_number=t.number, step=0, metrics={"cpu_s": 1})
     assert len(load_step_metrics(url, name_a)) == 1
-    with pytest.raises(KeyError):
+    with pytest.raises(StudyNotFound, match=r"no study 'no-such-study' in .*; studies there: ") as e:
         load_step_metrics(url, "no-such-study")
+    assert isinstance(e.value, KeyError) and name_a in str(e.value)
 
 
-def test_empty_study_has_the_full_schema(url):
-    _, name = _study(url)
-    df = load_step_metrics(url, name)
-    assert df.empty and list(df.columns) == ["trial_number", "step", *METRIC_NAMES]
+def test_an_empty_study_is_a_clear_error(url):
+    study, name = _study(url)
+    with pytest.raises(NoStepMetrics, match=rf"study '{name}' in .* has no step metrics \(0 trials\)"):
+        load_step_metrics(url, name)
+    study.tell(study.ask(), 1.0)  # a trial, but no sysprune.report
+    with pytest.raises(NoStepMetrics, match=r"has no step metrics \(1 trials\)"):
+        load_step_metrics(study)
+
+
+def test_a_study_object_reads_the_same_rows(url):
+    study, name = _study(url)
+    t = study.ask()
+    MetricStore(url).write_step(study_name=name, trial_id=t._trial_id, trial_number=0, step=0, metrics={"cpu_s": 2.0})
+    by_study = load_step_metrics(study)
+    pd.testing.assert_frame_equal(by_study, load_step_metrics(url, name))
+    assert by_study.state.tolist() == ["RUNNING"]
+    with pytest.raises(ValueError, match=r"study_name must be None or the study's own name"):
+        load_step_metrics(study, "other")
 
 
 def test_store_for_finds_the_table_beside_optuna(url):
@@ -87,8 +104,9 @@ def test_store_for_finds_the_table_beside_optuna(url):
     assert isinstance(store_for(study._storage), MetricStore)
     assert store_for(study._storage).url == url
     mem = optuna.create_study()
-    assert isinstance(store_for(mem._storage), InMemoryMetricStore)
-    assert store_for(mem._storage) is store_for(mem._storage)
+    assert isinstance(store_for(mem._storage), AttrMetricStore)
+    with pytest.raises(UnsupportedStorage, match="storage must be an Optuna storage or a database URL"):
+        store_for(object())
 
 
 def test_runner_on_this_backend(url, cache_dir):
@@ -109,13 +127,69 @@ def test_a_recreated_study_does_not_inherit_old_rows(url):
     """SQLite reuses the trial ids of a deleted study; its stale step rows must not leak into the new study."""
     study, name = _study(url)
     t = study.ask()
-    MetricStore(url).write_step(study_name=name, trial_id=t._trial_id, trial_number=0, step=0, metrics={"cpu_s": 5.0})
+    MetricStore(url).write_step(study_name=name, trial_id=t._trial_id, trial_number=0, step=0, metrics={"cpu_s": 5.0},
+                                trial_start=t.datetime_start)  # fmt: skip
     optuna.delete_study(study_name=name, storage=url)
-    from sysprune import _store
-
-    _store._claimed.clear()  # as in a new process: nothing claimed yet
     again = optuna.create_study(storage=url, study_name=name)
+    with pytest.raises(NoStepMetrics):  # the old row is not the new study's, even before anything is written
+        load_step_metrics(url, name)
     t2 = again.ask()
     MetricStore(url).write_step(study_name=name, trial_id=t2._trial_id, trial_number=0, step=0,
-                                metrics={"cpu_s": 1.0})  # fmt: skip
+                                metrics={"cpu_s": 1.0}, trial_start=t2.datetime_start)  # fmt: skip
     assert list(load_step_metrics(url, name).cpu_s) == [1.0]
+
+
+def test_a_study_recreated_in_the_same_process_does_not_inherit_old_rows(sqlite_url):
+    """The same, in one process that wrote the old trial's rows: the trial's start time tells the trials apart."""
+    from sysprune import report
+
+    study = optuna.create_study(storage=sqlite_url, study_name="again")
+    old = study.ask()
+    report(old, 0, None, {"cpu_s": 5.0, "wall_s": 9.0})
+    optuna.delete_study(study_name="again", storage=sqlite_url)
+    again = optuna.create_study(storage=sqlite_url, study_name="again")
+    new = again.ask()
+    assert new._trial_id == old._trial_id  # SQLite reused the id
+    report(new, 0, None, {"cpu_s": 1.0})
+    df = load_step_metrics(sqlite_url, "again")
+    assert df.cpu_s.tolist() == [1.0] and df.wall_s.isna().all()
+
+
+def test_a_missing_database_file_is_an_error_and_is_not_created(tmp_path):
+    db = tmp_path / "nope.db"
+    with pytest.raises(DatabaseNotFound, match=f"no study database at {db}"):
+        load_step_metrics(f"sqlite:///{db}", "s")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_database_without_the_step_table_is_not_changed(tmp_path):
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'plain.db'}"
+    optuna.create_study(storage=url, study_name="plain")  # plain Optuna, no sysprune table
+    with pytest.raises(NoStepMetrics):
+        load_step_metrics(url)  # the only study: no name needed
+    assert "sysprune_step_metrics" not in sa.inspect(sa.create_engine(url)).get_table_names()
+
+
+def test_several_studies_need_a_name(tmp_path):
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    optuna.create_study(storage=url, study_name="a")
+    optuna.create_study(storage=url, study_name="b")
+    with pytest.raises(StudyNotFound, match=r"holds 2 studies \('a', 'b'\); pass study_name"):
+        load_step_metrics(url)
+
+
+def test_in_memory_study_keeps_steps_in_trial_attrs():
+    from sysprune import report
+
+    study = optuna.create_study(study_name="mem")
+    t = study.ask()
+    report(t, -1, None, {"n_params": 5})
+    report(t, 0, 0.5, {"cpu_s": 1.0, "energy_j": None, "my_metric": float("inf")})
+    report(t, 0, None, {"cpu_s": 9.0, "wall_s": 2.0})  # the first value per metric wins
+    study.tell(t, 0.5)
+    df = load_step_metrics(study)
+    assert df.step.tolist() == [-1, 0] and df.state.tolist() == ["COMPLETE", "COMPLETE"]
+    assert df.cpu_s.iloc[1] == 1.0 and df.wall_s.iloc[1] == 2.0 and df.n_params.iloc[0] == 5.0
+    assert pd.isna(df.energy_j.iloc[1]) and df.my_metric.iloc[1] == float("inf")  # missing vs a real infinity

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 from sysprune._logging import get_logger
+from sysprune._storage import DEFAULT_STORAGE, mask_url
 
 _logger = get_logger(__name__)
 
-DEFAULT_STORAGE = "sqlite:///results/sysprune.db"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 PROG = "sysprune dashboard"
@@ -93,7 +93,8 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C (exit 0); a user mistake prints one line on stderr and returns 2."""
     from sysprune.dashboard._publish import default_artifact_dir
-    from sysprune.dashboard._server import DashboardError, make_dashboard_server, open_storage, serve, server_url
+    from sysprune.dashboard._server import make_dashboard_server, open_storage, serve, server_url
+    from sysprune.exceptions import DashboardError, StorageError
 
     artifact_dir = Path(args.artifact_dir) if args.artifact_dir is not None else default_artifact_dir(args.storage)
     try:
@@ -101,14 +102,14 @@ def run(args: argparse.Namespace) -> int:
         if args.publish:
             _publish_all(storage, artifact_dir)
         server = make_dashboard_server(storage, args.host, args.port, artifact_dir)
-    except DashboardError as e:
+    except (DashboardError, StorageError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
     studies = storage.get_all_studies()
     n = f"{len(studies)} study" if len(studies) == 1 else f"{len(studies)} studies"
 
     def ready() -> None:
-        print(f"optuna-dashboard on {server_url(server)}  ({n} in {args.storage}; Ctrl-C to stop)", flush=True)
+        print(f"optuna-dashboard on {server_url(server)}  ({n} in {mask_url(args.storage)}; Ctrl-C to stop)", flush=True)
         if not artifact_dir.is_dir():
             _logger.info("no artifact directory %s yet: trial CSV artifacts show once the runner writes them",
                          artifact_dir)

@@ -14,8 +14,8 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sysprune import _attrs
-from sysprune._metrics import METRIC_NAMES
+from sysprune import _attrs, _compat, _metrics
+from sysprune._format import finite_or_none
 
 #: The trial states the publisher shows: a trial is published once it is finished.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -42,12 +42,14 @@ class TrialCurves:
     def metric_names(self) -> list[str]:
         """Metrics with at least one value in this trial: the vocabulary's order, then custom ones by name."""
         present = {m for row in self.steps.values() for m, v in row.items() if v is not None}
-        return [m for m in METRIC_NAMES if m in present] + sorted(present - set(METRIC_NAMES))
+        names = _metrics.metric_names()
+        return [m for m in names if m in present] + sorted(present - set(names))
 
     def recorded_names(self) -> list[str]:
         """Metrics recorded at some step, measured or missing (``None``): the CSV's columns."""
         present = {m for row in self.steps.values() for m in row}
-        return [m for m in METRIC_NAMES if m in present] + sorted(present - set(METRIC_NAMES))
+        names = _metrics.metric_names()
+        return [m for m in names if m in present] + sorted(present - set(names))
 
     def series(self, metric: str) -> tuple[list[int], list[float | None]]:
         xs = list(self.steps)
@@ -74,10 +76,10 @@ def from_trial(trial: FrozenTrial, steps: Mapping[int, Mapping[str, float | None
     detail = user.get(_attrs.PRUNE_DETAIL)
     error = user.get(_attrs.ERROR) or trial.system_attrs.get("fail_reason")
     return TrialCurves(
-        trial_id=trial._trial_id,
+        trial_id=_compat.trial_id(trial),
         number=trial.number,
         state=trial.state,
-        steps={int(s): {m: _clean(v) for m, v in steps[s].items()} for s in sorted(steps)},
+        steps={int(s): {m: finite_or_none(v) for m, v in steps[s].items()} for s in sorted(steps)},
         values=tuple(trial.values) if trial.values is not None else None,
         reason=str(reason) if reason is not None else None,
         detail=detail if isinstance(detail, Mapping) else None,
@@ -91,10 +93,3 @@ def from_trial(trial: FrozenTrial, steps: Mapping[int, Mapping[str, float | None
 
 def finished_trials(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=FINISHED)
-
-
-def _clean(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None

@@ -20,7 +20,7 @@ from typing import Any
 
 from optuna.trial import TrialState
 
-from sysprune._metrics import METRICS
+from sysprune._format import metric_label, unit_suffix
 from sysprune.dashboard._curves import TrialCurves
 
 #: Every figure id starts with this (``sysprune-peak_rss_mb``); the dashboard replaces a figure saved again
@@ -40,8 +40,7 @@ def figure_id(metric: str) -> str:
 
 
 def figure_title(metric: str) -> str:
-    unit = METRICS[metric].unit if metric in METRICS else "1"
-    return f"{metric} per step" if unit == "1" else f"{metric} [{unit}] per step"
+    return f"{metric_label(metric)} per step"
 
 
 def num(value: float | None) -> float | None:
@@ -60,9 +59,8 @@ def trial_trace(t: TrialCurves, metric: str) -> dict[str, Any] | None:
     xs, ys = t.series(metric)
     if all(y is None for y in ys):
         return None
-    unit = METRICS[metric].unit if metric in METRICS else "1"
-    unit_suffix = "" if unit == "1" else f" {unit}"
-    label, color, dash = _STYLE[t.state]
+    suffix = unit_suffix(metric)
+    state, color, dash = _STYLE[t.state]
     why = t.reason if t.state == TrialState.PRUNED else t.error if t.state == TrialState.FAIL else None
     trace: dict[str, Any] = {"type": "scatter", "mode": "lines+markers" if len(xs) == 1 else "lines"}
     if xs == list(range(xs[0], xs[0] + len(xs))):
@@ -72,10 +70,10 @@ def trial_trace(t: TrialCurves, metric: str) -> dict[str, Any] | None:
     trace.update(
         y=[num(y) for y in ys],
         name=f"trial {t.number}",
-        legendgroup=label,
+        legendgroup=state,
         showlegend=False,
         line={"color": color, "dash": dash, "width": 1.5},
-        hovertemplate=f"trial {t.number} ({label})<br>step %{{x}}<br>{metric} = %{{y}}{unit_suffix}"
+        hovertemplate=f"trial {t.number} ({state})<br>step %{{x}}<br>{metric} = %{{y}}{suffix}"
         + (f"<extra>{_hover_text(why)}</extra>" if why else "<extra></extra>"),
     )
     return trace
@@ -83,14 +81,14 @@ def trial_trace(t: TrialCurves, metric: str) -> dict[str, Any] | None:
 
 def legend_trace(state: TrialState) -> dict[str, Any]:
     """An empty line that carries the legend entry of a state; a click on it hides the state's trials."""
-    label, color, dash = _STYLE[state]
+    name, color, dash = _STYLE[state]
     return {
         "type": "scatter",
         "mode": "lines",
         "x": [None],
         "y": [None],
-        "name": label,
-        "legendgroup": label,
+        "name": name,
+        "legendgroup": name,
         "showlegend": True,
         "line": {"color": color, "dash": dash, "width": 1.5},
         "hoverinfo": "skip",
@@ -98,27 +96,25 @@ def legend_trace(state: TrialState) -> dict[str, Any]:
 
 
 def budget_trace(metric: str, budget: float, lo: int, hi: int) -> dict[str, Any]:
-    unit = METRICS[metric].unit if metric in METRICS else "1"
-    unit_suffix = "" if unit == "1" else f" {unit}"
+    suffix = unit_suffix(metric)
     return {
         "type": "scatter",
         "mode": "lines",
         "x": [lo, hi],
         "y": [num(budget), num(budget)],
-        "name": f"budget {num(budget):g}{unit_suffix}",
+        "name": f"budget {num(budget):g}{suffix}",
         "line": {"color": "black", "dash": "longdash", "width": 2},
-        "hovertemplate": f"budget {metric} = %{{y}}{unit_suffix}<extra></extra>",
+        "hovertemplate": f"budget {metric} = %{{y}}{suffix}<extra></extra>",
     }
 
 
 def layout(metric: str, first_step: int = 0, last_step: int = 0) -> dict[str, Any]:
-    unit = METRICS[metric].unit if metric in METRICS else "1"
     return {
         # Left-aligned: a centred title runs under the dashboard's plot toolbar at the top right.
         "title": {"text": figure_title(metric), "x": 0.01, "xanchor": "left"},
         # Whole steps only (plotly would tick 0.5 on a short study), at most about ten ticks.
         "xaxis": {"title": {"text": "step"}, "dtick": max(1, math.ceil((last_step - first_step) / 10))},
-        "yaxis": {"title": {"text": metric if unit == "1" else f"{metric} [{unit}]"}},
+        "yaxis": {"title": {"text": metric_label(metric)}},
         "legend": {"title": {"text": "trial state"}},
         "hovermode": "closest",
         "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
@@ -181,9 +177,3 @@ class FigureBuilder:
             if fig is not None:
                 out[figure_id(m)] = fig
         return out
-
-
-def metric_figure(metric: str, trials: Sequence[TrialCurves], budget: float | None = None) -> dict[str, Any] | None:
-    """The figure of ``metric`` as a dictionary (for tests and one-off use)."""
-    fig = FigureBuilder().figure_json(metric, trials, budget)
-    return None if fig is None else json.loads(fig)

@@ -18,7 +18,8 @@ from typing import Any
 from optuna.trial import TrialState
 
 from sysprune._attrs import CONSTRAINT_PREFIX
-from sysprune._metrics import METRICS
+from sysprune import _format
+from sysprune._format import metric_label, with_unit
 from sysprune.dashboard._curves import TrialCurves
 
 NOTE_HEADING = "### sysprune"
@@ -31,32 +32,12 @@ def artifact_filename(number: int) -> str:
 
 
 def fmt(value: Any) -> str:
-    """A number as a table shows it: integers whole, others to four significant digits; missing is a dash."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return _cell(str(value))
-    v = float(value)
-    if v.is_integer() and abs(v) < 1e15:
-        return str(int(v))
-    if abs(v) >= 1000:
-        return f"{v:.1f}"
-    return f"{v:.4g}"
+    """A table cell: a number as :func:`sysprune._format.fmt` writes it, other text escaped for the table."""
+    return _format.fmt(value) if value is None or isinstance(value, (int, float)) else _cell(str(value))
 
 
 def _cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def _with_unit(metric: str, value: Any) -> str:
-    unit = METRICS[metric].unit if metric in METRICS else "1"
-    text = fmt(value)
-    return text if unit == "1" or value is None else f"{text} {unit}"
-
-
-def _header(metric: str) -> str:
-    unit = METRICS[metric].unit if metric in METRICS else "1"
-    return metric if unit == "1" else f"{metric} [{unit}]"
 
 
 def _table(header: Sequence[str], align: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -75,8 +56,8 @@ def _budget_rows(t: TrialCurves, budgets: Mapping[str, float]) -> list[list[str]
         rows.append(
             [
                 metric,
-                _with_unit(metric, budgets.get(metric)),
-                _with_unit(metric, t.final(metric)),
+                with_unit(metric, budgets.get(metric)),
+                with_unit(metric, t.final(metric)),
                 fmt(c),
                 verdict,
             ]
@@ -111,7 +92,7 @@ def trial_note(t: TrialCurves, budgets: Mapping[str, float]) -> str:
     if t.steps and metrics:
         lines += [f"**Step metrics** (full precision in the artifact `{artifact_filename(t.number)}`)", ""]
         table_rows = [[str(step), *(fmt(row.get(m)) for m in metrics)] for step, row in t.steps.items()]
-        lines += _table(["step", *map(_header, metrics)], "r" * (len(metrics) + 1), table_rows)
+        lines += _table(["step", *map(metric_label, metrics)], "r" * (len(metrics) + 1), table_rows)
     else:
         lines.append("**Step metrics:** none recorded.")
     missing = [m for m in t.recorded_names() if m not in metrics]
@@ -134,7 +115,7 @@ def study_note(
         "",
     ]
     if budgets:
-        lines.append("**Budgets:** " + " · ".join(f"{m} ≤ {_with_unit(m, b)}" for m, b in budgets.items()))
+        lines.append("**Budgets:** " + " · ".join(f"{m} ≤ {with_unit(m, b)}" for m, b in budgets.items()))
     else:
         lines.append("**Budgets:** none.")
     lines += [

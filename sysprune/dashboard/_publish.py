@@ -31,7 +31,9 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from sysprune._logging import get_logger
-from sysprune._metrics import METRICS, SYSTEM_METRICS, check_metric_name
+from sysprune._metrics import METRICS, check_metric_name, system_metric_names
+from sysprune import _compat
+from sysprune._storage import storage_key
 from sysprune._store import store_for
 from sysprune.dashboard import _study_attrs as sa_
 from sysprune.dashboard._curves import FINISHED, TrialCurves, finished_trials, from_trial
@@ -89,11 +91,12 @@ class DashboardPublisher:
         artifact_dir: str | os.PathLike[str] | None,
         *,
         budgets: Mapping[str, float] | None = None,
-        metrics: Sequence[str] = SYSTEM_METRICS,
+        metrics: Sequence[str] | None = None,
         metric_store: Any = None,
     ) -> None:
         if isinstance(metrics, str):
             raise TypeError(f"metrics must be a sequence of metric names, got the string {metrics!r}")
+        metrics = system_metric_names() if metrics is None else metrics
         self._metrics = tuple(check_metric_name(m, field="metrics") for m in metrics)
         if budgets is not None:
             budgets = {check_metric_name(m, field="budgets"): float(b) for m, b in budgets.items()}
@@ -134,23 +137,29 @@ class DashboardPublisher:
 
     # -- internals ------------------------------------------------------------------------------------------
     def _publish(self, study: optuna.Study, new: Sequence[FrozenTrial]) -> None:
-        storage = study._storage
-        study_id = study._study_id
+        storage = _compat.study_storage(study)
+        study_id = _compat.study_id(study)
         budgets = self._study_budgets(study)
-        known = self._cache.setdefault(self._key(storage, study_id), {})
+        key = self._key(storage, study_id)
+        known = self._cache.setdefault(key, {})
         finished = finished_trials(study)
-        fresh = {t._trial_id: t for t in new if t.state in FINISHED}
+        if any(_another_trial(known.get(_compat.trial_id(t)), t) for t in finished):
+            # The study was deleted and re-created under the same id, and SQLite reused its trial ids: a trial is
+            # (storage, trial id, start time), so everything kept for the old trials goes.
+            known.clear()
+            self._figures.pop(key, None)
+        fresh = {_compat.trial_id(t): t for t in new if t.state in FINISHED}
         for t in finished:  # trials other workers finished since the last call
-            if t._trial_id not in known:
-                fresh.setdefault(t._trial_id, t)
+            if _compat.trial_id(t) not in known:
+                fresh.setdefault(_compat.trial_id(t), t)
         curves = self._read(study, list(fresh.values()))
         known.update(curves)
-        ids = [t._trial_id for t in finished]
+        ids = [_compat.trial_id(t) for t in finished]
         listed = set(ids)
         ids += [tid for tid in fresh if tid not in listed]  # a trial the storage's list does not show yet
         ordered = [known[tid] for tid in ids if tid in known]
 
-        republish = {t._trial_id for t in new}  # the trials asked for are (re)written even if cached
+        republish = {_compat.trial_id(t) for t in new}  # the trials asked for are (re)written even if cached
         to_write = [c for tid, c in known.items() if tid in curves or tid in republish]
         attrs: dict[str, Any] = {}
         clear: list[str] = []
@@ -158,7 +167,7 @@ class DashboardPublisher:
         for c in to_write:
             self._trial_attrs(study, c, budgets, notes, attrs, clear)
 
-        figures = self._figures.setdefault(self._key(storage, study_id), FigureBuilder()).study_figures(
+        figures = self._figures.setdefault(key, FigureBuilder()).study_figures(
             ordered, self._metrics, budgets
         )
         for fid, fig in figures.items():
@@ -211,10 +220,10 @@ class DashboardPublisher:
     def _read(self, study: optuna.Study, trials: Sequence[FrozenTrial]) -> dict[int, TrialCurves]:
         if not trials:
             return {}
-        store = self._metric_store if self._metric_store is not None else store_for(study._storage)
+        store = self._metric_store if self._metric_store is not None else store_for(_compat.study_storage(study))
         if len(trials) <= _BULK_READ:
-            return {t._trial_id: from_trial(t, store.trial_steps(t._trial_id)) for t in trials}
-        numbers = {t._trial_id: t.number for t in study.get_trials(deepcopy=False)}
+            return {_compat.trial_id(t): from_trial(t, store.trial_steps(_compat.trial_id(t))) for t in trials}
+        numbers = {_compat.trial_id(t): t.number for t in study.get_trials(deepcopy=False)}
         frame = store.load(study.study_name, numbers)
         by_number: dict[int, dict[int, dict[str, float | None]]] = {}
         columns = [c for c in frame.columns if c not in ("trial_number", "step")]
@@ -223,12 +232,18 @@ class DashboardPublisher:
             by_number.setdefault(int(rec["trial_number"]), {})[int(rec["step"])] = {
                 m: rec[m] for m in columns if rec[m] == rec[m]  # NaN != NaN: not recorded or missing
             }
-        return {t._trial_id: from_trial(t, by_number.get(t.number, {})) for t in trials}
+        return {_compat.trial_id(t): from_trial(t, by_number.get(t.number, {})) for t in trials}
 
     @staticmethod
-    def _key(storage: Any, study_id: int) -> tuple[str, int]:
-        backend = sa_.rdb_backend(storage)
-        return (backend.url if backend is not None else f"id:{id(getattr(storage, '_backend', storage))}", study_id)
+    def _key(storage: Any, study_id: int) -> tuple[Any, int]:
+        return (storage_key(storage), study_id)
+
+
+def _another_trial(kept: TrialCurves | None, trial: FrozenTrial) -> bool:
+    """Whether a kept trial with this trial's id is another trial (a deleted study's, whose id was reused)."""
+    if kept is None:
+        return False
+    return kept.datetime_start != (trial.datetime_start.isoformat() if trial.datetime_start else None)
 
 
 def _note_attrs(

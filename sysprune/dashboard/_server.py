@@ -11,7 +11,8 @@ Reading a study that workers are writing must not disturb them (optuna-dashboard
 *study* process). With SQLite's rollback journal a reader's shared lock holds off a writer's commit, and a worker
 waiting longer than its busy timeout fails. In WAL mode readers and writers never wait for each other; sysprune's
 store already puts its databases in WAL mode, and :func:`open_storage` converts an older file once (a header change,
-no data touched). The dashboard's own connections wait up to 30 s for a lock instead of failing.
+no data touched). The dashboard's own connections wait up to 30 s for a lock instead of failing (both set in
+:func:`sysprune._storage.tune_sqlite_engine`, the one place for SQLite's settings).
 """
 
 from __future__ import annotations
@@ -19,11 +20,9 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -31,89 +30,24 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import optuna
 
 from sysprune._logging import get_logger
+from sysprune._storage import open_existing
+from sysprune.exceptions import DashboardError
+
+__all__ = ["DashboardError", "make_dashboard_server", "open_storage", "serve", "server_url"]
 
 _logger = get_logger(__name__)
 
-_SQLITE_HEADER = b"SQLite format 3\x00"
-#: How long the dashboard's SQLite connections wait for a lock before failing.
-SQLITE_TIMEOUT_S = 30.0
-
-
-class DashboardError(Exception):
-    """A mistake the user can fix (wrong URL, missing file, port in use): shown as one line, exit status 2."""
-
-
-def _display(url: Any) -> str:
-    return url.render_as_string(hide_password=True)
-
 
 def open_storage(storage_url: str) -> optuna.storages.RDBStorage:
-    """Open an existing study database for the dashboard; create nothing.
+    """Open an existing study database for the dashboard; create nothing (:func:`sysprune._storage.open_existing`:
+    an SQLite file is switched to WAL once, and its connections wait for a lock instead of failing).
 
     Raises:
-        DashboardError: if the URL is malformed, the SQLite file is missing or is not a database, the server
-            cannot be reached, or the database holds no Optuna tables.
+        StorageError: if the URL is malformed or the server cannot be reached; its subclass
+            DatabaseNotFound if the SQLite file is missing or is not a database, or the database holds no Optuna
+            tables.
     """
-    import sqlalchemy as sa
-
-    try:
-        url = sa.engine.make_url(storage_url)
-    except sa.exc.ArgumentError:
-        raise DashboardError(
-            f"not a database URL: {storage_url!r} (expected e.g. sqlite:///results/sysprune.db)"
-        ) from None
-    engine_kwargs: dict[str, Any] = {}
-    if url.get_backend_name() == "sqlite":
-        db = url.database
-        if not db or db == ":memory:":
-            raise DashboardError(
-                f"{storage_url!r} is an in-memory database with no studies; pass the study file, "
-                "e.g. --storage sqlite:///results/sysprune.db"
-            )
-        path = Path(db)
-        if not path.is_file():
-            raise DashboardError(
-                f"no study database at {db} (from --storage {storage_url}); run `sysprune run` first or pass --storage"
-            )
-        with path.open("rb") as f:
-            if f.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
-                raise DashboardError(f"{db} is not an SQLite database (from --storage {storage_url})")
-        _ensure_wal(path)
-        engine_kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
-    try:
-        engine = sa.create_engine(url, **engine_kwargs)
-        try:
-            with engine.connect() as conn:
-                tables = set(sa.inspect(conn).get_table_names())
-        finally:
-            engine.dispose()
-    except sa.exc.NoSuchModuleError:
-        raise DashboardError(f"unknown database kind {url.drivername!r} in {_display(url)}") from None
-    except (sa.exc.SQLAlchemyError, ImportError) as e:
-        first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        if isinstance(e, ImportError) and url.drivername == "postgresql":
-            first += " (with psycopg2 installed, write postgresql+psycopg2://...)"
-        raise DashboardError(f"cannot open {_display(url)}: {first}") from None
-    if "studies" not in tables:
-        raise DashboardError(f"{_display(url)} holds no Optuna studies (no 'studies' table)")
-    return optuna.storages.RDBStorage(
-        storage_url, engine_kwargs=engine_kwargs, skip_compatibility_check=True, skip_table_creation=True
-    )
-
-
-def _ensure_wal(path: Path) -> None:
-    """Put an SQLite file in WAL mode, so that the dashboard's reads never hold off a worker's commit."""
-    try:
-        conn = sqlite3.connect(str(path), timeout=2.0)
-        try:
-            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode.lower() != "wal":
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                _logger.info("switched %s from the rollback journal to WAL: readers no longer block writers", path)
-        finally:
-            conn.close()
-    except sqlite3.Error as e:
-        _logger.warning("could not put %s in WAL mode (%s); a writer may wait while the dashboard reads", path, e)
+    return open_existing(storage_url)
 
 
 class _Server(ThreadingMixIn, WSGIServer):

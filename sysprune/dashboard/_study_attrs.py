@@ -10,7 +10,8 @@ polling in between can read a figure whose chunks come from two versions.
 it deletes every key under the given prefixes and inserts the new ones, so a reader (SQLite in WAL mode,
 PostgreSQL) sees either the old group or the new one, and a whole trial's publication costs one commit.
 It writes Optuna's ``study_system_attributes`` table directly (through Optuna's own table definition); the
-key layout it fills is optuna-dashboard 0.21's, which the project pins. Other storages (in-memory, journal) go
+key layout it fills is optuna-dashboard 0.21's. Both are private names, kept in :mod:`sysprune._compat` with the
+measurement that justifies them (~18 ms per trial against 0.8-1.6 s through the public writers). Other storages (in-memory, journal) go
 through Optuna's public per-key API, with the dashboard's own convention of blanking stale chunks.
 """
 
@@ -23,39 +24,19 @@ from typing import Any
 
 import optuna
 
-#: optuna-dashboard's chunk length for long study system attributes (``_custom_plot_data``/``_note``).
-CHUNK = 2045
+from sysprune import _compat
 
-PLOT_PREFIX = "dashboard:plot_data:"
-ARTIFACT_PREFIX = "dashboard:artifacts:"
-
-
-def plot_key_prefix(graph_object_id: str) -> str:
-    return f"{PLOT_PREFIX}{graph_object_id}:"
-
-
-def note_version_key(trial_id: int | None) -> str:
-    return "dashboard:note_ver" if trial_id is None else f"dashboard:{trial_id}:note_ver"
-
-
-def note_key_prefix(trial_id: int | None) -> str:
-    return "dashboard:note_str:" if trial_id is None else f"dashboard:{trial_id}:note_str:"
-
-
-def trial_artifact_prefix(trial_id: int) -> str:
-    """Where the dashboard looks for artifact records of a trial among the study's system attributes."""
-    return f"{ARTIFACT_PREFIX}{trial_id}:"
+# optuna-dashboard's key layout (a private convention of optuna-dashboard 0.21, kept in _compat and tested there).
+CHUNK = _compat.DASHBOARD_CHUNK
+plot_key_prefix = _compat.dashboard_plot_prefix
+note_version_key = _compat.dashboard_note_version_key
+note_key_prefix = _compat.dashboard_note_prefix
+trial_artifact_prefix = _compat.dashboard_artifact_prefix
 
 
 def chunked(prefix: str, text: str) -> dict[str, str]:
     """``text`` split as the dashboard reads it back: ``{prefix + "0": ..., prefix + "1": ...}``."""
     return {f"{prefix}{i}": text[i * CHUNK : (i + 1) * CHUNK] for i in range(math.ceil(len(text) / CHUNK))}
-
-
-def rdb_backend(storage: Any) -> optuna.storages.RDBStorage | None:
-    """The :class:`RDBStorage` behind ``storage`` (unwrapping Optuna's ``_CachedStorage``), or None."""
-    backend = getattr(storage, "_backend", storage)
-    return backend if isinstance(backend, optuna.storages.RDBStorage) else None
 
 
 def replace_study_system_attrs(
@@ -67,13 +48,11 @@ def replace_study_system_attrs(
 ) -> None:
     """Set ``attrs`` and drop every other key under ``clear_prefixes``, atomically where the storage allows."""
     prefixes = tuple(clear_prefixes)
-    backend = rdb_backend(storage)
+    backend = _compat.rdb_backend(storage)
     if backend is None:
         _replace_per_key(storage, study_id, attrs, prefixes)
         return
-    from optuna.storages._rdb.models import StudySystemAttributeModel
-
-    table = StudySystemAttributeModel.__table__
+    table = _compat.rdb_table("study_system_attributes")
     rows = [{"study_id": study_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
     stale = [table.c.key.startswith(p, autoescape=True) for p in prefixes]
     if attrs:
@@ -98,7 +77,7 @@ def _replace_per_key(
     for key in list(storage.get_study_system_attrs(study_id)):
         if key not in attrs and key.startswith(prefixes):
             # The public API cannot delete: blank the chunk, as optuna-dashboard's own writers do.
-            storage.set_study_system_attr(study_id, key, json.dumps(None) if key.startswith(ARTIFACT_PREFIX) else "")
+            storage.set_study_system_attr(study_id, key, json.dumps(None) if _compat.is_dashboard_artifact_key(key) else "")
 
 
 def read_notes(
@@ -108,7 +87,7 @@ def read_notes(
     trial_ids = list(trial_ids)
     versions = {note_version_key(t): t for t in trial_ids}
     prefixes = {note_key_prefix(t): t for t in trial_ids}
-    backend = rdb_backend(storage)
+    backend = _compat.rdb_backend(storage)
     if backend is None:
         raw = {
             k: v
@@ -117,9 +96,8 @@ def read_notes(
         }
     else:
         import sqlalchemy as sa
-        from optuna.storages._rdb.models import StudySystemAttributeModel
 
-        table = StudySystemAttributeModel.__table__
+        table = _compat.rdb_table("study_system_attributes")
         wanted = [table.c.key.in_(list(versions))] + [table.c.key.startswith(p, autoescape=True) for p in prefixes]
         q = sa.select(table.c.key, table.c.value_json).where(table.c.study_id == study_id, sa.or_(*wanted))
         with backend.engine.connect() as conn:

@@ -1,41 +1,16 @@
-"""Model families. Adding one is one new module here plus one line in ``_REGISTRY``."""
+"""Model families: a registry of ``create`` functions with their search spaces (see :func:`register_model`).
+
+The built-in families register themselves exactly as a model of one's own does: one module, one
+``register_model`` call. None of them imports torch or scikit-learn at module level (study files are validated
+without them); ``create`` does.
+"""
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
-
 from sysprune.models._base import Trainer
+from sysprune.models._registry import ModelFamily, get_model, model_names, register_model
 
-_REGISTRY: dict[str, str] = {
-    "torch_mlp": "sysprune.models.torch_mlp",
-    "torch_cnn": "sysprune.models.torch_cnn",
-    "sklearn_sgd": "sysprune.models.sklearn_sgd",
-}
+# The built-in families (each module ends with its register_model call).
+from sysprune.models import torch_mlp, torch_cnn, sklearn_sgd  # noqa: E402, F401  isort: skip
 
-MODEL_NAMES: tuple[str, ...] = tuple(_REGISTRY)
-
-
-_CONTRACT = ("NAME", "INPUTS", "SPACE", "create")
-
-
-def get_model(name: str) -> ModuleType:
-    """The module of model family ``name`` (light: it imports torch/scikit-learn only inside ``create``).
-
-    ``name`` is a registry name, or the dotted path of your own module that follows the same contract
-    (``NAME``, ``INPUTS``, ``SPACE``, ``create``; see ``_base.py``), importable by the trial processes.
-    """
-    if not isinstance(name, str) or (name not in _REGISTRY and "." not in name):
-        raise ValueError(f"unknown model {name!r}; valid: {', '.join(MODEL_NAMES)} or a dotted module path")
-    path = _REGISTRY.get(name, name)
-    try:
-        module = importlib.import_module(path)
-    except ImportError as e:
-        raise ValueError(f"model module {path!r} cannot be imported ({e})") from None
-    missing = [a for a in _CONTRACT if not hasattr(module, a)]
-    if missing:
-        raise ValueError(f"model module {path!r} lacks {', '.join(missing)} (a model defines {', '.join(_CONTRACT)})")
-    return module
-
-
-__all__ = ["MODEL_NAMES", "Trainer", "get_model"]
+__all__ = ["ModelFamily", "Trainer", "get_model", "model_names", "register_model"]

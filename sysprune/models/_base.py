@@ -1,44 +1,63 @@
-"""What every model family provides: a default search space (plain data) and a step-wise trainer.
+"""The model interface (:class:`Trainer`, public as ``sysprune.Trainer``) and the argument checks families share.
 
-A model family is one module in ``sysprune/models/`` with three top-level names and no heavy import at module
-level (study files are validated without importing torch):
-
-    NAME: str                       registry name used in study files (``model = "torch_mlp"``)
-    INPUTS: frozenset[str]          dataset kinds it accepts: {"tabular", "image"}
-    SPACE: dict[str, Param]         default search space; a study file may override or fix any entry
-    create(params, data, *, seed) -> Trainer
-
-The trial process drives a Trainer one step (epoch) at a time; it measures time, CPU and memory from outside
-and calls ``infer`` for the latency probe, so trainers only train, evaluate and describe themselves.
+A model family is a ``create(params, data, *, seed) -> Trainer`` function registered with its search space and
+the data kinds it reads (``sysprune.register_model``; docs/extending.md). The trial process drives a Trainer one
+step (epoch) at a time; it measures time, CPU and memory from outside and calls ``infer`` for the latency probe,
+so trainers only train, evaluate and describe themselves.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from sysprune._data import Dataset
 
 
 class Trainer(ABC):
     """One model being trained on one dataset with one set of hyperparameters."""
 
     @abstractmethod
-    def train_step(self, step: int) -> dict[str, float]:
+    def train_step(self, step: int) -> Mapping[str, float | None]:
         """Train one step (one epoch over the training split); return at least ``{"train_loss": ...}``."""
 
     @abstractmethod
-    def evaluate(self) -> dict[str, float]:
-        """Score the validation split: ``{"val_accuracy": ..., "val_loss": ...}``."""
+    def evaluate(self) -> Mapping[str, float | None]:
+        """Score the validation split: ``{"val_accuracy": ..., "val_loss": ...}``, plus any metric of one's own
+        (registered with ``sysprune.register_metric``; None when it cannot be measured)."""
 
     @abstractmethod
     def infer(self, X: np.ndarray) -> Any:
         """Predict one batch (the latency probe times this call); must do the full forward pass."""
 
     @abstractmethod
-    def size(self) -> dict[str, float]:
+    def size(self) -> Mapping[str, float]:
         """``{"n_params": ..., "model_bytes": ...}`` (bytes of the serialised model)."""
 
     def gpu_mem_mb(self) -> float | None:
         """Peak CUDA memory of this trial in MiB, or None when no GPU is used."""
         return None
+
+
+def check_kind(data: "Dataset", inputs: frozenset[str], model: str) -> None:
+    """Raise ValueError if the model cannot read ``data``'s kind."""
+    if data.kind not in inputs:
+        raise ValueError(f"model {model} needs {'/'.join(sorted(inputs))} data; {data.name} is {data.kind}")
+
+
+def check_int(params: Mapping[str, Any], name: str, low: int, model: str) -> None:
+    """Raise ValueError if ``params[name]`` is not an integer >= ``low``."""
+    value = params[name]
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{model}: {name} must be an integer >= {low}, got {value!r}")
+
+
+def check_range(params: Mapping[str, Any], name: str, low: float, high: float, model: str) -> None:
+    """Raise ValueError if ``params[name]`` is not a number in ``[low, high]``."""
+    value = params[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ValueError(f"{model}: {name} must be a number in [{low:g}, {high:g}], got {value!r}")

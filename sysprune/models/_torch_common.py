@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -21,39 +21,43 @@ from torch import nn
 from torch.nn import functional as F
 
 from sysprune._data import Dataset
-from sysprune.models._base import Trainer
+from sysprune._space import Param, fill_params
+from sysprune.models._base import Trainer, check_int, check_kind, check_range
 
 #: Rows per forward pass when scoring the validation split (memory stays bounded on large splits).
 EVAL_BATCH = 1024
 
 
-def merge_params(params: Mapping[str, Any], defaults: Mapping[str, Any], model: str) -> dict[str, Any]:
-    """``defaults`` updated with ``params``; an unknown key is a ValueError naming it and the valid ones."""
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(map(repr, unknown))} for model {model}; "
-                         f"valid: {', '.join(defaults)}")
-    return {**defaults, **params}
-
-
-def check_range(params: Mapping[str, Any], name: str, low: float, high: float, model: str) -> None:
-    """Raise ValueError if ``params[name]`` is not a number in ``[low, high]``."""
-    value = params[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ValueError(f"{model}: {name} must be a number in [{low:g}, {high:g}], got {value!r}")
-
-
-def check_int(params: Mapping[str, Any], name: str, low: int, model: str) -> None:
-    """Raise ValueError if ``params[name]`` is not an integer >= ``low``."""
-    value = params[name]
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{model}: {name} must be an integer >= {low}, got {value!r}")
-
-
-def check_kind(data: Dataset, inputs: frozenset[str], model: str) -> None:
-    """Raise ValueError if the model cannot read ``data``'s kind."""
-    if data.kind not in inputs:
-        raise ValueError(f"model {model} needs {'/'.join(sorted(inputs))} data; {data.name} is {data.kind}")
+def create_trainer(
+    model: str,
+    inputs: frozenset[str],
+    space: Mapping[str, Param],
+    params: Mapping[str, Any],
+    data: Dataset,
+    *,
+    seed: int,
+    ints: tuple[str, ...],
+    build: Callable[[Dataset, dict[str, Any]], nn.Module],
+    check: Callable[[dict[str, Any]], None] | None = None,
+) -> "TorchTrainer":
+    """What every torch family's ``create`` does: fill and check ``params`` (``ints`` and ``batch_size`` integers
+    >= 1, ``check`` for the family's own rules, then dropout, lr and weight decay), seed torch, build the net with
+    ``build(data, params)`` and wrap it in a :class:`TorchTrainer`."""
+    p = fill_params(params, space, model)
+    check_kind(data, inputs, model)
+    for name in (*ints, "batch_size"):
+        check_int(p, name, 1, model)
+    if check is not None:
+        check(p)
+    check_range(p, "dropout", 0.0, 0.99, model)
+    check_range(p, "lr", 1e-8, 10.0, model)
+    check_range(p, "weight_decay", 0.0, 10.0, model)
+    device = pick_device()
+    seeded(seed, device)
+    net = build(data, p)
+    return TorchTrainer(
+        net, data, lr=p["lr"], weight_decay=p["weight_decay"], batch_size=p["batch_size"], seed=seed, device=device
+    )
 
 
 def pick_device() -> torch.device:

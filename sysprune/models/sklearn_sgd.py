@@ -18,38 +18,33 @@ from typing import Any
 import numpy as np
 
 from sysprune._data import Dataset
-from sysprune._space import CategoricalParam, FloatParam, Param
-from sysprune.models._base import Trainer
+from sysprune._space import CategoricalParam, FloatParam, Param, fill_params
+from sysprune.models._base import Trainer, check_int, check_kind
+from sysprune.models._registry import register_model
 
 NAME = "sklearn_sgd"
 INPUTS: frozenset[str] = frozenset({"tabular", "image"})
 LOSSES: tuple[str, ...] = ("hinge", "log_loss", "modified_huber")
 PENALTIES: tuple[str, ...] = ("l2", "l1", "elasticnet")
 LEARNING_RATES: tuple[str, ...] = ("optimal", "invscaling", "constant")
+#: Defaults are used for parameters a direct ``create`` call leaves out (a study passes every entry).
 SPACE: dict[str, Param] = {
-    "loss": CategoricalParam(LOSSES),
-    "penalty": CategoricalParam(PENALTIES),
-    "alpha": FloatParam(1e-6, 1e-2, log=True),
-    "learning_rate": CategoricalParam(LEARNING_RATES),
-    "eta0": FloatParam(1e-4, 1e-1, log=True),
-    "batch_size": CategoricalParam((64, 256, 1024)),
-}
-#: Values used for parameters that ``params`` leaves out (a study always passes every SPACE entry).
-DEFAULTS: dict[str, Any] = {
-    "loss": "log_loss",
-    "penalty": "l2",
-    "alpha": 1e-3,
-    "learning_rate": "invscaling",
-    "eta0": 1e-2,
-    "batch_size": 256,
+    "loss": CategoricalParam(LOSSES, default="log_loss"),
+    "penalty": CategoricalParam(PENALTIES, default="l2"),
+    "alpha": FloatParam(1e-6, 1e-2, log=True, default=1e-3),
+    "learning_rate": CategoricalParam(LEARNING_RATES, default="invscaling"),
+    "eta0": FloatParam(1e-4, 1e-1, log=True, default=1e-2),
+    "batch_size": CategoricalParam((64, 256, 1024), default=256),
 }
 #: Rows per call when scoring the validation split.
 EVAL_BATCH = 4096
+#: Probabilities are floored here before the log loss (the floor sysprune's recorded studies used; scikit-learn's
+#: own is float64's eps, 2.2e-16, which modified_huber's exact zeros would hit).
 _PROBA_EPS = 1e-15
 
 
 def create(params: dict[str, Any], data: Dataset, *, seed: int) -> Trainer:
-    """An SGDClassifier trainer for ``data`` with hyperparameters ``params`` (missing ones from :data:`DEFAULTS`)."""
+    """An SGDClassifier trainer for ``data`` with hyperparameters ``params`` (missing ones from the space's defaults)."""
     p = _check(params, data)
     from sklearn.linear_model import SGDClassifier
 
@@ -65,13 +60,8 @@ def create(params: dict[str, Any], data: Dataset, *, seed: int) -> Trainer:
 
 
 def _check(params: dict[str, Any], data: Dataset) -> dict[str, Any]:
-    unknown = sorted(set(params) - set(DEFAULTS))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(map(repr, unknown))} for model {NAME}; "
-                         f"valid: {', '.join(DEFAULTS)}")
-    if data.kind not in INPUTS:
-        raise ValueError(f"model {NAME} needs {'/'.join(sorted(INPUTS))} data; {data.name} is {data.kind}")
-    p = {**DEFAULTS, **params}
+    p = fill_params(params, SPACE, NAME)
+    check_kind(data, INPUTS, NAME)
     for name, valid in (("loss", LOSSES), ("penalty", PENALTIES), ("learning_rate", LEARNING_RATES)):
         if p[name] not in valid:
             raise ValueError(f"{NAME}: {name} must be one of {', '.join(valid)}, got {p[name]!r}")
@@ -79,9 +69,7 @@ def _check(params: dict[str, Any], data: Dataset) -> dict[str, Any]:
         value = p[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ValueError(f"{NAME}: {name} must be a positive number, got {value!r}")
-    b = p["batch_size"]
-    if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1:
-        raise ValueError(f"{NAME}: batch_size must be an integer >= 1, got {b!r}")
+    check_int(p, "batch_size", 1, NAME)
     return p
 
 
@@ -139,6 +127,8 @@ class SGDTrainer(Trainer):
 
     def evaluate(self) -> dict[str, float | None]:
         """Accuracy on the validation split; log loss of ``predict_proba`` if the loss has one, else None."""
+        from sklearn.metrics import log_loss
+
         X, y = self.data.X_val, np.asarray(self.data.y_val)
         has_proba = self.model.loss in ("log_loss", "modified_huber")
         correct, nll = 0, 0.0
@@ -146,8 +136,8 @@ class SGDTrainer(Trainer):
             xb, yb = _flat(X[start : start + EVAL_BATCH]), y[start : start + EVAL_BATCH]
             correct += int((self.model.predict(xb) == yb).sum())
             if has_proba:
-                proba = self.model.predict_proba(xb)[np.arange(len(yb)), yb]
-                nll -= float(np.log(np.clip(proba, _PROBA_EPS, 1.0)).sum())
+                proba = np.clip(self.model.predict_proba(xb), _PROBA_EPS, 1.0)
+                nll += log_loss(yb, y_proba=proba, labels=self.classes, normalize=False)
         n = max(len(y), 1)
         return {"val_accuracy": correct / n, "val_loss": nll / n if has_proba else None}
 
@@ -159,3 +149,6 @@ class SGDTrainer(Trainer):
         """Coefficients + intercepts, and the bytes of the pickled estimator."""
         n_params = self.model.coef_.size + self.model.intercept_.size if self._fitted else 0
         return {"n_params": float(n_params), "model_bytes": float(len(pickle.dumps(self.model)))}
+
+
+register_model(NAME, create, space=SPACE, inputs=INPUTS)

@@ -10,56 +10,42 @@ from typing import Any
 from sysprune._data import Dataset
 from sysprune._space import CategoricalParam, FloatParam, IntParam, Param
 from sysprune.models._base import Trainer
+from sysprune.models._registry import register_model
 
 NAME = "torch_mlp"
 INPUTS: frozenset[str] = frozenset({"tabular", "image"})
+#: Defaults are used for parameters a direct ``create`` call leaves out (a study passes every entry).
 SPACE: dict[str, Param] = {
-    "n_layers": IntParam(1, 3),
-    "width": IntParam(16, 1024, log=True),
-    "dropout": FloatParam(0.0, 0.5),
-    "lr": FloatParam(1e-4, 3e-2, log=True),
-    "weight_decay": FloatParam(1e-6, 1e-2, log=True),
-    "batch_size": CategoricalParam((32, 64, 128, 256)),
-}
-#: Values used for parameters that ``params`` leaves out (mid-range; a study always passes every SPACE entry).
-DEFAULTS: dict[str, Any] = {
-    "n_layers": 2,
-    "width": 128,
-    "dropout": 0.1,
-    "lr": 1e-3,
-    "weight_decay": 1e-4,
-    "batch_size": 128,
+    "n_layers": IntParam(1, 3, default=2),
+    "width": IntParam(16, 1024, log=True, default=128),
+    "dropout": FloatParam(0.0, 0.5, default=0.1),
+    "lr": FloatParam(1e-4, 3e-2, log=True, default=1e-3),
+    "weight_decay": FloatParam(1e-6, 1e-2, log=True, default=1e-4),
+    "batch_size": CategoricalParam((32, 64, 128, 256), default=128),
 }
 
 
 def create(params: dict[str, Any], data: Dataset, *, seed: int) -> Trainer:
-    """An MLP trainer for ``data`` with hyperparameters ``params`` (missing ones from :data:`DEFAULTS`)."""
+    """An MLP trainer for ``data`` with hyperparameters ``params`` (missing ones from the space's defaults)."""
     from sysprune.models import _torch_common as tc
 
-    p = tc.merge_params(params, DEFAULTS, NAME)
-    tc.check_kind(data, INPUTS, NAME)
-    for name in ("n_layers", "width", "batch_size"):
-        tc.check_int(p, name, 1, NAME)
-    tc.check_range(p, "dropout", 0.0, 0.99, NAME)
-    tc.check_range(p, "lr", 1e-8, 10.0, NAME)
-    tc.check_range(p, "weight_decay", 0.0, 10.0, NAME)
-    device = tc.pick_device()
-    tc.seeded(seed, device)
-    net = _build(tc.flat_features(data.input_shape), data.n_classes, p)
-    return tc.TorchTrainer(
-        net, data, lr=p["lr"], weight_decay=p["weight_decay"], batch_size=p["batch_size"], seed=seed, device=device
-    )
+    return tc.create_trainer(NAME, INPUTS, SPACE, params, data, seed=seed, ints=("n_layers", "width"), build=_build)
 
 
-def _build(n_in: int, n_out: int, p: dict[str, Any]) -> Any:
+def _build(data: Dataset, p: dict[str, Any]) -> Any:
     from torch import nn
 
+    from sysprune.models._torch_common import flat_features
+
     layers: list[nn.Module] = [nn.Flatten()]
-    width_in = n_in
+    width_in = flat_features(data.input_shape)
     for _ in range(int(p["n_layers"])):
         layers += [nn.Linear(width_in, int(p["width"])), nn.ReLU()]
         if p["dropout"] > 0:
             layers.append(nn.Dropout(float(p["dropout"])))
         width_in = int(p["width"])
-    layers.append(nn.Linear(width_in, n_out))
+    layers.append(nn.Linear(width_in, data.n_classes))
     return nn.Sequential(*layers)
+
+
+register_model(NAME, create, space=SPACE, inputs=INPUTS, requires=("torch",))

@@ -1,4 +1,4 @@
-"""The base class of sysprune's pruners: decide without side effects, then record the decision."""
+"""The base class of sysprune's pruners: decide, explain, write nothing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from optuna.pruners import BasePruner
 
-from sysprune.pruners._reasons import PruneDecision, record_decision
+from sysprune.pruners._reasons import PruneDecision, offer
 
 if TYPE_CHECKING:
     import optuna
@@ -16,19 +16,30 @@ if TYPE_CHECKING:
 class DecidingPruner(BasePruner):
     """A pruner that explains itself.
 
-    Subclasses implement :meth:`_decide`; :meth:`prune` records the decision on the trial (see
-    :mod:`sysprune.pruners._reasons`) and returns whether to prune.
+    A subclass implements one method, :meth:`_decide` (``(study, trial) -> PruneDecision | None``), which reads
+    what it needs and writes nothing. :meth:`prune` keeps Optuna's contract — it answers and leaves the trial as it
+    was — and hands the decision to :func:`sysprune.should_prune`, which records it (see
+    :mod:`sysprune.pruners._reasons`). So an Optuna wrapper (``PatientPruner``, ...) around a sysprune pruner leaves
+    no trace on a trial it lets go on. Set :attr:`supports_multi_objective` if the pruner can decide without
+    intermediate values.
     """
 
     #: Whether the pruner can decide in a multi-objective study (where Optuna has no intermediate values).
     supports_multi_objective: bool = False
 
     def prune(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> bool:
-        decision = self._decide(study, trial)
+        decision = self.decide(study, trial)
         if decision is None:
             return False
-        record_decision(study, trial, decision)
+        offer(decision)
         return True
+
+    def decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
+        """The decision to prune ``trial`` now, or ``None`` (writes nothing; :meth:`prune` without the answer
+        reduced to a boolean)."""
+        if len(study.directions) > 1 and not self.supports_multi_objective:
+            return None
+        return self._decide(study, trial)
 
     @abc.abstractmethod
     def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:

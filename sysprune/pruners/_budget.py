@@ -1,19 +1,75 @@
 from __future__ import annotations
 
 import math
+import threading
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from sysprune._metrics import CUMULATIVE, METRICS
+from sysprune._logging import get_logger
+from sysprune._metrics import metric_kind, unit_suffix
 from sysprune.pruners import _steps
 from sysprune.pruners._base import DecidingPruner
 from sysprune.pruners._constraints import check_budgets
 from sysprune.pruners._forecast import Forecast, forecast_cumulative, forecast_level, points_of
+from sysprune.pruners._noise import (
+    RULE_CLEAR,
+    RULE_EXACT,
+    RULE_LOWER_BOUND,
+    Breach,
+    confident_breach,
+    noise_model,
+    readings_of,
+)
 from sysprune.pruners._reasons import RULE_BUDGET, PruneDecision, fmt
 from sysprune.pruners._study_view import StudyViews
 
 if TYPE_CHECKING:
     import optuna
+
+_logger = get_logger(__name__)
+
+
+class BudgetMetricWarning(UserWarning):
+    """A budgeted metric was not reported (or only as missing) by the step a budget pruner first decided at: the
+    budget has nothing to act on. Usually a misspelt name (``infer_msec``) or ``trial.report`` without metrics."""
+
+
+class UnreportedWarner:
+    """Warns once per budgeted metric that no step reported (or only as missing) by a decision at ``step >= 0``."""
+
+    def __init__(self, budgets: Mapping[str, float]) -> None:
+        self._budgets = tuple(budgets)
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
+
+    def check(self, steps: Mapping[int, Mapping[str, float | None]], number: int, step: int) -> None:
+        if len(self._warned) == len(self._budgets):
+            return
+        measured = {name for row in steps.values() for name, v in row.items() if v is not None}
+        missing = [m for m in self._budgets if m not in measured and m not in self._warned]
+        if not missing:
+            return
+        reported = {name for row in steps.values() for name in row}
+        seen = ", ".join(sorted(reported)) or "none"
+        with self._lock:
+            for metric in missing:
+                if metric in self._warned:
+                    continue
+                self._warned.add(metric)
+                if metric in reported:
+                    msg = (
+                        f"budget on {metric!r} has nothing to act on: trial {number} reported it only as missing up "
+                        f"to step {step} (not measurable on this machine?); metrics reported: {seen}"
+                    )
+                else:
+                    msg = (
+                        f"budget on {metric!r} has nothing to act on: trial {number} reported no {metric!r} up to "
+                        f"step {step} (a misspelt name, or trial.report without sysprune.report?); metrics "
+                        f"reported: {seen}"
+                    )
+                warnings.warn(msg, BudgetMetricWarning, stacklevel=5)
+                _logger.warning(msg)
 
 
 class ResourceBudgetPruner(DecidingPruner):
@@ -24,7 +80,10 @@ class ResourceBudgetPruner(DecidingPruner):
     metrics — those :func:`sysprune.report` recorded — and prunes when
 
     1. a **measured** value of a budgeted metric exceeds its budget (at any step, warm-up or not: the trial is
-       infeasible already), or
+       infeasible already). For an exact metric (a size, a peak reached, a cost spent) one reading decides; for a
+       noisy one (``infer_ms``) a reading must be a clear breach, or ``k`` consecutive readings (their lower
+       confidence bounds ``<metric>_lo`` where reported) must be over budget — see :mod:`sysprune.pruners._noise`;
+       or
     2. with ``predict``, the **forecast** at the last step exceeds the budget with the given ``confidence``: the
        one-sided lower bound of the forecast is above the budget. Cumulative metrics are forecast from the cost
        so far plus the recent cost per step times the steps left (increments only, so a slow first step does not
@@ -38,6 +97,10 @@ class ResourceBudgetPruner(DecidingPruner):
     store), so its cost does not grow with the number of trials — unless ``max_steps`` is left to be inferred.
 
     It needs no intermediate values and works in multi-objective studies through :func:`sysprune.should_prune`.
+
+    A budgeted metric that no step has reported by a decision at a training step (``step >= 0``) — a misspelt
+    name, or ``trial.report`` without metrics — or that was only reported as missing, gives the pruner nothing to
+    act on: it says so once per metric with a :class:`BudgetMetricWarning` and on the ``sysprune`` logger.
 
     Example:
 
@@ -107,6 +170,7 @@ class ResourceBudgetPruner(DecidingPruner):
         self._max_steps = max_steps
         self._confidence = float(confidence)
         self._views = StudyViews()
+        self._unreported = UnreportedWarner(budgets)
 
     @property
     def budgets(self) -> dict[str, float]:
@@ -115,8 +179,12 @@ class ResourceBudgetPruner(DecidingPruner):
     def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
         steps = _steps.trial_steps(study._storage, trial._trial_id, trial.datetime_start)
         if not steps:
+            if trial.last_step is not None and trial.last_step >= 0:  # plain trial.report, no metrics
+                self._unreported.check(steps, trial.number, trial.last_step)
             return None
         step = max(steps)
+        if step >= 0:
+            self._unreported.check(steps, trial.number, step)
 
         measured = _measured_breaches(steps, self._budgets)
         predicted: dict[str, Forecast] = {}
@@ -131,16 +199,22 @@ class ResourceBudgetPruner(DecidingPruner):
         if not measured and not predicted:
             return None
 
-        constraints = {m: v - self._budgets[m] for m, (v, _) in measured.items()}
+        constraints = {m: b.value - self._budgets[m] for m, b in measured.items()}
         constraints.update({m: f.value - self._budgets[m] for m, f in predicted.items()})
         if measured:
-            metric = max(measured, key=lambda m: _ratio(measured[m][0], self._budgets[m]))
-            value, at = measured[metric]
+            metric = max(measured, key=lambda m: _ratio(measured[m].value, self._budgets[m]))
+            breach = measured[metric]
+            value, at = breach.value, breach.step
             unit = _unit_suffix(metric)
             message = (
                 f"budget: {metric} measured {fmt(value)}{unit} > budget {fmt(self._budgets[metric])}{unit}"
-                f" at step {at}"
+                f" at step {at}{_how(breach, unit)}"
             )
+            extra: dict[str, object] = {"measured_step": at}
+            if breach.rule != RULE_EXACT:
+                extra["noise_rule"] = breach.rule
+                if breach.low is not None:
+                    extra["low"] = breach.low
             return PruneDecision(
                 rule=RULE_BUDGET,
                 pruner=type(self).__name__,
@@ -151,12 +225,12 @@ class ResourceBudgetPruner(DecidingPruner):
                 budget=self._budgets[metric],
                 predicted=False,
                 constraints=constraints,
-                extra={"measured_step": at},
+                extra=extra,
             )
         metric = max(predicted, key=lambda m: _ratio(predicted[m].low, self._budgets[m]))
         f = predicted[metric]
         unit = _unit_suffix(metric)
-        kind = "cumulative" if metric in CUMULATIVE else "trend"
+        kind = "cumulative" if metric_kind(metric) == "cumulative" else "trend"
         message = (
             f"budget: {metric} predicted {fmt(f.value)}{unit} at step {f.final_step}"
             f" (>= {fmt(f.low)}{unit} at {self._confidence:.0%} confidence, {kind} forecast from {f.n}"
@@ -188,17 +262,36 @@ def _ratio(value: float, budget: float) -> float:
 
 def _measured_breaches(
     steps: Mapping[int, Mapping[str, float | None]], budgets: Mapping[str, float]
-) -> dict[str, tuple[float, int]]:
-    """``metric -> (largest measured value, its step)`` for every metric measured above its budget."""
+) -> dict[str, Breach]:
+    """``metric -> breach`` for every budgeted metric confidently measured above its budget.
+
+    An exact metric reports its largest reading over budget (the reason names the worst); a noisy one the reading
+    at which the breach became confident (:func:`sysprune.pruners._noise.confident_breach`).
+    """
     out = {}
     for metric, budget in budgets.items():
-        pts = points_of(steps, metric)
-        if not pts:
+        readings = readings_of(steps, metric)
+        if not readings:
             continue
-        at, value = max(pts, key=lambda p: p[1])
-        if value > budget:
-            out[metric] = (value, at)
+        breach = confident_breach(readings, budget, noise_model(metric, readings))
+        if breach is None:
+            continue
+        if breach.rule == RULE_EXACT:
+            worst = max(readings, key=lambda r: r.value)
+            breach = Breach(worst.step, worst.value, RULE_EXACT)
+        out[metric] = breach
     return out
+
+
+def _how(breach: Breach, unit: str) -> str:
+    """How a noisy metric's breach became confident, for the reason line (nothing for one clear reading)."""
+    if breach.rule in (RULE_EXACT, RULE_CLEAR):  # a clear breach reads like an exact one; the detail says which
+        return ""
+    if breach.rule == RULE_LOWER_BOUND:
+        return f" (its lower bound {fmt(breach.low)}{unit} is over budget)"
+    if breach.low is not None:
+        return f" ({breach.n} consecutive readings with lower bound over budget, last {fmt(breach.low)}{unit})"
+    return f" ({breach.n} consecutive readings over budget)"
 
 
 def _forecasts(
@@ -207,7 +300,7 @@ def _forecasts(
     out = {}
     for metric in budgets:
         pts = points_of(steps, metric)
-        if metric in CUMULATIVE:
+        if metric_kind(metric) == "cumulative":
             f = forecast_cumulative(pts, final_step, confidence=confidence)
         else:
             f = forecast_level(pts, final_step, confidence=confidence)
@@ -218,5 +311,4 @@ def _forecasts(
 
 def _unit_suffix(metric: str) -> str:
     """`` ms`` for a metric with a unit, nothing for a count (``n_params``)."""
-    unit = METRICS[metric].unit
-    return "" if unit == "1" else f" {unit}"
+    return unit_suffix(metric)

@@ -5,7 +5,9 @@ from typing import TYPE_CHECKING
 from optuna.pruners import BasePruner
 
 from sysprune.pruners._base import DecidingPruner
-from sysprune.pruners._reasons import RULE_INTERMEDIATE, PruneDecision, fmt, record_decision
+from sysprune.pruners._reasons import PruneDecision, builtin_decision, collect
+
+__all__ = ["CombinedPruner", "builtin_decision"]
 
 if TYPE_CHECKING:
     import optuna
@@ -44,45 +46,17 @@ class CombinedPruner(DecidingPruner):
     def pruners(self) -> tuple[BasePruner, ...]:
         return self._pruners
 
-    def prune(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> bool:
-        found = self._decide_with_member(study, trial)
-        if found is None:
-            return False
-        i, decision = found
-        record_decision(study, trial, decision, via=f"{type(self).__name__} member {i}")
-        return True
-
     def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
-        found = self._decide_with_member(study, trial)
-        return None if found is None else found[1]
-
-    def _decide_with_member(
-        self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial"
-    ) -> tuple[int, PruneDecision] | None:
         multi = len(study.directions) > 1
         for i, member in enumerate(self._pruners):
             if isinstance(member, DecidingPruner):
-                if multi and not member.supports_multi_objective:
-                    continue
-                decision = member._decide(study, trial)
+                decision = member.decide(study, trial)
+            elif multi:
+                continue  # Optuna's pruners have no intermediate values to judge there
             else:
-                if multi:
-                    continue
-                decision = builtin_decision(member, trial) if member.prune(study, trial) else None
+                with collect() as inner:  # a wrapper (PatientPruner, ...) around a sysprune pruner
+                    pruned = member.prune(study, trial)
+                decision = (inner[0] if inner else builtin_decision(member, trial)) if pruned else None
             if decision is not None:
-                return i, decision
+                return decision.relayed(f"{type(self).__name__} member {i}")
         return None
-
-
-def builtin_decision(pruner: BasePruner, trial: "optuna.trial.FrozenTrial") -> PruneDecision:
-    """The decision of an Optuna pruner (which says only yes or no), described from the trial's last report."""
-    step = trial.last_step
-    value = trial.intermediate_values.get(step) if step is not None else None
-    name = type(pruner).__name__
-    return PruneDecision(
-        rule=RULE_INTERMEDIATE,
-        pruner=name,
-        step=step,
-        message=f"{name}: intermediate value {fmt(value)} at step {step} is not promising",
-        value=value,
-    )

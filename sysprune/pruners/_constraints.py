@@ -10,7 +10,8 @@ feasibility: ``study.best_trial`` / ``best_trials`` skip infeasible trials, TPES
 Optuna keeps the first value set for a key (a second ``set_constraint`` is ignored with a warning), so the value
 must be final when set. sysprune sets it
 
-* when a budget pruner decides to prune (the breached metrics only, from the measured or predicted value), and
+* when a budget pruner's decision to prune is recorded (the breached metrics only, from the measured or predicted
+  value; :func:`sysprune.pruners._reasons.record_decision`), and
 * when the trial ends, via :func:`record_constraints` (every budgeted metric not yet set, from its final value).
 
 Both paths skip keys already present, so calling them again is harmless. Constraints can only be written while
@@ -23,10 +24,10 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from optuna.study._constrained_optimization import _CONSTRAINTS_KEY
-
+from sysprune import _compat
 from sysprune._attrs import CONSTRAINT_PREFIX
-from sysprune._metrics import SYSTEM_METRICS
+from sysprune._format import nan_to_none
+from sysprune._metrics import system_metric_names
 
 if TYPE_CHECKING:
     import optuna
@@ -43,25 +44,14 @@ def check_budgets(budgets: Any, *, name: str = "budgets") -> dict[str, float]:
         raise ValueError(f"{name} must be a mapping of metric name to upper limit, but got {budgets!r}.")
     out: dict[str, float] = {}
     for metric, limit in budgets.items():
-        if metric not in SYSTEM_METRICS:
+        if metric not in system_metric_names():
             raise ValueError(
-                f"{name} has an unknown system metric {metric!r}; valid: {', '.join(SYSTEM_METRICS)}."
+                f"{name} has an unknown system metric {metric!r}; valid: {', '.join(system_metric_names())}."
             )
         if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit) or limit < 0:
             raise ValueError(f"{name}[{metric!r}] must be a finite number >= 0, but got {limit!r}.")
         out[metric] = float(limit)
     return out
-
-
-def set_constraints(storage: "optuna.storages.BaseStorage", trial_id: int, values: Mapping[str, float]) -> None:
-    """Set ``budget:<metric>`` constraints on a running trial, skipping keys already set."""
-    existing = storage.get_trial_system_attrs(trial_id)
-    for metric, value in values.items():
-        key = f"{_CONSTRAINTS_KEY}:{constraint_key(metric)}"
-        value = float(value)
-        if key in existing or math.isnan(value):
-            continue
-        storage.set_trial_system_attr(trial_id, key, value)
 
 
 def budget_constraints(trial: "optuna.trial.FrozenTrial | optuna.trial.Trial") -> dict[str, float]:
@@ -93,10 +83,11 @@ def record_constraints(
     """
     from sysprune.pruners import _steps
     from sysprune.pruners._forecast import points_of
+    from sysprune.pruners._noise import settled_value
 
     budgets = check_budgets(budgets)
-    storage = trial.study._storage
-    trial_id = trial._trial_id
+    storage = _compat.study_storage(trial.study)
+    trial_id = _compat.trial_id(trial)
     existing = budget_constraints(trial)
     values: dict[str, float] = {}
     steps = None
@@ -104,15 +95,15 @@ def record_constraints(
         if metric in existing:
             continue
         final = None if final_metrics is None else final_metrics.get(metric)
-        if final is not None and math.isnan(float(final)):
-            final = None
+        final = nan_to_none(final)
         if final is None:
             if steps is None:
                 steps = _steps.trial_steps(storage, trial_id, trial.datetime_start)
             pts = points_of(steps, metric)
             final = pts[-1][1] if pts else None
-        if final is not None:
-            values[metric] = float(final) - limit
+        if final is not None:  # h6: a noisy metric is infeasible only on a confident breach (pruners/_noise.py)
+            steps = steps if steps is not None else _steps.trial_steps(storage, trial_id, trial.datetime_start)
+            values[metric] = settled_value(metric, float(final), limit, steps) - limit
     for metric, value in values.items():
         trial.set_constraint(constraint_key(metric), value)
     _steps.forget(storage, trial_id)

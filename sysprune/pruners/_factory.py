@@ -15,6 +15,9 @@ Policies (``[pruner] policy = "..."``; every other key of the table is a paramet
                ``n_warmup_steps`` (0), ``confidence`` (0.95); ``max_steps`` is the study's ``steps``.
 ``curve``      :class:`sysprune.CurvePruner` — ``n_warmup_steps`` (3), ``interval_steps`` (1), ``probability``
                (0.05), ``n_startup_trials`` (1), ``families`` (["pow", "exp", "log"]); ``max_steps`` = ``steps``.
+``threshold``  :class:`sysprune.ThresholdBudgetPruner` on the study's ``[budgets]`` (no parameters): prunes when one
+               value measured at a training step (step >= 0) is over its budget; no forecast, no noise allowance,
+               no decision on the pre-training probe — the baseline of Ray Tune's stoppers and hand-written checks.
 ``combined``   :class:`sysprune.CombinedPruner` — ``members`` (two or more distinct names of budget, curve,
                median, hyperband; ``budget``, if present, first), and one optional sub-table per member with that
                member's parameters, e.g. ``[pruner.curve] probability = 0.1``.
@@ -32,6 +35,8 @@ from sysprune.pruners._forecast import CURVE_FAMILIES
 
 #: Policies that can be members of ``combined``.
 MEMBER_POLICIES = ("budget", "curve", "median", "hyperband")
+#: Policies that prune on the study's ``[budgets]`` (they need at least one).
+BUDGET_POLICIES = ("budget", "threshold")
 #: Policies that judge the learning curve (Optuna's intermediate values): single-objective studies only.
 CURVE_POLICIES = ("curve", "median", "hyperband")
 
@@ -125,6 +130,11 @@ def _validate_budget(params: dict[str, Any], steps: int, prefix: str = "") -> di
     }
 
 
+def _validate_threshold(params: dict[str, Any], steps: int, prefix: str = "") -> dict[str, Any]:
+    _check_keys(params, (), "threshold")
+    return {}
+
+
 def _validate_curve(params: dict[str, Any], steps: int, prefix: str = "") -> dict[str, Any]:
     _check_keys(params, ("n_warmup_steps", "interval_steps", "probability", "n_startup_trials", "families"), "curve")
     families = params.get("families", list(CURVE_FAMILIES))
@@ -190,8 +200,16 @@ def _build_budget(params: dict[str, Any], budgets: dict[str, float], steps: int)
     from sysprune.pruners._budget import ResourceBudgetPruner
 
     if not budgets:
-        raise ValueError(_NO_BUDGETS)
+        raise ValueError(_no_budgets("budget"))
     return ResourceBudgetPruner(budgets, max_steps=steps, **params)
+
+
+def _build_threshold(params: dict[str, Any], budgets: dict[str, float], steps: int) -> optuna.pruners.BasePruner:
+    from sysprune.pruners._threshold import ThresholdBudgetPruner
+
+    if not budgets:
+        raise ValueError(_no_budgets("threshold"))
+    return ThresholdBudgetPruner(budgets, **params)
 
 
 def _build_curve(params: dict[str, Any], budgets: dict[str, float], steps: int) -> optuna.pruners.BasePruner:
@@ -206,7 +224,9 @@ def _build_combined(params: dict[str, Any], budgets: dict[str, float], steps: in
     return CombinedPruner(*(_POLICIES[m][1](params[m], budgets, steps) for m in params["members"]))
 
 
-_NO_BUDGETS = "policy 'budget' needs a [budgets] table naming at least one metric"
+def _no_budgets(policy: str) -> str:
+    return f"policy {policy!r} needs a [budgets] table naming at least one metric"
+
 
 Validator = Callable[..., dict[str, Any]]  # (params, steps, prefix="") -> normalised params
 Builder = Callable[[dict[str, Any], dict[str, float], int], optuna.pruners.BasePruner]
@@ -218,6 +238,7 @@ _POLICIES: dict[str, tuple[Validator, Builder]] = {
     "budget": (_validate_budget, _build_budget),
     "curve": (_validate_curve, _build_curve),
     "combined": (_validate_combined, _build_combined),
+    "threshold": (_validate_threshold, _build_threshold),
 }
 
 
@@ -239,22 +260,25 @@ def validate_policy(
 ) -> tuple[str, dict[str, Any]]:
     """Check a policy name and its parameters; return them normalised. ValueError names what is wrong.
 
-    With ``budgets`` (the study's validated ``[budgets]``), a policy using ``budget`` must have at least one.
-    With ``directions`` (one per objective), a multi-objective study may only use ``none`` and ``budget``: the
+    With ``budgets`` (the study's validated ``[budgets]``), a policy using ``budget`` or ``threshold`` must have at
+    least one. With ``directions`` (one per objective), a multi-objective study may only use ``none``, ``budget``
+    and ``threshold``: the
     learning-curve pruners need Optuna's intermediate values, which exist for a single objective only.
     """
     if policy not in _POLICIES:
         raise ValueError(f"unknown policy {policy!r}; valid: {', '.join(_POLICIES)}")
     params = _POLICIES[policy][0](dict(params), steps)
     parts = _parts(policy, params)
-    if budgets is not None and "budget" in parts and not budgets:
-        raise ValueError(_NO_BUDGETS)
+    if budgets is not None and not budgets:
+        for part in parts:
+            if part in BUDGET_POLICIES:
+                raise ValueError(_no_budgets(part))
     if directions is not None and len(directions) > 1:
         bad = [p for p in parts if p in CURVE_POLICIES]
         if bad:
             raise ValueError(
                 f"policy {policy!r} uses {', '.join(bad)}, which needs a single-objective study; this study has "
-                f"{len(directions)} objectives (use 'budget' or 'none')"
+                f"{len(directions)} objectives (use 'budget', 'threshold' or 'none')"
             )
     return policy, params
 

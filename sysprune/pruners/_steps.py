@@ -16,9 +16,14 @@ import datetime
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sysprune._store import InMemoryMetricStore, MetricStore, store_for
+from sysprune import _compat
+from sysprune._storage import storage_key
+from sysprune._store import AttrMetricStore, MetricStore, store_for
+
+if TYPE_CHECKING:
+    import optuna
 
 MAX_TRIALS = 1024
 
@@ -26,28 +31,23 @@ Steps = dict[int, dict[str, float | None]]
 
 _lock = threading.Lock()
 _cache: OrderedDict[tuple[Hashable, int], tuple[datetime.datetime | None, Steps]] = OrderedDict()
-_stores: dict[Hashable, MetricStore | InMemoryMetricStore] = {}
+_stores: dict[Hashable, MetricStore] = {}
 
 
-def storage_key(storage: Any) -> Hashable:
-    """One key per database (URL) or per in-memory storage object; Optuna's caching wrapper is looked through."""
-    import optuna
-
-    backend = getattr(storage, "_backend", storage)
-    if isinstance(backend, optuna.storages.RDBStorage):
-        return ("rdb", backend.url)
-    return ("object", id(backend))
-
-
-def metric_store(storage: Any) -> MetricStore | InMemoryMetricStore:
+def metric_store(storage: Any) -> MetricStore | AttrMetricStore:
     """The metric store beside an Optuna storage (:func:`sysprune._store.store_for`), built once per database."""
     key = storage_key(storage)
-    if key[0] != "rdb":  # in-memory: store_for keeps one per storage object itself
+    if key[0] != "rdb":  # trial system attrs of that very storage object: nothing to keep
         return store_for(storage)
     store = _stores.get(key)
     if store is None:
-        store = _stores.setdefault(key, store_for(storage))
+        store = _stores.setdefault(key, store_for(storage))  # type: ignore[arg-type]
     return store
+
+
+def steps_of(study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> Steps:
+    """``{step: {metric: value}}`` of a trial of ``study``: what a pruner's decision reads."""
+    return trial_steps(_compat.study_storage(study), _compat.trial_id(trial), trial.datetime_start)
 
 
 def remember(

@@ -9,7 +9,8 @@ running summaries, and it asks for the trial list only when a trial has finished
 
 "Has one finished?" is, for an RDB storage, one indexed query on Optuna's ``trials`` table — a count of the
 study's finished trials with an id above the last contiguous finished one — well under a millisecond whatever the
-study's size. (It reads Optuna's table directly: the schema of Optuna 5, checked by the tests.) Other storages
+study's size. (It reads Optuna's ``trials`` table directly, through :func:`sysprune._compat.rdb_table`: the
+schema of Optuna 5, checked by tests/test_compat.py.) Other storages
 (in memory, journal) are asked for the trial list every time; theirs is an in-process list.
 """
 
@@ -21,6 +22,9 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
+
+from sysprune import _compat
+from sysprune._storage import storage_key
 
 if TYPE_CHECKING:
     import optuna
@@ -75,15 +79,15 @@ class FinishedTrials:
             if t.number not in self._done and t.number >= self._prefix and t.state.is_finished():
                 self._digest(t, maximize, single=single)
                 self._done.add(t.number)
-                self._done_ids.add(t._trial_id)
+                self._done_ids.add(_compat.trial_id(t))
         while self._prefix in self._done:
             if trials[min(self._prefix, len(trials) - 1)].number == self._prefix:
                 t = trials[self._prefix]
             else:
                 t = next(x for x in trials if x.number == self._prefix)
             self._done.discard(self._prefix)
-            self._done_ids.discard(t._trial_id)
-            self._watermark = t._trial_id
+            self._watermark = _compat.trial_id(t)
+            self._done_ids.discard(self._watermark)
             self._prefix += 1
         self._refreshed = True
 
@@ -103,22 +107,19 @@ class FinishedTrials:
 
 def _rdb_probe(study: "optuna.study.Study") -> Callable[[int], int] | None:
     """For an RDB storage: a function counting the study's finished trials with an id above a given one."""
-    import optuna
     import sqlalchemy as sa
 
-    backend = getattr(study._storage, "_backend", study._storage)
-    if not isinstance(backend, optuna.storages.RDBStorage):
+    backend = _compat.rdb_backend(_compat.study_storage(study))
+    if backend is None:
         return None
-    from optuna.storages._rdb import models
-
-    trials = models.TrialModel.__table__
+    trials = _compat.rdb_table("trials")
     query = sa.select(sa.func.count()).where(
         trials.c.study_id == sa.bindparam("study_id"),
         trials.c.trial_id > sa.bindparam("above"),
         trials.c.state.in_(_FINISHED),
     )
     engine = backend.engine
-    study_id = study._study_id
+    study_id = _compat.study_id(study)
 
     def probe(above: int) -> int:
         with engine.connect() as conn:
@@ -135,9 +136,7 @@ class StudyViews:
         self._views: dict[tuple[object, int], FinishedTrials] = {}
 
     def get(self, study: "optuna.study.Study") -> FinishedTrials:
-        from sysprune.pruners._steps import storage_key
-
-        key = (storage_key(study._storage), study._study_id)
+        key = (storage_key(_compat.study_storage(study)), _compat.study_id(study))
         with self._lock:
             view = self._views.get(key)
             if view is None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import optuna
 
-from sysprune._metrics import METRIC_NAMES, SYSTEM_METRICS
+from sysprune._metrics import metric_names, system_metric_names
 from sysprune._store import MetricStore, tune_sqlite_engine
 from sysprune.dashboard import DashboardPublisher
 
@@ -47,7 +47,7 @@ def main() -> None:
         pruned = rng.random() < 0.3
         steps = rng.randint(1, args.steps // 2) if pruned else args.steps
         for s in range(steps):
-            metrics = {m: rng.random() for m in METRIC_NAMES}
+            metrics = {m: rng.random() for m in metric_names()}
             metrics.update(wall_s=0.1 * (s + 1), rss_mb=base + s, peak_rss_mb=base + s + 3, energy_j=None,
                            gpu_mem_mb=None)
             store.write_step(study_name="bench", trial_id=t._trial_id, trial_number=t.number, step=s, metrics=metrics)
@@ -63,7 +63,7 @@ def main() -> None:
 
     ms = [1000 * c for c in costs]
     last = ms[-10:]
-    print(f"{args.trials} trials x up to {args.steps} steps, {len(METRIC_NAMES) - 2} metrics measured per step")
+    print(f"{args.trials} trials x up to {args.steps} steps, {len(metric_names()) - 2} metrics measured per step")
     print(f"publisher per trial: mean {statistics.mean(ms):.1f} ms, median {statistics.median(ms):.1f} ms, "
           f"p95 {sorted(ms)[int(0.95 * len(ms)) - 1]:.1f} ms, first {ms[0]:.1f} ms, "
           f"last 10 (study of ~{args.trials}) median {statistics.median(last):.1f} ms")
@@ -77,7 +77,7 @@ def main() -> None:
     curves = list(publisher._cache.values())[0]
     ordered = [curves[t._trial_id] for t in finished_trials(study)]
     t0 = time.perf_counter()
-    figures = FigureBuilder().study_figures(ordered, SYSTEM_METRICS, {})
+    figures = FigureBuilder().study_figures(ordered, system_metric_names(), {})
     built = time.perf_counter()
     for fid, fig in figures.items():
         save_plotly_graph_object(study, go.Figure(json.loads(fig)), graph_object_id="naive-" + fid)

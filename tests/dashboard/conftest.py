@@ -90,7 +90,7 @@ def _write_steps(store: MetricStore, trial: optuna.Trial) -> None:
     for step, metrics in STEPS[trial.number].items():
         store.write_step(
             study_name=trial.study.study_name, trial_id=trial._trial_id, trial_number=trial.number, step=step,
-            metrics=metrics,
+            metrics=metrics, trial_start=trial.datetime_start,
         )
         if metrics.get("val_accuracy") is not None:
             trial.report(metrics["val_accuracy"], step)

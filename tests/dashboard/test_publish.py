@@ -13,8 +13,8 @@ from optuna.trial import TrialState
 from optuna_dashboard import get_note, save_note
 from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
 from optuna_dashboard._note import get_note_from_system_attrs
-from optuna_dashboard.artifact._backend import list_trial_artifacts
 
+from sysprune import _compat
 from sysprune._store import MetricStore
 from sysprune.dashboard import (
     STUDY_BUDGETS_ATTR,
@@ -44,8 +44,9 @@ def _note(study: optuna.Study, number: int) -> str:
 
 
 def _artifacts(study: optuna.Study, number: int) -> list[dict]:
-    trial = study._storage.get_trial(study.trials[number]._trial_id)
-    return list_trial_artifacts(_attrs(study), trial.system_attrs, trial)
+    """The trial's artifact records where optuna-dashboard lists them (tests/test_compat.py checks that it does)."""
+    prefix = _compat.dashboard_artifact_prefix(_compat.trial_id(study.trials[number]))
+    return [json.loads(v) for k, v in sorted(_attrs(study).items()) if k.startswith(prefix) and json.loads(v)]
 
 
 @pytest.fixture
@@ -190,7 +191,8 @@ def test_study_note(published):
     assert body.startswith("### sysprune · study summary\n\n3 finished trials: 1 complete, 1 pruned, 1 failed.\n")
     assert "**Budgets:** peak_rss_mb ≤ 650 MiB\n" in body
     assert "Shown: wall_s, cpu_s, rss_mb, peak_rss_mb, infer_ms, n_params, model_bytes.\n" in body
-    assert "No values recorded (no figure): energy_j, peak_rss_delta_mb, gpu_mem_mb.\n" in body
+    assert ("No values recorded (no figure): energy_j, peak_rss_delta_mb, gpu_mem_mb, infer_ms_lo, infer_ms_hi, "
+            "model_mem_mb.\n") in body
     assert body.endswith(f"| trial | step | reason |\n|---:|---:|---|\n| 1 | 1 | {PRUNE_REASON} |\n")
 
 
@@ -404,3 +406,21 @@ def test_steps_table_matches_store(published):
     for number in (0, 1, 2):
         first = STEPS[number][0]
         assert f"| 0 | {first['val_accuracy']:g} | {first['wall_s']:g} |" in _note(published, number)
+
+
+def test_a_recreated_study_is_published_afresh(sqlite_url):
+    """SQLite reuses the trial ids of a deleted study: the publisher must not show the old trials' lines."""
+    from .conftest import STUDY
+
+    publisher = DashboardPublisher(None)
+    build_tiny_study(sqlite_url, callback=publisher)
+    optuna.delete_study(study_name=STUDY, storage=sqlite_url)
+    again = optuna.create_study(storage=sqlite_url, study_name=STUDY)
+    t = again.ask()
+    assert _compat.trial_id(t) == 1  # the first id of the deleted study, reused
+    MetricStore(sqlite_url).write_step(study_name=STUDY, trial_id=_compat.trial_id(t), trial_number=0, step=0,
+                                       metrics={"rss_mb": 1.0}, trial_start=t.datetime_start)  # fmt: skip
+    publisher(again, again.tell(t, 0.5))
+    figure = _figures(again)[figure_id("rss_mb")]
+    lines = [trace for trace in figure["data"] if trace["name"].startswith("trial ")]
+    assert [(line["name"], line["y"]) for line in lines] == [("trial 0", [1.0])]

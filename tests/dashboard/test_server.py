@@ -16,7 +16,7 @@ import threading
 import pytest
 import urllib.error
 
-from sysprune._metrics import SYSTEM_METRICS
+from sysprune._metrics import system_metric_names
 from sysprune._store import load_step_metrics
 from sysprune.dashboard import figure_id
 
@@ -71,7 +71,7 @@ def test_run_study_figures_step_metrics_and_prune_reason(dashboard, study_db):
     """The study `sysprune run` wrote: a figure per measured system metric, each trial's steps and verdict."""
     detail = _study(dashboard, E2E_STUDY)
     steps = load_step_metrics(study_db.url, E2E_STUDY)
-    measured = [m for m in SYSTEM_METRICS if steps[m].notna().any()]
+    measured = [m for m in system_metric_names() if steps[m].notna().any()]
     assert {"wall_s", "cpu_s", "rss_mb", "peak_rss_mb", "infer_ms", "n_params"} <= set(measured)
     figures = {g["id"]: json.loads(g["graph_object"]) for g in detail["plotly_graph_objects"]}
     assert sorted(figures) == sorted(figure_id(m) for m in measured)

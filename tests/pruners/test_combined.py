@@ -5,6 +5,7 @@ import pytest
 from optuna.trial import create_trial
 
 from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
+from sysprune._report import report, should_prune
 from sysprune.pruners import CombinedPruner, CurvePruner, ResourceBudgetPruner
 
 from ._helpers import run_trial, series
@@ -102,3 +103,15 @@ def test_multi_objective_asks_only_the_members_that_can_decide() -> None:
     trial, pruned_at = run_trial(study, series(model_bytes=[500.0, 500.0, 2000.0]))
     assert pruned_at == 2
     assert trial.user_attrs[PRUNE_REASON].startswith("CombinedPruner member 2: budget: model_bytes")
+
+
+def test_prune_answers_without_writing() -> None:
+    """Optuna's own Trial.should_prune gets the answer; only sysprune.should_prune records the decision."""
+    study = seeded(CombinedPruner(budget(), optuna.pruners.ThresholdPruner(upper=1.0)))
+    trial = study.ask()
+    report(trial, 0, 0.5, {"model_bytes": 2000.0})
+    assert trial.should_prune()
+    assert trial.user_attrs == {} and trial.constraints == {}
+    assert should_prune(trial)
+    assert trial.user_attrs[PRUNE_DETAIL]["via"] == "CombinedPruner member 0"
+    assert trial.constraints == {"budget:model_bytes": 1000.0}

@@ -9,6 +9,7 @@ from sysprune.pruners import (
     CombinedPruner,
     CurvePruner,
     ResourceBudgetPruner,
+    ThresholdBudgetPruner,
     build_pruner,
     policy_names,
     validate_policy,
@@ -18,7 +19,7 @@ STEPS = 10
 
 
 def test_policy_names() -> None:
-    assert policy_names() == ("none", "median", "hyperband", "budget", "curve", "combined")
+    assert policy_names() == ("none", "median", "hyperband", "budget", "curve", "combined", "threshold")
 
 
 @pytest.mark.parametrize(
@@ -28,6 +29,7 @@ def test_policy_names() -> None:
         ("median", {"n_startup_trials": 5, "n_warmup_steps": 0, "interval_steps": 1}),
         ("hyperband", {"min_resource": 1, "max_resource": STEPS, "reduction_factor": 3, "bootstrap_count": 0}),
         ("budget", {"predict": True, "n_warmup_steps": 0, "confidence": 0.95}),
+        ("threshold", {}),
         (
             "curve",
             {"n_warmup_steps": 3, "interval_steps": 1, "probability": 0.05, "n_startup_trials": 1,
@@ -51,7 +53,8 @@ def test_combined_normalises_its_members() -> None:
 @pytest.mark.parametrize(
     "policy, params, match",
     [
-        ("bogus", {}, r"unknown policy 'bogus'; valid: none, median, hyperband, budget, curve, combined"),
+        ("bogus", {}, r"unknown policy 'bogus'; valid: none, median, hyperband, budget, curve, combined, threshold$"),
+        ("threshold", {"confidence": 0.9}, r"unknown key 'confidence' for policy 'threshold'; valid: \(none\)"),
         ("none", {"x": 1}, r"unknown key 'x' for policy 'none'; valid: \(none\)"),
         ("budget", {"warmup": 1}, r"unknown key 'warmup' for policy 'budget'; valid: predict, n_warmup_steps, confidence"),
         ("budget", {"predict": "yes"}, r"predict must be true or false, got 'yes'"),
@@ -96,6 +99,10 @@ def test_budget_policies_need_budgets() -> None:
     _, params = validate_policy("budget", {}, steps=STEPS)
     with pytest.raises(ValueError, match=r"policy 'budget' needs a \[budgets\] table"):
         build_pruner("budget", params, budgets={}, steps=STEPS)
+    with pytest.raises(ValueError, match=r"policy 'threshold' needs a \[budgets\] table naming at least one metric"):
+        validate_policy("threshold", {}, steps=STEPS, budgets={})
+    with pytest.raises(ValueError, match=r"policy 'threshold' needs a \[budgets\] table"):
+        build_pruner("threshold", {}, budgets={}, steps=STEPS)
 
 
 @pytest.mark.parametrize(
@@ -107,7 +114,7 @@ def test_multi_objective_studies_refuse_learning_curve_policies(policy: str, par
         validate_policy(policy, params, steps=STEPS, directions=["maximize", "minimize"])
 
 
-@pytest.mark.parametrize("policy", ["none", "budget"])
+@pytest.mark.parametrize("policy", ["none", "budget", "threshold"])
 def test_multi_objective_studies_accept_budget_and_none(policy: str) -> None:
     validate_policy(policy, {}, steps=STEPS, budgets={"wall_s": 1.0}, directions=["maximize", "minimize"])
 
@@ -129,6 +136,9 @@ def test_build_each_policy() -> None:
     assert budget.budgets == budgets
     assert (budget._max_steps, budget._n_warmup_steps, budget._predict) == (STEPS, 2, False)
 
+    threshold = build("threshold", {})
+    assert isinstance(threshold, ThresholdBudgetPruner) and threshold.budgets == budgets
+
     curve = build("curve", {"probability": 0.2, "families": ["pow"]})
     assert isinstance(curve, CurvePruner)
     assert (curve._max_steps, curve._probability, curve._families) == (STEPS, 0.2, ("pow",))
@@ -149,6 +159,7 @@ STUDY_FILE_PRUNERS = {
     "hyperband": '[pruner]\npolicy = "hyperband"\nmin_resource = 1\nreduction_factor = 3',
     "budget": '[pruner]\npolicy = "budget"\nn_warmup_steps = 2\nconfidence = 0.9',
     "curve": '[pruner]\npolicy = "curve"\nprobability = 0.05\nfamilies = ["pow", "exp"]',
+    "threshold": 'pruner = "threshold"',
     "combined": (
         '[pruner]\npolicy = "combined"\nmembers = ["budget", "curve"]\n\n'
         "[pruner.budget]\npredict = true\n\n[pruner.curve]\nn_warmup_steps = 4\n"

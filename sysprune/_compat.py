@@ -1,0 +1,265 @@
+"""Every use of a private name of Optuna, optuna-dashboard or CPython, in one place.
+
+Everything else in sysprune uses public API, or calls one of the functions here. Each assumption is checked by
+``tests/test_compat.py`` against the installed versions, so an upgrade that breaks one fails those tests by name
+instead of failing in silence somewhere else; the functions also raise :class:`~sysprune.exceptions.CompatError`
+when a name they rely on is gone.
+
+Supported versions are :data:`SUPPORTED`. At import, :func:`check_versions` *warns* (:class:`CompatWarning`) when
+an installed version is outside them rather than refusing: most of sysprune uses public API only, the private
+names below are few and each fails loudly on its own when it breaks, and an error at ``import sysprune`` would
+stop someone who only reads results from a study with a newer Optuna.
+
+Why each private name is kept rather than a public equivalent (measured on the 2-core VM, 2026-11-29):
+
+* ``Trial._trial_id`` / ``FrozenTrial._trial_id``, ``Study._storage``, ``Study._study_id``: Optuna has no public
+  trial id or storage handle; its own pruners, ``upload_artifact`` and optuna-dashboard use these.
+* ``Trial._get_latest_trial()``: what ``Trial.should_prune`` passes to the pruner, built from the trial's cache with
+  no query; the public road (``storage.get_trial``) is one more query per step (~1 ms on SQLite) on the step loop.
+* ``optuna.storages._cached_storage._CachedStorage._backend``: ``create_study(storage=URL)`` wraps the
+  RDBStorage; the step table lives beside the RDB's URL and engine, which only the wrapped object has.
+* ``optuna.storages._rdb.models`` tables: (1) "has a trial finished since?" is one indexed ``count`` on the
+  ``trials`` table (< 1 ms at 10,000 trials) where ``study.get_trials()`` costs ~10 ms on SQLite; (2) replacing a
+  dashboard figure group in one transaction on ``study_system_attributes``: ~18 ms per trial against 0.8-1.6 s
+  through optuna-dashboard's ``save_plotly_graph_object`` + ``save_note``, which validate a plotly ``Figure`` and
+  write every 2 kB chunk in its own transaction (docs/dashboard.md; re-measured with
+  ``tests/dashboard/bench_publish.py --trials 40 --steps 10`` at load ~6: 41 ms median against 670 ms).
+* optuna-dashboard's key layout (notes, figures, artifact records in the study's system attributes, chunks of
+  :data:`DASHBOARD_CHUNK` characters): needed by the one-transaction writer above. Artifacts: Optuna's public
+  ``upload_artifact`` cannot attach a file to a trial that has finished (the storage refuses the write) and makes a
+  new id on each call, so republishing would add copies; the publisher runs after the trial finished.
+* CPython's ``multiprocessing.popen_forkserver.Popen._launch`` (3.11): copied without the re-import of the caller's
+  ``__main__`` in every trial process (see :func:`popen_class`).
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import re
+import sys
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from sysprune.exceptions import CompatError
+
+if TYPE_CHECKING:
+    import optuna
+    import sqlalchemy as sa
+
+#: ``{distribution: (lowest supported version, first unsupported version)}``; Python as ``"python"``.
+SUPPORTED: dict[str, tuple[str, str]] = {
+    "python": ("3.11", "3.12"),
+    "optuna": ("5.0", "5.1"),
+    "optuna-dashboard": ("0.21", "0.22"),
+}
+
+
+class CompatWarning(UserWarning):
+    """An installed Optuna, optuna-dashboard or Python is outside the versions sysprune is tested with."""
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    """``"5.0.0"`` → ``(5, 0, 0)``; a pre-release or local suffix is ignored (``"5.1.0.dev0"`` → ``(5, 1, 0)``)."""
+    match = re.match(r"\d+(?:\.\d+)*", text)
+    return tuple(int(p) for p in match.group(0).split(".")) if match else ()
+
+
+def supported(name: str, version: str) -> bool:
+    """Whether ``version`` of ``name`` is within :data:`SUPPORTED` (lowest included, upper bound excluded)."""
+    low, high = SUPPORTED[name]
+    v = _version_tuple(version)
+    return _version_tuple(low) <= v < _version_tuple(high)
+
+
+def installed_versions() -> dict[str, str | None]:
+    """The installed version of each name of :data:`SUPPORTED` (``None``: not installed)."""
+    from importlib import metadata
+
+    out: dict[str, str | None] = {"python": ".".join(map(str, sys.version_info[:3]))}
+    for name in SUPPORTED:
+        if name == "python":
+            continue
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def check_versions(versions: dict[str, str | None] | None = None) -> list[str]:
+    """Warn (:class:`CompatWarning`) for each installed version outside :data:`SUPPORTED`; return the messages."""
+    versions = installed_versions() if versions is None else versions
+    problems = []
+    for name, version in versions.items():
+        if version is None or supported(name, version):
+            continue
+        low, high = SUPPORTED[name]
+        problems.append(
+            f"sysprune is tested with {name} >={low},<{high}, but {name} {version} is installed; "
+            "tests/test_compat.py checks the private names it relies on"
+        )
+    for message in problems:
+        warnings.warn(message, CompatWarning, stacklevel=3)
+    return problems
+
+
+# ------------------------------------------------------------------------------------------------------ Optuna
+
+
+def trial_id(trial: "optuna.trial.Trial | optuna.trial.FrozenTrial") -> int:
+    """The storage's id of a trial (unique in the storage; ``number`` is unique in the study only)."""
+    try:
+        return trial._trial_id
+    except AttributeError:
+        raise CompatError(f"{type(trial).__name__} has no _trial_id in this Optuna") from None
+
+
+def study_storage(study: "optuna.study.Study") -> "optuna.storages.BaseStorage":
+    """The storage object of a study (for a URL, Optuna's caching wrapper around an RDBStorage)."""
+    try:
+        return study._storage
+    except AttributeError:
+        raise CompatError("optuna.Study has no _storage in this Optuna") from None
+
+
+def study_id(study: "optuna.study.Study") -> int:
+    """The storage's id of a study."""
+    try:
+        return study._study_id
+    except AttributeError:
+        raise CompatError("optuna.Study has no _study_id in this Optuna") from None
+
+
+def latest_trial(trial: "optuna.trial.Trial") -> "optuna.trial.FrozenTrial":
+    """The trial's current ``FrozenTrial``, as ``Trial.should_prune`` hands it to the pruner (no query)."""
+    try:
+        get = trial._get_latest_trial
+    except AttributeError:
+        raise CompatError("optuna.Trial has no _get_latest_trial in this Optuna") from None
+    return get()
+
+
+@functools.cache
+def _cached_storage_class() -> type:
+    try:
+        from optuna.storages._cached_storage import _CachedStorage
+    except ImportError:
+        raise CompatError("optuna.storages._cached_storage._CachedStorage is gone in this Optuna") from None
+    return _CachedStorage
+
+
+def unwrap_storage(storage: Any) -> Any:
+    """The storage behind Optuna's ``_CachedStorage`` wrapper (which ``create_study(storage=URL)`` adds)."""
+    if isinstance(storage, _cached_storage_class()):
+        try:
+            return storage._backend
+        except AttributeError:
+            raise CompatError("optuna's _CachedStorage has no _backend in this Optuna") from None
+    return storage
+
+
+def rdb_backend(storage: Any) -> "optuna.storages.RDBStorage | None":
+    """The :class:`optuna.storages.RDBStorage` behind ``storage``, or ``None`` for any other storage."""
+    import optuna
+
+    backend = unwrap_storage(storage)
+    return backend if isinstance(backend, optuna.storages.RDBStorage) else None
+
+
+def rdb_models() -> Any:
+    """``optuna.storages._rdb.models``, Optuna's ORM models (the benchmarks bulk-load 10,000-trial studies)."""
+    try:
+        from optuna.storages._rdb import models
+    except ImportError:
+        raise CompatError("optuna.storages._rdb.models is gone in this Optuna") from None
+    return models
+
+
+#: Optuna's table of each private table name this module hands out (``optuna.storages._rdb.models``).
+_RDB_MODELS = {"trials": "TrialModel", "study_system_attributes": "StudySystemAttributeModel"}
+
+
+def rdb_table(name: str) -> "sa.Table":
+    """Optuna's SQLAlchemy table ``trials`` or ``study_system_attributes`` (Optuna 5's schema)."""
+    models = rdb_models()
+    try:
+        table = getattr(models, _RDB_MODELS[name]).__table__
+    except AttributeError:
+        raise CompatError(f"optuna.storages._rdb.models has no {_RDB_MODELS[name]} in this Optuna") from None
+    if table.name != name:
+        raise CompatError(f"optuna's {_RDB_MODELS[name]} maps to table {table.name!r}, not {name!r}")
+    return table
+
+
+# ---------------------------------------------------------------------------------------------- optuna-dashboard
+
+#: optuna-dashboard's chunk length for long study system attributes (notes and figures).
+DASHBOARD_CHUNK = 2045
+_PLOT_PREFIX = "dashboard:plot_data:"
+_ARTIFACT_PREFIX = "dashboard:artifacts:"
+
+
+def dashboard_plot_prefix(graph_object_id: str) -> str:
+    """Where ``save_plotly_graph_object(study, fig, graph_object_id=...)`` keeps the figure's chunks."""
+    return f"{_PLOT_PREFIX}{graph_object_id}:"
+
+
+def dashboard_note_version_key(trial_id: int | None) -> str:
+    """The key of a note's version (``None``: the study's note), as ``save_note`` writes it."""
+    return "dashboard:note_ver" if trial_id is None else f"dashboard:{trial_id}:note_ver"
+
+
+def dashboard_note_prefix(trial_id: int | None) -> str:
+    """Where ``save_note`` keeps a note's chunks (``None``: the study's note)."""
+    return "dashboard:note_str:" if trial_id is None else f"dashboard:{trial_id}:note_str:"
+
+
+def dashboard_artifact_prefix(trial_id: int) -> str:
+    """Where optuna-dashboard looks for a trial's artifact records among the study's system attributes."""
+    return f"{_ARTIFACT_PREFIX}{trial_id}:"
+
+
+def is_dashboard_artifact_key(key: str) -> bool:
+    return key.startswith(_ARTIFACT_PREFIX)
+
+
+# ------------------------------------------------------------------------------------------------------ CPython
+
+
+def popen_class() -> type:
+    """multiprocessing's fork-server Popen, minus one thing: it does not re-import the caller's ``__main__`` in
+    every trial process (the target lives in sysprune, so that import only costs time, and a user's script
+    without an ``if __name__ == "__main__"`` guard would otherwise re-run itself in each trial)."""
+    from multiprocessing import forkserver, popen_forkserver, spawn, util
+    from multiprocessing.context import reduction, set_spawning_popen
+
+    for module, name in ((forkserver, "connect_to_new_process"), (forkserver, "read_signed"),
+                         (spawn, "get_preparation_data"), (popen_forkserver.Popen, "_launch")):  # fmt: skip
+        if not hasattr(module, name):
+            raise CompatError(f"multiprocessing has no {name} in Python {sys.version.split()[0]}")
+
+    class Popen(popen_forkserver.Popen):
+        def _launch(self, process_obj: Any) -> None:  # CPython 3.11 popen_forkserver.Popen._launch, adapted
+            prep_data = spawn.get_preparation_data(process_obj._name)
+            prep_data.pop("init_main_from_path", None)
+            prep_data.pop("init_main_from_name", None)
+            buf = io.BytesIO()
+            set_spawning_popen(self)
+            try:
+                reduction.dump(prep_data, buf)
+                reduction.dump(process_obj, buf)
+            finally:
+                set_spawning_popen(None)
+            self.sentinel, w = forkserver.connect_to_new_process(self._fds)
+            _parent_w = os.dup(w)
+            self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))
+            with open(w, "wb", closefd=True) as f:
+                f.write(buf.getbuffer())
+            self.pid = forkserver.read_signed(self.sentinel)
+
+    return Popen
+
+
+check_versions()

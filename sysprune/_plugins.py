@@ -1,0 +1,78 @@
+"""What gets imported on demand: plugin modules named by a study, and the optional dependencies of the extras.
+
+A *plugin* is a module of one's own that registers models, datasets or metrics when imported
+(``sysprune.register_model(...)`` etc.). A study names it (``plugins = ["my_extension"]``); the worker imports it
+while the study file is validated and every trial process imports it again before building its model (the trial
+processes fork from a server started once, so a registration made later in the worker would not reach them).
+
+Heavy parts are optional extras (``pip install 'sysprune[torch]'``): a model or dataset declares the modules it
+needs, and naming it without them is one line that says which extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import re
+from collections.abc import Iterable
+
+#: Which extra provides each optional module.
+EXTRAS: dict[str, str] = {
+    "torch": "torch",
+    "torchvision": "torch",
+    "pmlb": "pmlb",
+    "optuna_dashboard": "dashboard",
+    "psycopg2": "postgres",
+}
+
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+class MissingDependency(ValueError):
+    """An optional dependency (an extra) is not installed; the message names the pip command that installs it."""
+
+
+class PluginError(ValueError):
+    """A plugin module named by a study cannot be imported (one line naming the module and why)."""
+
+
+def is_module_path(name: object) -> bool:
+    """True for a syntactically valid dotted module path (``my_ext``, ``pkg.models.tiny``)."""
+    return isinstance(name, str) and _MODULE.fullmatch(name) is not None
+
+
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported (without importing it)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def check_installed(requires: Iterable[str], what: str) -> None:
+    """Raise :class:`MissingDependency` if a module of ``requires`` is not installed; ``what`` names the user."""
+    missing = [m for m in requires if not installed(m)]
+    if not missing:
+        return
+    extras = sorted({EXTRAS[m] for m in missing if m in EXTRAS})
+    others = [m for m in missing if m not in EXTRAS]
+    how = []
+    if extras:
+        how.append(f"install sysprune[{','.join(extras)}] (pip install 'sysprune[{','.join(extras)}]')")
+    if others:
+        how.append(f"install {', '.join(others)} (pip install {' '.join(others)})")
+    raise MissingDependency(f"{what} needs {', '.join(missing)}, which is not installed; {'; '.join(how)}")
+
+
+def import_plugins(modules: Iterable[str]) -> tuple[str, ...]:
+    """Import each plugin module (its registrations run); return the names. Raises :class:`PluginError`."""
+    names = tuple(modules)
+    for name in names:
+        if not is_module_path(name):
+            raise PluginError(f"plugin {name!r} is not a module path (e.g. \"my_extension\" or \"pkg.plugins\")")
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise PluginError(f"plugin module {name!r} cannot be imported ({e}); put it in the current folder "
+                              "or on PYTHONPATH") from None
+    return names

@@ -1,0 +1,82 @@
+"""The ``threshold`` baseline: prune when one measured value from a training step crosses its budget."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from sysprune.pruners import _steps
+from sysprune.pruners._base import DecidingPruner
+from sysprune.pruners._budget import UnreportedWarner, _unit_suffix
+from sysprune.pruners._constraints import check_budgets
+from sysprune.pruners._noise import confident_breach, readings_of
+from sysprune.pruners._reasons import RULE_BUDGET, PruneDecision, fmt
+
+if TYPE_CHECKING:
+    import optuna
+
+
+class ThresholdBudgetPruner(DecidingPruner):
+    """Pruner that stops a trial as soon as one measured value from a training step exceeds its budget.
+
+    The behaviour of Ray Tune's stoppers and of most hand-written checks (``if latency > budget: raise
+    optuna.TrialPruned()``): no forecast, no allowance for measurement noise, and no decision before training —
+    readings of the pre-training probe (step -1) are ignored, so an oversized configuration costs at least one
+    training step. It is the baseline that :class:`~sysprune.ResourceBudgetPruner` (which decides before training,
+    forecasts, and waits for a confident breach of a noisy metric) must beat.
+
+    Like the budget pruner it books a pruned trial as infeasible (constraint ``budget:<metric>`` = value − budget
+    for every metric over budget), works in multi-objective studies through :func:`sysprune.should_prune`, and
+    warns once per budgeted metric that is never reported.
+
+    Args:
+        budgets: Metric name → upper limit (finite, >= 0). At least one.
+    """
+
+    supports_multi_objective = True
+
+    def __init__(self, budgets: Mapping[str, float]) -> None:
+        budgets = check_budgets(budgets)
+        if not budgets:
+            raise ValueError(f"budgets must name at least one metric, but got {budgets=}.")
+        self._budgets = budgets
+        self._unreported = UnreportedWarner(budgets)
+
+    @property
+    def budgets(self) -> dict[str, float]:
+        return dict(self._budgets)
+
+    def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
+        steps = _steps.trial_steps(study._storage, trial._trial_id, trial.datetime_start)
+        step = max(steps, default=-1)
+        if not steps and trial.last_step is not None and trial.last_step >= 0:  # plain trial.report, no metrics
+            self._unreported.check(steps, trial.number, trial.last_step)
+        if step < 0:
+            return None
+        self._unreported.check(steps, trial.number, step)
+        over: dict[str, tuple[float, int]] = {}
+        for metric, budget in self._budgets.items():
+            readings = readings_of(steps, metric, min_step=0)
+            if confident_breach(readings, budget, None) is not None:
+                worst = max(readings, key=lambda r: r.value)
+                over[metric] = (worst.value, worst.step)
+        if not over:
+            return None
+        metric = max(over, key=lambda m: over[m][0] / self._budgets[m] if self._budgets[m] > 0 else float("inf"))
+        value, at = over[metric]
+        unit = _unit_suffix(metric)
+        return PruneDecision(
+            rule=RULE_BUDGET,
+            pruner=type(self).__name__,
+            step=step,
+            message=(
+                f"threshold: {metric} measured {fmt(value)}{unit} > budget {fmt(self._budgets[metric])}{unit}"
+                f" at step {at}"
+            ),
+            metric=metric,
+            value=value,
+            budget=self._budgets[metric],
+            predicted=False,
+            constraints={m: v - self._budgets[m] for m, (v, _) in over.items()},
+            extra={"measured_step": at},
+        )

@@ -1,0 +1,215 @@
+"""Every private name sysprune relies on (sysprune/_compat.py), checked against the installed versions.
+
+Each test fails by name when an upgrade of Optuna, optuna-dashboard or Python breaks one assumption.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import warnings
+
+import optuna
+import pytest
+import sqlalchemy as sa
+from optuna.trial import TrialState
+
+from sysprune import _compat
+from sysprune.exceptions import CompatError
+
+
+# --------------------------------------------------------------------------------------------------- versions
+def test_installed_versions_are_supported():
+    versions = _compat.installed_versions()
+    for name, version in versions.items():
+        assert version is not None and _compat.supported(name, version), (name, version)
+    assert _compat.check_versions(versions) == []
+
+
+def test_an_unsupported_version_warns_naming_the_range():
+    with pytest.warns(_compat.CompatWarning, match=r"tested with optuna >=5.0,<5.1, but optuna 5.1.0.dev0"):
+        problems = _compat.check_versions({"optuna": "5.1.0.dev0", "optuna-dashboard": "0.21.3"})
+    assert len(problems) == 1
+
+
+@pytest.mark.parametrize(("version", "ok"), [("5.0", True), ("5.0.9", True), ("4.9.9", False), ("5.1", False)])
+def test_version_bounds(version, ok):
+    assert _compat.supported("optuna", version) is ok
+
+
+# ------------------------------------------------------------------------------------------------------ Optuna
+def test_trial_and_study_ids_are_the_storages(sqlite_url):
+    study = optuna.create_study(storage=sqlite_url, study_name="ids")
+    study.ask()
+    trial = study.ask()
+    storage = _compat.study_storage(study)
+    assert isinstance(storage, optuna.storages.BaseStorage)
+    assert storage.get_study_id_from_name("ids") == _compat.study_id(study)
+    assert storage.get_trial(_compat.trial_id(trial)).number == trial.number == 1
+    assert _compat.trial_id(study.trials[1]) == _compat.trial_id(trial)  # FrozenTrial too
+
+
+def test_latest_trial_is_what_should_prune_sees():
+    study = optuna.create_study()
+    trial = study.ask()
+    trial.report(0.5, 3)
+    trial.set_user_attr("k", 1)
+    frozen = _compat.latest_trial(trial)
+    assert isinstance(frozen, optuna.trial.FrozenTrial)
+    assert frozen.intermediate_values == {3: 0.5} and frozen.last_step == 3 and frozen.user_attrs == {"k": 1}
+    assert "_get_latest_trial" in inspect.getsource(optuna.trial.Trial.should_prune)
+
+
+def test_unwrap_storage_finds_the_rdb_behind_a_url_study(sqlite_url):
+    study = optuna.create_study(storage=sqlite_url)
+    wrapped = _compat.study_storage(study)
+    assert not isinstance(wrapped, optuna.storages.RDBStorage)  # create_study(URL) wraps it
+    backend = _compat.rdb_backend(wrapped)
+    assert isinstance(backend, optuna.storages.RDBStorage) and backend.url == sqlite_url
+    assert _compat.rdb_backend(optuna.storages.InMemoryStorage()) is None
+    memory = optuna.storages.InMemoryStorage()
+    assert _compat.unwrap_storage(memory) is memory
+
+
+def test_trials_table_answers_the_finished_count(sqlite_url):
+    study = optuna.create_study(storage=sqlite_url)
+    for value in (1.0, 2.0):
+        study.tell(study.ask(), value)
+    study.ask()  # running
+    table = _compat.rdb_table("trials")
+    q = sa.select(sa.func.count()).where(
+        table.c.study_id == _compat.study_id(study),
+        table.c.trial_id > -1,
+        table.c.state.in_([TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL]),
+    )
+    with _compat.rdb_backend(_compat.study_storage(study)).engine.connect() as conn:
+        assert conn.execute(q).scalar_one() == 2
+
+
+def test_study_system_attributes_table_is_where_study_system_attrs_live(sqlite_url):
+    study = optuna.create_study(storage=sqlite_url)
+    table = _compat.rdb_table("study_system_attributes")
+    with _compat.rdb_backend(_compat.study_storage(study)).engine.begin() as conn:
+        conn.execute(table.insert(), [{"study_id": _compat.study_id(study), "key": "k", "value_json": json.dumps([1])}])
+    storage = _compat.study_storage(study)
+    assert storage.get_study_system_attrs(_compat.study_id(study)) == {"k": [1]}
+
+
+def test_rdb_table_refuses_an_unknown_name():
+    with pytest.raises(KeyError):
+        _compat.rdb_table("nope")
+
+
+def test_missing_private_names_raise_compat_error():
+    class Bare:
+        pass
+
+    for fn in (_compat.trial_id, _compat.study_storage, _compat.study_id, _compat.latest_trial):
+        with pytest.raises(CompatError, match="in this Optuna"):
+            fn(Bare())
+
+
+def test_public_constraints_land_where_frozen_trials_read_them():
+    # sysprune writes budget constraints with Trial.set_constraint and reads FrozenTrial.constraints (both public).
+    study = optuna.create_study()
+    trial = study.ask()
+    trial.set_constraint("budget:wall_s", 2.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert trial.constraints == {"budget:wall_s": 2.0}
+    study.tell(trial, 1.0)
+    assert study.trials[0].constraints == {"budget:wall_s": 2.0}
+
+
+# ---------------------------------------------------------------------------------------------- optuna-dashboard
+def _study_attrs(study):
+    return _compat.study_storage(study).get_study_system_attrs(_compat.study_id(study))
+
+
+def test_note_keys_are_save_notes():
+    from optuna_dashboard import save_note
+
+    study = optuna.create_study()
+    trial = study.ask()
+    body = "x" * (_compat.DASHBOARD_CHUNK + 5)
+    save_note(trial, body)
+    save_note(study, "study note")
+    attrs = _study_attrs(study)
+    tid = _compat.trial_id(trial)
+    prefix = _compat.dashboard_note_prefix(tid)
+    assert attrs[_compat.dashboard_note_version_key(tid)] == 1
+    assert [attrs[f"{prefix}{i}"] for i in range(2)] == [body[: _compat.DASHBOARD_CHUNK], body[_compat.DASHBOARD_CHUNK :]]
+    assert attrs[_compat.dashboard_note_version_key(None)] == 1
+    assert attrs[f"{_compat.dashboard_note_prefix(None)}0"] == "study note"
+
+
+def test_plot_keys_are_save_plotly_graph_objects():
+    import plotly.graph_objects as go
+    from optuna_dashboard import save_plotly_graph_object
+
+    study = optuna.create_study()
+    save_plotly_graph_object(study, go.Figure(), graph_object_id="sysprune-x")
+    attrs = _study_attrs(study)
+    prefix = _compat.dashboard_plot_prefix("sysprune-x")
+    chunks = [k for k in attrs if k.startswith(prefix)]
+    assert chunks and json.loads("".join(attrs[k] for k in sorted(chunks))) == json.loads(go.Figure().to_json())
+
+
+def test_artifact_records_in_study_attrs_are_listed_by_the_dashboard():
+    from optuna_dashboard.artifact._backend import list_trial_artifacts
+
+    study = optuna.create_study()
+    study.tell(study.ask(), 1.0)
+    frozen = study.trials[0]
+    meta = {"artifact_id": "a1", "filename": "f.csv", "mimetype": "text/csv", "encoding": None}
+    key = _compat.dashboard_artifact_prefix(_compat.trial_id(frozen)) + "a1"
+    assert _compat.is_dashboard_artifact_key(key)
+    _compat.study_storage(study).set_study_system_attr(_compat.study_id(study), key, json.dumps(meta))
+    assert list_trial_artifacts(_study_attrs(study), frozen.system_attrs, frozen) == [meta]
+
+
+def test_upload_artifact_cannot_attach_to_a_finished_trial(sqlite_url, tmp_path):
+    """Why the publisher writes its own artifact records: the public writer refuses a finished trial."""
+    from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+
+    study = optuna.create_study(storage=sqlite_url)
+    study.tell(study.ask(), 1.0)
+    f = tmp_path / "x.csv"
+    f.write_text("a\n1\n")
+    with pytest.raises(Exception, match="finished"):
+        upload_artifact(artifact_store=FileSystemArtifactStore(str(tmp_path)), file_path=str(f),
+                        study_or_trial=study.trials[0], storage=_compat.study_storage(study))  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------------------------ CPython
+def test_forkserver_launch_is_the_one_copied():
+    from multiprocessing import popen_forkserver
+
+    source = inspect.getsource(popen_forkserver.Popen._launch)
+    for call in ("spawn.get_preparation_data(process_obj._name)", "reduction.dump(prep_data, buf)",
+                 "forkserver.connect_to_new_process(self._fds)", "forkserver.read_signed(self.sentinel)"):  # fmt: skip
+        assert call in source, call
+    popen = _compat.popen_class()
+    assert issubclass(popen, popen_forkserver.Popen)
+
+
+def test_the_copied_popen_starts_a_process_without_reimporting_main():
+    import multiprocessing as mp
+
+    from sysprune._trial_process import _Handle, context
+
+    context()
+    parent, child = mp.Pipe()
+    p = _Handle(target=_send_main_name, args=(child,), daemon=True)
+    p.start()
+    # multiprocessing re-runs the caller's main module in the child as a module named __mp_main__; ours does not
+    assert parent.recv() == "__main__"
+    p.join(30)
+    assert p.exitcode == 0
+
+
+def _send_main_name(conn):
+    import sys
+
+    conn.send(sys.modules["__main__"].__name__)
+    conn.close()

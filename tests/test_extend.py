@@ -1,0 +1,206 @@
+"""The extension API from outside the package: the files of docs/extending.md (a metric, a dataset, a model, a
+pruner) are extracted from the page, written to a temporary folder and used through the public API only; a real
+study runs on them with the runner, and the budget on the custom metric prunes."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+import sysprune
+from sysprune import _data, _metrics
+from sysprune.models import _registry
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
+_BLOCK = re.compile(r"```(?:python|toml)\n# (\w+\.(?:py|toml))\n(.*?)```", re.S)
+
+
+def doc_files() -> dict[str, str]:
+    """The files that docs/extending.md shows (a fenced block whose first line is ``# <file name>``)."""
+    return {name: f"# {name}\n{body}" for name, body in _BLOCK.findall(DOC.read_text())}
+
+
+@pytest.fixture
+def plugin_dir(tmp_path, monkeypatch):
+    """The page's files in a folder on sys.path; the registrations they make are undone afterwards."""
+    folder = tmp_path / "ext"
+    folder.mkdir()
+    for name, text in doc_files().items():
+        (folder / name).write_text(text)
+    monkeypatch.syspath_prepend(str(folder))
+    metrics, models, sources = dict(_metrics.METRICS), dict(_registry._MODELS), dict(_data._SOURCES)
+    yield folder
+    for module in ("flops_metric", "blobs_data", "random_features", "plateau_pruner"):
+        sys.modules.pop(module, None)
+    for live, saved in ((_metrics.METRICS, metrics), (_registry._MODELS, models), (_data._SOURCES, sources)):
+        live.clear()
+        live.update(saved)
+
+
+def test_the_page_shows_each_file():
+    assert set(doc_files()) == {"flops_metric.py", "blobs_data.py", "random_features.py", "extend_demo.toml",
+                                "plateau_pruner.py"}
+
+
+def test_a_study_on_a_model_dataset_and_metric_of_ones_own_prunes_on_the_custom_budget(plugin_dir, tmp_path):
+    spec = sysprune.load_spec(plugin_dir / "extend_demo.toml")
+    assert spec.plugins == ("blobs_data", "random_features")
+    assert spec.budgets == {"flops": 1000.0}
+    assert sysprune.METRICS["flops"].kind == "structural" and sysprune.METRICS["flops"].unit == "FLOP"
+
+    url = f"sqlite:///{tmp_path / 'extend.db'}"
+    result = sysprune.run_study(spec, storage_url=url, cache_dir=tmp_path / "arrays")
+    trials = result.study.get_trials()
+    assert len(trials) == 8
+
+    by_width: dict[int, list[optuna.trial.FrozenTrial]] = {8: [], 128: []}
+    for t in trials:
+        by_width[t.params["width"]].append(t)
+    assert by_width[8] and by_width[128], "the seeded random sampler draws both widths"
+    for t in by_width[8]:  # 2*5*8 + 2*8*3 = 128 FLOP: within budget, trained to the end, feasible
+        assert t.state == optuna.trial.TrialState.COMPLETE, t.user_attrs
+        assert t.user_attrs["flops"] == 128.0
+        assert t.value is not None and t.value > 0.5  # three well-separated blobs
+    for t in by_width[128]:  # 2*5*128 + 2*128*3 = 2048 FLOP: over budget at its first step
+        assert t.state == optuna.trial.TrialState.PRUNED, t.user_attrs
+        assert "flops" in t.user_attrs["prune_reason"] and "2048" in t.user_attrs["prune_reason"]
+        assert max(t.intermediate_values) == 0
+    assert result.study.best_trial.params["width"] == 8
+
+    steps = sysprune.load_step_metrics(url, "extend_demo")
+    assert set(steps.loc[steps["flops"] == 2048.0, "trial_number"]) == {t.number for t in by_width[128]}
+    assert (steps.groupby("trial_number")["step"].max().loc[[t.number for t in by_width[8]]] == 2).all()
+    assert steps["val_accuracy"].notna().all()
+
+
+def test_a_budget_on_an_unregistered_metric_is_refused_naming_it(tmp_path):
+    study = tmp_path / "s.toml"
+    study.write_text('model = "sklearn_sgd"\ndataset = "digits"\n[budgets]\nlatency_p99_ms = 1.0\n')
+    with pytest.raises(sysprune.SpecError, match=r"budgets\.latency_p99_ms: unknown system metric; valid: .*infer_ms"):
+        sysprune.load_spec(study)
+
+
+def test_a_registered_metric_is_budgetable_unless_it_is_learning(plugin_dir, tmp_path):
+    sysprune.register_metric("latency_p99_ms", unit="ms", kind="level")
+    sysprune.register_metric("val_f1", unit="1", kind="learning", better="maximize")
+    study = tmp_path / "s.toml"
+    study.write_text('model = "sklearn_sgd"\ndataset = "digits"\n[objective]\nmetric = "val_f1"\n'
+                     '[budgets]\nlatency_p99_ms = 1.0\n')
+    spec = sysprune.load_spec(study)
+    assert spec.budgets == {"latency_p99_ms": 1.0}
+    assert spec.objective.directions == ("maximize",)
+    assert sysprune.ResourceBudgetPruner({"latency_p99_ms": 1.0})  # the pruner's own check sees it too
+    study.write_text('model = "sklearn_sgd"\ndataset = "digits"\n[budgets]\nval_f1 = 1.0\n')
+    with pytest.raises(sysprune.SpecError, match=r"budgets\.val_f1: unknown system metric"):
+        sysprune.load_spec(study)
+
+
+def test_plugins_are_validated_naming_the_module(tmp_path):
+    study = tmp_path / "s.toml"
+    study.write_text('plugins = ["no_such_plugin_module"]\nmodel = "sklearn_sgd"\ndataset = "digits"\n')
+    with pytest.raises(sysprune.SpecError, match=r"s\.toml: plugins: plugin module 'no_such_plugin_module' cannot "):
+        sysprune.load_spec(study)
+    study.write_text('plugins = "blobs_data"\nmodel = "sklearn_sgd"\ndataset = "digits"\n')
+    with pytest.raises(sysprune.SpecError, match=r"plugins: value 'blobs_data' is invalid; valid: a list of module names"):
+        sysprune.load_spec(study)
+
+
+def test_without_the_plugin_the_names_are_unknown(plugin_dir, tmp_path):
+    study = tmp_path / "s.toml"
+    study.write_text('model = "tiny_linear"\ndataset = "digits"\n')
+    with pytest.raises(sysprune.SpecError, match=r"model: unknown model 'tiny_linear'; valid: torch_mlp, "):
+        sysprune.load_spec(study)
+    # A model named by its module path needs no plugins entry (the module registers it when imported) ...
+    study.write_text('model = "random_features"\ndataset = "blobs"\n')
+    # ... but a dataset registered by another module does.
+    with pytest.raises(sysprune.SpecError, match=r"dataset\.name: unknown dataset 'blobs'; valid: digits, mnist"):
+        sysprune.load_spec(study)
+    assert "random_features" in sysprune.models.model_names()
+
+
+def test_the_dataset_kind_comes_from_the_registry(plugin_dir, tmp_path):
+    import blobs_data  # noqa: F401  (registers "blobs")
+
+    assert _data.dataset_kind("blobs") == "tabular"
+    assert "blobs" in _data.dataset_names()
+    study = tmp_path / "s.toml"
+    study.write_text('plugins = ["blobs_data"]\nmodel = "torch_cnn"\ndataset = "blobs"\n')
+    with pytest.raises(sysprune.SpecError, match=r"dataset\.name: model torch_cnn needs image data; blobs is tabular"):
+        sysprune.load_spec(study)
+
+
+def test_registering_a_name_twice_with_other_code_is_refused(plugin_dir):
+    import random_features
+
+    def other_create(params, data, *, seed):  # pragma: no cover - never called
+        raise AssertionError
+
+    with pytest.raises(ValueError, match="model 'random_features' is already registered"):
+        sysprune.register_model("random_features", other_create, space={})
+    sysprune.register_model("random_features", random_features.create, space={})  # the same code again: no-op
+    with pytest.raises(ValueError, match="metric 'val_accuracy' is already registered"):
+        sysprune.register_metric("val_accuracy", unit="%", kind="learning")
+    with pytest.raises(ValueError, match="dataset 'digits' is already registered"):
+        sysprune.register_dataset("digits", lambda name, data_dir: None, kind="image")
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: sysprune.register_metric("Bad Name", unit="s", kind="level"), "metric name must be lower case"),
+        (lambda: sysprune.register_metric("x_s", unit="s", kind="gauge"),
+         "kind of metric 'x_s' must be one of cumulative, level, structural, learning, got 'gauge'"),
+        (lambda: sysprune.register_metric("x_s", unit="", kind="level"), "unit of metric 'x_s' must be a non-empty"),
+        (lambda: sysprune.register_dataset("x", lambda n, d: None, kind="audio"),
+         "kind of dataset 'x' must be 'tabular' or 'image', got 'audio'"),
+        (lambda: sysprune.register_dataset("x", lambda n, d: None, kind="image", pixel_max=0),
+         "pixel_max of dataset 'x' must be a number > 0, got 0"),
+        (lambda: sysprune.register_model("x", len, space={}, inputs=("audio",)),
+         r"inputs of model 'x' must be a non-empty subset of tabular, image, got \['audio'\]"),
+    ],
+)
+def test_registration_arguments_are_checked_naming_the_value(call, message, plugin_dir):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_a_loader_returning_the_wrong_shape_is_named(plugin_dir, tmp_path):
+    import numpy as np
+
+    sysprune.register_dataset("flat_images", lambda name, data_dir: (np.zeros((20, 4)), np.zeros(20)), kind="image")
+    with pytest.raises(ValueError, match=r"dataset 'flat_images': its loader returned X of shape \(20, 4\)"):
+        _data.prepare("flat_images", seed=0, cache_dir=tmp_path)
+
+
+def test_a_pruner_of_ones_own_prunes_through_sysprune(plugin_dir):
+    from plateau_pruner import PlateauPruner
+
+    pruner = sysprune.CombinedPruner(sysprune.ResourceBudgetPruner({"wall_s": 60.0}, max_steps=10), PlateauPruner())
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+
+    def objective(trial):  # the page's objective
+        lr = trial.suggest_float("lr", 1e-3, 1.0, log=True)
+        accuracy = 0.0
+        for step in range(10):
+            accuracy = min(1.0, accuracy + lr)
+            sysprune.report(trial, step, accuracy, {"wall_s": 0.1 * (step + 1)})
+            if sysprune.should_prune(trial):
+                raise optuna.TrialPruned()
+        return accuracy
+
+    for lr in (0.1, 1.0, 0.001):
+        study.enqueue_trial({"lr": lr})
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study.optimize(objective, n_trials=3)
+    steady, saturated, slow = study.get_trials()
+    assert steady.state == optuna.trial.TrialState.COMPLETE and steady.value == pytest.approx(1.0)
+    for t in (saturated, slow):  # no gain of 0.01 over the last two steps: pruned at step 2
+        assert t.state == optuna.trial.TrialState.PRUNED
+        assert max(t.intermediate_values) == 2
+        assert "PlateauPruner" in t.user_attrs["prune_reason"]
+    with pytest.raises(ValueError, match="patience must be >= 1, got 0"):
+        PlateauPruner(patience=0)

@@ -1,0 +1,81 @@
+"""sysprune._storage: opening a study database — the one place for URLs, SQLite's settings and password masking."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import optuna
+import pytest
+import sqlalchemy as sa
+
+from sysprune import _compat
+from sysprune._storage import (
+    DEFAULT_STORAGE,
+    mask_url,
+    open_existing,
+    open_storage,
+    storage_key,
+    tune_sqlite_engine,
+)
+from sysprune.exceptions import DatabaseNotFound, StorageError
+
+
+def test_mask_url_hides_the_password_and_leaves_other_text_alone():
+    assert mask_url("postgresql+psycopg2://u:secret@h:5432/db") == "postgresql+psycopg2://u:***@h:5432/db"
+    assert mask_url("sqlite:///results/x.db") == "sqlite:///results/x.db"
+    assert mask_url("not a url") == "not a url"
+
+
+def test_one_default_storage():
+    from sysprune._runner import DEFAULT_STORAGE as runner_default
+    from sysprune.dashboard._command import DEFAULT_STORAGE as dashboard_default
+
+    assert runner_default is dashboard_default is DEFAULT_STORAGE
+
+
+def test_open_storage_creates_the_folder_and_tunes_sqlite(tmp_path):
+    db = tmp_path / "sub" / "s.db"
+    storage = open_storage(f"sqlite:///{db}")
+    assert db.is_file()
+    with storage.engine.connect() as conn:
+        pragmas = [conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in ("journal_mode", "synchronous", "busy_timeout")]
+    assert pragmas == ["wal", 1, 30000]  # synchronous=NORMAL is 1
+    assert storage.heartbeat_interval == 60 and storage.grace_period == 180
+
+
+def test_open_storage_errors_are_one_line_without_the_password():
+    with pytest.raises(StorageError, match=r"not an SQLAlchemy URL"):
+        open_storage("nonsense")
+    with pytest.raises(StorageError) as e:
+        open_storage("postgresql+psycopg2://u:secret@127.0.0.1:1/db")
+    assert "secret" not in str(e.value) and "u:***@" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_open_existing_creates_nothing(tmp_path):
+    missing = tmp_path / "nope.db"
+    with pytest.raises(DatabaseNotFound, match="no study database at"):
+        open_existing(f"sqlite:///{missing}")
+    assert not missing.exists()
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).execute("create table t (x)").connection.close()
+    with pytest.raises(DatabaseNotFound, match="holds no Optuna studies"):
+        open_existing(f"sqlite:///{empty}")
+    assert sa.inspect(sa.create_engine(f"sqlite:///{empty}")).get_table_names() == ["t"]
+
+
+def test_tune_sqlite_engine_is_idempotent_and_leaves_other_databases_alone(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    tune_sqlite_engine(engine)
+    tune_sqlite_engine(engine)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    pg = sa.create_engine("postgresql+psycopg2://u:p@127.0.0.1:1/db")
+    tune_sqlite_engine(pg)  # no listener, no connection attempt
+    assert not sa.event.contains(pg, "connect", tune_sqlite_engine)
+
+
+def test_storage_key_is_the_url_for_rdb_and_the_object_otherwise(sqlite_url):
+    study = optuna.create_study(storage=sqlite_url)
+    assert storage_key(_compat.study_storage(study)) == ("rdb", sqlite_url)
+    memory = optuna.storages.InMemoryStorage()
+    assert storage_key(memory) == ("object", id(memory))
