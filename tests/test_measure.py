@@ -143,3 +143,33 @@ def test_probe_model_without_a_batch_has_no_latency():
     assert out["n_params"] == 8 and out["infer_ms"] is None
     with pytest.raises(TypeError, match="model must be"):
         model_size(object())
+
+
+def test_a_plain_objective_rejects_a_configuration_before_training(digits):
+    """measure + report(trial, PRETRAIN_STEP, None, ...) + should_prune: the whole pre-training integration."""
+    import optuna
+
+    X, y = digits
+    trained: list[int] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        width = trial.suggest_categorical("width", [4, 256])
+        net = torch.nn.Sequential(torch.nn.Linear(64, width), torch.nn.ReLU(), torch.nn.Linear(width, 10))
+        meter = sysprune.measure(model=net, batch=X[:64])
+        sysprune.report(trial, sysprune.PRETRAIN_STEP, None, meter.sample())
+        if sysprune.should_prune(trial):
+            raise optuna.TrialPruned()
+        trained.append(width)
+        sysprune.report(trial, 0, 0.5, meter.sample())
+        return 0.5
+
+    study = optuna.create_study(direction="maximize",
+                                pruner=sysprune.ResourceBudgetPruner({"n_params": 1000}, max_steps=1))  # fmt: skip
+    study.enqueue_trial({"width": 256})
+    study.enqueue_trial({"width": 4})
+    study.optimize(objective, n_trials=2)
+    big, small = study.trials
+    assert big.state == optuna.trial.TrialState.PRUNED and big.intermediate_values == {}
+    assert big.user_attrs["prune_detail"]["step"] == -1 and big.user_attrs["prune_detail"]["metric"] == "n_params"
+    assert small.state == optuna.trial.TrialState.COMPLETE
+    assert trained == [4]  # the big one never trained
