@@ -483,6 +483,13 @@ class TrialProcess:
         self.t0 = time.perf_counter()
         try:
             self._proc = _start(_child_main, child_conn, job)
+        except (OSError, EOFError) as e:  # the fork server died (or never started): say why, from its stderr
+            self._end_capture()
+            lines = self._capture.tail(self._stderr_at)
+            raise TrialProcessError(
+                f"the fork server could not start the trial process ({type(e).__name__}: {e})"
+                + ("; last stderr: " + " | ".join(lines) if lines else "")
+            ) from None
         except BaseException:
             self._end_capture()
             raise

@@ -252,6 +252,29 @@ def test_an_import_error_before_sysprune_runs_is_reported_with_its_traceback(tmp
     assert "ModuleNotFoundError: No module named 'optuna.pruners'; 'optuna' is not a package" in out.stdout
 
 
+def test_a_fork_server_that_cannot_start_is_reported_with_its_stderr(tmp_path):
+    """A local ``numpy.py`` breaks the fork server's own start (its preload): the error quotes why."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "numpy.py").write_text("raise RuntimeError('this numpy.py is not numpy')\n")
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO)!r})
+        from sysprune._trial_process import TrialJob, TrialProcess, TrialProcessError
+        try:
+            TrialProcess(TrialJob(model="x", params={{}}, dataset_path="x", seed=0, steps=1))
+        except TrialProcessError as e:
+            print(e)
+    """))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, str(script)], cwd=project, capture_output=True, text=True, timeout=300,
+                         env=env)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("the fork server could not start the trial process"), out.stdout
+    assert "RuntimeError: this numpy.py is not numpy" in out.stdout
+
+
 # --------------------------------------------------------------------------------------------- no orphans
 
 
