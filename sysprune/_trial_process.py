@@ -391,10 +391,27 @@ def _start(target: Any, *args: Any) -> _Handle:
 
 
 def warm_up() -> float:
-    """Start the fork server now (seconds it took), so the first trial's start is not charged for it."""
+    """Start the fork server now (seconds it took), so the first trial's start is not charged for it.
+
+    Raises:
+        TrialProcessError: the fork server could not start a process (the message quotes its stderr).
+    """
     t = time.perf_counter()
-    _start(_noop).join()
+    cap = _capture()
+    at = cap.begin()
+    try:
+        _start(_noop).join()
+    except (OSError, EOFError) as e:
+        raise TrialProcessError(_server_failed(e, cap.tail(at))) from None
+    finally:
+        cap.end()
     return time.perf_counter() - t
+
+
+def _server_failed(e: BaseException, stderr_lines: list[str]) -> str:
+    return f"the fork server could not start the trial process ({type(e).__name__}: {e})" + (
+        "; last stderr: " + " | ".join(stderr_lines) if stderr_lines else ""
+    )
 
 
 def _noop() -> None:
@@ -485,11 +502,7 @@ class TrialProcess:
             self._proc = _start(_child_main, child_conn, job)
         except (OSError, EOFError) as e:  # the fork server died (or never started): say why, from its stderr
             self._end_capture()
-            lines = self._capture.tail(self._stderr_at)
-            raise TrialProcessError(
-                f"the fork server could not start the trial process ({type(e).__name__}: {e})"
-                + ("; last stderr: " + " | ".join(lines) if lines else "")
-            ) from None
+            raise TrialProcessError(_server_failed(e, self._capture.tail(self._stderr_at))) from None
         except BaseException:
             self._end_capture()
             raise

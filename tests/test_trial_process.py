@@ -104,8 +104,8 @@ def test_cumulative_metrics_are_monotone_and_track_work(digits_path):
     assert cpu == sorted(cpu) and wall == sorted(wall)
     # each step burns >= 100 ms of CPU in the child; the parent's measurement sees it
     steps = [b - a for a, b in zip(cpu, cpu[1:])]
-    assert all(0.09 <= d <= 0.5 for d in steps), steps
-    assert cpu[0] - rows[-1]["cpu_s"] >= 0.09
+    assert all(0.08 <= d <= 0.5 for d in steps), steps  # psutil counts CPU in 10 ms ticks
+    assert cpu[0] - rows[-1]["cpu_s"] >= 0.08
 
 
 def test_peak_memory_is_per_trial_not_per_worker(digits_path):
