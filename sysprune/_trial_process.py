@@ -484,6 +484,7 @@ class TrialProcess:
         self.max_rss_mb, self.max_wall_s, self.poll_s = max_rss_mb, max_wall_s, poll_s
         # All state first: the caps are checked (and the child may be killed) while waiting for "ready".
         self._step: int | None = None  # the last step reported (None: not ready yet)
+        self._probing: int | None = None  # the step whose structural metrics are being measured now
         self._every = 0
         self._probe_cpu = 0.0
         self._probe_wall = 0.0
@@ -521,7 +522,9 @@ class TrialProcess:
     # -- caps -----------------------------------------------------------------------------------------------------
 
     def _at(self) -> int:
-        """The step the child is in now (-1: building and probing the model)."""
+        """The step the child is in now (-1: building and probing the model; a probe belongs to its step)."""
+        if self._probing is not None:
+            return self._probing
         return -1 if self._step is None else self._step + 1
 
     def _breach(self, wall_s: float | None, peak_mb: float | None, step: int) -> None:
@@ -570,6 +573,8 @@ class TrialProcess:
         at = self._at()
         if self._step is None:
             where = "while starting (before it could run any sysprune code)"
+        elif self._probing is not None:
+            where = f"while measuring the model (latency probe, size) at step {at}"
         elif at == -1:
             where = "while building the model (step -1)"
         else:
@@ -615,7 +620,9 @@ class TrialProcess:
             self.last_probe_s = 0.0
             if probes_at(step, self.job.steps, self._every):
                 self._conn.send(("probe",))
+                self._probing = step
                 _, structural = self._recv()
+                self._probing = None
                 self.last_probe_s = time.perf_counter() - now - self.last_sample_s
                 self._probe_wall += time.perf_counter() - now
                 self._probe_cpu += self.monitor.cpu_s() - s.cpu_s

@@ -208,6 +208,14 @@ def test_sigkill_is_reported_as_a_likely_out_of_memory_kill(digits_path):
     assert "during step 0" in str(info.value) and "crashing on purpose (kill)" in str(info.value)
 
 
+def test_a_death_in_the_latency_probe_names_the_probe_and_its_step(digits_path):
+    with pytest.raises(TrialProcessError, match=r"killed by SIGKILL .* while measuring the model \(latency probe, "
+                                                r"size\) at step -1"):  # fmt: skip
+        _run_job(_faults(digits_path, crash="probe_kill", crash_at=0))
+    with pytest.raises(TrialProcessError, match=r"while measuring the model \(latency probe, size\) at step 2"):
+        _run_job(_faults(digits_path, steps=3, crash="probe_kill", crash_at=3))
+
+
 def test_an_exit_names_its_code(digits_path):
     with pytest.raises(TrialProcessError, match="exited with code 3 during step 2"):
         _run_job(_faults(digits_path, crash="exit", crash_at=2))

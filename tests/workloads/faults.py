@@ -3,7 +3,7 @@
 ``spin_ms`` of CPU per step; a memory spike of ``spike_mb`` MiB allocated and freed inside step ``spike_at`` (so
 the RSS at the end of the step is back down, only the peak remembers it); a spike of ``probe_spike_mb`` inside the
 latency probe after the last step; at step ``crash_at``, ``crash`` = "segv" | "kill" | "exit" after writing a line
-to stderr; ``probe_every`` is declared on the trainer (a model whose structure changes)."""
+to stderr ("probe_kill": SIGKILL in the latency probe once ``crash_at`` steps are trained); ``probe_every`` is declared on the trainer (a model whose structure changes)."""
 
 from __future__ import annotations
 
@@ -63,6 +63,8 @@ class _Faults(Trainer):
         return {"val_accuracy": 0.5}
 
     def infer(self, X):
+        if self.p["crash"] == "probe_kill" and self.trained == self.p["crash_at"]:  # in the probe after that many steps
+            os.kill(os.getpid(), signal.SIGKILL)
         if self.p["probe_spike_mb"] and self.trained == self.p["steps"]:
             _touch(self.p["probe_spike_mb"])
         return X.sum()
