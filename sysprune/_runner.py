@@ -289,14 +289,18 @@ def run_study(
     data_dir: str | None = None,
     cache_dir: str | None = None,
     on_start: Callable[[optuna.Study, int, int], None] | None = None,
+    max_compute_s: float | None = None,
 ) -> RunResult:
     """Run (or resume) a study.
 
     ``n_trials=None`` runs until the study holds ``spec.n_trials`` trials (so running the same command again
     after an interruption finishes the study, and after completion does nothing); an explicit ``n_trials``
-    adds that many trials. Raises SpecError/DatasetUnavailable before touching the database on bad input.
+    adds that many trials. ``max_compute_s`` (default: the file's ``[study] max_compute_s``) stops the run once its
+    trials spent that many CPU seconds (trial processes + worker). Raises SpecError/DatasetUnavailable before
+    touching the database on bad input.
     """
     from sysprune._data import prepare
+    from sysprune.analysis._compute import ComputeBudget, WorkerCompute
 
     if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
         raise SpecError(f"--n-trials must be an integer >= 1, got {n_trials!r}")
@@ -304,6 +308,11 @@ def run_study(
         raise SpecError(f"--seed must be an integer >= 0, got {seed!r}")
     seed = spec.seed if seed is None else seed
     study_name = study_name or spec.name
+    max_compute_s = spec.max_compute_s if max_compute_s is None else max_compute_s
+    try:
+        budget = None if max_compute_s is None else ComputeBudget(max_compute_s)
+    except ValueError as e:
+        raise SpecError(f"--max-compute-s: {e}") from None
     d = spec.dataset
     dataset_path = prepare(
         d.name,
@@ -320,11 +329,13 @@ def run_study(
         on_start(study, n_existing, todo)
     if todo > 0:
         _log.debug("fork server ready in %.2f s", warm_up())
+        objective = WorkerCompute(Objective(spec, str(dataset_path), seed))  # writes worker_cpu_s per trial
+        objective.start()
         study.optimize(
-            Objective(spec, str(dataset_path), seed),
+            objective,
             n_trials=todo,
             catch=(TrialProcessError,),
-            callbacks=list(callbacks),
+            callbacks=[*callbacks, *([budget] if budget else [])],
             gc_after_trial=False,
             show_progress_bar=False,
         )

@@ -82,6 +82,8 @@ class StudySpec:
     trial: TrialSpec
     description: str = ""
     path: str | None = None
+    #: ``[study] max_compute_s``: stop the search once its trials spent this many CPU seconds (None: no limit).
+    max_compute_s: float | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -295,8 +297,16 @@ def _trial(raw: Any) -> TrialSpec:
 
 TOP_KEYS = (
     "name", "description", "model", "dataset", "objective", "steps", "n_trials", "seed",
-    "sampler", "pruner", "budgets", "search_space", "trial",
+    "sampler", "pruner", "budgets", "search_space", "trial", "study",
 )  # fmt: skip
+
+
+def _study(raw: Any) -> float | None:
+    """``[study]``: search-level settings; ``max_compute_s`` (CPU seconds of trial processes + worker)."""
+    table = _table(raw, "study")
+    _no_unknown(table, ("max_compute_s",), "study")
+    value = table.get("max_compute_s")
+    return None if value is None else _num(value, "study.max_compute_s", positive=True)
 
 
 def parse_spec(raw: dict[str, Any], *, default_name: str = "study") -> StudySpec:
@@ -340,6 +350,7 @@ def parse_spec(raw: dict[str, Any], *, default_name: str = "study") -> StudySpec
         search_space=parse_search_space(model, raw.get("search_space", {})),
         trial=_trial(raw.get("trial", {})),
         description=desc,
+        max_compute_s=_study(raw.get("study", {})),
     )
 
 
