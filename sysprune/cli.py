@@ -45,6 +45,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--no-publish", action="store_true",
                    help="do not publish figures/notes for optuna-dashboard after each trial")  # fmt: skip
+    p.add_argument("--max-compute-s", type=float, default=None,
+                   help="stop once this run's trials spent this many CPU seconds (default: [study] max_compute_s)")  # fmt: skip
     p.set_defaults(func=_cmd_run)
 
 
@@ -77,9 +79,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         callbacks=callbacks,
         on_start=on_start,
+        max_compute_s=args.max_compute_s,
     )
     if result.n_run:
         _print_summary(result.study, args.storage)
+        from sysprune.analysis import run_summary
+
+        print("\n".join(run_summary(result.study, spec.steps)))
     return 0
 
 
@@ -203,7 +209,13 @@ def _add_dashboard(sub: argparse._SubParsersAction) -> None:
     add_parser(sub)
 
 
-_SUBCOMMANDS = [_add_run, _add_studies, _add_metrics, _add_dashboard]
+def _add_analysis(sub: argparse._SubParsersAction) -> None:
+    from sysprune.analysis._command import add_parsers
+
+    add_parsers(sub)  # compare, replay, report
+
+
+_SUBCOMMANDS = [_add_run, _add_studies, _add_metrics, _add_dashboard, _add_analysis]
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
