@@ -210,7 +210,7 @@ def orders(rec: Recording, k: int, seed: int = 0) -> list[list[RecordedTrial]]:
 class PolicyReplay:
     policy: str
     results: list[OrderResult] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # CPU-ish: the sum of its simulations' durations, whichever process ran them
 
 
 @dataclass
@@ -235,24 +235,51 @@ def build_policy_pruner(policy: str, rec: Recording) -> optuna.pruners.BasePrune
         raise SpecError(f"--policies {policy}: {e}") from None
 
 
+_JOB: dict[str, Any] = {}
+
+
+def _one(task: tuple[str, int]) -> tuple[str, int, OrderResult, float]:
+    """One (policy, order) simulation in a pool worker (the recording and orders come from ``_JOB``)."""
+    policy, i = task
+    t = time.perf_counter()
+    rec = _JOB["rec"]
+    res = simulate(rec, build_policy_pruner(policy, rec), _JOB["orders"][i], tolerance=_JOB["tolerance"],
+                   study_name=_JOB["study_name"], order_index=i)  # fmt: skip
+    return policy, i, res, time.perf_counter() - t
+
+
 def replay(rec: Recording, policies: list[str], *, n_orders: int = 20, tolerance: float = 0.005, seed: int = 0,
-           study_name: str | None = None) -> ReplayResult:  # fmt: skip
-    """Every policy over the recorded order and ``n_orders`` shuffled ones (a fresh pruner per order)."""
+           study_name: str | None = None, jobs: int | None = None) -> ReplayResult:  # fmt: skip
+    """Every policy over the recorded order and ``n_orders`` shuffled ones (a fresh pruner and study per order).
+
+    ``jobs`` processes share the (policy, order) simulations (default: one per CPU; 1 = in this process). Each
+    simulation is independent and deterministic, so the result does not depend on ``jobs``.
+    """
+    import os
+
     if isinstance(n_orders, bool) or not isinstance(n_orders, int) or n_orders < 0:
         raise SpecError(f"--orders must be an integer >= 0, got {n_orders!r}")
     for p in policies:
         build_policy_pruner(p, rec)  # validate every policy before any work
     t0 = time.perf_counter()
-    all_orders = orders(rec, n_orders, seed)
-    out = {}
-    for p in policies:
-        pr = PolicyReplay(p)
-        t = time.perf_counter()
-        for i, o in enumerate(all_orders):
-            pr.results.append(simulate(rec, build_policy_pruner(p, rec), o, tolerance=tolerance,
-                                       study_name=study_name, order_index=i))  # fmt: skip
-        pr.seconds = time.perf_counter() - t
-        out[p] = pr
+    _JOB.update(rec=rec, orders=orders(rec, n_orders, seed), tolerance=tolerance, study_name=study_name)
+    tasks = [(p, i) for p in policies for i in range(n_orders + 1)]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
+    try:
+        if jobs == 1:
+            done = [_one(t) for t in tasks]
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as pool:
+                done = list(pool.map(_one, tasks, chunksize=max(1, len(tasks) // (4 * jobs))))
+    finally:
+        _JOB.clear()
+    out = {p: PolicyReplay(p) for p in policies}
+    for p, i, res, seconds in sorted(done, key=lambda d: (d[0], d[1])):
+        out[p].results.append(res)
+        out[p].seconds += seconds
     return ReplayResult(rec, policies, n_orders, tolerance, out, time.perf_counter() - t0)
 
 

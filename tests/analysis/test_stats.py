@@ -64,3 +64,15 @@ def test_savings_summary_ranks_not_reached_below_every_number():
 
 def test_spread_formats_a_not_reached_median():
     assert spread([1.0, math.inf, math.inf]).fmt().startswith(NOT_REACHED)
+
+
+def test_derived_budget_leaves_the_stated_share_within_it():
+    from sysprune.analysis._results import derive_budget
+
+    values = [float(v) for v in (123456, 234567, 345678, 456789, 567890, 678901, 789012, 890123, 901234, 912345)]
+    b = derive_budget(values, 0.5)
+    assert b == 568000.0  # the 5th smallest, rounded up to 3 significant digits
+    assert sum(v <= b for v in values) == 5
+    assert derive_budget([0.00123], 0.5) == 0.00123
+    with pytest.raises(ValueError, match="no recorded values"):
+        derive_budget([], 0.5)
