@@ -118,6 +118,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from sysprune.analysis import _compare
 
     spec = load_spec(args.study)
+    _compare.check_comparable(spec)
     policies = _compare.parse_policies(args.policies)
     seeds = _compare.seeds_of(spec, args.seeds)
     for p in policies:  # every policy valid for this study before anything runs

@@ -30,7 +30,6 @@ from sysprune._spec import SamplerSpec, SpecError, StudySpec
 from sysprune.analysis import _stats
 from sysprune.analysis._trials import TrialRow, best_feasible, rows_of
 
-DEFAULT_POLICIES = ("none", "median", "hyperband", "budget", "curve", "combined", "threshold")
 BUILTINS = ("median", "hyperband")
 DEFAULT_TOLERANCE = 0.005
 #: Parameters a policy gets when the study file configures another one (the file's own policy keeps its table).
@@ -80,6 +79,13 @@ def policy_spec(spec: StudySpec, policy: str, *, sampler: str | None = None, n_t
     return out
 
 
+def check_comparable(spec: StudySpec) -> None:
+    """compare ranks a single objective: SpecError (one line) for a multi-objective study, before anything runs."""
+    if spec.objective.is_multi:
+        raise SpecError(f"{spec.path or spec.name}: compare needs a single-objective study "
+                        f"(this one has {len(spec.objective.metrics)}: {', '.join(spec.objective.metrics)})")  # fmt: skip
+
+
 def seeds_of(spec: StudySpec, k: int) -> list[int]:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise SpecError(f"--seeds must be an integer >= 1, got {k!r}")
@@ -102,6 +108,7 @@ def run_compare(
     """Run (or resume) every (policy, seed) study; return their names. Every spec is validated first."""
     from sysprune._runner import run_study
 
+    check_comparable(spec)
     specs = {p: policy_spec(spec, p, sampler=sampler, n_trials=n_trials) for p in policies}
     names = {}
     for seed in seeds:
@@ -217,9 +224,7 @@ def collect(
     """Read every (policy, seed) study from the database and digest it (no test scores yet)."""
     from sysprune.analysis._trials import load_study
 
-    if spec.objective.is_multi:
-        raise SpecError(f"{spec.path or spec.name}: compare needs a single-objective study "
-                        f"(this one has {len(spec.objective.metrics)}: {', '.join(spec.objective.metrics)})")  # fmt: skip
+    check_comparable(spec)
     direction = spec.objective.directions[0]
     runs = {}
     for seed in seeds:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sysprune.analysis._stats import spread
+from sysprune.analysis._trials import completion_order
 
 if TYPE_CHECKING:
     from sysprune.analysis._compare import CompareResult
@@ -29,8 +30,7 @@ def write_html(fig, path: Path) -> Path:
     from plotly.offline import get_plotlyjs
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    root = path.parent.parent if path.parent.parent != Path("") else path.parent
-    js = root / "plotly.min.js"
+    js = path.parent.parent / "plotly.min.js"  # results/<study>/x.html -> results/plotly.min.js
     if not js.is_file():
         js.write_text(get_plotlyjs(), encoding="utf-8")
     rel = os.path.relpath(js, path.parent).replace(os.sep, "/")
@@ -76,8 +76,6 @@ def anytime_figure(result: "CompareResult"):
         xs, ys, cd = [], [], []
         for r in runs:
             total = 0.0
-            from sysprune.analysis._trials import completion_order
-
             for t in completion_order(r.rows):
                 total += t.compute or 0.0
                 xs.append(total)

@@ -20,6 +20,7 @@ def test_help_of_each_analysis_subcommand_has_an_example():
     (["compare", "s.toml", "--policies", "budget"], "needs a [budgets] table"),
     (["compare", "s.toml", "--seeds", "0"], "--seeds must be an integer >= 1, got 0"),
     (["compare", "nope.toml"], "nope.toml: study file not found"),
+    (["compare", "multi.toml"], "compare needs a single-objective study"),
     (["replay", "nope"], "no study 'nope' in"),
     (["replay", "nope", "--budgets", "ram=3"], "--budgets: 'ram=3' must be metric=value"),
     (["replay", "nope", "--policies", "none,x"], "--policies: unknown policy 'x'"),
@@ -28,6 +29,7 @@ def test_help_of_each_analysis_subcommand_has_an_example():
 ])  # fmt: skip
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
     (tmp_path / "s.toml").write_text(GOOD)  # no [budgets]
+    (tmp_path / "multi.toml").write_text(GOOD + '[objective]\nmetric = ["val_accuracy", "infer_ms"]\n')
     r = sysprune(*args, "--storage", f"sqlite:///{tmp_path / 'x.db'}", cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
