@@ -96,13 +96,15 @@ class StudyOutcome:
 
 
 def run_item(item: Item, *, storage_url: str, out: Path, quick: bool, policies: list[str],
+             studies: Path = Path("studies"), permutations: int = 5,
              log: Callable[[str], None] = print) -> StudyOutcome:  # fmt: skip
+    """Record, derive the budget, replay, report and (for RQ2 items) compare one study of the plan."""
     from sysprune._data import prepare, read_meta
     from sysprune._runner import run_study
     from sysprune.analysis import _compare, _replay, _report
 
     t0 = time.perf_counter()
-    spec = load_spec(Path("studies") / f"{item.study}.toml")
+    spec = load_spec(studies / f"{item.study}.toml")
     if quick:
         spec = replace(spec, steps=min(spec.steps, STEPS_QUICK))
     d = spec.dataset
@@ -130,7 +132,7 @@ def run_item(item: Item, *, storage_url: str, out: Path, quick: bool, policies: 
     outcome.replay = _replay.replay(rec, usable, n_orders=item.orders)
     files += _replay.write_replay(outcome.replay, folder)
     log(f"[{item.study}] RQ1 report")
-    outcome.report = _report.build_report(storage_url, record_name(spec))
+    outcome.report = _report.build_report(storage_url, record_name(spec), n_permutations=permutations)
     files += _report.write_report(outcome.report, folder)
     if item.compare_trials:
         seeds = _compare.seeds_of(spec, item.seeds)
