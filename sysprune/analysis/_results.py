@@ -233,7 +233,7 @@ def _git() -> str:
 
 
 def write_results(outcomes: list[StudyOutcome], out: Path, *, plan_name: str, plan: tuple[Item, ...],
-                  seconds: float, storage_url: str) -> Path:  # fmt: skip
+                  seconds: float, storage_url: str, failed: dict[str, str] | None = None) -> Path:  # fmt: skip
     from sysprune._runner import machine_info
     from sysprune.analysis._compare import DEFAULT_TOLERANCE, markdown_table, policy_table
     from sysprune.analysis._replay import replay_table
@@ -305,6 +305,8 @@ def write_results(outcomes: list[StudyOutcome], out: Path, *, plan_name: str, pl
                 f"({s.name}/compare.csv), [{s.name}/replay.csv]({s.name}/replay.csv)",
                 "",
             ]
+    for study, why in (failed or {}).items():
+        md += ["", f"## {study}", "", f"Not done: {why}", ""]
     path = out / "RESULTS.md"
     out.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(md) + "\n")
@@ -335,9 +337,15 @@ def main(argv: list[str] | None = None) -> int:
     storage = args.storage or f"sqlite:///{out / ('results-quick.db' if quick else 'results.db')}"
     policies = list(policy_names())
     t0 = time.perf_counter()
-    outcomes = [run_item(it, storage_url=storage, out=out, quick=quick, policies=policies) for it in plan]
+    outcomes, failed = [], {}
+    for it in plan:
+        try:
+            outcomes.append(run_item(it, storage_url=storage, out=out, quick=quick, policies=policies))
+        except (ValueError, RuntimeError, OSError) as e:  # one study's problem (data missing, ...) ends only it
+            failed[it.study] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            print(f"[{it.study}] not done: {failed[it.study]}")
     path = write_results(outcomes, out, plan_name="quick" if quick else "full", plan=plan,
-                         seconds=time.perf_counter() - t0, storage_url=storage)  # fmt: skip
+                         seconds=time.perf_counter() - t0, storage_url=storage, failed=failed)  # fmt: skip
     print(f"wrote {path} in {(time.perf_counter() - t0) / 60:.1f} min ({platform.node()})")
     return 0
 
