@@ -41,10 +41,15 @@ def is_system(metric: str) -> bool:
     return m is not None and m.kind != "learning"
 
 
+def is_structural(metric: str) -> bool:
+    m = METRICS.get(metric)
+    return metric in STRUCTURAL or (m is not None and m.kind == "structural")
+
+
 def target_label(metric: str) -> str:
     if metric in CUMULATIVE:
         return f"{metric} per step"
-    if metric in STRUCTURAL:
+    if is_structural(metric):
         return metric
     return f"{metric} at step 0"
 
@@ -63,7 +68,7 @@ def targets(df, metric: str) -> dict[int, float]:
                 continue
             last = trained.iloc[-1]
             out[int(number)] = float(last[metric]) / (int(last["step"]) + 1)
-        elif metric in STRUCTURAL:
+        elif is_structural(metric):
             out[int(number)] = float(g.iloc[0][metric])
         else:
             at0 = g[g["step"] == 0]

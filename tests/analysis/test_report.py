@@ -76,3 +76,20 @@ def test_too_few_trials_report_no_importance(sqlite_url):
     rep = _report.build_report(sqlite_url, "few")
     assert all(m.importance == {} and m.floor is None for m in rep.metrics)
     assert all(v == "n/a" for r in _report.importance_table(rep) for k, v in r.items() if k in ("width", "lr"))
+
+
+def test_targets_compare_trials_at_comparable_steps_including_the_pretraining_probe():
+    import pandas as pd
+
+    nan = float("nan")
+    df = pd.DataFrame({
+        "trial_number": [0, 0, 0, 1, 2, 2],
+        "step": [-1, 0, 1, -1, 0, 1],
+        "cpu_s": [0.01, 1.0, 2.0, 0.01, 3.0, 6.0],
+        "n_params": [100.0, 100.0, 100.0, 50.0, 70.0, 70.0],
+        "peak_rss_mb": [nan, 10.0, 12.0, nan, 20.0, 25.0],
+    })  # fmt: skip
+    assert _report.targets(df, "cpu_s") == {0: 1.0, 2: 3.0}  # per training step; trial 1 never trained
+    assert _report.targets(df, "n_params") == {0: 100.0, 1: 50.0, 2: 70.0}  # the probe counts for trial 1
+    assert _report.targets(df, "peak_rss_mb") == {0: 10.0, 2: 20.0}  # at step 0, reached by every trained trial
+    assert _report.targets(df, "energy_j") == {}
