@@ -67,15 +67,18 @@ def _recording(url: str, curves, *, budgets=None, name="hand"):
     return study
 
 
-def test_compute_and_false_prunes_on_a_hand_made_recording(sqlite_url):
+def test_compute_and_false_prunes_on_a_hand_made_recording(rdb_url):
+    import uuid
+
+    name = f"hand-{uuid.uuid4().hex[:8]}"  # PostgreSQL studies share one database
     curves = [
         ([0.5, 0.6, 0.7], 100, 1.0),
         ([0.6, 0.7, 0.8], 9000, 2.0),  # over the n_params budget: budget prunes it at step 0
         ([0.2, 0.4, 0.95], 200, 1.0),  # the truly best feasible: a slow starter that median prunes
         ([0.55, 0.65, 0.75], 300, 1.0),
     ]
-    _recording(sqlite_url, curves, budgets={"n_params": 1000})
-    rec = _replay.load_recording(sqlite_url, "hand")
+    _recording(rdb_url, curves, budgets={"n_params": 1000}, name=name)
+    rec = _replay.load_recording(rdb_url, name)
     assert rec.best().number == 2 and rec.budgets == {"n_params": 1000}
     order = _replay.orders(rec, 0)[0]
     none = _replay.simulate(rec, _replay.build_policy_pruner("none", rec), order, tolerance=0.0)
