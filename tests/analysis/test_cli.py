@@ -47,3 +47,25 @@ def test_run_prints_the_summary_and_stops_at_the_compute_budget(tmp_path):
     bad = sysprune("run", "s.toml", "--max-compute-s", "0", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip() == \
         "sysprune: error: --max-compute-s: max_compute_s must be a number > 0, got 0.0"
+
+
+def test_compare_replay_and_report_from_the_command_line(tmp_path):
+    (tmp_path / "s.toml").write_text(GOOD)
+    db = ["--storage", f"sqlite:///{tmp_path / 'x.db'}"]
+    r = sysprune("compare", "s.toml", "--policies", "none,median", "--seeds", "2", "--n-trials", "3", "--no-test",
+                 *db, cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    md = (tmp_path / "results" / "s" / "compare.md").read_text()
+    assert "| none |" in md and "| median |" in md and "s.compare.<policy>.s<seed>" in md
+    again = sysprune("compare", "s.toml", "--policies", "none,median", "--seeds", "2", "--no-run", "--no-test", *db,
+                     cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 0 and "run now" not in again.stdout
+    r = sysprune("replay", "s.compare.none.s0", "--policies", "none,median", "--orders", "2", *db, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "replayed 2 policies x 3 orders x 3 trials" in r.stdout
+    assert (tmp_path / "results" / "s.compare.none.s0" / "replay.md").is_file()
+    r = sysprune("report", "s.compare.median.s1", "--permutations", "1", *db, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "results" / "s.compare.median.s1" / "rq1.md").is_file()
+    bad = sysprune("replay", "s.compare.median.s1", *db, cwd=tmp_path)  # not a 'none' recording
+    assert bad.returncode == 2 and "replay needs a recording with policy 'none'" in bad.stderr
