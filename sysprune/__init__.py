@@ -16,8 +16,8 @@ from sysprune._metrics import METRICS
 from sysprune._report import report, should_prune
 from sysprune._runner import run_study
 from sysprune._spec import SpecError, StudySpec, load_spec
-from sysprune.analysis import ComputeBudget, WorkerCompute, run_summary
 from sysprune._store import load_step_metrics
+from sysprune.analysis import ComputeBudget, WorkerCompute, run_summary
 from sysprune.pruners import CombinedPruner, CurvePruner, ResourceBudgetPruner, budget_constraints, record_constraints
 
 __version__ = "0.1.0"
