@@ -95,14 +95,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def parse_budgets(text: str) -> dict[str, float]:
     """``"n_params=20000,infer_ms=0.01"`` → dict; SpecError names a bad entry."""
-    from sysprune._metrics import SYSTEM_METRICS
+    from sysprune._metrics import system_metric_names
     from sysprune._spec import SpecError
 
     out = {}
     for part in filter(None, (s.strip() for s in text.split(","))):
         name, sep, value = part.partition("=")
-        if not sep or name.strip() not in SYSTEM_METRICS:
-            raise SpecError(f"--budgets: {part!r} must be metric=value with a metric of {', '.join(SYSTEM_METRICS)}")
+        if not sep or name.strip() not in system_metric_names():
+            raise SpecError(
+                f"--budgets: {part!r} must be metric=value with a metric of {', '.join(system_metric_names())}"
+            )
         try:
             v = float(value)
         except ValueError:

@@ -28,7 +28,7 @@ from typing import Any
 
 import optuna
 
-from sysprune._metrics import CUMULATIVE, METRICS
+from sysprune._metrics import METRICS, metric_names
 from sysprune.analysis._stats import NA
 
 #: Metrics fixed by the architecture (contract 2: measured at the pre-training probe and the last step).
@@ -47,7 +47,7 @@ def is_structural(metric: str) -> bool:
 
 
 def target_label(metric: str) -> str:
-    if metric in CUMULATIVE:
+    if metric in metric_names("cumulative"):
         return f"{metric} per step"
     if is_structural(metric):
         return metric
@@ -62,7 +62,7 @@ def targets(df, metric: str) -> dict[int, float]:
     out: dict[int, float] = {}
     for number, g in sub.groupby("trial_number"):
         g = g.sort_values("step")
-        if metric in CUMULATIVE:
+        if metric in metric_names("cumulative"):
             trained = g[g["step"] >= 0]
             if trained.empty:
                 continue

@@ -61,7 +61,7 @@ def _num(v: Any) -> float | None:
 
 
 def row_of(t: optuna.trial.FrozenTrial, metric_names: tuple[str, ...] = ()) -> TrialRow:
-    from sysprune._metrics import METRIC_NAMES
+    from sysprune._metrics import metric_names as vocabulary
     from sysprune.pruners import budget_constraints
 
     value: float | None = None
@@ -79,7 +79,7 @@ def row_of(t: optuna.trial.FrozenTrial, metric_names: tuple[str, ...] = ()) -> T
     last_step = t.user_attrs.get("last_step")
     if last_step is None and t.intermediate_values:
         last_step = max(t.intermediate_values)
-    names = tuple(METRIC_NAMES) + tuple(metric_names)
+    names = vocabulary() + tuple(metric_names)
     return TrialRow(
         number=t.number,
         state=t.state.name,

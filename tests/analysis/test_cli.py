@@ -46,7 +46,7 @@ def test_run_prints_the_summary_and_stops_at_the_compute_budget(tmp_path):
     assert "compute: " in r.stdout and "trials: 1 complete, 0 pruned, 0 failed" in r.stdout
     bad = sysprune("run", "s.toml", "--max-compute-s", "0", cwd=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip() == \
-        "sysprune: error: --max-compute-s: max_compute_s must be a number > 0, got 0.0"
+        "sysprune: error: --max-compute-s: value 0.0 is invalid; valid: a finite number > 0"
 
 
 def test_compare_replay_and_report_from_the_command_line(tmp_path):
