@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sysprune._spec import SamplerSpec, SpecError, StudySpec
+from sysprune._storage import mask_url
 from sysprune.analysis import _stats
 from sysprune.analysis._trials import TrialRow, best_feasible, rows_of
 
@@ -367,7 +368,7 @@ def write_compare(result: CompareResult, out_dir: Path) -> list[Path]:
         "",
         f"{spec.model} on {spec.dataset.name}, objective {spec.objective.metrics[0]} ({result.direction}), "
         f"{spec.steps} steps, up to {n_trials} trials per study, sampler {result.sampler}, "
-        f"seeds {', '.join(map(str, result.seeds))}; budgets: {budgets}. Database: `{_shown(result.storage_url)}`, "
+        f"seeds {', '.join(map(str, result.seeds))}; budgets: {budgets}. Database: `{mask_url(result.storage_url)}`, "
         f"studies `{compare_study_name(spec.name, '<policy>', 0).replace('.s0', '.s<seed>')}`.",
         "",
         "Each cell: median [inter-quartile range] over seeds. Compute = CPU seconds of the trial processes + the "
@@ -388,7 +389,3 @@ def write_compare(result: CompareResult, out_dir: Path) -> list[Path]:
     return written
 
 
-def _shown(url: str) -> str:
-    from sysprune._runner import _shown as shown
-
-    return shown(url)
