@@ -6,16 +6,19 @@ BIN := $(VENV)/bin
 SYSPRUNE := $(BIN)/sysprune
 STORAGE ?= sqlite:///results/sysprune.db
 STUDIES := $(sort $(basename $(notdir $(wildcard studies/*.toml))))
-GRID := $(filter-out digits_mlp,$(STUDIES))
+GRID := $(filter-out digits_mlp rq2_%,$(STUDIES))
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv study studies grid lint test bench-overhead bench-pruners bench-budget dashboard clean $(addprefix study-,$(STUDIES))
+.PHONY: results bench-replay $(addprefix compare-,$(STUDIES)) $(addprefix report-,$(STUDIES))
 
 help: ## list the targets (and one study-<name> target per file in studies/)
 	@echo "usage: make TARGET   (STORAGE=$(STORAGE); data from SYSPRUNE_DATA_DIR, see README)"
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  %-20s %s\n", $$1, $$2}'
 	@for s in $(STUDIES); do printf "  %-20s %s\n" "study-$$s" "run (or resume) studies/$$s.toml"; done
+	@printf "  %-20s %s\n" "compare-<name>" "compare every pruning policy on studies/<name>.toml (5 seeds; COMPARE_ARGS=...)"
+	@printf "  %-20s %s\n" "report-<name>" "RQ1 report of the stored study <name> (results/<name>/rq1.md)"
 
 # Every extra, from the locked set in constraints.txt (torch 2.14.1 + torchvision 0.29.1 among it).
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -56,6 +59,18 @@ bench-budget: $(VENV)/.installed ## benchmark: digits study under a latency budg
 
 bench-overhead: $(VENV)/.installed ## benchmark: trial start, monitor per step, rejection at step -1, a search's measurement overhead
 	$(BIN)/python benchmarks/bench_overhead.py
+
+results: $(VENV)/.installed ## regenerate results/RESULTS.md: record, replay, report, compare (~55 min here; RESULTS_QUICK=1: ~3 min)
+	$(BIN)/python -m sysprune.analysis._results $(RESULTS_ARGS)
+
+$(addprefix compare-,$(STUDIES)): compare-%: $(VENV)/.installed
+	$(SYSPRUNE) compare studies/$*.toml --storage $(STORAGE) $(COMPARE_ARGS)
+
+$(addprefix report-,$(STUDIES)): report-%: $(VENV)/.installed
+	$(SYSPRUNE) report $* --storage $(STORAGE)
+
+bench-replay: $(VENV)/.installed ## benchmark: replay 6 policies x 21 orders over a 200-trial recording (synthetic)
+	cd benchmarks && ../$(BIN)/python bench_replay.py
 
 clean: ## remove results/ and caches (keeps .venv)
 	rm -rf results .pytest_cache

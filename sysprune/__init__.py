@@ -14,6 +14,8 @@ Pruning in any Optuna objective
 Extending (docs/extending.md)
     Trainer, Dataset, register_model, register_dataset, register_metric, Metric, METRICS, PRETRAIN_STEP,
     SearchSpace, FloatParam, IntParam, CategoricalParam, FixedParam
+Search-level budget, end-of-run summary, analysis (docs/analysis.md)
+    ComputeBudget, WorkerCompute, run_summary, sysprune.analysis (compare / replay / RQ1 report)
 """
 
 # Extension API: registries and the types a model, dataset or metric of one's own uses.
@@ -30,6 +32,7 @@ from sysprune._report import report, should_prune
 from sysprune._runner import run_study
 from sysprune._spec import SpecError, StudySpec, load_spec
 from sysprune._store import load_step_metrics
+from sysprune.analysis import ComputeBudget, WorkerCompute, run_summary
 from sysprune.pruners import CombinedPruner, CurvePruner, ResourceBudgetPruner, budget_constraints, record_constraints
 from sysprune.pruners import BudgetMetricWarning, ThresholdBudgetPruner
 
@@ -41,6 +44,7 @@ __all__ = [
     "BudgetMetricWarning",
     "CategoricalParam",
     "CombinedPruner",
+    "ComputeBudget",
     "CurvePruner",
     "Dataset",
     "FixedParam",
@@ -50,6 +54,7 @@ __all__ = [
     "Metric",
     "ResourceBudgetPruner",
     "SearchSpace",
+    "WorkerCompute",
     "SpecError",
     "StudySpec",
     "ThresholdBudgetPruner",
@@ -66,5 +71,6 @@ __all__ = [
     "register_model",
     "report",
     "run_study",
+    "run_summary",
     "should_prune",
 ]

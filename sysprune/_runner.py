@@ -334,17 +334,19 @@ def run_study(
     data_dir: str | None = None,
     cache_dir: str | None = None,
     on_start: Callable[[optuna.Study, int, int], None] | None = None,
+    max_compute_s: float | None = None,
 ) -> RunResult:
     """Run (or resume) a study.
 
     ``n_trials=None`` runs until the study holds ``spec.n_trials`` trials (so running the same command again
     after an interruption finishes the study, and after completion does nothing); an explicit ``n_trials``
-    adds that many trials. Raises SpecError (``InvalidArgument`` naming the argument, ``StudyMismatch``) or
-    DatasetUnavailable before writing to the database on bad input.
+    adds that many trials. ``max_compute_s`` (default: the file's ``[study] max_compute_s``) stops the run once its
+    trials spent that many CPU seconds (trial processes + worker). Raises SpecError (``InvalidArgument`` naming the
+    argument, ``StudyMismatch``) or DatasetUnavailable before writing to the database on bad input.
     """
     from sysprune._data import prepare
-
-    from sysprune._spec import N_TRIALS, SEED, Text, check_argument
+    from sysprune._spec import N_TRIALS, SEED, Real, Text, check_argument
+    from sysprune.analysis._compute import ComputeBudget, WorkerCompute
 
     if n_trials is not None:
         check_argument("n_trials", n_trials, N_TRIALS)
@@ -354,6 +356,10 @@ def run_study(
         check_argument("study_name", study_name, Text())
     seed = spec.seed if seed is None else seed
     study_name = study_name or spec.name
+    if max_compute_s is not None:
+        check_argument("max_compute_s", max_compute_s, Real(low=0.0, low_open=True))
+    max_compute_s = spec.max_compute_s if max_compute_s is None else max_compute_s
+    budget = None if max_compute_s is None else ComputeBudget(max_compute_s)
     d = spec.dataset
     dataset_path = prepare(
         d.name,
@@ -370,11 +376,13 @@ def run_study(
         on_start(study, n_existing, todo)
     if todo > 0:
         _log.debug("fork server ready in %.2f s", warm_up())
+        objective = WorkerCompute(Objective(spec, str(dataset_path), seed))  # writes worker_cpu_s per trial
+        objective.start()
         study.optimize(
-            Objective(spec, str(dataset_path), seed),
+            objective,
             n_trials=todo,
             catch=(TrialProcessError,),
-            callbacks=list(callbacks),
+            callbacks=[*callbacks, *([budget] if budget else [])],
             gc_after_trial=False,
             show_progress_bar=False,
         )

@@ -173,7 +173,7 @@ _TOP: dict[str, Constraint] = {
     "name": Text(), "description": Text(empty=True), "model": Text(),
     "steps": STEPS, "n_trials": N_TRIALS, "seed": SEED,
 }  # fmt: skip
-_TABLES = ("dataset", "objective", "sampler", "pruner", "budgets", "search_space", "trial")
+_TABLES = ("dataset", "objective", "sampler", "pruner", "budgets", "search_space", "trial", "study")
 TOP_KEYS = (*_TOP, *_TABLES, "plugins")
 _DATASET: dict[str, Constraint] = {
     "name": Text(),
@@ -268,6 +268,8 @@ class StudySpec:
     description: str = ""
     path: str | None = None
     plugins: tuple[str, ...] = ()  # modules imported first (they register models, datasets, metrics)
+    #: ``[study] max_compute_s``: stop the search once its trials spent this many CPU seconds (None: no limit).
+    max_compute_s: float | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -564,6 +566,14 @@ def _trial(raw: Any) -> TrialSpec:
     return TrialSpec(**_fields(raw, _TRIAL, "trial"))
 
 
+def _study(raw: Any) -> float | None:
+    """``[study]``: search-level settings; ``max_compute_s`` (CPU seconds of trial processes + worker)."""
+    table = _table(raw, "study")
+    _no_unknown(table, ("max_compute_s",), "study")
+    value = table.get("max_compute_s")
+    return None if value is None else _check(value, Real(low=0.0, low_open=True), "study.max_compute_s")
+
+
 def parse_spec(raw: dict[str, Any], *, default_name: str = "study", source: str | None = None) -> StudySpec:
     """Validate a parsed TOML document (the one entry point). Raises :class:`SpecError` with a one-line
     ``field: ...`` message, prefixed by ``source`` (the file) when given."""
@@ -609,6 +619,7 @@ def _parse(raw: dict[str, Any], default_name: str) -> StudySpec:
         trial=_trial(raw.get("trial", {})),
         description=top.get("description", ""),
         plugins=plugins,
+        max_compute_s=_study(raw.get("study", {})),
     )
 
 

@@ -15,7 +15,10 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout was closed early (``sysprune run
 
 #: Library argument -> this command's flag, for errors that name an argument (``n_trials must be ...`` is shown as
 #: ``--n-trials must be ...``). A subcommand that adds a flag for a library argument adds its line here.
-FLAGS = {"n_trials": "--n-trials", "seed": "--seed", "study_name": "--study-name", "storage_url": "--storage"}
+FLAGS = {
+    "n_trials": "--n-trials", "seed": "--seed", "study_name": "--study-name", "storage_url": "--storage",
+    "max_compute_s": "--max-compute-s",
+}  # fmt: skip
 
 
 class UserError(Exception):
@@ -53,6 +56,8 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--no-publish", action="store_true",
                    help="do not publish figures/notes for optuna-dashboard after each trial")  # fmt: skip
+    p.add_argument("--max-compute-s", type=float, default=None,
+                   help="stop once this run's trials spent this many CPU seconds (default: [study] max_compute_s)")  # fmt: skip
     p.set_defaults(func=_cmd_run)
 
 
@@ -85,9 +90,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         callbacks=callbacks,
         on_start=on_start,
+        max_compute_s=args.max_compute_s,
     )
     if result.n_run:
         _print_summary(result.study, args.storage)
+        from sysprune.analysis import run_summary
+
+        print("\n".join(run_summary(result.study, spec.steps)))
     return 0
 
 
@@ -212,7 +221,13 @@ def _add_dashboard(sub: argparse._SubParsersAction) -> None:
     add_parser(sub)
 
 
-_SUBCOMMANDS = [_add_run, _add_studies, _add_metrics, _add_dashboard]
+def _add_analysis(sub: argparse._SubParsersAction) -> None:
+    from sysprune.analysis._command import add_parsers
+
+    add_parsers(sub)  # compare, replay, report
+
+
+_SUBCOMMANDS = [_add_run, _add_studies, _add_metrics, _add_dashboard, _add_analysis]
 
 
 def mask_url(url: str) -> str:

@@ -1,0 +1,169 @@
+"""The ``compare``, ``replay`` and ``report`` subcommands (``sysprune/cli.py`` registers them). Bad input raises
+SpecError, which the CLI prints as one line with exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+_FMT = argparse.RawDescriptionHelpFormatter
+
+
+def _results_dir(args: argparse.Namespace, study: str) -> Path:
+    return Path(args.out) / study
+
+
+def _tolerance(value: str) -> float:
+    try:
+        f = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {value!r}") from None
+    if not f >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {value!r}")
+    return f
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    from sysprune._runner import DEFAULT_STORAGE
+    from sysprune.analysis._compare import DEFAULT_TOLERANCE
+    from sysprune.pruners import policy_names
+
+    p = sub.add_parser(
+        "compare",
+        help="run a study under several pruning policies at equal seeds and compare what each spent",
+        description="Run the study once per policy and seed (each its own Optuna study, "
+        "<study>.compare.<policy>.s<seed>, all in one database; run again to resume), then write "
+        "results/<study>/compare.md, compare.csv and figures: compute (trial processes + worker), trials by "
+        "state and prune reason, the best feasible objective and its test score, and compute-to-target against "
+        "none, the best Optuna built-in and threshold (median [IQR] over seeds).",
+        epilog="example:\n  sysprune compare studies/digits_mlp.toml --policies none,median,budget --seeds 5\n"
+        "  sysprune compare studies/cnn_digits.toml --seeds 3 --n-trials 20 --sampler random --no-test",
+        formatter_class=_FMT,
+    )
+    p.add_argument("study", help="the study file (studies/*.toml)")
+    p.add_argument("--policies", default=",".join(policy_names()),
+                   help=f"comma-separated policy names (default: all, {','.join(policy_names())})")  # fmt: skip
+    p.add_argument("--seeds", type=int, default=5, help="number of seeds, from the file's seed up (default: 5)")
+    p.add_argument("--n-trials", type=int, default=None, help="trials per study (default: the file's n_trials)")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
+    p.add_argument("--sampler", choices=("tpe", "random"), default=None, help="sampler (default: the file's)")
+    p.add_argument("--tolerance", type=_tolerance, default=DEFAULT_TOLERANCE,
+                   help=f"compute-to-target tolerance, absolute, in objective units (default: {DEFAULT_TOLERANCE})")  # fmt: skip
+    p.add_argument("--no-test", action="store_true", help="skip retraining the best feasible models for test scores")
+    p.add_argument("--no-run", action="store_true", help="only read the stored studies and write the results")
+    p.add_argument("--out", default="results", help="results folder (default: results)")
+    p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser(
+        "replay",
+        help="simulate pruning policies over a study recorded with policy none",
+        description="Feed the trials of a study recorded with policy 'none' (full curves) through each policy's "
+        "real pruner, in the recorded order and in K shuffled orders, on in-memory studies. Writes "
+        "results/<study>/replay.md and replay.csv: counterfactual training compute per policy, prunes by reason, "
+        "and how often the truly best feasible trial would have been pruned (false prunes).",
+        epilog="example:\n  sysprune replay digits_mlp --policies none,median,budget,combined --orders 20\n"
+        "  sysprune replay rec --budgets n_params=20000,infer_ms=0.01 --storage sqlite:///results/x.db",
+        formatter_class=_FMT,
+    )
+    p.add_argument("study_name", help="name of the recorded study in the database")
+    p.add_argument("--policies", default="none,median,hyperband,budget,curve,combined",
+                   help="comma-separated policy names (default: none,median,hyperband,budget,curve,combined)")  # fmt: skip
+    p.add_argument("--orders", type=int, default=20, help="shuffled orders besides the recorded one (default: 20)")
+    p.add_argument("--budgets", default=None,
+                   help="budgets to replay under, metric=value,... (default: the recording's own)")  # fmt: skip
+    p.add_argument("--tolerance", type=_tolerance, default=DEFAULT_TOLERANCE, help="compute-to-target tolerance")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
+    p.add_argument("--out", default="results", help="results folder (default: results)")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser(
+        "report",
+        help="RQ1: how much each hyperparameter explains each system metric (pruned trials included)",
+        description="For each system metric of a stored study: fANOVA importance of each hyperparameter with "
+        "that metric as target (cost per step for cumulative metrics, so trials pruned at different steps compare "
+        "fairly), a noise floor from permuted targets, per-step curves and slice plots. Writes "
+        "results/<study>/rq1.md and rq1_*.html. Copes with pruned, failed and multi-objective studies.",
+        epilog="example:\n  sysprune report digits_mlp\n  sysprune report cnn_digits --storage sqlite:///results/x.db",
+        formatter_class=_FMT,
+    )
+    p.add_argument("study_name", help="name of the study in the database")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
+    p.add_argument("--permutations", type=int, default=5, help="permuted fits for the noise floor (default: 5)")
+    p.add_argument("--out", default="results", help="results folder (default: results)")
+    p.set_defaults(func=cmd_report)
+
+
+def parse_budgets(text: str) -> dict[str, float]:
+    """``"n_params=20000,infer_ms=0.01"`` → dict; SpecError names a bad entry."""
+    from sysprune._metrics import system_metric_names
+    from sysprune._spec import SpecError
+
+    out = {}
+    for part in filter(None, (s.strip() for s in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or name.strip() not in system_metric_names():
+            raise SpecError(
+                f"--budgets: {part!r} must be metric=value with a metric of {', '.join(system_metric_names())}"
+            )
+        try:
+            v = float(value)
+        except ValueError:
+            raise SpecError(f"--budgets: {part!r}: the value must be a number >= 0") from None
+        if not v >= 0:
+            raise SpecError(f"--budgets: {part!r}: the value must be a number >= 0")
+        out[name.strip()] = v
+    return out
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from sysprune._spec import load_spec
+    from sysprune.analysis import _compare
+
+    spec = load_spec(args.study)
+    _compare.check_comparable(spec)
+    policies = _compare.parse_policies(args.policies)
+    seeds = _compare.seeds_of(spec, args.seeds)
+    for p in policies:  # every policy valid for this study before anything runs
+        _compare.policy_spec(spec, p, sampler=args.sampler, n_trials=args.n_trials)
+    if not args.no_run:
+        print(f"compare {spec.name}: {len(policies)} policies x {len(seeds)} seeds -> {args.storage}", flush=True)
+        _compare.run_compare(spec, policies, seeds, storage_url=args.storage, sampler=args.sampler,
+                             n_trials=args.n_trials)  # fmt: skip
+    result = _compare.collect(spec, policies, seeds, storage_url=args.storage, tolerance=args.tolerance,
+                              sampler=args.sampler)  # fmt: skip
+    out = _results_dir(args, spec.name)
+    if not args.no_test:
+        _compare.add_test_scores(result, out / "test_scores.json")
+    files = _compare.write_compare(result, out)
+    print(_compare.markdown_table(_compare.policy_table(result)))
+    print(f"wrote {', '.join(str(f) for f in files)}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from sysprune.analysis import _replay
+    from sysprune.analysis._compare import markdown_table, parse_policies
+
+    policies = parse_policies(args.policies)
+    budgets = parse_budgets(args.budgets) if args.budgets is not None else None
+    rec = _replay.load_recording(args.storage, args.study_name, budgets)
+    res = _replay.replay(rec, policies, n_orders=args.orders, tolerance=args.tolerance)
+    files = _replay.write_replay(res, _results_dir(args, args.study_name))
+    print(markdown_table(_replay.replay_table(res)))
+    print(f"replayed {len(policies)} policies x {args.orders + 1} orders x {len(rec.trials)} trials in "
+          f"{res.seconds:.2f} s; wrote {', '.join(str(f) for f in files)}")  # fmt: skip
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from sysprune._spec import SpecError
+    from sysprune.analysis import _report
+    from sysprune.analysis._compare import markdown_table
+
+    if args.permutations < 0:
+        raise SpecError(f"--permutations must be an integer >= 0, got {args.permutations}")
+    rep = _report.build_report(args.storage, args.study_name, n_permutations=args.permutations)
+    files = _report.write_report(rep, _results_dir(args, args.study_name))
+    print(markdown_table(_report.importance_table(rep)))
+    print(f"wrote {', '.join(str(f) for f in files)}")
+    return 0

@@ -1,0 +1,84 @@
+"""What a search burned: the trial processes' CPU plus the worker's own, per trial, and a search-level budget.
+
+Compute of a trial = ``process_cpu_s`` (the whole trial process: set-up, training, probes, a step cut short by a
+prune; written by the runner) + ``worker_cpu_s`` (this worker's CPU on that trial: sampling, the pruner, storage
+writes, publishing). :class:`WorkerCompute` wraps the objective and measures the second with
+:func:`time.thread_time` — the CPU of the thread that runs the trial, so parallel worker threads do not count each
+other's work. The worker's time between two trials (``tell`` of the previous trial, callbacks such as the dashboard
+publisher, then ``ask`` of this one) is charged to the *next* trial: a trial's attributes can only be written while
+it runs. The search's total therefore misses only the last trial's ``tell`` and callbacks.
+
+:class:`ComputeBudget` is an Optuna callback that stops the study (``study.stop()``) once the trials finished in
+this run have spent ``max_compute_s``, like Ray Tune's ``time_budget_s``: the trial running when it is spent
+completes, no new trial starts.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any, Callable
+
+import optuna
+
+PROCESS_CPU = "process_cpu_s"
+PROCESS_WALL = "process_wall_s"
+WORKER_CPU = "worker_cpu_s"
+
+
+def trial_compute(trial: optuna.trial.FrozenTrial) -> float | None:
+    """``process_cpu_s + worker_cpu_s`` of a finished trial; ``None`` if neither was measured."""
+    parts = [trial.user_attrs.get(PROCESS_CPU), trial.user_attrs.get(WORKER_CPU)]
+    parts = [float(p) for p in parts if p is not None and not (isinstance(p, float) and math.isnan(p))]
+    return sum(parts) if parts else None
+
+
+class WorkerCompute:
+    """Objective wrapper: writes ``worker_cpu_s`` on each trial (see the module docstring)."""
+
+    def __init__(self, objective: Callable[[optuna.Trial], Any]) -> None:
+        self.objective = objective
+        self._local = threading.local()
+
+    def _since_mark(self) -> float:
+        mark = getattr(self._local, "mark", None)
+        now = time.thread_time()
+        return 0.0 if mark is None else max(0.0, now - mark)
+
+    def start(self) -> None:
+        """Start the clock of this thread (the time until the first trial's objective — its ``ask`` — counts)."""
+        self._local.mark = time.thread_time()
+
+    def __call__(self, trial: optuna.Trial) -> Any:
+        before = self._since_mark()  # previous tell + callbacks + this trial's ask
+        t0 = time.thread_time()
+        try:
+            return self.objective(trial)
+        finally:
+            spent = before + (time.thread_time() - t0)
+            try:
+                trial.set_user_attr(WORKER_CPU, round(spent, 6))
+            finally:
+                self._local.mark = time.thread_time()
+
+
+class ComputeBudget:
+    """Callback: ``study.stop()`` once the trials finished in this run spent ``max_compute_s`` CPU seconds."""
+
+    def __init__(self, max_compute_s: float) -> None:
+        if isinstance(max_compute_s, bool) or not isinstance(max_compute_s, (int, float)) or not max_compute_s > 0:
+            raise ValueError(f"max_compute_s must be a number > 0, got {max_compute_s!r}")
+        if not math.isfinite(max_compute_s):
+            raise ValueError(f"max_compute_s must be finite, got {max_compute_s!r}")
+        self.max_compute_s = float(max_compute_s)
+        self.spent = 0.0
+        self.stopped = False
+        self._lock = threading.Lock()
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        with self._lock:
+            self.spent += trial_compute(trial) or 0.0
+            if self.spent >= self.max_compute_s and not self.stopped:
+                self.stopped = True
+                study.stop()

@@ -1,0 +1,361 @@
+"""``sysprune replay``: the real pruners over a recorded study, in the recorded order and in shuffled orders.
+
+A recording is a study run with policy ``none``: every trial's full curve and metrics are in the step table. For
+each policy and order, a fresh in-memory Optuna study (same name and directions as the recording, unless told
+otherwise, since Hyperband assigns brackets from the study name and trial number) is fed the recorded trials one by
+one through the very calls the runner makes — ``ask``, then per step ``sysprune.report`` (the step -1 pre-training
+row first, when the recording has one) and ``sysprune.should_prune``, then the budget constraints and ``tell`` — so
+a replay in recorded order reproduces the decisions a live run of that policy would take on the same trials (the
+runner, too, decides on the step's stored values). With a random sampler the pruner's effect is then separated
+from the sampler's: the trials are the same whatever the pruner does.
+
+Counterfactual compute of a trial is its recorded cumulative training CPU (``cpu_s``, cumulative since the trial
+process started) at the step where it stops — the pruned step, its last step if it runs to the end, the
+pre-training row's ``cpu_s`` if pruned there — so it is exact for the training work and leaves out what the
+recording measured outside ``cpu_s`` (process start, latency probes, the worker). A **false prune** is an order in
+which the truly best feasible trial of the recording (best COMPLETE trial whose final metrics are within every
+budget) is pruned.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from sysprune._spec import SpecError
+from sysprune.analysis import _stats
+
+PRETRAIN_STEP = -1
+
+
+@dataclass
+class RecordedTrial:
+    number: int
+    params: dict[str, Any]
+    distributions: dict[str, Any]
+    steps: list[tuple[int, float | None, dict[str, float | None]]]  # (step, objective value, metrics), in order
+    values: list[float] | None  # final objective(s) of a COMPLETE trial
+    cost: dict[int, float]  # step → cumulative training CPU at that step
+    final: dict[str, float]  # each metric's last recorded value
+
+    def cost_at(self, step: int | None) -> float:
+        """Training CPU if the trial stops after ``step`` (None: it runs to its last recorded step)."""
+        if not self.cost:
+            return 0.0
+        if step is None:
+            step = max(self.cost)
+        known = [s for s in self.cost if s <= step]
+        return self.cost[max(known)] if known else 0.0
+
+
+@dataclass
+class Recording:
+    study_name: str
+    directions: list[str]
+    budgets: dict[str, float]
+    steps: int
+    objective: str | None
+    trials: list[RecordedTrial]
+
+    def feasible(self, t: RecordedTrial) -> bool:
+        return all(t.final.get(m, -math.inf) <= b for m, b in self.budgets.items())
+
+    def best(self) -> RecordedTrial | None:
+        """The truly best feasible trial (single objective): best final value within every budget."""
+        if len(self.directions) != 1:
+            return None
+        ok = [t for t in self.trials if t.values is not None and self.feasible(t)]
+        if not ok:
+            return None
+        sign = 1 if self.directions[0] == "maximize" else -1
+        return max(ok, key=lambda t: (sign * t.values[0], -t.number))
+
+
+def _clean(v: Any) -> float | None:
+    if v is None:
+        return None
+    f = float(v)
+    return None if math.isnan(f) else f
+
+
+def load_recording(storage_url: str, study_name: str, budgets: dict[str, float] | None = None) -> Recording:
+    """Read a ``none``-policy study and its step table. SpecError (one line) if it is not a full recording."""
+    from sysprune._store import MetricStore
+    from sysprune.analysis._trials import load_study
+
+    study = load_study(storage_url, study_name)
+    policy = (study.user_attrs.get("pruner") or {}).get("policy", "none")
+    if policy != "none":
+        raise SpecError(f"study {study_name!r} was run with policy {policy!r}; replay needs a recording with policy "
+                        "'none' (every trial's full curve)")  # fmt: skip
+    trials = study.get_trials(deepcopy=False)
+    cut = [t.number for t in trials if t.state == TrialState.PRUNED
+           and (t.user_attrs.get("prune_detail") or {}).get("rule") != "hard_cap"]  # fmt: skip
+    if cut:
+        raise SpecError(f"study {study_name!r} has pruned trials ({', '.join(map(str, cut[:5]))}...); replay needs "
+                        "full curves (policy 'none')")  # fmt: skip
+    budgets = dict(study.user_attrs.get("budgets") or {}) if budgets is None else dict(budgets)
+    metric_names = list(study.metric_names or []) if study.metric_names else []
+    objective = metric_names[0] if len(study.directions) == 1 and metric_names else None
+    ids = {t._trial_id: t.number for t in trials}
+    df = MetricStore(storage_url).load(study_name, ids)
+    by_trial = {int(n): g.sort_values("step") for n, g in df.groupby("trial_number")}
+    out = []
+    for t in trials:
+        if t.state not in (TrialState.COMPLETE, TrialState.PRUNED) or t.number not in by_trial:
+            continue  # failed or running trials have nothing a pruner could have seen to the end
+        g = by_trial[t.number]
+        cols = [c for c in g.columns if c not in ("trial_number", "step")]
+        rows, cost, final = [], {}, {}
+        for rec in g.to_dict("records"):
+            step = int(rec["step"])
+            metrics = {c: _clean(rec[c]) for c in cols}
+            metrics = {k: v for k, v in metrics.items() if v is not None}  # absent = missing, for every pruner
+            value = t.intermediate_values.get(step) if step >= 0 else None
+            if value is None and step >= 0 and objective is not None:
+                value = metrics.get(objective)
+            rows.append((step, value, metrics))
+            if metrics.get("cpu_s") is not None:
+                cost[step] = float(metrics["cpu_s"])
+            final.update({k: v for k, v in metrics.items() if v is not None})
+        values = list(t.values) if t.state == TrialState.COMPLETE and t.values is not None else None
+        out.append(RecordedTrial(t.number, dict(t.params), dict(t.distributions), rows, values, cost, final))
+    steps = int(study.user_attrs.get("steps") or max((max(t.cost, default=0) for t in out), default=0) + 1)
+    return Recording(study_name, [d.name.lower() for d in study.directions], budgets, steps, objective, out)
+
+
+@dataclass
+class OrderResult:
+    """One policy over one order of the recorded trials."""
+
+    order: int  # 0 = recorded order
+    pruned: dict[int, int]  # recorded trial number → step it was pruned at
+    reasons: Counter
+    compute: float
+    best_pruned: bool | None  # the truly best feasible trial was pruned (None: there is none)
+    best_found: float | None  # best feasible final value among the trials not pruned
+    ctt: float | None  # compute until a kept feasible trial is within tolerance of the true best
+
+
+def simulate(rec: Recording, pruner: optuna.pruners.BasePruner, order: list[RecordedTrial], *, tolerance: float,
+             study_name: str | None = None, order_index: int = 0) -> OrderResult:  # fmt: skip
+    """Feed ``order`` through ``pruner`` on an in-memory study, exactly as the runner does live."""
+    from sysprune._report import report, should_prune
+    from sysprune.pruners import record_constraints
+
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=optuna.samplers.RandomSampler(0),
+                                pruner=pruner, study_name=study_name or rec.study_name,
+                                directions=rec.directions)  # fmt: skip
+    best = rec.best()
+    single = len(rec.directions) == 1
+    sign = 1 if rec.directions[0] == "maximize" else -1
+    pruned: dict[int, int] = {}
+    reasons: Counter = Counter()
+    compute, best_found, ctt = 0.0, None, None
+    for t in order:
+        trial = study.ask()
+        stop = None
+        last: dict[str, float | None] = {}
+        for step, value, metrics in t.steps:
+            last = metrics
+            report(trial, step, value if (single and step >= 0) else None, metrics)
+            if should_prune(trial):
+                stop = step
+                break
+        if rec.budgets:
+            record_constraints(trial, rec.budgets, last)
+        if stop is not None:
+            pruned[t.number] = stop
+            detail = study._storage.get_trial_user_attrs(trial._trial_id).get("prune_detail") or {}
+            reasons[detail.get("rule", "unknown")] += 1
+            study.tell(trial, state=TrialState.PRUNED)
+            compute += t.cost_at(stop)
+            continue
+        compute += t.cost_at(None)
+        if t.values is None:  # a hard-capped trial of the recording: it ended pruned there too
+            study.tell(trial, state=TrialState.PRUNED)
+            continue
+        study.tell(trial, t.values if not single else t.values[0])
+        if single and rec.feasible(t) and (best_found is None or sign * t.values[0] > sign * best_found):
+            best_found = t.values[0]
+            if ctt is None and best is not None and _stats.within(best_found, best.values[0], tolerance,
+                                                                   rec.directions[0]):  # fmt: skip
+                ctt = compute
+    return OrderResult(order_index, pruned, reasons, compute, None if best is None else best.number in pruned,
+                       best_found, ctt)  # fmt: skip
+
+
+def orders(rec: Recording, k: int, seed: int = 0) -> list[list[RecordedTrial]]:
+    """The recorded order (by trial number) and ``k`` shuffled ones (reproducible from ``seed``)."""
+    base = sorted(rec.trials, key=lambda t: t.number)
+    rng = random.Random(seed)
+    out = [base]
+    for _ in range(k):
+        o = list(base)
+        rng.shuffle(o)
+        out.append(o)
+    return out
+
+
+@dataclass
+class PolicyReplay:
+    policy: str
+    results: list[OrderResult] = field(default_factory=list)
+    seconds: float = 0.0  # CPU-ish: the sum of its simulations' durations, whichever process ran them
+
+
+@dataclass
+class ReplayResult:
+    recording: Recording
+    policies: list[str]
+    n_orders: int
+    tolerance: float
+    replays: dict[str, PolicyReplay]
+    seconds: float
+
+
+def build_policy_pruner(policy: str, rec: Recording) -> optuna.pruners.BasePruner:
+    from sysprune.analysis._compare import DEFAULT_PARAMS
+    from sysprune.pruners import build_pruner, validate_policy
+
+    try:
+        policy, params = validate_policy(policy, dict(DEFAULT_PARAMS.get(policy, {})), steps=rec.steps,
+                                         budgets=rec.budgets, directions=rec.directions)  # fmt: skip
+        return build_pruner(policy, params, budgets=rec.budgets, steps=rec.steps)
+    except ValueError as e:
+        raise SpecError(f"--policies {policy}: {e}") from None
+
+
+_JOB: dict[str, Any] = {}
+
+
+def _one(task: tuple[str, int]) -> tuple[str, int, OrderResult, float]:
+    """One (policy, order) simulation in a pool worker (the recording and orders come from ``_JOB``)."""
+    policy, i = task
+    t = time.perf_counter()
+    rec = _JOB["rec"]
+    res = simulate(rec, build_policy_pruner(policy, rec), _JOB["orders"][i], tolerance=_JOB["tolerance"],
+                   study_name=_JOB["study_name"], order_index=i)  # fmt: skip
+    return policy, i, res, time.perf_counter() - t
+
+
+def replay(rec: Recording, policies: list[str], *, n_orders: int = 20, tolerance: float = 0.005, seed: int = 0,
+           study_name: str | None = None, jobs: int | None = None) -> ReplayResult:  # fmt: skip
+    """Every policy over the recorded order and ``n_orders`` shuffled ones (a fresh pruner and study per order).
+
+    ``jobs`` processes share the (policy, order) simulations (default: one per CPU; 1 = in this process). Each
+    simulation is independent and deterministic, so the result does not depend on ``jobs``.
+    """
+    import os
+
+    if isinstance(n_orders, bool) or not isinstance(n_orders, int) or n_orders < 0:
+        raise SpecError(f"--orders must be an integer >= 0, got {n_orders!r}")
+    for p in policies:
+        build_policy_pruner(p, rec)  # validate every policy before any work
+    t0 = time.perf_counter()
+    _JOB.update(rec=rec, orders=orders(rec, n_orders, seed), tolerance=tolerance, study_name=study_name)
+    tasks = [(p, i) for p in policies for i in range(n_orders + 1)]
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
+    try:
+        if jobs == 1:
+            done = [_one(t) for t in tasks]
+        else:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(jobs, mp_context=mp.get_context("fork")) as pool:
+                done = list(pool.map(_one, tasks, chunksize=max(1, len(tasks) // (4 * jobs))))
+    finally:
+        _JOB.clear()
+    out = {p: PolicyReplay(p) for p in policies}
+    for p, i, res, seconds in sorted(done, key=lambda d: (d[0], d[1])):
+        out[p].results.append(res)
+        out[p].seconds += seconds
+    return ReplayResult(rec, policies, n_orders, tolerance, out, time.perf_counter() - t0)
+
+
+# ------------------------------------------------------------------------------------------------------ output
+
+
+def replay_table(res: ReplayResult) -> list[dict[str, str]]:
+    none = res.replays.get("none")
+    rows = []
+    for p in res.policies:
+        r = res.replays[p]
+        comp = [o.compute for o in r.results]
+        row = {
+            "policy": p,
+            "compute, recorded order (CPU s)": f"{r.results[0].compute:.3g}",
+            "compute over orders (CPU s)": _stats.spread(comp).fmt(),
+        }
+        if none is not None:
+            ratios = [n.compute / o.compute if o.compute > 0 else math.inf for n, o in zip(none.results, r.results)]
+            sp = _stats.spread(ratios)
+            row["saving vs none"] = f"{sp.median:.2f}x [{sp.q1:.2f}, {sp.q3:.2f}]"
+            row["compute-to-target saving vs none"] = _stats.summarise_savings(
+                [_stats.saving(n.ctt, o.ctt) for n, o in zip(none.results, r.results)]).fmt()  # fmt: skip
+        row["pruned (by reason)"] = _stats.spread([len(o.pruned) for o in r.results]).fmt() + _reasons(r.results)
+        flags = [o.best_pruned for o in r.results if o.best_pruned is not None]
+        row["false prunes of the best feasible"] = (
+            f"{sum(flags)}/{len(flags)} orders ({sum(flags) / len(flags):.0%})" if flags else _stats.NA
+        )
+        row["recorded order: best pruned"] = ({True: "yes", False: "no", None: _stats.NA}[r.results[0].best_pruned])
+        found = [o.best_found for o in r.results]
+        lost = sum(f is None for f in found)
+        row["best feasible kept"] = _stats.spread(found).fmt(4) + (f"; none kept in {lost} orders" if lost else "")
+        rows.append(row)
+    return rows
+
+
+def _reasons(results: list[OrderResult]) -> str:
+    keys = sorted({k for o in results for k in o.reasons})
+    if not keys:
+        return ""
+    return " (" + ", ".join(f"{k} {_stats.spread([o.reasons.get(k, 0) for o in results]).fmt()}" for k in keys) + ")"
+
+
+def write_replay(res: ReplayResult, out_dir: Path) -> list[Path]:
+    from sysprune.analysis._compare import markdown_table
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rec = res.recording
+    best = rec.best()
+    csv_path = out_dir / "replay.csv"
+    with csv_path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["policy", "order", "compute_cpu_s", "n_pruned", "best_pruned", "best_found",
+                    "compute_to_target_cpu_s", "pruned_trials"])  # fmt: skip
+        for p in res.policies:
+            for o in res.replays[p].results:
+                w.writerow([p, o.order, round(o.compute, 4), len(o.pruned), "" if o.best_pruned is None else
+                            int(o.best_pruned), "" if o.best_found is None else o.best_found,
+                            "" if o.ctt is None else round(o.ctt, 4),
+                            " ".join(f"{n}@{s}" for n, s in sorted(o.pruned.items()))])  # fmt: skip
+    budgets = ", ".join(f"{k} <= {v:g}" for k, v in rec.budgets.items()) or "none"
+    n_feasible = sum(rec.feasible(t) for t in rec.trials if t.values is not None)
+    md = [
+        f"# {rec.study_name}: pruners replayed over the recording",
+        "",
+        f"{len(rec.trials)} recorded trials x {rec.steps} steps (policy none), budgets: {budgets} — "
+        f"{n_feasible} of {sum(t.values is not None for t in rec.trials)} complete trials feasible. "
+        f"Truly best feasible: "
+        + (f"trial #{best.number} ({best.values[0]:.4g})" if best else "none")
+        + f". Orders: the recorded one and {res.n_orders} shuffled; median [IQR] over all "
+        f"{res.n_orders + 1}. Compute = recorded cumulative training CPU (`cpu_s`) up to where each trial stops. "
+        f"Compute-to-target: until a kept feasible trial is within {res.tolerance:g} of the truly best. "
+        f"Replayed in {res.seconds:.2f} s.",
+        "",
+        markdown_table(replay_table(res)),
+        "",
+    ]
+    (out_dir / "replay.md").write_text("\n".join(md))
+    return [out_dir / "replay.md", csv_path]

@@ -1,0 +1,260 @@
+"""``sysprune report`` (RQ1): how much each hyperparameter explains each system metric, pruned trials included.
+
+The target per trial and metric is chosen so trials that stopped at different steps compare fairly (a total taken
+at each trial's last step would credit whatever decided *when* it stopped — the learning rate, through pruning —
+instead of what drives the cost):
+
+* cumulative metrics (``wall_s``, ``cpu_s``, ``energy_j``): the **cost per step** = value at the trial's last
+  training step / steps it ran;
+* structural metrics (size, latency, model memory: functions of the architecture): the value at the first step the
+  trial measured (the pre-training probe, step -1, when recorded — so trials pruned before training count too);
+* other level metrics (``rss_mb``, ``peak_rss_mb``, ...): the value at **step 0**, a step every trained trial ran.
+
+Importances are Optuna's fANOVA (:class:`optuna.importance.FanovaImportanceEvaluator`) on a throw-away in-memory
+study whose trials are the stored ones — COMPLETE, PRUNED and FAILED alike, whatever the number of objectives —
+with the target as their value (Optuna's own helpers would see only COMPLETE trials). They are *not* normalised:
+each is the share of the target's variance that parameter explains alone. **Noise floor**: the same evaluator on
+the target randomly permuted across trials (``n_permutations`` times); the largest importance seen there is what
+fANOVA reads into a target with no relation to the parameters. An importance below it is not a finding.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from sysprune._metrics import METRICS, metric_names
+from sysprune.analysis._stats import NA
+
+#: Metrics fixed by the architecture (contract 2: measured at the pre-training probe and the last step).
+STRUCTURAL = ("n_params", "model_bytes", "infer_ms", "infer_ms_lo", "infer_ms_hi", "model_mem_mb")
+MIN_TRIALS = 5
+
+
+def is_system(metric: str) -> bool:
+    m = METRICS.get(metric)
+    return m is not None and m.kind != "learning"
+
+
+def is_structural(metric: str) -> bool:
+    m = METRICS.get(metric)
+    return metric in STRUCTURAL or (m is not None and m.kind == "structural")
+
+
+def target_label(metric: str) -> str:
+    if metric in metric_names("cumulative"):
+        return f"{metric} per step"
+    if is_structural(metric):
+        return metric
+    return f"{metric} at step 0"
+
+
+def targets(df, metric: str) -> dict[int, float]:
+    """trial number → the metric's comparable value (see the module docstring); trials without one are left out."""
+    if metric not in df.columns:
+        return {}
+    sub = df[["trial_number", "step", metric]].dropna()
+    out: dict[int, float] = {}
+    for number, g in sub.groupby("trial_number"):
+        g = g.sort_values("step")
+        if metric in metric_names("cumulative"):
+            trained = g[g["step"] >= 0]
+            if trained.empty:
+                continue
+            last = trained.iloc[-1]
+            out[int(number)] = float(last[metric]) / (int(last["step"]) + 1)
+        elif is_structural(metric):
+            out[int(number)] = float(g.iloc[0][metric])
+        else:
+            at0 = g[g["step"] == 0]
+            if not at0.empty:
+                out[int(number)] = float(at0.iloc[0][metric])
+    return out
+
+
+def importances(trials: list[optuna.trial.FrozenTrial], target: dict[int, float], *, seed: int = 0,
+                n_permutations: int = 5) -> tuple[dict[str, float], float | None, int]:  # fmt: skip
+    """(importance per parameter, noise floor, trials used). Empty when fewer than MIN_TRIALS have a target."""
+    used = [t for t in trials if t.number in target and t.params and math.isfinite(target[t.number])]
+    if len(used) < MIN_TRIALS or len({target[t.number] for t in used}) < 2:
+        return {}, None, len(used)
+    values = [target[t.number] for t in used]
+    real = _fanova(used, values, seed)
+    rng = random.Random(seed)
+    floor = 0.0
+    for i in range(n_permutations):
+        perm = list(values)
+        rng.shuffle(perm)
+        floor = max([floor, *_fanova(used, perm, seed + 1 + i).values()])
+    return real, (floor if n_permutations else None), len(used)
+
+
+def _fanova(trials: list[optuna.trial.FrozenTrial], values: list[float], seed: int) -> dict[str, float]:
+    import warnings
+
+    study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
+    for t, v in zip(trials, values):
+        study.add_trial(optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=v))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return optuna.importance.get_param_importances(
+                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed), normalize=False
+            )
+        except (ValueError, RuntimeError):  # e.g. no parameter varies across these trials
+            return {}
+
+
+@dataclass
+class MetricReport:
+    metric: str
+    label: str
+    n: int
+    importance: dict[str, float]
+    floor: float | None
+    target: dict[int, float]
+
+
+@dataclass
+class StudyReport:
+    study_name: str
+    storage_url: str
+    params: list[str]
+    states: dict[str, int]
+    metrics: list[MetricReport]
+    n_directions: int
+
+
+def build_report(storage_url: str, study_name: str, *, n_permutations: int = 5, seed: int = 0) -> StudyReport:
+    from collections import Counter
+
+    from sysprune._store import MetricStore
+    from sysprune.analysis._trials import load_study
+
+    study = load_study(storage_url, study_name)
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    df = MetricStore(storage_url).load(study_name, {t._trial_id: t.number for t in study.get_trials(deepcopy=False)})
+    params = sorted({p for t in trials for p in t.params})
+    out = []
+    for metric in [c for c in df.columns if is_system(c)]:
+        tgt = targets(df, metric)
+        if not tgt:
+            continue
+        imp, floor, n = importances(trials, tgt, seed=seed, n_permutations=n_permutations)
+        out.append(MetricReport(metric, target_label(metric), n, imp, floor, tgt))
+    return StudyReport(study_name, storage_url, params, dict(Counter(t.state.name for t in trials)), out,
+                       len(study.directions))  # fmt: skip
+
+
+def importance_table(rep: StudyReport) -> list[dict[str, str]]:
+    rows = []
+    for m in rep.metrics:
+        row = {"metric (target)": m.label, "trials": str(m.n)}
+        for p in rep.params:
+            v = m.importance.get(p)
+            if v is None:
+                row[p] = NA
+            else:
+                above = m.floor is not None and v > m.floor
+                row[p] = f"**{v:.2f}**" if above else f"{v:.2f}"
+        row["noise floor"] = NA if m.floor is None else f"{m.floor:.2f}"
+        rows.append(row)
+    return rows
+
+
+def write_report(rep: StudyReport, out_dir: Path, df=None) -> list[Path]:
+    from sysprune.analysis import _figures
+    from sysprune.analysis._compare import markdown_table
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if df is None:
+        from sysprune._store import MetricStore
+
+        df = MetricStore(rep.storage_url).load(rep.study_name)
+    from sysprune.analysis._trials import load_study
+
+    trials = {t.number: t for t in load_study(rep.storage_url, rep.study_name).get_trials(deepcopy=False)}
+    figs = [_figures.write_html(_importance_figure(rep), out_dir / "rq1_importance.html")]
+    for m in rep.metrics:
+        figs.append(_figures.write_html(_metric_figure(rep, m, df, trials), out_dir / f"rq1_{m.metric}.html"))
+    states = ", ".join(f"{v} {k.lower()}" for k, v in sorted(rep.states.items()))
+    md = [
+        f"# {rep.study_name}: what drives each system metric (RQ1)",
+        "",
+        f"Trials: {states} (all with a value of the metric are used, pruned and failed included"
+        + (f"; {rep.n_directions} objectives" if rep.n_directions > 1 else "") + "). "
+        "Cells: fANOVA importance — the share of the target's variance a hyperparameter explains alone "
+        "(not normalised). **Bold**: above the noise floor (the largest importance fANOVA gives the same target "
+        "permuted at random across trials); the rest is indistinguishable from noise. Targets: cumulative metrics "
+        "as cost per step, structural ones at their first measurement, other level metrics at step 0.",
+        "",
+        markdown_table(importance_table(rep)),
+        "",
+        "Figures: " + ", ".join(f"[{p.stem}]({p.name})" for p in figs),
+        "",
+    ]
+    (out_dir / "rq1.md").write_text("\n".join(md))
+    return [out_dir / "rq1.md", *figs]
+
+
+def _importance_figure(rep: StudyReport):
+    import plotly.graph_objects as go
+
+    z = [[m.importance.get(p) for p in rep.params] for m in rep.metrics]
+    text = [[("" if v is None else f"{v:.2f}") + ("" if v is None or m.floor is None or v > m.floor else " (noise)")
+             for v in row] for row, m in zip(z, rep.metrics)]  # fmt: skip
+    fig = go.Figure(go.Heatmap(z=z, x=rep.params, y=[m.label for m in rep.metrics], text=text,
+                               texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1))  # fmt: skip
+    fig.update_layout(title=f"{rep.study_name}: fANOVA importance per system metric (pruned trials included)",
+                      template="plotly_white")  # fmt: skip
+    return fig
+
+
+def _metric_figure(rep: StudyReport, m: MetricReport, df, trials: dict[int, Any]):
+    """Per-step curves of the metric (every trial, by state) and one slice plot per hyperparameter."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    cols = 1 + len(rep.params)
+    fig = make_subplots(rows=1, cols=cols, subplot_titles=[f"{m.metric} per step", *rep.params],
+                        shared_yaxes=False)  # fmt: skip
+    colors = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e", "FAIL": "#d62728"}
+    sub = df[["trial_number", "step", m.metric]].dropna() if m.metric in df.columns else df.iloc[0:0]
+    shown: set[str] = set()
+    for number, g in sub.groupby("trial_number"):
+        t = trials.get(int(number))
+        state = t.state.name if t is not None else "?"
+        fig.add_trace(go.Scatter(x=list(g["step"]), y=list(g[m.metric]), mode="lines+markers",
+                                 line=dict(color=colors.get(state, "#7f7f7f"), width=1), marker=dict(size=3),
+                                 name=state.lower(), legendgroup=state, showlegend=state not in shown,
+                                 customdata=[[int(number), state]] * len(g),
+                                 hovertemplate="#%{customdata[0]} %{customdata[1]}<br>step %{x}: %{y:.4g}"
+                                 "<extra></extra>"), row=1, col=1)  # fmt: skip
+        shown.add(state)
+    for c, p in enumerate(rep.params, start=2):
+        xs, ys, cd, cs = [], [], [], []
+        for number, v in sorted(m.target.items()):
+            t = trials.get(number)
+            if t is None or p not in t.params:
+                continue
+            xs.append(t.params[p])
+            ys.append(v)
+            cd.append([number, t.state.name])
+            cs.append(colors.get(t.state.name, "#7f7f7f"))
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", marker=dict(color=cs, size=5), customdata=cd,
+                                 showlegend=False, hovertemplate="#%{customdata[0]} %{customdata[1]}<br>"
+                                 f"{p} %{{x}}<br>{m.label} %{{y:.4g}}<extra></extra>"), row=1, col=c)  # fmt: skip
+        dist = next((t.distributions.get(p) for t in trials.values() if p in t.distributions), None)
+        if getattr(dist, "log", False):
+            fig.update_xaxes(type="log", row=1, col=c)
+        fig.update_yaxes(title_text=m.label if c == 2 else None, row=1, col=c)
+    imp = ", ".join(f"{k} {v:.2f}" for k, v in sorted(m.importance.items(), key=lambda kv: -kv[1])[:3])
+    fig.update_layout(title=f"{rep.study_name}: {m.label} — importance {imp or NA}"
+                      + (f" (noise floor {m.floor:.2f})" if m.floor is not None else ""),
+                      template="plotly_white", width=max(900, 320 * cols), height=420)  # fmt: skip
+    return fig

@@ -1,0 +1,354 @@
+"""``make results``: the research's Results chapter, regenerated from real runs into ``results/RESULTS.md``.
+
+The plan (:data:`FULL`; :data:`QUICK` with ``RESULTS_QUICK=1`` to check the pipeline in a few minutes):
+
+1. **Record** each study with a random sampler and policy ``none``: every trial runs to the end, so the full
+   curves and metrics are known (RQ1 needs unbiased samples of the space; replay needs full curves).
+2. **RQ2 budget**: for the RQ2 studies, the budget is set from the recording — the ``feasible_share`` quantile of
+   the budgeted metric's final values over the recorded trials — so a stated share of the space is infeasible.
+3. **Replay** every policy over the recording (recorded order + shuffled orders): counterfactual compute and
+   false prunes, the pruner's effect separated from the sampler's.
+4. **Report** RQ1 on the recording (fANOVA per system metric, pruned trials included, noise floor).
+5. **Compare** live, with TPE at several seeds, on the RQ2 studies (budgets of different kinds).
+6. Write ``results/RESULTS.md``: set-up, plan, time taken, per study the tables, figure links and a reading
+   generated from the numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from sysprune._spec import StudySpec, load_spec
+from sysprune.analysis import _stats
+
+
+@dataclass(frozen=True)
+class Item:
+    study: str  # studies/<study>.toml
+    record_trials: int
+    orders: int
+    budget_metric: str | None = None  # RQ2: the budget set from the recording (None: RQ1 only, file's budgets)
+    feasible_share: float = 0.5  # the share of the recorded trials under the derived budget
+    compare_trials: int = 0  # 0: no live comparison
+    seeds: int = 0
+
+
+#: Estimated ~50 min on this 2-core VM when nothing else runs (from the measured ~0.8 s per 8-epoch digits MLP
+#: trial, ~2 s per digits CNN trial; the file records the real time): live TPE comparisons at 5 seeds on three
+#: budgets of different kinds (size, cumulative training time, memory), 3 seeds on latency (the CNN is slower);
+#: random-sampler recordings for RQ1 and replay, including four studies of the research grid.
+FULL: tuple[Item, ...] = (
+    Item("rq2_size_mlp_digits", 40, 20, "model_bytes", 0.5, compare_trials=20, seeds=5),
+    Item("rq2_time_mlp_digits", 40, 20, "cpu_s", 0.5, compare_trials=20, seeds=5),
+    Item("rq2_memory_mlp_digits", 40, 20, "peak_rss_delta_mb", 0.5, compare_trials=20, seeds=5),
+    Item("rq2_latency_cnn_digits", 30, 20, "infer_ms", 0.5, compare_trials=16, seeds=3),
+    Item("cnn_digits", 30, 20),
+    Item("sgd_letter", 30, 20),
+    Item("mlp_letter", 20, 20),
+    Item("mlp_mnist", 12, 20),
+)
+#: A few minutes: the pipeline end to end on digits (2 seeds, a few trials).
+QUICK: tuple[Item, ...] = (
+    Item("rq2_size_mlp_digits", 10, 3, "model_bytes", 0.5, compare_trials=6, seeds=2),
+    Item("cnn_digits", 8, 3),
+)
+STEPS_QUICK = 3  # QUICK also cuts every study to this many steps
+
+
+def record_name(spec: StudySpec) -> str:
+    return f"{spec.name}.record"
+
+
+def derive_budget(values: list[float], share: float) -> float:
+    """The ``share`` quantile of ``values`` (the smallest value with at least ``share`` of them at or below it), to
+    3 significant digits, rounded *up* so the trial at the quantile stays within the budget."""
+    xs = sorted(values)
+    if not xs:
+        raise ValueError("no recorded values to set a budget from")
+    v = xs[max(0, math.ceil(share * len(xs)) - 1)]
+    if v <= 0:
+        return v
+    scale = 10 ** (math.floor(math.log10(v)) - 2)
+    return round(math.ceil(v / scale - 1e-9) * scale, 12)
+
+
+@dataclass
+class StudyOutcome:
+    item: Item
+    spec: StudySpec
+    budgets: dict[str, float]
+    infeasible_share: float | None
+    sizes: dict[str, int]
+    record_s: float
+    replay: Any = None
+    report: Any = None
+    compare: Any = None
+    files: list[Path] | None = None
+    seconds: float = 0.0
+
+
+def run_item(item: Item, *, storage_url: str, out: Path, quick: bool, policies: list[str],
+             studies: Path = Path("studies"), permutations: int = 5,
+             log: Callable[[str], None] = print) -> StudyOutcome:  # fmt: skip
+    """Record, derive the budget, replay, report and (for RQ2 items) compare one study of the plan."""
+    from sysprune._data import prepare, read_meta
+    from sysprune._runner import run_study
+    from sysprune.analysis import _compare, _replay, _report
+
+    t0 = time.perf_counter()
+    spec = load_spec(studies / f"{item.study}.toml")
+    if quick:
+        spec = replace(spec, steps=min(spec.steps, STEPS_QUICK))
+    d = spec.dataset
+    sizes = read_meta(prepare(d.name, seed=spec.seed, subsample=d.subsample, val_fraction=d.val_fraction,
+                              test_fraction=d.test_fraction)).get("sizes", {})  # fmt: skip
+    rec_spec = _compare.policy_spec(spec, "none", sampler="random", n_trials=item.record_trials)
+    log(f"[{item.study}] recording {item.record_trials} trials (random sampler, policy none)")
+    t = time.perf_counter()
+    rec_study = run_study(rec_spec, storage_url=storage_url, study_name=record_name(spec)).study
+    record_s = time.perf_counter() - t
+    budgets = dict(spec.budgets)
+    share = None
+    if item.budget_metric is not None:
+        vals = [t.user_attrs[item.budget_metric] for t in rec_study.trials if item.budget_metric in t.user_attrs]
+        budgets = {item.budget_metric: derive_budget(vals, item.feasible_share)}
+        share = sum(v > budgets[item.budget_metric] for v in vals) / len(vals)
+        spec = replace(spec, budgets=budgets)
+    outcome = StudyOutcome(item, spec, budgets, share, sizes, record_s)
+    folder = out / spec.name
+    files: list[Path] = []
+    usable = [p for p in policies if p != "budget" or budgets] if budgets else [
+        p for p in policies if p not in ("budget", "combined", "threshold")]  # fmt: skip
+    log(f"[{item.study}] replaying {', '.join(usable)} over {item.orders + 1} orders")
+    rec = _replay.load_recording(storage_url, record_name(spec), budgets)
+    outcome.replay = _replay.replay(rec, usable, n_orders=item.orders)
+    files += _replay.write_replay(outcome.replay, folder)
+    log(f"[{item.study}] RQ1 report")
+    outcome.report = _report.build_report(storage_url, record_name(spec), n_permutations=permutations)
+    files += _report.write_report(outcome.report, folder)
+    if item.compare_trials:
+        seeds = _compare.seeds_of(spec, item.seeds)
+        log(f"[{item.study}] comparing {', '.join(usable)} live (TPE, {item.compare_trials} trials, seeds {seeds})")
+        _compare.run_compare(spec, usable, seeds, storage_url=storage_url, sampler="tpe",
+                             n_trials=item.compare_trials, log=log)  # fmt: skip
+        outcome.compare = _compare.collect(spec, usable, seeds, storage_url=storage_url, sampler="tpe")
+        _compare.add_test_scores(outcome.compare, folder / "test_scores.json", log=log)
+        files += _compare.write_compare(outcome.compare, folder)
+    outcome.files = files
+    outcome.seconds = time.perf_counter() - t0
+    return outcome
+
+
+# ----------------------------------------------------------------------------------------------------- reading
+
+
+def _median_best(result, policy: str) -> float | None:
+    vals = [result.runs[(policy, s)].best.value for s in result.seeds if result.runs[(policy, s)].best]
+    return statistics.median(vals) if vals else None
+
+
+def reading(o: StudyOutcome) -> list[str]:
+    """A short reading generated from the numbers: what helped, what did not, what pruned the best."""
+    out = []
+    r = o.compare
+    if r is not None:
+        none_best = _median_best(r, "none")
+        for p in ("budget", "combined"):
+            if p not in r.policies:
+                continue
+            runs = [r.runs[(p, s)] for s in r.seeds]
+            s_none = _stats.summarise_savings([x.savings.get("none", _stats.NA) for x in runs])
+            s_bi = _stats.summarise_savings([x.savings.get("builtin", _stats.NA) for x in runs])
+            s_th = _stats.summarise_savings([x.savings.get("threshold", _stats.NA) for x in runs])
+            goal = []
+            for s, target, name in ((s_none, 5.0, "none"), (s_bi, 2.0, "the best built-in"),
+                                    (s_th, 1.3, "threshold")):  # fmt: skip
+                if s.n == 0 or (name == "threshold" and "threshold" not in r.policies):
+                    continue
+                if isinstance(s.median, float) and s.median >= target:
+                    goal.append(f"meets the {target:g}x goal against {name} ({s.fmt()})")
+                else:
+                    goal.append(f"misses the {target:g}x goal against {name} ({s.fmt()})")
+            best = _median_best(r, p)
+            acc = ""
+            if best is not None and none_best is not None:
+                gap = best - none_best if r.direction == "maximize" else none_best - best
+                acc = (f"; its median best feasible {best:.4g} is within the tolerance of none's {none_best:.4g}"
+                       if gap >= -r.tolerance else
+                       f"; its median best feasible {best:.4g} falls short of none's {none_best:.4g} by more than "
+                       f"the tolerance {r.tolerance:g}")  # fmt: skip
+            out.append(f"- `{p}` (live, TPE, {len(r.seeds)} seeds): " + "; ".join(goal or ["no target reached"]) + acc
+                       + ".")  # fmt: skip
+    rp = o.replay
+    if rp is not None:
+        for p in rp.policies:
+            flags = [x.best_pruned for x in rp.replays[p].results if x.best_pruned is not None]
+            if p != "none" and flags and any(flags):
+                out.append(f"- replay: `{p}` pruned the truly best feasible trial in {sum(flags)} of {len(flags)} "
+                           "orders.")  # fmt: skip
+        clean = [p for p in rp.policies if p != "none" and not any(x.best_pruned for x in rp.replays[p].results)]
+        if clean:
+            out.append(f"- replay: never pruned the best feasible trial: {', '.join(f'`{p}`' for p in clean)}.")
+    rep = o.report
+    if rep is not None:
+        found, noise = [], []
+        for m in rep.metrics:
+            if not m.importance or m.floor is None:
+                continue
+            top, v = max(m.importance.items(), key=lambda kv: kv[1])
+            (found if v > m.floor else noise).append(f"{m.label}: {top} {v:.2f}" if v > m.floor else m.label)
+        if found:
+            out.append("- RQ1: above the noise floor — " + "; ".join(found) + ".")
+        if noise:
+            out.append("- RQ1: nothing above the noise floor for " + ", ".join(noise) + ".")
+    return out
+
+
+def _versions() -> str:
+    import importlib.metadata as md
+
+    parts = []
+    for pkg in ("optuna", "torch", "scikit-learn", "numpy", "plotly", "sysprune"):
+        try:
+            parts.append(f"{pkg} {md.version(pkg)}")
+        except md.PackageNotFoundError:
+            pass
+    return ", ".join(parts)
+
+
+def _git() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip() or "?"  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def write_results(outcomes: list[StudyOutcome], out: Path, *, plan_name: str, plan: tuple[Item, ...],
+                  seconds: float, storage_url: str, failed: dict[str, str] | None = None) -> Path:  # fmt: skip
+    from sysprune._runner import machine_info
+    from sysprune.analysis._compare import DEFAULT_TOLERANCE, markdown_table, policy_table
+    from sysprune.analysis._replay import replay_table
+    from sysprune.analysis._report import importance_table
+
+    m = machine_info()
+    md = [
+        "# Results",
+        "",
+        f"Generated by `make results` ({plan_name} plan) in **{seconds / 60:.1f} min** on {m['node']} "
+        f"({m['processor']}, {m['cpu_count']} CPUs, {m['platform']}, Python {m['python']}; energy counter: "
+        f"{'yes' if m['energy_counter'] else 'no'}), commit {_git()}; {_versions()}. Database: `{storage_url}`.",
+        "",
+        "## Plan",
+        "",
+        "Per study: a **recording** (random sampler, policy `none`: every trial to the end), the RQ1 **report** on "
+        "it, a **replay** of every policy over it (recorded order + shuffled orders), and for the RQ2 studies a "
+        "**live comparison** with TPE at several seeds. RQ2 budgets are set from the recording (the stated "
+        "quantile of the budgeted metric), so a known share of each space is infeasible. Compute-to-target "
+        f"tolerance: {DEFAULT_TOLERANCE:g} (absolute, objective units); the reference is the best feasible "
+        "value `none` finds at the same seed. Test scores: the best feasible configuration retrained on "
+        "train+validation, scored on the held-out test split.",
+        "",
+        "| study | recorded trials | orders | budget (from the recording) | live trials x seeds |",
+        "|---|---|---|---|---|",
+    ]
+    for it in plan:
+        b = f"{it.budget_metric} at the {it.feasible_share:.0%} quantile" if it.budget_metric else "file's budgets"
+        live = f"{it.compare_trials} x {it.seeds}" if it.compare_trials else "-"
+        md.append(f"| {it.study} | {it.record_trials} | 1 + {it.orders} | {b} | {live} |")
+    for o in outcomes:
+        s = o.spec
+        budgets = ", ".join(f"{k} <= {v:g}" for k, v in o.budgets.items()) or "none"
+        share = f" ({o.infeasible_share:.0%} of the recorded trials over it)" if o.infeasible_share is not None else ""
+        sizes = ", ".join(f"{k} {v}" for k, v in o.sizes.items())
+        md += [
+            "",
+            f"## {s.name}",
+            "",
+            f"{s.model} on {s.dataset.name} ({sizes}), {s.steps} steps, objective {s.objective.metrics[0]}; "
+            f"budgets: {budgets}{share}. Seeds: recording {s.seed}"
+            + (f", live comparison {', '.join(map(str, o.compare.seeds))}" if o.compare is not None else "")
+            + f". Took {o.seconds / 60:.1f} min (recording {o.record_s:.0f} s).",
+            "",
+            "**Reading.**",
+            "",
+            *(reading(o) or ["- (nothing to read: too few trials)"]),
+            "",
+            "### RQ1: what drives each system metric",
+            "",
+            markdown_table(importance_table(o.report)),
+            "",
+            f"Figures: [importance]({s.name}/rq1_importance.html), "
+            + ", ".join(f"[{m.metric}]({s.name}/rq1_{m.metric}.html)" for m in o.report.metrics),
+            "",
+            "### RQ2: replay over the recording",
+            "",
+            markdown_table(replay_table(o.replay)),
+            "",
+        ]
+        if o.compare is not None:
+            figs = ["compare_anytime", *[f"compare_fits_{k}" for k in o.budgets]]
+            md += [
+                "### RQ2: live comparison (TPE)",
+                "",
+                markdown_table(policy_table(o.compare)),
+                "",
+                "Figures: " + ", ".join(f"[{f}]({s.name}/{f}.html)" for f in figs) + f"; raw: [{s.name}/compare.csv]"
+                f"({s.name}/compare.csv), [{s.name}/replay.csv]({s.name}/replay.csv)",
+                "",
+            ]
+    for study, why in (failed or {}).items():
+        md += ["", f"## {study}", "", f"Not done: {why}", ""]
+    path = out / "RESULTS.md"
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(md) + "\n")
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sysprune.analysis._results [--storage URL] [--out results] [--only a,b]``; ``RESULTS_QUICK=1``
+    runs the quick plan."""
+    import argparse
+
+    import optuna
+
+    from sysprune.pruners import policy_names
+
+    ap = argparse.ArgumentParser(prog="make results", description=__doc__.splitlines()[0])
+    ap.add_argument("--storage", default=None, help="SQLAlchemy URL (default: sqlite:///<out>/results[-quick].db)")
+    ap.add_argument("--out", default="results")
+    ap.add_argument("--only", default=None, help="comma-separated study names of the plan to run")
+    args = ap.parse_args(argv)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    quick = os.environ.get("RESULTS_QUICK", "") not in ("", "0")
+    plan = QUICK if quick else FULL
+    if args.only:
+        keep = set(args.only.split(","))
+        plan = tuple(i for i in plan if i.study in keep)
+    out = Path(args.out)
+    storage = args.storage or f"sqlite:///{out / ('results-quick.db' if quick else 'results.db')}"
+    policies = list(policy_names())
+    t0 = time.perf_counter()
+    outcomes, failed = [], {}
+    for it in plan:
+        try:
+            outcomes.append(run_item(it, storage_url=storage, out=out, quick=quick, policies=policies))
+        except (ValueError, RuntimeError, OSError) as e:  # one study's problem (data missing, ...) ends only it
+            failed[it.study] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            print(f"[{it.study}] not done: {failed[it.study]}")
+    path = write_results(outcomes, out, plan_name="quick" if quick else "full", plan=plan,
+                         seconds=time.perf_counter() - t0, storage_url=storage, failed=failed)  # fmt: skip
+    print(f"wrote {path} in {(time.perf_counter() - t0) / 60:.1f} min ({platform.node()})")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""The end-of-run summary ``sysprune run`` prints: what the search spent, what happened to its trials, and the
+compute that pruning cut.
+
+The cut is an estimate of the training the pruned trials did not do: for each pruned trial, the steps it did not
+run times its per-step training cost — its own (``cpu_s`` at its last step / steps run) when it ran at least one
+step, else the median per-step cost of the completed trials (a trial pruned before training).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from collections.abc import Mapping
+
+import optuna
+
+from sysprune.analysis._trials import TrialRow, rows_of
+
+
+def _step_costs(study: optuna.Study) -> dict[int, tuple[int, float | None]]:
+    """trial number → (last training step, cumulative cpu_s at it), from the step table."""
+    from sysprune._store import store_for
+
+    trial_ids = {t._trial_id: t.number for t in study.get_trials(deepcopy=False)}
+    df = store_for(study._storage).load(study.study_name, trial_ids)
+    out: dict[int, tuple[int, float | None]] = {}
+    if df.empty:
+        return out
+    df = df[df["step"] >= 0]
+    for number, g in df.groupby("trial_number"):
+        last = g.loc[g["step"].idxmax()]
+        cpu = last.get("cpu_s")
+        out[int(number)] = (int(last["step"]), None if cpu is None or math.isnan(cpu) else float(cpu))
+    return out
+
+
+def pruning_cut(
+    rows: list[TrialRow], steps_of: Mapping[int, tuple[int, float | None]], n_steps: int
+) -> tuple[float | None, int]:
+    """(estimated CPU seconds of training not run, steps not run) over the pruned trials. ``None`` seconds when
+    a pruned trial's per-step cost cannot be estimated (nothing measured, no completed trial)."""
+    rates = [
+        cpu / (last + 1)
+        for r in rows
+        if r.state == "COMPLETE" and r.number in steps_of
+        for last, cpu in [steps_of[r.number]]
+        if cpu is not None
+    ]
+    fallback = statistics.median(rates) if rates else None
+    seconds: float | None = 0.0
+    skipped = 0
+    for r in rows:
+        if r.state != "PRUNED":
+            continue
+        last, cpu = steps_of.get(r.number, (-1, None))
+        not_run = max(0, n_steps - (last + 1))
+        skipped += not_run
+        rate = cpu / (last + 1) if last >= 0 and cpu is not None else fallback
+        if rate is None:
+            seconds = None
+        elif seconds is not None:
+            seconds += rate * not_run
+    return seconds, skipped
+
+
+def run_summary(study: optuna.Study, n_steps: int | None = None) -> list[str]:
+    """The summary lines (compute, trials by state and prune reason, pruning's cut)."""
+    rows = rows_of(study)
+    n_steps = n_steps if n_steps is not None else study.user_attrs.get("steps")
+    proc = [r.process_cpu for r in rows if r.process_cpu is not None]
+    work = [r.worker_cpu for r in rows if r.worker_cpu is not None]
+    total = sum(proc) + sum(work)
+    lines = [f"compute: {total:.3g} CPU s (trial processes {sum(proc):.3g} + worker {sum(work):.3g}) over "
+             f"{len(rows)} trials" + (f"; {len(rows) - len(proc)} without a measured process" if len(proc) < len(rows)
+                                      else "")]  # fmt: skip
+    states = Counter(r.state for r in rows)
+    reasons = Counter(r.rule for r in rows if r.state == "PRUNED")
+    why = f" ({', '.join(f'{k} {v}' for k, v in sorted(reasons.items()))})" if reasons else ""
+    lines.append(f"trials: {states.get('COMPLETE', 0)} complete, {states.get('PRUNED', 0)} pruned{why}, "
+                 f"{states.get('FAIL', 0)} failed")  # fmt: skip
+    if states.get("PRUNED") and isinstance(n_steps, int):
+        seconds, skipped = pruning_cut(rows, _step_costs(study), n_steps)
+        if seconds is None:
+            lines.append(f"pruning cut {skipped} of {n_steps * len(rows)} training steps (their cost: not measured)")
+        else:
+            share = seconds / (seconds + total) if seconds + total > 0 else 0.0
+            lines.append(f"pruning cut ~{seconds:.3g} CPU s of training ({skipped} steps not run): ~{share:.0%} of "
+                         "what running every trial to the end would have cost")  # fmt: skip
+    return lines

@@ -1,0 +1,138 @@
+"""compare: totals equal the sums over the stored trials; every policy gets the same seed and first trial;
+compute-to-target against none / the best built-in on hand-made runs; the figures hold every trial."""
+
+from __future__ import annotations
+
+import csv
+
+import optuna
+import pytest
+
+from sysprune._spec import SpecError
+from sysprune.analysis import _compare, _figures
+from sysprune.analysis._stats import NA, NOT_REACHED
+from tests.analysis._helpers import row, tiny_spec
+
+POLICIES = ["none", "median", "budget"]
+SEEDS = [1, 2]
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("compare")
+    url = f"sqlite:///{tmp / 'c.db'}"
+    spec = tiny_spec()
+    cache = str(tmp / "arrays")
+    _compare.run_compare(spec, POLICIES, SEEDS, storage_url=url, log=lambda s: None, cache_dir=cache)
+    result = _compare.collect(spec, POLICIES, SEEDS, storage_url=url)
+    _compare.add_test_scores(result, tmp / "out" / "tiny" / "test_scores.json", cache_dir=cache, log=lambda s: None)
+    files = _compare.write_compare(result, tmp / "out" / "tiny")
+    return spec, url, result, files, cache
+
+
+def test_totals_equal_the_sums_over_the_stored_trials(compared):
+    spec, url, result, files, _ = compared
+    with open(files[1]) as f:
+        csv_rows = {(r["policy"], int(r["seed"])): r for r in csv.DictReader(f)}
+    for (p, s), run in result.runs.items():
+        trials = optuna.load_study(study_name=_compare.compare_study_name("tiny", p, s), storage=url).trials
+        assert len(trials) == 4
+        proc = sum(t.user_attrs["process_cpu_s"] for t in trials)
+        work = sum(t.user_attrs["worker_cpu_s"] for t in trials)
+        assert all(t.user_attrs["worker_cpu_s"] > 0 for t in trials)  # every trial carries the worker's own
+        assert run.process_cpu == pytest.approx(proc) and run.worker_cpu == pytest.approx(work)
+        assert run.compute == pytest.approx(proc + work)
+        assert float(csv_rows[(p, s)]["compute_cpu_s"]) == pytest.approx(proc + work, abs=1e-3)
+        states = [t.state.name for t in trials]
+        assert (run.n_complete, run.n_pruned, run.n_failed) == (
+            states.count("COMPLETE"), states.count("PRUNED"), states.count("FAIL"))  # fmt: skip
+        over = sum(t.state.name == "COMPLETE" and t.user_attrs["n_params"] > 5000 for t in trials)
+        assert run.over_budget_complete == over
+    # the budget policy lets no over-budget trial run to the end; none lets every one
+    assert all(result.runs[("budget", s)].over_budget_complete == 0 for s in SEEDS)
+    assert sum(result.runs[("none", s)].over_budget_complete for s in SEEDS) > 0
+
+
+def test_every_policy_got_the_same_seed_and_first_trial(compared):
+    spec, url, result, _, _ = compared
+    for s in SEEDS:
+        firsts = []
+        for p in POLICIES:
+            st = optuna.load_study(study_name=_compare.compare_study_name("tiny", p, s), storage=url)
+            assert st.user_attrs["pruner"]["policy"] == p
+            firsts.append(st.trials[0].params)
+        assert all(f == firsts[0] for f in firsts)
+    a = optuna.load_study(study_name="tiny.compare.none.s1", storage=url).trials[0].params
+    b = optuna.load_study(study_name="tiny.compare.none.s2", storage=url).trials[0].params
+    assert a != b  # seeds differ between seeds, not between policies
+
+
+def test_resuming_runs_nothing_more(compared):
+    spec, url, result, _, cache = compared
+    log = []
+    _compare.run_compare(spec, POLICIES, SEEDS, storage_url=url, log=log.append, cache_dir=cache)
+    assert all("(0 run now)" in line for line in log) and len(log) == len(POLICIES) * len(SEEDS)
+
+
+def test_the_figures_contain_every_trial(compared):
+    _, _, result, _, _ = compared
+    n = sum(len(r.rows) for r in result.runs.values())
+
+    def ids(fig):
+        return sorted((c[0], c[1]) for tr in fig.data if tr.customdata is not None for c in tr.customdata)
+
+    every = sorted((r.study_name, t.number) for r in result.runs.values() for t in r.rows)
+    assert len(every) == n
+    assert ids(_figures.anytime_figure(result)) == every
+    assert ids(_figures.what_fits_figure(result, "n_params")) == every
+
+
+def test_test_score_is_of_the_best_feasible_configuration(compared):
+    _, _, result, files, _ = compared
+    for run in result.runs.values():
+        if run.best is None:
+            assert run.test is None
+        else:
+            assert 0.0 <= run.test["test_accuracy"] <= 1.0
+    assert "test score" in files[0].read_text()
+
+
+def _run(policy, seed, rows):
+    return _compare.digest(policy, seed, f"s.{policy}.{seed}", rows, "maximize")
+
+
+def test_compute_to_target_and_savings_on_hand_made_runs():
+    # seed 0: none reaches 0.9 after 4 trials (compute 4); budget gets 0.897 (within 0.005) after 1;
+    # median reaches it after 2, hyperband never. Seed 1: none finds nothing feasible -> no target.
+    runs = {
+        ("none", 0): _run("none", 0, [row(0, value=0.5), row(1, value=0.6), row(2, value=0.7), row(3, value=0.9)]),
+        ("budget", 0): _run("budget", 0, [row(0, value=0.897), row(1, "PRUNED", value=0.1, rule="budget")]),
+        ("median", 0): _run("median", 0, [row(0, value=0.5), row(1, value=0.95)]),
+        ("hyperband", 0): _run("hyperband", 0, [row(0, value=0.5), row(1, value=0.6)]),
+        ("none", 1): _run("none", 1, [row(0, value=0.9, infeasible=True)]),
+        ("budget", 1): _run("budget", 1, [row(0, value=0.8)]),
+        ("median", 1): _run("median", 1, [row(0, value=0.8)]),
+        ("hyperband", 1): _run("hyperband", 1, [row(0, value=0.8)]),
+    }
+    _compare.fill_targets(runs, 0.005, "maximize")
+    assert runs[("none", 0)].ctt == 4.0 and runs[("budget", 0)].ctt == 1.0 and runs[("median", 0)].ctt == 2.0
+    assert runs[("hyperband", 0)].ctt is None
+    assert runs[("budget", 0)].savings == {"none": 4.0, "builtin": 2.0}  # best built-in = median here
+    assert runs[("hyperband", 0)].savings["none"] == NOT_REACHED
+    assert runs[("budget", 1)].ctt is None and runs[("budget", 1)].savings["none"] == NA
+    assert runs[("budget", 0)].pruned == {"budget": 1}
+
+
+def test_policy_names_and_bad_input_are_one_line_errors():
+    assert _compare.parse_policies("none, median") == ["none", "median"]
+    with pytest.raises(SpecError, match="unknown policy 'bogus'; valid: none"):
+        _compare.parse_policies("none,bogus")
+    with pytest.raises(SpecError, match="each policy once"):
+        _compare.parse_policies("none,none")
+    with pytest.raises(SpecError, match="needs a \\[budgets\\] table"):
+        _compare.policy_spec(tiny_spec(budgets={}), "budget")
+    with pytest.raises(SpecError, match="--seeds must be an integer >= 1"):
+        _compare.seeds_of(tiny_spec(), 0)
+    multi = tiny_spec(objective={"metric": ["val_accuracy", "infer_ms"]})
+    with pytest.raises(SpecError, match="single-objective"):
+        _compare.collect(multi, ["none"], [1], storage_url="sqlite://")

@@ -1,0 +1,95 @@
+"""report (RQ1): pruned and failed trials included at the steps they reached, per-step costs not totals, a noise
+floor; single- and multi-objective studies."""
+
+from __future__ import annotations
+
+import random
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from sysprune._report import report
+from sysprune.analysis import _report
+
+
+def _study(url: str, name: str, directions: list[str], n: int = 30):
+    """width drives n_params and the per-step cpu cost; lr decides how long a trial runs (it is pruned early when
+    lr is small) — so cumulative cpu totals would credit lr, per-step costs must credit width."""
+    rng = random.Random(0)
+    study = optuna.create_study(storage=url, study_name=name, directions=directions)
+    for i in range(n):
+        t = study.ask()
+        width = t.suggest_int("width", 8, 512, log=True)
+        lr = t.suggest_float("lr", 1e-4, 1e-1, log=True)
+        steps = 5 if lr > 1e-2 else 1
+        for step in range(steps):
+            report(t, step, None, {"n_params": width * 100.0, "cpu_s": 0.01 * width * (step + 1),
+                                   "infer_ms": 0.001 * width * rng.uniform(0.9, 1.1)})  # fmt: skip
+        if i % 10 == 9:
+            study.tell(t, state=TrialState.FAIL)
+        elif steps < 5:
+            study.tell(t, state=TrialState.PRUNED)
+        else:
+            study.tell(t, [0.5] * len(directions))
+    return study
+
+
+@pytest.mark.parametrize("directions", [["maximize"], ["maximize", "minimize"]])
+def test_importance_credits_what_drives_each_metric_with_pruned_and_failed_trials(sqlite_url, directions, tmp_path):
+    study = _study(sqlite_url, "rq1", directions)
+    states = {s.name: sum(t.state == s for t in study.trials) for s in (TrialState.PRUNED, TrialState.FAIL)}
+    assert states["PRUNED"] > 5 and states["FAIL"] == 3
+    rep = _report.build_report(sqlite_url, "rq1", n_permutations=3)
+    by = {m.metric: m for m in rep.metrics}
+    assert set(by) == {"n_params", "cpu_s", "infer_ms"}
+    for m in by.values():
+        assert m.n == 30  # every trial, complete, pruned and failed alike
+    cpu = by["cpu_s"]
+    assert cpu.label == "cpu_s per step"
+    assert cpu.target[0] == pytest.approx(0.01 * study.trials[0].params["width"])  # per step, not the total
+    for metric in ("cpu_s", "n_params", "infer_ms"):
+        imp = by[metric].importance
+        assert imp["width"] > 0.8 and imp["width"] > by[metric].floor, metric
+        assert imp["lr"] < by[metric].floor, metric  # lr only decides when trials stop: noise here
+    files = _report.write_report(rep, tmp_path / "out")
+    md = files[0].read_text()
+    assert "noise floor" in md and "cpu_s per step" in md
+    assert {f.name for f in files} >= {"rq1.md", "rq1_importance.html", "rq1_cpu_s.html"}
+
+
+def test_the_metric_figure_shows_every_trial(sqlite_url):
+    _study(sqlite_url, "rq1f", ["maximize"])
+    rep = _report.build_report(sqlite_url, "rq1f", n_permutations=0)
+    m = next(m for m in rep.metrics if m.metric == "cpu_s")
+    from sysprune._store import MetricStore
+
+    study = optuna.load_study(study_name="rq1f", storage=sqlite_url)
+    fig = _report._metric_figure(rep, m, MetricStore(sqlite_url).load("rq1f"), {t.number: t for t in study.trials})
+    curves = {tr.customdata[0][0] for tr in fig.data if tr.mode == "lines+markers"}
+    slices = [c[0] for tr in fig.data if tr.mode == "markers" for c in tr.customdata]
+    assert curves == set(range(30)) and sorted(slices) == sorted(list(range(30)) * 2)  # width and lr panels
+
+
+def test_too_few_trials_report_no_importance(sqlite_url):
+    _study(sqlite_url, "few", ["maximize"], n=3)
+    rep = _report.build_report(sqlite_url, "few")
+    assert all(m.importance == {} and m.floor is None for m in rep.metrics)
+    assert all(v == "n/a" for r in _report.importance_table(rep) for k, v in r.items() if k in ("width", "lr"))
+
+
+def test_targets_compare_trials_at_comparable_steps_including_the_pretraining_probe():
+    import pandas as pd
+
+    nan = float("nan")
+    df = pd.DataFrame({
+        "trial_number": [0, 0, 0, 1, 2, 2],
+        "step": [-1, 0, 1, -1, 0, 1],
+        "cpu_s": [0.01, 1.0, 2.0, 0.01, 3.0, 6.0],
+        "n_params": [100.0, 100.0, 100.0, 50.0, 70.0, 70.0],
+        "peak_rss_mb": [nan, 10.0, 12.0, nan, 20.0, 25.0],
+    })  # fmt: skip
+    assert _report.targets(df, "cpu_s") == {0: 1.0, 2: 3.0}  # per training step; trial 1 never trained
+    assert _report.targets(df, "n_params") == {0: 100.0, 1: 50.0, 2: 70.0}  # the probe counts for trial 1
+    assert _report.targets(df, "peak_rss_mb") == {0: 10.0, 2: 20.0}  # at step 0, reached by every trained trial
+    assert _report.targets(df, "energy_j") == {}
