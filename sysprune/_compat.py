@@ -47,6 +47,7 @@ from sysprune.exceptions import CompatError
 if TYPE_CHECKING:
     import optuna
     import sqlalchemy as sa
+    from optuna.storages._cached_storage import _CachedStorage
 
 #: ``{distribution: (lowest supported version, first unsupported version)}``; Python as ``"python"``.
 SUPPORTED: dict[str, tuple[str, str]] = {
@@ -142,7 +143,7 @@ def latest_trial(trial: "optuna.trial.Trial") -> "optuna.trial.FrozenTrial":
 
 
 @functools.cache
-def _cached_storage_class() -> type:
+def _cached_storage_class() -> type[_CachedStorage]:
     try:
         from optuna.storages._cached_storage import _CachedStorage
     except ImportError:
@@ -233,7 +234,10 @@ def popen_class() -> type:
     every trial process (the target lives in sysprune, so that import only costs time, and a user's script
     without an ``if __name__ == "__main__"`` guard would otherwise re-run itself in each trial)."""
     from multiprocessing import forkserver, popen_forkserver, spawn, util
-    from multiprocessing.context import reduction, set_spawning_popen
+    from multiprocessing.context import (  # type: ignore[attr-defined]  # typeshed omits context.reduction
+        reduction,
+        set_spawning_popen,
+    )
 
     for module, name in ((forkserver, "connect_to_new_process"), (forkserver, "read_signed"),
                          (spawn, "get_preparation_data"), (popen_forkserver.Popen, "_launch")):  # fmt: skip
@@ -241,6 +245,8 @@ def popen_class() -> type:
             raise CompatError(f"multiprocessing has no {name} in Python {sys.version.split()[0]}")
 
     class Popen(popen_forkserver.Popen):
+        _fds: list[int]  # set by popen_forkserver.Popen.__init__; typeshed does not declare it
+
         def _launch(self, process_obj: Any) -> None:  # CPython 3.11 popen_forkserver.Popen._launch, adapted
             prep_data = spawn.get_preparation_data(process_obj._name)
             prep_data.pop("init_main_from_path", None)
@@ -254,7 +260,8 @@ def popen_class() -> type:
                 set_spawning_popen(None)
             self.sentinel, w = forkserver.connect_to_new_process(self._fds)
             _parent_w = os.dup(w)
-            self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))
+            # util.close_fds is private to CPython and missing from typeshed.
+            self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))  # type: ignore[attr-defined]
             with open(w, "wb", closefd=True) as f:
                 f.write(buf.getbuffer())
             self.pid = forkserver.read_signed(self.sentinel)

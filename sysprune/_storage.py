@@ -16,7 +16,6 @@ The step table itself is :mod:`sysprune._store`; the in-process step cache is :m
 from __future__ import annotations
 
 import warnings
-from collections.abc import Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -158,7 +157,7 @@ def open_existing(url: str) -> "optuna.storages.RDBStorage":
     return storage
 
 
-def storage_key(storage: Any) -> Hashable:
+def storage_key(storage: Any) -> tuple[str, str | int]:
     """One identity per database: ``("rdb", url)`` for an RDB storage (Optuna's cache wrapper looked through),
     ``("object", id)`` for any other storage object (in memory, journal: one per object in this process)."""
     backend = _compat.rdb_backend(storage)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -43,6 +43,8 @@ from sysprune.exceptions import NoStepMetrics, StudyNotFound, UnsupportedStorage
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
+    from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
+    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 TABLE_NAME = "sysprune_step_metrics"
 
@@ -103,13 +105,16 @@ class MetricStore:
         self.url = url
         self._engine = _engine(url)
         dialect = self._engine.dialect.name
+        # The dialect's INSERT with ``on_conflict_do_nothing``; None on other backends: plain insert, duplicates raise.
+        self._insert: Callable[[sa.Table], SqliteInsert | PostgresInsert] | None = None
         if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            self._insert = sqlite_insert
         elif dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:  # pragma: no cover - other backends: plain insert, duplicates raise
-            insert = None
-        self._insert = insert
+            from sqlalchemy.dialects.postgresql import insert as postgres_insert
+
+            self._insert = postgres_insert
 
     def _ensure_table(self) -> None:
         if self.url not in _created:
@@ -154,6 +159,7 @@ class MetricStore:
         if not rows:
             return
         self._ensure_table()
+        stmt: sa.Insert
         if self._insert is not None:
             stmt = self._insert(step_metrics).values(rows).on_conflict_do_nothing()
         else:  # pragma: no cover
@@ -185,7 +191,7 @@ class MetricStore:
         study's current trials) drops the rows of a deleted study's trials."""
         import pandas as pd
 
-        rows: list[Any] = []
+        rows: Sequence[Any] = []
         if self._has_table():
             q = sa.select(
                 step_metrics.c.trial_id,

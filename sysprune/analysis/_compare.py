@@ -186,7 +186,8 @@ def fill_targets(runs: dict[tuple[str, int], RunStats], tolerance: float, direct
         for r in at_seed.values():
             r.reference = reference
             r.ctt = _stats.compute_to_target(r.curve, reference, tolerance, direction)
-        builtin = [at_seed[b].ctt for b in BUILTINS if b in at_seed and at_seed[b].ctt is not None]
+        builtin_ctts = [at_seed[b].ctt for b in BUILTINS if b in at_seed]
+        builtin = [c for c in builtin_ctts if c is not None]
         refs = {
             "none": at_seed["none"].ctt if "none" in at_seed else None,
             "builtin": min(builtin) if builtin else None,

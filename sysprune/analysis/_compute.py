@@ -29,8 +29,8 @@ WORKER_CPU = "worker_cpu_s"
 
 def trial_compute(trial: optuna.trial.FrozenTrial) -> float | None:
     """``process_cpu_s + worker_cpu_s`` of a finished trial; ``None`` if neither was measured."""
-    parts = [trial.user_attrs.get(PROCESS_CPU), trial.user_attrs.get(WORKER_CPU)]
-    parts = [float(p) for p in parts if p is not None and not (isinstance(p, float) and math.isnan(p))]
+    raw = [trial.user_attrs.get(PROCESS_CPU), trial.user_attrs.get(WORKER_CPU)]
+    parts = [float(p) for p in raw if p is not None and not (isinstance(p, float) and math.isnan(p))]
     return sum(parts) if parts else None
 
 

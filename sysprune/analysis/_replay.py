@@ -26,11 +26,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from optuna.trial import TrialState
 
+from sysprune._metrics import Better
 from sysprune._spec import SpecError
 from sysprune.analysis import _stats
 
@@ -56,11 +57,17 @@ class RecordedTrial:
         known = [s for s in self.cost if s <= step]
         return self.cost[max(known)] if known else 0.0
 
+    def first_value(self) -> float:
+        """The final value of the first objective; ValueError if the trial has none (it did not complete)."""
+        if self.values is None:
+            raise ValueError(f"recorded trial #{self.number} has no final value (it did not complete)")
+        return self.values[0]
+
 
 @dataclass
 class Recording:
     study_name: str
-    directions: list[str]
+    directions: list[Better]
     budgets: dict[str, float]
     steps: int
     objective: str | None
@@ -77,7 +84,7 @@ class Recording:
         if not ok:
             return None
         sign = 1 if self.directions[0] == "maximize" else -1
-        return max(ok, key=lambda t: (sign * t.values[0], -t.number))
+        return max(ok, key=lambda t: (sign * t.first_value(), -t.number))
 
 
 def _clean(v: Any) -> float | None:
@@ -124,13 +131,16 @@ def load_recording(storage_url: str, study_name: str, budgets: dict[str, float] 
             if value is None and step >= 0 and objective is not None:
                 value = metrics.get(objective)
             rows.append((step, value, metrics))
-            if metrics.get("cpu_s") is not None:
-                cost[step] = float(metrics["cpu_s"])
+            cpu = metrics.get("cpu_s")
+            if cpu is not None:
+                cost[step] = float(cpu)
             final.update({k: v for k, v in metrics.items() if v is not None})
         values = list(t.values) if t.state == TrialState.COMPLETE and t.values is not None else None
         out.append(RecordedTrial(t.number, dict(t.params), dict(t.distributions), rows, values, cost, final))
     steps = int(study.user_attrs.get("steps") or max((max(t.cost, default=0) for t in out), default=0) + 1)
-    return Recording(study_name, [d.name.lower() for d in study.directions], budgets, steps, objective, out)
+    # A stored study's directions are MINIMIZE or MAXIMIZE (Optuna validated them when the study was created).
+    directions = cast("list[Better]", [d.name.lower() for d in study.directions])
+    return Recording(study_name, directions, budgets, steps, objective, out)
 
 
 @dataclass
@@ -187,7 +197,7 @@ def simulate(rec: Recording, pruner: optuna.pruners.BasePruner, order: list[Reco
         study.tell(trial, t.values if not single else t.values[0])
         if single and rec.feasible(t) and (best_found is None or sign * t.values[0] > sign * best_found):
             best_found = t.values[0]
-            if ctt is None and best is not None and _stats.within(best_found, best.values[0], tolerance,
+            if ctt is None and best is not None and _stats.within(best_found, best.first_value(), tolerance,
                                                                    rec.directions[0]):  # fmt: skip
                 ctt = compute
     return OrderResult(order_index, pruned, reasons, compute, None if best is None else best.number in pruned,
@@ -348,7 +358,7 @@ def write_replay(res: ReplayResult, out_dir: Path) -> list[Path]:
         f"{len(rec.trials)} recorded trials x {rec.steps} steps (policy none), budgets: {budgets} — "
         f"{n_feasible} of {sum(t.values is not None for t in rec.trials)} complete trials feasible. "
         f"Truly best feasible: "
-        + (f"trial #{best.number} ({best.values[0]:.4g})" if best else "none")
+        + (f"trial #{best.number} ({best.first_value():.4g})" if best else "none")
         + f". Orders: the recorded one and {res.n_orders} shuffled; median [IQR] over all "
         f"{res.n_orders + 1}. Compute = recorded cumulative training CPU (`cpu_s`) up to where each trial stops. "
         f"Compute-to-target: until a kept feasible trial is within {res.tolerance:g} of the truly best. "

@@ -199,7 +199,8 @@ def reading(o: StudyOutcome) -> list[str]:
             out.append(f"- replay: never pruned the best feasible trial: {', '.join(f'`{p}`' for p in clean)}.")
     rep = o.report
     if rep is not None:
-        found, noise = [], []
+        found: list[str] = []
+        noise: list[str] = []
         for m in rep.metrics:
             if not m.importance or m.floor is None:
                 continue

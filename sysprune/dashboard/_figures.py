@@ -160,7 +160,7 @@ class FigureBuilder:
                 states.append(t.state)
             lo = line[1] if lo is None else min(lo, line[1])
             hi = line[2] if hi is None else max(hi, line[2])
-        if not parts:
+        if lo is None or hi is None:  # no trial measured ``metric`` (so ``parts`` is empty too)
             return None
         extra = [_dumps(legend_trace(s)) for s in _STYLE if s in states]
         if budget is not None:

@@ -86,6 +86,8 @@ def make_dashboard_server(
 
 def server_url(server: WSGIServer) -> str:
     host, port = server.server_address[:2]
+    if not isinstance(host, str):  # getsockname() of an AF_INET/AF_INET6 socket names its host as a str
+        raise TypeError(f"server_address host must be a str, got {host!r}")
     if host in ("0.0.0.0", "::"):
         host = "127.0.0.1" if host == "0.0.0.0" else "::1"
     if ":" in host:
