@@ -219,7 +219,8 @@ def _child_main(conn: Any, job: TrialJob) -> None:
         trainer = get_model(job.model).create(dict(job.params), data, seed=job.seed)
         batch = _probe_batch(data, job.infer_batch_size)
         every = job.probe_every if job.probe_every is not None else int(getattr(trainer, "probe_every", 0) or 0)
-        step, learned = -1, {}
+        step = -1
+        learned: dict[str, Any] = {}
         while True:
             conn.send(("step", step, learned, trainer.gpu_mem_mb(), every))
             msg = conn.recv()
@@ -358,8 +359,10 @@ def _ensure_server() -> None:
     """
     from multiprocessing import forkserver, resource_tracker
 
+    from sysprune._compat import forkserver_pid
+
     context()
-    pid = forkserver._forkserver._forkserver_pid
+    pid = forkserver_pid()
     if pid is not None and _running(pid):
         return  # multiprocessing's own check (in connect_to_new_process) finds it running too
     resource_tracker.ensure_running()
@@ -437,7 +440,7 @@ def _signal_name(signum: int) -> str:
         return f"signal {signum}"
 
 
-_SIGNAL_HINTS = {
+_SIGNAL_HINTS: dict[int, str] = {
     signal.SIGKILL: "killed: out of memory? (the kernel's OOM killer sends SIGKILL)",
     signal.SIGSEGV: "a crash in native code",
     signal.SIGBUS: "a crash in native code",
@@ -508,6 +511,7 @@ class TrialProcess:
             self._end_capture()
             raise
         child_conn.close()
+        self._pid = int(self._proc.pid)  # type: ignore[arg-type]  # set once the process started
         try:
             msg = self._recv()
         except BaseException:
@@ -516,7 +520,7 @@ class TrialProcess:
         self.ready_s = time.perf_counter() - self.t0
         self.baseline_rss_mb = float(msg[1])
         self._step = -2
-        self.monitor = ProcessMonitor(self._proc.pid, self.t0, energy=energy)
+        self.monitor = ProcessMonitor(self._pid, self.t0, energy=energy)
         self._check_caps()  # a child quicker than the first poll is checked all the same
 
     # -- caps -----------------------------------------------------------------------------------------------------
@@ -543,7 +547,7 @@ class TrialProcess:
         peak = None
         if self.max_rss_mb is not None:
             try:
-                peak = read_status_mb(self._proc.pid)[1]
+                peak = read_status_mb(self._pid)[1]
             except OSError:  # gone: _recv reports how it ended
                 peak = None
         self._breach(time.perf_counter() - self.t0, peak, self._at())
