@@ -310,6 +310,20 @@ class _StderrCapture:
         with self._lock:
             self._live = max(0, self._live - 1)
 
+    @property
+    def live(self) -> int:
+        """Trial processes of this worker between :meth:`begin` and :meth:`end`."""
+        return self._live
+
+    def is_stderr_of(self, pid: int) -> bool:
+        """Whether process ``pid`` writes its stderr to this file."""
+        try:
+            theirs = os.stat(f"/proc/{pid}/fd/2")
+        except OSError:
+            return False
+        ours = os.fstat(self.fd)
+        return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
+
     def tail(self, offset: int, *, lines: int = 6, max_bytes: int = 32768) -> list[str]:
         """The last lines written since ``offset``, condensed by :func:`condense_stderr`."""
         size = os.fstat(self.fd).st_size
@@ -354,19 +368,26 @@ def _ensure_server() -> None:
     """Start the fork server if it is not running, with the stderr capture file as its fd 2.
 
     multiprocessing starts the server with this process's fd 2, so fd 2 points at the capture file for the
-    moment that takes (nothing is swapped while the server runs). The resource tracker is started first, with the
-    real stderr (its warnings are the worker's business).
+    moment that takes (nothing is swapped while the server runs). A server started elsewhere in this process
+    without the capture file is replaced when no trial process of this worker uses it. The resource tracker is
+    started first, with the real stderr (its warnings are the worker's business).
     """
     from multiprocessing import forkserver, resource_tracker
 
     from sysprune._compat import forkserver_pid
 
     context()
+    cap = _capture()
     pid = forkserver_pid()
     if pid is not None and _running(pid):
-        return  # multiprocessing's own check (in connect_to_new_process) finds it running too
+        if cap.is_stderr_of(pid) or cap.live > 1:
+            return  # capturing already (or in use by another trial process of this worker: left alone)
+        # Started elsewhere, without the capture file (a test, a user's own forkserver process): restart it.
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.005)
     resource_tracker.ensure_running()
-    cap = _capture()
     saved = os.dup(2)
     try:
         os.dup2(cap.fd, 2)

@@ -55,7 +55,7 @@ def test_torch_model_gets_the_runners_metric_names_and_sane_values(digits):
     # parameters + gradients + AdamW's two moments, float32
     assert metrics["model_mem_mb"] == pytest.approx(4 * 4 * n / 2**20)
     assert 0 < metrics["infer_ms_lo"] <= metrics["infer_ms"] <= metrics["infer_ms_hi"] < 50
-    assert metrics["cpu_s"] >= 0.04 and metrics["wall_s"] >= 0.05
+    assert metrics["cpu_s"] >= 0.03 and metrics["wall_s"] >= 0.05
     assert metrics["cpu_s"] < 60 and metrics["wall_s"] < 600  # since the measurer was created, not the process
     assert metrics["peak_rss_delta_mb"] >= 95 and metrics["peak_rss_mb"] >= metrics["rss_mb"] > 0
     assert metrics["energy_j"] is None and metrics["gpu_mem_mb"] is None  # no counter, no GPU: missing, not 0
@@ -85,7 +85,7 @@ def test_cumulative_times_leave_the_probes_out_and_structural_is_optional(digits
     _spin(0.05)
     second = m.sample(structural=False)
     assert not STRUCTURAL & set(second)
-    assert second["cpu_s"] - first["cpu_s"] >= 0.04  # psutil counts CPU time in 10 ms ticks
+    assert second["cpu_s"] - first["cpu_s"] >= 0.03  # 50 ms spun; psutil counts CPU time in 10 ms ticks
     assert second["wall_s"] >= second["cpu_s"] - 0.02
 
 
