@@ -57,7 +57,7 @@ bench-pruners: $(VENV)/.installed ## benchmark: pruner decision time with 10,000
 bench-budget: $(VENV)/.installed ## benchmark: digits study under a latency budget, policy budget vs none (compute, best)
 	$(BIN)/python benchmarks/bench_budget_live.py
 
-bench-overhead: $(VENV)/.installed ## benchmark: trial-process start overhead and monitor overhead per step
+bench-overhead: $(VENV)/.installed ## benchmark: trial start, monitor per step, rejection at step -1, a search's measurement overhead
 	$(BIN)/python benchmarks/bench_overhead.py
 
 results: $(VENV)/.installed ## regenerate results/RESULTS.md: record, replay, report, compare (~55 min here; RESULTS_QUICK=1: ~3 min)

@@ -9,9 +9,17 @@
    Overhead = the parent's per-step work while the child waits (sample + round trip), relative to the bare step
    time; the store write overlaps the child's next step, as in the runner. Both runs' step times are printed
    (their difference includes run-to-run noise).
+3. A configuration rejected at the pre-training probe (step -1): the CPU the fork, the model's build and the probe
+   cost (the trial process's own total, and the worker's CPU for it), on the digits study's settings.
+4. The digits study's search: its total measurement overhead (the parent's samples + the latency probes, which
+   now run at step -1 and the last step only) as a share of the trials' compute, beside probing after every step;
+   and how far ``infer_ms`` measured once (last step; step -1 on untrained weights) is from the median of an
+   every-step probe of the same trial.
 
-Goals (issue 2): start overhead <= 0.3 s; monitor overhead <= 1 % of step time. Prints the machine it ran on.
-Usage: python benchmarks/bench_overhead.py [--trials 20] [--steps 8] [--subsample 12000]
+Goals: start overhead <= 0.3 s; monitor overhead <= 1 % of step time (issue 2); rejection at step -1 <= 50 ms of
+CPU; total measurement overhead <= 2 % of the search's compute, ``infer_ms`` within 5 % of the every-step probe
+(issue 9). Prints the machine it ran on and its load (a busy machine inflates every figure).
+Usage: python benchmarks/bench_overhead.py [--trials 10] [--steps 8] [--subsample 12000] [--repeats 2] [--configs 6]
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 from sysprune._data import prepare
 from sysprune._store import MetricStore
@@ -51,7 +60,7 @@ def bench_start(path: str, n: int) -> list[float]:
     return out
 
 
-def fresh_interpreter_s(n: int = 3) -> float:
+def fresh_interpreter_s(n: int = 2) -> float:
     times = []
     for _ in range(n):
         t = time.perf_counter()
@@ -65,7 +74,8 @@ def bench_steps(path: str, steps: int, store: MetricStore) -> dict[str, list[flo
 
     from _bare_child import bare
 
-    job = TrialJob(model="torch_mlp", params=PARAMS, dataset_path=path, seed=0, steps=steps)
+    # probe_every=1: a latency probe after every step, so its per-probe cost can be printed beside the monitor's
+    job = TrialJob(model="torch_mlp", params=PARAMS, dataset_path=path, seed=0, steps=steps, probe_every=1)
     # (a) bare: the same training in the same kind of process, nobody measuring
     parent, child = mp.get_context("forkserver").Pipe()
     p = _start(bare, child, job)
@@ -85,6 +95,9 @@ def bench_steps(path: str, steps: int, store: MetricStore) -> dict[str, list[flo
             t1 = time.perf_counter()
             tp.decide(stop=False)  # as the runner does: the child trains on while the parent stores the row
             t2 = time.perf_counter()
+            if r.step < 0:  # the pre-training probe: the model's build, not a training step
+                t_go = t2
+                continue
             store.write_step(study_name="bench", trial_id=1, trial_number=0, step=r.step, metrics=r.metrics)
             store_s.append(time.perf_counter() - t2)
             probe.append(tp.last_probe_s)
@@ -94,15 +107,66 @@ def bench_steps(path: str, steps: int, store: MetricStore) -> dict[str, list[flo
     return {"bare": bare_times, "train": train, "monitor": monitor, "probe": probe, "store": store_s}
 
 
+def draw_configs(spec, n: int) -> list[dict]:
+    import optuna
+
+    from sysprune._space import sample
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=spec.seed))
+    return [sample(spec.search_space, study.ask()) for _ in range(n)]
+
+
+def bench_rejection(path: str, spec, configs: list[dict]) -> dict[str, list[float]]:
+    """Start a trial process, take its pre-training probe, reject it (stop) — as a pruner does at step -1."""
+    out: dict[str, list[float]] = {"child_cpu": [], "worker_cpu": [], "wall": []}
+    for params in configs:
+        job = TrialJob(model=spec.model, params=params, dataset_path=path, seed=0, steps=spec.steps,
+                       threads=spec.trial.threads, infer_batch_size=spec.trial.infer_batch_size,
+                       infer_repeats=spec.trial.infer_repeats)  # fmt: skip
+        c0, t0 = time.process_time(), time.perf_counter()
+        with TrialProcess(job) as tp:
+            for r in tp.steps():
+                tp.decide(stop=True)  # rejected on its structural metrics: nothing trained
+        out["wall"].append(time.perf_counter() - t0)
+        out["worker_cpu"].append(time.process_time() - c0)
+        out["child_cpu"].append(tp.total_cpu_s)
+    return out
+
+
+def bench_search(path: str, spec, configs: list[dict], probe_every: int) -> dict[str, Any]:
+    """Run each configuration for the study's steps; sum what measuring cost and keep each step's infer_ms."""
+    monitor = probes = compute = 0.0
+    infer: list[dict[int, float]] = []
+    for params in configs:
+        job = TrialJob(model=spec.model, params=params, dataset_path=path, seed=0, steps=spec.steps,
+                       threads=spec.trial.threads, infer_batch_size=spec.trial.infer_batch_size,
+                       infer_repeats=spec.trial.infer_repeats, probe_every=probe_every)  # fmt: skip
+        seen: dict[int, float] = {}
+        with TrialProcess(job) as tp:
+            for r in tp.steps():
+                monitor += tp.last_sample_s
+                probes += tp.last_probe_s
+                if r.metrics.get("infer_ms") is not None:
+                    seen[r.step] = r.metrics["infer_ms"]
+                tp.decide(stop=False)
+        compute += tp.total_wall_s
+        infer.append(seen)
+    return {"monitor": monitor, "probes": probes, "compute": compute, "infer": infer}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=20)
+    ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--subsample", type=int, default=12000)
-    ap.add_argument("--repeats", type=int, default=3, help="interleaved bare/monitored runs per dataset")
+    ap.add_argument("--repeats", type=int, default=2, help="interleaved bare/monitored runs per dataset")
+    ap.add_argument("--configs", type=int, default=6, help="digits-study configurations for parts 3 and 4")
     args = ap.parse_args()
 
     print(f"machine: {machine()}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+          f"(other work on this machine inflates every figure below)")  # fmt: skip
     warm = warm_up()
     print(f"fork server start (once per worker): {warm:.2f} s")
     digits = str(prepare("digits", seed=0))
@@ -135,6 +199,43 @@ def main() -> None:
                   f"monitor {mon * 1e3:6.2f} ms = {100 * mon / bare:5.2f} % of a step (goal <= 1 %) | "
                   f"latency probe {probe * 1e3:6.1f} ms (excluded from wall_s/cpu_s) | "
                   f"SQLite row write {store_ms:.2f} ms (overlaps the next step)")  # fmt: skip
+
+    search_part(args.configs)
+    print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+def search_part(n_configs: int) -> None:
+    from sysprune._spec import load_spec
+
+    spec = load_spec(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "studies", "digits_mlp.toml"))
+    d = spec.dataset
+    path = str(prepare(d.name, seed=spec.seed, val_fraction=d.val_fraction, test_fraction=d.test_fraction))
+    configs = draw_configs(spec, n_configs)
+
+    rej = bench_rejection(path, spec, configs)
+    print(f"\n3. a configuration rejected at the pre-training probe (digits study, {len(configs)} configurations, "
+          f"fork + build + probe, nothing trained; medians):")
+    print(f"   trial process CPU {statistics.median(rej['child_cpu']) * 1e3:.1f} ms (max "
+          f"{max(rej['child_cpu']) * 1e3:.1f}) + worker CPU {statistics.median(rej['worker_cpu']) * 1e3:.1f} ms = "
+          f"{statistics.median([a + b for a, b in zip(rej['child_cpu'], rej['worker_cpu'])]) * 1e3:.1f} ms "
+          f"(goal <= 50 ms) | wall {statistics.median(rej['wall']) * 1e3:.1f} ms")  # fmt: skip
+
+    once = bench_search(path, spec, configs, probe_every=0)
+    every = bench_search(path, spec, configs, probe_every=1)
+    print(f"\n4. the digits study's search ({len(configs)} configurations x {spec.steps} steps, "
+          f"infer_repeats {spec.trial.infer_repeats}, batch {spec.trial.infer_batch_size}):")
+    for name, r in (("structural at step -1 + last step", once), ("probe after every step (before)", every)):
+        share = (r["monitor"] + r["probes"]) / r["compute"]
+        print(f"   {name:<34} monitor {r['monitor'] * 1e3:7.1f} ms + probes {r['probes'] * 1e3:7.1f} ms of "
+              f"{r['compute']:.2f} s trial-process wall = {100 * share:5.2f} % (goal <= 2 %)")  # fmt: skip
+    last_err, pre_err = [], []
+    for seen in every["infer"]:
+        ref = statistics.median(v for s, v in seen.items() if s >= 0)
+        last_err.append(abs(seen[max(seen)] / ref - 1))
+        pre_err.append(abs(seen[-1] / ref - 1))
+    print(f"   infer_ms measured once vs the median of an every-step probe (same trial): last step "
+          f"median {100 * statistics.median(last_err):.1f} %, max {100 * max(last_err):.1f} % | step -1 (untrained) "
+          f"median {100 * statistics.median(pre_err):.1f} %, max {100 * max(pre_err):.1f} % (goal <= 5 %)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Errors
 Pruning in any Optuna objective
     report, should_prune, ResourceBudgetPruner, ThresholdBudgetPruner, CurvePruner, CombinedPruner,
     budget_constraints, record_constraints, BudgetMetricWarning
+    measure(model=..., batch=...) -> Measurer: the runner's metric dict, measured in one's own objective
 Extending (docs/extending.md)
     Trainer, Dataset, register_model, register_dataset, register_metric, Metric, METRICS, PRETRAIN_STEP,
     SearchSpace, FloatParam, IntParam, CategoricalParam, FixedParam
@@ -26,6 +27,7 @@ from sysprune.models import Trainer, register_model
 # Running studies, reporting steps, pruning, reading results.
 from sysprune import _compat  # noqa: F401 - warns at import when Optuna/optuna-dashboard/Python is unsupported
 from sysprune import exceptions
+from sysprune._measure import Measurer, measure
 from sysprune._report import report, should_prune
 from sysprune._runner import run_study
 from sysprune._spec import SpecError, StudySpec, load_spec
@@ -48,6 +50,7 @@ __all__ = [
     "FixedParam",
     "FloatParam",
     "IntParam",
+    "Measurer",
     "Metric",
     "ResourceBudgetPruner",
     "SearchSpace",
@@ -61,6 +64,7 @@ __all__ = [
     "budget_constraints",
     "load_spec",
     "load_step_metrics",
+    "measure",
     "record_constraints",
     "register_dataset",
     "register_metric",

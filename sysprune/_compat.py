@@ -30,6 +30,8 @@ Why each private name is kept rather than a public equivalent (measured on the 2
   new id on each call, so republishing would add copies; the publisher runs after the trial finished.
 * CPython's ``multiprocessing.popen_forkserver.Popen._launch`` (3.11): copied without the re-import of the caller's
   ``__main__`` in every trial process (see :func:`popen_class`).
+* CPython's ``multiprocessing.forkserver._forkserver._forkserver_pid``: whether the fork server runs, so the trial
+  process module hands it the stderr capture file only when it starts (:func:`forkserver_pid`).
 """
 
 from __future__ import annotations
@@ -267,6 +269,18 @@ def popen_class() -> type:
             self.pid = forkserver.read_signed(self.sentinel)
 
     return Popen
+
+
+def forkserver_pid() -> int | None:
+    """The pid of this process's multiprocessing fork server, or None before it was started."""
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    if server is None or not hasattr(server, "_forkserver_pid"):
+        raise CompatError(f"multiprocessing.forkserver has no _forkserver._forkserver_pid in Python "
+                          f"{sys.version.split()[0]}")  # fmt: skip
+    pid: int | None = server._forkserver_pid
+    return pid
 
 
 check_versions()

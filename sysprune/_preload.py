@@ -12,6 +12,11 @@ import signal
 # study); the fork server and the trial processes it forks ignore it instead of printing tracebacks of their own.
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
+# The fork server dies with its worker, and each trial process with the fork server, even on kill -9 (no orphans).
+from sysprune._trial_process import die_with_parent, warm_linecache  # noqa: E402
+
+die_with_parent()
+
 import numpy  # noqa: F401, E402
 import sklearn.linear_model  # noqa: F401, E402
 import sklearn.metrics  # noqa: F401, E402
@@ -28,3 +33,6 @@ if installed("torch"):
     import torch.optim  # noqa: F401
 
     import sysprune.models._torch_common  # noqa: F401
+
+# torch.manual_seed in each trial process formats a stack trace (a lazy CUDA seeding): read those sources once here.
+warm_linecache()

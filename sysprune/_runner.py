@@ -21,7 +21,7 @@ import optuna
 
 from sysprune import _attrs
 from sysprune._logging import get_logger
-from sysprune._metrics import metric_names
+from sysprune._metrics import PRETRAIN_STEP, metric_names
 from sysprune._spec import StudySpec
 from sysprune._storage import DEFAULT_STORAGE, ensure_sqlite_dir, mask_url  # noqa: F401 - importable from here
 from sysprune._storage import open_storage as make_storage
@@ -255,24 +255,37 @@ class Objective:
         objective = spec.objective
         single = not objective.is_multi
         last: dict[str, Any] = {}
-        last_step = -1
+        last_step = -2  # -1: the pre-training probe
         tp = None
         try:
             tp = TrialProcess(job, max_rss_mb=spec.trial.max_rss_mb, max_wall_s=spec.trial.max_wall_s)
             trial.set_user_attr("process_start_s", round(tp.ready_s, 6))
             for result in tp.steps():
-                last, last_step = result.metrics, result.step
-                value = last.get(objective.metrics[0]) if single else None
-                if single and value is None:
-                    raise TrialProcessError(f"objective metric {objective.metrics[0]!r} is missing at step {result.step}")
-                if single and _is_nan(value):  # a diverged model: Optuna would fail it later, without a reason
-                    _report_nan(trial, result.step, value, last)
-                    raise TrialProcessError(f"objective metric {objective.metrics[0]!r} was NaN at step {result.step}")
-                # The child starts the next step at once, while this process stores the row and asks the
-                # pruner (SQLite writes and a MedianPruner's scan cost milliseconds each): bookkeeping overlaps
-                # training instead of adding to it. A prune then stops the child mid-step, at once.
-                tp.decide(stop=False)
-                prune = _report_and_decide(trial, result.step, value, last)
+                # The latest measured value of each metric (structural ones are measured at step -1 and the last).
+                last = {**last, **{k: v for k, v in result.metrics.items() if v is not None or k not in last}}
+                last_step = result.step
+                if result.step == PRETRAIN_STEP:
+                    # The model is built, nothing trained: the pruner decides on its structural metrics first,
+                    # so a configuration over a size or latency budget costs only the fork, the build and the probe.
+                    prune = _report_and_decide(trial, result.step, None, result.metrics)
+                    if not prune:
+                        tp.decide(stop=False)
+                else:
+                    value = last.get(objective.metrics[0]) if single else None
+                    if single and value is None:
+                        raise TrialProcessError(
+                            f"objective metric {objective.metrics[0]!r} is missing at step {result.step}"
+                        )
+                    if single and _is_nan(value):  # a diverged model: Optuna would fail it later, without a reason
+                        _report_nan(trial, result.step, value, result.metrics)
+                        raise TrialProcessError(
+                            f"objective metric {objective.metrics[0]!r} was NaN at step {result.step}"
+                        )
+                    # The child starts the next step at once, while this process stores the row and asks the
+                    # pruner (SQLite writes and a MedianPruner's scan cost milliseconds each): bookkeeping overlaps
+                    # training instead of adding to it. A prune then stops the child mid-step, at once.
+                    tp.decide(stop=False)
+                    prune = _report_and_decide(trial, result.step, value, result.metrics)
                 if prune:  # should_prune has recorded the reason (sysprune's pruners and Optuna's alike)
                     tp.kill()
                     _finalise(trial, last, spec.budgets)

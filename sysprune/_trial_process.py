@@ -4,46 +4,71 @@ Why a process per trial: peak memory, CPU time and energy must belong to the tri
 ten models has the peak of the largest). Why a fork server: ``import torch`` costs seconds and ~600 MB; the fork
 server imports the stack once and forks each trial process from that image in milliseconds.
 
-The protocol (parent = Optuna worker, child = trial process), one round per step::
+The protocol (parent = Optuna worker, child = trial process)::
 
     child  → ("ready", baseline_rss_mb)                 after resetting its peak-RSS counter
-    child  → ("step", step, {train_loss, val_accuracy, val_loss})          training + validation done
-    parent    samples the child (wall, cpu, rss, peak, energy) — the child is idle, waiting
-    parent → ("probe",)
-    child  → ("probe", {infer_ms, n_params, model_bytes, gpu_mem_mb})      latency probe + size
+    child  → ("step", -1, {}, gpu_mem_mb, probe_every)  model built, nothing trained: the pre-training probe
+    child  → ("step", step, {train_loss, val_accuracy, val_loss, ...}, gpu_mem_mb, probe_every)   trained + validated
+    parent    samples the child (wall, cpu, rss, peak, energy) — the child is idle, waiting — and checks the caps
+    parent → ("probe",)                                 at step -1, the last step (and every ``probe_every``)
+    child  → ("probe", {n_params, model_bytes, infer_ms, infer_ms_lo, infer_ms_hi, model_mem_mb})
     parent    samples cpu/wall again: the probe's cost is subtracted from the trial's wall_s and cpu_s
-    parent → ("continue",) or ("stop",)                 after storing the row and asking the pruner
-    child  → ("done", cpu_s) | ("error", message, traceback)       cpu_s: the process's own total
+    parent → ("continue",) or ("stop",)                 step -1: after asking the pruner; later steps: at once
+    child  → ("done", cpu_s, peak_rss_mb) | ("error", message, traceback)    the process's own totals
+
+Structural metrics (size, latency, model memory: :mod:`sysprune._measure`) do not change while a built-in model
+trains, so they are measured at the pre-training probe and at the last step only; a model whose structure changes
+(pruning, growing) says how often to measure it with a ``probe_every = k`` attribute on its Trainer (every k-th
+step), and ``TrialJob.probe_every`` overrides both. None of the built-in models needs it.
 
 ``total_cpu_s``/``total_wall_s`` are everything the trial process used, probes, set-up and a step cut short by a
 prune included (the child's own total when it finishes, a last sample when it is killed): the compute a search
 really spent, where the per-step ``cpu_s`` is the training's own.
 
-Hard caps (``max_rss_mb``, ``max_wall_s``) are checked every ``poll_s`` while the parent waits; a breach kills the
-child and surfaces as :class:`CapExceeded`.
+Hard caps: ``max_rss_mb`` caps the trial process's *peak* RSS (VmHWM, so a spike between two samples counts) and
+``max_wall_s`` its total wall time (set-up and probes included). Both are checked on every sample the parent takes —
+each step, each ``poll_s`` while it waits — and once more on the child's own totals when it finishes; a breach kills
+the child and surfaces as :class:`CapExceeded` (the runner prunes the trial: it is never COMPLETE).
+
+A trial process that dies on its own (a signal such as SIGSEGV, the OOM killer's SIGKILL, an exit during start-up
+such as an import error) surfaces as :class:`TrialProcessError` naming the cause and quoting the last lines the
+child wrote to stderr: the fork server and every trial process write their stderr to one capture file per worker
+(an unlinked temporary file, so nothing is left behind), which the parent reads from where the trial began.
+
+No process outlives its worker: the fork server and each trial process ask the kernel for SIGKILL when their parent
+dies (``PR_SET_PDEATHSIG``, :func:`die_with_parent`), so a ``kill -9`` of the worker takes the fork server, the
+trial process and then multiprocessing's resource tracker (which exits once nobody holds its pipe) with it.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import multiprocessing as mp
 import os
+import signal
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from sysprune._measure import probe_trainer
 from sysprune._monitor import ProcessMonitor, read_status_mb, reset_peak_rss
+from sysprune.exceptions import CapExceeded, TrialProcessError  # defined with every user-catchable error
 
 PRELOAD = ["sysprune._preload"]
 
 
-from sysprune.exceptions import CapExceeded, TrialProcessError  # defined with every user-catchable error
-
-
 @dataclass(frozen=True)
 class TrialJob:
-    """Everything a trial process needs; picklable, small."""
+    """Everything a trial process needs; picklable, small.
+
+    ``cpus``: the CPU set the trial process pins itself to (``os.sched_setaffinity``) before it pins its thread
+    pools; None keeps the worker's. ``probe_every``: measure the structural metrics every k-th step as well
+    (None: what the model's Trainer declares, 0 for the built-ins: the pre-training probe and the last step only).
+    """
 
     model: str
     params: dict[str, Any]
@@ -53,13 +78,82 @@ class TrialJob:
     threads: int = 1
     infer_batch_size: int = 256
     infer_repeats: int = 5
+    cpus: tuple[int, ...] | None = None
+    probe_every: int | None = None
     plugins: tuple[str, ...] = ()  # modules imported before the model is built (user registrations)
+
+    def __post_init__(self) -> None:
+        if self.cpus is not None:
+            cpus = self.cpus
+            if (not isinstance(cpus, tuple) or not cpus
+                    or any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in cpus)):  # fmt: skip
+                raise ValueError(f"cpus must be None or a non-empty tuple of CPU numbers >= 0, but got {cpus!r}.")
+        k = self.probe_every
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 0):
+            raise ValueError(f"probe_every must be None or an integer >= 0, but got probe_every={k!r}.")
+
+
+def probes_at(step: int, steps: int, every: int) -> bool:
+    """Whether the structural metrics are measured after ``step`` (-1: the pre-training probe) of ``steps``."""
+    return step == -1 or step == steps - 1 or (every > 0 and (step + 1) % every == 0)
+
+
+# ---------------------------------------------------------------------------------------------------- lifetimes
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_LIBC: Any = None
+_FORKER = 0  # the pid of the process that is forking (set just before each fork)
+
+
+def _set_pdeathsig(sig: int = signal.SIGKILL) -> bool:
+    """Ask the kernel to send ``sig`` to this process when its parent dies (Linux). False where unsupported."""
+    global _LIBC
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        if _LIBC is None:
+            import ctypes
+
+            _LIBC = ctypes.CDLL(None, use_errno=True)
+        return _LIBC.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _note_forker() -> None:
+    global _FORKER
+    _FORKER = os.getpid()
+
+
+def _child_dies_with_parent() -> None:
+    # PR_SET_PDEATHSIG is cleared in a forked child: set it again, then make sure the parent did not die before.
+    if _set_pdeathsig() and os.getppid() != _FORKER:
+        os._exit(1)
+
+
+def die_with_parent() -> None:
+    """This process, and every process it forks from now on, is killed (SIGKILL) when its parent dies.
+
+    Called once by the fork server (``sysprune._preload``): the fork server dies with its worker, each trial
+    process with the fork server. The parent's liveness is checked right after the request, so a parent that died
+    just before cannot leave an orphan. Linux only (a no-op elsewhere). The kernel's "parent" is the *thread* that
+    started the process: the fork server is started from the thread that starts the first trial process or calls
+    :func:`warm_up` (the runner's main thread), and it dies if that thread ends.
+    """
+    parent = os.getppid()
+    if not _set_pdeathsig():
+        return
+    if os.getppid() != parent:
+        os._exit(1)
+    os.register_at_fork(before=_note_forker, after_in_child=_child_dies_with_parent)
 
 
 # ----------------------------------------------------------------------------------------------------- child side
 
 
-def _pin_threads(n: int) -> None:
+def _pin_threads(n: int, *, native_pools: bool = True) -> None:
+    """torch's intra-op threads (cheap) and, with ``native_pools``, every BLAS/OpenMP pool via threadpoolctl
+    (~20 ms: it scans the loaded libraries; the child defers it until a configuration passed step -1)."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(n)
     try:
@@ -68,22 +162,35 @@ def _pin_threads(n: int) -> None:
         torch.set_num_threads(n)
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
-    from threadpoolctl import threadpool_limits
+    if native_pools:
+        from threadpoolctl import threadpool_limits
 
-    threadpool_limits(n)
+        threadpool_limits(n)
 
 
-def probe_latency_ms(trainer: Any, X: Any, repeats: int) -> float:
-    """Per-sample inference latency in ms: median over ``repeats`` timed calls on one batch, after one warm-up."""
-    import statistics
+def warm_linecache() -> None:
+    """Read into ``linecache`` the sources a trial process's stack shows when it seeds torch (fork server only).
 
-    trainer.infer(X)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        trainer.infer(X)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1e3 / len(X)
+    Without CUDA, ``torch.manual_seed`` queues a lazy CUDA seeding together with ``traceback.format_stack()``, which
+    reads the source of every frame on the stack: ~20 ms of each trial process's start unless the fork server has
+    those files cached already (a forked child inherits the cache; it then only ``stat``s the files).
+    """
+    import linecache
+
+    prefixes = ("torch.random", "torch._compile", "torch._dynamo.eval_frame", "torch.cuda", "multiprocessing",
+                "sysprune")  # fmt: skip
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and path.endswith(".py") and any(name == p or name.startswith(p + ".") for p in prefixes):
+            linecache.getlines(path)
+
+
+def _pin_cpus(cpus: tuple[int, ...]) -> None:
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError as e:
+        raise ValueError(f"cannot pin the trial process to cpus={cpus!r}: {e.strerror}; this machine has CPUs "
+                         f"{sorted(os.sched_getaffinity(0))}") from None  # fmt: skip
 
 
 def _probe_batch(data: Any, size: int) -> Any:
@@ -95,11 +202,14 @@ def _probe_batch(data: Any, size: int) -> Any:
 
 
 def _child_main(conn: Any, job: TrialJob) -> None:
+    faulthandler.enable()  # a crash in native code prints where it happened to the captured stderr
     try:
         reset_peak_rss()
         baseline = read_status_mb(os.getpid())[0]
         conn.send(("ready", baseline))
-        _pin_threads(job.threads)
+        if job.cpus is not None:
+            _pin_cpus(job.cpus)  # before the thread pools start, so their threads inherit the CPU set
+        _pin_threads(job.threads, native_pools=False)  # torch's own pool now: the step -1 probe runs torch
         from sysprune._data import open_prepared
         from sysprune._plugins import import_plugins
         from sysprune.models import get_model
@@ -108,21 +218,27 @@ def _child_main(conn: Any, job: TrialJob) -> None:
         data = open_prepared(job.dataset_path)
         trainer = get_model(job.model).create(dict(job.params), data, seed=job.seed)
         batch = _probe_batch(data, job.infer_batch_size)
-        for step in range(job.steps):
-            learned = dict(trainer.train_step(step))
-            learned.update(trainer.evaluate())
-            conn.send(("step", step, learned))
+        every = job.probe_every if job.probe_every is not None else int(getattr(trainer, "probe_every", 0) or 0)
+        step = -1
+        learned: dict[str, Any] = {}
+        while True:
+            conn.send(("step", step, learned, trainer.gpu_mem_mb(), every))
             msg = conn.recv()
             if msg[0] == "probe":
-                system = dict(trainer.size())
-                system["infer_ms"] = probe_latency_ms(trainer, batch, job.infer_repeats)
-                system["gpu_mem_mb"] = trainer.gpu_mem_mb()
-                conn.send(("probe", system))
+                # A freshly forked process runs its first forward passes slower (first-touch page faults, cold
+                # allocator): the pre-training probe warms up for a whole extra round, the later ones for one call.
+                warmup = job.infer_repeats if step == -1 else 1
+                conn.send(("probe", probe_trainer(trainer, batch, job.infer_repeats, warmup=warmup)))
                 msg = conn.recv()
-            if msg[0] == "stop":
+            step += 1
+            if msg[0] == "stop" or step >= job.steps:
                 break
+            if step == 0:  # the configuration passed the pre-training decision: pin the native pools too
+                _pin_threads(job.threads)
+            learned = dict(trainer.train_step(step))
+            learned.update(trainer.evaluate())
         t = os.times()
-        conn.send(("done", t.user + t.system))
+        conn.send(("done", t.user + t.system, read_status_mb(os.getpid())[1]))
     except BaseException as e:  # report everything, including MemoryError and KeyboardInterrupt
         try:
             conn.send(("error", f"{type(e).__name__}: {e}", traceback.format_exc()))
@@ -164,18 +280,162 @@ def context() -> Any:
     return _CTX
 
 
-def _start(target: Any, *args: Any) -> _Handle:
+class _StderrCapture:
+    """Where the fork server and its trial processes write stderr: one unlinked temporary file per worker.
+
+    The file is opened with O_APPEND and handed to the fork server as its fd 2 when it starts (every trial process
+    inherits it); the parent keeps its own descriptor to read it, and empties it when no trial process of this
+    worker is running, so it never grows beyond what the trials of the moment wrote.
+    """
+
+    def __init__(self) -> None:
+        import tempfile
+
+        fd, path = tempfile.mkstemp(prefix="sysprune-trial-stderr-")
+        os.close(fd)
+        self.fd = os.open(path, os.O_RDWR | os.O_APPEND)
+        os.unlink(path)
+        self._lock = threading.Lock()
+        self._live = 0
+
+    def begin(self) -> int:
+        """A trial process starts: the offset its stderr will begin at."""
+        with self._lock:
+            if self._live == 0:
+                os.ftruncate(self.fd, 0)
+            self._live += 1
+            return os.fstat(self.fd).st_size
+
+    def end(self) -> None:
+        with self._lock:
+            self._live = max(0, self._live - 1)
+
+    @property
+    def live(self) -> int:
+        """Trial processes of this worker between :meth:`begin` and :meth:`end`."""
+        return self._live
+
+    def is_stderr_of(self, pid: int) -> bool:
+        """Whether process ``pid`` writes its stderr to this file."""
+        try:
+            theirs = os.stat(f"/proc/{pid}/fd/2")
+        except OSError:
+            return False
+        ours = os.fstat(self.fd)
+        return (theirs.st_dev, theirs.st_ino) == (ours.st_dev, ours.st_ino)
+
+    def tail(self, offset: int, *, lines: int = 6, max_bytes: int = 32768) -> list[str]:
+        """The last lines written since ``offset``, condensed by :func:`condense_stderr`."""
+        size = os.fstat(self.fd).st_size
+        start = max(offset, size - max_bytes)
+        text = os.pread(self.fd, max(0, size - start), start).decode("utf-8", "replace")
+        return condense_stderr(text.splitlines())[-lines:]
+
+
+def condense_stderr(lines: list[str], *, width: int = 200) -> list[str]:
+    """Stderr lines worth quoting: blank lines and faulthandler's list of extension modules dropped, a
+    faulthandler stack ("most recent call first") cut to its first frame, each line cut to ``width``."""
+    out: list[str] = []
+    frames = "no"  # "no" | "first" (keep the next frame) | "rest" (drop frames)
+    for line in lines:
+        text = line.rstrip()
+        if not text.strip() or text.startswith("Extension modules:"):
+            continue
+        is_frame = text.lstrip().startswith("File ")
+        if "(most recent call first)" in text:
+            frames = "first"
+        elif is_frame and frames == "first":
+            frames = "rest"
+        elif is_frame and frames == "rest":
+            continue
+        else:
+            frames = "no"
+        out.append(text if len(text) <= width else text[: width - 3] + "...")
+    return out
+
+
+_CAPTURE: _StderrCapture | None = None
+
+
+def _capture() -> _StderrCapture:
+    global _CAPTURE
+    if _CAPTURE is None:
+        _CAPTURE = _StderrCapture()
+    return _CAPTURE
+
+
+def _ensure_server() -> None:
+    """Start the fork server if it is not running, with the stderr capture file as its fd 2.
+
+    multiprocessing starts the server with this process's fd 2, so fd 2 points at the capture file for the
+    moment that takes (nothing is swapped while the server runs). A server started elsewhere in this process
+    without the capture file is replaced when no trial process of this worker uses it. The resource tracker is
+    started first, with the real stderr (its warnings are the worker's business).
+    """
+    from multiprocessing import forkserver, resource_tracker
+
+    from sysprune._compat import forkserver_pid
+
     context()
+    cap = _capture()
+    pid = forkserver_pid()
+    if pid is not None and _running(pid):
+        if cap.is_stderr_of(pid) or cap.live > 1:
+            return  # capturing already (or in use by another trial process of this worker: left alone)
+        # Started elsewhere, without the capture file (a test, a user's own forkserver process): restart it.
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5.0
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.005)
+    resource_tracker.ensure_running()
+    saved = os.dup(2)
+    try:
+        os.dup2(cap.fd, 2)
+        forkserver.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is alive and not a zombie (without reaping it: multiprocessing does that)."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _start(target: Any, *args: Any) -> _Handle:
+    _ensure_server()
     p = _Handle(target=target, args=args, daemon=True)
     p.start()
     return p
 
 
 def warm_up() -> float:
-    """Start the fork server now (seconds it took), so the first trial's start is not charged for it."""
+    """Start the fork server now (seconds it took), so the first trial's start is not charged for it.
+
+    Raises:
+        TrialProcessError: the fork server could not start a process (the message quotes its stderr).
+    """
     t = time.perf_counter()
-    _start(_noop).join()
+    cap = _capture()
+    at = cap.begin()
+    try:
+        _start(_noop).join()
+    except (OSError, EOFError) as e:
+        raise TrialProcessError(_server_failed(e, cap.tail(at))) from None
+    finally:
+        cap.end()
     return time.perf_counter() - t
+
+
+def _server_failed(e: BaseException, stderr_lines: list[str]) -> str:
+    return f"the fork server could not start the trial process ({type(e).__name__}: {e})" + (
+        "; last stderr: " + " | ".join(stderr_lines) if stderr_lines else ""
+    )
 
 
 def _noop() -> None:
@@ -184,16 +444,55 @@ def _noop() -> None:
 
 @dataclass
 class StepResult:
-    """One step as the parent stores it: every metric of the vocabulary measured for this step."""
+    """One step as the parent stores it: every metric of the vocabulary measured for this step.
+
+    Step -1 is the pre-training probe (the model built, nothing trained): set-up cost, memory and the structural
+    metrics. The structural metrics appear only at the steps where they are measured (:func:`probes_at`).
+    """
 
     step: int
     metrics: dict[str, float | None]
 
 
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+_SIGNAL_HINTS: dict[int, str] = {
+    signal.SIGKILL: "killed: out of memory? (the kernel's OOM killer sends SIGKILL)",
+    signal.SIGSEGV: "a crash in native code",
+    signal.SIGBUS: "a crash in native code",
+    signal.SIGABRT: "aborted by native code",
+    signal.SIGFPE: "a crash in native code",
+}
+
+
+def death_message(exitcode: int | None, where: str, stderr_lines: list[str]) -> str:
+    """One line: how a trial process ended on its own, where, and the last lines it wrote to stderr."""
+    if exitcode is not None and exitcode < 0:
+        name = _signal_name(-exitcode)
+        hint = _SIGNAL_HINTS.get(-exitcode)
+        cause = f"was killed by {name}" + (f" ({hint})" if hint else "")
+    elif exitcode is None:
+        cause = "stopped answering"
+    else:
+        cause = f"exited with code {exitcode}"
+    msg = f"trial process {cause} {where}"
+    if stderr_lines:
+        msg += "; last stderr: " + " | ".join(stderr_lines)
+    else:
+        msg += "; it wrote nothing to stderr"
+    return msg
+
+
 class TrialProcess:
     """A running trial process. Iterate :meth:`steps`; call :meth:`decide` after each step; always :meth:`close`.
 
-    ``with TrialProcess(job) as tp: for r in tp.steps(): ...; tp.decide(stop=...)``
+    ``with TrialProcess(job) as tp: for r in tp.steps(): ...; tp.decide(stop=...)``. The first result is step -1,
+    the pre-training probe.
     """
 
     def __init__(
@@ -208,7 +507,9 @@ class TrialProcess:
         self.job = job
         self.max_rss_mb, self.max_wall_s, self.poll_s = max_rss_mb, max_wall_s, poll_s
         # All state first: the caps are checked (and the child may be killed) while waiting for "ready".
-        self._step = -1
+        self._step: int | None = None  # the last step reported (None: not ready yet)
+        self._probing: int | None = None  # the step whose structural metrics are being measured now
+        self._every = 0
         self._probe_cpu = 0.0
         self._probe_wall = 0.0
         self._decided = True
@@ -216,29 +517,63 @@ class TrialProcess:
         self.last_sample_s = self.last_probe_s = 0.0  # the parent's own cost in the last step (benchmarks)
         self.total_cpu_s: float | None = None
         self.total_wall_s: float | None = None
+        self.peak_rss_mb: float | None = None
+        self._capture = _capture()
+        self._stderr_at = self._capture.begin()
+        self._ended = False
         self._conn, child_conn = context().Pipe()
         self.t0 = time.perf_counter()
-        self._proc = _start(_child_main, child_conn, job)
+        try:
+            self._proc = _start(_child_main, child_conn, job)
+        except (OSError, EOFError) as e:  # the fork server died (or never started): say why, from its stderr
+            self._end_capture()
+            raise TrialProcessError(_server_failed(e, self._capture.tail(self._stderr_at))) from None
+        except BaseException:
+            self._end_capture()
+            raise
         child_conn.close()
-        msg = self._recv()
+        self._pid = int(self._proc.pid)  # type: ignore[arg-type]  # set once the process started
+        try:
+            msg = self._recv()
+        except BaseException:
+            self.kill()
+            raise
         self.ready_s = time.perf_counter() - self.t0
         self.baseline_rss_mb = float(msg[1])
-        self.monitor = ProcessMonitor(self._proc.pid, self.t0, energy=energy)
+        self._step = -2
+        self.monitor = ProcessMonitor(self._pid, self.t0, energy=energy)
+        self._check_caps()  # a child quicker than the first poll is checked all the same
+
+    # -- caps -----------------------------------------------------------------------------------------------------
+
+    def _at(self) -> int:
+        """The step the child is in now (-1: building and probing the model; a probe belongs to its step)."""
+        if self._probing is not None:
+            return self._probing
+        return -1 if self._step is None else self._step + 1
+
+    def _breach(self, wall_s: float | None, peak_mb: float | None, step: int) -> None:
+        """Kill the child and raise CapExceeded if ``wall_s`` or ``peak_mb`` passed its cap."""
+        if self.max_wall_s is not None and wall_s is not None and wall_s > self.max_wall_s:
+            self.kill()
+            raise CapExceeded("wall_s", wall_s, self.max_wall_s, step)
+        if self.max_rss_mb is not None and peak_mb is not None and peak_mb > self.max_rss_mb:
+            self.kill()
+            raise CapExceeded("peak_rss_mb", peak_mb, self.max_rss_mb, step)
 
     def _check_caps(self) -> None:
-        if self.max_wall_s is not None:
-            wall = time.perf_counter() - self.t0 - self._probe_wall
-            if wall > self.max_wall_s:
-                self.kill()
-                raise CapExceeded("wall_s", wall, self.max_wall_s, self._step + 1)
+        """While waiting: the wall time so far and the child's peak RSS (VmHWM) now."""
+        if self.max_wall_s is None and self.max_rss_mb is None:
+            return
+        peak = None
         if self.max_rss_mb is not None:
             try:
-                rss = read_status_mb(self._proc.pid)[0]
-            except OSError:
-                return
-            if rss > self.max_rss_mb:
-                self.kill()
-                raise CapExceeded("rss_mb", rss, self.max_rss_mb, self._step + 1)
+                peak = read_status_mb(self._pid)[1]
+            except OSError:  # gone: _recv reports how it ended
+                peak = None
+        self._breach(time.perf_counter() - self.t0, peak, self._at())
+
+    # -- messages -------------------------------------------------------------------------------------------------
 
     def _recv(self) -> tuple:
         while True:
@@ -257,12 +592,22 @@ class TrialProcess:
                 break
             self._check_caps()
         self._proc.join(1.0)
-        code = self._proc.exitcode
-        hint = " (killed: out of memory?)" if code == -9 else ""
-        raise TrialProcessError(f"trial process died with exit code {code}{hint} during step {self._step + 1}")
+        raise TrialProcessError(self._death())
+
+    def _death(self) -> str:
+        at = self._at()
+        if self._step is None:
+            where = "while starting (before it could run any sysprune code)"
+        elif self._probing is not None:
+            where = f"while measuring the model (latency probe, size) at step {at}"
+        elif at == -1:
+            where = "while building the model (step -1)"
+        else:
+            where = f"during step {at}"
+        return death_message(self._proc.exitcode, where, self._capture.tail(self._stderr_at))
 
     def steps(self) -> Iterator[StepResult]:
-        """Yield one fully measured :class:`StepResult` per training step."""
+        """Yield one fully measured :class:`StepResult` per step: -1 (pre-training probe), then 0 .. steps-1."""
         while True:
             if not self._decided:
                 raise RuntimeError("call decide() after each step before asking for the next one")
@@ -271,53 +616,68 @@ class TrialProcess:
                 self.finished = True
                 self.total_cpu_s = float(msg[1])
                 self.total_wall_s = time.perf_counter() - self.t0
+                self.peak_rss_mb = float(msg[2])
+                # The end of the trial: its whole wall time and its peak, wherever it fell.
+                self._breach(self.total_wall_s, self.peak_rss_mb, self._step if self._step is not None else -1)
                 return
-            _, step, learned = msg
+            _, step, learned, gpu_mem_mb, self._every = msg
             self._step = step
             now = time.perf_counter()
             s = self.monitor.sample(now)
             self.last_sample_s = time.perf_counter() - now
+            self._breach(s.wall_s, s.peak_rss_mb, step)  # every sample: a fast step cannot slip past a cap
             # The sample excludes the probes of earlier steps; this step's probe runs after the sample.
-            wall_s, cpu_s = s.wall_s - self._probe_wall, s.cpu_s - self._probe_cpu
-            self._conn.send(("probe",))
-            _, system = self._recv()
-            self.last_probe_s = time.perf_counter() - now - self.last_sample_s
-            self._probe_wall += time.perf_counter() - now
-            self._probe_cpu += self.monitor.cpu_s() - s.cpu_s
             metrics: dict[str, float | None] = {
                 "val_accuracy": learned.get("val_accuracy"),
                 "val_loss": learned.get("val_loss"),
                 "train_loss": learned.get("train_loss"),
-                "wall_s": wall_s,
-                "cpu_s": cpu_s,
+                "wall_s": s.wall_s - self._probe_wall,
+                "cpu_s": s.cpu_s - self._probe_cpu,
                 "energy_j": s.energy_j,
                 "rss_mb": s.rss_mb,
                 "peak_rss_mb": s.peak_rss_mb,
                 "peak_rss_delta_mb": s.peak_rss_mb - self.baseline_rss_mb,
-                "gpu_mem_mb": system.get("gpu_mem_mb"),
-                "infer_ms": system.get("infer_ms"),
-                "n_params": system.get("n_params"),
-                "model_bytes": system.get("model_bytes"),
+                "gpu_mem_mb": gpu_mem_mb,
             }
+            if step == -1:  # nothing learned yet: no learning metrics in the pre-training row
+                for name in ("val_accuracy", "val_loss", "train_loss"):
+                    del metrics[name]
+            self.last_probe_s = 0.0
+            if probes_at(step, self.job.steps, self._every):
+                self._conn.send(("probe",))
+                self._probing = step
+                _, structural = self._recv()
+                self._probing = None
+                self.last_probe_s = time.perf_counter() - now - self.last_sample_s
+                self._probe_wall += time.perf_counter() - now
+                self._probe_cpu += self.monitor.cpu_s() - s.cpu_s
+                metrics.update(structural)
             for k, v in learned.items():  # a trainer's own extra learning metrics are kept too
                 metrics.setdefault(k, v)
             self._decided = False
             yield StepResult(step, metrics)
 
     def decide(self, *, stop: bool) -> None:
-        """Tell the child to go on with the next step or to stop."""
+        """Tell the child to go on with the next step (after step -1: to start training) or to stop."""
         self._conn.send(("stop",) if stop else ("continue",))
         self._decided = True
 
     def kill(self) -> None:
-        if self._proc.is_alive():
+        if self._proc.is_alive() and not self.finished:
             try:
                 self.total_cpu_s = self.monitor.cpu_s()
                 self.total_wall_s = time.perf_counter() - self.t0
             except Exception:  # not started far enough to have a monitor, or already gone
                 pass
+        if self._proc.is_alive():
             self._proc.kill()
         self._proc.join(5.0)
+        self._end_capture()
+
+    def _end_capture(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self._capture.end()
 
     def close(self) -> None:
         """Stop the child (if it still runs) and release the pipe. Safe to call twice."""

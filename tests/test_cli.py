@@ -240,7 +240,7 @@ def test_a_nan_objective_fails_the_trial_saying_at_which_step(tmp_path):
     assert t.state == TrialState.FAIL
     assert t.user_attrs["error"] == "objective metric 'val_accuracy' was NaN at step 2"
     assert "was NaN at step 2" in r.stderr  # the progress line says why
-    assert list(load_step_metrics(url, "s").step) == [0, 1, 2]  # what it measured is kept
+    assert list(load_step_metrics(url, "s").step) == [-1, 0, 1, 2]  # what it measured is kept (-1: pre-training)
 
 
 def test_ctrl_c_fails_the_running_trial_saying_it_was_interrupted(tmp_path):

@@ -213,3 +213,13 @@ def _send_main_name(conn):
 
     conn.send(sys.modules["__main__"].__name__)
     conn.close()
+
+
+def test_forkserver_pid_is_the_running_fork_server():
+    import psutil
+
+    from sysprune._trial_process import warm_up
+
+    warm_up()
+    pid = _compat.forkserver_pid()
+    assert pid is not None and "forkserver" in " ".join(psutil.Process(pid).cmdline())

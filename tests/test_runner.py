@@ -13,7 +13,9 @@ from sysprune import load_step_metrics
 from sysprune._runner import run_study
 from sysprune._spec import parse_spec
 
-SYSTEM_ROW = ("wall_s", "cpu_s", "rss_mb", "peak_rss_mb", "peak_rss_delta_mb", "infer_ms", "n_params", "model_bytes")
+PROCESS_ROW = ("wall_s", "cpu_s", "rss_mb", "peak_rss_mb", "peak_rss_delta_mb")
+STRUCTURAL_ROW = ("infer_ms", "infer_ms_lo", "infer_ms_hi", "n_params", "model_bytes", "model_mem_mb")
+SYSTEM_ROW = PROCESS_ROW + STRUCTURAL_ROW
 
 
 def _spec(**over):
@@ -45,15 +47,20 @@ def test_every_trial_has_a_value_and_a_full_metric_row_per_step(run, sqlite_url)
     study = result.study
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
     df = load_step_metrics(sqlite_url, "t")
+    # step -1: the pre-training probe (model built, nothing trained), then the training steps
     assert list(df[["trial_number", "step"]].itertuples(index=False, name=None)) == [
-        (n, s) for n in range(3) for s in range(3)
+        (n, s) for n in range(3) for s in range(-1, 3)
     ]
     for t in study.trials:
-        assert sorted(t.intermediate_values) == [0, 1, 2]
-        rows = df[df.trial_number == t.number]
+        assert sorted(t.intermediate_values) == [0, 1, 2]  # Optuna sees the training steps only
+        rows = df[(df.trial_number == t.number) & (df.step >= 0)]
         # the reported objective is the stored val_accuracy, step by step
         assert [t.intermediate_values[s] for s in range(3)] == pytest.approx(list(rows.val_accuracy))
-        assert rows[list(SYSTEM_ROW)].notna().all().all()
+        assert rows[list(PROCESS_ROW)].notna().all().all()
+        # structural metrics: measured before training and at the last step, not in between
+        pre = df[(df.trial_number == t.number) & (df.step == -1)]
+        assert pre[list(SYSTEM_ROW)].notna().all().all() and pre.val_accuracy.isna().all()
+        assert rows[list(STRUCTURAL_ROW)].notna().all(axis=1).tolist() == [False, False, True]
         assert rows.energy_j.isna().all() and rows.gpu_mem_mb.isna().all()  # no counter here: missing, not 0
         assert list(rows.cpu_s) == sorted(rows.cpu_s) and list(rows.wall_s) == sorted(rows.wall_s)
         # final values on the trial for trials_dataframe() and the dashboard
@@ -109,7 +116,7 @@ def test_resume_tops_up_then_adds_without_duplicates(run, sqlite_url):
     widths = [t.params["width"] for t in study.trials]
     assert widths[3:5] != widths[0:2]
     df = load_step_metrics(sqlite_url, "t")
-    assert len(df) == 5 * 3 and not df.duplicated(["trial_number", "step"]).any()
+    assert len(df) == 5 * 4 and not df.duplicated(["trial_number", "step"]).any()
 
 
 def test_resume_refuses_a_study_defined_differently(run):
@@ -129,7 +136,7 @@ def test_a_failing_trial_is_marked_fail_and_the_study_goes_on(run, sqlite_url):
     failed = study.trials[1]
     assert failed.user_attrs["error"] == "RuntimeError: planned failure at step 1"
     df = load_step_metrics(sqlite_url, "t")
-    assert list(df[df.trial_number == 1].step) == [0]  # what it measured before failing is kept
+    assert list(df[df.trial_number == 1].step) == [-1, 0]  # what it measured before failing is kept
 
 
 def test_median_pruning_records_a_reason(run, sqlite_url):
@@ -154,7 +161,7 @@ def test_multi_objective_study_runs_and_stores(run, sqlite_url):
         assert t.state == TrialState.COMPLETE
         assert len(t.values) == 2 and all(math.isfinite(v) for v in t.values)
         assert t.values[1] == pytest.approx(t.user_attrs["infer_ms"])
-    assert len(load_step_metrics(sqlite_url, "t")) == 9
+    assert len(load_step_metrics(sqlite_url, "t")) == 3 * 4  # step -1 and three training steps
 
 
 def test_multi_objective_study_prunes_on_a_budget(run, sqlite_url):
@@ -169,12 +176,14 @@ def test_multi_objective_study_prunes_on_a_budget(run, sqlite_url):
     assert small.state == TrialState.COMPLETE and len(small.values) == 2
     assert big.state == TrialState.PRUNED
     detail = big.user_attrs["prune_detail"]
-    assert detail["metric"] == "n_params" and detail["step"] == 0 and detail["value"] > 5000
+    # pruned on the pre-training probe: before its first epoch
+    assert detail["metric"] == "n_params" and detail["step"] == -1 and detail["value"] > 5000
     assert big.constraints == {"budget:n_params": pytest.approx(detail["value"] - 5000)}  # infeasible
     assert small.constraints["budget:n_params"] <= 0
     assert [t.number for t in study.best_trials] == [0]
     df = load_step_metrics(sqlite_url, "t")
-    assert list(df[df.trial_number == 1].step) == [0]  # stopped at the step the breach was measured
+    assert list(df[df.trial_number == 1].step) == [-1]  # no training step recorded
+    assert big.intermediate_values == {}
 
 
 def test_process_totals_cover_more_than_the_training(run):
@@ -197,7 +206,8 @@ def test_a_short_trial_of_each_family_on_real_data(data_dir, cache_dir, sqlite_u
     (t,) = study.trials
     assert t.state == TrialState.COMPLETE, t.user_attrs.get("error")
     df = load_step_metrics(sqlite_url, "real")
-    assert len(df) == 2 and df[list(SYSTEM_ROW)].notna().all().all()
+    assert list(df.step) == [-1, 0, 1] and df[list(PROCESS_ROW)].notna().all().all()
+    assert df[list(STRUCTURAL_ROW)].iloc[-1].notna().all()
     chance = 0.5 if dataset == "pmlb:adult" else 1 / 26 if dataset == "pmlb:letter" else 0.1
     assert df.val_accuracy.iloc[-1] > chance + 0.1
 

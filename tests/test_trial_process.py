@@ -1,13 +1,37 @@
-"""The trial process: per-trial measurements from outside, the step protocol, caps and failures."""
+"""The trial process: per-trial measurements from outside, the step protocol with its pre-training probe, CPU
+pinning, failures with their cause, and no process outliving its worker."""
 
 from __future__ import annotations
 
-import pytest
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
 
+import optuna
+import psutil
+import pytest
+from optuna.trial import TrialState
+
+from sysprune import load_step_metrics
 from sysprune._data import prepare
-from sysprune._trial_process import CapExceeded, TrialJob, TrialProcess, TrialProcessError
+from sysprune._runner import run_study
+from sysprune._spec import parse_spec
+from sysprune._trial_process import (
+    TrialJob,
+    TrialProcess,
+    TrialProcessError,
+    death_message,
+    probes_at,
+)
 
 ALLOC = "tests.workloads.alloc"
+FAULTS = "tests.workloads.faults"
+REPO = Path(__file__).resolve().parents[1]
+STRUCTURAL = ("n_params", "model_bytes", "infer_ms", "infer_ms_lo", "infer_ms_hi", "model_mem_mb")
 
 
 @pytest.fixture(scope="module")
@@ -15,51 +39,85 @@ def digits_path(tmp_path_factory) -> str:
     return str(prepare("digits", seed=0, cache_dir=tmp_path_factory.mktemp("cache")))
 
 
-def _run(path: str, steps: int = 3, **params) -> list[dict]:
-    p = {"mb": 10, "spin_ms": 20, "fail_at": -1, **params}
-    job = TrialJob(model=ALLOC, params=p, dataset_path=path, seed=0, steps=steps, infer_repeats=3)
-    rows = []
+def _run(path: str, steps: int = 3, model: str = ALLOC, job_kw: dict | None = None, **params) -> dict[int, dict]:
+    p = {"mb": 10, "spin_ms": 20, "fail_at": -1, **params} if model == ALLOC else params
+    job = TrialJob(model=model, params=p, dataset_path=path, seed=0, steps=steps, infer_repeats=3, **(job_kw or {}))
+    rows = {}
     with TrialProcess(job) as tp:
         for r in tp.steps():
-            rows.append(r.metrics)
+            rows[r.step] = r.metrics
             tp.decide(stop=False)
         assert tp.finished
     return rows
 
 
-def test_every_step_has_a_full_row(digits_path):
+def test_every_step_has_a_full_row_after_the_pretraining_probe(digits_path):
     rows = _run(digits_path, steps=3)
-    assert len(rows) == 3
-    for row in rows:
-        for name in ("val_accuracy", "train_loss", "wall_s", "cpu_s", "rss_mb", "peak_rss_mb",
-                     "peak_rss_delta_mb", "infer_ms", "n_params", "model_bytes"):  # fmt: skip
-            assert isinstance(row[name], float), name
+    assert list(rows) == [-1, 0, 1, 2]
+    pre = rows[-1]
+    assert not {"val_accuracy", "val_loss", "train_loss"} & set(pre)  # nothing learned yet
+    for name in ("wall_s", "cpu_s", "rss_mb", "peak_rss_mb", "peak_rss_delta_mb", "n_params", "model_bytes",
+                 "infer_ms", "infer_ms_lo", "infer_ms_hi"):  # fmt: skip
+        assert isinstance(pre[name], float), name
+    for step in (0, 1, 2):
+        for name in ("val_accuracy", "train_loss", "wall_s", "cpu_s", "rss_mb", "peak_rss_mb", "peak_rss_delta_mb"):
+            assert isinstance(rows[step][name], float), (step, name)
         # No GPU and no energy counter here: missing, never zero.
-        assert row["gpu_mem_mb"] is None
-        assert row["val_loss"] is None
+        assert rows[step]["gpu_mem_mb"] is None and rows[step]["energy_j"] is None
+        assert rows[step]["val_loss"] is None
+    # structural metrics: measured at the pre-training probe and at the last step only
+    assert not set(STRUCTURAL) & set(rows[0]) and not set(STRUCTURAL) & set(rows[1])
+    assert rows[2]["model_bytes"] > rows[-1]["model_bytes"]  # the workload's buffer exists once it trained
+    for row in (rows[-1], rows[2]):
+        assert row["infer_ms_lo"] <= row["infer_ms"] <= row["infer_ms_hi"]
+        assert row["model_mem_mb"] is None  # a trainer that holds no torch module or estimator: not known
+
+
+def test_structural_metrics_every_k_steps_when_the_model_asks(digits_path):
+    rows = _run(digits_path, steps=5, model=FAULTS, probe_every=2)
+    assert [s for s, r in rows.items() if "infer_ms" in r] == [-1, 1, 3, 4]
+    rows = _run(digits_path, steps=3, model=FAULTS, job_kw={"probe_every": 1})  # the job overrides the model
+    assert all("infer_ms" in r for r in rows.values())
+
+
+def test_probes_at_is_the_pretraining_probe_the_last_step_and_every_k():
+    assert [s for s in range(-1, 6) if probes_at(s, 6, 0)] == [-1, 5]
+    assert [s for s in range(-1, 6) if probes_at(s, 6, 3)] == [-1, 2, 5]
+    assert [s for s in range(-1, 3) if probes_at(s, 3, 1)] == [-1, 0, 1, 2]
+
+
+def test_torch_model_memory_is_known_before_training_and_unchanged_after(digits_path):
+    params = {"n_layers": 2, "width": 64, "batch_size": 128}
+    rows = _run(digits_path, steps=2, model="torch_mlp", **params)
+    pre, last = rows[-1], rows[1]
+    n = pre["n_params"]
+    # float32 parameters + one gradient each + AdamW's two moments = 4 copies of the parameters
+    assert pre["model_mem_mb"] == pytest.approx(4 * 4 * n / 2**20)
+    assert last["model_mem_mb"] == pre["model_mem_mb"]
+    assert last["n_params"] == n and last["model_bytes"] == pre["model_bytes"]
 
 
 def test_cumulative_metrics_are_monotone_and_track_work(digits_path):
     rows = _run(digits_path, steps=4, spin_ms=100)
-    cpu = [r["cpu_s"] for r in rows]
-    wall = [r["wall_s"] for r in rows]
+    cpu = [rows[s]["cpu_s"] for s in range(4)]
+    wall = [rows[s]["wall_s"] for s in range(4)]
     assert cpu == sorted(cpu) and wall == sorted(wall)
     # each step burns >= 100 ms of CPU in the child; the parent's measurement sees it
     steps = [b - a for a, b in zip(cpu, cpu[1:])]
-    assert all(0.09 <= d <= 0.5 for d in steps), steps
-    assert cpu[0] >= 0.09
+    assert all(0.08 <= d <= 0.5 for d in steps), steps  # psutil counts CPU in 10 ms ticks
+    assert cpu[0] - rows[-1]["cpu_s"] >= 0.08
 
 
 def test_peak_memory_is_per_trial_not_per_worker(digits_path):
     big = _run(digits_path, steps=2, mb=300, spin_ms=1)
     small = _run(digits_path, steps=2, mb=30, spin_ms=1)  # after the big one, in the same worker
-    big_delta = big[-1]["peak_rss_delta_mb"]
-    small_delta = small[-1]["peak_rss_delta_mb"]
+    big_delta = big[1]["peak_rss_delta_mb"]
+    small_delta = small[1]["peak_rss_delta_mb"]
     assert 290 <= big_delta <= 400, big_delta
     assert 25 <= small_delta <= 120, small_delta
-    assert big[-1]["peak_rss_mb"] - small[-1]["peak_rss_mb"] > 200
+    assert big[1]["peak_rss_mb"] - small[1]["peak_rss_mb"] > 200
     for rows in (big, small):
-        assert rows[-1]["peak_rss_mb"] >= rows[-1]["rss_mb"]
+        assert rows[1]["peak_rss_mb"] >= rows[1]["rss_mb"]
 
 
 def test_stop_ends_the_child_after_the_current_step(digits_path):
@@ -71,7 +129,19 @@ def test_stop_ends_the_child_after_the_current_step(digits_path):
             seen.append(r.step)
             tp.decide(stop=r.step == 1)
         assert tp.finished
-    assert seen == [0, 1]
+    assert seen == [-1, 0, 1]
+
+
+def test_stop_after_the_pretraining_probe_trains_nothing(digits_path):
+    job = TrialJob(model=ALLOC, params={"mb": 50, "spin_ms": 1, "fail_at": -1}, dataset_path=digits_path,
+                   seed=0, steps=10)  # fmt: skip
+    with TrialProcess(job) as tp:
+        seen = []
+        for r in tp.steps():
+            seen.append(r.step)
+            tp.decide(stop=True)
+        assert tp.finished and seen == [-1]
+        assert tp.total_cpu_s is not None and tp.peak_rss_mb is not None
 
 
 def test_training_error_is_reported_with_its_message(digits_path):
@@ -79,23 +149,192 @@ def test_training_error_is_reported_with_its_message(digits_path):
         _run(digits_path, steps=3, fail_at=1)
 
 
-def test_memory_cap_kills_the_trial(digits_path):
-    job = TrialJob(model=ALLOC, params={"mb": 400, "spin_ms": 300, "fail_at": -1}, dataset_path=digits_path,
-                   seed=0, steps=3)  # fmt: skip
-    with TrialProcess(job) as probe:  # the fork server's image is the baseline
-        base = probe.baseline_rss_mb
-    with pytest.raises(CapExceeded) as info:
-        with TrialProcess(job, max_rss_mb=base + 150) as tp:
-            for _ in tp.steps():
-                tp.decide(stop=False)
-    assert info.value.metric == "rss_mb" and info.value.value > base + 150
-    assert not tp._proc.is_alive()
+# ------------------------------------------------------------------------------------------------------ CPU sets
 
 
-def test_caps_are_checked_from_the_start(digits_path):
-    """A wall cap shorter than the process start breaches while waiting for the child to be ready."""
-    job = TrialJob(model=ALLOC, params={"mb": 1, "spin_ms": 1, "fail_at": -1}, dataset_path=digits_path,
-                   seed=0, steps=1)  # fmt: skip
-    with pytest.raises(CapExceeded) as info:
-        TrialProcess(job, max_wall_s=1e-9, poll_s=1e-6)
-    assert info.value.metric == "wall_s" and info.value.step == 0
+def test_the_child_pins_itself_to_the_cpus_it_is_given(digits_path):
+    cpus = (max(os.sched_getaffinity(0)),)
+    job = TrialJob(model=ALLOC, params={"mb": 1, "spin_ms": 1, "fail_at": -1}, dataset_path=digits_path, seed=0,
+                   steps=1, cpus=cpus)  # fmt: skip
+    with TrialProcess(job) as tp:
+        for _ in tp.steps():
+            assert psutil.Process(tp._proc.pid).cpu_affinity() == list(cpus)
+            tp.decide(stop=False)
+
+
+@pytest.mark.parametrize("cpus", [(), [0], (-1,), (True,), (0.5,)])
+def test_a_bad_cpu_set_is_refused_by_name(cpus):
+    with pytest.raises(ValueError, match="cpus must be None or a non-empty tuple"):
+        TrialJob(model=ALLOC, params={}, dataset_path="x", seed=0, steps=1, cpus=cpus)
+
+
+def test_a_cpu_the_machine_lacks_is_an_error_naming_it(digits_path):
+    job = TrialJob(model=ALLOC, params={"mb": 1, "spin_ms": 1, "fail_at": -1}, dataset_path=digits_path, seed=0,
+                   steps=1, cpus=(4095,))  # fmt: skip
+    with pytest.raises(TrialProcessError, match=r"cannot pin the trial process to cpus=\(4095,\)"):
+        _run_job(job)
+
+
+def _run_job(job: TrialJob, **kw) -> list[int]:
+    seen = []
+    with TrialProcess(job, **kw) as tp:
+        for r in tp.steps():
+            seen.append(r.step)
+            tp.decide(stop=False)
+    return seen
+
+
+# ------------------------------------------------------------------------------------------------- deaths
+
+
+def _faults(path: str, steps: int = 3, **params) -> TrialJob:
+    return TrialJob(model=FAULTS, params={"steps": steps, **params}, dataset_path=path, seed=0, steps=steps,
+                    infer_repeats=3)  # fmt: skip
+
+
+def test_a_segfault_names_the_signal_and_the_childs_last_stderr_lines(digits_path):
+    with pytest.raises(TrialProcessError) as info:
+        _run_job(_faults(digits_path, crash="segv", crash_at=1))
+    msg = str(info.value)
+    assert "killed by SIGSEGV" in msg and "during step 1" in msg
+    assert "faults: crashing on purpose (segv) at step 1" in msg  # its own last words
+    assert "Segmentation fault" in msg  # faulthandler's report, captured from the child's stderr
+    assert "\n" not in msg  # one line: it goes into the trial's error attr and the progress line
+
+
+def test_sigkill_is_reported_as_a_likely_out_of_memory_kill(digits_path):
+    with pytest.raises(TrialProcessError, match=r"killed by SIGKILL \(killed: out of memory\?") as info:
+        _run_job(_faults(digits_path, crash="kill", crash_at=0))
+    assert "during step 0" in str(info.value) and "crashing on purpose (kill)" in str(info.value)
+
+
+def test_a_death_in_the_latency_probe_names_the_probe_and_its_step(digits_path):
+    with pytest.raises(TrialProcessError, match=r"killed by SIGKILL .* while measuring the model \(latency probe, "
+                                                r"size\) at step -1"):  # fmt: skip
+        _run_job(_faults(digits_path, crash="probe_kill", crash_at=0))
+    with pytest.raises(TrialProcessError, match=r"while measuring the model \(latency probe, size\) at step 2"):
+        _run_job(_faults(digits_path, steps=3, crash="probe_kill", crash_at=3))
+
+
+def test_an_exit_names_its_code(digits_path):
+    with pytest.raises(TrialProcessError, match="exited with code 3 during step 2"):
+        _run_job(_faults(digits_path, crash="exit", crash_at=2))
+
+
+def test_the_stderr_of_one_trial_is_not_blamed_on_the_next(digits_path):
+    with pytest.raises(TrialProcessError):
+        _run_job(_faults(digits_path, crash="exit", crash_at=0))
+    with pytest.raises(TrialProcessError) as info:
+        _run_job(_faults(digits_path, crash="kill", crash_at=1))
+    assert "(exit)" not in str(info.value)
+
+
+def test_death_message_without_stderr_says_so():
+    assert death_message(-9, "during step 4", []) == (
+        "trial process was killed by SIGKILL (killed: out of memory? (the kernel's OOM killer sends SIGKILL)) "
+        "during step 4; it wrote nothing to stderr"
+    )
+    assert death_message(1, "while starting", ["a", "ImportError: x"]).endswith("last stderr: a | ImportError: x")
+
+
+def test_an_import_error_before_sysprune_runs_is_reported_with_its_traceback(tmp_path):
+    """A local ``optuna.py`` shadowing the library breaks every trial process's start-up: the error says why."""
+    project = tmp_path / "project"  # the user's folder (the current directory): a file named like a library
+    project.mkdir()
+    (project / "optuna.py").write_text("print('my own experiment')\n")
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO)!r})
+        from sysprune._trial_process import TrialJob, TrialProcess, TrialProcessError
+        try:
+            TrialProcess(TrialJob(model="x", params={{}}, dataset_path="x", seed=0, steps=1))
+        except TrialProcessError as e:
+            print(e)
+    """))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, str(script)], cwd=project, capture_output=True, text=True, timeout=300,
+                         env=env)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "exited with code 1 while starting" in out.stdout, out.stdout
+    assert "ModuleNotFoundError: No module named 'optuna.pruners'; 'optuna' is not a package" in out.stdout
+
+
+def test_a_fork_server_that_cannot_start_is_reported_with_its_stderr(tmp_path):
+    """A local ``numpy.py`` breaks the fork server's own start (its preload): the error quotes why."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "numpy.py").write_text("raise RuntimeError('this numpy.py is not numpy')\n")
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {str(REPO)!r})
+        from sysprune._trial_process import TrialJob, TrialProcess, TrialProcessError
+        try:
+            TrialProcess(TrialJob(model="x", params={{}}, dataset_path="x", seed=0, steps=1))
+        except TrialProcessError as e:
+            print(e)
+    """))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, str(script)], cwd=project, capture_output=True, text=True, timeout=300,
+                         env=env)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("the fork server could not start the trial process"), out.stdout
+    assert "RuntimeError: this numpy.py is not numpy" in out.stdout
+
+
+# --------------------------------------------------------------------------------------------- no orphans
+
+
+def test_no_process_outlives_a_killed_worker(tmp_path, digits_path):
+    """kill -9 of a worker whose trial hangs: the trial process, the fork server and the resource tracker go too."""
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(f"""
+        from sysprune._trial_process import TrialJob, TrialProcess
+        job = TrialJob(model={ALLOC!r}, params={{"mb": 5, "spin_ms": 600000, "fail_at": -1}},
+                       dataset_path={digits_path!r}, seed=0, steps=2)
+        tp = TrialProcess(job)
+        print(tp._proc.pid, flush=True)
+        for r in tp.steps():
+            tp.decide(stop=False)
+    """))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    worker = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    descendants: list[psutil.Process] = []
+    try:
+        trial_pid = int(worker.stdout.readline())
+        time.sleep(0.5)  # the trial is training (hanging in its step)
+        descendants = psutil.Process(worker.pid).children(recursive=True)
+        assert trial_pid in {p.pid for p in descendants}
+        assert len(descendants) >= 3  # resource tracker, fork server, trial process
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+        gone, alive = psutil.wait_procs(descendants, timeout=15)
+        assert not alive, [(p.pid, p.cmdline()[-1][:60]) for p in alive]
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        for p in descendants:  # never leave behind what this test started
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+
+
+def test_a_segfaulting_trial_is_fail_with_its_cause_and_the_study_goes_on(sqlite_url, cache_dir):
+    spec = parse_spec({"name": "crash", "model": FAULTS, "steps": 3, "n_trials": 2, "seed": 0,
+                       "dataset": {"name": "digits"}, "sampler": {"name": "random"},
+                       "search_space": {"crash": {"type": "categorical", "choices": ["segv", "none"]},
+                                        "crash_at": 1, "steps": 3},
+                       "trial": {"infer_repeats": 3}})  # fmt: skip
+    study = optuna.create_study(storage=sqlite_url, study_name="crash", direction="maximize")
+    study.enqueue_trial({"crash": "segv"})
+    study.enqueue_trial({"crash": "none"})
+    study = run_study(spec, storage_url=sqlite_url, cache_dir=str(cache_dir)).study
+    crashed, fine = study.trials
+    assert crashed.state == TrialState.FAIL and fine.state == TrialState.COMPLETE
+    error = crashed.user_attrs["error"]
+    assert error.startswith("trial process was killed by SIGSEGV (a crash in native code) during step 1")
+    assert "faults: crashing on purpose (segv) at step 1" in error
+    df = load_step_metrics(sqlite_url, "crash")
+    assert list(df[df.trial_number == 0].step) == [-1, 0]  # what it measured before dying is kept
