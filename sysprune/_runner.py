@@ -25,7 +25,7 @@ from sysprune._logging import get_logger
 from sysprune._metrics import METRIC_NAMES
 from sysprune._spec import SpecError, StudySpec
 from sysprune._store import tune_sqlite_engine
-from sysprune._trial_process import CapExceeded, TrialJob, TrialProcess, TrialProcessError, warm_up
+from sysprune._trial_process import CapExceeded, TrialJob, TrialProcess, TrialProcessError
 
 _log = get_logger(__name__)
 
@@ -289,23 +289,41 @@ def run_study(
     data_dir: str | None = None,
     cache_dir: str | None = None,
     on_start: Callable[[optuna.Study, int, int], None] | None = None,
+    workers: int | None = None,
+    oversubscribe: bool = False,
+    ray_address: str | None = None,
 ) -> RunResult:
     """Run (or resume) a study.
 
     ``n_trials=None`` runs until the study holds ``spec.n_trials`` trials (so running the same command again
     after an interruption finishes the study, and after completion does nothing); an explicit ``n_trials``
-    adds that many trials. Raises SpecError/DatasetUnavailable before touching the database on bad input.
+    adds that many trials. Trials lost with a killed worker (or interrupted) do not count and run again.
+    Raises SpecError/DatasetUnavailable before touching the database on bad input.
+
+    ``workers`` local worker processes share the study (default 1: this process), each pinned to its own cores
+    (``oversubscribe`` allows more workers than that); ``ray_address`` (``""``: a local Ray cluster) runs them
+    as Ray tasks instead (default: one per ``trial.threads`` CPUs of the cluster). ``callbacks`` always run in
+    this process, for every trial of the run as it finishes (read from the storage when workers run elsewhere).
+    See docs/workers.md.
     """
+    from sysprune import _workers
     from sysprune._data import prepare
 
     if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
         raise SpecError(f"--n-trials must be an integer >= 1, got {n_trials!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise SpecError(f"--seed must be an integer >= 0, got {seed!r}")
+    cpu_sets: list = [None]
+    if ray_address is None and workers is not None:
+        cpu_sets = _workers.cpu_sets(workers, spec.trial.threads, oversubscribe=oversubscribe)
+        if workers == 1:
+            cpu_sets = [None]  # one worker in this process: not pinned
+    elif workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise SpecError(f"--workers must be an integer >= 1, got {workers!r}")
     seed = spec.seed if seed is None else seed
     study_name = study_name or spec.name
     d = spec.dataset
-    dataset_path = prepare(
+    prepare(
         d.name,
         seed=seed,
         subsample=d.subsample,
@@ -314,18 +332,26 @@ def run_study(
         data_dir=data_dir,
         cache_dir=cache_dir,
     )
-    study, n_existing = open_study(spec, storage_url, study_name, seed)
-    todo = n_trials if n_trials is not None else max(0, spec.n_trials - n_existing)
+    study, _ = _workers.open_for_workers(spec, storage_url, study_name, seed)
+    with _workers.database_lock(storage_url):
+        counted = _workers.count_in_storage(study)
+        target = counted + n_trials if n_trials is not None else spec.n_trials
+        _workers.set_target(study, target)
+    todo = max(0, target - counted)
     if on_start is not None:
-        on_start(study, n_existing, todo)
+        on_start(study, counted, todo)
     if todo > 0:
-        _log.debug("fork server ready in %.2f s", warm_up())
-        study.optimize(
-            Objective(spec, str(dataset_path), seed),
-            n_trials=todo,
-            catch=(TrialProcessError,),
-            callbacks=list(callbacks),
-            gc_after_trial=False,
-            show_progress_bar=False,
-        )
-    return RunResult(study, storage_url, todo, n_existing)
+        cfg = _workers.WorkerConfig(spec=spec, storage_url=storage_url, study_name=study_name, seed=seed,
+                                    target=target, data_dir=data_dir, cache_dir=cache_dir)  # fmt: skip
+        if ray_address is not None:
+            from sysprune._ray import run_on_ray
+
+            run_on_ray(cfg, study, n_workers=workers, address=ray_address, callbacks=callbacks)
+        elif len(cpu_sets) > 1:
+            from dataclasses import replace
+
+            feed = _workers.TrialFeed(study, callbacks)
+            _workers.launch([replace(cfg, cpus=c) for c in cpu_sets], poll=feed.poll)
+        else:
+            _workers.run_worker(cfg, callbacks)
+    return RunResult(study, storage_url, todo, counted)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 EXIT_USAGE = 2  # bad input: a study file, an argument, a dataset not available
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
 
 class UserError(Exception):
@@ -45,6 +46,14 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--no-publish", action="store_true",
                    help="do not publish figures/notes for optuna-dashboard after each trial")  # fmt: skip
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="run N worker processes on the study, each pinned to its own cores (default 1; at most "
+                        "cores / trial.threads; with --ray: default one per trial.threads CPUs of the cluster)")
+    p.add_argument("--oversubscribe", action="store_true",
+                   help="allow more workers than cores (time and latency metrics stop being comparable)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run the workers as Ray tasks on the cluster at ADDRESS (e.g. auto, ray://host:10001; "
+                        "a local cluster when no address is given); needs the [ray] extra")  # fmt: skip
     p.set_defaults(func=_cmd_run)
 
 
@@ -66,7 +75,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"{verb} {spec.name}: {spec.model} on {spec.dataset.name}, {todo} trial(s) x {spec.steps} steps, "
               f"pruner {spec.pruner.policy}, budgets {_fmt_budgets(spec.budgets)} -> {where}", flush=True)  # fmt: skip
         if not args.quiet:
-            callbacks.append(Progress(todo))
+            callbacks.append(Progress(n_existing + todo))
         callbacks.extend(_extra_callbacks(args))
 
     result = run_study(
@@ -77,9 +86,68 @@ def _cmd_run(args: argparse.Namespace) -> int:
         seed=args.seed,
         callbacks=callbacks,
         on_start=on_start,
+        workers=args.workers,
+        oversubscribe=args.oversubscribe,
+        ray_address=args.ray,
     )
     if result.n_run:
         _print_summary(result.study, args.storage)
+    return 0
+
+
+def _add_worker(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "worker",
+        help="join a study: run its trials in this process until it holds its n_trials (from another shell or "
+        "machine)",
+        description="Run trials of a study beside the workers already on it (another shell, another machine), "
+        "sharing its storage, until the study holds its target number of trials (the one the last 'sysprune run' "
+        "set, else the file's n_trials). Creates the study if it does not exist yet: N workers may start at once. "
+        "Use PostgreSQL for workers on several machines (docs/workers.md).",
+        epilog="example:\n  sysprune worker studies/digits_mlp.toml "
+        "--storage postgresql+psycopg2://user:password@dbhost/sysprune\n"
+        "  sysprune worker studies/digits_mlp.toml --cpus 2,3",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from sysprune._runner import DEFAULT_STORAGE
+
+    p.add_argument("study", help="the study file (studies/*.toml)")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
+    p.add_argument("--study-name", default=None, help="study name in the database (default: the file's name)")
+    p.add_argument("--seed", type=int, default=None, help="override the file's seed")
+    p.add_argument("--cpus", default=None, metavar="LIST",
+                   help="pin this worker and its trial processes to these cores, e.g. 2,3 or 0-3 (default: not pinned)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--no-publish", action="store_true",
+                   help="do not publish figures/notes for optuna-dashboard after each trial")  # fmt: skip
+    p.set_defaults(func=_cmd_worker)
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from sysprune._progress import Progress
+    from sysprune._runner import _shown
+    from sysprune._spec import load_spec
+    from sysprune._workers import WorkerConfig, parse_cpus, run_worker
+
+    spec = load_spec(args.study)
+    cpus = parse_cpus(args.cpus) if args.cpus is not None else None
+    if args.seed is not None and (args.seed < 0):
+        raise UserError(f"--seed must be an integer >= 0, got {args.seed!r}")
+    cfg = WorkerConfig(spec=spec, storage_url=args.storage, study_name=args.study_name or spec.name,
+                       seed=spec.seed if args.seed is None else args.seed, cpus=cpus)  # fmt: skip
+    callbacks: list = []
+
+    def on_start(study, counted: int, target: int) -> None:
+        print(f"worker joining {study.study_name!r} ({counted}/{target} trials) -> {_shown(args.storage)}", flush=True)
+        if not args.quiet:
+            callbacks.append(Progress(target))
+        callbacks.extend(_extra_callbacks(args))
+
+    n = run_worker(cfg, callbacks, on_start=on_start)
+    if n:
+        from sysprune._runner import open_study
+
+        _print_summary(open_study(spec, args.storage, cfg.study_name, cfg.seed)[0], args.storage)
     return 0
 
 
@@ -203,7 +271,7 @@ def _add_dashboard(sub: argparse._SubParsersAction) -> None:
     add_parser(sub)
 
 
-_SUBCOMMANDS = [_add_run, _add_studies, _add_metrics, _add_dashboard]
+_SUBCOMMANDS = [_add_run, _add_worker, _add_studies, _add_metrics, _add_dashboard]
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -212,9 +280,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from sysprune._spec import SpecError
 
     from sysprune._runner import StorageError
+    from sysprune._workers import WorkerFailed
 
     errors: list[type[BaseException]] = [UserError, SpecError, StorageError, sqlalchemy.exc.ArgumentError,
-                                         sqlalchemy.exc.OperationalError]  # fmt: skip
+                                         sqlalchemy.exc.OperationalError, WorkerFailed]  # fmt: skip
     try:
         from sysprune._data import DatasetUnavailable
 
@@ -242,8 +311,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sysprune._logging import enable_default_handler
 
     enable_default_handler("DEBUG" if args.debug else "INFO")
+    import signal
+
+    from sysprune._workers import Terminated, raise_terminated
+
+    signal.signal(signal.SIGTERM, raise_terminated)  # handled like Ctrl-C: the running trial stopped and recorded
     try:
         return args.func(args)
+    except Terminated:
+        print("\nstopped by SIGTERM; the study is kept — run the same command again to resume", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("\ninterrupted; the study is kept — run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
