@@ -13,8 +13,8 @@ They coordinate through the study's database only:
   count (:func:`counts_toward_target`: every trial that is not WAITING, except lost or interrupted ones, which are
   retried) and only then asks Optuna for a trial, still under the lock: the count and the new RUNNING trial are one
   atomic step, so no interleaving of workers can exceed the target, and no trial is created only to be thrown away.
-* **Lost trials**: each trial records who runs it (user attr ``sysprune:worker``: host, boot id, pid and the pid's
-  start time). When a worker starts, RUNNING trials of a worker on this host whose process is gone are failed at
+* **Lost trials**: each trial records who runs it (user attr ``sysprune:worker``: host, boot id, pid, the pid's
+  start time, its cores). When a worker starts, RUNNING trials of a worker on this host whose process is gone are failed at
   once with the reason ``worker lost``; on other hosts a dead worker's trials are found by Optuna's heartbeat
   after its grace period. Either way the trial is FAIL with ``error = "worker lost"`` and its configuration is
   enqueued again (as Optuna's ``RetryHeartbeatStaleTrialCallback`` does), and it does not count toward n_trials.
@@ -202,7 +202,8 @@ class WorkerIdentity:
         return cls(host_id(), os.getpid(), round(psutil.Process().create_time(), 2))
 
     def record(self) -> dict[str, Any]:
-        return {"host": self.host, "pid": self.pid, "started": self.started}
+        """What a trial records about its worker (user attr ``sysprune:worker``), with the cores it may use."""
+        return {"host": self.host, "pid": self.pid, "started": self.started, "cpus": available_cpus()}
 
     def is_gone(self) -> bool:
         import psutil
