@@ -277,7 +277,7 @@ def mark_failed(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
     """``trial`` has just been failed by this process: record ``reason`` and enqueue its configuration again."""
     _set_attr_of_finished_trial(study._storage, trial._trial_id, _attrs.ERROR, reason)
     requeue(study, trial)
-    _log.info("trial %d failed (%s); its configuration will run again", trial.number, reason)
+    _log.debug("trial %d failed (%s); its configuration will run again", trial.number, reason)
 
 
 def fail_trial(study: optuna.Study, trial_id: int, reason: str) -> bool:
