@@ -534,18 +534,18 @@ def _worker_process(cfg: WorkerConfig, launcher: int, verbosity: int) -> None:
     from sysprune._logging import enable_default_handler
 
     enable_default_handler("DEBUG" if verbosity <= optuna.logging.DEBUG else "INFO")
+    import sys
+
     try:
         _die_with_parent(launcher)
         run_worker(cfg)
     except Terminated:
-        os._exit(EXIT_TERMINATED)
+        sys.exit(EXIT_TERMINATED)
     except KeyboardInterrupt:
-        os._exit(130)
+        sys.exit(130)
     except SpecError as e:  # e.g. the study file changed under a running study
-        import sys
-
         print(f"sysprune: worker {os.getpid()}: error: {str(e).splitlines()[0]}", file=sys.stderr)
-        os._exit(2)
+        sys.exit(2)
 
 
 def launch(cfgs: Sequence[WorkerConfig], *, poll: Callable[[], None] | None = None, poll_s: float = 1.0) -> None:

@@ -138,6 +138,10 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     callbacks: list = []
 
     def on_start(study, counted: int, target: int) -> None:
+        if counted >= target:
+            print(f"study {study.study_name!r} already holds {counted}/{target} trials; nothing to run "
+                  f"(sysprune run --n-trials N adds more)")  # fmt: skip
+            return
         print(f"worker joining {study.study_name!r} ({counted}/{target} trials) -> {_shown(args.storage)}", flush=True)
         if not args.quiet:
             callbacks.append(Progress(target))
