@@ -130,6 +130,7 @@ def test_run_with_two_workers_pins_each_to_its_own_core(tmp_path, sqlite_url):
     if len(cores) < 2:
         missing("needs 2 cores")  # every CI runner and this machine have them
     spec = study_file(tmp_path, steps=2, n_trials=6, lo=20, hi=40)
+    spec.write_text(spec.read_text().replace("tests.workloads.alloc", "tests.workloads.affinity"))
     r = run("run", str(spec), "--storage", sqlite_url, "--workers", "2", "--no-publish")
     assert r.returncode == 0, r.stderr
     assert "6 trials (6 complete, 0 pruned, 0 failed)" in r.stdout
@@ -137,6 +138,8 @@ def test_run_with_two_workers_pins_each_to_its_own_core(tmp_path, sqlite_url):
     pinned = {t.user_attrs[WORKER_ATTR]["pid"]: tuple(t.user_attrs[WORKER_ATTR]["cpus"]) for t in trials}
     assert set(pinned.values()) <= {(cores[0],), (cores[1],)}
     assert len(set(pinned)) == len(set(pinned.values()))  # one core set per worker process
+    for t in trials:  # the trial process itself (the workload reports its affinity) runs on its worker's core
+        assert (t.value, t.user_attrs["val_loss"]) == (tuple(t.user_attrs[WORKER_ATTR]["cpus"])[0], 1.0)
     # the progress line shows the study's totals, read from the database
     assert "[6/6] complete 6" in r.stderr
 
