@@ -398,14 +398,20 @@ class ClaimingStudy(optuna.Study):
 
     def ask(self, fixed_distributions: dict | None = None) -> optuna.Trial:
         engine = getattr(_rdb(self._storage), "engine", None)
-        with database_lock(self._url, engine):
+        # A Ctrl-C / SIGTERM waits until the new trial is recorded here (it is then failed and requeued), so no
+        # RUNNING trial is left without an owner to tell its worker is gone.
+        with _signals_deferred(), database_lock(self._url, engine):
             if count_in_storage(self) >= self._target:
                 raise _NoSlot()
             trial = super().ask(fixed_distributions)
             trial.set_user_attr(WORKER_ATTR, self._me.record())
-        self.current = trial
-        self.n_asked += 1
+            self.current = trial
+            self.n_asked += 1
         return trial
+
+    def trial_done(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """An Optuna callback: the trial is told; an interrupt from now on is not its."""
+        self.current = None
 
 
 def interrupted_reason(e: BaseException) -> str:
@@ -485,7 +491,8 @@ def run_worker(cfg: WorkerConfig, callbacks: Sequence[Callback] = (),
     _log.debug("worker %d (pid %d, cpus %s): fork server ready in %.2f s", number, os.getpid(), cfg.cpus, warm_up())
     try:
         claiming.optimize(Objective(spec, str(dataset_path), cfg.seed), catch=(TrialProcessError,),
-                          callbacks=list(callbacks), gc_after_trial=False, show_progress_bar=False)  # fmt: skip
+                          callbacks=[claiming.trial_done, *callbacks], gc_after_trial=False,
+                          show_progress_bar=False)  # fmt: skip
     except _NoSlot:
         pass
     except KeyboardInterrupt as e:
@@ -512,6 +519,23 @@ def _signals_ignored() -> Iterator[None]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM blocked in the main thread for the block and delivered when it ends (a worker has no
+    other thread that could take them meanwhile: Optuna's heartbeat thread runs only during a trial)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _die_with_parent(parent: int) -> None:
