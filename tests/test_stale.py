@@ -42,6 +42,11 @@ def _running_trial(study: optuna.Study, x: float, worker: dict | None) -> optuna
     return t
 
 
+# These tests drive trials with ask() on a storage with heartbeats, which Optuna meets with a warning.
+_ASK_WITH_HEARTBEAT = pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used")
+
+
+@_ASK_WITH_HEARTBEAT
 def test_a_dead_workers_trial_on_this_host_is_failed_at_once_and_retried(sqlite_url):
     storage = make_storage(sqlite_url)
     install_lost_trial_callback(storage)
@@ -72,6 +77,7 @@ def test_a_dead_workers_trial_on_this_host_is_failed_at_once_and_retried(sqlite_
     assert recover_lost_trials(study) == []
 
 
+@_ASK_WITH_HEARTBEAT
 def test_a_trial_with_a_stale_heartbeat_is_failed_as_lost_and_retried(sqlite_url):
     import warnings
 
