@@ -16,7 +16,7 @@ import optuna
 from optuna.trial import TrialState
 
 from sysprune._attrs import ERROR, PRUNE_REASON
-from sysprune._workers import is_requeued
+from sysprune._lost import is_requeued
 
 
 def _fmt(v: float) -> str:

@@ -5,20 +5,15 @@ from the worker's own fork server). ``sysprune run`` is one worker, or launches 
 ``sysprune worker`` joins a study from another shell or machine; ``--ray`` runs them as Ray tasks (``_ray.py``).
 They coordinate through the study's database only:
 
-* **One lock per database** (:func:`database_lock`): PostgreSQL's session advisory lock, or an exclusive ``flock`` on
-  a file beside an SQLite database. It is held for short, bounded pieces of work only: creating the schema and the
-  study (so N workers started at once on a new database do not race), and claiming a trial slot. The operating
-  system (or the server, when the connection drops) releases it when its holder dies.
+* **One lock per database** (``_dblock.database_lock``), held for short, bounded pieces of work only: creating
+  the schema and the study (so N workers started at once on a new database do not race), and claiming a trial slot.
 * **An exact trial count**: ``n_trials`` is a total for the study. Under the lock a worker counts the trials that
   count (:func:`counts_toward_target`: every trial that is not WAITING, except lost or interrupted ones, which are
   retried) and only then asks Optuna for a trial, still under the lock: the count and the new RUNNING trial are one
   atomic step, so no interleaving of workers can exceed the target, and no trial is created only to be thrown away.
-* **Lost trials**: each trial records who runs it (user attr ``sysprune:worker``: host, boot id, pid, the pid's
-  start time, its cores). When a worker starts, RUNNING trials of a worker on this host whose process is gone are failed at
-  once with the reason ``worker lost``; on other hosts a dead worker's trials are found by Optuna's heartbeat
-  after its grace period. Either way the trial is FAIL with ``error = "worker lost"`` and its configuration is
-  enqueued again (as Optuna's ``RetryHeartbeatStaleTrialCallback`` does), and it does not count toward n_trials.
-  A trial stopped by Ctrl-C or SIGTERM is recorded the same way (``interrupted (SIGINT)``) and retried on resume.
+* **Lost trials** (``_lost.py``): a gone worker's RUNNING trial is failed with ``error = "worker lost"`` when a
+  worker starts — at once on the same host, after the heartbeat grace elsewhere — and its configuration retried; a
+  trial stopped by Ctrl-C or SIGTERM is recorded as ``interrupted (...)`` and retried too.
 * **Seeds**: every worker registers in the study and gets a number unique to it (0, 1, 2, ... in the order they
   start); its sampler seed is derived from the study seed and that number, so workers never draw the same
   parameters by seed arithmetic, and a resumed study does not replay its first draws.
@@ -30,13 +25,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
-import platform
 import signal
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -44,13 +36,22 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sysprune import _attrs
 from sysprune._logging import get_logger
+from sysprune._dblock import database_lock
+from sysprune._lost import (
+    INTERRUPTED,
+    WORKER_ATTR,
+    WorkerIdentity,
+    backend_of,
+    fail_trial,
+    install_lost_trial_callback,
+    is_requeued,
+    mark_failed,
+    recover_lost_trials,
+)
 from sysprune._spec import SpecError, StudySpec
 
 _log = get_logger(__name__)
 
-LOST = "worker lost"
-INTERRUPTED = "interrupted"  # + " (SIGINT)" / " (SIGTERM)"
-WORKER_ATTR = "sysprune:worker"
 TARGET_KEY = "sysprune:n_trials"  # study system attr: the study's total of trials that count
 WORKERS_KEY = "sysprune:workers"  # study system attr: how many workers have registered
 EXIT_TERMINATED = 143
@@ -75,85 +76,7 @@ def raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
-# ------------------------------------------------------------------------------------------------- the lock
-
-
-def _lock_key(url: str) -> int:
-    return int.from_bytes(hashlib.sha256(b"sysprune:" + url.encode()).digest()[:8], "little", signed=True)
-
-
-@contextlib.contextmanager
-def database_lock(url: str, engine: Any = None) -> Iterator[None]:
-    """Hold sysprune's lock on the database of ``url`` (see the module docstring).
-
-    SQLite: an exclusive ``flock`` on ``<database>-sysprune.lock``; PostgreSQL: ``pg_advisory_lock`` on a
-    connection of ``engine`` (a new one when None). Other databases and in-memory SQLite: no lock (one worker).
-    If the lock cannot be taken because the database cannot be reached, the block runs unlocked: opening the
-    storage then reports why, in one line.
-    """
-    import sqlalchemy
-
-    try:
-        parsed = sqlalchemy.make_url(url)
-    except sqlalchemy.exc.ArgumentError:
-        yield
-        return
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        db = parsed.database
-        if not db or db == ":memory:" or db.startswith("file:"):
-            yield
-            return
-        import fcntl
-
-        path = Path(db + "-sysprune.lock")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
-            yield
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the flock
-        return
-    if backend == "postgresql":
-        own = engine is None
-        try:
-            if own:
-                engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
-            conn = engine.connect()
-        except Exception:  # unreachable, no driver, ...: make_storage says why
-            yield
-            return
-        key = _lock_key(str(parsed.render_as_string(hide_password=True)))
-        try:
-            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            conn.commit()
-            yield
-        finally:
-            try:
-                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
-            finally:
-                conn.close()
-                if own:
-                    engine.dispose()
-        return
-    yield
-
-
 # ------------------------------------------------------------------------------------------- counting trials
-
-
-def is_requeued(trial: FrozenTrial) -> bool:
-    """A FAIL trial whose configuration was enqueued again: lost with its worker, or interrupted."""
-    if trial.state != TrialState.FAIL:
-        return False
-    error = trial.user_attrs.get(_attrs.ERROR)
-    return isinstance(error, str) and (error == LOST or error.startswith(INTERRUPTED))
 
 
 def counts_toward_target(trial: FrozenTrial) -> bool:
@@ -165,14 +88,9 @@ def count(trials: Sequence[FrozenTrial]) -> int:
     return sum(counts_toward_target(t) for t in trials)
 
 
-def _rdb(storage: Any) -> Any:
-    """The RDBStorage behind Optuna's caching wrapper (reads from it are never stale)."""
-    return getattr(storage, "_backend", storage)
-
-
 def count_in_storage(study: optuna.Study) -> int:
     """How many of the study's trials count toward its target, read from the database (not a cache)."""
-    return count(_rdb(study._storage).get_all_trials(study._study_id, deepcopy=False))
+    return count(backend_of(study._storage).get_all_trials(study._study_id, deepcopy=False))
 
 
 def stored_target(study: optuna.Study) -> int | None:
@@ -182,145 +100,6 @@ def stored_target(study: optuna.Study) -> int | None:
 
 def set_target(study: optuna.Study, target: int) -> None:
     study._storage.set_study_system_attr(study._study_id, TARGET_KEY, int(target))
-
-
-# ---------------------------------------------------------------------------------------------- who runs what
-
-
-@dataclass(frozen=True)
-class WorkerIdentity:
-    """Where a worker process runs, so that a restart on the same host can tell that it is gone."""
-
-    host: str
-    pid: int
-    started: float  # the pid's start time (psutil create_time): tells a reused pid apart
-
-    @classmethod
-    def current(cls) -> "WorkerIdentity":
-        import psutil
-
-        return cls(host_id(), os.getpid(), round(psutil.Process().create_time(), 2))
-
-    def record(self) -> dict[str, Any]:
-        """What a trial records about its worker (user attr ``sysprune:worker``), with the cores it may use."""
-        return {"host": self.host, "pid": self.pid, "started": self.started, "cpus": available_cpus()}
-
-    def is_gone(self) -> bool:
-        import psutil
-
-        try:
-            return round(psutil.Process(self.pid).create_time(), 2) != self.started
-        except psutil.Error:
-            return True
-
-
-def host_id() -> str:
-    """This machine: its name and boot id (a pid means nothing on another host or after a reboot)."""
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        boot = "?"
-    return f"{platform.node()}/{boot}"
-
-
-def _recorded_worker(trial: FrozenTrial) -> WorkerIdentity | None:
-    w = trial.user_attrs.get(WORKER_ATTR)
-    try:
-        return WorkerIdentity(str(w["host"]), int(w["pid"]), float(w["started"]))
-    except (TypeError, KeyError, ValueError):
-        return None
-
-
-def _set_attr_of_finished_trial(storage: optuna.storages.RDBStorage, trial_id: int, key: str, value: Any) -> None:
-    """Optuna refuses attrs on a finished trial; the reason of a trial failed by the heartbeat goes in directly."""
-    import sqlalchemy
-
-    with _rdb(storage).engine.begin() as conn:
-        params = {"t": trial_id, "k": key, "v": json.dumps(value)}
-        done = conn.execute(sqlalchemy.text("UPDATE trial_user_attributes SET value_json = :v "
-                                            "WHERE trial_id = :t AND key = :k"), params)  # fmt: skip
-        if done.rowcount == 0:
-            conn.execute(sqlalchemy.text("INSERT INTO trial_user_attributes (trial_id, key, value_json) "
-                                         "VALUES (:t, :k, :v)"), params)  # fmt: skip
-
-
-def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Enqueue ``trial``'s configuration again, with Optuna's retry bookkeeping (``failed_trial``,
-    ``retry_history``; see ``RetryHeartbeatStaleTrialCallback``)."""
-    if not trial.params:
-        return  # nothing was drawn yet: a fresh trial is just as good
-    history = [*trial.system_attrs.get("retry_history", []), trial.number]
-    study.add_trial(
-        optuna.trial.create_trial(
-            state=TrialState.WAITING,
-            params=trial.params,
-            distributions=trial.distributions,
-            system_attrs={"failed_trial": trial.system_attrs.get("failed_trial", trial.number),
-                          "retry_history": history},
-        )
-    )  # fmt: skip
-
-
-class LostTrialCallback:
-    """``heartbeat_stale_trial_callback`` of the storage: a trial Optuna failed as stale gets its reason and is
-    retried."""
-
-    def __init__(self) -> None:
-        self.failed: list[int] = []  # numbers of the trials it was called for
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        mark_failed(study, trial, LOST)
-        self.failed.append(trial.number)
-
-
-def mark_failed(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
-    """``trial`` has just been failed by this process: record ``reason`` and enqueue its configuration again."""
-    _set_attr_of_finished_trial(study._storage, trial._trial_id, _attrs.ERROR, reason)
-    requeue(study, trial)
-    _log.debug("trial %d failed (%s); its configuration will run again", trial.number, reason)
-
-
-def fail_trial(study: optuna.Study, trial_id: int, reason: str) -> bool:
-    """Fail a RUNNING trial with ``reason`` and requeue it; False when another process finished it first."""
-    storage = study._storage
-    try:
-        if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
-            return False
-    except optuna.exceptions.UpdateFinishedTrialError:
-        return False
-    mark_failed(study, storage.get_trial(trial_id), reason)
-    return True
-
-
-def recover_lost_trials(study: optuna.Study, here: str | None = None) -> list[int]:
-    """Fail (``worker lost``) and requeue the RUNNING trials whose worker is gone: on this host, those whose
-    recorded process no longer exists (at once); anywhere, those whose heartbeat is stale. Returns their numbers.
-    Call it under :func:`database_lock`."""
-    import warnings
-
-    here = here or host_id()
-    lost = []
-    backend = _rdb(study._storage)
-    for t in backend.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.RUNNING,)):
-        w = _recorded_worker(t)
-        if w is not None and w.host == here and w.is_gone() and fail_trial(study, t._trial_id, LOST):
-            lost.append(t.number)
-    callback = backend.get_heartbeat_stale_trial_callback()
-    n_before = len(callback.failed) if isinstance(callback, LostTrialCallback) else 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        # Optuna also runs this before each trial of optimize(); the storage's LostTrialCallback marks and
-        # requeues what it fails.
-        optuna.storages.fail_stale_trials(study)
-    if isinstance(callback, LostTrialCallback):
-        lost.extend(callback.failed[n_before:])
-    return sorted(lost)
-
-
-def install_lost_trial_callback(storage: Any) -> None:
-    backend = _rdb(storage)
-    if isinstance(backend, optuna.storages.RDBStorage):
-        backend.heartbeat_stale_trial_callback = LostTrialCallback()
 
 
 # ------------------------------------------------------------------------------------------- seeds and cores
@@ -397,7 +176,7 @@ class ClaimingStudy(optuna.Study):
         self.n_asked = 0
 
     def ask(self, fixed_distributions: dict | None = None) -> optuna.Trial:
-        engine = getattr(_rdb(self._storage), "engine", None)
+        engine = getattr(backend_of(self._storage), "engine", None)
         # A Ctrl-C / SIGTERM waits until the new trial is recorded here (it is then failed and requeued), so no
         # RUNNING trial is left without an owner to tell its worker is gone.
         with _signals_deferred(), database_lock(self._url, engine):
@@ -621,7 +400,7 @@ class TrialFeed:
         self.seen = {t.number for t in self._finished()}
 
     def _finished(self) -> list[FrozenTrial]:
-        return _rdb(self.study._storage).get_all_trials(self.study._study_id, deepcopy=False, states=self._FINISHED)
+        return backend_of(self.study._storage).get_all_trials(self.study._study_id, deepcopy=False, states=self._FINISHED)
 
     def poll(self) -> None:
         if not self.callbacks:

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from sysprune import load_step_metrics
 from sysprune._runner import run_study
 from sysprune._spec import parse_spec
-from sysprune._workers import WORKER_ATTR
+from sysprune._lost import WORKER_ATTR
 from tests._require import missing
 
 

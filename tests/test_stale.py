@@ -15,15 +15,8 @@ from optuna.trial import TrialState
 
 from sysprune import load_step_metrics
 from sysprune._runner import make_storage
-from sysprune._workers import (
-    LOST,
-    WORKER_ATTR,
-    WorkerIdentity,
-    count_in_storage,
-    host_id,
-    install_lost_trial_callback,
-    recover_lost_trials,
-)
+from sysprune._lost import LOST, WORKER_ATTR, WorkerIdentity, host_id, install_lost_trial_callback, recover_lost_trials
+from sysprune._workers import count_in_storage
 from tests._workers_util import fresh, popen, run, study_file, wait_for
 
 

@@ -10,10 +10,8 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from sysprune import load_step_metrics
+from sysprune._lost import INTERRUPTED, LOST, WORKER_ATTR
 from sysprune._workers import (
-    INTERRUPTED,
-    LOST,
-    WORKER_ATTR,
     TooManyWorkers,
     count,
     counts_toward_target,
