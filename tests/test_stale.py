@@ -159,7 +159,13 @@ def test_kill_9_mid_trial_then_the_same_command_again(tmp_path, new_db):
     assert not alive, [p.cmdline() for p in alive]
 
 
-def test_sigterm_mid_trial_stops_records_and_exits_143_with_one_line(tmp_path, sqlite_url):
+@pytest.mark.parametrize(
+    "sig, code, message, reason",
+    [(signal.SIGTERM, 143, "stopped by SIGTERM", "interrupted (SIGTERM)"),
+     (signal.SIGINT, 130, "interrupted; the study is kept", "interrupted (SIGINT)")],
+    ids=["SIGTERM", "SIGINT"],
+)  # fmt: skip
+def test_a_signal_mid_trial_stops_records_and_exits_with_one_line(tmp_path, sqlite_url, sig, code, message, reason):
     spec = study_file(tmp_path, steps=3, n_trials=2, lo=150, hi=200)
     args = ("run", str(spec), "--storage", sqlite_url, "--quiet", "--no-publish")
     worker = popen(*args)
@@ -167,17 +173,17 @@ def test_sigterm_mid_trial_stops_records_and_exits_143_with_one_line(tmp_path, s
         wait_for(lambda: _steps_of(sqlite_url, 0) >= 1, timeout=240)
         children = _sysprune_descendants(worker.pid)
         trial_procs = [p for p in children if p.ppid() != worker.pid]  # forked by the fork server
-        worker.send_signal(signal.SIGTERM)
+        worker.send_signal(sig)
         out, err = worker.communicate(timeout=60)
     finally:
         worker.kill()
-    assert worker.returncode == 143
+    assert worker.returncode == code
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and "stopped by SIGTERM" in lines[0] and "Traceback" not in err, err
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in err, err
     _, alive = psutil.wait_procs(trial_procs, timeout=10)
     assert not alive  # the trial process was stopped
     trials = optuna.load_study(study_name="s", storage=sqlite_url).get_trials()
-    assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["error"] == "interrupted (SIGTERM)"
+    assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["error"] == reason
     assert [t.state for t in trials[1:]] == [TrialState.WAITING]  # its configuration, to run again
 
     r = run(*args, timeout=600)
