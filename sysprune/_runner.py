@@ -353,5 +353,5 @@ def run_study(
             feed = _workers.TrialFeed(study, callbacks)
             _workers.launch([replace(cfg, cpus=c) for c in cpu_sets], poll=feed.poll)
         else:
-            _workers.run_worker(cfg, callbacks)
+            _workers.run_worker(cfg, callbacks, study=study)
     return RunResult(study, storage_url, todo, counted)

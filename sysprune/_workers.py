@@ -242,9 +242,11 @@ def open_for_workers(spec: StudySpec, url: str, study_name: str, seed: int) -> t
 
 
 def run_worker(cfg: WorkerConfig, callbacks: Sequence[Callback] = (),
-               on_start: Callable[[optuna.Study, int, int], None] | None = None) -> int:  # fmt: skip
+               on_start: Callable[[optuna.Study, int, int], None] | None = None, *,
+               study: optuna.Study | None = None) -> int:  # fmt: skip
     """Run trials of the study until it holds its target; returns how many this worker ran (asked for).
-    ``on_start(study, counted, target)`` is called once the study is open.
+    ``on_start(study, counted, target)`` is called once the study is open. ``study``: already opened by
+    :func:`open_for_workers` in this process (else it is opened here).
 
     KeyboardInterrupt (and :class:`Terminated`) propagate after the running trial is recorded and requeued.
     """
@@ -258,7 +260,8 @@ def run_worker(cfg: WorkerConfig, callbacks: Sequence[Callback] = (),
                            test_fraction=d.test_fraction, data_dir=cfg.data_dir, cache_dir=cfg.cache_dir)  # fmt: skip
     if cfg.cpus is not None:
         os.sched_setaffinity(0, cfg.cpus)  # before the fork server starts: it and every trial process inherit it
-    study, _ = open_for_workers(spec, cfg.storage_url, cfg.study_name, cfg.seed)
+    if study is None:
+        study, _ = open_for_workers(spec, cfg.storage_url, cfg.study_name, cfg.seed)
     with database_lock(cfg.storage_url):
         number = register_worker(study)
         target = cfg.target if cfg.target is not None else (stored_target(study) or spec.n_trials)
