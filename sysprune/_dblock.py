@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 
-def _lock_key(url: str) -> int:
-    return int.from_bytes(hashlib.sha256(b"sysprune:" + url.encode()).digest()[:8], "little", signed=True)
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(b"sysprune:" + name.encode()).digest()[:8], "little", signed=True)
 
 
 @contextlib.contextmanager
@@ -31,13 +31,12 @@ def database_lock(url: str, engine: Any = None) -> Iterator[None]:
     import sqlalchemy
 
     try:
-        parsed = sqlalchemy.make_url(url)
-    except sqlalchemy.exc.ArgumentError:
-        yield
-        return
-    backend = parsed.get_backend_name()
+        backend = sqlalchemy.make_url(url).get_backend_name()
+        database = sqlalchemy.make_url(url).database
+    except sqlalchemy.exc.ArgumentError:  # make_storage says why
+        backend = database = None
     if backend == "sqlite":
-        db = parsed.database
+        db = database
         if not db or db == ":memory:" or db.startswith("file:"):
             yield
             return
@@ -47,7 +46,9 @@ def database_lock(url: str, engine: Any = None) -> Iterator[None]:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
+        except OSError:  # a folder that cannot be created: make_storage says why
+            fd = None
+        if fd is None:
             yield
             return
         try:
@@ -58,17 +59,24 @@ def database_lock(url: str, engine: Any = None) -> Iterator[None]:
         return
     if backend == "postgresql":
         own = engine is None
+        conn = None
         try:
             if own:
                 engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
             conn = engine.connect()
-        except Exception:  # unreachable, no driver, ...: make_storage says why
-            yield
-            return
-        key = _lock_key(str(parsed.render_as_string(hide_password=True)))
-        try:
+            # Advisory locks are per database; the key names the schema the tables live in, as the server sees it
+            # (not the URL: workers on other machines reach the same server under other host names).
+            key = _lock_key(conn.execute(sqlalchemy.text("SELECT current_schema()")).scalar() or "")
             conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
             conn.commit()
+        except Exception:  # unreachable, no driver, ...: make_storage says why
+            if conn is not None:
+                conn.close()
+            conn = None
+        if conn is None:
+            yield
+            return
+        try:
             yield
         finally:
             try:

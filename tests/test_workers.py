@@ -154,3 +154,29 @@ def test_too_many_workers_is_one_line_exit_2_and_nothing_written(tmp_path):
     assert len(lines) == 1 and lines[0].startswith(f"sysprune: error: --workers {n}: this machine gives"), r.stderr
     assert "--oversubscribe" in lines[0]
     assert not db.exists()
+
+
+def test_the_database_lock_excludes_a_process_that_names_the_database_otherwise(new_db):
+    """Held here, the lock keeps another process waiting, also when its URL reaches the same database by another
+    name (another host name for the server, another spelling of the file's path)."""
+    import subprocess
+    import sys
+    import time
+
+    from sysprune._dblock import database_lock
+
+    if "127.0.0.1" in new_db:
+        other = new_db.replace("127.0.0.1", "localhost")
+    else:
+        other = new_db.replace("/study.db", "/./study.db")
+    assert other != new_db
+    code = ("import sys, time\nfrom sysprune._dblock import database_lock\nt = time.monotonic()\n"
+            "with database_lock(sys.argv[1]):\n    print(time.monotonic() - t)\n")  # fmt: skip
+    with database_lock(new_db):
+        p = subprocess.Popen([sys.executable, "-c", code, other], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)  # fmt: skip
+        time.sleep(3.0)
+        assert p.poll() is None, p.communicate()  # still waiting for the lock
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert float(out) >= 2.5
