@@ -10,7 +10,7 @@ GRID := $(filter-out digits_mlp rq2_%,$(STUDIES))
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv study studies grid lint test bench-overhead bench-pruners bench-budget dashboard clean $(addprefix study-,$(STUDIES))
+.PHONY: help venv study studies grid lint test bench-overhead bench-pruners bench-budget bench-load dashboard clean $(addprefix study-,$(STUDIES))
 .PHONY: results bench-replay $(addprefix compare-,$(STUDIES)) $(addprefix report-,$(STUDIES))
 
 help: ## list the targets (and one study-<name> target per file in studies/)
@@ -74,3 +74,6 @@ bench-replay: $(VENV)/.installed ## benchmark: replay 6 policies x 21 orders ove
 
 clean: ## remove results/ and caches (keeps .venv)
 	rm -rf results .pytest_cache
+
+bench-load: $(VENV)/.installed ## benchmark: trials/min with 1, 2, 4 workers (SQLite, PostgreSQL; local, Ray); 2 workers vs alone
+	$(BIN)/python benchmarks/bench_load.py

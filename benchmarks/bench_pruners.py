@@ -66,7 +66,7 @@ def build(url: str, n_trials: int, seed: int = 0) -> float:
     storage = optuna.storages.RDBStorage(url)
     tune_sqlite_engine(storage.engine)
     study = optuna.create_study(storage=storage, study_name=STUDY, direction="maximize")
-    study_id = study._study_id
+    study_id = _compat.study_id(study)
     rng = np.random.default_rng(seed)
     dist_json = optuna.distributions.distribution_to_json(optuna.distributions.FloatDistribution(0.0, 1.0))
     start = datetime.datetime(2026, 1, 1)
@@ -142,7 +142,7 @@ def time_pruner(
     url: str, name: str, pruner: optuna.pruners.BasePruner, n_timed: int, seed: int, verbose: bool = False
 ) -> dict:
     study = optuna.load_study(study_name=STUDY, storage=url, pruner=pruner)
-    tune_sqlite_engine(_compat.rdb_backend(study._storage).engine)
+    tune_sqlite_engine(_compat.rdb_backend(_compat.study_storage(study)).engine)
     t = time.perf_counter()
     study.get_trials(deepcopy=False)  # Optuna's own trial cache, as any long-running worker has it
     load_s = time.perf_counter() - t
@@ -174,7 +174,7 @@ def time_pruner(
             if prune:
                 pruned += 1
                 if verbose:
-                    print("   pruned:", study._storage.get_trial_user_attrs(trial._trial_id).get("prune_reason"))
+                    print("   pruned:", _compat.study_storage(study).get_trial_user_attrs(_compat.trial_id(trial)).get("prune_reason"))
                 break
         # Timed trials end as FAIL, so that they do not change the study they are timed against (as COMPLETE
         # trials they would raise the best value the curve pruner compares with).

@@ -181,11 +181,15 @@ def rdb_models() -> Any:
 
 
 #: Optuna's table of each private table name this module hands out (``optuna.storages._rdb.models``).
-_RDB_MODELS = {"trials": "TrialModel", "study_system_attributes": "StudySystemAttributeModel"}
+_RDB_MODELS = {
+    "trials": "TrialModel",
+    "study_system_attributes": "StudySystemAttributeModel",
+    "trial_user_attributes": "TrialUserAttributeModel",
+}
 
 
 def rdb_table(name: str) -> "sa.Table":
-    """Optuna's SQLAlchemy table ``trials`` or ``study_system_attributes`` (Optuna 5's schema)."""
+    """Optuna's SQLAlchemy table ``trials``, ``study_system_attributes`` or ``trial_user_attributes`` (Optuna 5)."""
     models = rdb_models()
     try:
         table = getattr(models, _RDB_MODELS[name]).__table__
@@ -194,6 +198,25 @@ def rdb_table(name: str) -> "sa.Table":
     if table.name != name:
         raise CompatError(f"optuna's {_RDB_MODELS[name]} maps to table {table.name!r}, not {name!r}")
     return table
+
+
+def set_finished_trial_user_attr(storage: Any, trial_id: int, key: str, value: Any) -> None:
+    """Set a user attr of a *finished* trial, which Optuna's API refuses (``UpdateFinishedTrialError``): the reason
+    of a trial failed by the heartbeat or by a restart ("worker lost") is written after Optuna failed it. RDB
+    storages only (the table ``trial_user_attributes``, JSON values as Optuna stores them)."""
+    import json
+
+    import sqlalchemy as sa
+
+    backend = rdb_backend(storage)
+    if backend is None:
+        raise CompatError(f"cannot set an attr of a finished trial in a {type(storage).__name__}")
+    table = rdb_table("trial_user_attributes")
+    where = (table.c.trial_id == trial_id) & (table.c.key == key)
+    with backend.engine.begin() as conn:
+        done = conn.execute(sa.update(table).where(where).values(value_json=json.dumps(value)))
+        if done.rowcount == 0:
+            conn.execute(sa.insert(table).values(trial_id=trial_id, key=key, value_json=json.dumps(value)))
 
 
 # ---------------------------------------------------------------------------------------------- optuna-dashboard

@@ -1,5 +1,8 @@
-"""A live progress line for ``sysprune run``: trials done / pruned / failed and the best value so far.
+"""A live progress line for ``sysprune run`` / ``sysprune worker``: the study's totals, read from its database.
 
+With several workers (local processes, other shells or machines, Ray tasks) every trial of the study counts, not
+only this process's: ``[done/target]`` are the study's trials that count toward its ``n_trials`` and its target;
+trials lost with a killed worker (or interrupted) are shown as ``lost`` and run again.
 On a terminal the line is rewritten in place; elsewhere (CI logs, pipes) one line is printed per finished trial.
 """
 
@@ -13,6 +16,7 @@ import optuna
 from optuna.trial import TrialState
 
 from sysprune._attrs import ERROR, PRUNE_REASON
+from sysprune._lost import is_requeued
 
 
 def _fmt(v: float) -> str:
@@ -20,15 +24,15 @@ def _fmt(v: float) -> str:
 
 
 class Progress:
-    """An Optuna callback. ``total`` is the number of trials this run will add."""
+    """An Optuna callback (or a :class:`sysprune._workers.TrialFeed` callback). ``total`` is the study's target
+    number of trials."""
 
     def __init__(self, total: int, *, stream: IO[str] | None = None, tty: bool | None = None) -> None:
         self.total = total
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
-        self.seen = 0
         self.t0 = time.perf_counter()
-        self.counts = {TrialState.COMPLETE: 0, TrialState.PRUNED: 0, TrialState.FAIL: 0}
+        self.done = 0
 
     def best(self, study: optuna.Study) -> str:
         if len(study.directions) > 1:
@@ -43,7 +47,10 @@ class Progress:
         return f"best {_fmt(bt.value)} (#{bt.number})"
 
     def line(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
-        c = self.counts
+        trials = study.get_trials(deepcopy=False)
+        lost = sum(is_requeued(t) for t in trials)
+        c = {s: sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+        self.done = c[TrialState.COMPLETE] + c[TrialState.PRUNED] + c[TrialState.FAIL] - lost
         elapsed = time.perf_counter() - self.t0
         last = f"#{trial.number} {trial.state.name.lower()}"
         why = {TrialState.PRUNED: PRUNE_REASON, TrialState.FAIL: ERROR}.get(trial.state)
@@ -52,19 +59,17 @@ class Progress:
         elif trial.values is not None and len(trial.values) == 1:
             last += f" {_fmt(trial.values[0])}"
         return (
-            f"[{self.seen}/{self.total}] complete {c[TrialState.COMPLETE]} · pruned {c[TrialState.PRUNED]} · "
-            f"failed {c[TrialState.FAIL]} · {self.best(study)} · {elapsed:.0f}s · last {last}"
+            f"[{self.done}/{self.total}] complete {c[TrialState.COMPLETE]} · pruned {c[TrialState.PRUNED]} · "
+            f"failed {c[TrialState.FAIL] - lost}{f' · lost {lost}' if lost else ''} · {self.best(study)} · "
+            f"{elapsed:.0f}s · last {last}"
         )
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        self.seen += 1
-        if trial.state in self.counts:
-            self.counts[trial.state] += 1
         text = self.line(study, trial)
         if self.tty:
             width = 160
             self.stream.write("\r" + text[:width].ljust(width))
-            if self.seen >= self.total:
+            if self.done >= self.total:
                 self.stream.write("\n")
         else:
             self.stream.write(text + "\n")

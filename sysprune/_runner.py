@@ -26,7 +26,7 @@ from sysprune._spec import StudySpec
 from sysprune._storage import DEFAULT_STORAGE, ensure_sqlite_dir, mask_url  # noqa: F401 - importable from here
 from sysprune._storage import open_storage as make_storage
 from sysprune.pruners._reasons import hard_cap_decision, record_decision
-from sysprune._trial_process import CapExceeded, TrialJob, TrialProcess, TrialProcessError, warm_up
+from sysprune._trial_process import CapExceeded, TrialJob, TrialProcess, TrialProcessError
 from sysprune.exceptions import StorageError, StudyMismatch  # noqa: F401 - importable from here
 
 _log = get_logger(__name__)
@@ -300,9 +300,11 @@ class Objective:
             if last:
                 _finalise(trial, last, spec.budgets)
             raise
-        except KeyboardInterrupt:  # Optuna marks the trial FAIL and re-raises; say why
+        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: Optuna marks the trial FAIL and re-raises; say why
+            from sysprune._workers import interrupted_reason
+
             step = f"step {last_step + 1}" if tp is not None else "start"
-            trial.set_user_attr(_attrs.ERROR, f"interrupted during {step}")
+            trial.set_user_attr(_attrs.ERROR, f"{interrupted_reason(e)} during {step}")
             raise
         finally:
             if tp is not None:
@@ -335,18 +337,29 @@ def run_study(
     cache_dir: str | None = None,
     on_start: Callable[[optuna.Study, int, int], None] | None = None,
     max_compute_s: float | None = None,
+    workers: int | None = None,
+    oversubscribe: bool = False,
+    ray_address: str | None = None,
 ) -> RunResult:
     """Run (or resume) a study.
 
     ``n_trials=None`` runs until the study holds ``spec.n_trials`` trials (so running the same command again
     after an interruption finishes the study, and after completion does nothing); an explicit ``n_trials``
-    adds that many trials. ``max_compute_s`` (default: the file's ``[study] max_compute_s``) stops the run once its
-    trials spent that many CPU seconds (trial processes + worker). Raises SpecError (``InvalidArgument`` naming the
-    argument, ``StudyMismatch``) or DatasetUnavailable before writing to the database on bad input.
+    adds that many trials. Trials lost with a killed worker (or interrupted) do not count and run again.
+    ``max_compute_s`` (default: the file's ``[study] max_compute_s``) stops the run once the trials it finished
+    (every worker's) spent that many CPU seconds (trial processes + workers). Raises SpecError
+    (``InvalidArgument`` naming the argument, ``StudyMismatch``) or DatasetUnavailable before writing to the
+    database on bad input.
+
+    ``workers`` local worker processes share the study (default 1: this process), each pinned to its own cores
+    (``oversubscribe`` allows more workers than that); ``ray_address`` (``""``: a local Ray cluster) runs them
+    as Ray tasks instead (default: one per ``trial.threads`` CPUs of the cluster). ``callbacks`` always run in
+    this process, for every trial of the run as it finishes (read from the storage when workers run elsewhere).
+    See docs/workers.md.
     """
+    from sysprune import _workers
     from sysprune._data import prepare
     from sysprune._spec import N_TRIALS, SEED, Real, Text, check_argument
-    from sysprune.analysis._compute import ComputeBudget, WorkerCompute
 
     if n_trials is not None:
         check_argument("n_trials", n_trials, N_TRIALS)
@@ -354,14 +367,21 @@ def run_study(
         check_argument("seed", seed, SEED)
     if study_name is not None:
         check_argument("study_name", study_name, Text())
+    if workers is not None:
+        check_argument("workers", workers, N_TRIALS)
+    cpu_sets: list = [None]
+    if ray_address is None and workers is not None:
+        cpu_sets = _workers.cpu_sets(workers, spec.trial.threads, oversubscribe=oversubscribe)
+        if workers == 1:
+            cpu_sets = [None]  # one worker in this process: not pinned
     seed = spec.seed if seed is None else seed
     study_name = study_name or spec.name
     if max_compute_s is not None:
         check_argument("max_compute_s", max_compute_s, Real(low=0.0, low_open=True))
     max_compute_s = spec.max_compute_s if max_compute_s is None else max_compute_s
-    budget = None if max_compute_s is None else ComputeBudget(max_compute_s)
+    since = datetime.datetime.now()  # the run's own trials (every worker's) count toward max_compute_s
     d = spec.dataset
-    dataset_path = prepare(
+    prepare(
         d.name,
         seed=seed,
         subsample=d.subsample,
@@ -370,20 +390,27 @@ def run_study(
         data_dir=data_dir,
         cache_dir=cache_dir,
     )
-    study, n_existing = open_study(spec, storage_url, study_name, seed, n_trials=n_trials)
-    todo = n_trials if n_trials is not None else max(0, spec.n_trials - n_existing)
+    study, _ = _workers.open_for_workers(spec, storage_url, study_name, seed, n_trials=n_trials)
+    with _workers.database_lock(storage_url):
+        counted = _workers.count_in_storage(study)
+        target = counted + n_trials if n_trials is not None else spec.n_trials
+        _workers.set_target(study, target)
+    todo = max(0, target - counted)
     if on_start is not None:
-        on_start(study, n_existing, todo)
+        on_start(study, counted, todo)
     if todo > 0:
-        _log.debug("fork server ready in %.2f s", warm_up())
-        objective = WorkerCompute(Objective(spec, str(dataset_path), seed))  # writes worker_cpu_s per trial
-        objective.start()
-        study.optimize(
-            objective,
-            n_trials=todo,
-            catch=(TrialProcessError,),
-            callbacks=[*callbacks, *([budget] if budget else [])],
-            gc_after_trial=False,
-            show_progress_bar=False,
-        )
-    return RunResult(study, storage_url, todo, n_existing)
+        cfg = _workers.WorkerConfig(spec=spec, storage_url=storage_url, study_name=study_name, seed=seed,
+                                    target=target, data_dir=data_dir, cache_dir=cache_dir,
+                                    max_compute_s=max_compute_s, since=since)  # fmt: skip
+        if ray_address is not None:
+            from sysprune._ray import run_on_ray
+
+            run_on_ray(cfg, study, n_workers=workers, address=ray_address, callbacks=callbacks)
+        elif len(cpu_sets) > 1:
+            from dataclasses import replace
+
+            feed = _workers.TrialFeed(study, callbacks)
+            _workers.launch([replace(cfg, cpus=c) for c in cpu_sets], poll=feed.poll)
+        else:
+            _workers.run_worker(cfg, callbacks, study=study)
+    return RunResult(study, storage_url, todo, counted)

@@ -17,8 +17,9 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout was closed early (``sysprune run
 #: ``--n-trials must be ...``). A subcommand that adds a flag for a library argument adds its line here.
 FLAGS = {
     "n_trials": "--n-trials", "seed": "--seed", "study_name": "--study-name", "storage_url": "--storage",
-    "max_compute_s": "--max-compute-s",
+    "max_compute_s": "--max-compute-s", "workers": "--workers",
 }  # fmt: skip
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
 
 class UserError(Exception):
@@ -58,6 +59,14 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="do not publish figures/notes for optuna-dashboard after each trial")  # fmt: skip
     p.add_argument("--max-compute-s", type=float, default=None,
                    help="stop once this run's trials spent this many CPU seconds (default: [study] max_compute_s)")  # fmt: skip
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="run N worker processes on the study, each pinned to its own cores (default 1; at most "
+                        "cores / trial.threads; with --ray: default one per trial.threads CPUs of the cluster)")
+    p.add_argument("--oversubscribe", action="store_true",
+                   help="allow more workers than cores (time and latency metrics stop being comparable)")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run the workers as Ray tasks on the cluster at ADDRESS (e.g. auto, ray://host:10001; "
+                        "a local cluster when no address is given); needs the [ray] extra")  # fmt: skip
     p.set_defaults(func=_cmd_run)
 
 
@@ -79,7 +88,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"{verb} {spec.name}: {spec.model} on {spec.dataset.name}, {todo} trial(s) x {spec.steps} steps, "
               f"pruner {spec.pruner.policy}, budgets {_fmt_budgets(spec.budgets)} -> {where}", flush=True)  # fmt: skip
         if not args.quiet:
-            callbacks.append(Progress(todo))
+            callbacks.append(Progress(n_existing + todo))
         callbacks.extend(_extra_callbacks(args))
 
     result = run_study(
@@ -91,12 +100,75 @@ def _cmd_run(args: argparse.Namespace) -> int:
         callbacks=callbacks,
         on_start=on_start,
         max_compute_s=args.max_compute_s,
+        workers=args.workers,
+        oversubscribe=args.oversubscribe,
+        ray_address=args.ray,
     )
     if result.n_run:
         _print_summary(result.study, args.storage)
         from sysprune.analysis import run_summary
 
         print("\n".join(run_summary(result.study, spec.steps)))
+    return 0
+
+
+def _add_worker(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "worker",
+        help="join a study: run its trials in this process until it holds its n_trials (from another shell or "
+        "machine)",
+        description="Run trials of a study beside the workers already on it (another shell, another machine), "
+        "sharing its storage, until the study holds its target number of trials (the one the last 'sysprune run' "
+        "set, else the file's n_trials). Creates the study if it does not exist yet: N workers may start at once. "
+        "Use PostgreSQL for workers on several machines (docs/workers.md).",
+        epilog="example:\n  sysprune worker studies/digits_mlp.toml "
+        "--storage postgresql+psycopg2://user:password@dbhost/sysprune\n"
+        "  sysprune worker studies/digits_mlp.toml --cpus 2,3",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    from sysprune._runner import DEFAULT_STORAGE
+
+    p.add_argument("study", help="the study file (studies/*.toml)")
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
+    p.add_argument("--study-name", default=None, help="study name in the database (default: the file's name)")
+    p.add_argument("--seed", type=int, default=None, help="override the file's seed")
+    p.add_argument("--cpus", default=None, metavar="LIST",
+                   help="pin this worker and its trial processes to these cores, e.g. 2,3 or 0-3 (default: not pinned)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument("--no-publish", action="store_true",
+                   help="do not publish figures/notes for optuna-dashboard after each trial")  # fmt: skip
+    p.set_defaults(func=_cmd_worker)
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    from sysprune._progress import Progress
+    from sysprune._runner import _shown
+    from sysprune._spec import load_spec
+    from sysprune._workers import WorkerConfig, parse_cpus, run_worker
+
+    spec = load_spec(args.study)
+    cpus = parse_cpus(args.cpus) if args.cpus is not None else None
+    if args.seed is not None and (args.seed < 0):
+        raise UserError(f"--seed must be an integer >= 0, got {args.seed!r}")
+    cfg = WorkerConfig(spec=spec, storage_url=args.storage, study_name=args.study_name or spec.name,
+                       seed=spec.seed if args.seed is None else args.seed, cpus=cpus)  # fmt: skip
+    callbacks: list = []
+
+    def on_start(study, counted: int, target: int) -> None:
+        if counted >= target:
+            print(f"study {study.study_name!r} already holds {counted}/{target} trials; nothing to run "
+                  f"(sysprune run --n-trials N adds more)")  # fmt: skip
+            return
+        print(f"worker joining {study.study_name!r} ({counted}/{target} trials) -> {_shown(args.storage)}", flush=True)
+        if not args.quiet:
+            callbacks.append(Progress(target))
+        callbacks.extend(_extra_callbacks(args))
+
+    n = run_worker(cfg, callbacks, on_start=on_start)
+    if n:
+        from sysprune._runner import open_study
+
+        _print_summary(open_study(spec, args.storage, cfg.study_name, cfg.seed)[0], args.storage)
     return 0
 
 
@@ -227,7 +299,7 @@ def _add_analysis(sub: argparse._SubParsersAction) -> None:
     add_parsers(sub)  # compare, replay, report
 
 
-_SUBCOMMANDS = [_add_run, _add_studies, _add_metrics, _add_dashboard, _add_analysis]
+_SUBCOMMANDS = [_add_run, _add_worker, _add_studies, _add_metrics, _add_dashboard, _add_analysis]
 
 
 def mask_url(url: str) -> str:
@@ -244,7 +316,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from sysprune._runner import StorageError
     from sysprune._spec import SpecError
 
-    return (UserError, SpecError, StorageError, DatasetUnavailable, sqlalchemy.exc.ArgumentError,
+    from sysprune._workers import WorkerFailed
+
+    return (UserError, SpecError, StorageError, DatasetUnavailable, WorkerFailed, sqlalchemy.exc.ArgumentError,
             sqlalchemy.exc.OperationalError)  # fmt: skip
 
 
@@ -276,10 +350,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from sysprune._logging import enable_default_handler
 
     enable_default_handler("DEBUG" if args.debug else "INFO")
+    import signal
+
+    from sysprune._workers import Terminated, raise_terminated
+
+    signal.signal(signal.SIGTERM, raise_terminated)  # handled like Ctrl-C: the running trial stopped and recorded
     try:
         status = args.func(args)
         sys.stdout.flush()  # inside the try: a closed pipe is noticed here, not at the interpreter's exit
         return status
+    except Terminated:
+        print("\nstopped by SIGTERM; the study is kept — run the same command again to resume", file=sys.stderr)
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         print("\ninterrupted; the study is kept — run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -273,7 +273,7 @@ def test_ctrl_c_fails_the_running_trial_saying_it_was_interrupted(tmp_path):
     assert "interrupted; the study is kept" in err and "Traceback" not in err
     (t,) = _trials(url)
     assert t.state == TrialState.FAIL
-    assert t.user_attrs["error"].startswith("interrupted during step "), t.user_attrs
+    assert t.user_attrs["error"].startswith("interrupted (SIGINT) during step "), t.user_attrs
 
 
 def test_a_closed_stdout_ends_quietly(tmp_path):

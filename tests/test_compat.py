@@ -223,3 +223,17 @@ def test_forkserver_pid_is_the_running_fork_server():
     warm_up()
     pid = _compat.forkserver_pid()
     assert pid is not None and "forkserver" in " ".join(psutil.Process(pid).cmdline())
+
+
+def test_a_finished_trials_user_attr_is_set_where_optuna_reads_it(sqlite_url):
+    study = optuna.create_study(storage=sqlite_url)
+    trial = study.ask()
+    study.tell(trial, state=TrialState.FAIL)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):  # why the seam exists
+        study._storage.set_trial_user_attr(trial._trial_id, "error", "x")
+    _compat.set_finished_trial_user_attr(study._storage, trial._trial_id, "error", "worker lost")
+    _compat.set_finished_trial_user_attr(study._storage, trial._trial_id, "error", "worker lost again")  # update
+    reloaded = optuna.load_study(study_name=study.study_name, storage=sqlite_url).trials[0]
+    assert reloaded.user_attrs == {"error": "worker lost again"}
+    with pytest.raises(CompatError, match="InMemoryStorage"):
+        _compat.set_finished_trial_user_attr(optuna.storages.InMemoryStorage(), 0, "error", "x")

@@ -44,3 +44,17 @@ def test_rewrites_one_line_on_a_terminal():
     text = out.getvalue()
     assert text.count("\r") == 2 and text.endswith("\n") and text.count("\n") == 1
     assert "pareto front 2" in text
+
+
+def test_totals_are_the_studys_own_with_several_workers():
+    """Trials finished by other workers count (the line reads the study); a lost trial is shown apart and does
+    not count toward the target, since its configuration runs again."""
+    study = optuna.create_study(direction="maximize")
+    out = io.StringIO()
+    progress = Progress(4, stream=out, tty=False)
+    _add(study, TrialState.COMPLETE, 0.7)  # another worker's
+    _add(study, TrialState.FAIL, error="worker lost")
+    _add(study, TrialState.WAITING)  # its retry, not run yet
+    progress(study, _add(study, TrialState.COMPLETE, 0.9))
+    line = out.getvalue().strip()
+    assert line.startswith("[2/4] complete 2 · pruned 0 · failed 0 · lost 1 · best 0.9 (#3)"), line

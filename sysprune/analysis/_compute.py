@@ -15,6 +15,7 @@ completes, no new trial starts.
 
 from __future__ import annotations
 
+import datetime
 import math
 import threading
 import time
@@ -23,6 +24,11 @@ from typing import Any, Callable
 import optuna
 
 PROCESS_CPU = "process_cpu_s"
+_FINISHED = (
+    optuna.trial.TrialState.COMPLETE,
+    optuna.trial.TrialState.PRUNED,
+    optuna.trial.TrialState.FAIL,
+)
 PROCESS_WALL = "process_wall_s"
 WORKER_CPU = "worker_cpu_s"
 
@@ -64,21 +70,34 @@ class WorkerCompute:
 
 
 class ComputeBudget:
-    """Callback: ``study.stop()`` once the trials finished in this run spent ``max_compute_s`` CPU seconds."""
+    """Callback: ``study.stop()`` once the trials finished in this run spent ``max_compute_s`` CPU seconds.
 
-    def __init__(self, max_compute_s: float) -> None:
+    Without ``since`` the run is the trials this callback saw (one worker). With ``since`` (a run of several
+    workers, each with its own callback) it is every finished trial of the study that started at or after
+    ``since``, read from the storage after each trial, so every worker stops once the run's total is spent.
+    """
+
+    def __init__(self, max_compute_s: float, *, since: datetime.datetime | None = None) -> None:
         if isinstance(max_compute_s, bool) or not isinstance(max_compute_s, (int, float)) or not max_compute_s > 0:
             raise ValueError(f"max_compute_s must be a number > 0, got {max_compute_s!r}")
         if not math.isfinite(max_compute_s):
             raise ValueError(f"max_compute_s must be finite, got {max_compute_s!r}")
         self.max_compute_s = float(max_compute_s)
+        self.since = since
         self.spent = 0.0
         self.stopped = False
         self._lock = threading.Lock()
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         with self._lock:
-            self.spent += trial_compute(trial) or 0.0
+            if self.since is None:
+                self.spent += trial_compute(trial) or 0.0
+            else:
+                finished = study.get_trials(deepcopy=False, states=_FINISHED)
+                since = self.since
+                self.spent = sum(
+                    trial_compute(t) or 0.0 for t in finished if t.datetime_start is not None and t.datetime_start >= since
+                )
             if self.spent >= self.max_compute_s and not self.stopped:
                 self.stopped = True
                 study.stop()

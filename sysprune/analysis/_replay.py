@@ -31,6 +31,7 @@ from typing import Any, cast
 import optuna
 from optuna.trial import TrialState
 
+from sysprune import _compat
 from sysprune._metrics import Better
 from sysprune._spec import SpecError
 from sysprune.analysis import _stats
@@ -113,7 +114,7 @@ def load_recording(storage_url: str, study_name: str, budgets: dict[str, float] 
     budgets = dict(study.user_attrs.get("budgets") or {}) if budgets is None else dict(budgets)
     metric_names = list(study.metric_names or []) if study.metric_names else []
     objective = metric_names[0] if len(study.directions) == 1 and metric_names else None
-    ids = {t._trial_id: t.number for t in trials}
+    ids = {_compat.trial_id(t): t.number for t in trials}
     df = MetricStore(storage_url).load(study_name, ids)
     by_trial = {int(n): g.sort_values("step") for n, g in df.groupby("trial_number")}
     out = []
@@ -185,7 +186,7 @@ def simulate(rec: Recording, pruner: optuna.pruners.BasePruner, order: list[Reco
             record_constraints(trial, rec.budgets, last)
         if stop is not None:
             pruned[t.number] = stop
-            detail = study._storage.get_trial_user_attrs(trial._trial_id).get("prune_detail") or {}
+            detail = _compat.study_storage(study).get_trial_user_attrs(_compat.trial_id(trial)).get("prune_detail") or {}
             reasons[detail.get("rule", "unknown")] += 1
             study.tell(trial, state=TrialState.PRUNED)
             compute += t.cost_at(stop)

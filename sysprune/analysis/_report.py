@@ -28,6 +28,7 @@ from typing import Any
 
 import optuna
 
+from sysprune import _compat
 from sysprune._metrics import METRICS, metric_names
 from sysprune.analysis._stats import NA
 
@@ -138,7 +139,7 @@ def build_report(storage_url: str, study_name: str, *, n_permutations: int = 5, 
 
     study = load_study(storage_url, study_name)
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-    df = MetricStore(storage_url).load(study_name, {t._trial_id: t.number for t in study.get_trials(deepcopy=False)})
+    df = MetricStore(storage_url).load(study_name, {_compat.trial_id(t): t.number for t in study.get_trials(deepcopy=False)})
     params = sorted({p for t in trials for p in t.params})
     out = []
     for metric in [c for c in df.columns if is_system(c)]:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 import optuna
 
+from sysprune import _compat
 from sysprune.analysis._trials import TrialRow, rows_of
 
 
@@ -22,8 +23,8 @@ def _step_costs(study: optuna.Study) -> dict[int, tuple[int, float | None]]:
     """trial number → (last training step, cumulative cpu_s at it), from the step table."""
     from sysprune._store import store_for
 
-    trial_ids = {t._trial_id: t.number for t in study.get_trials(deepcopy=False)}
-    df = store_for(study._storage).load(study.study_name, trial_ids)
+    trial_ids = {_compat.trial_id(t): t.number for t in study.get_trials(deepcopy=False)}
+    df = store_for(_compat.study_storage(study)).load(study.study_name, trial_ids)
     out: dict[int, tuple[int, float | None]] = {}
     if df.empty:
         return out

@@ -6,6 +6,7 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from sysprune import _compat
 from sysprune._logging import get_logger
 from sysprune._metrics import metric_kind, unit_suffix
 from sysprune.pruners import _steps
@@ -177,7 +178,7 @@ class ResourceBudgetPruner(DecidingPruner):
         return dict(self._budgets)
 
     def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
-        steps = _steps.trial_steps(study._storage, trial._trial_id, trial.datetime_start)
+        steps = _steps.trial_steps(_compat.study_storage(study), _compat.trial_id(trial), trial.datetime_start)
         if not steps:
             if trial.last_step is not None and trial.last_step >= 0:  # plain trial.report, no metrics
                 self._unreported.check(steps, trial.number, trial.last_step)

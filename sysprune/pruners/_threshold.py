@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from sysprune import _compat
 from sysprune.pruners import _steps
 from sysprune.pruners._base import DecidingPruner
 from sysprune.pruners._budget import UnreportedWarner, _unit_suffix
@@ -47,7 +48,7 @@ class ThresholdBudgetPruner(DecidingPruner):
         return dict(self._budgets)
 
     def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
-        steps = _steps.trial_steps(study._storage, trial._trial_id, trial.datetime_start)
+        steps = _steps.trial_steps(_compat.study_storage(study), _compat.trial_id(trial), trial.datetime_start)
         step = max(steps, default=-1)
         if not steps and trial.last_step is not None and trial.last_step >= 0:  # plain trial.report, no metrics
             self._unreported.check(steps, trial.number, trial.last_step)

@@ -1,0 +1,90 @@
+"""sysprune's lock on a study database: short, bounded pieces of work that concurrent workers must not interleave.
+
+PostgreSQL: a session advisory lock (released by the server when its holder's connection drops). SQLite: an
+exclusive ``flock`` on ``<database>-sysprune.lock`` beside the file (released by the kernel when its holder dies).
+Held to create the schema and a study (N workers started at once on a new database), and to claim a trial slot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+def _lock_key(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(b"sysprune:" + name.encode()).digest()[:8], "little", signed=True)
+
+
+@contextlib.contextmanager
+def database_lock(url: str, engine: Any = None) -> Iterator[None]:
+    """Hold sysprune's lock on the database of ``url`` (see the module docstring).
+
+    SQLite: an exclusive ``flock`` on ``<database>-sysprune.lock``; PostgreSQL: ``pg_advisory_lock`` on a
+    connection of ``engine`` (a new one when None). Other databases and in-memory SQLite: no lock (one worker).
+    If the lock cannot be taken because the database cannot be reached, the block runs unlocked: opening the
+    storage then reports why, in one line.
+    """
+    import sqlalchemy
+
+    try:
+        backend = sqlalchemy.make_url(url).get_backend_name()
+        database = sqlalchemy.make_url(url).database
+    except sqlalchemy.exc.ArgumentError:  # make_storage says why
+        backend = database = None
+    if backend == "sqlite":
+        db = database
+        if not db or db == ":memory:" or db.startswith("file:"):
+            yield
+            return
+        import fcntl
+
+        path = Path(db + "-sysprune.lock")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:  # a folder that cannot be created: make_storage says why
+            fd = None
+        if fd is None:
+            yield
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the flock
+        return
+    if backend == "postgresql":
+        own = engine is None
+        conn = None
+        try:
+            if own:
+                engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+            conn = engine.connect()
+            # Advisory locks are per database; the key names the schema the tables live in, as the server sees it
+            # (not the URL: workers on other machines reach the same server under other host names).
+            key = _lock_key(conn.execute(sqlalchemy.text("SELECT current_schema()")).scalar() or "")
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            conn.commit()
+        except Exception:  # unreachable, no driver, ...: make_storage says why
+            if conn is not None:
+                conn.close()
+            conn = None
+        if conn is None:
+            yield
+            return
+        try:
+            yield
+        finally:
+            try:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+            finally:
+                conn.close()
+                if own:
+                    engine.dispose()
+        return
+    yield

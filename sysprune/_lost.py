@@ -1,0 +1,166 @@
+"""Trials of a worker that is gone: found, failed with the reason "worker lost", and their configuration retried.
+
+Each trial records who runs it (user attr ``sysprune:worker``: host name and boot id, the worker's pid, that pid's
+start time, the cores it may use). When a worker starts it fails, at once, the RUNNING trials of a worker on this
+host whose process is gone (no such pid, or the pid now belongs to a process started at another time): that is how
+the same command run again after ``kill -9`` recognises its own dead trials without waiting for a heartbeat. On
+other hosts a dead worker's trials are found by Optuna's heartbeat after its grace period
+(``optuna.storages.fail_stale_trials``, which calls the storage's :class:`LostTrialCallback`).
+
+Either way the trial is FAIL with ``error = "worker lost"``, and its parameters are enqueued again (WAITING, with
+the ``failed_trial`` / ``retry_history`` system attrs of Optuna's ``RetryHeartbeatStaleTrialCallback``); it does not
+count toward n_trials (:func:`is_requeued`). A trial stopped by Ctrl-C or SIGTERM is recorded the same way with
+``error = "interrupted (SIGINT)"`` / ``"interrupted (SIGTERM)"``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from sysprune import _compat
+from sysprune import _attrs
+from sysprune._logging import get_logger
+
+_log = get_logger(__name__)
+
+LOST = "worker lost"
+INTERRUPTED = "interrupted"  # + " (SIGINT)" / " (SIGTERM)"
+WORKER_ATTR = "sysprune:worker"
+
+
+def is_requeued(trial: FrozenTrial) -> bool:
+    """A FAIL trial whose configuration was enqueued again: lost with its worker, or interrupted."""
+    if trial.state != TrialState.FAIL:
+        return False
+    error = trial.user_attrs.get(_attrs.ERROR)
+    return isinstance(error, str) and (error == LOST or error.startswith(INTERRUPTED))
+
+
+@dataclass(frozen=True)
+class WorkerIdentity:
+    """Where a worker process runs, so that a restart on the same host can tell that it is gone."""
+
+    host: str
+    pid: int
+    started: float  # the pid's start time (psutil create_time): tells a reused pid apart
+
+    @classmethod
+    def current(cls) -> "WorkerIdentity":
+        import psutil
+
+        return cls(host_id(), os.getpid(), round(psutil.Process().create_time(), 2))
+
+    def record(self) -> dict[str, Any]:
+        """What a trial records about its worker (user attr ``sysprune:worker``), with the cores it may use."""
+        return {"host": self.host, "pid": self.pid, "started": self.started, "cpus": sorted(os.sched_getaffinity(0))}
+
+    def is_gone(self) -> bool:
+        import psutil
+
+        try:
+            return round(psutil.Process(self.pid).create_time(), 2) != self.started
+        except psutil.Error:
+            return True
+
+
+def host_id() -> str:
+    """This machine: its name and boot id (a pid means nothing on another host or after a reboot)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot = "?"
+    return f"{platform.node()}/{boot}"
+
+
+def _recorded_worker(trial: FrozenTrial) -> WorkerIdentity | None:
+    w = trial.user_attrs.get(WORKER_ATTR)
+    try:
+        return WorkerIdentity(str(w["host"]), int(w["pid"]), float(w["started"]))
+    except (TypeError, KeyError, ValueError):
+        return None
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Enqueue ``trial``'s configuration again, with Optuna's retry bookkeeping (``failed_trial``,
+    ``retry_history``; see ``RetryHeartbeatStaleTrialCallback``)."""
+    if not trial.params:
+        return  # nothing was drawn yet: a fresh trial is just as good
+    history = [*trial.system_attrs.get("retry_history", []), trial.number]
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            system_attrs={"failed_trial": trial.system_attrs.get("failed_trial", trial.number),
+                          "retry_history": history},
+        )
+    )  # fmt: skip
+
+
+class LostTrialCallback:
+    """``heartbeat_stale_trial_callback`` of the storage: a trial Optuna failed as stale gets its reason and is
+    retried."""
+
+    def __init__(self) -> None:
+        self.failed: list[int] = []  # numbers of the trials it was called for
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        mark_failed(study, trial, LOST)
+        self.failed.append(trial.number)
+
+
+def mark_failed(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
+    """``trial`` has just been failed by this process: record ``reason`` and enqueue its configuration again."""
+    _compat.set_finished_trial_user_attr(_compat.study_storage(study), _compat.trial_id(trial), _attrs.ERROR, reason)
+    requeue(study, trial)
+    _log.debug("trial %d failed (%s); its configuration will run again", trial.number, reason)
+
+
+def fail_trial(study: optuna.Study, trial_id: int, reason: str) -> bool:
+    """Fail a RUNNING trial with ``reason`` and requeue it; False when another process finished it first."""
+    storage = _compat.study_storage(study)
+    try:
+        if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
+            return False
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    mark_failed(study, storage.get_trial(trial_id), reason)
+    return True
+
+
+def recover_lost_trials(study: optuna.Study, here: str | None = None) -> list[int]:
+    """Fail (``worker lost``) and requeue the RUNNING trials whose worker is gone: on this host, those whose
+    recorded process no longer exists (at once); anywhere, those whose heartbeat is stale. Returns their numbers.
+    Call it under :func:`database_lock`."""
+    import warnings
+
+    here = here or host_id()
+    lost = []
+    backend = _compat.unwrap_storage(_compat.study_storage(study))
+    for t in backend.get_all_trials(_compat.study_id(study), deepcopy=False, states=(TrialState.RUNNING,)):
+        w = _recorded_worker(t)
+        if w is not None and w.host == here and w.is_gone() and fail_trial(study, _compat.trial_id(t), LOST):
+            lost.append(t.number)
+    callback = backend.get_heartbeat_stale_trial_callback()
+    n_before = len(callback.failed) if isinstance(callback, LostTrialCallback) else 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # Optuna also runs this before each trial of optimize(); the storage's LostTrialCallback marks and
+        # requeues what it fails.
+        optuna.storages.fail_stale_trials(study)
+    if isinstance(callback, LostTrialCallback):
+        lost.extend(callback.failed[n_before:])
+    return sorted(lost)
+
+
+def install_lost_trial_callback(storage: Any) -> None:
+    backend = _compat.unwrap_storage(storage)
+    if isinstance(backend, optuna.storages.RDBStorage):
+        backend.heartbeat_stale_trial_callback = LostTrialCallback()

@@ -1,0 +1,425 @@
+"""Several workers on one study: a safe start, an exact trial count, lost trials retried, one CPU set each.
+
+A *worker* is a process that runs trials of a study one after the other (each in its own measured trial process,
+from the worker's own fork server). ``sysprune run`` is one worker, or launches ``--workers N`` of them;
+``sysprune worker`` joins a study from another shell or machine; ``--ray`` runs them as Ray tasks (``_ray.py``).
+They coordinate through the study's database only:
+
+* **One lock per database** (``_dblock.database_lock``), held for short, bounded pieces of work only: creating
+  the schema and the study (so N workers started at once on a new database do not race), and claiming a trial slot.
+* **An exact trial count**: ``n_trials`` is a total for the study. Under the lock a worker counts the trials that
+  count (:func:`counts_toward_target`: every trial that is not WAITING, except lost or interrupted ones, which are
+  retried) and only then asks Optuna for a trial, still under the lock: the count and the new RUNNING trial are one
+  atomic step, so no interleaving of workers can exceed the target, and no trial is created only to be thrown away.
+* **Lost trials** (``_lost.py``): a gone worker's RUNNING trial is failed with ``error = "worker lost"`` when a
+  worker starts — at once on the same host, after the heartbeat grace elsewhere — and its configuration retried; a
+  trial stopped by Ctrl-C or SIGTERM is recorded as ``interrupted (...)`` and retried too.
+* **Seeds**: every worker registers in the study and gets a number unique to it (0, 1, 2, ... in the order they
+  start); its sampler seed is derived from the study seed and that number, so workers never draw the same
+  parameters by seed arithmetic, and a resumed study does not replay its first draws.
+* **CPU sets**: with several local workers, worker i pins itself (and so its fork server and trial processes) to
+  cores ``i*threads .. i*threads+threads-1``; by default N is limited to what gives each trial its own cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import os
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from sysprune import _compat
+from sysprune import _attrs
+from sysprune._logging import get_logger
+from sysprune._dblock import database_lock
+from sysprune._lost import (
+    INTERRUPTED,
+    WORKER_ATTR,
+    WorkerIdentity,
+    fail_trial,
+    install_lost_trial_callback,
+    is_requeued,
+    mark_failed,
+    recover_lost_trials,
+)
+from sysprune._spec import SpecError, StudySpec
+
+_log = get_logger(__name__)
+
+TARGET_KEY = "sysprune:n_trials"  # study system attr: the study's total of trials that count
+WORKERS_KEY = "sysprune:workers"  # study system attr: how many workers have registered
+EXIT_TERMINATED = 143
+
+Callback = Callable[[optuna.Study, FrozenTrial], None]
+
+
+class TooManyWorkers(SpecError):
+    """More workers asked for than the machine has cores for one trial each (without --oversubscribe)."""
+
+
+class WorkerFailed(RuntimeError):
+    """A worker process ended with an error (its own message was printed by it)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the running trial is stopped and recorded, the study kept."""
+
+
+def raise_terminated(signum: int, frame: Any) -> None:
+    """A SIGTERM handler: raise :class:`Terminated` in the main thread (``signal.signal(SIGTERM, ...)``)."""
+    raise Terminated()
+
+
+# ------------------------------------------------------------------------------------------- counting trials
+
+
+def counts_toward_target(trial: FrozenTrial) -> bool:
+    """Trials that count toward ``n_trials``: running or finished, not WAITING, not lost/interrupted."""
+    return trial.state != TrialState.WAITING and not is_requeued(trial)
+
+
+def count(trials: Sequence[FrozenTrial]) -> int:
+    return sum(counts_toward_target(t) for t in trials)
+
+
+def count_in_storage(study: optuna.Study) -> int:
+    """How many of the study's trials count toward its target, read from the database (not a cache)."""
+    return count(_compat.unwrap_storage(_compat.study_storage(study)).get_all_trials(_compat.study_id(study), deepcopy=False))
+
+
+def stored_target(study: optuna.Study) -> int | None:
+    value = _compat.study_storage(study).get_study_system_attrs(_compat.study_id(study)).get(TARGET_KEY)
+    return int(value) if value is not None else None
+
+
+def set_target(study: optuna.Study, target: int) -> None:
+    _compat.study_storage(study).set_study_system_attr(_compat.study_id(study), TARGET_KEY, int(target))
+
+
+# ------------------------------------------------------------------------------------------- seeds and cores
+
+
+def register_worker(study: optuna.Study) -> int:
+    """A number unique to this worker in the study (0, 1, ...). Call it under :func:`database_lock`."""
+    storage = _compat.study_storage(study)
+    n = int(storage.get_study_system_attrs(_compat.study_id(study)).get(WORKERS_KEY, 0))
+    storage.set_study_system_attr(_compat.study_id(study), WORKERS_KEY, n + 1)
+    return n
+
+
+def worker_seed(seed: int, worker_number: int) -> int:
+    """The sampler seed of worker ``worker_number`` of a study seeded ``seed``: distinct per worker."""
+    return int.from_bytes(hashlib.sha256(f"worker:{seed}:{worker_number}".encode()).digest()[:4], "little")
+
+
+def available_cpus() -> list[int]:
+    return sorted(os.sched_getaffinity(0))
+
+
+def cpu_sets(n_workers: int, threads: int, *, cpus: Sequence[int] | None = None,
+             oversubscribe: bool = False) -> list[tuple[int, ...]]:  # fmt: skip
+    """The CPU set of each of ``n_workers`` local workers: worker i gets ``threads`` cores from ``i*threads``.
+
+    Raises:
+        TooManyWorkers: when they do not fit one trial per core and ``oversubscribe`` is False (then sets wrap
+            around and are shared).
+    """
+    if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
+        raise SpecError(f"--workers must be an integer >= 1, got {n_workers!r}")
+    cores = sorted(cpus) if cpus is not None else available_cpus()
+    fit = len(cores) // threads
+    if n_workers > fit and not oversubscribe:
+        raise TooManyWorkers(
+            f"--workers {n_workers}: this machine gives sysprune {len(cores)} core(s) and each trial uses "
+            f"threads = {threads}, so at most {max(fit, 1)} worker(s) get cores of their own; use fewer workers, "
+            f"or --oversubscribe to share cores (time and latency metrics then stop being comparable)"
+        )
+    return [tuple(cores[(i * threads + j) % len(cores)] for j in range(threads)) for i in range(n_workers)]
+
+
+def parse_cpus(text: str) -> tuple[int, ...]:
+    """``"0,2-3"`` → ``(0, 2, 3)`` (the ``taskset -c`` syntax)."""
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            out.extend(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise SpecError(f"--cpus must be a list of cores like 0,2-3, got {text!r}") from None
+    if not out:
+        raise SpecError(f"--cpus must name at least one core, got {text!r}")
+    return tuple(out)
+
+
+# ------------------------------------------------------------------------------------------- one worker's loop
+
+
+class _NoSlot(Exception):
+    """The study holds its target number of trials."""
+
+
+class ClaimingStudy(optuna.Study):
+    """An ``optuna.Study`` whose :meth:`ask` first claims a slot: under the database lock it counts the trials
+    that count and creates (or pops a WAITING) trial only below the target, recording this worker on it."""
+
+    def __init__(self, study: optuna.Study, *, url: str, target: int, sampler: optuna.samplers.BaseSampler,
+                 me: WorkerIdentity) -> None:  # fmt: skip
+        super().__init__(study_name=study.study_name, storage=_compat.study_storage(study), sampler=sampler, pruner=study.pruner)
+        self._url, self._target, self._me = url, target, me
+        self.current: optuna.Trial | None = None
+        self.n_asked = 0
+
+    def ask(self, fixed_distributions: dict | None = None) -> optuna.Trial:
+        engine = getattr(_compat.unwrap_storage(_compat.study_storage(self)), "engine", None)
+        # A Ctrl-C / SIGTERM waits until the new trial is recorded here (it is then failed and requeued), so no
+        # RUNNING trial is left without an owner to tell its worker is gone.
+        with _signals_deferred(), database_lock(self._url, engine):
+            if count_in_storage(self) >= self._target:
+                raise _NoSlot()
+            trial = super().ask(fixed_distributions)
+            trial.set_user_attr(WORKER_ATTR, self._me.record())
+            self.current = trial
+            self.n_asked += 1
+        return trial
+
+    def trial_done(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """An Optuna callback: the trial is told; an interrupt from now on is not its."""
+        self.current = None
+
+
+def interrupted_reason(e: BaseException) -> str:
+    return f"{INTERRUPTED} ({'SIGTERM' if isinstance(e, Terminated) else 'SIGINT'})"
+
+
+def _record_interrupt(study: ClaimingStudy, e: BaseException) -> None:
+    """The trial running when a Ctrl-C / SIGTERM arrived: FAIL with the reason, configuration enqueued again."""
+    trial = study.current
+    if trial is None:
+        return
+    frozen = _compat.study_storage(study).get_trial(_compat.trial_id(trial))
+    reason = interrupted_reason(e)
+    if frozen.state == TrialState.RUNNING:
+        fail_trial(study, _compat.trial_id(trial), reason)
+    elif frozen.state == TrialState.FAIL and _attrs.ERROR not in frozen.user_attrs:
+        mark_failed(study, frozen, reason)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything a worker needs, picklable: it may run in another process, on another machine (Ray)."""
+
+    spec: StudySpec
+    storage_url: str
+    study_name: str
+    seed: int
+    target: int | None = None  # None: the study's stored target (else the file's n_trials)
+    cpus: tuple[int, ...] | None = None  # pin this worker process (and so its trial processes) to these cores
+    data_dir: str | None = None
+    cache_dir: str | None = None
+    max_compute_s: float | None = None  # stop once the run's trials (every worker's) spent this many CPU seconds
+    since: datetime.datetime | None = None  # when the run started (its trials: those started since); None: now
+
+
+def open_for_workers(
+    spec: StudySpec, url: str, study_name: str, seed: int, *, n_trials: int | None = None
+) -> tuple[optuna.Study, int]:
+    """Create or load the study under the database lock (safe when N workers start at once on a new database),
+    with the step-metrics table, the lost-trial callback, and lost trials recovered."""
+    from sysprune._runner import open_study
+    from sysprune._store import MetricStore
+
+    with database_lock(url):
+        study, n_existing = open_study(spec, url, study_name, seed, n_trials=n_trials)
+        install_lost_trial_callback(_compat.study_storage(study))
+        MetricStore(url)  # creates sysprune_step_metrics now, not concurrently at the first step of N workers
+        lost = recover_lost_trials(study)
+    if lost:
+        _log.info("failed %d lost trial(s) of a gone worker (%s); their configurations run again",
+                  len(lost), ", ".join(f"#{n}" for n in lost))  # fmt: skip
+    return study, n_existing
+
+
+def run_worker(cfg: WorkerConfig, callbacks: Sequence[Callback] = (),
+               on_start: Callable[[optuna.Study, int, int], None] | None = None, *,
+               study: optuna.Study | None = None) -> int:  # fmt: skip
+    """Run trials of the study until it holds its target; returns how many this worker ran (asked for).
+    ``on_start(study, counted, target)`` is called once the study is open. ``study``: already opened by
+    :func:`open_for_workers` in this process (else it is opened here).
+
+    KeyboardInterrupt (and :class:`Terminated`) propagate after the running trial is recorded and requeued.
+    """
+    from sysprune._data import prepare
+    from sysprune._runner import Objective, make_sampler
+    from sysprune._trial_process import TrialProcessError, warm_up
+    from sysprune.analysis._compute import ComputeBudget, WorkerCompute
+
+    started = datetime.datetime.now()
+    spec = cfg.spec
+    d = spec.dataset
+    dataset_path = prepare(d.name, seed=cfg.seed, subsample=d.subsample, val_fraction=d.val_fraction,
+                           test_fraction=d.test_fraction, data_dir=cfg.data_dir, cache_dir=cfg.cache_dir)  # fmt: skip
+    if cfg.cpus is not None:
+        os.sched_setaffinity(0, cfg.cpus)  # before the fork server starts: it and every trial process inherit it
+    if study is None:
+        study, _ = open_for_workers(spec, cfg.storage_url, cfg.study_name, cfg.seed)
+    with database_lock(cfg.storage_url):
+        number = register_worker(study)
+        target = cfg.target if cfg.target is not None else (stored_target(study) or spec.n_trials)
+        counted = count_in_storage(study)
+    if on_start is not None:
+        on_start(study, counted, target)
+    claiming = ClaimingStudy(study, url=cfg.storage_url, target=target, me=WorkerIdentity.current(),
+                             sampler=make_sampler(spec, worker_seed(cfg.seed, number)))  # fmt: skip
+    _log.debug("worker %d (pid %d, cpus %s): fork server ready in %.2f s", number, os.getpid(), cfg.cpus, warm_up())
+    objective = WorkerCompute(Objective(spec, str(dataset_path), cfg.seed))  # writes worker_cpu_s per trial
+    budget = [] if cfg.max_compute_s is None else [ComputeBudget(cfg.max_compute_s, since=cfg.since or started)]
+    objective.start()
+    try:
+        claiming.optimize(objective, catch=(TrialProcessError,),
+                          callbacks=[claiming.trial_done, *budget, *callbacks], gc_after_trial=False,
+                          show_progress_bar=False)  # fmt: skip
+    except _NoSlot:
+        pass
+    except KeyboardInterrupt as e:
+        with _signals_ignored():  # a second Ctrl-C must not cut the bookkeeping short
+            _record_interrupt(claiming, e)
+        raise
+    return claiming.n_asked
+
+
+# ----------------------------------------------------------------------------------------- local worker processes
+
+
+@contextlib.contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored for the block (main thread only), then the previous handlers back."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM blocked in the main thread for the block and delivered when it ends (a worker has no
+    other thread that could take them meanwhile: Optuna's heartbeat thread runs only during a trial)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _die_with_parent(parent: int) -> None:
+    """Linux: SIGTERM this process when the launcher dies (even by kill -9), so no worker outlives it."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return
+    if os.getppid() != parent:  # the launcher died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker_process(cfg: WorkerConfig, launcher: int, verbosity: int) -> None:
+    """Entry of a worker process started by :func:`launch` (multiprocessing, spawn)."""
+    signal.signal(signal.SIGTERM, raise_terminated)
+    optuna.logging.set_verbosity(verbosity)
+    from sysprune._logging import enable_default_handler
+
+    enable_default_handler("DEBUG" if verbosity <= optuna.logging.DEBUG else "INFO")
+    import sys
+
+    try:
+        _die_with_parent(launcher)
+        run_worker(cfg)
+    except Terminated:
+        sys.exit(EXIT_TERMINATED)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except SpecError as e:  # e.g. the study file changed under a running study
+        print(f"sysprune: worker {os.getpid()}: error: {str(e).splitlines()[0]}", file=sys.stderr)
+        sys.exit(2)
+
+
+def launch(cfgs: Sequence[WorkerConfig], *, poll: Callable[[], None] | None = None, poll_s: float = 1.0) -> None:
+    """Run one worker process per config and wait for them, calling ``poll`` (progress) about every ``poll_s``.
+
+    Ctrl-C / SIGTERM: the workers record their running trials and stop; the exception is re-raised here.
+
+    Raises:
+        WorkerFailed: a worker ended with an error.
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    verbosity = optuna.logging.get_verbosity()
+    procs = [ctx.Process(target=_worker_process, args=(cfg, os.getpid(), verbosity), name=f"sysprune-worker-{i}")
+             for i, cfg in enumerate(cfgs)]  # fmt: skip
+    for p in procs:
+        p.start()
+    try:
+        while any(p.is_alive() for p in procs):
+            for p in procs:
+                p.join(poll_s / len(procs))
+            if poll is not None:
+                poll()
+    except KeyboardInterrupt as e:
+        sig = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
+        with _signals_ignored():
+            for p in procs:
+                if p.is_alive():
+                    os.kill(p.pid, sig)
+            for p in procs:
+                p.join()
+        raise
+    if poll is not None:
+        poll()
+    failed = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode != 0]
+    if failed:
+        raise WorkerFailed("; ".join(f"worker {i} exited with status {code}" for i, code in failed))
+
+
+class TrialFeed:
+    """Calls ``callbacks`` (Optuna-style) once for each trial of ``study`` that finishes after it was made, as
+    read from the database: the trials of workers in other processes or on other machines included."""
+
+    _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+    def __init__(self, study: optuna.Study, callbacks: Sequence[Callback]) -> None:
+        self.study, self.callbacks = study, list(callbacks)
+        self.seen = {t.number for t in self._finished()}
+
+    def _finished(self) -> list[FrozenTrial]:
+        return _compat.unwrap_storage(_compat.study_storage(self.study)).get_all_trials(_compat.study_id(self.study), deepcopy=False, states=self._FINISHED)
+
+    def poll(self) -> None:
+        if not self.callbacks:
+            return
+        new = [t for t in self._finished() if t.number not in self.seen]
+        for t in sorted(new, key=lambda t: (t.datetime_complete or t.datetime_start, t.number)):
+            self.seen.add(t.number)
+            for callback in self.callbacks:
+                callback(self.study, t)

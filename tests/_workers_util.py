@@ -1,0 +1,78 @@
+"""Helpers shared by the worker tests: a fresh database per test, the real command line, the study's state."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import sqlalchemy as sa
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A study whose trials are slow enough to be caught mid-step, with a continuous parameter (no chance collisions).
+SLOW = """
+model = "tests.workloads.alloc"
+steps = {steps}
+n_trials = {n_trials}
+seed = 5
+[dataset]
+name = "digits"
+[sampler]
+name = "random"
+[search_space]
+spin_ms = {{type = "float", low = {lo}, high = {hi}}}
+mb = 1
+"""
+
+
+def study_file(tmp_path: Path, *, steps: int = 2, n_trials: int = 4, lo: float = 5.0, hi: float = 10.0) -> Path:
+    p = tmp_path / "s.toml"
+    p.write_text(SLOW.format(steps=steps, n_trials=n_trials, lo=lo, hi=hi))
+    return p
+
+
+def fresh(url: str):
+    """A new, empty database: the SQLite file of ``url`` (not created yet), or a fresh PostgreSQL schema.
+    Returns (url, drop)."""
+    if url.startswith("sqlite"):
+        return url, lambda: None
+    schema = "h4b_" + uuid.uuid4().hex[:10]
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as c:
+        c.execute(sa.text(f"CREATE SCHEMA {schema}"))
+
+    def drop() -> None:
+        with admin.connect() as c:
+            c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}", drop
+
+
+def sysprune_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "sysprune.cli", *args]
+
+
+def popen(*args: str, cwd: Path = REPO) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(sysprune_cmd(*args), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+
+
+def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(sysprune_cmd(*args), cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def wait_for(predicate, timeout: float = 120.0, every: float = 0.1) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {predicate.__doc__ or predicate}")

@@ -1,0 +1,182 @@
+"""Several workers on one study: a safe start on a new database, an exact total, distinct draws, one core each.
+
+The end-to-end cases run the real command line on a real SQLite file and a real PostgreSQL schema (rdb_url)."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from sysprune import load_step_metrics
+from sysprune._lost import INTERRUPTED, LOST, WORKER_ATTR
+from sysprune._workers import (
+    TooManyWorkers,
+    count,
+    counts_toward_target,
+    cpu_sets,
+    parse_cpus,
+    worker_seed,
+)
+from sysprune._spec import SpecError
+from tests._require import missing
+from tests._workers_util import fresh, popen, run, study_file
+
+# ------------------------------------------------------------------------------------------------ pure pieces
+
+
+def test_cpu_sets_give_each_worker_its_own_cores():
+    assert cpu_sets(2, 1, cpus=[0, 1]) == [(0,), (1,)]
+    assert cpu_sets(2, 2, cpus=[0, 1, 2, 3]) == [(0, 1), (2, 3)]
+    assert cpu_sets(1, 1, cpus=[3, 5]) == [(3,)]  # the cores this process may use, in order
+
+
+def test_more_workers_than_cores_is_refused_unless_oversubscribed():
+    with pytest.raises(TooManyWorkers, match=r"--workers 3: this machine gives sysprune 2 core\(s\) and each "
+                                             r"trial uses threads = 1, so at most 2 worker\(s\)"):  # fmt: skip
+        cpu_sets(3, 1, cpus=[0, 1])
+    with pytest.raises(TooManyWorkers, match="--oversubscribe"):
+        cpu_sets(2, 2, cpus=[0, 1, 2])
+    assert cpu_sets(3, 1, cpus=[0, 1], oversubscribe=True) == [(0,), (1,), (0,)]
+    with pytest.raises(SpecError, match="--workers must be an integer >= 1, got 0"):
+        cpu_sets(0, 1, cpus=[0])
+
+
+def test_parse_cpus_reads_the_taskset_syntax():
+    assert parse_cpus("0,2-4") == (0, 2, 3, 4)
+    with pytest.raises(SpecError, match="--cpus must be a list of cores like 0,2-3, got 'x'"):
+        parse_cpus("x")
+
+
+def test_each_worker_number_gives_its_own_sampler_seed():
+    seeds = {worker_seed(0, k) for k in range(100)}
+    assert len(seeds) == 100
+    assert worker_seed(0, 1) == worker_seed(0, 1) and worker_seed(0, 1) != worker_seed(1, 1)
+
+
+def _trial(state, **attrs):
+    return create_trial(state=state, value=0.5 if state == TrialState.COMPLETE else None, params={"x": 0.5},
+                        distributions={"x": FloatDistribution(0, 1)}, user_attrs=attrs)  # fmt: skip
+
+
+def test_lost_and_interrupted_trials_do_not_count_toward_n_trials():
+    trials = [
+        _trial(TrialState.COMPLETE),
+        _trial(TrialState.PRUNED),
+        _trial(TrialState.FAIL, error="RuntimeError: boom"),  # a real failure counts: its configuration ran
+        _trial(TrialState.RUNNING),
+        _trial(TrialState.WAITING),  # still to run: counts once it runs
+        _trial(TrialState.FAIL, error=LOST),
+        _trial(TrialState.FAIL, error=f"{INTERRUPTED} (SIGTERM)"),
+    ]
+    assert [counts_toward_target(t) for t in trials] == [True, True, True, True, False, False, False]
+    assert count(trials) == 4
+
+
+# --------------------------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture
+def new_db(rdb_url):
+    url, drop = fresh(rdb_url)
+    yield url
+    drop()
+
+
+def _trials(url: str, name: str = "s") -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
+
+
+def test_four_workers_started_at_once_on_a_new_database(tmp_path, new_db):
+    """No schema race, exactly n_trials trials each run once with all its step rows, no repeated draws."""
+    spec = study_file(tmp_path, steps=2, n_trials=8)
+    procs = [popen("worker", str(spec), "--storage", new_db, "--quiet", "--no-publish") for _ in range(4)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (_, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+    trials = _trials(new_db)
+    assert [t.number for t in trials] == list(range(8))
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    draws = [t.params["spin_ms"] for t in trials]
+    assert len(set(draws)) == 8  # continuous draws: a repeat can only come from two workers seeded alike
+    df = load_step_metrics(new_db, "s")
+    assert sorted(df[["trial_number", "step"]].itertuples(index=False, name=None)) == [
+        (n, s) for n in range(8) for s in range(2)
+    ]
+    assert len({t.user_attrs[WORKER_ATTR]["pid"] for t in trials}) >= 1
+    study = optuna.load_study(study_name="s", storage=new_db)
+    assert study._storage.get_study_system_attrs(study._study_id)["sysprune:workers"] == 4
+
+
+def test_concurrent_top_ups_never_exceed_n_trials(tmp_path, new_db):
+    """Two `sysprune run` of the same file at once (no --n-trials) make n_trials trials, not twice that."""
+    spec = study_file(tmp_path, steps=2, n_trials=6)
+    procs = [popen("run", str(spec), "--storage", new_db, "--quiet", "--no-publish") for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    trials = _trials(new_db)
+    assert len(trials) == 6 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert len({t.params["spin_ms"] for t in trials}) == 6
+
+
+def test_run_with_two_workers_pins_each_to_its_own_core(tmp_path, sqlite_url):
+    import os
+
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        missing("needs 2 cores")  # every CI runner and this machine have them
+    spec = study_file(tmp_path, steps=2, n_trials=6, lo=20, hi=40)
+    spec.write_text(spec.read_text().replace("tests.workloads.alloc", "tests.workloads.affinity"))
+    r = run("run", str(spec), "--storage", sqlite_url, "--workers", "2", "--no-publish")
+    assert r.returncode == 0, r.stderr
+    assert "6 trials (6 complete, 0 pruned, 0 failed)" in r.stdout
+    trials = _trials(sqlite_url)
+    pinned = {t.user_attrs[WORKER_ATTR]["pid"]: tuple(t.user_attrs[WORKER_ATTR]["cpus"]) for t in trials}
+    assert set(pinned.values()) <= {(cores[0],), (cores[1],)}
+    assert len(set(pinned)) == len(set(pinned.values()))  # one core set per worker process
+    for t in trials:  # the trial process itself (the workload reports its affinity) runs on its worker's core
+        assert (t.value, t.user_attrs["val_loss"]) == (tuple(t.user_attrs[WORKER_ATTR]["cpus"])[0], 1.0)
+    # the progress line shows the study's totals, read from the database
+    assert "[6/6] complete 6" in r.stderr
+
+
+def test_too_many_workers_is_one_line_exit_2_and_nothing_written(tmp_path):
+    import os
+
+    spec = study_file(tmp_path)
+    db = tmp_path / "x.db"
+    n = len(os.sched_getaffinity(0)) + 1
+    r = run("run", str(spec), "--storage", f"sqlite:///{db}", "--workers", str(n))
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"sysprune: error: --workers {n}: this machine gives"), r.stderr
+    assert "--oversubscribe" in lines[0]
+    assert not db.exists()
+
+
+def test_the_database_lock_excludes_a_process_that_names_the_database_otherwise(new_db):
+    """Held here, the lock keeps another process waiting, also when its URL reaches the same database by another
+    name (another host name for the server, another spelling of the file's path)."""
+    import subprocess
+    import sys
+    import time
+
+    from sysprune._dblock import database_lock
+
+    if "127.0.0.1" in new_db:
+        other = new_db.replace("127.0.0.1", "localhost")
+    else:
+        other = new_db.replace("/study.db", "/./study.db")
+    assert other != new_db
+    code = ("import sys, time\nfrom sysprune._dblock import database_lock\nt = time.monotonic()\n"
+            "with database_lock(sys.argv[1]):\n    print(time.monotonic() - t)\n")  # fmt: skip
+    with database_lock(new_db):
+        p = subprocess.Popen([sys.executable, "-c", code, other], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)  # fmt: skip
+        time.sleep(3.0)
+        assert p.poll() is None, p.communicate()  # still waiting for the lock
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 0, err
+    assert float(out) >= 2.5
