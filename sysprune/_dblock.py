@@ -30,6 +30,8 @@ def database_lock(url: str, engine: Any = None) -> Iterator[None]:
     """
     import sqlalchemy
 
+    backend: str | None
+    database: str | None
     try:
         backend = sqlalchemy.make_url(url).get_backend_name()
         database = sqlalchemy.make_url(url).database

@@ -81,6 +81,8 @@ def host_id() -> str:
 
 def _recorded_worker(trial: FrozenTrial) -> WorkerIdentity | None:
     w = trial.user_attrs.get(WORKER_ATTR)
+    if not isinstance(w, dict):
+        return None
     try:
         return WorkerIdentity(str(w["host"]), int(w["pid"]), float(w["started"]))
     except (TypeError, KeyError, ValueError):

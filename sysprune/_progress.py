@@ -19,8 +19,8 @@ from sysprune._attrs import ERROR, PRUNE_REASON
 from sysprune._lost import is_requeued
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.4g}"
+def _fmt(v: float | None) -> str:
+    return "-" if v is None else f"{v:.4g}"
 
 
 class Progress:

@@ -15,7 +15,7 @@ import platform
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, NoReturn
 
 import optuna
 
@@ -95,7 +95,9 @@ def open_study(
         if diffs:
             raise StudyMismatch(study_name, mask_url(storage_url), diffs)
         unverified = [k for k in identity if k not in stored and k != "version"]
-    directions = list(spec.objective.directions)
+    directions: list[Literal["minimize", "maximize"]] = [
+        "maximize" if d == "maximize" else "minimize" for d in spec.objective.directions
+    ]
     study = optuna.create_study(
         storage=storage,
         study_name=study_name,
@@ -220,7 +222,7 @@ def _report_nan(trial: optuna.Trial, step: int, value: Any, metrics: dict[str, A
     report(trial, step, value, metrics)
 
 
-def _fail(trial: optuna.Trial, error: str) -> None:
+def _fail(trial: optuna.Trial, error: str) -> NoReturn:
     trial.set_user_attr(_attrs.ERROR, error)
     raise TrialProcessError(error)
 
@@ -311,6 +313,7 @@ class Objective:
                 tp.close()
                 if tp.total_cpu_s is not None:  # the whole process's cost, for budget comparisons
                     trial.set_user_attr("process_cpu_s", round(tp.total_cpu_s, 4))
+                if tp.total_wall_s is not None:
                     trial.set_user_attr("process_wall_s", round(tp.total_wall_s, 4))
         if not last:
             raise TrialProcessError("the trial process finished without reporting a step")
@@ -322,7 +325,8 @@ class Objective:
         nan = [m for m, v in zip(objective.metrics, values) if _is_nan(v)]
         if nan:
             _fail(trial, f"objective metric(s) {', '.join(nan)} NaN at the last step ({last_step})")
-        return values[0] if single else values
+        numbers = [float(v) for v in values if v is not None]  # none is None: checked above
+        return numbers[0] if single else numbers
 
 
 def run_study(

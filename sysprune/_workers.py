@@ -390,7 +390,7 @@ def launch(cfgs: Sequence[WorkerConfig], *, poll: Callable[[], None] | None = No
         sig = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
         with _signals_ignored():
             for p in procs:
-                if p.is_alive():
+                if p.is_alive() and p.pid is not None:
                     os.kill(p.pid, sig)
             for p in procs:
                 p.join()

@@ -142,7 +142,6 @@ def _add_worker(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_worker(args: argparse.Namespace) -> int:
     from sysprune._progress import Progress
-    from sysprune._runner import _shown
     from sysprune._spec import load_spec
     from sysprune._workers import WorkerConfig, parse_cpus, run_worker
 
@@ -159,7 +158,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             print(f"study {study.study_name!r} already holds {counted}/{target} trials; nothing to run "
                   f"(sysprune run --n-trials N adds more)")  # fmt: skip
             return
-        print(f"worker joining {study.study_name!r} ({counted}/{target} trials) -> {_shown(args.storage)}", flush=True)
+        print(f"worker joining {study.study_name!r} ({counted}/{target} trials) -> {mask_url(args.storage)}", flush=True)
         if not args.quiet:
             callbacks.append(Progress(target))
         callbacks.extend(_extra_callbacks(args))
