@@ -17,7 +17,8 @@ The protocol (parent = Optuna worker, child = trial process)::
     child  → ("done", cpu_s, peak_rss_mb) | ("error", message, traceback)    the process's own totals
 
 Structural metrics (size, latency, model memory: :mod:`sysprune._measure`) do not change while a built-in model
-trains, so they are measured at the pre-training probe and at the last step only; a model whose structure changes
+trains, so they are measured at the pre-training probe, after the first step and at the last step only (see
+:func:`probes_at`); a model whose structure changes
 (pruning, growing) says how often to measure it with a ``probe_every = k`` attribute on its Trainer (every k-th
 step), and ``TrialJob.probe_every`` overrides both. None of the built-in models needs it.
 
@@ -67,7 +68,7 @@ class TrialJob:
 
     ``cpus``: the CPU set the trial process pins itself to (``os.sched_setaffinity``) before it pins its thread
     pools; None keeps the worker's. ``probe_every``: measure the structural metrics every k-th step as well
-    (None: what the model's Trainer declares, 0 for the built-ins: the pre-training probe and the last step only).
+    (None: what the model's Trainer declares, 0 for the built-ins: steps -1, 0 and the last only).
     """
 
     model: str
@@ -94,8 +95,11 @@ class TrialJob:
 
 
 def probes_at(step: int, steps: int, every: int) -> bool:
-    """Whether the structural metrics are measured after ``step`` (-1: the pre-training probe) of ``steps``."""
-    return step == -1 or step == steps - 1 or (every > 0 and (step + 1) % every == 0)
+    """Whether the structural metrics are measured after ``step`` (-1: the pre-training probe) of ``steps``: at -1,
+    after the first training step (a second, independent reading: a noisy metric such as ``infer_ms`` needs two
+    before a breach near its budget prunes, and the ``threshold`` policy's first reading is a training step's),
+    at the last step, and every ``every``-th step when the model's structure changes."""
+    return step in (-1, 0) or step == steps - 1 or (every > 0 and (step + 1) % every == 0)
 
 
 # ---------------------------------------------------------------------------------------------------- lifetimes

@@ -65,24 +65,24 @@ def test_every_step_has_a_full_row_after_the_pretraining_probe(digits_path):
         # No GPU and no energy counter here: missing, never zero.
         assert rows[step]["gpu_mem_mb"] is None and rows[step]["energy_j"] is None
         assert rows[step]["val_loss"] is None
-    # structural metrics: measured at the pre-training probe and at the last step only
-    assert not set(STRUCTURAL) & set(rows[0]) and not set(STRUCTURAL) & set(rows[1])
+    # structural metrics: measured at the pre-training probe, the first training step and the last step only
+    assert set(STRUCTURAL) <= set(rows[0]) and not set(STRUCTURAL) & set(rows[1])
     assert rows[2]["model_bytes"] > rows[-1]["model_bytes"]  # the workload's buffer exists once it trained
-    for row in (rows[-1], rows[2]):
+    for row in (rows[-1], rows[0], rows[2]):
         assert row["infer_ms_lo"] <= row["infer_ms"] <= row["infer_ms_hi"]
         assert row["model_mem_mb"] is None  # a trainer that holds no torch module or estimator: not known
 
 
 def test_structural_metrics_every_k_steps_when_the_model_asks(digits_path):
     rows = _run(digits_path, steps=5, model=FAULTS, probe_every=2)
-    assert [s for s, r in rows.items() if "infer_ms" in r] == [-1, 1, 3, 4]
+    assert [s for s, r in rows.items() if "infer_ms" in r] == [-1, 0, 1, 3, 4]
     rows = _run(digits_path, steps=3, model=FAULTS, job_kw={"probe_every": 1})  # the job overrides the model
     assert all("infer_ms" in r for r in rows.values())
 
 
-def test_probes_at_is_the_pretraining_probe_the_last_step_and_every_k():
-    assert [s for s in range(-1, 6) if probes_at(s, 6, 0)] == [-1, 5]
-    assert [s for s in range(-1, 6) if probes_at(s, 6, 3)] == [-1, 2, 5]
+def test_probes_at_is_the_pretraining_probe_the_first_and_last_steps_and_every_k():
+    assert [s for s in range(-1, 6) if probes_at(s, 6, 0)] == [-1, 0, 5]
+    assert [s for s in range(-1, 6) if probes_at(s, 6, 3)] == [-1, 0, 2, 5]
     assert [s for s in range(-1, 3) if probes_at(s, 3, 1)] == [-1, 0, 1, 2]
 
 

@@ -32,7 +32,7 @@ from sysprune import _compat
 from sysprune._metrics import METRICS, metric_names
 from sysprune.analysis._stats import NA
 
-#: Metrics fixed by the architecture (contract 2: measured at the pre-training probe and the last step).
+#: Metrics fixed by the architecture (measured at the pre-training probe, step 0 and the last step).
 STRUCTURAL = ("n_params", "model_bytes", "infer_ms", "infer_ms_lo", "infer_ms_hi", "model_mem_mb")
 MIN_TRIALS = 5
 
