@@ -12,7 +12,7 @@ from sysprune.models._base import Trainer
 
 NAME = "tests.workloads.alloc"
 INPUTS = frozenset({"tabular", "image"})
-SPACE = {"mb": FixedParam(10), "spin_ms": FixedParam(20), "fail_at": FixedParam(-1)}
+SPACE = {"mb": FixedParam(10), "spin_ms": FixedParam(20.0), "fail_at": FixedParam(-1)}  # spin_ms: any real number of ms
 
 
 class _Alloc(Trainer):
