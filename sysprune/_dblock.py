@@ -35,7 +35,7 @@ def database_lock(url: str, engine: Any = None) -> Iterator[None]:
     try:
         backend = sqlalchemy.make_url(url).get_backend_name()
         database = sqlalchemy.make_url(url).database
-    except sqlalchemy.exc.ArgumentError:  # make_storage says why
+    except (sqlalchemy.exc.ArgumentError, ValueError):  # make_storage says why (ValueError: a port not a number)
         backend = database = None
     if backend == "sqlite":
         db = database

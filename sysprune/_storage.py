@@ -34,7 +34,6 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 HEARTBEAT_INTERVAL_S = 60
 HEARTBEAT_GRACE_S = 180
 
-_SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def mask_url(url: Any) -> str:
@@ -132,9 +131,9 @@ def open_existing(url: str) -> "optuna.storages.RDBStorage":
         if not path.is_file():
             raise DatabaseNotFound(f"no study database at {db} (from --storage {shown}); run `sysprune run` first "
                                    "or pass --storage")  # fmt: skip
-        with path.open("rb") as f:
-            if f.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
-                raise DatabaseNotFound(f"{db} is not an SQLite database (from --storage {shown})")
+        # The file is not opened here to check its header: closing any descriptor of a database file drops every
+        # POSIX lock this process holds on it, through its other SQLite connections too (sqlite.org/howtocorrupt,
+        # 2.2) - which let a writer corrupt a database that a reader had loaded before. SQLite says it below.
     try:
         engine = sa.create_engine(parsed)
         try:
@@ -147,6 +146,8 @@ def open_existing(url: str) -> "optuna.storages.RDBStorage":
         raise StorageError(f"unknown database kind {parsed.drivername!r} in {shown}") from None
     except (sa.exc.SQLAlchemyError, ImportError) as e:
         first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        if parsed.get_backend_name() == "sqlite" and "not a database" in first:
+            raise DatabaseNotFound(f"{parsed.database} is not an SQLite database (from --storage {shown})") from None
         if isinstance(e, ImportError) and parsed.drivername == "postgresql":
             first += " (with psycopg2 installed, write postgresql+psycopg2://...)"
         raise StorageError(f"cannot open {shown}: {first}") from None

@@ -48,6 +48,7 @@ from sysprune._lost import (
     is_requeued,
     mark_failed,
     recover_lost_trials,
+    requeue,
 )
 from sysprune._spec import SpecError, StudySpec
 
@@ -209,6 +210,8 @@ def _record_interrupt(study: ClaimingStudy, e: BaseException) -> None:
         fail_trial(study, _compat.trial_id(trial), reason)
     elif frozen.state == TrialState.FAIL and _attrs.ERROR not in frozen.user_attrs:
         mark_failed(study, frozen, reason)
+    elif is_requeued(frozen):  # the objective recorded the interruption and its step: run the configuration again
+        requeue(study, frozen)
 
 
 @dataclass(frozen=True)

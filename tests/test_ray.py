@@ -49,7 +49,7 @@ def test_a_small_study_on_a_local_ray_cluster_stores_every_step(ray_cluster, sql
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     df = load_step_metrics(sqlite_url, "r")
     assert sorted(df[["trial_number", "step"]].itertuples(index=False, name=None)) == [
-        (n, s) for n in range(4) for s in range(2)
+        (n, s) for n in range(4) for s in range(-1, 2)  # step -1: the pre-training probe
     ]
     assert df[["wall_s", "cpu_s", "peak_rss_mb", "infer_ms"]].notna().all().all()
     # the trials ran in Ray worker processes, not here, and the callbacks here saw each of them once

@@ -57,10 +57,10 @@ def test_every_trial_has_a_value_and_a_full_metric_row_per_step(run, sqlite_url)
         # the reported objective is the stored val_accuracy, step by step
         assert [t.intermediate_values[s] for s in range(3)] == pytest.approx(list(rows.val_accuracy))
         assert rows[list(PROCESS_ROW)].notna().all().all()
-        # structural metrics: measured before training and at the last step, not in between
+        # structural metrics: measured before training, after the first step and at the last step, not in between
         pre = df[(df.trial_number == t.number) & (df.step == -1)]
         assert pre[list(SYSTEM_ROW)].notna().all().all() and pre.val_accuracy.isna().all()
-        assert rows[list(STRUCTURAL_ROW)].notna().all(axis=1).tolist() == [False, False, True]
+        assert rows[list(STRUCTURAL_ROW)].notna().all(axis=1).tolist() == [True, False, True]
         assert rows.energy_j.isna().all() and rows.gpu_mem_mb.isna().all()  # no counter here: missing, not 0
         assert list(rows.cpu_s) == sorted(rows.cpu_s) and list(rows.wall_s) == sorted(rows.wall_s)
         # final values on the trial for trials_dataframe() and the dashboard

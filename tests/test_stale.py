@@ -149,7 +149,7 @@ def test_kill_9_mid_trial_then_the_same_command_again(tmp_path, new_db):
     assert len(counted) == 3 and all(t.state == TrialState.COMPLETE for t in counted)
     df = load_step_metrics(new_db, "s")
     for t in counted:
-        assert sorted(df[df.trial_number == t.number].step) == [0, 1, 2]
+        assert sorted(df[df.trial_number == t.number].step) == [-1, 0, 1, 2]
     assert df[df.trial_number == 0].reset_index(drop=True).equals(steps_0.reset_index(drop=True))
     if new_db.startswith("sqlite"):
         with sqlite3.connect(new_db[len("sqlite:///"):]) as c:

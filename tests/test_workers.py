@@ -102,7 +102,7 @@ def test_four_workers_started_at_once_on_a_new_database(tmp_path, new_db):
     assert len(set(draws)) == 8  # continuous draws: a repeat can only come from two workers seeded alike
     df = load_step_metrics(new_db, "s")
     assert sorted(df[["trial_number", "step"]].itertuples(index=False, name=None)) == [
-        (n, s) for n in range(8) for s in range(2)
+        (n, s) for n in range(8) for s in range(-1, 2)  # step -1: the pre-training probe
     ]
     assert len({t.user_attrs[WORKER_ATTR]["pid"] for t in trials}) >= 1
     study = optuna.load_study(study_name="s", storage=new_db)
