@@ -60,7 +60,7 @@ bench-budget: $(VENV)/.installed ## benchmark: digits study under a latency budg
 bench-overhead: $(VENV)/.installed ## benchmark: trial start, monitor per step, rejection at step -1, a search's measurement overhead
 	$(BIN)/python benchmarks/bench_overhead.py
 
-results: $(VENV)/.installed ## regenerate results/RESULTS.md: record, replay, report, compare (~55 min here; RESULTS_QUICK=1: ~3 min)
+results: $(VENV)/.installed ## regenerate results/RESULTS.md: record, replay, report, compare (~27 min measured here; RESULTS_QUICK=1: ~3 min)
 	$(BIN)/python -m sysprune.analysis._results $(RESULTS_ARGS)
 
 $(addprefix compare-,$(STUDIES)): compare-%: $(VENV)/.installed
@@ -72,8 +72,8 @@ $(addprefix report-,$(STUDIES)): report-%: $(VENV)/.installed
 bench-replay: $(VENV)/.installed ## benchmark: replay 6 policies x 21 orders over a 200-trial recording (synthetic)
 	cd benchmarks && ../$(BIN)/python bench_replay.py
 
-clean: ## remove results/ and caches (keeps .venv)
-	rm -rf results .pytest_cache
+clean: ## remove the study databases, artifacts and caches under results/ (keeps .venv and the committed RESULTS.md)
+	rm -rf results/*.db results/*.db-* results/*.lock results/artifacts .pytest_cache
 
 bench-load: $(VENV)/.installed ## benchmark: trials/min with 1, 2, 4 workers (SQLite, PostgreSQL; local, Ray); 2 workers vs alone
 	$(BIN)/python benchmarks/bench_load.py
