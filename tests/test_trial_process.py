@@ -237,11 +237,12 @@ def test_death_message_without_stderr_says_so():
     assert death_message(1, "while starting", ["a", "ImportError: x"]).endswith("last stderr: a | ImportError: x")
 
 
-def test_an_import_error_before_sysprune_runs_is_reported_with_its_traceback(tmp_path):
-    """A local ``optuna.py`` shadowing the library breaks every trial process's start-up: the error says why."""
+def _start_a_trial_beside(tmp_path, name: str, text: str) -> subprocess.CompletedProcess:
+    """Start a trial process from a worker whose current folder holds a file ``name`` shadowing a library;
+    the worker prints the TrialProcessError it gets."""
     project = tmp_path / "project"  # the user's folder (the current directory): a file named like a library
     project.mkdir()
-    (project / "optuna.py").write_text("print('my own experiment')\n")
+    (project / name).write_text(text)
     script = tmp_path / "worker.py"
     script.write_text(textwrap.dedent(f"""
         import sys
@@ -256,29 +257,19 @@ def test_an_import_error_before_sysprune_runs_is_reported_with_its_traceback(tmp
     out = subprocess.run([sys.executable, str(script)], cwd=project, capture_output=True, text=True, timeout=300,
                          env=env)  # fmt: skip
     assert out.returncode == 0, out.stderr
+    return out
+
+
+def test_an_import_error_before_sysprune_runs_is_reported_with_its_traceback(tmp_path):
+    """A local ``optuna.py`` shadowing the library breaks every trial process's start-up: the error says why."""
+    out = _start_a_trial_beside(tmp_path, "optuna.py", "print('my own experiment')\n")
     assert "exited with code 1 while starting" in out.stdout, out.stdout
     assert "ModuleNotFoundError: No module named 'optuna.pruners'; 'optuna' is not a package" in out.stdout
 
 
 def test_a_fork_server_that_cannot_start_is_reported_with_its_stderr(tmp_path):
     """A local ``numpy.py`` breaks the fork server's own start (its preload): the error quotes why."""
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "numpy.py").write_text("raise RuntimeError('this numpy.py is not numpy')\n")
-    script = tmp_path / "worker.py"
-    script.write_text(textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(REPO)!r})
-        from sysprune._trial_process import TrialJob, TrialProcess, TrialProcessError
-        try:
-            TrialProcess(TrialJob(model="x", params={{}}, dataset_path="x", seed=0, steps=1))
-        except TrialProcessError as e:
-            print(e)
-    """))
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, str(script)], cwd=project, capture_output=True, text=True, timeout=300,
-                         env=env)  # fmt: skip
-    assert out.returncode == 0, out.stderr
+    out = _start_a_trial_beside(tmp_path, "numpy.py", "raise RuntimeError('this numpy.py is not numpy')\n")
     assert out.stdout.startswith("the fork server could not start the trial process"), out.stdout
     assert "RuntimeError: this numpy.py is not numpy" in out.stdout
 
