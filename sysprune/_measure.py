@@ -2,7 +2,7 @@
 :func:`sysprune.measure`, which gives a plain Optuna objective the metric dict the sysprune runner records.
 
 The runner's trial process (:mod:`sysprune._trial_process`) calls :func:`probe_trainer` for its structural metrics,
-at the pre-training probe (step -1), after the first step and at the last step; :class:`Measurer` calls :func:`probe_model` on a torch
+at the pre-training probe (step -1) and the last step (after the first step too when the pruner asks); :class:`Measurer` calls :func:`probe_model` on a torch
 module or a scikit-learn estimator. Both time inference with :func:`latency_ms` and count memory with
 :func:`model_mem_mb`: one definition of each metric.
 

@@ -199,6 +199,12 @@ def _report_and_decide(trial: optuna.Trial, step: int, value: float | None, metr
     return should_prune(trial)
 
 
+def _wants_second_reading(pruner: optuna.pruners.BasePruner, pretrain: dict[str, Any]) -> bool:
+    from sysprune.pruners._base import DecidingPruner
+
+    return isinstance(pruner, DecidingPruner) and pruner.wants_second_reading(pretrain)
+
+
 def _finalise(trial: optuna.Trial, last: dict[str, Any], budgets: dict[str, float]) -> None:
     """Each metric's final value as a user attr; budget constraints so the sampler learns feasibility."""
     for name in metric_names():
@@ -270,8 +276,8 @@ class Objective:
                     # The model is built, nothing trained: the pruner decides on its structural metrics first,
                     # so a configuration over a size or latency budget costs only the fork, the build and the probe.
                     prune = _report_and_decide(trial, result.step, None, result.metrics)
-                    if not prune:
-                        tp.decide(stop=False)
+                    if not prune:  # measured again after step 0 only if the pruner waits for that reading
+                        tp.decide(stop=False, probe_next=_wants_second_reading(trial.study.pruner, result.metrics))
                 else:
                     value = last.get(objective.metrics[0]) if single else None
                     if single and value is None:

@@ -10,15 +10,16 @@ The protocol (parent = Optuna worker, child = trial process)::
     child  → ("step", -1, {}, gpu_mem_mb, probe_every)  model built, nothing trained: the pre-training probe
     child  → ("step", step, {train_loss, val_accuracy, val_loss, ...}, gpu_mem_mb, probe_every)   trained + validated
     parent    samples the child (wall, cpu, rss, peak, energy) — the child is idle, waiting — and checks the caps
-    parent → ("probe",)                                 at step -1, the last step (and every ``probe_every``)
+    parent → ("probe",)                                 at step -1, the last step (and every ``probe_every``;
+                                                        after step 0 when the pruner asked for a second reading)
     child  → ("probe", {n_params, model_bytes, infer_ms, infer_ms_lo, infer_ms_hi, model_mem_mb})
     parent    samples cpu/wall again: the probe's cost is subtracted from the trial's wall_s and cpu_s
     parent → ("continue",) or ("stop",)                 step -1: after asking the pruner; later steps: at once
     child  → ("done", cpu_s, peak_rss_mb) | ("error", message, traceback)    the process's own totals
 
 Structural metrics (size, latency, model memory: :mod:`sysprune._measure`) do not change while a built-in model
-trains, so they are measured at the pre-training probe, after the first step and at the last step only (see
-:func:`probes_at`); a model whose structure changes
+trains, so they are measured at the pre-training probe and at the last step only — after the first step too when
+the pruner asks for a second reading (see :func:`probes_at`); a model whose structure changes
 (pruning, growing) says how often to measure it with a ``probe_every = k`` attribute on its Trainer (every k-th
 step), and ``TrialJob.probe_every`` overrides both. None of the built-in models needs it.
 
@@ -94,12 +95,14 @@ class TrialJob:
             raise ValueError(f"probe_every must be None or an integer >= 0, but got probe_every={k!r}.")
 
 
-def probes_at(step: int, steps: int, every: int) -> bool:
+def probes_at(step: int, steps: int, every: int, *, confirm: bool = False) -> bool:
     """Whether the structural metrics are measured after ``step`` (-1: the pre-training probe) of ``steps``: at -1,
-    after the first training step (a second, independent reading: a noisy metric such as ``infer_ms`` needs two
-    before a breach near its budget prunes, and the ``threshold`` policy's first reading is a training step's),
-    at the last step, and every ``every``-th step when the model's structure changes."""
-    return step in (-1, 0) or step == steps - 1 or (every > 0 and (step + 1) % every == 0)
+    at the last step, every ``every``-th step when the model's structure changes, and after the first training
+    step (0) only when ``confirm``: the pruner asked for a second reading (a noisy metric's step -1 reading over
+    its budget but not clearly, which needs a second one before it prunes; the ``threshold`` policy, whose first
+    reading must come from a training step). A reading nobody waits for is not worth its cost: see
+    :meth:`TrialProcess.decide`."""
+    return step == -1 or step == steps - 1 or (confirm and step == 0) or (every > 0 and (step + 1) % every == 0)
 
 
 # ---------------------------------------------------------------------------------------------------- lifetimes
@@ -230,7 +233,8 @@ def _child_main(conn: Any, job: TrialJob) -> None:
             msg = conn.recv()
             if msg[0] == "probe":
                 # A freshly forked process runs its first forward passes slower (first-touch page faults, cold
-                # allocator): the pre-training probe warms up for a whole extra round, the later ones for one call.
+                # allocator): the pre-training probe warms up for a whole extra round, the later ones for one call
+                # (none at all, measured: the last step's reading strayed up to 11 % from an every-step median).
                 warmup = job.infer_repeats if step == -1 else 1
                 conn.send(("probe", probe_trainer(trainer, batch, job.infer_repeats, warmup=warmup)))
                 msg = conn.recv()
@@ -514,6 +518,7 @@ class TrialProcess:
         self._step: int | None = None  # the last step reported (None: not ready yet)
         self._probing: int | None = None  # the step whose structural metrics are being measured now
         self._every = 0
+        self._confirm = False  # measure the structural metrics after the next step too (decide(probe_next=True))
         self._probe_cpu = 0.0
         self._probe_wall = 0.0
         self._decided = True
@@ -647,7 +652,8 @@ class TrialProcess:
                 for name in ("val_accuracy", "val_loss", "train_loss"):
                     del metrics[name]
             self.last_probe_s = 0.0
-            if probes_at(step, self.job.steps, self._every):
+            confirm, self._confirm = self._confirm, False
+            if probes_at(step, self.job.steps, self._every, confirm=confirm):
                 self._conn.send(("probe",))
                 self._probing = step
                 _, structural = self._recv()
@@ -661,9 +667,14 @@ class TrialProcess:
             self._decided = False
             yield StepResult(step, metrics)
 
-    def decide(self, *, stop: bool) -> None:
-        """Tell the child to go on with the next step (after step -1: to start training) or to stop."""
+    def decide(self, *, stop: bool, probe_next: bool = False) -> None:
+        """Tell the child to go on with the next step (after step -1: to start training) or to stop.
+
+        ``probe_next``: measure the structural metrics after the next step as well, where :func:`probes_at` would
+        not (the runner asks for it at step -1 when the pruner wants a second reading of them).
+        """
         self._conn.send(("stop",) if stop else ("continue",))
+        self._confirm = bool(probe_next) and not stop
         self._decided = True
 
     def kill(self) -> None:

@@ -57,10 +57,10 @@ def test_every_trial_has_a_value_and_a_full_metric_row_per_step(run, sqlite_url)
         # the reported objective is the stored val_accuracy, step by step
         assert [t.intermediate_values[s] for s in range(3)] == pytest.approx(list(rows.val_accuracy))
         assert rows[list(PROCESS_ROW)].notna().all().all()
-        # structural metrics: measured before training, after the first step and at the last step, not in between
+        # structural metrics: measured before training and at the last step (no pruner asked for step 0's)
         pre = df[(df.trial_number == t.number) & (df.step == -1)]
         assert pre[list(SYSTEM_ROW)].notna().all().all() and pre.val_accuracy.isna().all()
-        assert rows[list(STRUCTURAL_ROW)].notna().all(axis=1).tolist() == [True, False, True]
+        assert rows[list(STRUCTURAL_ROW)].notna().all(axis=1).tolist() == [False, False, True]
         assert rows.energy_j.isna().all() and rows.gpu_mem_mb.isna().all()  # no counter here: missing, not 0
         assert list(rows.cpu_s) == sorted(rows.cpu_s) and list(rows.wall_s) == sorted(rows.wall_s)
         # final values on the trial for trials_dataframe() and the dashboard
@@ -76,6 +76,23 @@ def _enqueue(sqlite_url, name, params_list, directions=("maximize",)):
     study = optuna.create_study(storage=sqlite_url, study_name=name, directions=list(directions))
     for p in params_list:
         study.enqueue_trial(p)
+
+
+@pytest.mark.parametrize(("policy", "second"), [("budget", False), ("threshold", True)])
+def test_step_0_is_probed_only_for_a_pruner_that_waits_for_that_reading(run, sqlite_url, policy, second):
+    # model_bytes is exact: `budget` decides on it at step -1; `threshold` ignores step -1 and reads step 0
+    result = run(_spec(n_trials=2, budgets={"model_bytes": 10**9}, pruner={"policy": policy}))
+    assert all(t.state == TrialState.COMPLETE for t in result.study.trials)
+    df = load_step_metrics(sqlite_url, "t")
+    assert df[df.step == 0].model_bytes.notna().tolist() == [second] * 2
+    assert df[df.step == 2].model_bytes.notna().all() and df[df.step == -1].model_bytes.notna().all()
+
+
+def test_an_estimator_unmeasurable_before_training_gets_its_first_size_reading_at_step_0(run, sqlite_url):
+    run(_spec(n_trials=1, model="sklearn_sgd", search_space={}, budgets={"model_bytes": 10**9},
+              pruner={"policy": "budget"}))  # fmt: skip
+    df = load_step_metrics(sqlite_url, "t").set_index("step")
+    assert math.isnan(df.loc[-1, "model_bytes"]) and df.loc[0, "model_bytes"] > 0
 
 
 def test_peak_memory_belongs_to_each_trial(run, sqlite_url):

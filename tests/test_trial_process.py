@@ -39,14 +39,15 @@ def digits_path(tmp_path_factory) -> str:
     return str(prepare("digits", seed=0, cache_dir=tmp_path_factory.mktemp("cache")))
 
 
-def _run(path: str, steps: int = 3, model: str = ALLOC, job_kw: dict | None = None, **params) -> dict[int, dict]:
+def _run(path: str, steps: int = 3, model: str = ALLOC, job_kw: dict | None = None, probe_next: bool = False,
+         **params) -> dict[int, dict]:  # fmt: skip
     p = {"mb": 10, "spin_ms": 20, "fail_at": -1, **params} if model == ALLOC else params
     job = TrialJob(model=model, params=p, dataset_path=path, seed=0, steps=steps, infer_repeats=3, **(job_kw or {}))
     rows = {}
     with TrialProcess(job) as tp:
         for r in tp.steps():
             rows[r.step] = r.metrics
-            tp.decide(stop=False)
+            tp.decide(stop=False, probe_next=probe_next and r.step == -1)
         assert tp.finished
     return rows
 
@@ -65,24 +66,31 @@ def test_every_step_has_a_full_row_after_the_pretraining_probe(digits_path):
         # No GPU and no energy counter here: missing, never zero.
         assert rows[step]["gpu_mem_mb"] is None and rows[step]["energy_j"] is None
         assert rows[step]["val_loss"] is None
-    # structural metrics: measured at the pre-training probe, the first training step and the last step only
-    assert set(STRUCTURAL) <= set(rows[0]) and not set(STRUCTURAL) & set(rows[1])
+    # structural metrics: measured at the pre-training probe and the last step only (nobody asked for step 0's)
+    assert not set(STRUCTURAL) & (set(rows[0]) | set(rows[1])) and set(STRUCTURAL) <= set(rows[2])
     assert rows[2]["model_bytes"] > rows[-1]["model_bytes"]  # the workload's buffer exists once it trained
-    for row in (rows[-1], rows[0], rows[2]):
+    for row in (rows[-1], rows[2]):
         assert row["infer_ms_lo"] <= row["infer_ms"] <= row["infer_ms_hi"]
         assert row["model_mem_mb"] is None  # a trainer that holds no torch module or estimator: not known
 
 
+def test_a_second_reading_after_step_0_only_when_asked_for_at_step_minus_1(digits_path):
+    rows = _run(digits_path, steps=3, probe_next=True)
+    assert [s for s, r in rows.items() if "infer_ms" in r] == [-1, 0, 2]
+    assert rows[0]["infer_ms_lo"] <= rows[0]["infer_ms"] <= rows[0]["infer_ms_hi"]
+
+
 def test_structural_metrics_every_k_steps_when_the_model_asks(digits_path):
     rows = _run(digits_path, steps=5, model=FAULTS, probe_every=2)
-    assert [s for s, r in rows.items() if "infer_ms" in r] == [-1, 0, 1, 3, 4]
+    assert [s for s, r in rows.items() if "infer_ms" in r] == [-1, 1, 3, 4]
     rows = _run(digits_path, steps=3, model=FAULTS, job_kw={"probe_every": 1})  # the job overrides the model
     assert all("infer_ms" in r for r in rows.values())
 
 
-def test_probes_at_is_the_pretraining_probe_the_first_and_last_steps_and_every_k():
-    assert [s for s in range(-1, 6) if probes_at(s, 6, 0)] == [-1, 0, 5]
-    assert [s for s in range(-1, 6) if probes_at(s, 6, 3)] == [-1, 0, 2, 5]
+def test_probes_at_is_the_pretraining_probe_the_last_step_every_k_and_step_0_when_confirming():
+    assert [s for s in range(-1, 6) if probes_at(s, 6, 0)] == [-1, 5]
+    assert [s for s in range(-1, 6) if probes_at(s, 6, 0, confirm=True)] == [-1, 0, 5]
+    assert [s for s in range(-1, 6) if probes_at(s, 6, 3)] == [-1, 2, 5]
     assert [s for s in range(-1, 3) if probes_at(s, 3, 1)] == [-1, 0, 1, 2]
 
 

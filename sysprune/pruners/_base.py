@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from optuna.pruners import BasePruner
@@ -26,6 +27,13 @@ class DecidingPruner(BasePruner):
 
     #: Whether the pruner can decide in a multi-objective study (where Optuna has no intermediate values).
     supports_multi_objective: bool = False
+
+    def wants_second_reading(self, pretrain: "Mapping[str, float | None]") -> bool:
+        """Whether this pruner needs the structural metrics (size, latency, model memory) measured again after the
+        first training step, given the pre-training probe's readings ``pretrain`` (step -1). The sysprune runner
+        measures them at step -1 and the last step, and after step 0 only when the study's pruner says so here:
+        a probe costs milliseconds per trial. Default: no."""
+        return False
 
     def prune(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> bool:
         decision = self.decide(study, trial)

@@ -14,6 +14,7 @@ from sysprune.pruners._base import DecidingPruner
 from sysprune.pruners._constraints import check_budgets
 from sysprune.pruners._forecast import Forecast, forecast_cumulative, forecast_level, points_of
 from sysprune.pruners._noise import (
+    pending_breach,
     RULE_CLEAR,
     RULE_EXACT,
     RULE_LOWER_BOUND,
@@ -176,6 +177,19 @@ class ResourceBudgetPruner(DecidingPruner):
     @property
     def budgets(self) -> dict[str, float]:
         return dict(self._budgets)
+
+    def wants_second_reading(self, pretrain: Mapping[str, float | None]) -> bool:
+        """Yes when a noisy budgeted metric read over its budget at step -1, but not clearly: one more reading
+        decides (see :func:`sysprune.pruners._noise.pending_breach`); and when a budgeted structural metric could
+        not be measured before training (a scikit-learn estimator is not fitted yet): step 0 gives its first."""
+        steps = {-1: pretrain}
+        for metric, budget in self._budgets.items():
+            readings = readings_of(steps, metric)
+            if not readings and metric_kind(metric) == "structural":
+                return True
+            if pending_breach(readings, budget, noise_model(metric, readings)):
+                return True
+        return False
 
     def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
         steps = _steps.trial_steps(_compat.study_storage(study), _compat.trial_id(trial), trial.datetime_start)

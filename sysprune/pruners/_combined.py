@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from optuna.pruners import BasePruner
@@ -45,6 +46,10 @@ class CombinedPruner(DecidingPruner):
     @property
     def pruners(self) -> tuple[BasePruner, ...]:
         return self._pruners
+
+    def wants_second_reading(self, pretrain: Mapping[str, float | None]) -> bool:
+        """Yes when any sysprune member wants one."""
+        return any(isinstance(p, DecidingPruner) and p.wants_second_reading(pretrain) for p in self._pruners)
 
     def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
         multi = len(study.directions) > 1

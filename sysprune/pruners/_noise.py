@@ -139,6 +139,20 @@ def confident_breach(readings: Sequence[Reading], budget: float, noise: NoiseMod
     return None
 
 
+def pending_breach(readings: Sequence[Reading], budget: float, noise: NoiseModel | None) -> bool:
+    """Whether one more reading could turn ``readings`` into a confident breach of ``budget``: a noisy metric whose
+    last readings are over budget (their lower bounds, where reported) but fewer than ``k`` and not clearly. The
+    trial process then measures the structural metrics again after the first training step; otherwise that
+    reading would change no decision and is not taken."""
+    if noise is None or not readings or confident_breach(readings, budget, noise) is not None:
+        return False
+    run = 0
+    for r in readings:
+        over = r.low > budget if r.low is not None else r.value > budget
+        run = run + 1 if over else 0
+    return 0 < run < noise.k
+
+
 def settled_value(
     metric: str, final: float, budget: float, steps: Mapping[int, Mapping[str, float | None]]
 ) -> float:

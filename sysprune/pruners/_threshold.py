@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sysprune import _compat
+from sysprune._metrics import metric_kind
 from sysprune.pruners import _steps
 from sysprune.pruners._base import DecidingPruner
 from sysprune.pruners._budget import UnreportedWarner, _unit_suffix
@@ -46,6 +47,11 @@ class ThresholdBudgetPruner(DecidingPruner):
     @property
     def budgets(self) -> dict[str, float]:
         return dict(self._budgets)
+
+    def wants_second_reading(self, pretrain: Mapping[str, float | None]) -> bool:
+        """Yes for a budget on a structural metric: this policy ignores step -1, so its first reading of one must
+        come from the first training step."""
+        return any(metric_kind(m) == "structural" for m in self._budgets)
 
     def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
         steps = _steps.trial_steps(_compat.study_storage(study), _compat.trial_id(trial), trial.datetime_start)

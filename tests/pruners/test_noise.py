@@ -24,6 +24,7 @@ from sysprune.pruners._noise import (
     confident_breach,
     median_interval,
     noise_model,
+    pending_breach,
     readings_of,
 )
 
@@ -51,6 +52,35 @@ def test_noisy_metric_needs_two_consecutive_readings_over_budget() -> None:
     assert confident_breach(_readings([1.5, 0.9, 1.5]), 1.0, NOISE) is None  # not consecutive
     b = confident_breach(_readings([1.5, 0.9, 1.5, 1.2]), 1.0, NOISE)
     assert (b.step, b.value, b.rule, b.n) == (3, 1.2, RULE_CONSECUTIVE, 2)
+
+
+def test_a_breach_is_pending_only_while_one_more_reading_could_decide_it() -> None:
+    assert pending_breach(_readings([1.5]), 1.0, NOISE)  # over, not clearly: the next reading decides
+    assert not pending_breach(_readings([0.9]), 1.0, NOISE)  # under: a second reading would start a new run
+    assert not pending_breach(_readings([2.5]), 1.0, NOISE)  # clear: already decided
+    assert not pending_breach(_readings([1.5, 1.2]), 1.0, NOISE)  # two over: already decided
+    assert not pending_breach(_readings([1.5]), 1.0, None)  # an exact metric decides on one reading
+    assert not pending_breach([], 1.0, NOISE)
+    assert not pending_breach(_readings([1.5], lows=[0.95]), 1.0, NOISE)  # its lower bound is within budget
+    assert pending_breach(_readings([1.5], lows=[1.05]), 1.0, NOISE)
+
+
+def test_which_pruners_want_a_second_structural_reading_after_step_0() -> None:
+    from sysprune.pruners import CombinedPruner
+
+    near = {"infer_ms": 1.5, "infer_ms_lo": 1.2, "model_bytes": 10.0}
+    far = {"infer_ms": 0.5, "infer_ms_lo": 0.4, "model_bytes": 10.0}
+    latency = ResourceBudgetPruner({"infer_ms": 1.0})
+    assert latency.wants_second_reading(near) and not latency.wants_second_reading(far)
+    assert not ResourceBudgetPruner({"model_bytes": 5.0}).wants_second_reading(near)  # exact: decided at step -1
+    assert not ResourceBudgetPruner({"cpu_s": 1.0}).wants_second_reading(near)
+    # not measurable before training (an unfitted scikit-learn estimator): step 0 gives the first reading
+    assert ResourceBudgetPruner({"model_bytes": 5.0}).wants_second_reading({"model_bytes": None})
+    # threshold ignores step -1: its first reading of a structural metric must come from step 0
+    assert ThresholdBudgetPruner({"model_bytes": 5.0}).wants_second_reading(far)
+    assert not ThresholdBudgetPruner({"cpu_s": 1.0}).wants_second_reading(far)
+    both = CombinedPruner(latency, optuna.pruners.MedianPruner())
+    assert both.wants_second_reading(near) and not both.wants_second_reading(far)
 
 
 def test_noisy_clear_breach_prunes_on_one_reading() -> None:
