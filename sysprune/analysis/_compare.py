@@ -143,6 +143,8 @@ class RunStats:
     best: TrialRow | None
     curve: list[tuple[float, float | None]]
     ctt: float | None = None
+    #: ``none`` only: its compute-to-target had its over-budget trials cost nothing (:func:`_stats.ceiling_curve`).
+    ceiling_ctt: float | None = None
     reference: float | None = None  # the best feasible value of `none` at this seed (None: none feasible)
     test: dict[str, float | None] | None = None
     savings: dict[str, float | str] = field(default_factory=dict)
@@ -186,6 +188,10 @@ def fill_targets(runs: dict[tuple[str, int], RunStats], tolerance: float, direct
         for r in at_seed.values():
             r.reference = reference
             r.ctt = _stats.compute_to_target(r.curve, reference, tolerance, direction)
+        if ref_run is not None:
+            ref_run.ceiling_ctt = _stats.compute_to_target(
+                _stats.ceiling_curve(ref_run.rows, direction), reference, tolerance, direction
+            )
         builtin_ctts = [at_seed[b].ctt for b in BUILTINS if b in at_seed]
         builtin = [c for c in builtin_ctts if c is not None]
         refs = {
@@ -309,7 +315,31 @@ def policy_table(result: CompareResult) -> list[dict[str, str]]:
             if any(key in r.savings for r in runs):
                 row[label] = _stats.summarise_savings([r.savings.get(key, _stats.NA) for r in runs]).fmt()
         rows.append(row)
+        if p == "none":
+            rows.append(ceiling_row(result))
     return rows
+
+
+#: The policy-table row of :func:`ceiling_row`.
+CEILING = "ceiling: none's over-budget trials free"
+
+
+def ceiling_savings(result: CompareResult) -> list[float | str]:
+    """Per seed: ``none``'s compute-to-target over the same with its over-budget trials free — the most any
+    pruning of over-budget configurations could save against ``none`` on its own trials."""
+    out: list[float | str] = []
+    for s in result.seeds:
+        run = result.runs.get(("none", s))
+        out.append(_stats.NA if run is None else _stats.saving(run.ctt, run.ceiling_ctt))
+    return out
+
+
+def ceiling_row(result: CompareResult) -> dict[str, str]:
+    """A reference row under ``none``: what a free, perfect pre-check would need on ``none``'s own trials."""
+    runs = [result.runs[("none", s)] for s in result.seeds]
+    ctt = [r.ceiling_ctt for r in runs if r.reference is not None]
+    return {"policy": CEILING, "compute-to-target (CPU s)": _stats.spread(ctt).fmt(),
+            "saving vs none": _stats.summarise_savings(ceiling_savings(result)).fmt()}  # fmt: skip
 
 
 def _missing(runs: list[RunStats], pred: Callable[[RunStats], bool], what: str) -> str:
@@ -333,7 +363,8 @@ def write_csv(result: CompareResult, path: Path) -> None:
     fields = ["policy", "seed", "study_name", "compute_cpu_s", "process_cpu_s", "worker_cpu_s", "wall_s",
               "n_trials", "complete", "pruned", *[f"pruned_{k}" for k in reasons], "failed",
               "over_budget_complete", "unmeasured_trials", "best_number", "best_val", test_key,
-              "compute_to_target_cpu_s", "saving_vs_none", "saving_vs_builtin", "saving_vs_threshold"]  # fmt: skip
+              "compute_to_target_cpu_s", "saving_vs_none", "saving_vs_builtin", "saving_vs_threshold",
+              "ceiling_compute_to_target_cpu_s"]  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
@@ -349,6 +380,7 @@ def write_csv(result: CompareResult, path: Path) -> None:
                 test_key: (r.test or {}).get(test_key, ""),
                 "compute_to_target_cpu_s": "" if r.ctt is None else round(r.ctt, 4),
                 **{f"saving_vs_{k}": (v if isinstance(v, str) else round(v, 4)) for k, v in r.savings.items()},
+                "ceiling_compute_to_target_cpu_s": "" if r.ceiling_ctt is None else round(r.ceiling_ctt, 4),
             })  # fmt: skip
 
 
@@ -378,7 +410,9 @@ def write_compare(result: CompareResult, out_dir: Path) -> list[Path]:
         "compute-to-target divided by the policy's (higher is better), \"not reached\" is counted as such "
         "(below any number). Best built-in: `median` or `hyperband`, whichever reached the target with less at "
         "that seed. Test score: the best feasible configuration retrained on train+validation, scored on the "
-        "held-out test split.",
+        "held-out test split. The ceiling row: `none`'s own trials with every over-budget one free — the most "
+        "any pruning of over-budget configurations could save against `none` (a perfect pre-check costing nothing; "
+        "`none`'s sampler already steers away from the infeasible region, so this bounds the saving).",
         "",
         markdown_table(policy_table(result)),
         "",

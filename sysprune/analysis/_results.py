@@ -160,7 +160,16 @@ def reading(o: StudyOutcome) -> list[str]:
     out = []
     r = o.compare
     if r is not None:
+        from sysprune.analysis._compare import ceiling_savings
+
         none_best = _median_best(r, "none")
+        if "none" in r.policies:
+            c = _stats.summarise_savings(ceiling_savings(r))
+            if c.n:
+                out.append(f"- ceiling: had every over-budget trial of `none` cost nothing (a free, perfect "
+                           f"pre-check on the same trials), `none` would have reached its target with {c.fmt()} "
+                           "less compute — the most any pruning of over-budget configurations can save against "
+                           "it here; `none`'s sampler already learns the budget from its finished trials.")  # fmt: skip
         for p in ("budget", "combined"):
             if p not in r.policies:
                 continue

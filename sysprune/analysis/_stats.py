@@ -7,7 +7,7 @@ reach the target is :data:`NOT_REACHED`, and a median over seeds that falls on "
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sysprune.analysis._trials import TrialRow, completion_order
@@ -65,21 +65,31 @@ def better(a: float, b: float, direction: str) -> bool:
     return a > b if direction == "maximize" else a < b
 
 
-def anytime(rows: list[TrialRow], direction: str) -> list[tuple[float, float | None]]:
+def anytime(
+    rows: list[TrialRow], direction: str, *, free: Callable[[TrialRow], bool] | None = None
+) -> list[tuple[float, float | None]]:
     """``(cumulative compute, best feasible objective so far)`` after each finished trial, in completion order.
 
     The compute of every finished trial counts (pruned and failed too); only COMPLETE feasible trials can be
-    "best". A trial whose compute was not measured adds 0 — :func:`unmeasured` says how many there are.
+    "best". A trial whose compute was not measured adds 0 — :func:`unmeasured` says how many there are. Trials
+    for which ``free(row)`` is true add 0 too: :func:`ceiling_curve`.
     """
     out: list[tuple[float, float | None]] = []
     total, best = 0.0, None
     for r in completion_order(rows):
-        total += r.compute or 0.0
+        if free is None or not free(r):
+            total += r.compute or 0.0
         if r.state == "COMPLETE" and r.feasible and r.value is not None:
             if best is None or better(r.value, best, direction):
                 best = r.value
         out.append((total, best))
     return out
+
+
+def ceiling_curve(rows: list[TrialRow], direction: str) -> list[tuple[float, float | None]]:
+    """The anytime curve of ``rows`` had every over-budget trial cost nothing: on ``none``'s trials, the most that
+    any pruning of over-budget configurations could save (a free, perfect pre-check; the same trials otherwise)."""
+    return anytime(rows, direction, free=lambda r: not r.feasible)
 
 
 def unmeasured(rows: list[TrialRow]) -> int:

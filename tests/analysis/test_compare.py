@@ -123,6 +123,23 @@ def test_compute_to_target_and_savings_on_hand_made_runs():
     assert runs[("budget", 0)].pruned == {"budget": 1}
 
 
+def test_the_ceiling_frees_none_s_over_budget_trials_and_nothing_else():
+    # none: two over-budget trials (compute 3 each) before its best feasible one; free, target costs 1 + 1
+    none = [row(0, value=0.5), row(1, value=0.99, compute=3.0, infeasible=True),
+            row(2, value=0.98, compute=3.0, infeasible=True), row(3, value=0.9)]  # fmt: skip
+    runs = {("none", 0): _run("none", 0, none), ("budget", 0): _run("budget", 0, [row(0, value=0.9, compute=4.0)]),
+            ("none", 1): _run("none", 1, [row(0, value=0.9)]), ("budget", 1): _run("budget", 1, [row(0, value=0.9)])}
+    _compare.fill_targets(runs, 0.005, "maximize")
+    assert runs[("none", 0)].ctt == 8.0 and runs[("none", 0)].ceiling_ctt == 2.0
+    assert runs[("none", 1)].ceiling_ctt == runs[("none", 1)].ctt == 1.0  # nothing over budget: no saving
+    assert runs[("budget", 0)].ceiling_ctt is None  # a property of none's trials only
+    result = _compare.CompareResult(tiny_spec(), ["none", "budget"], [0, 1], 0.005, "tpe", "sqlite://", runs)
+    assert _compare.ceiling_savings(result) == [4.0, 1.0]
+    table = _compare.policy_table(result)
+    assert [r["policy"] for r in table] == ["none", _compare.CEILING, "budget"]
+    assert table[1]["saving vs none"] == "2.50x [1.75x, 3.25x] (2/2 reached)"
+
+
 def test_policy_names_and_bad_input_are_one_line_errors():
     assert _compare.parse_policies("none, median") == ["none", "median"]
     with pytest.raises(SpecError, match="unknown policy 'bogus'; valid: none"):
