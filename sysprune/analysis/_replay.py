@@ -6,7 +6,8 @@ otherwise, since Hyperband assigns brackets from the study name and trial number
 one through the very calls the runner makes — ``ask``, then per step ``sysprune.report`` (the step -1 pre-training
 row first, when the recording has one) and ``sysprune.should_prune``, then the budget constraints and ``tell`` — so
 a replay in recorded order reproduces the decisions a live run of that policy would take on the same trials (the
-runner, too, decides on the step's stored values). With a random sampler the pruner's effect is then separated
+runner, too, decides on the step's stored values; the structural metrics of step 0 follow the replayed pruner's
+request at step -1, as the runner's probe schedule does: :func:`first_step_row`). With a random sampler the pruner's effect is then separated
 from the sampler's: the trials are the same whatever the pruner does.
 
 Counterfactual compute of a trial is its recorded cumulative training CPU (``cpu_s``, cumulative since the trial
@@ -32,9 +33,11 @@ import optuna
 from optuna.trial import TrialState
 
 from sysprune import _compat
-from sysprune._metrics import Better
+from sysprune._measure import STRUCTURAL
+from sysprune._metrics import Better, metric_names
 from sysprune._spec import SpecError
 from sysprune.analysis import _stats
+from sysprune.pruners._base import DecidingPruner
 
 PRETRAIN_STEP = -1
 
@@ -157,6 +160,28 @@ class OrderResult:
     ctt: float | None  # compute until a kept feasible trial is within tolerance of the true best
 
 
+def first_step_row(t: RecordedTrial, row: dict[str, float | None], *, second: bool) -> dict[str, float | None]:
+    """Step 0's metrics as a live run of the replayed policy would have them. Live, the structural metrics are
+    measured after step 0 only when the pruner asks at step -1 (:meth:`DecidingPruner.wants_second_reading`): without
+    the request they are missing; with it, a recording that did not measure them there lends the trial's last
+    reading of each — an independent probe of the same, unchanged structure, as the live step-0 probe would be
+    (recordings made with probes at step 0 keep their own). A trial whose last step is step 0 keeps its row."""
+    if not t.steps or t.steps[-1][0] == 0:
+        return row
+    structural = set(metric_names("structural")) | set(STRUCTURAL)
+    out = dict(row)
+    if not second:
+        for name in structural & set(row):
+            out[name] = None
+        return out
+    for name in structural:
+        if out.get(name) is None:
+            later = [m.get(name) for s, _, m in t.steps if s > 0 and m.get(name) is not None]
+            if later:
+                out[name] = later[-1]
+    return out
+
+
 def simulate(rec: Recording, pruner: optuna.pruners.BasePruner, order: list[RecordedTrial], *, tolerance: float,
              study_name: str | None = None, order_index: int = 0) -> OrderResult:  # fmt: skip
     """Feed ``order`` through ``pruner`` on an in-memory study, exactly as the runner does live."""
@@ -176,12 +201,17 @@ def simulate(rec: Recording, pruner: optuna.pruners.BasePruner, order: list[Reco
         trial = study.ask()
         stop = None
         last: dict[str, float | None] = {}
+        second = False  # whether the pruner asked at step -1 for a structural reading after step 0
         for step, value, metrics in t.steps:
+            if step == 0 and t.steps[0][0] == PRETRAIN_STEP:  # recorded by the runner: its probe schedule
+                metrics = first_step_row(t, metrics, second=second)
             last = metrics
             report(trial, step, value if (single and step >= 0) else None, metrics)
             if should_prune(trial):
                 stop = step
                 break
+            if step == PRETRAIN_STEP:
+                second = isinstance(pruner, DecidingPruner) and pruner.wants_second_reading(metrics)
         if rec.budgets:
             record_constraints(trial, rec.budgets, last)
         if stop is not None:

@@ -31,7 +31,7 @@ def recorded(tmp_path_factory):
     return spec, kw
 
 
-@pytest.mark.parametrize("policy", ["median", "budget", "hyperband", "combined"])
+@pytest.mark.parametrize("policy", ["median", "budget", "hyperband", "combined", "threshold"])
 def test_replay_in_recorded_order_reproduces_a_live_run(policy, recorded):
     from sysprune.analysis._compare import policy_spec
 
@@ -91,6 +91,31 @@ def test_compute_and_false_prunes_on_a_hand_made_recording(rdb_url):
 
     median = _replay.simulate(rec, MedianPruner(n_startup_trials=2), order, tolerance=0.0)
     assert median.pruned == {2: 0} and median.best_pruned is True and median.ctt is None
+
+
+def test_structural_readings_at_step_0_follow_the_replayed_pruner_s_request(sqlite_url):
+    # as the runner records: n_params at the pre-training probe (-1) and the last step only
+    study = optuna.create_study(storage=sqlite_url, study_name="sched", direction="maximize")
+    study.set_user_attr("pruner", {"policy": "none"})
+    study.set_user_attr("budgets", {"n_params": 1000})
+    for n in (100, 9000):
+        trial = study.ask()
+        report(trial, -1, None, {"n_params": n, "cpu_s": 0.01})
+        for step, v in enumerate([0.5, 0.6, 0.7]):
+            report(trial, step, v, {"val_accuracy": v, "cpu_s": step + 1.0, **({"n_params": n} if step == 2 else {})})
+        record_constraints(trial, {"n_params": 1000})
+        study.tell(trial, 0.7)
+    rec = _replay.load_recording(sqlite_url, "sched")
+    order = _replay.orders(rec, 0)[0]
+    # threshold ignores step -1 and asks for step 0's reading: lent from the last step, it prunes there (as live)
+    threshold = _replay.simulate(rec, _replay.build_policy_pruner("threshold", rec), order, tolerance=0.0)
+    assert threshold.pruned == {1: 0} and threshold.compute == pytest.approx(3.0 + 1.0)
+    budget = _replay.simulate(rec, _replay.build_policy_pruner("budget", rec), order, tolerance=0.0)
+    assert budget.pruned == {1: -1} and budget.compute == pytest.approx(3.0 + 0.01)
+    big = next(t for t in rec.trials if t.number == 1)
+    row0 = big.steps[1][2]
+    assert _replay.first_step_row(big, row0, second=True)["n_params"] == 9000
+    assert _replay.first_step_row(big, {**row0, "n_params": 5.0}, second=False)["n_params"] is None  # not asked
 
 
 def test_replay_over_orders_writes_its_tables(sqlite_url, tmp_path):
