@@ -12,7 +12,8 @@ System attrs:
                           (in memory, journal); an RDB storage keeps them in the ``sysprune_step_metrics`` table
 
 Constraints (Optuna 5, ``trial.set_constraint``): key ``budget:<metric>``, value = measured/predicted − budget
-(> 0 means over budget, i.e. infeasible).
+(> 0 means over budget, i.e. infeasible). The plain-Optuna baselines (policies ``plain``, ``precheck``) keep the
+same values in the user attr HIDDEN_CONSTRAINTS instead, where no sampler reads them.
 """
 
 PRUNE_REASON = "prune_reason"
@@ -20,4 +21,5 @@ PRUNE_DETAIL = "prune_detail"
 ERROR = "error"
 FIXED_PREFIX = "fixed:"
 CONSTRAINT_PREFIX = "budget:"
+HIDDEN_CONSTRAINTS = "sysprune:budget_constraints"  # {metric: value - budget}, kept from the sampler
 STEP_ATTR_PREFIX = "sysprune:step:"

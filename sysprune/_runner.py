@@ -14,7 +14,7 @@ import math
 import platform
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, NoReturn
 
 import optuna
@@ -25,6 +25,7 @@ from sysprune._metrics import PRETRAIN_STEP, metric_names
 from sysprune._spec import StudySpec
 from sysprune._storage import DEFAULT_STORAGE, ensure_sqlite_dir, mask_url  # noqa: F401 - importable from here
 from sysprune._storage import open_storage as make_storage
+from sysprune.pruners import PLAIN_POLICIES
 from sysprune.pruners._reasons import hard_cap_decision, record_decision
 from sysprune._trial_process import CapExceeded, TrialJob, TrialProcess, TrialProcessError
 from sysprune.exceptions import StorageError, StudyMismatch  # noqa: F401 - importable from here
@@ -205,8 +206,9 @@ def _wants_second_reading(pruner: optuna.pruners.BasePruner, pretrain: dict[str,
     return isinstance(pruner, DecidingPruner) and pruner.wants_second_reading(pretrain)
 
 
-def _finalise(trial: optuna.Trial, last: dict[str, Any], budgets: dict[str, float]) -> None:
-    """Each metric's final value as a user attr; budget constraints so the sampler learns feasibility."""
+def _finalise(trial: optuna.Trial, last: dict[str, Any], budgets: dict[str, float], *, plain: bool = False) -> None:
+    """Each metric's final value as a user attr; budget constraints so the sampler learns feasibility (kept from
+    it for the plain-Optuna baselines, ``plain``: see :data:`sysprune.pruners.PLAIN_POLICIES`)."""
     for name in metric_names():
         v = last.get(name)
         if v is not None and not (isinstance(v, float) and math.isnan(v)):
@@ -214,7 +216,7 @@ def _finalise(trial: optuna.Trial, last: dict[str, Any], budgets: dict[str, floa
     if budgets:
         from sysprune.pruners import record_constraints
 
-        record_constraints(trial, budgets, last)
+        record_constraints(trial, budgets, last, hidden=plain)
 
 
 def _is_nan(value: Any) -> bool:
@@ -262,6 +264,7 @@ class Objective:
         )
         objective = spec.objective
         single = not objective.is_multi
+        plain = spec.pruner.policy in PLAIN_POLICIES  # a plain-Optuna baseline: no constraints for the sampler
         last: dict[str, Any] = {}
         last_step = -2  # -1: the pre-training probe
         tp = None
@@ -296,17 +299,18 @@ class Objective:
                     prune = _report_and_decide(trial, result.step, value, result.metrics)
                 if prune:  # should_prune has recorded the reason (sysprune's pruners and Optuna's alike)
                     tp.kill()
-                    _finalise(trial, last, spec.budgets)
+                    _finalise(trial, last, spec.budgets, plain=plain)
                     raise optuna.TrialPruned(trial.user_attrs.get(_attrs.PRUNE_REASON))
         except CapExceeded as e:
-            record_decision(trial, hard_cap_decision(e))  # reason, detail and the cap's (positive) constraint
+            # reason, detail and the cap's (positive) constraint; kept from the sampler in a plain baseline
+            record_decision(trial, replace(hard_cap_decision(e), hidden=plain))
             if last:
-                _finalise(trial, last, spec.budgets)
+                _finalise(trial, last, spec.budgets, plain=plain)
             raise optuna.TrialPruned(str(e)) from None
         except TrialProcessError as e:
             trial.set_user_attr(_attrs.ERROR, str(e))
             if last:
-                _finalise(trial, last, spec.budgets)
+                _finalise(trial, last, spec.budgets, plain=plain)
             raise
         except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: Optuna marks the trial FAIL and re-raises; say why
             from sysprune._workers import interrupted_reason
@@ -323,7 +327,7 @@ class Objective:
                     trial.set_user_attr("process_wall_s", round(tp.total_wall_s, 4))
         if not last:
             raise TrialProcessError("the trial process finished without reporting a step")
-        _finalise(trial, last, spec.budgets)
+        _finalise(trial, last, spec.budgets, plain=plain)
         values = [last.get(m) for m in objective.metrics]
         if any(v is None for v in values):
             missing = [m for m, v in zip(objective.metrics, values) if v is None]
@@ -417,8 +421,6 @@ def run_study(
 
             run_on_ray(cfg, study, n_workers=workers, address=ray_address, callbacks=callbacks)
         elif len(cpu_sets) > 1:
-            from dataclasses import replace
-
             feed = _workers.TrialFeed(study, callbacks)
             _workers.launch([replace(cfg, cpus=c) for c in cpu_sets], poll=feed.poll)
         else:

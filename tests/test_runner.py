@@ -95,6 +95,21 @@ def test_an_estimator_unmeasurable_before_training_gets_its_first_size_reading_a
     assert math.isnan(df.loc[-1, "model_bytes"]) and df.loc[0, "model_bytes"] > 0
 
 
+@pytest.mark.parametrize("policy", ["plain", "precheck"])
+def test_plain_baselines_keep_the_budget_from_the_sampler(run, policy):
+    from sysprune.analysis._trials import rows_of
+    from sysprune.pruners import budget_constraints
+
+    study = run(_spec(n_trials=2, budgets={"n_params": 10.0}, pruner={"policy": policy})).study  # all over it
+    want = TrialState.PRUNED if policy == "precheck" else TrialState.COMPLETE
+    assert [t.state for t in study.trials] == [want] * 2
+    for t, row in zip(study.trials, rows_of(study)):
+        assert t.constraints == {}  # nothing for the sampler, best_trial or the dashboard: a plain Optuna study
+        assert budget_constraints(t)["n_params"] > 0 and not row.feasible  # the analyses know
+    if policy == "plain":
+        assert study.best_trial.number in (0, 1)  # Optuna sees no infeasible trial
+
+
 def test_peak_memory_belongs_to_each_trial(run, sqlite_url):
     spec = _spec(model="tests.workloads.alloc", steps=2, n_trials=2,
                  search_space={"mb": {"type": "categorical", "choices": [300, 30]}, "spin_ms": 5})  # fmt: skip

@@ -32,6 +32,15 @@ from sysprune.analysis import _stats
 from sysprune.analysis._trials import TrialRow, best_feasible, rows_of
 
 BUILTINS = ("median", "hyperband")
+#: Policies every other one is measured against (``builtin``: the best of :data:`BUILTINS` at each seed): ``none``
+#: (sysprune, no pruning: its sampler still learns the budgets from the finished trials' constraints), the best
+#: built-in, ``threshold``, ``plain`` (no pruning, sampler not told: a plain Optuna study) and ``precheck`` (a plain
+#: study with a hand-written pre-training check).
+REFERENCES = ("none", "builtin", "threshold", "plain", "precheck")
+_LABELS = {"none": "saving vs none", "builtin": "vs best built-in", "threshold": "vs threshold",
+           "plain": "vs plain", "precheck": "vs precheck"}  # fmt: skip
+#: Policies whose ceiling row is shown: their own trials with every over-budget one free.
+CEILING_OF = ("none", "plain")
 DEFAULT_TOLERANCE = 0.005
 #: Parameters a policy gets when the study file configures another one (the file's own policy keeps its table).
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"combined": {"members": ["budget", "median"]}}
@@ -143,7 +152,8 @@ class RunStats:
     best: TrialRow | None
     curve: list[tuple[float, float | None]]
     ctt: float | None = None
-    #: ``none`` only: its compute-to-target had its over-budget trials cost nothing (:func:`_stats.ceiling_curve`).
+    #: ``none``/``plain`` only (:data:`CEILING_OF`): the compute-to-target had its over-budget trials cost nothing
+    #: (:func:`_stats.ceiling_curve`).
     ceiling_ctt: float | None = None
     reference: float | None = None  # the best feasible value of `none` at this seed (None: none feasible)
     test: dict[str, float | None] | None = None
@@ -188,19 +198,17 @@ def fill_targets(runs: dict[tuple[str, int], RunStats], tolerance: float, direct
         for r in at_seed.values():
             r.reference = reference
             r.ctt = _stats.compute_to_target(r.curve, reference, tolerance, direction)
-        if ref_run is not None:
-            ref_run.ceiling_ctt = _stats.compute_to_target(
-                _stats.ceiling_curve(ref_run.rows, direction), reference, tolerance, direction
-            )
+        for p in CEILING_OF:
+            if p in at_seed:
+                at_seed[p].ceiling_ctt = _stats.compute_to_target(
+                    _stats.ceiling_curve(at_seed[p].rows, direction), reference, tolerance, direction
+                )
         builtin_ctts = [at_seed[b].ctt for b in BUILTINS if b in at_seed]
         builtin = [c for c in builtin_ctts if c is not None]
-        refs = {
-            "none": at_seed["none"].ctt if "none" in at_seed else None,
-            "builtin": min(builtin) if builtin else None,
-            "threshold": at_seed["threshold"].ctt if "threshold" in at_seed else None,
-        }
-        present = {"none": "none" in at_seed, "builtin": any(b in at_seed for b in BUILTINS),
-                   "threshold": "threshold" in at_seed}  # fmt: skip
+        refs = {k: at_seed[k].ctt if k in at_seed else None for k in REFERENCES}
+        refs["builtin"] = min(builtin) if builtin else None
+        present = {k: k in at_seed for k in REFERENCES}
+        present["builtin"] = any(b in at_seed for b in BUILTINS)
         for r in at_seed.values():
             r.savings = {k: _stats.saving(v, r.ctt) for k, v in refs.items() if present[k]}
 
@@ -311,35 +319,40 @@ def policy_table(result: CompareResult) -> list[dict[str, str]]:
             + _missing(runs, lambda r: r.reference is not None and r.ctt is None, _stats.NOT_REACHED)
             + _missing(runs, lambda r: r.reference is None, "no target (none found nothing feasible)"),
         }
-        for key, label in (("none", "saving vs none"), ("builtin", "vs best built-in"), ("threshold", "vs threshold")):
+        for key in REFERENCES:
             if any(key in r.savings for r in runs):
-                row[label] = _stats.summarise_savings([r.savings.get(key, _stats.NA) for r in runs]).fmt()
+                row[_LABELS[key]] = _stats.summarise_savings([r.savings.get(key, _stats.NA) for r in runs]).fmt()
         rows.append(row)
-        if p == "none":
-            rows.append(ceiling_row(result))
+        if p in CEILING_OF:
+            rows.append(ceiling_row(result, p))
     return rows
 
 
-#: The policy-table row of :func:`ceiling_row`.
-CEILING = "ceiling: none's over-budget trials free"
+def ceiling_label(policy: str = "none") -> str:
+    """The policy-table row of :func:`ceiling_row`."""
+    return f"ceiling: {policy}'s over-budget trials free"
 
 
-def ceiling_savings(result: CompareResult) -> list[float | str]:
-    """Per seed: ``none``'s compute-to-target over the same with its over-budget trials free — the most any
-    pruning of over-budget configurations could save against ``none`` on its own trials."""
+#: The policy-table row of ``none``'s ceiling.
+CEILING = ceiling_label("none")
+
+
+def ceiling_savings(result: CompareResult, policy: str = "none") -> list[float | str]:
+    """Per seed: ``policy``'s compute-to-target over the same with its over-budget trials free — the most any
+    pruning of over-budget configurations could save against ``policy`` on its own trials."""
     out: list[float | str] = []
     for s in result.seeds:
-        run = result.runs.get(("none", s))
+        run = result.runs.get((policy, s))
         out.append(_stats.NA if run is None else _stats.saving(run.ctt, run.ceiling_ctt))
     return out
 
 
-def ceiling_row(result: CompareResult) -> dict[str, str]:
-    """A reference row under ``none``: what a free, perfect pre-check would need on ``none``'s own trials."""
-    runs = [result.runs[("none", s)] for s in result.seeds]
+def ceiling_row(result: CompareResult, policy: str = "none") -> dict[str, str]:
+    """A reference row under ``policy``: what a free, perfect pre-check would need on ``policy``'s own trials."""
+    runs = [result.runs[(policy, s)] for s in result.seeds]
     ctt = [r.ceiling_ctt for r in runs if r.reference is not None]
-    return {"policy": CEILING, "compute-to-target (CPU s)": _stats.spread(ctt).fmt(),
-            "saving vs none": _stats.summarise_savings(ceiling_savings(result)).fmt()}  # fmt: skip
+    return {"policy": ceiling_label(policy), "compute-to-target (CPU s)": _stats.spread(ctt).fmt(),
+            _LABELS[policy]: _stats.summarise_savings(ceiling_savings(result, policy)).fmt()}  # fmt: skip
 
 
 def _missing(runs: list[RunStats], pred: Callable[[RunStats], bool], what: str) -> str:
@@ -363,7 +376,7 @@ def write_csv(result: CompareResult, path: Path) -> None:
     fields = ["policy", "seed", "study_name", "compute_cpu_s", "process_cpu_s", "worker_cpu_s", "wall_s",
               "n_trials", "complete", "pruned", *[f"pruned_{k}" for k in reasons], "failed",
               "over_budget_complete", "unmeasured_trials", "best_number", "best_val", test_key,
-              "compute_to_target_cpu_s", "saving_vs_none", "saving_vs_builtin", "saving_vs_threshold",
+              "compute_to_target_cpu_s", *[f"saving_vs_{k}" for k in REFERENCES],
               "ceiling_compute_to_target_cpu_s"]  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
@@ -410,9 +423,11 @@ def write_compare(result: CompareResult, out_dir: Path) -> list[Path]:
         "compute-to-target divided by the policy's (higher is better), \"not reached\" is counted as such "
         "(below any number). Best built-in: `median` or `hyperband`, whichever reached the target with less at "
         "that seed. Test score: the best feasible configuration retrained on train+validation, scored on the "
-        "held-out test split. The ceiling row: `none`'s own trials with every over-budget one free — the most "
-        "any pruning of over-budget configurations could save against `none` (a perfect pre-check costing nothing; "
-        "`none`'s sampler already steers away from the infeasible region, so this bounds the saving).",
+        "held-out test split. `plain`: no pruning and the sampler not told about budgets (a plain Optuna study); "
+        "`precheck`: the same with a hand-written check of the structural metrics before training. A ceiling row: "
+        "that policy's own trials with every over-budget one free — the most any pruning of over-budget "
+        "configurations could save against it on those trials (`none`'s sampler already steers away from the "
+        "infeasible region, so little is left to save there).",
         "",
         markdown_table(policy_table(result)),
         "",

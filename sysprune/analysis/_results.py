@@ -125,11 +125,12 @@ def run_item(item: Item, *, storage_url: str, out: Path, quick: bool, policies: 
     outcome = StudyOutcome(item, spec, budgets, share, sizes, record_s)
     folder = out / spec.name
     files: list[Path] = []
-    usable = [p for p in policies if p != "budget" or budgets] if budgets else [
-        p for p in policies if p not in ("budget", "combined", "threshold")]  # fmt: skip
-    log(f"[{item.study}] replaying {', '.join(usable)} over {item.orders + 1} orders")
+    usable = list(policies) if budgets else [
+        p for p in policies if p not in ("budget", "combined", "threshold", "precheck", "plain")]  # fmt: skip
+    replayed = [p for p in usable if p != "plain"]  # in a replay the sampler is random: plain is none
+    log(f"[{item.study}] replaying {', '.join(replayed)} over {item.orders + 1} orders")
     rec = _replay.load_recording(storage_url, record_name(spec), budgets)
-    outcome.replay = _replay.replay(rec, usable, n_orders=item.orders)
+    outcome.replay = _replay.replay(rec, replayed, n_orders=item.orders)
     files += _replay.write_replay(outcome.replay, folder)
     log(f"[{item.study}] RQ1 report")
     outcome.report = _report.build_report(storage_url, record_name(spec), n_permutations=permutations)
@@ -163,13 +164,16 @@ def reading(o: StudyOutcome) -> list[str]:
         from sysprune.analysis._compare import ceiling_savings
 
         none_best = _median_best(r, "none")
-        if "none" in r.policies:
-            c = _stats.summarise_savings(ceiling_savings(r))
+        for ref, why in (("none", "`none`'s sampler already learns the budget from its finished trials"),
+                         ("plain", "its sampler is not told about the budget")):  # fmt: skip
+            if ref not in r.policies:
+                continue
+            c = _stats.summarise_savings(ceiling_savings(r, ref))
             if c.n:
-                out.append(f"- ceiling: had every over-budget trial of `none` cost nothing (a free, perfect "
-                           f"pre-check on the same trials), `none` would have reached its target with {c.fmt()} "
-                           "less compute — the most any pruning of over-budget configurations can save against "
-                           "it here; `none`'s sampler already learns the budget from its finished trials.")  # fmt: skip
+                out.append(f"- ceiling: had every over-budget trial of `{ref}` cost nothing (a free, perfect "
+                           f"pre-check on the same trials), `{ref}` would have reached the target with {c.fmt()} "
+                           f"less compute — the most any pruning of over-budget configurations saves against it "
+                           f"on those trials; {why}.")  # fmt: skip
         for p in ("budget", "combined"):
             if p not in r.policies:
                 continue
@@ -186,6 +190,12 @@ def reading(o: StudyOutcome) -> list[str]:
                     goal.append(f"meets the {target:g}x goal against {name} ({s.fmt()})")
                 else:
                     goal.append(f"misses the {target:g}x goal against {name} ({s.fmt()})")
+            for ref, name in (("plain", "plain Optuna without pruning (`plain`)"),
+                              ("precheck", "plain Optuna with a hand-written pre-check (`precheck`)")):  # fmt: skip
+                if ref in r.policies:
+                    sv = _stats.summarise_savings([x.savings.get(ref, _stats.NA) for x in runs])
+                    if sv.n:
+                        goal.append(f"{sv.fmt()} against {name}")
             best = _median_best(r, p)
             acc = ""
             if best is not None and none_best is not None:

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sysprune import _compat
-from sysprune._attrs import CONSTRAINT_PREFIX
+from sysprune._attrs import CONSTRAINT_PREFIX, HIDDEN_CONSTRAINTS
 from sysprune._format import nan_to_none
 from sysprune._metrics import system_metric_names
 
@@ -55,18 +55,24 @@ def check_budgets(budgets: Any, *, name: str = "budgets") -> dict[str, float]:
 
 
 def budget_constraints(trial: "optuna.trial.FrozenTrial | optuna.trial.Trial") -> dict[str, float]:
-    """The ``budget:<metric>`` constraints of a trial, keyed by metric."""
-    return {
+    """The ``budget:<metric>`` constraints of a trial, keyed by metric (hidden ones included: see
+    :func:`record_constraints`)."""
+    hidden = trial.user_attrs.get(HIDDEN_CONSTRAINTS)
+    out = {k: float(v) for k, v in hidden.items()} if isinstance(hidden, dict) else {}
+    out.update({
         key[len(CONSTRAINT_PREFIX) :]: value
         for key, value in trial.constraints.items()
         if key.startswith(CONSTRAINT_PREFIX)
-    }
+    })  # fmt: skip
+    return out
 
 
 def record_constraints(
     trial: "optuna.trial.Trial",
     budgets: Mapping[str, float],
     final_metrics: Mapping[str, float | None] | None = None,
+    *,
+    hidden: bool = False,
 ) -> dict[str, float]:
     """Give a finishing trial its budget constraints; return all its ``budget:`` constraints by metric.
 
@@ -77,6 +83,10 @@ def record_constraints(
 
     Call it while the trial is still running — before ``study.tell(...)`` or ``raise optuna.TrialPruned()`` — for
     completed and for pruned trials alike. It also drops the trial from the in-process step cache.
+
+    ``hidden=True`` (the plain-Optuna baselines ``plain`` and ``precheck``): the same values go to the user attr
+    ``sysprune:budget_constraints`` instead of Optuna's constraints, so that the analyses know which trials fit but
+    the sampler, ``best_trial`` and the dashboard's feasibility do not — as in a plain Optuna study.
 
     Raises:
         ValueError: if ``budgets`` names an unknown metric or a limit that is not a finite number >= 0.
@@ -104,7 +114,11 @@ def record_constraints(
         if final is not None:  # h6: a noisy metric is infeasible only on a confident breach (pruners/_noise.py)
             steps = steps if steps is not None else _steps.trial_steps(storage, trial_id, trial.datetime_start)
             values[metric] = settled_value(metric, float(final), limit, steps) - limit
-    for metric, value in values.items():
-        trial.set_constraint(constraint_key(metric), value)
+    if hidden:
+        if values:
+            trial.set_user_attr(HIDDEN_CONSTRAINTS, {**existing, **values})
+    else:
+        for metric, value in values.items():
+            trial.set_constraint(constraint_key(metric), value)
     _steps.forget(storage, trial_id)
     return {**existing, **values}

@@ -18,6 +18,12 @@ Policies (``[pruner] policy = "..."``; every other key of the table is a paramet
 ``threshold``  :class:`sysprune.ThresholdBudgetPruner` on the study's ``[budgets]`` (no parameters): prunes when one
                value measured at a training step (step >= 0) is over its budget; no forecast, no noise allowance,
                no decision on the pre-training probe — the baseline of Ray Tune's stoppers and hand-written checks.
+``plain``      no pruning, and the sampler is not told about the budgets: the trials carry no Optuna constraints
+               (the runner keeps them where only the analyses read them) — a plain Optuna study, the "no pruning"
+               of a user without sysprune. A baseline for ``sysprune compare``.
+``precheck``   :class:`sysprune.pruners.PrecheckPruner` on the study's ``[budgets]`` (no parameters), with the
+               sampler not told about budgets, as ``plain``: one reading of each budgeted structural metric at the
+               pre-training probe, nothing later — the hand-written pre-check of a savvy plain-Optuna user.
 ``combined``   :class:`sysprune.CombinedPruner` — ``members`` (two or more distinct names of budget, curve,
                median, hyperband; ``budget``, if present, first), and one optional sub-table per member with that
                member's parameters, e.g. ``[pruner.curve] probability = 0.1``.
@@ -36,7 +42,9 @@ from sysprune.pruners._forecast import CURVE_FAMILIES
 #: Policies that can be members of ``combined``.
 MEMBER_POLICIES = ("budget", "curve", "median", "hyperband")
 #: Policies that prune on the study's ``[budgets]`` (they need at least one).
-BUDGET_POLICIES = ("budget", "threshold")
+BUDGET_POLICIES = ("budget", "threshold", "precheck")
+#: Plain-Optuna baselines: their trials' budget constraints are kept from the sampler (``hidden``).
+PLAIN_POLICIES = ("plain", "precheck")
 #: Policies that judge the learning curve (Optuna's intermediate values): single-objective studies only.
 CURVE_POLICIES = ("curve", "median", "hyperband")
 
@@ -135,6 +143,16 @@ def _validate_threshold(params: dict[str, Any], steps: int, prefix: str = "") ->
     return {}
 
 
+def _validate_plain(params: dict[str, Any], steps: int, prefix: str = "") -> dict[str, Any]:
+    _check_keys(params, (), "plain")
+    return {}
+
+
+def _validate_precheck(params: dict[str, Any], steps: int, prefix: str = "") -> dict[str, Any]:
+    _check_keys(params, (), "precheck")
+    return {}
+
+
 def _validate_curve(params: dict[str, Any], steps: int, prefix: str = "") -> dict[str, Any]:
     _check_keys(params, ("n_warmup_steps", "interval_steps", "probability", "n_startup_trials", "families"), "curve")
     families = params.get("families", list(CURVE_FAMILIES))
@@ -212,6 +230,14 @@ def _build_threshold(params: dict[str, Any], budgets: dict[str, float], steps: i
     return ThresholdBudgetPruner(budgets, **params)
 
 
+def _build_precheck(params: dict[str, Any], budgets: dict[str, float], steps: int) -> optuna.pruners.BasePruner:
+    from sysprune.pruners._precheck import PrecheckPruner
+
+    if not budgets:
+        raise ValueError(_no_budgets("precheck"))
+    return PrecheckPruner(budgets)
+
+
 def _build_curve(params: dict[str, Any], budgets: dict[str, float], steps: int) -> optuna.pruners.BasePruner:
     from sysprune.pruners._curve import CurvePruner
 
@@ -239,6 +265,8 @@ _POLICIES: dict[str, tuple[Validator, Builder]] = {
     "curve": (_validate_curve, _build_curve),
     "combined": (_validate_combined, _build_combined),
     "threshold": (_validate_threshold, _build_threshold),
+    "plain": (_validate_plain, _build_none),
+    "precheck": (_validate_precheck, _build_precheck),
 }
 
 
@@ -261,8 +289,8 @@ def validate_policy(
     """Check a policy name and its parameters; return them normalised. ValueError names what is wrong.
 
     With ``budgets`` (the study's validated ``[budgets]``), a policy using ``budget`` or ``threshold`` must have at
-    least one. With ``directions`` (one per objective), a multi-objective study may only use ``none``, ``budget``
-    and ``threshold``: the
+    least one. With ``directions`` (one per objective), a multi-objective study may only use ``none``, ``plain``,
+    ``budget``, ``threshold`` and ``precheck``: the
     learning-curve pruners need Optuna's intermediate values, which exist for a single objective only.
     """
     if policy not in _POLICIES:

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
+from sysprune._attrs import HIDDEN_CONSTRAINTS, PRUNE_DETAIL, PRUNE_REASON
 from sysprune._format import finite_or_none, fmt
 
 if TYPE_CHECKING:
@@ -61,6 +61,9 @@ class PruneDecision:
     extra: Mapping[str, Any] = field(default_factory=dict)
     #: Who relayed the decision (``"CombinedPruner member 1"``), or ``None``.
     via: str | None = None
+    #: Keep the constraints from the sampler: write them to the user attr ``sysprune:budget_constraints`` instead
+    #: of Optuna's constraints (the plain-Optuna baselines; see :func:`sysprune.pruners.record_constraints`).
+    hidden: bool = False
 
     @property
     def infeasible(self) -> bool:
@@ -100,6 +103,14 @@ def record_decision(trial: "optuna.trial.Trial", decision: PruneDecision) -> Non
 
     trial.set_user_attr(PRUNE_REASON, decision.reason())
     trial.set_user_attr(PRUNE_DETAIL, decision.detail())
+    if decision.constraints and decision.hidden:
+        from sysprune.pruners._constraints import budget_constraints
+
+        kept = budget_constraints(trial)
+        new = {m: float(v) for m, v in decision.constraints.items() if m not in kept and v == v}
+        if new:
+            trial.set_user_attr(HIDDEN_CONSTRAINTS, {**kept, **new})
+        return
     if decision.constraints:
         existing = trial.constraints
         for metric, value in decision.constraints.items():

@@ -140,6 +140,24 @@ def test_the_ceiling_frees_none_s_over_budget_trials_and_nothing_else():
     assert table[1]["saving vs none"] == "2.50x [1.75x, 3.25x] (2/2 reached)"
 
 
+def test_savings_against_the_plain_baselines_and_plain_s_ceiling():
+    plain = [row(0, value=0.99, compute=4.0, infeasible=True), row(1, value=0.9)]  # ctt 5; over-budget free: 1
+    runs = {("none", 0): _run("none", 0, [row(0, value=0.9, compute=2.0)]),
+            ("plain", 0): _run("plain", 0, plain),
+            ("precheck", 0): _run("precheck", 0, [row(0, "PRUNED", compute=0.1, rule="budget"), row(1, value=0.9)]),
+            ("budget", 0): _run("budget", 0, [row(0, value=0.9, compute=0.5)])}  # fmt: skip
+    _compare.fill_targets(runs, 0.005, "maximize")
+    assert runs[("budget", 0)].savings == {"none": 4.0, "plain": 10.0, "precheck": pytest.approx(2.2)}
+    assert runs[("plain", 0)].ceiling_ctt == 1.0
+    result = _compare.CompareResult(tiny_spec(), ["none", "plain", "precheck", "budget"], [0], 0.005, "tpe",
+                                    "sqlite://", runs)  # fmt: skip
+    table = _compare.policy_table(result)
+    assert [r["policy"] for r in table] == ["none", _compare.CEILING, "plain", _compare.ceiling_label("plain"),
+                                            "precheck", "budget"]  # fmt: skip
+    assert table[3]["vs plain"] == "5.00x (1/1 reached)"
+    assert table[-1]["vs plain"] == "10.00x (1/1 reached)" and table[-1]["vs precheck"] == "2.20x (1/1 reached)"
+
+
 def test_policy_names_and_bad_input_are_one_line_errors():
     assert _compare.parse_policies("none, median") == ["none", "median"]
     with pytest.raises(SpecError, match="unknown policy 'bogus'; valid: none"):

@@ -19,7 +19,8 @@ STEPS = 10
 
 
 def test_policy_names() -> None:
-    assert policy_names() == ("none", "median", "hyperband", "budget", "curve", "combined", "threshold")
+    assert policy_names() == ("none", "median", "hyperband", "budget", "curve", "combined", "threshold", "plain",
+                              "precheck")
 
 
 @pytest.mark.parametrize(
@@ -53,7 +54,8 @@ def test_combined_normalises_its_members() -> None:
 @pytest.mark.parametrize(
     "policy, params, match",
     [
-        ("bogus", {}, r"unknown policy 'bogus'; valid: none, median, hyperband, budget, curve, combined, threshold$"),
+        ("bogus", {}, r"unknown policy 'bogus'; valid: none, median, hyperband, budget, curve, combined, threshold, "
+         r"plain, precheck$"),
         ("threshold", {"confidence": 0.9}, r"unknown key 'confidence' for policy 'threshold'; valid: \(none\)"),
         ("none", {"x": 1}, r"unknown key 'x' for policy 'none'; valid: \(none\)"),
         ("budget", {"warmup": 1}, r"unknown key 'warmup' for policy 'budget'; valid: predict, n_warmup_steps, confidence"),
