@@ -194,8 +194,13 @@ def reading(o: StudyOutcome) -> list[str]:
                               ("precheck", "plain Optuna with a hand-written pre-check (`precheck`)")):  # fmt: skip
                 if ref in r.policies:
                     sv = _stats.summarise_savings([x.savings.get(ref, _stats.NA) for x in runs])
-                    if sv.n:
-                        goal.append(f"{sv.fmt()} against {name}")
+                    targets = [r.runs[(ref, sd)] for sd in r.seeds if r.runs[(ref, sd)].reference is not None]
+                    missed = sum(t.ctt is None for t in targets)
+                    mine = [x for x in runs if x.reference is not None]
+                    also = (f" (`{ref}` itself missed the target in {missed}/{len(targets)} seeds; `{p}` reached "
+                            f"it in {sum(x.ctt is not None for x in mine)}/{len(mine)})" if missed else "")
+                    if sv.n or missed:
+                        goal.append(f"{sv.fmt()} against {name}{also}")
             best = _median_best(r, p)
             acc = ""
             if best is not None and none_best is not None:

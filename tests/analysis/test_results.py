@@ -35,3 +35,28 @@ def test_a_tiny_plan_writes_results_md_with_everything_it_links(tmp_path, monkey
     links = re.findall(r"\]\(([^)]+)\)", md)
     assert links and all((out / link).is_file() for link in links), [x for x in links if not (out / x).is_file()]
     assert (out / "plotly.min.js").is_file()  # figures work offline
+
+
+def test_the_reading_states_goals_baselines_and_ceilings_from_hand_made_runs():
+    from sysprune.analysis import _compare
+    from tests.analysis._helpers import row, tiny_spec
+
+    def run(policy, seed, rows):
+        return _compare.digest(policy, seed, f"s.{policy}.{seed}", rows, "maximize")
+
+    runs = {}
+    for seed in (0, 1):
+        runs[("none", seed)] = run("none", seed, [row(0, value=0.5, compute=3.0, infeasible=True), row(1, value=0.9)])
+        runs[("budget", seed)] = run("budget", seed, [row(0, value=0.9, compute=0.5)])
+        # plain misses the target at seed 1 (its best is over budget there)
+        last = row(1, value=0.9) if seed == 0 else row(1, value=0.95, infeasible=True)
+        runs[("plain", seed)] = run("plain", seed, [row(0, value=0.5), last])
+    result = _compare.CompareResult(tiny_spec(), ["none", "budget", "plain"], [0, 1], 0.005, "tpe", "sqlite://", runs)
+    _compare.fill_targets(runs, 0.005, "maximize")
+    o = _results.StudyOutcome(Item("tiny", 2, 0), tiny_spec(), {"n_params": 5000.0}, 0.5, {}, 0.0, compare=result)
+    text = "\n".join(_results.reading(o))
+    assert "`none` would have reached the target with 4.00x [4.00x, 4.00x] (2/2 reached) less compute" in text
+    assert "`plain` would have reached the target with 1.00x (1/1 reached)" in text
+    assert "meets the 5x goal against none (8.00x [8.00x, 8.00x] (2/2 reached))" in text
+    assert ("(`plain` itself missed the target in 1/2 seeds; `budget` reached it in 2/2)" in text
+            and "4.00x (1/1 reached) against plain Optuna without pruning" in text)  # fmt: skip
