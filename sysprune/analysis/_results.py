@@ -41,7 +41,7 @@ class Item:
     seeds: int = 0
 
 
-#: Measured ~27 min on this 2-core VM (2026-11-29; estimated ~50 min before) when nothing else runs (from the measured ~0.8 s per 8-epoch digits MLP
+#: Measured ~29 min on this 2-core VM (2026-11-29, with the plain and precheck baselines; ~27 min without) when nothing else runs (from the measured ~0.8 s per 8-epoch digits MLP
 #: trial, ~2 s per digits CNN trial; the file records the real time): live TPE comparisons at 5 seeds on three
 #: budgets of different kinds (size, cumulative training time, memory), 3 seeds on latency (the CNN is slower);
 #: random-sampler recordings for RQ1 and replay, including four studies of the research grid.
