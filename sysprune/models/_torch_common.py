@@ -10,7 +10,6 @@ the epoch order from a numpy ``Generator``, and dropout from a torch RNG state t
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -131,11 +130,11 @@ class TorchTrainer(Trainer):
             return self.net(xb).argmax(dim=1).cpu().numpy()
 
     def size(self) -> dict[str, float]:
-        """Trainable parameters and the bytes of ``torch.save(state_dict)``."""
-        n_params = sum(p.numel() for p in self.net.parameters() if p.requires_grad)
-        buffer = io.BytesIO()
-        torch.save(self.net.state_dict(), buffer)
-        return {"n_params": float(n_params), "model_bytes": float(buffer.getbuffer().nbytes)}
+        """Trainable parameters and the bytes of ``torch.save(state_dict)`` (one definition:
+        :func:`sysprune._measure.model_size`, which ``sysprune.measure`` uses too)."""
+        from sysprune._measure import model_size
+
+        return {k: float(v) for k, v in model_size(self.net).items() if v is not None}
 
     def gpu_mem_mb(self) -> float | None:
         """Peak CUDA memory allocated in this process (MiB), None on the CPU."""
