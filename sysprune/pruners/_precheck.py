@@ -24,7 +24,7 @@ from sysprune import _compat
 from sysprune._metrics import PRETRAIN_STEP, metric_kind
 from sysprune.pruners import _steps
 from sysprune.pruners._base import DecidingPruner
-from sysprune.pruners._budget import _unit_suffix
+from sysprune.pruners._budget import _ratio, _unit_suffix
 from sysprune.pruners._constraints import check_budgets
 from sysprune.pruners._reasons import RULE_BUDGET, PruneDecision, fmt
 
@@ -68,7 +68,7 @@ class PrecheckPruner(DecidingPruner):
                 over[metric] = float(value)
         if not over:
             return None
-        metric = max(over, key=lambda m: over[m] / self._budgets[m] if self._budgets[m] > 0 else float("inf"))
+        metric = max(over, key=lambda m: _ratio(over[m], self._budgets[m]))
         unit = _unit_suffix(metric)
         return PruneDecision(
             rule=RULE_BUDGET,

@@ -9,7 +9,7 @@ from sysprune import _compat
 from sysprune._metrics import metric_kind
 from sysprune.pruners import _steps
 from sysprune.pruners._base import DecidingPruner
-from sysprune.pruners._budget import UnreportedWarner, _unit_suffix
+from sysprune.pruners._budget import UnreportedWarner, _ratio, _unit_suffix
 from sysprune.pruners._constraints import check_budgets
 from sysprune.pruners._noise import confident_breach, readings_of
 from sysprune.pruners._reasons import RULE_BUDGET, PruneDecision, fmt
@@ -69,7 +69,7 @@ class ThresholdBudgetPruner(DecidingPruner):
                 over[metric] = (worst.value, worst.step)
         if not over:
             return None
-        metric = max(over, key=lambda m: over[m][0] / self._budgets[m] if self._budgets[m] > 0 else float("inf"))
+        metric = max(over, key=lambda m: _ratio(over[m][0], self._budgets[m]))
         value, at = over[metric]
         unit = _unit_suffix(metric)
         return PruneDecision(
