@@ -114,11 +114,28 @@ def record_constraints(
         if final is not None:  # h6: a noisy metric is infeasible only on a confident breach (pruners/_noise.py)
             steps = steps if steps is not None else _steps.trial_steps(storage, trial_id, trial.datetime_start)
             values[metric] = settled_value(metric, float(final), limit, steps) - limit
-    if hidden:
-        if values:
-            trial.set_user_attr(HIDDEN_CONSTRAINTS, {**existing, **values})
-    else:
-        for metric, value in values.items():
-            trial.set_constraint(constraint_key(metric), value)
+    write_constraints(trial, values, hidden=hidden, existing=existing)
     _steps.forget(storage, trial_id)
     return {**existing, **values}
+
+
+def write_constraints(
+    trial: "optuna.trial.Trial",
+    values: Mapping[str, float],
+    *,
+    hidden: bool = False,
+    existing: Mapping[str, float] | None = None,
+) -> None:
+    """Set ``metric -> value - budget`` constraints on a running trial, keeping any already set (Optuna keeps the
+    first value per key) and skipping NaN (no constraint): Optuna's constraints, or with ``hidden`` the user attr
+    ``sysprune:budget_constraints`` that only the analyses read. The one writer of budget constraints.
+    ``existing``: the trial's :func:`budget_constraints` if the caller has just read them."""
+    existing = budget_constraints(trial) if existing is None else existing
+    new = {m: float(v) for m, v in values.items() if m not in existing and float(v) == float(v)}
+    if not new:
+        return
+    if hidden:
+        trial.set_user_attr(HIDDEN_CONSTRAINTS, {**existing, **new})
+        return
+    for metric, value in new.items():
+        trial.set_constraint(constraint_key(metric), value)

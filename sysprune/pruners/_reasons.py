@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sysprune._attrs import HIDDEN_CONSTRAINTS, PRUNE_DETAIL, PRUNE_REASON
+from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
 from sysprune._format import finite_or_none, fmt
 
 if TYPE_CHECKING:
@@ -99,25 +99,12 @@ def record_decision(trial: "optuna.trial.Trial", decision: PruneDecision) -> Non
     The only writer of prune bookkeeping. Constraints already set on the trial are kept (Optuna keeps the first
     value per key). Public Optuna API only: the ``Trial`` object shows the attributes at once.
     """
-    from sysprune.pruners._constraints import constraint_key
+    from sysprune.pruners._constraints import write_constraints
 
     trial.set_user_attr(PRUNE_REASON, decision.reason())
     trial.set_user_attr(PRUNE_DETAIL, decision.detail())
-    if decision.constraints and decision.hidden:
-        from sysprune.pruners._constraints import budget_constraints
-
-        kept = budget_constraints(trial)
-        new = {m: float(v) for m, v in decision.constraints.items() if m not in kept and v == v}
-        if new:
-            trial.set_user_attr(HIDDEN_CONSTRAINTS, {**kept, **new})
-        return
     if decision.constraints:
-        existing = trial.constraints
-        for metric, value in decision.constraints.items():
-            key = constraint_key(metric)
-            value = float(value)
-            if key not in existing and value == value:  # NaN is no constraint
-                trial.set_constraint(key, value)
+        write_constraints(trial, decision.constraints, hidden=decision.hidden)
 
 
 def builtin_decision(pruner: "optuna.pruners.BasePruner", trial: "optuna.trial.FrozenTrial") -> PruneDecision:
