@@ -26,6 +26,7 @@ from sysprune._spec import StudySpec
 from sysprune._storage import DEFAULT_STORAGE, ensure_sqlite_dir, mask_url  # noqa: F401 - importable from here
 from sysprune._storage import open_storage as make_storage
 from sysprune.pruners import PLAIN_POLICIES
+from sysprune.pruners._base import wants_second_reading
 from sysprune.pruners._reasons import hard_cap_decision, record_decision
 from sysprune._trial_process import CapExceeded, TrialJob, TrialProcess, TrialProcessError
 from sysprune.exceptions import StorageError, StudyMismatch  # noqa: F401 - importable from here
@@ -200,12 +201,6 @@ def _report_and_decide(trial: optuna.Trial, step: int, value: float | None, metr
     return should_prune(trial)
 
 
-def _wants_second_reading(pruner: optuna.pruners.BasePruner, pretrain: dict[str, Any]) -> bool:
-    from sysprune.pruners._base import DecidingPruner
-
-    return isinstance(pruner, DecidingPruner) and pruner.wants_second_reading(pretrain)
-
-
 def _finalise(trial: optuna.Trial, last: dict[str, Any], budgets: dict[str, float], *, plain: bool = False) -> None:
     """Each metric's final value as a user attr; budget constraints so the sampler learns feasibility (kept from
     it for the plain-Optuna baselines, ``plain``: see :data:`sysprune.pruners.PLAIN_POLICIES`)."""
@@ -280,7 +275,7 @@ class Objective:
                     # so a configuration over a size or latency budget costs only the fork, the build and the probe.
                     prune = _report_and_decide(trial, result.step, None, result.metrics)
                     if not prune:  # measured again after step 0 only if the pruner waits for that reading
-                        tp.decide(stop=False, probe_next=_wants_second_reading(trial.study.pruner, result.metrics))
+                        tp.decide(stop=False, probe_next=wants_second_reading(trial.study.pruner, result.metrics))
                 else:
                     value = last.get(objective.metrics[0]) if single else None
                     if single and value is None:

@@ -33,11 +33,10 @@ import optuna
 from optuna.trial import TrialState
 
 from sysprune import _compat
-from sysprune._measure import STRUCTURAL
 from sysprune._metrics import Better, metric_names
 from sysprune._spec import SpecError
 from sysprune.analysis import _stats
-from sysprune.pruners._base import DecidingPruner
+from sysprune.pruners._base import wants_second_reading
 
 PRETRAIN_STEP = -1
 
@@ -168,7 +167,7 @@ def first_step_row(t: RecordedTrial, row: dict[str, float | None], *, second: bo
     (recordings made with probes at step 0 keep their own). A trial whose last step is step 0 keeps its row."""
     if not t.steps or t.steps[-1][0] == 0:
         return row
-    structural = set(metric_names("structural")) | set(STRUCTURAL)
+    structural = set(metric_names("structural"))
     out = dict(row)
     if not second:
         for name in structural & set(row):
@@ -211,7 +210,7 @@ def simulate(rec: Recording, pruner: optuna.pruners.BasePruner, order: list[Reco
                 stop = step
                 break
             if step == PRETRAIN_STEP:
-                second = isinstance(pruner, DecidingPruner) and pruner.wants_second_reading(metrics)
+                second = wants_second_reading(pruner, metrics)
         if rec.budgets:
             record_constraints(trial, rec.budgets, last)
         if stop is not None:

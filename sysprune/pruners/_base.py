@@ -53,3 +53,10 @@ class DecidingPruner(BasePruner):
     def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
         """The decision to prune ``trial`` now, or ``None``. Must not write anything."""
         raise NotImplementedError
+
+
+def wants_second_reading(pruner: BasePruner, pretrain: Mapping[str, float | None]) -> bool:
+    """Whether ``pruner`` (any Optuna pruner) asks for the structural metrics again after step 0, given step -1's
+    readings: :meth:`DecidingPruner.wants_second_reading` for sysprune's pruners, no for the others. Asked by the
+    runner (live) and by replay, so both follow one probe schedule."""
+    return isinstance(pruner, DecidingPruner) and pruner.wants_second_reading(pretrain)

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from optuna.pruners import BasePruner
 
-from sysprune.pruners._base import DecidingPruner
+from sysprune.pruners._base import DecidingPruner, wants_second_reading
 from sysprune.pruners._reasons import PruneDecision, builtin_decision, collect
 
 __all__ = ["CombinedPruner", "builtin_decision"]
@@ -49,7 +49,7 @@ class CombinedPruner(DecidingPruner):
 
     def wants_second_reading(self, pretrain: Mapping[str, float | None]) -> bool:
         """Yes when any sysprune member wants one."""
-        return any(isinstance(p, DecidingPruner) and p.wants_second_reading(pretrain) for p in self._pruners)
+        return any(wants_second_reading(p, pretrain) for p in self._pruners)
 
     def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
         multi = len(study.directions) > 1
