@@ -11,7 +11,7 @@ from sysprune._logging import get_logger
 from sysprune._metrics import metric_kind, unit_suffix
 from sysprune.pruners import _steps
 from sysprune.pruners._base import DecidingPruner
-from sysprune.pruners._constraints import check_budgets
+from sysprune.pruners._constraints import check_pruner_budgets
 from sysprune.pruners._forecast import Forecast, forecast_cumulative, forecast_level, points_of
 from sysprune.pruners._noise import (
     pending_breach,
@@ -150,9 +150,7 @@ class ResourceBudgetPruner(DecidingPruner):
         max_steps: int | None = None,
         confidence: float = 0.95,
     ) -> None:
-        budgets = check_budgets(budgets)
-        if not budgets:
-            raise ValueError(f"budgets must name at least one metric, but got {budgets=}.")
+        budgets = check_pruner_budgets(budgets)
         if not isinstance(predict, bool):
             raise ValueError(f"predict must be True or False, but got {predict=}.")
         if isinstance(n_warmup_steps, bool) or not isinstance(n_warmup_steps, int) or n_warmup_steps < 0:

@@ -54,6 +54,14 @@ def check_budgets(budgets: Any, *, name: str = "budgets") -> dict[str, float]:
     return out
 
 
+def check_pruner_budgets(budgets: Any) -> dict[str, float]:
+    """:func:`check_budgets` for a budget pruner's argument, which must also name at least one metric."""
+    budgets = check_budgets(budgets)
+    if not budgets:
+        raise ValueError(f"budgets must name at least one metric, but got {budgets=}.")
+    return budgets
+
+
 def budget_constraints(trial: "optuna.trial.FrozenTrial | optuna.trial.Trial") -> dict[str, float]:
     """The ``budget:<metric>`` constraints of a trial, keyed by metric (hidden ones included: see
     :func:`record_constraints`)."""

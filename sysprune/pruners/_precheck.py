@@ -25,7 +25,7 @@ from sysprune._metrics import PRETRAIN_STEP, metric_kind
 from sysprune.pruners import _steps
 from sysprune.pruners._base import DecidingPruner
 from sysprune.pruners._budget import _ratio, _unit_suffix
-from sysprune.pruners._constraints import check_budgets
+from sysprune.pruners._constraints import check_pruner_budgets
 from sysprune.pruners._reasons import RULE_BUDGET, PruneDecision, fmt
 
 if TYPE_CHECKING:
@@ -46,9 +46,7 @@ class PrecheckPruner(DecidingPruner):
     supports_multi_objective = True
 
     def __init__(self, budgets: Mapping[str, float]) -> None:
-        budgets = check_budgets(budgets)
-        if not budgets:
-            raise ValueError(f"budgets must name at least one metric, but got {budgets=}.")
+        budgets = check_pruner_budgets(budgets)
         self._budgets = budgets
         self._checked = {m: b for m, b in budgets.items() if metric_kind(m) == "structural"}
 
