@@ -20,8 +20,8 @@ from dataclasses import replace
 import optuna
 from optuna.trial import TrialState
 
-from sysprune._runner import run_study
-from sysprune._spec import PrunerSpec, SamplerSpec, load_spec
+from sysprune.study._runner import run_study
+from sysprune.spec._parse import PrunerSpec, SamplerSpec, load_spec
 from sysprune.pruners import validate_policy
 
 from bench_overhead import machine

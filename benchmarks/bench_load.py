@@ -47,7 +47,7 @@ def _rate(url: str, name: str) -> tuple[int, float]:
 
 
 def _run(spec, url: str, name: str, *, workers: int, ray: bool, cache_dir: str) -> float:
-    from sysprune._runner import run_study
+    from sysprune.study._runner import run_study
 
     t = time.perf_counter()
     run_study(spec, storage_url=url, study_name=name, workers=workers, cache_dir=cache_dir,
@@ -76,7 +76,7 @@ def _fixed_metrics(spec, url: str, *, workers: int, repeats: int, cache_dir: str
 
 
 def co_location(spec, url: str, repeats: int, cache_dir: str) -> None:
-    from sysprune._space import FixedParam
+    from sysprune.models._space import FixedParam
 
     spec = replace(spec, search_space={k: FixedParam(v) for k, v in FIXED.items()},
                    pruner=replace(spec.pruner, policy="none", params={}))  # fmt: skip
@@ -103,7 +103,7 @@ def main() -> None:
     args = ap.parse_args()
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    from sysprune._spec import load_spec
+    from sysprune.spec._parse import load_spec
 
     spec = load_spec(REPO / "studies" / "digits_mlp.toml")
     spec = replace(spec, n_trials=args.trials)

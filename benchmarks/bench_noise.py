@@ -2,7 +2,7 @@
 
 Builds a few digits MLP configurations with the trainer the trial process uses
 (``sysprune.models.get_model("torch_mlp").create(...)``, threads pinned to 1 as in a trial) and runs the trial
-process's own probe, :func:`sysprune._trial_process.probe_latency_ms` (one warm-up call, then the median of
+process's own probe, :func:`sysprune.trial._process.probe_latency_ms` (one warm-up call, then the median of
 ``--repeats`` timed calls on a 256-sample batch), many times per configuration, round-robin over the
 configurations so that load changes on the machine hit all of them alike. Each timed call inside the probe is
 observed through a thin proxy of the trainer, so each probe's distribution-free ~95 % interval of its median
@@ -79,8 +79,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
-    from sysprune._data import load
-    from sysprune._trial_process import _pin_threads, _probe_batch, probe_latency_ms
+    from sysprune.datasets._core import load
+    from sysprune.trial._process import _pin_threads, _probe_batch, probe_latency_ms
     from sysprune.models import get_model
     from sysprune.pruners._noise import median_interval
 

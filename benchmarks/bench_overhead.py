@@ -34,9 +34,9 @@ import tempfile
 import time
 from typing import Any
 
-from sysprune._data import prepare
-from sysprune._store import MetricStore
-from sysprune._trial_process import TrialJob, TrialProcess, _start, warm_up
+from sysprune.datasets._core import prepare
+from sysprune.storage._step_table import MetricStore
+from sysprune.trial._process import TrialJob, TrialProcess, _start, warm_up
 
 PARAMS = {"n_layers": 2, "width": 256, "dropout": 0.1, "lr": 1e-3, "weight_decay": 1e-4, "batch_size": 128}
 
@@ -110,7 +110,7 @@ def bench_steps(path: str, steps: int, store: MetricStore) -> dict[str, list[flo
 def draw_configs(spec, n: int) -> list[dict]:
     import optuna
 
-    from sysprune._space import sample
+    from sysprune.models._space import sample
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=spec.seed))
@@ -205,7 +205,7 @@ def main() -> None:
 
 
 def search_part(n_configs: int) -> None:
-    from sysprune._spec import load_spec
+    from sysprune.spec._parse import load_spec
 
     spec = load_spec(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "studies", "digits_mlp.toml"))
     d = spec.dataset

@@ -38,8 +38,8 @@ import optuna
 import sqlalchemy as sa
 
 from sysprune import _compat
-from sysprune._report import report, should_prune
-from sysprune._store import MetricStore, step_metrics, tune_sqlite_engine
+from sysprune.pruners._step_api import report, should_prune
+from sysprune.storage._step_table import MetricStore, step_metrics, tune_sqlite_engine
 from sysprune.pruners import CombinedPruner, CurvePruner, ResourceBudgetPruner, ThresholdBudgetPruner, _steps
 
 STEPS = 10

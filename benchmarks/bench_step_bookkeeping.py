@@ -19,7 +19,7 @@ import warnings
 import optuna
 
 import sysprune
-from sysprune._metrics import METRIC_NAMES
+from sysprune.metrics._registry import METRIC_NAMES
 
 
 def main() -> None:
@@ -32,7 +32,7 @@ def main() -> None:
     warnings.simplefilter("ignore")  # heartbeats outside Study.optimize: as the runner uses them, on purpose
     with tempfile.TemporaryDirectory() as tmp:
         if args.storage == "sqlite":
-            from sysprune._runner import make_storage
+            from sysprune.study._runner import make_storage
 
             storage = make_storage(f"sqlite:///{tmp}/b.db")
         elif args.storage == "journal":

@@ -19,19 +19,19 @@ Search-level budget, end-of-run summary, analysis (docs/analysis.md)
 """
 
 # Extension API: registries and the types a model, dataset or metric of one's own uses.
-from sysprune._data import Dataset, register_dataset
-from sysprune._metrics import METRICS, PRETRAIN_STEP, Metric, register_metric
-from sysprune._space import CategoricalParam, FixedParam, FloatParam, IntParam, SearchSpace
+from sysprune.datasets._core import Dataset, register_dataset
+from sysprune.metrics._registry import METRICS, PRETRAIN_STEP, Metric, register_metric
+from sysprune.models._space import CategoricalParam, FixedParam, FloatParam, IntParam, SearchSpace
 from sysprune.models import Trainer, register_model
 
 # Running studies, reporting steps, pruning, reading results.
 from sysprune import _compat  # noqa: F401 - warns at import when Optuna/optuna-dashboard/Python is unsupported
 from sysprune import exceptions
-from sysprune._measure import Measurer, measure
-from sysprune._report import report, should_prune
-from sysprune._runner import run_study
-from sysprune._spec import SpecError, StudySpec, load_spec
-from sysprune._store import load_step_metrics
+from sysprune.metrics._measure import Measurer, measure
+from sysprune.pruners._step_api import report, should_prune
+from sysprune.study._runner import run_study
+from sysprune.spec._parse import SpecError, StudySpec, load_spec
+from sysprune.storage._step_table import load_step_metrics
 from sysprune.analysis import ComputeBudget, WorkerCompute, run_summary
 from sysprune.pruners import CombinedPruner, CurvePruner, ResourceBudgetPruner, budget_constraints, record_constraints
 from sysprune.pruners import BudgetMetricWarning, ThresholdBudgetPruner

@@ -34,7 +34,7 @@ def _fmt_budgets(b: dict[str, float]) -> str:
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
-    from sysprune._runner import DEFAULT_STORAGE
+    from sysprune.study._runner import DEFAULT_STORAGE
 
     p = sub.add_parser(
         "run",
@@ -71,9 +71,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from sysprune._progress import Progress
-    from sysprune._runner import run_study
-    from sysprune._spec import load_spec
+    from sysprune.study._progress import Progress
+    from sysprune.study._runner import run_study
+    from sysprune.spec._parse import load_spec
 
     spec = load_spec(args.study)
     callbacks: list = []
@@ -126,7 +126,7 @@ def _add_worker(sub: argparse._SubParsersAction) -> None:
         "  sysprune worker studies/digits_mlp.toml --cpus 2,3",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from sysprune._runner import DEFAULT_STORAGE
+    from sysprune.study._runner import DEFAULT_STORAGE
 
     p.add_argument("study", help="the study file (studies/*.toml)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
@@ -141,9 +141,9 @@ def _add_worker(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from sysprune._progress import Progress
-    from sysprune._spec import load_spec
-    from sysprune._workers import WorkerConfig, parse_cpus, run_worker
+    from sysprune.study._progress import Progress
+    from sysprune.spec._parse import load_spec
+    from sysprune.study._workers import WorkerConfig, parse_cpus, run_worker
 
     spec = load_spec(args.study)
     cpus = parse_cpus(args.cpus) if args.cpus is not None else None
@@ -165,7 +165,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
     n = run_worker(cfg, callbacks, on_start=on_start)
     if n:
-        from sysprune._runner import open_study
+        from sysprune.study._runner import open_study
 
         _print_summary(open_study(spec, args.storage, cfg.study_name, cfg.seed)[0], args.storage)
     return 0
@@ -216,7 +216,7 @@ def _add_studies(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_studies(args: argparse.Namespace) -> int:
-    from sysprune._spec import SpecError, list_specs, load_spec
+    from sysprune.spec._parse import SpecError, list_specs, load_spec
 
     d = Path(args.directory)
     if not d.is_dir():
@@ -258,7 +258,7 @@ def _add_metrics(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_metrics(args: argparse.Namespace) -> int:
-    from sysprune._metrics import METRICS
+    from sysprune.metrics._registry import METRICS
 
     for m in METRICS.values():
         print(f"{m.name:<18} {m.unit:<4} {m.kind:<10} {m.description}")
@@ -303,7 +303,7 @@ _SUBCOMMANDS = [_add_run, _add_worker, _add_studies, _add_metrics, _add_dashboar
 
 def mask_url(url: str) -> str:
     """A storage URL as this command shows it: the password masked (the one masking function, shared)."""
-    from sysprune._storage import mask_url as mask
+    from sysprune.storage._open import mask_url as mask
 
     return mask(url)
 
@@ -311,11 +311,11 @@ def mask_url(url: str) -> str:
 def _user_errors() -> tuple[type[BaseException], ...]:
     import sqlalchemy.exc
 
-    from sysprune._data import DatasetUnavailable
-    from sysprune._runner import StorageError
-    from sysprune._spec import SpecError
+    from sysprune.datasets._core import DatasetUnavailable
+    from sysprune.study._runner import StorageError
+    from sysprune.spec._parse import SpecError
 
-    from sysprune._workers import WorkerFailed
+    from sysprune.study._workers import WorkerFailed
 
     return (UserError, SpecError, StorageError, DatasetUnavailable, WorkerFailed, sqlalchemy.exc.ArgumentError,
             sqlalchemy.exc.OperationalError)  # fmt: skip
@@ -351,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     enable_default_handler("DEBUG" if args.debug else "INFO")
     import signal
 
-    from sysprune._workers import Terminated, raise_terminated
+    from sysprune.study._workers import Terminated, raise_terminated
 
     signal.signal(signal.SIGTERM, raise_terminated)  # handled like Ctrl-C: the running trial stopped and recorded
     try:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 from optuna.trial import TrialState
 
-from sysprune._data import prepare
-from sysprune._runner import run_study
-from sysprune._spec import parse_spec
-from sysprune._trial_process import CapExceeded, TrialJob, TrialProcess, warm_up
+from sysprune.datasets._core import prepare
+from sysprune.study._runner import run_study
+from sysprune.spec._parse import parse_spec
+from sysprune.trial._process import CapExceeded, TrialJob, TrialProcess, warm_up
 
 FAULTS = "tests.workloads.faults"
 ALLOC = "tests.workloads.alloc"

@@ -129,8 +129,8 @@ def test_bad_override_is_one_line(tmp_path):
 
 
 def test_library_errors_name_the_argument_and_the_command_line_its_flag():
-    from sysprune._spec import InvalidArgument, parse_spec
-    from sysprune._runner import run_study
+    from sysprune.spec._parse import InvalidArgument, parse_spec
+    from sysprune.study._runner import run_study
     from sysprune.cli import error_line
 
     spec = parse_spec({"model": "torch_mlp", "dataset": "digits"})

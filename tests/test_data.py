@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sysprune import _data
-from sysprune._data import (
+from sysprune.datasets import _core as _data
+from sysprune.datasets._core import (
     CACHE_DIR_ENV,
     DATA_DIR_ENV,
     Dataset,
@@ -84,7 +84,7 @@ def test_unknown_name_lists_valid_ones():
 
 def test_name_checks_import_neither_torch_nor_pmlb():
     code = (
-        "import sys; import sysprune._data as d; before = set(sys.modules)\n"
+        "import sys; import sysprune.datasets._core as d; before = set(sys.modules)\n"
         "d.check_dataset_name('pmlb:adult'); d.dataset_kind('mnist'); d.dataset_kind('pmlb:letter')\n"
         "new = set(sys.modules) - before\n"
         "print(sorted(m for m in new if m.split('.')[0] in ('torch', 'torchvision', 'pmlb', 'sklearn')))\n"

@@ -9,9 +9,9 @@ from sysprune import exceptions as ex
 
 @pytest.mark.parametrize(
     ("module", "name"),
-    [("sysprune._spec", "SpecError"), ("sysprune._runner", "StudyMismatch"), ("sysprune._runner", "StorageError"),
-     ("sysprune._data", "DatasetUnavailable"), ("sysprune._trial_process", "TrialProcessError"),
-     ("sysprune._trial_process", "CapExceeded"), ("sysprune.dashboard._server", "DashboardError"),
+    [("sysprune.spec._parse", "SpecError"), ("sysprune.study._runner", "StudyMismatch"), ("sysprune.study._runner", "StorageError"),
+     ("sysprune.datasets._core", "DatasetUnavailable"), ("sysprune.trial._process", "TrialProcessError"),
+     ("sysprune.trial._process", "CapExceeded"), ("sysprune.dashboard._server", "DashboardError"),
      ("sysprune", "SpecError")],
 )  # fmt: skip
 def test_the_old_homes_re_export_the_same_class(module, name):

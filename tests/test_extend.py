@@ -12,7 +12,8 @@ import optuna
 import pytest
 
 import sysprune
-from sysprune import _data, _metrics
+from sysprune.datasets import _core as _data
+from sysprune.metrics import _registry as _metrics
 from sysprune.models import _registry
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"

@@ -61,7 +61,7 @@ def test_import_sysprune_and_the_pruners_work_without_the_extras(tmp_path):
         import sys
         import optuna
         import sysprune
-        import sysprune._preload  # what the fork server imports
+        import sysprune.trial._preload  # what the fork server imports
 
         optuna.logging.set_verbosity(optuna.logging.ERROR)
         study = optuna.create_study(direction="maximize", pruner=sysprune.ResourceBudgetPruner({"infer_ms": 1.0}))

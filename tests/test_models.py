@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from sysprune._data import Dataset, load
-from sysprune._space import CategoricalParam, FixedParam, FloatParam, IntParam
+from sysprune.datasets._core import Dataset, load
+from sysprune.models._space import CategoricalParam, FixedParam, FloatParam, IntParam
 from sysprune.models import get_model, model_names
 from sysprune.models.sklearn_sgd import surrogate_loss
 
@@ -340,7 +340,7 @@ def registry():
 
 
 def test_a_parameter_left_out_without_a_default_is_named(registry, digits):
-    from sysprune._space import fill_params
+    from sysprune.models._space import fill_params
 
     space = {"a": IntParam(1, 3, default=2), "b": FloatParam(0.0, 1.0)}
     assert fill_params({"b": 0.5}, space, "m") == {"a": 2, "b": 0.5}

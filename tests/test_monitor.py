@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from sysprune._monitor import NvmlEnergy, ProcessMonitor, RaplEnergy, read_status_mb
+from sysprune.metrics._monitor import NvmlEnergy, ProcessMonitor, RaplEnergy, read_status_mb
 
 
 def _zone(root, name: str, energy: int, wrap: int) -> None:

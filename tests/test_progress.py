@@ -8,7 +8,7 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from sysprune._progress import Progress
+from sysprune.study._progress import Progress
 
 
 def _add(study, state, value=None, **attrs):

@@ -11,9 +11,9 @@ import pytest
 from optuna.trial import TrialState
 
 from sysprune import load_step_metrics
-from sysprune._runner import run_study
-from sysprune._spec import parse_spec
-from sysprune._lost import WORKER_ATTR
+from sysprune.study._runner import run_study
+from sysprune.spec._parse import parse_spec
+from sysprune.study._lost import WORKER_ATTR
 from tests._require import missing
 
 
@@ -61,7 +61,7 @@ def test_a_small_study_on_a_local_ray_cluster_stores_every_step(ray_cluster, sql
 
 
 def test_without_ray_installed_the_error_is_one_line(monkeypatch):
-    from sysprune._ray import RayUnavailable, _import_ray
+    from sysprune.study._ray import RayUnavailable, _import_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` sees when it is not installed
     with pytest.raises(RayUnavailable, match=r"^--ray: ray is not installed; install the extra: "

@@ -10,8 +10,8 @@ import pytest
 from optuna.trial import TrialState
 
 from sysprune import load_step_metrics
-from sysprune._runner import run_study
-from sysprune._spec import parse_spec
+from sysprune.study._runner import run_study
+from sysprune.spec._parse import parse_spec
 
 PROCESS_ROW = ("wall_s", "cpu_s", "rss_mb", "peak_rss_mb", "peak_rss_delta_mb")
 STRUCTURAL_ROW = ("infer_ms", "infer_ms_lo", "infer_ms_hi", "n_params", "model_bytes", "model_mem_mb")
@@ -152,7 +152,7 @@ def test_resume_tops_up_then_adds_without_duplicates(run, sqlite_url):
 
 
 def test_resume_refuses_a_study_defined_differently(run):
-    from sysprune._runner import StudyMismatch
+    from sysprune.study._runner import StudyMismatch
 
     run(_spec(n_trials=1))
     with pytest.raises(StudyMismatch, match="defined differently: model \"torch_mlp\" -> \"sklearn_sgd\""):

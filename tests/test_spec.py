@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from sysprune._space import CategoricalParam, FixedParam, FloatParam, IntParam
-from sysprune._spec import (
+from sysprune.models._space import CategoricalParam, FixedParam, FloatParam, IntParam
+from sysprune.spec._parse import (
     BUDGET,
     N_TRIALS,
     Integer,

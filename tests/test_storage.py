@@ -1,4 +1,4 @@
-"""sysprune._storage: opening a study database — the one place for URLs, SQLite's settings and password masking."""
+"""sysprune.storage._open: opening a study database — the one place for URLs, SQLite's settings and password masking."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from sysprune import _compat
-from sysprune._storage import (
+from sysprune.storage._open import (
     DEFAULT_STORAGE,
     mask_url,
     open_existing,
@@ -27,7 +27,7 @@ def test_mask_url_hides_the_password_and_leaves_other_text_alone():
 
 
 def test_one_default_storage():
-    from sysprune._runner import DEFAULT_STORAGE as runner_default
+    from sysprune.study._runner import DEFAULT_STORAGE as runner_default
     from sysprune.dashboard._command import DEFAULT_STORAGE as dashboard_default
 
     assert runner_default is dashboard_default is DEFAULT_STORAGE

@@ -1,7 +1,7 @@
 """Step metrics in a JournalStorage study run by two processes at once: every step row of both is kept.
 
 A journal has no SQL table beside it; the rows are trial system attributes written through the storage API, so
-every process that opens the journal file sees them (see sysprune._store).
+every process that opens the journal file sees them (see sysprune.storage._step_table).
 """
 
 from __future__ import annotations

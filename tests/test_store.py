@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from sysprune import load_step_metrics
-from sysprune._metrics import metric_names
-from sysprune._store import AttrMetricStore, MetricStore, store_for
+from sysprune.metrics._registry import metric_names
+from sysprune.storage._step_table import AttrMetricStore, MetricStore, store_for
 from sysprune.exceptions import DatabaseNotFound, NoStepMetrics, StudyNotFound, UnsupportedStorage
 
 
@@ -111,8 +111,8 @@ def test_store_for_finds_the_table_beside_optuna(url):
 
 def test_runner_on_this_backend(url, cache_dir):
     """A whole (tiny) study through the runner on SQLite and on PostgreSQL."""
-    from sysprune._runner import run_study
-    from sysprune._spec import parse_spec
+    from sysprune.study._runner import run_study
+    from sysprune.spec._parse import parse_spec
 
     name = f"r-{uuid.uuid4().hex[:8]}"
     spec = parse_spec({"name": name, "model": "sklearn_sgd", "steps": 2, "n_trials": 2,

@@ -17,10 +17,10 @@ import pytest
 from optuna.trial import TrialState
 
 from sysprune import load_step_metrics
-from sysprune._data import prepare
-from sysprune._runner import run_study
-from sysprune._spec import parse_spec
-from sysprune._trial_process import (
+from sysprune.datasets._core import prepare
+from sysprune.study._runner import run_study
+from sysprune.spec._parse import parse_spec
+from sysprune.trial._process import (
     TrialJob,
     TrialProcess,
     TrialProcessError,
@@ -255,7 +255,7 @@ def _start_a_trial_beside(tmp_path, name: str, text: str) -> subprocess.Complete
     script.write_text(textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(REPO)!r})
-        from sysprune._trial_process import TrialJob, TrialProcess, TrialProcessError
+        from sysprune.trial._process import TrialJob, TrialProcess, TrialProcessError
         try:
             TrialProcess(TrialJob(model="x", params={{}}, dataset_path="x", seed=0, steps=1))
         except TrialProcessError as e:
@@ -289,7 +289,7 @@ def test_no_process_outlives_a_killed_worker(tmp_path, digits_path):
     """kill -9 of a worker whose trial hangs: the trial process, the fork server and the resource tracker go too."""
     script = tmp_path / "worker.py"
     script.write_text(textwrap.dedent(f"""
-        from sysprune._trial_process import TrialJob, TrialProcess
+        from sysprune.trial._process import TrialJob, TrialProcess
         job = TrialJob(model={ALLOC!r}, params={{"mb": 5, "spin_ms": 600000, "fail_at": -1}},
                        dataset_path={digits_path!r}, seed=0, steps=2)
         tp = TrialProcess(job)

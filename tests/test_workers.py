@@ -10,8 +10,8 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from sysprune import load_step_metrics
-from sysprune._lost import INTERRUPTED, LOST, WORKER_ATTR
-from sysprune._workers import (
+from sysprune.study._lost import INTERRUPTED, LOST, WORKER_ATTR
+from sysprune.study._workers import (
     TooManyWorkers,
     count,
     counts_toward_target,
@@ -19,7 +19,7 @@ from sysprune._workers import (
     parse_cpus,
     worker_seed,
 )
-from sysprune._spec import SpecError
+from sysprune.spec._parse import SpecError
 from tests._require import missing
 from tests._workers_util import fresh, popen, run, study_file
 
@@ -163,14 +163,14 @@ def test_the_database_lock_excludes_a_process_that_names_the_database_otherwise(
     import sys
     import time
 
-    from sysprune._dblock import database_lock
+    from sysprune.storage._lock import database_lock
 
     if "127.0.0.1" in new_db:
         other = new_db.replace("127.0.0.1", "localhost")
     else:
         other = new_db.replace("/study.db", "/./study.db")
     assert other != new_db
-    code = ("import sys, time\nfrom sysprune._dblock import database_lock\n"
+    code = ("import sys, time\nfrom sysprune.storage._lock import database_lock\n"
             "with database_lock(sys.argv[1]):\n    print(time.time())\n")  # fmt: skip
     with database_lock(new_db):
         p = subprocess.Popen([sys.executable, "-c", code, other], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -7,9 +7,9 @@ Low-level pieces the runner uses (:mod:`._compute`) import nothing heavy; the re
 
 from sysprune.analysis._compare import collect as collect_compare
 from sysprune.analysis._compare import compare_study_name, run_compare, write_compare
-from sysprune.analysis._compute import ComputeBudget, WorkerCompute, trial_compute
+from sysprune.study._compute import ComputeBudget, WorkerCompute, trial_compute
 from sysprune.analysis._replay import load_recording, replay, write_replay
-from sysprune.analysis._report import build_report, write_report
+from sysprune.analysis._rq1 import build_report, write_report
 from sysprune.analysis._summary import run_summary
 
 __all__ = [

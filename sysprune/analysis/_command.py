@@ -24,7 +24,7 @@ def _tolerance(value: str) -> float:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from sysprune._runner import DEFAULT_STORAGE
+    from sysprune.study._runner import DEFAULT_STORAGE
     from sysprune.analysis._compare import DEFAULT_TOLERANCE
     from sysprune.pruners import policy_names
 
@@ -95,8 +95,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def parse_budgets(text: str) -> dict[str, float]:
     """``"n_params=20000,infer_ms=0.01"`` → dict; SpecError names a bad entry."""
-    from sysprune._metrics import system_metric_names
-    from sysprune._spec import SpecError
+    from sysprune.metrics._registry import system_metric_names
+    from sysprune.spec._parse import SpecError
 
     out = {}
     for part in filter(None, (s.strip() for s in text.split(","))):
@@ -116,7 +116,7 @@ def parse_budgets(text: str) -> dict[str, float]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from sysprune._spec import load_spec
+    from sysprune.spec._parse import load_spec
     from sysprune.analysis import _compare
 
     spec = load_spec(args.study)
@@ -156,8 +156,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from sysprune._spec import SpecError
-    from sysprune.analysis import _report
+    from sysprune.spec._parse import SpecError
+    from sysprune.analysis import _rq1 as _report
     from sysprune.analysis._compare import markdown_table
 
     if args.permutations < 0:

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from sysprune._spec import SamplerSpec, SpecError, StudySpec
-from sysprune._storage import mask_url
+from sysprune.spec._parse import SamplerSpec, SpecError, StudySpec
+from sysprune.storage._open import mask_url
 from sysprune.analysis import _stats
 from sysprune.analysis._trials import TrialRow, best_feasible, rows_of
 
@@ -68,7 +68,7 @@ def parse_policies(text: str | list[str] | tuple[str, ...]) -> list[str]:
 
 def policy_spec(spec: StudySpec, policy: str, *, sampler: str | None = None, n_trials: int | None = None) -> StudySpec:
     """The study file's spec under ``policy`` (its own parameters if the file uses that policy, else defaults)."""
-    from sysprune._spec import PrunerSpec
+    from sysprune.spec._parse import PrunerSpec
     from sysprune.pruners import validate_policy
 
     params = dict(spec.pruner.params) if spec.pruner.policy == policy else dict(DEFAULT_PARAMS.get(policy, {}))
@@ -116,7 +116,7 @@ def run_compare(
     cache_dir: str | None = None,
 ) -> dict[tuple[str, int], str]:
     """Run (or resume) every (policy, seed) study; return their names. Every spec is validated first."""
-    from sysprune._runner import run_study
+    from sysprune.study._runner import run_study
 
     check_comparable(spec)
     specs = {p: policy_spec(spec, p, sampler=sampler, n_trials=n_trials) for p in policies}
@@ -254,8 +254,8 @@ def collect(
 def add_test_scores(result: CompareResult, cache_file: Path | None = None, *, data_dir: str | None = None,
                     cache_dir: str | None = None, log: Callable[[str], None] = print) -> None:  # fmt: skip
     """Retrain each run's best feasible configuration and score the test split (cached in ``cache_file``)."""
-    from sysprune._data import prepare
-    from sysprune._runner import _trial_seed
+    from sysprune.datasets._core import prepare
+    from sysprune.study._runner import _trial_seed
     from sysprune.analysis._testscore import test_score
 
     cache: dict[str, Any] = {}
@@ -283,7 +283,7 @@ def add_test_scores(result: CompareResult, cache_file: Path | None = None, *, da
 
 
 def _fixed(spec: StudySpec) -> dict[str, Any]:
-    from sysprune._space import FixedParam
+    from sysprune.models._space import FixedParam
 
     return {k: p.value for k, p in spec.search_space.items() if isinstance(p, FixedParam)}
 

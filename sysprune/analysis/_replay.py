@@ -33,8 +33,8 @@ import optuna
 from optuna.trial import TrialState
 
 from sysprune import _compat
-from sysprune._metrics import Better, metric_names
-from sysprune._spec import SpecError
+from sysprune.metrics._registry import Better, metric_names
+from sysprune.spec._parse import SpecError
 from sysprune.analysis import _stats
 from sysprune.pruners._base import wants_second_reading
 
@@ -99,7 +99,7 @@ def _clean(v: Any) -> float | None:
 
 def load_recording(storage_url: str, study_name: str, budgets: dict[str, float] | None = None) -> Recording:
     """Read a ``none``-policy study and its step table. SpecError (one line) if it is not a full recording."""
-    from sysprune._store import MetricStore
+    from sysprune.storage._step_table import MetricStore
     from sysprune.analysis._trials import load_study
 
     study = load_study(storage_url, study_name)
@@ -184,7 +184,7 @@ def first_step_row(t: RecordedTrial, row: dict[str, float | None], *, second: bo
 def simulate(rec: Recording, pruner: optuna.pruners.BasePruner, order: list[RecordedTrial], *, tolerance: float,
              study_name: str | None = None, order_index: int = 0) -> OrderResult:  # fmt: skip
     """Feed ``order`` through ``pruner`` on an in-memory study, exactly as the runner does live."""
-    from sysprune._report import report, should_prune
+    from sysprune.pruners._step_api import report, should_prune
     from sysprune.pruners import record_constraints
 
     study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=optuna.samplers.RandomSampler(0),

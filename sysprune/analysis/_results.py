@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from sysprune._spec import StudySpec, load_spec
+from sysprune.spec._parse import StudySpec, load_spec
 from sysprune.analysis import _stats
 
 
@@ -99,9 +99,10 @@ def run_item(item: Item, *, storage_url: str, out: Path, quick: bool, policies: 
              studies: Path = Path("studies"), permutations: int = 5,
              log: Callable[[str], None] = print) -> StudyOutcome:  # fmt: skip
     """Record, derive the budget, replay, report and (for RQ2 items) compare one study of the plan."""
-    from sysprune._data import prepare, read_meta
-    from sysprune._runner import run_study
-    from sysprune.analysis import _compare, _replay, _report
+    from sysprune.datasets._core import prepare, read_meta
+    from sysprune.study._runner import run_study
+    from sysprune.analysis import _compare, _replay
+    from sysprune.analysis import _rq1 as _report
 
     t0 = time.perf_counter()
     spec = load_spec(studies / f"{item.study}.toml")
@@ -259,10 +260,10 @@ def _git() -> str:
 
 def write_results(outcomes: list[StudyOutcome], out: Path, *, plan_name: str, plan: tuple[Item, ...],
                   seconds: float, storage_url: str, failed: dict[str, str] | None = None) -> Path:  # fmt: skip
-    from sysprune._runner import machine_info
+    from sysprune.study._runner import machine_info
     from sysprune.analysis._compare import DEFAULT_TOLERANCE, markdown_table, policy_table
     from sysprune.analysis._replay import replay_table
-    from sysprune.analysis._report import importance_table
+    from sysprune.analysis._rq1 import importance_table
 
     m = machine_info()
     md = [

@@ -21,8 +21,8 @@ def _child(conn: Any, model: str, params: dict[str, Any], dataset_path: str, see
     try:
         import numpy as np
 
-        from sysprune._data import open_prepared
-        from sysprune._trial_process import _pin_threads
+        from sysprune.datasets._core import open_prepared
+        from sysprune.trial._process import _pin_threads
         from sysprune.models import get_model
 
         _pin_threads(threads)
@@ -51,7 +51,7 @@ def test_score(*, model: str, params: dict[str, Any], dataset_path: str, seed: i
 
     Raises RuntimeError naming the cause if the retraining fails or takes longer than ``timeout_s``.
     """
-    from sysprune._trial_process import _start, context
+    from sysprune.trial._process import _start, context
 
     recv, send = context().Pipe(duplex=False)
     proc = _start(_child, send, model, dict(params), str(dataset_path), int(seed), int(steps), int(threads))

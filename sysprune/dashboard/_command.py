@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from sysprune._logging import get_logger
-from sysprune._storage import DEFAULT_STORAGE, mask_url
+from sysprune.storage._open import DEFAULT_STORAGE, mask_url
 
 _logger = get_logger(__name__)
 

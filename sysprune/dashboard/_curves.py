@@ -14,8 +14,9 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sysprune import _attrs, _compat, _metrics
-from sysprune._format import finite_or_none
+from sysprune import _attrs, _compat
+from sysprune.metrics import _registry as _metrics
+from sysprune.metrics._format import finite_or_none
 
 #: The trial states the publisher shows: a trial is published once it is finished.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)

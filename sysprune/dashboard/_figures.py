@@ -20,7 +20,7 @@ from typing import Any
 
 from optuna.trial import TrialState
 
-from sysprune._format import metric_label, unit_suffix
+from sysprune.metrics._format import metric_label, unit_suffix
 from sysprune.dashboard._curves import TrialCurves
 
 #: Every figure id starts with this (``sysprune-peak_rss_mb``); the dashboard replaces a figure saved again

@@ -18,8 +18,8 @@ from typing import Any
 from optuna.trial import TrialState
 
 from sysprune._attrs import CONSTRAINT_PREFIX
-from sysprune import _format
-from sysprune._format import metric_label, with_unit
+from sysprune.metrics import _format
+from sysprune.metrics._format import metric_label, with_unit
 from sysprune.dashboard._curves import TrialCurves
 
 NOTE_HEADING = "### sysprune"
@@ -32,7 +32,7 @@ def artifact_filename(number: int) -> str:
 
 
 def fmt(value: Any) -> str:
-    """A table cell: a number as :func:`sysprune._format.fmt` writes it, other text escaped for the table."""
+    """A table cell: a number as :func:`sysprune.metrics._format.fmt` writes it, other text escaped for the table."""
     return _format.fmt(value) if value is None or isinstance(value, (int, float)) else _cell(str(value))
 
 

@@ -31,10 +31,10 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from sysprune._logging import get_logger
-from sysprune._metrics import METRICS, check_metric_name, system_metric_names
+from sysprune.metrics._registry import METRICS, check_metric_name, system_metric_names
 from sysprune import _compat
-from sysprune._storage import storage_key
-from sysprune._store import store_for
+from sysprune.storage._open import storage_key
+from sysprune.storage._step_table import store_for
 from sysprune.dashboard import _study_attrs as sa_
 from sysprune.dashboard._curves import FINISHED, TrialCurves, finished_trials, from_trial
 from sysprune.dashboard._figures import FIGURE_ID_PREFIX, FigureBuilder

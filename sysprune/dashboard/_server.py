@@ -12,7 +12,7 @@ Reading a study that workers are writing must not disturb them (optuna-dashboard
 waiting longer than its busy timeout fails. In WAL mode readers and writers never wait for each other; sysprune's
 store already puts its databases in WAL mode, and :func:`open_storage` converts an older file once (a header change,
 no data touched). The dashboard's own connections wait up to 30 s for a lock instead of failing (both set in
-:func:`sysprune._storage.tune_sqlite_engine`, the one place for SQLite's settings).
+:func:`sysprune.storage._open.tune_sqlite_engine`, the one place for SQLite's settings).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import optuna
 
 from sysprune._logging import get_logger
-from sysprune._storage import open_existing
+from sysprune.storage._open import open_existing
 from sysprune.exceptions import DashboardError
 
 __all__ = ["DashboardError", "make_dashboard_server", "open_storage", "serve", "server_url"]
@@ -39,7 +39,7 @@ _logger = get_logger(__name__)
 
 
 def open_storage(storage_url: str) -> optuna.storages.RDBStorage:
-    """Open an existing study database for the dashboard; create nothing (:func:`sysprune._storage.open_existing`:
+    """Open an existing study database for the dashboard; create nothing (:func:`sysprune.storage._open.open_existing`:
     an SQLite file is switched to WAL once, and its connections wait for a lock instead of failing).
 
     Raises:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol
 
-from sysprune._data import Dataset
+from sysprune.datasets._core import Dataset
 from sysprune._plugins import check_installed, installed, is_module_path
-from sysprune._space import Param
+from sysprune.models._space import Param
 from sysprune.models._base import Trainer
 
 

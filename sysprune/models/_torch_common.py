@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sysprune._data import Dataset
-from sysprune._space import Param, fill_params
+from sysprune.datasets._core import Dataset
+from sysprune.models._space import Param, fill_params
 from sysprune.models._base import Trainer, check_int, check_kind, check_range
 
 #: Rows per forward pass when scoring the validation split (memory stays bounded on large splits).
@@ -131,8 +131,8 @@ class TorchTrainer(Trainer):
 
     def size(self) -> dict[str, float]:
         """Trainable parameters and the bytes of ``torch.save(state_dict)`` (one definition:
-        :func:`sysprune._measure.model_size`, which ``sysprune.measure`` uses too)."""
-        from sysprune._measure import model_size
+        :func:`sysprune.metrics._measure.model_size`, which ``sysprune.measure`` uses too)."""
+        from sysprune.metrics._measure import model_size
 
         return {k: float(v) for k, v in model_size(self.net).items() if v is not None}
 

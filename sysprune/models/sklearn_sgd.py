@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from sysprune._data import Dataset
-from sysprune._space import CategoricalParam, FloatParam, Param, fill_params
+from sysprune.datasets._core import Dataset
+from sysprune.models._space import CategoricalParam, FloatParam, Param, fill_params
 from sysprune.models._base import Trainer, check_int, check_kind
 from sysprune.models._registry import register_model
 

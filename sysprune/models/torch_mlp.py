@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sysprune._data import Dataset
-from sysprune._space import CategoricalParam, FloatParam, IntParam, Param
+from sysprune.datasets._core import Dataset
+from sysprune.models._space import CategoricalParam, FloatParam, IntParam, Param
 from sysprune.models._base import Trainer
 from sysprune.models._registry import register_model
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from sysprune import _compat
 from sysprune._logging import get_logger
-from sysprune._metrics import metric_kind, unit_suffix
+from sysprune.metrics._registry import metric_kind, unit_suffix
 from sysprune.pruners import _steps
 from sysprune.pruners._base import DecidingPruner
 from sysprune.pruners._constraints import check_pruner_budgets

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from sysprune import _compat
 from sysprune._attrs import CONSTRAINT_PREFIX, HIDDEN_CONSTRAINTS
-from sysprune._format import nan_to_none
-from sysprune._metrics import system_metric_names
+from sysprune.metrics._format import nan_to_none
+from sysprune.metrics._registry import system_metric_names
 
 if TYPE_CHECKING:
     import optuna

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
-from sysprune._format import finite_or_none, fmt
+from sysprune.metrics._format import finite_or_none, fmt
 
 if TYPE_CHECKING:
     import optuna

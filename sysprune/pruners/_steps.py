@@ -19,8 +19,8 @@ from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sysprune import _compat
-from sysprune._storage import storage_key
-from sysprune._store import AttrMetricStore, MetricStore, store_for
+from sysprune.storage._open import storage_key
+from sysprune.storage._step_table import AttrMetricStore, MetricStore, store_for
 
 if TYPE_CHECKING:
     import optuna
@@ -35,7 +35,7 @@ _stores: dict[Hashable, MetricStore] = {}
 
 
 def metric_store(storage: Any) -> MetricStore | AttrMetricStore:
-    """The metric store beside an Optuna storage (:func:`sysprune._store.store_for`), built once per database."""
+    """The metric store beside an Optuna storage (:func:`sysprune.storage._step_table.store_for`), built once per database."""
     key = storage_key(storage)
     if key[0] != "rdb":  # trial system attrs of that very storage object: nothing to keep
         return store_for(storage)

@@ -24,7 +24,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from sysprune import _compat
-from sysprune._storage import storage_key
+from sysprune.storage._open import storage_key
 
 if TYPE_CHECKING:
     import optuna

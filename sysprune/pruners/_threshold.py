@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from sysprune import _compat
-from sysprune._metrics import metric_kind
+from sysprune.metrics._registry import metric_kind
 from sysprune.pruners import _steps
 from sysprune.pruners._base import DecidingPruner
 from sysprune.pruners._budget import UnreportedWarner, _ratio, _unit_suffix

@@ -9,9 +9,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sysprune._report import report
-from sysprune._runner import run_study
-from sysprune._spec import SpecError
+from sysprune.pruners._step_api import report
+from sysprune.study._runner import run_study
+from sysprune.spec._parse import SpecError
 from sysprune.analysis import _replay
 from sysprune.pruners import record_constraints
 from tests.analysis._helpers import tiny_spec

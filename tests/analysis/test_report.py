@@ -9,8 +9,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sysprune._report import report
-from sysprune.analysis import _report
+from sysprune.pruners._step_api import report
+from sysprune.analysis import _rq1 as _report
 
 
 def _study(url: str, name: str, directions: list[str], n: int = 30):
@@ -62,7 +62,7 @@ def test_the_metric_figure_shows_every_trial(sqlite_url):
     _study(sqlite_url, "rq1f", ["maximize"])
     rep = _report.build_report(sqlite_url, "rq1f", n_permutations=0)
     m = next(m for m in rep.metrics if m.metric == "cpu_s")
-    from sysprune._store import MetricStore
+    from sysprune.storage._step_table import MetricStore
 
     study = optuna.load_study(study_name="rq1f", storage=sqlite_url)
     fig = _report._metric_figure(rep, m, MetricStore(sqlite_url).load("rq1f"), {t.number: t for t in study.trials})

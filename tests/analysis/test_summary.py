@@ -6,8 +6,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sysprune._report import report
-from sysprune._spec import SpecError, parse_spec
+from sysprune.pruners._step_api import report
+from sysprune.spec._parse import SpecError, parse_spec
 from sysprune.analysis import ComputeBudget, WorkerCompute, run_summary
 from sysprune.analysis._summary import pruning_cut
 from tests.analysis._helpers import row
@@ -89,7 +89,7 @@ def test_study_max_compute_s_in_the_study_file():
 
 
 def test_run_study_rejects_a_bad_max_compute_s():
-    from sysprune._runner import run_study
+    from sysprune.study._runner import run_study
     from tests.analysis._helpers import tiny_spec
 
     with pytest.raises(SpecError, match="max_compute_s: value -2 is invalid; valid: a finite number > 0"):

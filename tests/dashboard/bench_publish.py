@@ -20,8 +20,8 @@ from pathlib import Path
 
 import optuna
 
-from sysprune._metrics import metric_names, system_metric_names
-from sysprune._store import MetricStore, tune_sqlite_engine
+from sysprune.metrics._registry import metric_names, system_metric_names
+from sysprune.storage._step_table import MetricStore, tune_sqlite_engine
 from sysprune.dashboard import DashboardPublisher
 
 

@@ -32,7 +32,7 @@ import optuna
 import pytest
 
 from sysprune import _attrs
-from sysprune._store import MetricStore, tune_sqlite_engine
+from sysprune.storage._step_table import MetricStore, tune_sqlite_engine
 
 REPO = Path(__file__).resolve().parents[2]
 STUDY = "tiny"

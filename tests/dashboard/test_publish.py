@@ -15,7 +15,7 @@ from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
 from optuna_dashboard._note import get_note_from_system_attrs
 
 from sysprune import _compat
-from sysprune._store import MetricStore
+from sysprune.storage._step_table import MetricStore
 from sysprune.dashboard import (
     STUDY_BUDGETS_ATTR,
     DashboardPublisher,
@@ -318,7 +318,7 @@ def test_callback_logs_and_continues_but_publish_raises(sqlite_url, caplog):
 
 def test_in_memory_storage(tmp_path):
     """The per-key path for storages other than RDB (in-memory, journal)."""
-    from sysprune._store import store_for
+    from sysprune.storage._step_table import store_for
 
     study = optuna.create_study(study_name="mem")
     store = store_for(study._storage)

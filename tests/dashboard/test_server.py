@@ -16,8 +16,8 @@ import threading
 import pytest
 import urllib.error
 
-from sysprune._metrics import system_metric_names
-from sysprune._store import load_step_metrics
+from sysprune.metrics._registry import system_metric_names
+from sysprune.storage._step_table import load_step_metrics
 from sysprune.dashboard import figure_id
 
 from .conftest import (
@@ -132,7 +132,7 @@ def test_hand_built_study_exact(dashboard):
 _WRITER = r"""
 import sys, time
 import optuna
-from sysprune._store import MetricStore
+from sysprune.storage._step_table import MetricStore
 url, seconds = sys.argv[1], float(sys.argv[2])
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 # A short busy timeout, so that a lock held by the dashboard would fail this writer quickly (optuna-dashboard #545).

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import optuna
 from optuna.trial import TrialState
 
-from sysprune._report import report, should_prune
+from sysprune.pruners._step_api import report, should_prune
 from sysprune.pruners import record_constraints
 
 

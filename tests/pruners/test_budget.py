@@ -8,8 +8,8 @@ import pytest
 from optuna.trial import TrialState
 
 from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
-from sysprune._report import report, should_prune
-from sysprune._store import MetricStore
+from sysprune.pruners._step_api import report, should_prune
+from sysprune.storage._step_table import MetricStore
 from sysprune.pruners import BudgetMetricWarning, ResourceBudgetPruner, budget_constraints, record_constraints
 from sysprune.pruners import _steps
 

@@ -5,7 +5,7 @@ import pytest
 from optuna.trial import create_trial
 
 from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
-from sysprune._report import report, should_prune
+from sysprune.pruners._step_api import report, should_prune
 from sysprune.pruners import CombinedPruner, CurvePruner, ResourceBudgetPruner
 
 from ._helpers import run_trial, series

@@ -151,7 +151,7 @@ def test_build_each_policy() -> None:
     assert combined.pruners[2]._n_startup_trials == 2
 
 
-from sysprune._spec import ObjectiveSpec  # noqa: E402
+from sysprune.spec._parse import ObjectiveSpec  # noqa: E402
 
 _SINGLE = ObjectiveSpec(("val_accuracy",), ("maximize",))
 
@@ -172,7 +172,7 @@ STUDY_FILE_PRUNERS = {
 @pytest.mark.parametrize("policy", list(STUDY_FILE_PRUNERS))
 def test_study_file_syntax(policy: str) -> None:
     # The [pruner] table as a study file writes it, through the spec's own entry point.
-    from sysprune._spec import _pruner
+    from sysprune.spec._parse import _pruner
 
     raw = tomllib.loads(STUDY_FILE_PRUNERS[policy])["pruner"]
     spec = _pruner(raw, STEPS, {"wall_s": 60.0}, _SINGLE)
@@ -181,7 +181,7 @@ def test_study_file_syntax(policy: str) -> None:
 
 
 def test_study_file_errors_name_the_field() -> None:
-    from sysprune._spec import _Err, _pruner
+    from sysprune.spec._parse import _Err, _pruner
 
     raw = tomllib.loads('[pruner]\npolicy = "combined"\nmembers = ["budget", "curve"]\n[pruner.curve]\nprobability = 2')
     with pytest.raises(_Err, match=r"^pruner: curve.probability must be a number in \(0, 1\), got 2$"):
@@ -191,7 +191,7 @@ def test_study_file_errors_name_the_field() -> None:
 @pytest.mark.parametrize("policy", list(STUDY_FILE_PRUNERS))
 def test_every_policy_runs_the_step_loop_and_explains_its_prunes(policy: str) -> None:
     from sysprune._attrs import PRUNE_REASON
-    from sysprune._spec import _pruner
+    from sysprune.spec._parse import _pruner
 
     from ._helpers import run_trial, series
 

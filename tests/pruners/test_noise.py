@@ -249,7 +249,7 @@ def test_plain_trial_report_without_metrics_warns(pruner_class) -> None:
 
 
 def test_typo_warns_for_a_metric_reported_with_sysprune_report() -> None:
-    from sysprune._report import report, should_prune
+    from sysprune.pruners._step_api import report, should_prune
 
     study = optuna.create_study(pruner=ResourceBudgetPruner({"model_bytes": 1e6}, max_steps=3))
     trial = study.ask()
@@ -265,7 +265,7 @@ def test_budget_metric_reported_only_as_missing_warns() -> None:
 
 
 def test_no_warning_when_every_budget_metric_is_reported_or_before_training() -> None:
-    from sysprune._report import should_prune
+    from sysprune.pruners._step_api import should_prune
     from sysprune.pruners import _steps
 
     study = optuna.create_study(pruner=ResourceBudgetPruner({"infer_ms": 2.0, "wall_s": 10.0}, max_steps=3))

@@ -8,7 +8,7 @@ import pytest
 from optuna.trial import TrialState
 
 from sysprune._attrs import HIDDEN_CONSTRAINTS, PRUNE_DETAIL
-from sysprune._report import report, should_prune
+from sysprune.pruners._step_api import report, should_prune
 from sysprune.pruners import PrecheckPruner, budget_constraints, build_pruner, record_constraints, validate_policy
 
 

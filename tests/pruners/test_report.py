@@ -8,8 +8,8 @@ import pytest
 from optuna.trial import create_trial
 
 from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
-from sysprune._report import report, should_prune
-from sysprune._store import load_step_metrics
+from sysprune.pruners._step_api import report, should_prune
+from sysprune.storage._step_table import load_step_metrics
 from sysprune.pruners import _steps
 
 

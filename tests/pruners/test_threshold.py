@@ -7,7 +7,7 @@ import pytest
 from optuna.trial import TrialState
 
 from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
-from sysprune._report import report, should_prune
+from sysprune.pruners._step_api import report, should_prune
 from sysprune.pruners import ResourceBudgetPruner, ThresholdBudgetPruner
 from sysprune.pruners import _steps
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from sysprune._space import FixedParam
+from sysprune.models._space import FixedParam
 from sysprune.models._base import Trainer
 
 NAME = "tests.workloads.diverge"

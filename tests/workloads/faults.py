@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from sysprune._space import FixedParam
+from sysprune.models._space import FixedParam
 from sysprune.models._base import Trainer
 
 NAME = "tests.workloads.faults"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from sysprune._metrics import METRICS
+from sysprune.metrics._registry import METRICS
 
 #: How a missing value reads in a reason line, a note or a table cell.
 MISSING = "—"

@@ -1,6 +1,6 @@
 """Ray as the cluster executor: sysprune workers as Ray tasks on an existing cluster (a local one by default).
 
-Each task is a whole sysprune worker (:func:`sysprune._workers.run_worker`): it prepares the dataset on its node
+Each task is a whole sysprune worker (:func:`sysprune.study._workers.run_worker`): it prepares the dataset on its node
 (from the same data/cache folders, or downloads it there), opens the study's storage — which must be reachable
 from every node: PostgreSQL for a real cluster — and runs trials until the study holds its target, each in its own
 measured trial process from the task's own fork server. Tasks coordinate through the database exactly as local
@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sysprune._spec import SpecError
-from sysprune._workers import Callback, TrialFeed, WorkerConfig
+from sysprune.spec._parse import SpecError
+from sysprune.study._workers import Callback, TrialFeed, WorkerConfig
 
 POLL_S = 1.0
 
@@ -37,7 +37,7 @@ def _task(cfg: WorkerConfig, verbosity: int) -> int:
     """One sysprune worker inside a Ray worker process; returns how many trials it ran."""
     import optuna
 
-    from sysprune._workers import run_worker
+    from sysprune.study._workers import run_worker
 
     optuna.logging.set_verbosity(verbosity)
     return run_worker(cfg)

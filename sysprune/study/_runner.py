@@ -21,19 +21,19 @@ import optuna
 
 from sysprune import _attrs
 from sysprune._logging import get_logger
-from sysprune._metrics import PRETRAIN_STEP, metric_names
-from sysprune._spec import StudySpec
-from sysprune._storage import DEFAULT_STORAGE, ensure_sqlite_dir, mask_url  # noqa: F401 - importable from here
-from sysprune._storage import open_storage as make_storage
+from sysprune.metrics._registry import PRETRAIN_STEP, metric_names
+from sysprune.spec._parse import StudySpec
+from sysprune.storage._open import DEFAULT_STORAGE, ensure_sqlite_dir, mask_url  # noqa: F401 - importable from here
+from sysprune.storage._open import open_storage as make_storage
 from sysprune.pruners import PLAIN_POLICIES
 from sysprune.pruners._base import wants_second_reading
 from sysprune.pruners._reasons import hard_cap_decision, record_decision
-from sysprune._trial_process import CapExceeded, TrialJob, TrialProcess, TrialProcessError
+from sysprune.trial._process import CapExceeded, TrialJob, TrialProcess, TrialProcessError
 from sysprune.exceptions import StorageError, StudyMismatch  # noqa: F401 - importable from here
 
 _log = get_logger(__name__)
 
-IDENTITY_ATTR = "sysprune:identity"  # study user attr: sysprune._spec.study_identity of the run that created it
+IDENTITY_ATTR = "sysprune:identity"  # study user attr: sysprune.spec._parse.study_identity of the run that created it
 HISTORY_ATTR = "sysprune:runs"  # study user attr: one entry per run (what was safe to change is recorded here)
 
 
@@ -72,9 +72,9 @@ def open_study(
     spec: StudySpec, storage_url: str, study_name: str, seed: int, *, n_trials: int | None = None
 ) -> tuple[optuna.Study, int]:
     """Create the study, or load it to resume. A stored study must have been defined the same way (see
-    :func:`sysprune._spec.study_identity`), else :class:`StudyMismatch` before anything is written; what is safe
+    :func:`sysprune.spec._parse.study_identity`), else :class:`StudyMismatch` before anything is written; what is safe
     to change (``n_trials``, an explicit ``n_trials`` argument, the sampler) is recorded in the run history."""
-    from sysprune._spec import identity_diff, study_identity
+    from sysprune.spec._parse import identity_diff, study_identity
     from sysprune.pruners import build_pruner
 
     storage = make_storage(storage_url)
@@ -157,7 +157,7 @@ def stored_identity(study: optuna.Study) -> dict[str, Any]:
 
 
 def _space_of_trials(trials: Sequence[optuna.trial.FrozenTrial]) -> dict[str, Any]:
-    """The search space (as :func:`sysprune._spec.param_identity` spells it) of the first trial that sampled
+    """The search space (as :func:`sysprune.spec._parse.param_identity` spells it) of the first trial that sampled
     parameters: each distribution, plus the parameters fixed in its user attrs."""
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
@@ -182,7 +182,7 @@ def _space_of_trials(trials: Sequence[optuna.trial.FrozenTrial]) -> dict[str, An
 def machine_info() -> dict[str, Any]:
     import os
 
-    from sysprune._monitor import energy_available
+    from sysprune.metrics._monitor import energy_available
 
     return {
         "node": platform.node(),
@@ -195,7 +195,7 @@ def machine_info() -> dict[str, Any]:
 
 
 def _report_and_decide(trial: optuna.Trial, step: int, value: float | None, metrics: dict[str, Any]) -> bool:
-    from sysprune._report import report, should_prune
+    from sysprune.pruners._step_api import report, should_prune
 
     report(trial, step, value, metrics)
     return should_prune(trial)
@@ -220,7 +220,7 @@ def _is_nan(value: Any) -> bool:
 
 def _report_nan(trial: optuna.Trial, step: int, value: Any, metrics: dict[str, Any]) -> None:
     """Keep the step's measurements (the step table row) of a step whose objective is NaN; no pruner is asked."""
-    from sysprune._report import report
+    from sysprune.pruners._step_api import report
 
     report(trial, step, value, metrics)
 
@@ -239,7 +239,7 @@ class Objective:
         self.seed = seed
 
     def __call__(self, trial: optuna.Trial) -> float | Sequence[float]:
-        from sysprune._space import FixedParam, sample
+        from sysprune.models._space import FixedParam, sample
 
         spec = self.spec
         params = sample(spec.search_space, trial)
@@ -308,7 +308,7 @@ class Objective:
                 _finalise(trial, last, spec.budgets, plain=plain)
             raise
         except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: Optuna marks the trial FAIL and re-raises; say why
-            from sysprune._workers import interrupted_reason
+            from sysprune.study._workers import interrupted_reason
 
             step = f"step {last_step + 1}" if tp is not None else "start"
             trial.set_user_attr(_attrs.ERROR, f"{interrupted_reason(e)} during {step}")
@@ -366,9 +366,9 @@ def run_study(
     this process, for every trial of the run as it finishes (read from the storage when workers run elsewhere).
     See docs/workers.md.
     """
-    from sysprune import _workers
-    from sysprune._data import prepare
-    from sysprune._spec import N_TRIALS, SEED, Real, Text, check_argument
+    from sysprune.study import _workers
+    from sysprune.datasets._core import prepare
+    from sysprune.spec._parse import N_TRIALS, SEED, Real, Text, check_argument
 
     if n_trials is not None:
         check_argument("n_trials", n_trials, N_TRIALS)
@@ -412,7 +412,7 @@ def run_study(
                                     target=target, data_dir=data_dir, cache_dir=cache_dir,
                                     max_compute_s=max_compute_s, since=since)  # fmt: skip
         if ray_address is not None:
-            from sysprune._ray import run_on_ray
+            from sysprune.study._ray import run_on_ray
 
             run_on_ray(cfg, study, n_workers=workers, address=ray_address, callbacks=callbacks)
         elif len(cpu_sets) > 1:

@@ -10,7 +10,7 @@
 * :func:`mask_url` — every message that shows a URL shows it through this (``postgresql://u:***@host/db``).
 * :func:`storage_key` — the one identity of a storage: its URL for an RDB storage, the object otherwise.
 
-The step table itself is :mod:`sysprune._store`; the in-process step cache is :mod:`sysprune.pruners._steps`.
+The step table itself is :mod:`sysprune.storage._step_table`; the in-process step cache is :mod:`sysprune.pruners._steps`.
 """
 
 from __future__ import annotations

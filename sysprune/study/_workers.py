@@ -38,8 +38,8 @@ from optuna.trial import FrozenTrial, TrialState
 from sysprune import _compat
 from sysprune import _attrs
 from sysprune._logging import get_logger
-from sysprune._dblock import database_lock
-from sysprune._lost import (
+from sysprune.storage._lock import database_lock
+from sysprune.study._lost import (
     INTERRUPTED,
     WORKER_ATTR,
     WorkerIdentity,
@@ -50,7 +50,7 @@ from sysprune._lost import (
     recover_lost_trials,
     requeue,
 )
-from sysprune._spec import SpecError, StudySpec
+from sysprune.spec._parse import SpecError, StudySpec
 
 _log = get_logger(__name__)
 
@@ -235,8 +235,8 @@ def open_for_workers(
 ) -> tuple[optuna.Study, int]:
     """Create or load the study under the database lock (safe when N workers start at once on a new database),
     with the step-metrics table, the lost-trial callback, and lost trials recovered."""
-    from sysprune._runner import open_study
-    from sysprune._store import MetricStore
+    from sysprune.study._runner import open_study
+    from sysprune.storage._step_table import MetricStore
 
     with database_lock(url):
         study, n_existing = open_study(spec, url, study_name, seed, n_trials=n_trials)
@@ -258,10 +258,10 @@ def run_worker(cfg: WorkerConfig, callbacks: Sequence[Callback] = (),
 
     KeyboardInterrupt (and :class:`Terminated`) propagate after the running trial is recorded and requeued.
     """
-    from sysprune._data import prepare
-    from sysprune._runner import Objective, make_sampler
-    from sysprune._trial_process import TrialProcessError, warm_up
-    from sysprune.analysis._compute import ComputeBudget, WorkerCompute
+    from sysprune.datasets._core import prepare
+    from sysprune.study._runner import Objective, make_sampler
+    from sysprune.trial._process import TrialProcessError, warm_up
+    from sysprune.study._compute import ComputeBudget, WorkerCompute
 
     started = datetime.datetime.now()
     spec = cfg.spec

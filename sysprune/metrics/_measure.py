@@ -1,12 +1,12 @@
 """Measuring a model in the process that holds it: the latency probe, size, model memory — and
 :func:`sysprune.measure`, which gives a plain Optuna objective the metric dict the sysprune runner records.
 
-The runner's trial process (:mod:`sysprune._trial_process`) calls :func:`probe_trainer` for its structural metrics,
+The runner's trial process (:mod:`sysprune.trial._process`) calls :func:`probe_trainer` for its structural metrics,
 at the pre-training probe (step -1) and the last step (after the first step too when the pruner asks); :class:`Measurer` calls :func:`probe_model` on a torch
 module or a scikit-learn estimator. Both time inference with :func:`latency_ms` and count memory with
 :func:`model_mem_mb`: one definition of each metric.
 
-Structural metrics (kind ``structural`` in :mod:`sysprune._metrics`):
+Structural metrics (kind ``structural`` in :mod:`sysprune.metrics._registry`):
 
 ``infer_ms``
     per-sample latency: the median over ``repeats`` timed calls on one batch (after one untimed warm-up), divided
@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sysprune._monitor import ProcessMonitor, read_status_mb, reset_peak_rss
+from sysprune.metrics._monitor import ProcessMonitor, read_status_mb, reset_peak_rss
 
 _MIB = float(2**20)
 

@@ -23,7 +23,7 @@ from typing import Any
 import optuna
 
 from sysprune import _compat
-from sysprune._format import nan_to_none
+from sysprune.metrics._format import nan_to_none
 from sysprune.pruners import _steps
 
 _MAX_NAME = 64  # the store's metric column
@@ -55,7 +55,7 @@ def report(
             since the trial started, not per-step costs.
 
     The first value reported for a step wins, for the metrics as for Optuna's intermediate values. The metrics go
-    to the store beside the study (:mod:`sysprune._store`: a table for an RDB storage, trial system attributes
+    to the store beside the study (:mod:`sysprune.storage._step_table`: a table for an RDB storage, trial system attributes
     for any other storage, a journal included).
 
     Raises:

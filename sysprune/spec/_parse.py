@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sysprune._metrics import metric_names, system_metric_names
-from sysprune._space import CategoricalParam, FixedParam, FloatParam, IntParam, Param
+from sysprune.metrics._registry import metric_names, system_metric_names
+from sysprune.models._space import CategoricalParam, FixedParam, FloatParam, IntParam, Param
 
 
 from sysprune.exceptions import SpecError  # defined with every user-catchable error
@@ -462,7 +462,7 @@ def parse_search_space(model: str, raw: Any, field: str = "search_space") -> dic
 
 
 def _objective(raw: Any) -> ObjectiveSpec:
-    from sysprune._metrics import METRICS
+    from sysprune.metrics._registry import METRICS
 
     table = _table(raw, "objective")
     _no_unknown(table, ("metric", "direction"), "objective")
@@ -492,7 +492,7 @@ def _budgets(raw: Any) -> dict[str, float]:
 
 
 def _dataset(raw: Any) -> DatasetSpec:
-    from sysprune._data import check_dataset_known, check_dataset_name
+    from sysprune.datasets._core import check_dataset_known, check_dataset_name
 
     if isinstance(raw, str):
         raw = {"name": raw}
@@ -584,7 +584,7 @@ def parse_spec(raw: dict[str, Any], *, default_name: str = "study", source: str 
 
 
 def _parse(raw: dict[str, Any], default_name: str) -> StudySpec:
-    from sysprune._data import dataset_kind
+    from sysprune.datasets._core import dataset_kind
     from sysprune.models import get_model
 
     _no_unknown(raw, TOP_KEYS, "")

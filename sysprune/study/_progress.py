@@ -16,7 +16,7 @@ import optuna
 from optuna.trial import TrialState
 
 from sysprune._attrs import ERROR, PRUNE_REASON
-from sysprune._lost import is_requeued
+from sysprune.study._lost import is_requeued
 
 
 def _fmt(v: float | None) -> str:
@@ -24,7 +24,7 @@ def _fmt(v: float | None) -> str:
 
 
 class Progress:
-    """An Optuna callback (or a :class:`sysprune._workers.TrialFeed` callback). ``total`` is the study's target
+    """An Optuna callback (or a :class:`sysprune.study._workers.TrialFeed` callback). ``total`` is the study's target
     number of trials."""
 
     def __init__(self, total: int, *, stream: IO[str] | None = None, tty: bool | None = None) -> None:

@@ -29,7 +29,7 @@ from typing import Any
 import optuna
 
 from sysprune import _compat
-from sysprune._metrics import METRICS, metric_names
+from sysprune.metrics._registry import METRICS, metric_names
 from sysprune.analysis._stats import NA
 
 #: Metrics fixed by the architecture (measured at the pre-training probe, step 0 and the last step).
@@ -134,7 +134,7 @@ class StudyReport:
 def build_report(storage_url: str, study_name: str, *, n_permutations: int = 5, seed: int = 0) -> StudyReport:
     from collections import Counter
 
-    from sysprune._store import MetricStore
+    from sysprune.storage._step_table import MetricStore
     from sysprune.analysis._trials import load_study
 
     study = load_study(storage_url, study_name)
@@ -174,7 +174,7 @@ def write_report(rep: StudyReport, out_dir: Path, df=None) -> list[Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if df is None:
-        from sysprune._store import MetricStore
+        from sysprune.storage._step_table import MetricStore
 
         df = MetricStore(rep.storage_url).load(rep.study_name)
     from sysprune.analysis._trials import load_study

@@ -34,10 +34,10 @@ import sqlalchemy as sa
 
 from sysprune import _compat
 from sysprune._attrs import STEP_ATTR_PREFIX
-from sysprune._format import nan_to_none
-from sysprune._metrics import metric_names
-from sysprune._storage import mask_url, open_existing
-from sysprune._storage import tune_sqlite_engine  # noqa: F401 - importable from here (tests, benchmarks)
+from sysprune.metrics._format import nan_to_none
+from sysprune.metrics._registry import metric_names
+from sysprune.storage._open import mask_url, open_existing
+from sysprune.storage._open import tune_sqlite_engine  # noqa: F401 - importable from here (tests, benchmarks)
 from sysprune.exceptions import NoStepMetrics, StudyNotFound, UnsupportedStorage
 
 if TYPE_CHECKING:

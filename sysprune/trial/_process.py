@@ -17,7 +17,7 @@ The protocol (parent = Optuna worker, child = trial process)::
     parent → ("continue",) or ("stop",)                 step -1: after asking the pruner; later steps: at once
     child  → ("done", cpu_s, peak_rss_mb) | ("error", message, traceback)    the process's own totals
 
-Structural metrics (size, latency, model memory: :mod:`sysprune._measure`) do not change while a built-in model
+Structural metrics (size, latency, model memory: :mod:`sysprune.metrics._measure`) do not change while a built-in model
 trains, so they are measured at the pre-training probe and at the last step only — after the first step too when
 the pruner asks for a second reading (see :func:`probes_at`); a model whose structure changes
 (pruning, growing) says how often to measure it with a ``probe_every = k`` attribute on its Trainer (every k-th
@@ -56,11 +56,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sysprune._measure import probe_trainer
-from sysprune._monitor import ProcessMonitor, read_status_mb, reset_peak_rss
+from sysprune.metrics._measure import probe_trainer
+from sysprune.metrics._monitor import ProcessMonitor, read_status_mb, reset_peak_rss
 from sysprune.exceptions import CapExceeded, TrialProcessError  # defined with every user-catchable error
 
-PRELOAD = ["sysprune._preload"]
+PRELOAD = ["sysprune.trial._preload"]
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def _child_dies_with_parent() -> None:
 def die_with_parent() -> None:
     """This process, and every process it forks from now on, is killed (SIGKILL) when its parent dies.
 
-    Called once by the fork server (``sysprune._preload``): the fork server dies with its worker, each trial
+    Called once by the fork server (``sysprune.trial._preload``): the fork server dies with its worker, each trial
     process with the fork server. The parent's liveness is checked right after the request, so a parent that died
     just before cannot leave an orphan. Linux only (a no-op elsewhere). The kernel's "parent" is the *thread* that
     started the process: the fork server is started from the thread that starts the first trial process or calls
@@ -217,7 +217,7 @@ def _child_main(conn: Any, job: TrialJob) -> None:
         if job.cpus is not None:
             _pin_cpus(job.cpus)  # before the thread pools start, so their threads inherit the CPU set
         _pin_threads(job.threads, native_pools=False)  # torch's own pool now: the step -1 probe runs torch
-        from sysprune._data import open_prepared
+        from sysprune.datasets._core import open_prepared
         from sysprune._plugins import import_plugins
         from sysprune.models import get_model
 
