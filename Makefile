@@ -41,9 +41,12 @@ studies: $(VENV)/.installed ## list the study files (model, dataset, steps, budg
 grid: $(VENV)/.installed ## run the research grid: every study file except the default (about an hour here)
 	@for s in $(GRID); do $(SYSPRUNE) run studies/$$s.toml --storage $(STORAGE) || exit $$?; done
 
-lint: $(VENV)/.installed ## static checks: ruff (undefined or unused names, syntax errors), mypy over sysprune/
+lint: $(VENV)/.installed ## static checks: ruff (names, syntax, formatting), mypy over sysprune/, the import layers
 	$(BIN)/ruff check sysprune tests benchmarks examples
+	$(BIN)/ruff format --check sysprune tests benchmarks examples
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_architecture.py
 
 test: $(VENV)/.installed ## run the test suite (real data from SYSPRUNE_DATA_DIR or ../shared/data)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

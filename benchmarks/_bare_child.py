@@ -5,8 +5,8 @@ import time
 
 def bare(conn, job) -> None:
     """Train exactly like a trial process, with no one measuring: send back the per-step times."""
-    from sysprune.datasets._core import open_prepared
-    from sysprune.trial._process import _pin_threads
+    from sysprune.datasets import open_prepared
+    from sysprune.trial._child import _pin_threads
     from sysprune.models import get_model
 
     _pin_threads(job.threads)

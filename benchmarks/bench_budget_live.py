@@ -21,7 +21,7 @@ import optuna
 from optuna.trial import TrialState
 
 from sysprune.study._runner import run_study
-from sysprune.spec._parse import PrunerSpec, SamplerSpec, load_spec
+from sysprune.spec import PrunerSpec, SamplerSpec, load_spec
 from sysprune.pruners import validate_policy
 
 from bench_overhead import machine

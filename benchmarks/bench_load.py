@@ -103,7 +103,7 @@ def main() -> None:
     args = ap.parse_args()
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    from sysprune.spec._parse import load_spec
+    from sysprune.spec import load_spec
 
     spec = load_spec(REPO / "studies" / "digits_mlp.toml")
     spec = replace(spec, n_trials=args.trials)

@@ -79,8 +79,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
 
-    from sysprune.datasets._core import load
-    from sysprune.trial._process import _pin_threads, _probe_batch, probe_latency_ms
+    from sysprune.datasets import load
+    from sysprune.trial._child import _pin_threads, _probe_batch
+    from sysprune.metrics._measure import probe_latency_ms
     from sysprune.models import get_model
     from sysprune.pruners._noise import median_interval
 

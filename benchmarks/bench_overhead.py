@@ -34,9 +34,11 @@ import tempfile
 import time
 from typing import Any
 
-from sysprune.datasets._core import prepare
+from sysprune.datasets import prepare
 from sysprune.storage._step_table import MetricStore
-from sysprune.trial._process import TrialJob, TrialProcess, _start, warm_up
+from sysprune.trial._job import TrialJob
+from sysprune.trial._process import TrialProcess
+from sysprune.trial._forkserver import _start, warm_up
 
 PARAMS = {"n_layers": 2, "width": 256, "dropout": 0.1, "lr": 1e-3, "weight_decay": 1e-4, "batch_size": 128}
 
@@ -205,7 +207,7 @@ def main() -> None:
 
 
 def search_part(n_configs: int) -> None:
-    from sysprune.spec._parse import load_spec
+    from sysprune.spec import load_spec
 
     spec = load_spec(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "studies", "digits_mlp.toml"))
     d = spec.dataset

@@ -32,7 +32,7 @@ def main() -> None:
     warnings.simplefilter("ignore")  # heartbeats outside Study.optimize: as the runner uses them, on purpose
     with tempfile.TemporaryDirectory() as tmp:
         if args.storage == "sqlite":
-            from sysprune.study._runner import make_storage
+            from sysprune.study._open import make_storage
 
             storage = make_storage(f"sqlite:///{tmp}/b.db")
         elif args.storage == "journal":

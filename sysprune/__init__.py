@@ -19,7 +19,7 @@ Search-level budget, end-of-run summary, analysis (docs/analysis.md)
 """
 
 # Extension API: registries and the types a model, dataset or metric of one's own uses.
-from sysprune.datasets._core import Dataset, register_dataset
+from sysprune.datasets import Dataset, register_dataset
 from sysprune.metrics._registry import METRICS, PRETRAIN_STEP, Metric, register_metric
 from sysprune.models._space import CategoricalParam, FixedParam, FloatParam, IntParam, SearchSpace
 from sysprune.models import Trainer, register_model
@@ -30,7 +30,7 @@ from sysprune import exceptions
 from sysprune.metrics._measure import Measurer, measure
 from sysprune.pruners._step_api import report, should_prune
 from sysprune.study._runner import run_study
-from sysprune.spec._parse import SpecError, StudySpec, load_spec
+from sysprune.spec import SpecError, StudySpec, load_spec
 from sysprune.storage._step_table import load_step_metrics
 from sysprune.analysis import ComputeBudget, WorkerCompute, run_summary
 from sysprune.pruners import CombinedPruner, CurvePruner, ResourceBudgetPruner, budget_constraints, record_constraints

@@ -8,6 +8,20 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from sysprune.study._runner import DEFAULT_STORAGE, StorageError, run_study
+from sysprune.study._open import open_study
+from sysprune.study._progress import Progress
+from sysprune.spec import SpecError, list_specs, load_spec
+from sysprune.analysis import run_summary
+from sysprune.study._workers import Terminated, WorkerConfig, WorkerFailed, parse_cpus, raise_terminated, run_worker
+from sysprune.dashboard import DashboardPublisher, default_artifact_dir
+from sysprune.metrics._registry import METRICS
+from sysprune import __version__
+from sysprune.dashboard._command import add_parser
+from sysprune.analysis._command import add_parsers
+from sysprune.storage._open import mask_url as mask
+from sysprune.exceptions import DatasetUnavailable
+from sysprune._logging import enable_default_handler
 
 EXIT_USAGE = 2  # bad input: a study file, an argument, a dataset not available
 EXIT_INTERRUPTED = 130
@@ -34,7 +48,6 @@ def _fmt_budgets(b: dict[str, float]) -> str:
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
-    from sysprune.study._runner import DEFAULT_STORAGE
 
     p = sub.add_parser(
         "run",
@@ -71,9 +84,6 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from sysprune.study._progress import Progress
-    from sysprune.study._runner import run_study
-    from sysprune.spec._parse import load_spec
 
     spec = load_spec(args.study)
     callbacks: list = []
@@ -106,7 +116,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     if result.n_run:
         _print_summary(result.study, args.storage)
-        from sysprune.analysis import run_summary
 
         print("\n".join(run_summary(result.study, spec.steps)))
     return 0
@@ -126,7 +135,6 @@ def _add_worker(sub: argparse._SubParsersAction) -> None:
         "  sysprune worker studies/digits_mlp.toml --cpus 2,3",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from sysprune.study._runner import DEFAULT_STORAGE
 
     p.add_argument("study", help="the study file (studies/*.toml)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
@@ -141,9 +149,6 @@ def _add_worker(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
-    from sysprune.study._progress import Progress
-    from sysprune.spec._parse import load_spec
-    from sysprune.study._workers import WorkerConfig, parse_cpus, run_worker
 
     spec = load_spec(args.study)
     cpus = parse_cpus(args.cpus) if args.cpus is not None else None
@@ -165,7 +170,6 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
     n = run_worker(cfg, callbacks, on_start=on_start)
     if n:
-        from sysprune.study._runner import open_study
 
         _print_summary(open_study(spec, args.storage, cfg.study_name, cfg.seed)[0], args.storage)
     return 0
@@ -175,7 +179,6 @@ def _extra_callbacks(args: argparse.Namespace) -> list:
     """Callbacks other parts of sysprune hook into a run: the dashboard publisher (figures, notes, artifacts)."""
     if args.no_publish:
         return []
-    from sysprune.dashboard import DashboardPublisher, default_artifact_dir
 
     return [DashboardPublisher(default_artifact_dir(args.storage))]
 
@@ -216,7 +219,6 @@ def _add_studies(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_studies(args: argparse.Namespace) -> int:
-    from sysprune.spec._parse import SpecError, list_specs, load_spec
 
     d = Path(args.directory)
     if not d.is_dir():
@@ -258,7 +260,6 @@ def _add_metrics(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_metrics(args: argparse.Namespace) -> int:
-    from sysprune.metrics._registry import METRICS
 
     for m in METRICS.values():
         print(f"{m.name:<18} {m.unit:<4} {m.kind:<10} {m.description}")
@@ -269,7 +270,6 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sysprune import __version__
 
     parser = argparse.ArgumentParser(
         prog="sysprune",
@@ -287,13 +287,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_dashboard(sub: argparse._SubParsersAction) -> None:
-    from sysprune.dashboard._command import add_parser
 
     add_parser(sub)
 
 
 def _add_analysis(sub: argparse._SubParsersAction) -> None:
-    from sysprune.analysis._command import add_parsers
 
     add_parsers(sub)  # compare, replay, report
 
@@ -303,7 +301,6 @@ _SUBCOMMANDS = [_add_run, _add_worker, _add_studies, _add_metrics, _add_dashboar
 
 def mask_url(url: str) -> str:
     """A storage URL as this command shows it: the password masked (the one masking function, shared)."""
-    from sysprune.storage._open import mask_url as mask
 
     return mask(url)
 
@@ -311,11 +308,7 @@ def mask_url(url: str) -> str:
 def _user_errors() -> tuple[type[BaseException], ...]:
     import sqlalchemy.exc
 
-    from sysprune.datasets._core import DatasetUnavailable
-    from sysprune.study._runner import StorageError
-    from sysprune.spec._parse import SpecError
 
-    from sysprune.study._workers import WorkerFailed
 
     return (UserError, SpecError, StorageError, DatasetUnavailable, WorkerFailed, sqlalchemy.exc.ArgumentError,
             sqlalchemy.exc.OperationalError)  # fmt: skip
@@ -346,12 +339,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Optuna logs each failed trial with a traceback at WARNING; the progress line and summary report them
     # in one line each, so only its errors are shown (all of it with --debug).
     optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.ERROR)
-    from sysprune._logging import enable_default_handler
 
     enable_default_handler("DEBUG" if args.debug else "INFO")
     import signal
 
-    from sysprune.study._workers import Terminated, raise_terminated
 
     signal.signal(signal.SIGTERM, raise_terminated)  # handled like Ctrl-C: the running trial stopped and recorded
     try:

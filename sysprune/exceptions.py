@@ -3,7 +3,7 @@
 Each inherits :class:`SyspruneError` and the built-in that says what kind of mistake it is: a ``ValueError`` for
 bad input (a study file, a storage URL, a study or dataset name), a ``RuntimeError`` for something that went wrong
 while running. Messages are one line naming the field or value and what is valid, ready to show without a
-traceback. The modules that raise them re-export the names they raise (``sysprune.spec._parse.SpecError`` is
+traceback. The modules that raise them re-export the names they raise (``sysprune.spec.SpecError`` is
 ``sysprune.exceptions.SpecError``).
 
 Hierarchy::
@@ -54,20 +54,19 @@ class SpecError(SyspruneError, ValueError):
 
 class StudyMismatch(SpecError):
     """The database already holds a study of that name, defined differently. ``diffs`` lists
-    ``(field, stored, current)``; :meth:`message_for` renders the hint with the front end's name for the
-    ``study_name`` argument (the command line's ``--study-name``)."""
+    ``(field, stored, current)`` and ``described`` says the same in words (``seed 0 -> 7``); :meth:`message_for`
+    renders the hint with the front end's name for the ``study_name`` argument (the command line's
+    ``--study-name``)."""
 
-    argument = "study_name"  # the argument the message names (see sysprune.spec._parse.InvalidArgument)
+    argument = "study_name"  # the argument the message names (see sysprune._validation.InvalidArgument)
 
-    def __init__(self, study_name: str, where: str, diffs: list[tuple[str, Any, Any]]) -> None:
-        self.study_name, self.where, self.diffs = study_name, where, diffs
+    def __init__(self, study_name: str, where: str, diffs: list[tuple[str, Any, Any]], described: str) -> None:
+        self.study_name, self.where, self.diffs, self.described = study_name, where, diffs, described
         super().__init__(self.message_for("study_name"))
 
     def message_for(self, study_name_argument: str) -> str:
-        from sysprune.spec._parse import describe_diff
-
         return (
-            f"study {self.study_name!r} in {self.where} was defined differently: {describe_diff(self.diffs)}; "
+            f"study {self.study_name!r} in {self.where} was defined differently: {self.described}; "
             f"to start a new study, give another {study_name_argument}"
         )
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 import pytest
 from optuna.trial import TrialState
 
-from sysprune.datasets._core import prepare
+from sysprune.datasets import prepare
 from sysprune.study._runner import run_study
-from sysprune.spec._parse import parse_spec
-from sysprune.trial._process import CapExceeded, TrialJob, TrialProcess, warm_up
+from sysprune.spec import parse_spec
+from sysprune.exceptions import CapExceeded
+from sysprune.trial._job import TrialJob
+from sysprune.trial._process import TrialProcess
+from sysprune.trial._forkserver import warm_up
 
 FAULTS = "tests.workloads.faults"
 ALLOC = "tests.workloads.alloc"

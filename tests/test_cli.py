@@ -129,7 +129,7 @@ def test_bad_override_is_one_line(tmp_path):
 
 
 def test_library_errors_name_the_argument_and_the_command_line_its_flag():
-    from sysprune.spec._parse import InvalidArgument, parse_spec
+    from sysprune.spec import InvalidArgument, parse_spec
     from sysprune.study._runner import run_study
     from sysprune.cli import error_line
 

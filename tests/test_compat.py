@@ -196,7 +196,7 @@ def test_forkserver_launch_is_the_one_copied():
 def test_the_copied_popen_starts_a_process_without_reimporting_main():
     import multiprocessing as mp
 
-    from sysprune.trial._process import _Handle, context
+    from sysprune.trial._forkserver import _Handle, context
 
     context()
     parent, child = mp.Pipe()
@@ -218,7 +218,7 @@ def _send_main_name(conn):
 def test_forkserver_pid_is_the_running_fork_server():
     import psutil
 
-    from sysprune.trial._process import warm_up
+    from sysprune.trial._forkserver import warm_up
 
     warm_up()
     pid = _compat.forkserver_pid()

@@ -13,22 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sysprune.datasets import _core as _data
-from sysprune.datasets._core import (
-    CACHE_DIR_ENV,
-    DATA_DIR_ENV,
-    Dataset,
-    DatasetUnavailable,
-    check_dataset_name,
-    dataset_kind,
-    load,
-    open_prepared,
-    prepare,
-    read_meta,
-    resolve_cache_dir,
-    resolve_data_dir,
-    stratified_order,
-)
+from sysprune.datasets import _prepare, _registry as _dataset_registry
+from sysprune.datasets import CACHE_DIR_ENV, DATA_DIR_ENV, Dataset, check_dataset_name, dataset_kind, load, open_prepared, prepare, read_meta, resolve_cache_dir, resolve_data_dir, stratified_order
+from sysprune.exceptions import DatasetUnavailable
 
 SPLITS = ("train", "val", "test")
 
@@ -84,7 +71,7 @@ def test_unknown_name_lists_valid_ones():
 
 def test_name_checks_import_neither_torch_nor_pmlb():
     code = (
-        "import sys; import sysprune.datasets._core as d; before = set(sys.modules)\n"
+        "import sys; import sysprune.datasets as d; before = set(sys.modules)\n"
         "d.check_dataset_name('pmlb:adult'); d.dataset_kind('mnist'); d.dataset_kind('pmlb:letter')\n"
         "new = set(sys.modules) - before\n"
         "print(sorted(m for m in new if m.split('.')[0] in ('torch', 'torchvision', 'pmlb', 'sklearn')))\n"
@@ -227,7 +214,7 @@ def test_cache_folder_is_keyed_by_arguments_and_reused(tmp_path):
     assert len(others) == 4 and p1 not in others
     assert all(p.parent == tmp_path and p.name.startswith("digits-") for p in others)
     meta = json.loads((p1 / "meta.json").read_text())
-    assert meta["format"] == _data.FORMAT_VERSION and meta["name"] == "digits" and meta["seed"] == 0
+    assert meta["format"] == _prepare.FORMAT_VERSION and meta["name"] == "digits" and meta["seed"] == 0
 
 
 def test_cache_dir_from_environment(monkeypatch, tmp_path):
@@ -246,7 +233,7 @@ def test_concurrent_writers_all_succeed_and_leave_no_temp_folders(tmp_path):
 def test_losing_the_rename_race_keeps_the_winner(tmp_path):
     target = prepare("digits", seed=0, cache_dir=tmp_path)
     before = (target / "y_train.npy").read_bytes()
-    _data._write_atomically(tmp_path, target, {"y_train": np.zeros(3, np.int64)}, {"name": "loser"})
+    _prepare._write_atomically(tmp_path, target, {"y_train": np.zeros(3, np.int64)}, {"name": "loser"})
     assert (target / "y_train.npy").read_bytes() == before
     assert read_meta(target)["name"] == "digits"
     assert [p.name for p in tmp_path.iterdir()] == [target.name]
@@ -388,7 +375,7 @@ def test_unknown_name_with_an_empty_data_dir_still_lists_examples(tmp_path):
     ],
 )
 def test_unavailable_reason_is_short_and_one_line(error, reason):
-    message = str(_data._unavailable("mnist", Path("/d/MNIST/raw"), error))
+    message = str(_dataset_registry.unavailable("mnist", Path("/d/MNIST/raw"), error))
     assert message == (
         f"dataset 'mnist' is not in /d/MNIST/raw and could not be downloaded ({reason}); download it on a machine "
         f"with network access or set {DATA_DIR_ENV} to a directory that holds it"
@@ -402,10 +389,10 @@ def test_unavailable_reason_is_short_and_one_line(error, reason):
 @pytest.fixture
 def registry():
     """Registrations made by a test are undone afterwards."""
-    saved = dict(_data._SOURCES)
-    yield _data.register_dataset
-    _data._SOURCES.clear()
-    _data._SOURCES.update(saved)
+    saved = dict(_dataset_registry._SOURCES)
+    yield _dataset_registry.register_dataset
+    _dataset_registry._SOURCES.clear()
+    _dataset_registry._SOURCES.update(saved)
 
 
 def _rows(n: int, n_features: int = 3, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -421,8 +408,8 @@ def test_a_family_loader_gets_the_full_name_and_members_are_checked(registry, tm
         return _rows(40)
 
     registry("toyfam:", loader, kind="tabular", description="toy rows")
-    assert _data.dataset_kind("toyfam:x1") == "tabular"
-    assert "toyfam:<name>" in _data.dataset_names()
+    assert _dataset_registry.dataset_kind("toyfam:x1") == "tabular"
+    assert "toyfam:<name>" in _dataset_registry.dataset_names()
     with pytest.raises(ValueError, match=r"invalid dataset name 'toyfam:\.\./x': expected toyfam:<name>"):
         check_dataset_name("toyfam:../x")
     with pytest.raises(ValueError, match=r"unknown dataset 'cifar10'; valid: .*, or pmlb:<name> \(.*\), toyfam:<name> "

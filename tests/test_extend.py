@@ -12,7 +12,7 @@ import optuna
 import pytest
 
 import sysprune
-from sysprune.datasets import _core as _data
+from sysprune.datasets import _prepare, _registry as _dataset_registry
 from sysprune.metrics import _registry as _metrics
 from sysprune.models import _registry
 
@@ -33,11 +33,11 @@ def plugin_dir(tmp_path, monkeypatch):
     for name, text in doc_files().items():
         (folder / name).write_text(text)
     monkeypatch.syspath_prepend(str(folder))
-    metrics, models, sources = dict(_metrics.METRICS), dict(_registry._MODELS), dict(_data._SOURCES)
+    metrics, models, sources = dict(_metrics.METRICS), dict(_registry._MODELS), dict(_dataset_registry._SOURCES)
     yield folder
     for module in ("flops_metric", "blobs_data", "random_features", "plateau_pruner"):
         sys.modules.pop(module, None)
-    for live, saved in ((_metrics.METRICS, metrics), (_registry._MODELS, models), (_data._SOURCES, sources)):
+    for live, saved in ((_metrics.METRICS, metrics), (_registry._MODELS, models), (_dataset_registry._SOURCES, sources)):
         live.clear()
         live.update(saved)
 
@@ -126,8 +126,8 @@ def test_without_the_plugin_the_names_are_unknown(plugin_dir, tmp_path):
 def test_the_dataset_kind_comes_from_the_registry(plugin_dir, tmp_path):
     import blobs_data  # noqa: F401  (registers "blobs")
 
-    assert _data.dataset_kind("blobs") == "tabular"
-    assert "blobs" in _data.dataset_names()
+    assert _dataset_registry.dataset_kind("blobs") == "tabular"
+    assert "blobs" in _dataset_registry.dataset_names()
     study = tmp_path / "s.toml"
     study.write_text('plugins = ["blobs_data"]\nmodel = "torch_cnn"\ndataset = "blobs"\n')
     with pytest.raises(sysprune.SpecError, match=r"dataset\.name: model torch_cnn needs image data; blobs is tabular"):
@@ -174,7 +174,7 @@ def test_a_loader_returning_the_wrong_shape_is_named(plugin_dir, tmp_path):
 
     sysprune.register_dataset("flat_images", lambda name, data_dir: (np.zeros((20, 4)), np.zeros(20)), kind="image")
     with pytest.raises(ValueError, match=r"dataset 'flat_images': its loader returned X of shape \(20, 4\)"):
-        _data.prepare("flat_images", seed=0, cache_dir=tmp_path)
+        _prepare.prepare("flat_images", seed=0, cache_dir=tmp_path)
 
 
 def test_a_pruner_of_ones_own_prunes_through_sysprune(plugin_dir):

@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from sysprune.datasets._core import Dataset, load
+from sysprune.datasets import Dataset, load
 from sysprune.models._space import CategoricalParam, FixedParam, FloatParam, IntParam
 from sysprune.models import get_model, model_names
 from sysprune.models.sklearn_sgd import surrogate_loss

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 
 from sysprune import load_step_metrics
 from sysprune.study._runner import run_study
-from sysprune.spec._parse import parse_spec
+from sysprune.spec import parse_spec
 from sysprune.study._lost import WORKER_ATTR
 from tests._require import missing
 

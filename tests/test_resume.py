@@ -10,8 +10,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sysprune.study._runner import HISTORY_ATTR, IDENTITY_ATTR, StudyMismatch, run_study
-from sysprune.spec._parse import parse_spec
+from sysprune.study._open import HISTORY_ATTR, IDENTITY_ATTR
+from sysprune.study._runner import StudyMismatch, run_study
+from sysprune.spec import parse_spec
 
 SPACE = {"width": {"type": "int", "low": 8, "high": 16}, "n_layers": 1,
          "lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from sysprune import load_step_metrics
 from sysprune.study._runner import run_study
-from sysprune.spec._parse import parse_spec
+from sysprune.spec import parse_spec
 
 PROCESS_ROW = ("wall_s", "cpu_s", "rss_mb", "peak_rss_mb", "peak_rss_delta_mb")
 STRUCTURAL_ROW = ("infer_ms", "infer_ms_lo", "infer_ms_hi", "n_params", "model_bytes", "model_mem_mb")

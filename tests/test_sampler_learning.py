@@ -4,8 +4,8 @@ Fast and deterministic: ask/tell studies with a synthetic objective and a synthe
 MLP on 64 inputs and 10 classes, a function of ``n_layers`` and ``width``), no trial processes. The budget makes
 about half of the space infeasible (a random sampler: 93 of the first 20 and 102 of the last 20 trials over budget
 over 10 seeds). Each trial reports its size, asks the budget pruner (a size over budget is pruned, infeasible), and
-otherwise completes — the runner's step loop. The samplers are the ones :func:`sysprune.study._runner.make_sampler`
-builds from a study file's ``[sampler]`` (default values of :class:`sysprune.spec._parse.SamplerSpec`).
+otherwise completes — the runner's step loop. The samplers are the ones :func:`sysprune.study._open.make_sampler`
+builds from a study file's ``[sampler]`` (default values of :class:`sysprune.spec.SamplerSpec`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pytest
 from optuna.trial import TrialState
 
 from sysprune.pruners._step_api import report, should_prune
-from sysprune.study._runner import make_sampler
-from sysprune.spec._parse import SamplerSpec
+from sysprune.study._open import make_sampler
+from sysprune.spec import SamplerSpec
 from sysprune.pruners import ResourceBudgetPruner, record_constraints
 
 BUDGETS = {"n_params": 20_000.0}

@@ -7,22 +7,8 @@ import math
 import pytest
 
 from sysprune.models._space import CategoricalParam, FixedParam, FloatParam, IntParam
-from sysprune.spec._parse import (
-    BUDGET,
-    N_TRIALS,
-    Integer,
-    InvalidArgument,
-    Real,
-    SpecError,
-    Text,
-    check_argument,
-    declared_domain,
-    describe_diff,
-    identity_diff,
-    load_spec,
-    parse_spec,
-    study_identity,
-)
+from sysprune.spec import BUDGET, N_TRIALS, InvalidArgument, SpecError, check_argument, declared_domain, describe_diff, identity_diff, load_spec, parse_spec, study_identity
+from sysprune._validation import Integer, Real, Text
 
 BASE = {"model": "torch_mlp", "dataset": "digits", "steps": 4}
 

@@ -14,7 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from sysprune import load_step_metrics
-from sysprune.study._runner import make_storage
+from sysprune.study._open import make_storage
 from sysprune.study._lost import LOST, WORKER_ATTR, WorkerIdentity, host_id, install_lost_trial_callback, recover_lost_trials
 from sysprune.study._workers import count_in_storage
 from tests._workers_util import fresh, popen, run, study_file, wait_for

@@ -112,7 +112,7 @@ def test_store_for_finds_the_table_beside_optuna(url):
 def test_runner_on_this_backend(url, cache_dir):
     """A whole (tiny) study through the runner on SQLite and on PostgreSQL."""
     from sysprune.study._runner import run_study
-    from sysprune.spec._parse import parse_spec
+    from sysprune.spec import parse_spec
 
     name = f"r-{uuid.uuid4().hex[:8]}"
     spec = parse_spec({"name": name, "model": "sklearn_sgd", "steps": 2, "n_trials": 2,

@@ -17,16 +17,12 @@ import pytest
 from optuna.trial import TrialState
 
 from sysprune import load_step_metrics
-from sysprune.datasets._core import prepare
+from sysprune.datasets import prepare
 from sysprune.study._runner import run_study
-from sysprune.spec._parse import parse_spec
-from sysprune.trial._process import (
-    TrialJob,
-    TrialProcess,
-    TrialProcessError,
-    death_message,
-    probes_at,
-)
+from sysprune.spec import parse_spec
+from sysprune.trial._job import TrialJob, probes_at
+from sysprune.trial._process import TrialProcess, death_message
+from sysprune.exceptions import TrialProcessError
 
 ALLOC = "tests.workloads.alloc"
 FAULTS = "tests.workloads.faults"

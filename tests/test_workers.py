@@ -11,15 +11,8 @@ from optuna.trial import TrialState, create_trial
 
 from sysprune import load_step_metrics
 from sysprune.study._lost import INTERRUPTED, LOST, WORKER_ATTR
-from sysprune.study._workers import (
-    TooManyWorkers,
-    count,
-    counts_toward_target,
-    cpu_sets,
-    parse_cpus,
-    worker_seed,
-)
-from sysprune.spec._parse import SpecError
+from sysprune.study._workers import TooManyWorkers, count, counts_toward_target, cpu_sets, parse_cpus, worker_seed
+from sysprune.spec import SpecError
 from tests._require import missing
 from tests._workers_util import fresh, popen, run, study_file
 

@@ -5,6 +5,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from sysprune.study._runner import DEFAULT_STORAGE
+from sysprune.analysis._compare import DEFAULT_TOLERANCE, markdown_table, parse_policies
+from sysprune.pruners import policy_names
+from sysprune.metrics._registry import system_metric_names
+from sysprune.spec import SpecError, load_spec
+from sysprune.analysis import _compare, _replay, _rq1 as _report
 
 _FMT = argparse.RawDescriptionHelpFormatter
 
@@ -24,9 +30,6 @@ def _tolerance(value: str) -> float:
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from sysprune.study._runner import DEFAULT_STORAGE
-    from sysprune.analysis._compare import DEFAULT_TOLERANCE
-    from sysprune.pruners import policy_names
 
     p = sub.add_parser(
         "compare",
@@ -95,8 +98,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def parse_budgets(text: str) -> dict[str, float]:
     """``"n_params=20000,infer_ms=0.01"`` → dict; SpecError names a bad entry."""
-    from sysprune.metrics._registry import system_metric_names
-    from sysprune.spec._parse import SpecError
 
     out = {}
     for part in filter(None, (s.strip() for s in text.split(","))):
@@ -116,8 +117,6 @@ def parse_budgets(text: str) -> dict[str, float]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from sysprune.spec._parse import load_spec
-    from sysprune.analysis import _compare
 
     spec = load_spec(args.study)
     _compare.check_comparable(spec)
@@ -141,8 +140,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from sysprune.analysis import _replay
-    from sysprune.analysis._compare import markdown_table, parse_policies
 
     policies = parse_policies(args.policies)
     budgets = parse_budgets(args.budgets) if args.budgets is not None else None
@@ -156,9 +153,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from sysprune.spec._parse import SpecError
-    from sysprune.analysis import _rq1 as _report
-    from sysprune.analysis._compare import markdown_table
 
     if args.permutations < 0:
         raise SpecError(f"--permutations must be an integer >= 0, got {args.permutations}")

@@ -21,27 +21,35 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
-from sysprune.spec._parse import SamplerSpec, SpecError, StudySpec
+from sysprune.spec import SamplerSpec, SpecError, StudySpec
 from sysprune.storage._open import mask_url
 from sysprune.analysis import _stats
-from sysprune.analysis._trials import TrialRow, best_feasible, rows_of
+from sysprune.analysis._trials import rows_of
+from sysprune.pruners import policy_names, validate_policy
+from sysprune.spec import PrunerSpec
+from sysprune.study._objective import _trial_seed
+from sysprune.study._runner import run_study
+from sysprune.analysis._trials import load_study
+from sysprune.datasets import prepare
+from sysprune.analysis._testscore import test_score
+from sysprune.models._space import FixedParam
+from sysprune.analysis import _figures
+from sysprune.analysis._digest import (
+    CEILING_OF,
+    DEFAULT_TOLERANCE,
+    REFERENCES,
+    CompareResult,
+    RunStats,
+    digest,
+    fill_targets,
+)
 
-BUILTINS = ("median", "hyperband")
-#: Policies every other one is measured against (``builtin``: the best of :data:`BUILTINS` at each seed): ``none``
-#: (sysprune, no pruning: its sampler still learns the budgets from the finished trials' constraints), the best
-#: built-in, ``threshold``, ``plain`` (no pruning, sampler not told: a plain Optuna study) and ``precheck`` (a plain
-#: study with a hand-written pre-training check).
-REFERENCES = ("none", "builtin", "threshold", "plain", "precheck")
 _LABELS = {"none": "saving vs none", "builtin": "vs best built-in", "threshold": "vs threshold",
            "plain": "vs plain", "precheck": "vs precheck"}  # fmt: skip
-#: Policies whose ceiling row is shown: their own trials with every over-budget one free.
-CEILING_OF = ("none", "plain")
-DEFAULT_TOLERANCE = 0.005
 #: Parameters a policy gets when the study file configures another one (the file's own policy keeps its table).
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"combined": {"members": ["budget", "median"]}}
 
@@ -52,7 +60,6 @@ def compare_study_name(study: str, policy: str, seed: int) -> str:
 
 def parse_policies(text: str | list[str] | tuple[str, ...]) -> list[str]:
     """``"none,median"`` → ``["none", "median"]``; SpecError (one line) names an unknown or repeated policy."""
-    from sysprune.pruners import policy_names
 
     names = [p.strip() for p in text.split(",")] if isinstance(text, str) else list(text)
     names = [n for n in names if n]
@@ -68,8 +75,6 @@ def parse_policies(text: str | list[str] | tuple[str, ...]) -> list[str]:
 
 def policy_spec(spec: StudySpec, policy: str, *, sampler: str | None = None, n_trials: int | None = None) -> StudySpec:
     """The study file's spec under ``policy`` (its own parameters if the file uses that policy, else defaults)."""
-    from sysprune.spec._parse import PrunerSpec
-    from sysprune.pruners import validate_policy
 
     params = dict(spec.pruner.params) if spec.pruner.policy == policy else dict(DEFAULT_PARAMS.get(policy, {}))
     try:
@@ -116,7 +121,6 @@ def run_compare(
     cache_dir: str | None = None,
 ) -> dict[tuple[str, int], str]:
     """Run (or resume) every (policy, seed) study; return their names. Every spec is validated first."""
-    from sysprune.study._runner import run_study
 
     check_comparable(spec)
     specs = {p: policy_spec(spec, p, sampler=sampler, n_trials=n_trials) for p in policies}
@@ -132,102 +136,6 @@ def run_compare(
     return names
 
 
-@dataclass
-class RunStats:
-    """One (policy, seed) study, digested."""
-
-    policy: str
-    seed: int
-    study_name: str
-    rows: list[TrialRow]
-    compute: float
-    process_cpu: float
-    worker_cpu: float
-    wall: float
-    n_complete: int
-    n_failed: int
-    pruned: dict[str, int]
-    over_budget_complete: int
-    unmeasured: int
-    best: TrialRow | None
-    curve: list[tuple[float, float | None]]
-    ctt: float | None = None
-    #: ``none``/``plain`` only (:data:`CEILING_OF`): the compute-to-target had its over-budget trials cost nothing
-    #: (:func:`_stats.ceiling_curve`).
-    ceiling_ctt: float | None = None
-    reference: float | None = None  # the best feasible value of `none` at this seed (None: none feasible)
-    test: dict[str, float | None] | None = None
-    savings: dict[str, float | str] = field(default_factory=dict)
-
-    @property
-    def n_pruned(self) -> int:
-        return sum(self.pruned.values())
-
-
-def digest(policy: str, seed: int, study_name: str, rows: list[TrialRow], direction: str) -> RunStats:
-    fin = [r for r in rows if r.finished]
-    proc = sum(r.process_cpu or 0.0 for r in fin)
-    work = sum(r.worker_cpu or 0.0 for r in fin)
-    wall = sum((r.complete - r.start).total_seconds() for r in fin if r.complete and r.start)
-    return RunStats(
-        policy=policy,
-        seed=seed,
-        study_name=study_name,
-        rows=rows,
-        compute=proc + work,
-        process_cpu=proc,
-        worker_cpu=work,
-        wall=wall,
-        n_complete=sum(r.state == "COMPLETE" for r in fin),
-        n_failed=sum(r.state == "FAIL" for r in fin),
-        pruned=dict(Counter(r.rule or "unknown" for r in fin if r.state == "PRUNED")),
-        over_budget_complete=sum(r.state == "COMPLETE" and not r.feasible for r in fin),
-        unmeasured=_stats.unmeasured(fin),
-        best=best_feasible(fin, direction),
-        curve=_stats.anytime(fin, direction),
-    )
-
-
-def fill_targets(runs: dict[tuple[str, int], RunStats], tolerance: float, direction: str) -> None:
-    """Compute-to-target of every run against ``none`` at its seed, and the savings against the references."""
-    seeds = sorted({s for _, s in runs})
-    for seed in seeds:
-        ref_run = runs.get(("none", seed))
-        reference = ref_run.best.value if ref_run is not None and ref_run.best is not None else None
-        at_seed = {p: r for (p, s), r in runs.items() if s == seed}
-        for r in at_seed.values():
-            r.reference = reference
-            r.ctt = _stats.compute_to_target(r.curve, reference, tolerance, direction)
-        for p in CEILING_OF:
-            if p in at_seed:
-                at_seed[p].ceiling_ctt = _stats.compute_to_target(
-                    _stats.ceiling_curve(at_seed[p].rows, direction), reference, tolerance, direction
-                )
-        builtin_ctts = [at_seed[b].ctt for b in BUILTINS if b in at_seed]
-        builtin = [c for c in builtin_ctts if c is not None]
-        refs = {k: at_seed[k].ctt if k in at_seed else None for k in REFERENCES}
-        refs["builtin"] = min(builtin) if builtin else None
-        present = {k: k in at_seed for k in REFERENCES}
-        present["builtin"] = any(b in at_seed for b in BUILTINS)
-        for r in at_seed.values():
-            r.savings = {k: _stats.saving(v, r.ctt) for k, v in refs.items() if present[k]}
-
-
-@dataclass
-class CompareResult:
-    spec: StudySpec
-    policies: list[str]
-    seeds: list[int]
-    tolerance: float
-    sampler: str
-    storage_url: str
-    runs: dict[tuple[str, int], RunStats]
-
-    @property
-    def direction(self) -> str:
-        return self.spec.objective.directions[0]
-
-
 def collect(
     spec: StudySpec,
     policies: list[str],
@@ -238,7 +146,6 @@ def collect(
     sampler: str | None = None,
 ) -> CompareResult:
     """Read every (policy, seed) study from the database and digest it (no test scores yet)."""
-    from sysprune.analysis._trials import load_study
 
     check_comparable(spec)
     direction = spec.objective.directions[0]
@@ -254,9 +161,6 @@ def collect(
 def add_test_scores(result: CompareResult, cache_file: Path | None = None, *, data_dir: str | None = None,
                     cache_dir: str | None = None, log: Callable[[str], None] = print) -> None:  # fmt: skip
     """Retrain each run's best feasible configuration and score the test split (cached in ``cache_file``)."""
-    from sysprune.datasets._core import prepare
-    from sysprune.study._runner import _trial_seed
-    from sysprune.analysis._testscore import test_score
 
     cache: dict[str, Any] = {}
     if cache_file is not None and cache_file.is_file():
@@ -283,7 +187,6 @@ def add_test_scores(result: CompareResult, cache_file: Path | None = None, *, da
 
 
 def _fixed(spec: StudySpec) -> dict[str, Any]:
-    from sysprune.models._space import FixedParam
 
     return {k: p.value for k, p in spec.search_space.items() if isinstance(p, FixedParam)}
 
@@ -399,7 +302,6 @@ def write_csv(result: CompareResult, path: Path) -> None:
 
 def write_compare(result: CompareResult, out_dir: Path) -> list[Path]:
     """compare.md, compare.csv and the figures under ``out_dir``; returns the files written."""
-    from sysprune.analysis import _figures
 
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = result.spec

@@ -17,7 +17,7 @@ from sysprune.analysis._stats import spread
 from sysprune.analysis._trials import completion_order
 
 if TYPE_CHECKING:
-    from sysprune.analysis._compare import CompareResult
+    from sysprune.analysis._digest import CompareResult
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
 FEASIBLE, INFEASIBLE = "#2ca02c", "#d62728"

@@ -34,9 +34,14 @@ from optuna.trial import TrialState
 
 from sysprune import _compat
 from sysprune.metrics._registry import Better, metric_names
-from sysprune.spec._parse import SpecError
+from sysprune.spec import SpecError
 from sysprune.analysis import _stats
 from sysprune.pruners._base import wants_second_reading
+from sysprune.storage._step_table import MetricStore
+from sysprune.analysis._trials import load_study
+from sysprune.pruners._step_api import report, should_prune
+from sysprune.pruners import build_pruner, record_constraints, validate_policy
+from sysprune.analysis._compare import DEFAULT_PARAMS, markdown_table
 
 PRETRAIN_STEP = -1
 
@@ -99,8 +104,6 @@ def _clean(v: Any) -> float | None:
 
 def load_recording(storage_url: str, study_name: str, budgets: dict[str, float] | None = None) -> Recording:
     """Read a ``none``-policy study and its step table. SpecError (one line) if it is not a full recording."""
-    from sysprune.storage._step_table import MetricStore
-    from sysprune.analysis._trials import load_study
 
     study = load_study(storage_url, study_name)
     policy = (study.user_attrs.get("pruner") or {}).get("policy", "none")
@@ -184,8 +187,6 @@ def first_step_row(t: RecordedTrial, row: dict[str, float | None], *, second: bo
 def simulate(rec: Recording, pruner: optuna.pruners.BasePruner, order: list[RecordedTrial], *, tolerance: float,
              study_name: str | None = None, order_index: int = 0) -> OrderResult:  # fmt: skip
     """Feed ``order`` through ``pruner`` on an in-memory study, exactly as the runner does live."""
-    from sysprune.pruners._step_api import report, should_prune
-    from sysprune.pruners import record_constraints
 
     study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=optuna.samplers.RandomSampler(0),
                                 pruner=pruner, study_name=study_name or rec.study_name,
@@ -264,8 +265,6 @@ class ReplayResult:
 
 
 def build_policy_pruner(policy: str, rec: Recording) -> optuna.pruners.BasePruner:
-    from sysprune.analysis._compare import DEFAULT_PARAMS
-    from sysprune.pruners import build_pruner, validate_policy
 
     try:
         policy, params = validate_policy(policy, dict(DEFAULT_PARAMS.get(policy, {})), steps=rec.steps,
@@ -364,7 +363,6 @@ def _reasons(results: list[OrderResult]) -> str:
 
 
 def write_replay(res: ReplayResult, out_dir: Path) -> list[Path]:
-    from sysprune.analysis._compare import markdown_table
 
     out_dir.mkdir(parents=True, exist_ok=True)
     rec = res.recording

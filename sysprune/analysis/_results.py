@@ -26,8 +26,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from sysprune.spec._parse import StudySpec, load_spec
+from sysprune.spec import StudySpec, load_spec
 from sysprune.analysis import _stats
+from sysprune.datasets import prepare, read_meta
+from sysprune.study._open import machine_info
+from sysprune.study._runner import run_study
+from sysprune.analysis import _compare, _replay, _rq1 as _report
+from sysprune.analysis._compare import DEFAULT_TOLERANCE, ceiling_savings, markdown_table, policy_table
+from sysprune.analysis._replay import replay_table
+from sysprune.analysis._rq1 import importance_table
+from sysprune.pruners import policy_names
 
 
 @dataclass(frozen=True)
@@ -99,10 +107,6 @@ def run_item(item: Item, *, storage_url: str, out: Path, quick: bool, policies: 
              studies: Path = Path("studies"), permutations: int = 5,
              log: Callable[[str], None] = print) -> StudyOutcome:  # fmt: skip
     """Record, derive the budget, replay, report and (for RQ2 items) compare one study of the plan."""
-    from sysprune.datasets._core import prepare, read_meta
-    from sysprune.study._runner import run_study
-    from sysprune.analysis import _compare, _replay
-    from sysprune.analysis import _rq1 as _report
 
     t0 = time.perf_counter()
     spec = load_spec(studies / f"{item.study}.toml")
@@ -162,7 +166,6 @@ def reading(o: StudyOutcome) -> list[str]:
     out = []
     r = o.compare
     if r is not None:
-        from sysprune.analysis._compare import ceiling_savings
 
         none_best = _median_best(r, "none")
         for ref, why in (("none", "`none`'s sampler already learns the budget from its finished trials"),
@@ -260,10 +263,6 @@ def _git() -> str:
 
 def write_results(outcomes: list[StudyOutcome], out: Path, *, plan_name: str, plan: tuple[Item, ...],
                   seconds: float, storage_url: str, failed: dict[str, str] | None = None) -> Path:  # fmt: skip
-    from sysprune.study._runner import machine_info
-    from sysprune.analysis._compare import DEFAULT_TOLERANCE, markdown_table, policy_table
-    from sysprune.analysis._replay import replay_table
-    from sysprune.analysis._rq1 import importance_table
 
     m = machine_info()
     md = [
@@ -346,7 +345,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import optuna
 
-    from sysprune.pruners import policy_names
 
     ap = argparse.ArgumentParser(prog="make results", description=__doc__.splitlines()[0])
     ap.add_argument("--storage", default=None, help="SQLAlchemy URL (default: sqlite:///<out>/results[-quick].db)")

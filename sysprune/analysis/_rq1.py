@@ -31,6 +31,10 @@ import optuna
 from sysprune import _compat
 from sysprune.metrics._registry import METRICS, metric_names
 from sysprune.analysis._stats import NA
+from sysprune.storage._step_table import MetricStore
+from sysprune.analysis._trials import load_study
+from sysprune.analysis import _figures
+from sysprune.analysis._compare import markdown_table
 
 #: Metrics fixed by the architecture (measured at the pre-training probe, step 0 and the last step).
 STRUCTURAL = ("n_params", "model_bytes", "infer_ms", "infer_ms_lo", "infer_ms_hi", "model_mem_mb")
@@ -134,8 +138,6 @@ class StudyReport:
 def build_report(storage_url: str, study_name: str, *, n_permutations: int = 5, seed: int = 0) -> StudyReport:
     from collections import Counter
 
-    from sysprune.storage._step_table import MetricStore
-    from sysprune.analysis._trials import load_study
 
     study = load_study(storage_url, study_name)
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
@@ -169,15 +171,11 @@ def importance_table(rep: StudyReport) -> list[dict[str, str]]:
 
 
 def write_report(rep: StudyReport, out_dir: Path, df=None) -> list[Path]:
-    from sysprune.analysis import _figures
-    from sysprune.analysis._compare import markdown_table
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if df is None:
-        from sysprune.storage._step_table import MetricStore
 
         df = MetricStore(rep.storage_url).load(rep.study_name)
-    from sysprune.analysis._trials import load_study
 
     trials = {t.number: t for t in load_study(rep.storage_url, rep.study_name).get_trials(deepcopy=False)}
     figs = [_figures.write_html(_importance_figure(rep), out_dir / "rq1_importance.html")]

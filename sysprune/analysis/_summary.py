@@ -17,11 +17,11 @@ import optuna
 
 from sysprune import _compat
 from sysprune.analysis._trials import TrialRow, rows_of
+from sysprune.storage._step_table import store_for
 
 
 def _step_costs(study: optuna.Study) -> dict[int, tuple[int, float | None]]:
     """trial number → (last training step, cumulative cpu_s at it), from the step table."""
-    from sysprune.storage._step_table import store_for
 
     trial_ids = {_compat.trial_id(t): t.number for t in study.get_trials(deepcopy=False)}
     df = store_for(_compat.study_storage(study)).load(study.study_name, trial_ids)

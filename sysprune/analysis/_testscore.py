@@ -3,7 +3,7 @@
 Why retrain rather than reuse the trial's weights: trials do not keep their weights, and the validation split
 chose the configuration, so its model is refit on all the data the search may use (train + validation) for the
 same number of steps, with the trial's own seed, in a fresh process from the fork server (its memory and threads
-are the trial's). The test split (``_data.prepare`` holds it out, stratified, from the start) is touched here
+are the trial's). The test split (``sysprune.datasets.prepare`` holds it out, stratified, from the start) is touched here
 only. The score is the trainer's ``evaluate()`` on the test split: ``test_accuracy`` and ``test_loss``.
 """
 
@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
+from sysprune.datasets import open_prepared
+from sysprune.trial._child import _pin_threads
+from sysprune.trial._forkserver import _start, context
+from sysprune.models import get_model
 
 #: Learning metrics the trainer reports on the split it evaluates; here that split is the test split.
 _RENAME = {"val_accuracy": "test_accuracy", "val_loss": "test_loss"}
@@ -21,9 +25,6 @@ def _child(conn: Any, model: str, params: dict[str, Any], dataset_path: str, see
     try:
         import numpy as np
 
-        from sysprune.datasets._core import open_prepared
-        from sysprune.trial._process import _pin_threads
-        from sysprune.models import get_model
 
         _pin_threads(threads)
         d = open_prepared(dataset_path)
@@ -51,7 +52,6 @@ def test_score(*, model: str, params: dict[str, Any], dataset_path: str, seed: i
 
     Raises RuntimeError naming the cause if the retraining fails or takes longer than ``timeout_s``.
     """
-    from sysprune.trial._process import _start, context
 
     recv, send = context().Pipe(duplex=False)
     proc = _start(_child, send, model, dict(params), str(dataset_path), int(seed), int(steps), int(threads))

@@ -15,6 +15,10 @@ from optuna.trial import TrialState
 
 from sysprune import _attrs
 from sysprune.study._compute import PROCESS_CPU, PROCESS_WALL, WORKER_CPU, trial_compute
+from sysprune.metrics._registry import metric_names as vocabulary
+from sysprune.pruners import budget_constraints
+from sysprune.study._open import make_storage
+from sysprune.spec import SpecError
 
 #: prune_detail["rule"] of a hard cap (the runner writes it), beside the pruners' budget/curve/intermediate.
 HARD_CAP = "hard_cap"
@@ -61,8 +65,6 @@ def _num(v: Any) -> float | None:
 
 
 def row_of(t: optuna.trial.FrozenTrial, metric_names: tuple[str, ...] = ()) -> TrialRow:
-    from sysprune.metrics._registry import metric_names as vocabulary
-    from sysprune.pruners import budget_constraints
 
     value: float | None = None
     values = None
@@ -123,8 +125,6 @@ def best_feasible(rows: list[TrialRow], direction: str) -> TrialRow | None:
 
 def load_study(storage_url: str, study_name: str) -> optuna.Study:
     """The stored study; SpecError (one line) if it is not there."""
-    from sysprune.study._runner import make_storage
-    from sysprune.spec._parse import SpecError
 
     storage = make_storage(storage_url)
     try:

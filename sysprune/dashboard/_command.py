@@ -12,6 +12,10 @@ from pathlib import Path
 
 from sysprune._logging import get_logger
 from sysprune.storage._open import DEFAULT_STORAGE, mask_url
+from sysprune.dashboard._publish import default_artifact_dir, publish_study
+from sysprune.dashboard._server import make_dashboard_server, open_storage, serve, server_url
+from sysprune.exceptions import DashboardError, StorageError
+from sysprune._logging import enable_default_handler
 
 _logger = get_logger(__name__)
 
@@ -92,9 +96,6 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C (exit 0); a user mistake prints one line on stderr and returns 2."""
-    from sysprune.dashboard._publish import default_artifact_dir
-    from sysprune.dashboard._server import make_dashboard_server, open_storage, serve, server_url
-    from sysprune.exceptions import DashboardError, StorageError
 
     artifact_dir = Path(args.artifact_dir) if args.artifact_dir is not None else default_artifact_dir(args.storage)
     try:
@@ -122,7 +123,6 @@ def run(args: argparse.Namespace) -> int:
 def _publish_all(storage, artifact_dir: Path) -> None:
     import optuna
 
-    from sysprune.dashboard._publish import publish_study
 
     for summary in storage.get_all_studies():
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
@@ -132,7 +132,6 @@ def _publish_all(storage, artifact_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m sysprune.dashboard``: the subcommand on its own (same options)."""
-    from sysprune._logging import enable_default_handler
 
     parser = argparse.ArgumentParser(
         prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from sysprune.datasets._core import Dataset
+    from sysprune.datasets import Dataset
 
 
 class Trainer(ABC):

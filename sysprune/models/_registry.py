@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Protocol
 
-from sysprune.datasets._core import Dataset
+from sysprune.datasets import Dataset
 from sysprune._plugins import check_installed, installed, is_module_path
 from sysprune.models._space import Param
 from sysprune.models._base import Trainer

@@ -19,9 +19,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from sysprune.datasets._core import Dataset
+from sysprune.datasets import Dataset
 from sysprune.models._space import Param, fill_params
 from sysprune.models._base import Trainer, check_int, check_kind, check_range
+from sysprune.metrics._measure import model_size
 
 #: Rows per forward pass when scoring the validation split (memory stays bounded on large splits).
 EVAL_BATCH = 1024
@@ -132,7 +133,6 @@ class TorchTrainer(Trainer):
     def size(self) -> dict[str, float]:
         """Trainable parameters and the bytes of ``torch.save(state_dict)`` (one definition:
         :func:`sysprune.metrics._measure.model_size`, which ``sysprune.measure`` uses too)."""
-        from sysprune.metrics._measure import model_size
 
         return {k: float(v) for k, v in model_size(self.net).items() if v is not None}
 

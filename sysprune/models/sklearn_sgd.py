@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from sysprune.datasets._core import Dataset
+from sysprune.datasets import Dataset
 from sysprune.models._space import CategoricalParam, FloatParam, Param, fill_params
 from sysprune.models._base import Trainer, check_int, check_kind
 from sysprune.models._registry import register_model

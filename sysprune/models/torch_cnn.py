@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sysprune.datasets._core import Dataset
+from sysprune.datasets import Dataset
 from sysprune.models._space import CategoricalParam, FloatParam, IntParam, Param
 from sysprune.models._base import Trainer
 from sysprune.models._registry import register_model
@@ -32,7 +32,7 @@ SPACE: dict[str, Param] = {
 
 def create(params: dict[str, Any], data: Dataset, *, seed: int) -> Trainer:
     """A CNN trainer for image ``data`` with hyperparameters ``params`` (missing ones from the space's defaults)."""
-    from sysprune.models import _torch_common as tc
+    from sysprune.models import _torch_common as tc  # imports torch (~3 s): only when a torch model is built
 
     return tc.create_trainer(NAME, INPUTS, SPACE, params, data, seed=seed, ints=("n_conv", "channels", "fc_width"),
                              build=_build, check=_check)

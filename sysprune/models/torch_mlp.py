@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sysprune.datasets._core import Dataset
+from sysprune.datasets import Dataset
 from sysprune.models._space import CategoricalParam, FloatParam, IntParam, Param
 from sysprune.models._base import Trainer
 from sysprune.models._registry import register_model
@@ -27,7 +27,7 @@ SPACE: dict[str, Param] = {
 
 def create(params: dict[str, Any], data: Dataset, *, seed: int) -> Trainer:
     """An MLP trainer for ``data`` with hyperparameters ``params`` (missing ones from the space's defaults)."""
-    from sysprune.models import _torch_common as tc
+    from sysprune.models import _torch_common as tc  # imports torch (~3 s): only when a torch model is built
 
     return tc.create_trainer(NAME, INPUTS, SPACE, params, data, seed=seed, ints=("n_layers", "width"), build=_build)
 
@@ -35,7 +35,7 @@ def create(params: dict[str, Any], data: Dataset, *, seed: int) -> Trainer:
 def _build(data: Dataset, p: dict[str, Any]) -> Any:
     from torch import nn
 
-    from sysprune.models._torch_common import flat_features
+    from sysprune.models._torch_common import flat_features  # imports torch (~3 s)
 
     layers: list[nn.Module] = [nn.Flatten()]
     width_in = flat_features(data.input_shape)

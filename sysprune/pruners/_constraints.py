@@ -28,6 +28,9 @@ from sysprune import _compat
 from sysprune._attrs import CONSTRAINT_PREFIX, HIDDEN_CONSTRAINTS
 from sysprune.metrics._format import nan_to_none
 from sysprune.metrics._registry import system_metric_names
+from sysprune.pruners import _steps
+from sysprune.pruners._forecast import points_of
+from sysprune.pruners._noise import settled_value
 
 if TYPE_CHECKING:
     import optuna
@@ -99,9 +102,6 @@ def record_constraints(
     Raises:
         ValueError: if ``budgets`` names an unknown metric or a limit that is not a finite number >= 0.
     """
-    from sysprune.pruners import _steps
-    from sysprune.pruners._forecast import points_of
-    from sysprune.pruners._noise import settled_value
 
     budgets = check_budgets(budgets)
     storage = _compat.study_storage(trial.study)

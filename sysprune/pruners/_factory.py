@@ -38,6 +38,11 @@ from typing import Any, Callable
 import optuna
 
 from sysprune.pruners._forecast import CURVE_FAMILIES
+from sysprune.pruners._budget import ResourceBudgetPruner
+from sysprune.pruners._threshold import ThresholdBudgetPruner
+from sysprune.pruners._precheck import PrecheckPruner
+from sysprune.pruners._curve import CurvePruner
+from sysprune.pruners._combined import CombinedPruner
 
 #: Policies that can be members of ``combined``.
 MEMBER_POLICIES = ("budget", "curve", "median", "hyperband")
@@ -215,7 +220,6 @@ def _build_hyperband(params: dict[str, Any], budgets: dict[str, float], steps: i
 
 
 def _build_budget(params: dict[str, Any], budgets: dict[str, float], steps: int) -> optuna.pruners.BasePruner:
-    from sysprune.pruners._budget import ResourceBudgetPruner
 
     if not budgets:
         raise ValueError(_no_budgets("budget"))
@@ -223,7 +227,6 @@ def _build_budget(params: dict[str, Any], budgets: dict[str, float], steps: int)
 
 
 def _build_threshold(params: dict[str, Any], budgets: dict[str, float], steps: int) -> optuna.pruners.BasePruner:
-    from sysprune.pruners._threshold import ThresholdBudgetPruner
 
     if not budgets:
         raise ValueError(_no_budgets("threshold"))
@@ -231,7 +234,6 @@ def _build_threshold(params: dict[str, Any], budgets: dict[str, float], steps: i
 
 
 def _build_precheck(params: dict[str, Any], budgets: dict[str, float], steps: int) -> optuna.pruners.BasePruner:
-    from sysprune.pruners._precheck import PrecheckPruner
 
     if not budgets:
         raise ValueError(_no_budgets("precheck"))
@@ -239,13 +241,11 @@ def _build_precheck(params: dict[str, Any], budgets: dict[str, float], steps: in
 
 
 def _build_curve(params: dict[str, Any], budgets: dict[str, float], steps: int) -> optuna.pruners.BasePruner:
-    from sysprune.pruners._curve import CurvePruner
 
     return CurvePruner(max_steps=steps, **params)
 
 
 def _build_combined(params: dict[str, Any], budgets: dict[str, float], steps: int) -> optuna.pruners.BasePruner:
-    from sysprune.pruners._combined import CombinedPruner
 
     return CombinedPruner(*(_POLICIES[m][1](params[m], budgets, steps) for m in params["members"]))
 

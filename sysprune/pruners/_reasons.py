@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
 from sysprune.metrics._format import finite_or_none, fmt
+from sysprune.pruners._constraints import write_constraints
 
 if TYPE_CHECKING:
     import optuna
@@ -99,7 +100,6 @@ def record_decision(trial: "optuna.trial.Trial", decision: PruneDecision) -> Non
     The only writer of prune bookkeeping. Constraints already set on the trial are kept (Optuna keeps the first
     value per key). Public Optuna API only: the ``Trial`` object shows the attributes at once.
     """
-    from sysprune.pruners._constraints import write_constraints
 
     trial.set_user_attr(PRUNE_REASON, decision.reason())
     trial.set_user_attr(PRUNE_DETAIL, decision.detail())

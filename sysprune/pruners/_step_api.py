@@ -25,6 +25,7 @@ import optuna
 from sysprune import _compat
 from sysprune.metrics._format import nan_to_none
 from sysprune.pruners import _steps
+from sysprune.pruners._reasons import builtin_decision, collect, record_decision
 
 _MAX_NAME = 64  # the store's metric column
 #: The pre-training probe's step (``sysprune.PRETRAIN_STEP``).
@@ -108,7 +109,6 @@ def should_prune(trial: optuna.Trial) -> bool:
     wrapper such as ``PatientPruner`` — or, for one of Optuna's pruners, a generic one (rule ``intermediate``).
     When it says to go on, nothing is written.
     """
-    from sysprune.pruners._reasons import builtin_decision, collect, record_decision
 
     if not isinstance(trial, optuna.Trial):
         raise TypeError(f"trial must be an optuna.Trial (the running trial), but got {type(trial).__name__}.")

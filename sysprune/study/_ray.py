@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sysprune.spec._parse import SpecError
+from sysprune.spec import SpecError
 from sysprune.study._workers import Callback, TrialFeed, WorkerConfig
+from sysprune.study._workers import run_worker
 
 POLL_S = 1.0
 
@@ -37,7 +38,6 @@ def _task(cfg: WorkerConfig, verbosity: int) -> int:
     """One sysprune worker inside a Ray worker process; returns how many trials it ran."""
     import optuna
 
-    from sysprune.study._workers import run_worker
 
     optuna.logging.set_verbosity(verbosity)
     return run_worker(cfg)

@@ -23,14 +23,12 @@ They coordinate through the study's database only:
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import os
 import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -40,7 +38,6 @@ from sysprune import _attrs
 from sysprune._logging import get_logger
 from sysprune.storage._lock import database_lock
 from sysprune.study._lost import (
-    INTERRUPTED,
     WORKER_ATTR,
     WorkerIdentity,
     fail_trial,
@@ -50,13 +47,28 @@ from sysprune.study._lost import (
     recover_lost_trials,
     requeue,
 )
-from sysprune.spec._parse import SpecError, StudySpec
+from sysprune.spec import SpecError, StudySpec
+from sysprune.study._interrupts import (
+    EXIT_TERMINATED,
+    Terminated,
+    interrupted_reason,
+    raise_terminated,
+    signals_deferred,
+    signals_ignored,
+)
+from sysprune.study._objective import Objective
+from sysprune.study._open import make_sampler, open_study
+from sysprune.storage._step_table import MetricStore
+from sysprune.datasets import prepare
+from sysprune.exceptions import TrialProcessError
+from sysprune.trial._forkserver import warm_up
+from sysprune.study._compute import ComputeBudget, WorkerCompute
+from sysprune._logging import enable_default_handler
 
 _log = get_logger(__name__)
 
 TARGET_KEY = "sysprune:n_trials"  # study system attr: the study's total of trials that count
 WORKERS_KEY = "sysprune:workers"  # study system attr: how many workers have registered
-EXIT_TERMINATED = 143
 
 Callback = Callable[[optuna.Study, FrozenTrial], None]
 
@@ -67,15 +79,6 @@ class TooManyWorkers(SpecError):
 
 class WorkerFailed(RuntimeError):
     """A worker process ended with an error (its own message was printed by it)."""
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, handled like Ctrl-C: the running trial is stopped and recorded, the study kept."""
-
-
-def raise_terminated(signum: int, frame: Any) -> None:
-    """A SIGTERM handler: raise :class:`Terminated` in the main thread (``signal.signal(SIGTERM, ...)``)."""
-    raise Terminated()
 
 
 # ------------------------------------------------------------------------------------------- counting trials
@@ -181,7 +184,7 @@ class ClaimingStudy(optuna.Study):
         engine = getattr(_compat.unwrap_storage(_compat.study_storage(self)), "engine", None)
         # A Ctrl-C / SIGTERM waits until the new trial is recorded here (it is then failed and requeued), so no
         # RUNNING trial is left without an owner to tell its worker is gone.
-        with _signals_deferred(), database_lock(self._url, engine):
+        with signals_deferred(), database_lock(self._url, engine):
             if count_in_storage(self) >= self._target:
                 raise _NoSlot()
             trial = super().ask(fixed_distributions)
@@ -193,10 +196,6 @@ class ClaimingStudy(optuna.Study):
     def trial_done(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """An Optuna callback: the trial is told; an interrupt from now on is not its."""
         self.current = None
-
-
-def interrupted_reason(e: BaseException) -> str:
-    return f"{INTERRUPTED} ({'SIGTERM' if isinstance(e, Terminated) else 'SIGINT'})"
 
 
 def _record_interrupt(study: ClaimingStudy, e: BaseException) -> None:
@@ -235,8 +234,6 @@ def open_for_workers(
 ) -> tuple[optuna.Study, int]:
     """Create or load the study under the database lock (safe when N workers start at once on a new database),
     with the step-metrics table, the lost-trial callback, and lost trials recovered."""
-    from sysprune.study._runner import open_study
-    from sysprune.storage._step_table import MetricStore
 
     with database_lock(url):
         study, n_existing = open_study(spec, url, study_name, seed, n_trials=n_trials)
@@ -258,10 +255,6 @@ def run_worker(cfg: WorkerConfig, callbacks: Sequence[Callback] = (),
 
     KeyboardInterrupt (and :class:`Terminated`) propagate after the running trial is recorded and requeued.
     """
-    from sysprune.datasets._core import prepare
-    from sysprune.study._runner import Objective, make_sampler
-    from sysprune.trial._process import TrialProcessError, warm_up
-    from sysprune.study._compute import ComputeBudget, WorkerCompute
 
     started = datetime.datetime.now()
     spec = cfg.spec
@@ -291,46 +284,13 @@ def run_worker(cfg: WorkerConfig, callbacks: Sequence[Callback] = (),
     except _NoSlot:
         pass
     except KeyboardInterrupt as e:
-        with _signals_ignored():  # a second Ctrl-C must not cut the bookkeeping short
+        with signals_ignored():  # a second Ctrl-C must not cut the bookkeeping short
             _record_interrupt(claiming, e)
         raise
     return claiming.n_asked
 
 
 # ----------------------------------------------------------------------------------------- local worker processes
-
-
-@contextlib.contextmanager
-def _signals_ignored() -> Iterator[None]:
-    """SIGINT and SIGTERM ignored for the block (main thread only), then the previous handlers back."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """SIGINT and SIGTERM blocked in the main thread for the block and delivered when it ends (a worker has no
-    other thread that could take them meanwhile: Optuna's heartbeat thread runs only during a trial)."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    held = {signal.SIGINT, signal.SIGTERM}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -350,7 +310,6 @@ def _worker_process(cfg: WorkerConfig, launcher: int, verbosity: int) -> None:
     """Entry of a worker process started by :func:`launch` (multiprocessing, spawn)."""
     signal.signal(signal.SIGTERM, raise_terminated)
     optuna.logging.set_verbosity(verbosity)
-    from sysprune._logging import enable_default_handler
 
     enable_default_handler("DEBUG" if verbosity <= optuna.logging.DEBUG else "INFO")
     import sys
@@ -391,7 +350,7 @@ def launch(cfgs: Sequence[WorkerConfig], *, poll: Callable[[], None] | None = No
                 poll()
     except KeyboardInterrupt as e:
         sig = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
-        with _signals_ignored():
+        with signals_ignored():
             for p in procs:
                 if p.is_alive() and p.pid is not None:
                     os.kill(p.pid, sig)

@@ -13,7 +13,8 @@ import signal
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 # The fork server dies with its worker, and each trial process with the fork server, even on kill -9 (no orphans).
-from sysprune.trial._process import die_with_parent, warm_linecache  # noqa: E402
+from sysprune.trial._lifetime import die_with_parent  # noqa: E402
+from sysprune.trial._child import warm_linecache
 
 die_with_parent()
 
@@ -22,7 +23,7 @@ import sklearn.linear_model  # noqa: F401, E402
 import sklearn.metrics  # noqa: F401, E402
 import threadpoolctl  # noqa: F401, E402
 
-import sysprune.datasets._core  # noqa: F401, E402
+import sysprune.datasets  # noqa: F401, E402
 import sysprune.models  # noqa: F401, E402
 from sysprune._plugins import installed  # noqa: E402
 

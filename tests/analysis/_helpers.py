@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime
 
-from sysprune.spec._parse import parse_spec
+from sysprune.spec import parse_spec
 from sysprune.analysis._trials import TrialRow
 
 T0 = datetime.datetime(2026, 1, 1)

@@ -8,7 +8,7 @@ import csv
 import optuna
 import pytest
 
-from sysprune.spec._parse import SpecError
+from sysprune.spec import SpecError
 from sysprune.analysis import _compare, _figures
 from sysprune.analysis._stats import NA, NOT_REACHED
 from tests.analysis._helpers import row, tiny_spec

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from sysprune.pruners._step_api import report
 from sysprune.study._runner import run_study
-from sysprune.spec._parse import SpecError
+from sysprune.spec import SpecError
 from sysprune.analysis import _replay
 from sysprune.pruners import record_constraints
 from tests.analysis._helpers import tiny_spec

@@ -7,7 +7,7 @@ import pytest
 from optuna.trial import TrialState
 
 from sysprune.pruners._step_api import report
-from sysprune.spec._parse import SpecError, parse_spec
+from sysprune.spec import SpecError, parse_spec
 from sysprune.analysis import ComputeBudget, WorkerCompute, run_summary
 from sysprune.analysis._summary import pruning_cut
 from tests.analysis._helpers import row

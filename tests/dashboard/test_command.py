@@ -142,7 +142,7 @@ def test_publish_flag_publishes_every_study(sqlite_url, tmp_path, monkeypatch, c
         on_ready()
         server.server_close()
 
-    monkeypatch.setattr("sysprune.dashboard._server.serve", serve_once)
+    monkeypatch.setattr(_command, "serve", serve_once)
     status, out, _ = _run(capsys, "--storage", sqlite_url, "--port", "0", "--publish",
                           "--artifact-dir", str(tmp_path / "a"))
     assert status == 0

@@ -151,7 +151,7 @@ def test_build_each_policy() -> None:
     assert combined.pruners[2]._n_startup_trials == 2
 
 
-from sysprune.spec._parse import ObjectiveSpec  # noqa: E402
+from sysprune.spec import ObjectiveSpec  # noqa: E402
 
 _SINGLE = ObjectiveSpec(("val_accuracy",), ("maximize",))
 
@@ -181,7 +181,8 @@ def test_study_file_syntax(policy: str) -> None:
 
 
 def test_study_file_errors_name_the_field() -> None:
-    from sysprune.spec._parse import _Err, _pruner
+    from sysprune.spec._fields import Err as _Err
+    from sysprune.spec._parse import _pruner
 
     raw = tomllib.loads('[pruner]\npolicy = "combined"\nmembers = ["budget", "curve"]\n[pruner.curve]\nprobability = 2')
     with pytest.raises(_Err, match=r"^pruner: curve.probability must be a number in \(0, 1\), got 2$"):

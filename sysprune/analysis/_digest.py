@@ -1,0 +1,126 @@
+"""A comparison's runs digested: one :class:`RunStats` per (policy, seed) study, compute-to-target and savings.
+
+Pure bookkeeping over :class:`~sysprune.analysis._trials.TrialRow` lists: no database, no plotting, so the
+figures and the tables read the same digest.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from sysprune.analysis import _stats
+from sysprune.analysis._trials import TrialRow, best_feasible
+from sysprune.spec import StudySpec
+
+BUILTINS = ("median", "hyperband")
+
+
+#: Policies every other one is measured against (``builtin``: the best of :data:`BUILTINS` at each seed): ``none``
+#: (sysprune, no pruning: its sampler still learns the budgets from the finished trials' constraints), the best
+#: built-in, ``threshold``, ``plain`` (no pruning, sampler not told: a plain Optuna study) and ``precheck`` (a plain
+#: study with a hand-written pre-training check).
+REFERENCES = ("none", "builtin", "threshold", "plain", "precheck")
+
+
+#: Policies whose ceiling row is shown: their own trials with every over-budget one free.
+CEILING_OF = ("none", "plain")
+
+
+DEFAULT_TOLERANCE = 0.005
+
+
+@dataclass
+class RunStats:
+    """One (policy, seed) study, digested."""
+
+    policy: str
+    seed: int
+    study_name: str
+    rows: list[TrialRow]
+    compute: float
+    process_cpu: float
+    worker_cpu: float
+    wall: float
+    n_complete: int
+    n_failed: int
+    pruned: dict[str, int]
+    over_budget_complete: int
+    unmeasured: int
+    best: TrialRow | None
+    curve: list[tuple[float, float | None]]
+    ctt: float | None = None
+    #: ``none``/``plain`` only (:data:`CEILING_OF`): the compute-to-target had its over-budget trials cost nothing
+    #: (:func:`_stats.ceiling_curve`).
+    ceiling_ctt: float | None = None
+    reference: float | None = None  # the best feasible value of `none` at this seed (None: none feasible)
+    test: dict[str, float | None] | None = None
+    savings: dict[str, float | str] = field(default_factory=dict)
+
+    @property
+    def n_pruned(self) -> int:
+        return sum(self.pruned.values())
+
+
+def digest(policy: str, seed: int, study_name: str, rows: list[TrialRow], direction: str) -> RunStats:
+    fin = [r for r in rows if r.finished]
+    proc = sum(r.process_cpu or 0.0 for r in fin)
+    work = sum(r.worker_cpu or 0.0 for r in fin)
+    wall = sum((r.complete - r.start).total_seconds() for r in fin if r.complete and r.start)
+    return RunStats(
+        policy=policy,
+        seed=seed,
+        study_name=study_name,
+        rows=rows,
+        compute=proc + work,
+        process_cpu=proc,
+        worker_cpu=work,
+        wall=wall,
+        n_complete=sum(r.state == "COMPLETE" for r in fin),
+        n_failed=sum(r.state == "FAIL" for r in fin),
+        pruned=dict(Counter(r.rule or "unknown" for r in fin if r.state == "PRUNED")),
+        over_budget_complete=sum(r.state == "COMPLETE" and not r.feasible for r in fin),
+        unmeasured=_stats.unmeasured(fin),
+        best=best_feasible(fin, direction),
+        curve=_stats.anytime(fin, direction),
+    )
+
+
+def fill_targets(runs: dict[tuple[str, int], RunStats], tolerance: float, direction: str) -> None:
+    """Compute-to-target of every run against ``none`` at its seed, and the savings against the references."""
+    seeds = sorted({s for _, s in runs})
+    for seed in seeds:
+        ref_run = runs.get(("none", seed))
+        reference = ref_run.best.value if ref_run is not None and ref_run.best is not None else None
+        at_seed = {p: r for (p, s), r in runs.items() if s == seed}
+        for r in at_seed.values():
+            r.reference = reference
+            r.ctt = _stats.compute_to_target(r.curve, reference, tolerance, direction)
+        for p in CEILING_OF:
+            if p in at_seed:
+                at_seed[p].ceiling_ctt = _stats.compute_to_target(
+                    _stats.ceiling_curve(at_seed[p].rows, direction), reference, tolerance, direction
+                )
+        builtin_ctts = [at_seed[b].ctt for b in BUILTINS if b in at_seed]
+        builtin = [c for c in builtin_ctts if c is not None]
+        refs = {k: at_seed[k].ctt if k in at_seed else None for k in REFERENCES}
+        refs["builtin"] = min(builtin) if builtin else None
+        present = {k: k in at_seed for k in REFERENCES}
+        present["builtin"] = any(b in at_seed for b in BUILTINS)
+        for r in at_seed.values():
+            r.savings = {k: _stats.saving(v, r.ctt) for k, v in refs.items() if present[k]}
+
+
+@dataclass
+class CompareResult:
+    spec: StudySpec
+    policies: list[str]
+    seeds: list[int]
+    tolerance: float
+    sampler: str
+    storage_url: str
+    runs: dict[tuple[str, int], RunStats]
+
+    @property
+    def direction(self) -> str:
+        return self.spec.objective.directions[0]

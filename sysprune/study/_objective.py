@@ -1,0 +1,169 @@
+"""The Optuna objective of a sysprune study: one trial = one measured trial process, driven step by step.
+
+The parent (the Optuna worker) samples the hyperparameters, starts the trial process from the fork server,
+receives one report per step, measures the child from outside (see :mod:`sysprune.trial`), stores the step's
+metrics and reports the objective, and asks the pruner — in multi-objective studies too, since sysprune owns the
+step loop. Per-trial user attrs carry each metric's final value so ``trials_dataframe()`` and the dashboard show it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, NoReturn
+
+import optuna
+
+from sysprune import _attrs
+from sysprune.metrics._registry import PRETRAIN_STEP, metric_names
+from sysprune.models._space import FixedParam, sample
+from sysprune.pruners import PLAIN_POLICIES, record_constraints
+from sysprune.pruners._base import wants_second_reading
+from sysprune.pruners._reasons import hard_cap_decision, record_decision
+from sysprune.pruners._step_api import report, should_prune
+from sysprune.spec import StudySpec
+from sysprune.study._interrupts import interrupted_reason
+from sysprune.exceptions import CapExceeded, TrialProcessError
+from sysprune.trial._job import TrialJob
+from sysprune.trial._process import TrialProcess
+
+
+def _trial_seed(seed: int, number: int) -> int:
+    return int.from_bytes(hashlib.sha256(f"trial:{seed}:{number}".encode()).digest()[:4], "little")
+
+
+def _report_and_decide(trial: optuna.Trial, step: int, value: float | None, metrics: dict[str, Any]) -> bool:
+
+    report(trial, step, value, metrics)
+    return should_prune(trial)
+
+
+def _finalise(trial: optuna.Trial, last: dict[str, Any], budgets: dict[str, float], *, plain: bool = False) -> None:
+    """Each metric's final value as a user attr; budget constraints so the sampler learns feasibility (kept from
+    it for the plain-Optuna baselines, ``plain``: see :data:`sysprune.pruners.PLAIN_POLICIES`)."""
+    for name in metric_names():
+        v = last.get(name)
+        if v is not None and not (isinstance(v, float) and math.isnan(v)):
+            trial.set_user_attr(name, v)
+    if budgets:
+
+        record_constraints(trial, budgets, last, hidden=plain)
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def _report_nan(trial: optuna.Trial, step: int, value: Any, metrics: dict[str, Any]) -> None:
+    """Keep the step's measurements (the step table row) of a step whose objective is NaN; no pruner is asked."""
+
+    report(trial, step, value, metrics)
+
+
+def _fail(trial: optuna.Trial, error: str) -> NoReturn:
+    trial.set_user_attr(_attrs.ERROR, error)
+    raise TrialProcessError(error)
+
+
+class Objective:
+    """The Optuna objective: one trial = one trial process, driven step by step."""
+
+    def __init__(self, spec: StudySpec, dataset_path: str, seed: int) -> None:
+        self.spec = spec
+        self.dataset_path = dataset_path
+        self.seed = seed
+
+    def __call__(self, trial: optuna.Trial) -> float | Sequence[float]:
+
+        spec = self.spec
+        params = sample(spec.search_space, trial)
+        for name, p in spec.search_space.items():
+            if isinstance(p, FixedParam):
+                trial.set_user_attr(_attrs.FIXED_PREFIX + name, p.value)
+        job = TrialJob(
+            model=spec.model,
+            params=params,
+            dataset_path=self.dataset_path,
+            seed=_trial_seed(self.seed, trial.number),
+            steps=spec.steps,
+            threads=spec.trial.threads,
+            infer_batch_size=spec.trial.infer_batch_size,
+            infer_repeats=spec.trial.infer_repeats,
+            plugins=spec.plugins,
+        )
+        objective = spec.objective
+        single = not objective.is_multi
+        plain = spec.pruner.policy in PLAIN_POLICIES  # a plain-Optuna baseline: no constraints for the sampler
+        last: dict[str, Any] = {}
+        last_step = -2  # -1: the pre-training probe
+        tp = None
+        try:
+            tp = TrialProcess(job, max_rss_mb=spec.trial.max_rss_mb, max_wall_s=spec.trial.max_wall_s)
+            trial.set_user_attr("process_start_s", round(tp.ready_s, 6))
+            for result in tp.steps():
+                # The latest measured value of each metric (structural ones are measured at step -1 and the last).
+                last = {**last, **{k: v for k, v in result.metrics.items() if v is not None or k not in last}}
+                last_step = result.step
+                if result.step == PRETRAIN_STEP:
+                    # The model is built, nothing trained: the pruner decides on its structural metrics first,
+                    # so a configuration over a size or latency budget costs only the fork, the build and the probe.
+                    prune = _report_and_decide(trial, result.step, None, result.metrics)
+                    if not prune:  # measured again after step 0 only if the pruner waits for that reading
+                        tp.decide(stop=False, probe_next=wants_second_reading(trial.study.pruner, result.metrics))
+                else:
+                    value = last.get(objective.metrics[0]) if single else None
+                    if single and value is None:
+                        raise TrialProcessError(
+                            f"objective metric {objective.metrics[0]!r} is missing at step {result.step}"
+                        )
+                    if single and _is_nan(value):  # a diverged model: Optuna would fail it later, without a reason
+                        _report_nan(trial, result.step, value, result.metrics)
+                        raise TrialProcessError(
+                            f"objective metric {objective.metrics[0]!r} was NaN at step {result.step}"
+                        )
+                    # The child starts the next step at once, while this process stores the row and asks the
+                    # pruner (SQLite writes and a MedianPruner's scan cost milliseconds each): bookkeeping overlaps
+                    # training instead of adding to it. A prune then stops the child mid-step, at once.
+                    tp.decide(stop=False)
+                    prune = _report_and_decide(trial, result.step, value, result.metrics)
+                if prune:  # should_prune has recorded the reason (sysprune's pruners and Optuna's alike)
+                    tp.kill()
+                    _finalise(trial, last, spec.budgets, plain=plain)
+                    raise optuna.TrialPruned(trial.user_attrs.get(_attrs.PRUNE_REASON))
+        except CapExceeded as e:
+            # reason, detail and the cap's (positive) constraint; kept from the sampler in a plain baseline
+            record_decision(trial, replace(hard_cap_decision(e), hidden=plain))
+            if last:
+                _finalise(trial, last, spec.budgets, plain=plain)
+            raise optuna.TrialPruned(str(e)) from None
+        except TrialProcessError as e:
+            trial.set_user_attr(_attrs.ERROR, str(e))
+            if last:
+                _finalise(trial, last, spec.budgets, plain=plain)
+            raise
+        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: Optuna marks the trial FAIL and re-raises; say why
+
+            step = f"step {last_step + 1}" if tp is not None else "start"
+            trial.set_user_attr(_attrs.ERROR, f"{interrupted_reason(e)} during {step}")
+            raise
+        finally:
+            if tp is not None:
+                tp.close()
+                if tp.total_cpu_s is not None:  # the whole process's cost, for budget comparisons
+                    trial.set_user_attr("process_cpu_s", round(tp.total_cpu_s, 4))
+                if tp.total_wall_s is not None:
+                    trial.set_user_attr("process_wall_s", round(tp.total_wall_s, 4))
+        if not last:
+            raise TrialProcessError("the trial process finished without reporting a step")
+        _finalise(trial, last, spec.budgets, plain=plain)
+        values = [last.get(m) for m in objective.metrics]
+        if any(v is None for v in values):
+            missing = [m for m, v in zip(objective.metrics, values) if v is None]
+            _fail(trial, f"objective metric(s) missing at the last step: {', '.join(missing)}")
+        nan = [m for m, v in zip(objective.metrics, values) if _is_nan(v)]
+        if nan:
+            _fail(trial, f"objective metric(s) {', '.join(nan)} NaN at the last step ({last_step})")
+        numbers = [float(v) for v in values if v is not None]  # none is None: checked above
+        return numbers[0] if single else numbers

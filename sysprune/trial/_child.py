@@ -1,0 +1,111 @@
+"""The trial process's side of the step protocol: build the model, then train and report one step at a time."""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import sys
+import traceback
+from typing import Any
+
+from sysprune._plugins import import_plugins
+from sysprune.datasets import open_prepared
+from sysprune.metrics._measure import probe_trainer
+from sysprune.metrics._monitor import read_status_mb, reset_peak_rss
+from sysprune.models import get_model
+from sysprune.trial._job import TrialJob
+
+
+def _pin_threads(n: int, *, native_pools: bool = True) -> None:
+    """torch's intra-op threads (cheap) and, with ``native_pools``, every BLAS/OpenMP pool via threadpoolctl
+    (~20 ms: it scans the loaded libraries; the child defers it until a configuration passed step -1)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(n)
+    try:
+        import torch
+
+        torch.set_num_threads(n)
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    if native_pools:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(n)
+
+
+def warm_linecache() -> None:
+    """Read into ``linecache`` the sources a trial process's stack shows when it seeds torch (fork server only).
+
+    Without CUDA, ``torch.manual_seed`` queues a lazy CUDA seeding together with ``traceback.format_stack()``, which
+    reads the source of every frame on the stack: ~20 ms of each trial process's start unless the fork server has
+    those files cached already (a forked child inherits the cache; it then only ``stat``s the files).
+    """
+    import linecache
+
+    prefixes = ("torch.random", "torch._compile", "torch._dynamo.eval_frame", "torch.cuda", "multiprocessing",
+                "sysprune")  # fmt: skip
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and path.endswith(".py") and any(name == p or name.startswith(p + ".") for p in prefixes):
+            linecache.getlines(path)
+
+
+def _pin_cpus(cpus: tuple[int, ...]) -> None:
+    try:
+        os.sched_setaffinity(0, cpus)
+    except OSError as e:
+        raise ValueError(f"cannot pin the trial process to cpus={cpus!r}: {e.strerror}; this machine has CPUs "
+                         f"{sorted(os.sched_getaffinity(0))}") from None  # fmt: skip
+
+
+def _probe_batch(data: Any, size: int) -> Any:
+    import numpy as np
+
+    X = data.X_val if len(data.X_val) else data.X_train
+    reps = -(-size // len(X))
+    return np.ascontiguousarray(np.concatenate([X] * reps)[:size] if reps > 1 else X[:size])
+
+
+def _child_main(conn: Any, job: TrialJob) -> None:
+    faulthandler.enable()  # a crash in native code prints where it happened to the captured stderr
+    try:
+        reset_peak_rss()
+        baseline = read_status_mb(os.getpid())[0]
+        conn.send(("ready", baseline))
+        if job.cpus is not None:
+            _pin_cpus(job.cpus)  # before the thread pools start, so their threads inherit the CPU set
+        _pin_threads(job.threads, native_pools=False)  # torch's own pool now: the step -1 probe runs torch
+
+        import_plugins(job.plugins)
+        data = open_prepared(job.dataset_path)
+        trainer = get_model(job.model).create(dict(job.params), data, seed=job.seed)
+        batch = _probe_batch(data, job.infer_batch_size)
+        every = job.probe_every if job.probe_every is not None else int(getattr(trainer, "probe_every", 0) or 0)
+        step = -1
+        learned: dict[str, Any] = {}
+        while True:
+            conn.send(("step", step, learned, trainer.gpu_mem_mb(), every))
+            msg = conn.recv()
+            if msg[0] == "probe":
+                # A freshly forked process runs its first forward passes slower (first-touch page faults, cold
+                # allocator): the pre-training probe warms up for a whole extra round, the later ones for one call
+                # (none at all, measured: the last step's reading strayed up to 11 % from an every-step median).
+                warmup = job.infer_repeats if step == -1 else 1
+                conn.send(("probe", probe_trainer(trainer, batch, job.infer_repeats, warmup=warmup)))
+                msg = conn.recv()
+            step += 1
+            if msg[0] == "stop" or step >= job.steps:
+                break
+            if step == 0:  # the configuration passed the pre-training decision: pin the native pools too
+                _pin_threads(job.threads)
+            learned = dict(trainer.train_step(step))
+            learned.update(trainer.evaluate())
+        t = os.times()
+        conn.send(("done", t.user + t.system, read_status_mb(os.getpid())[1]))
+    except BaseException as e:  # report everything, including MemoryError and KeyboardInterrupt
+        try:
+            conn.send(("error", f"{type(e).__name__}: {e}", traceback.format_exc()))
+        except Exception:
+            pass
+    finally:
+        conn.close()

@@ -1,0 +1,115 @@
+"""The house rules of sysprune/ (docs/ARCHITECTURE.md), checked over the real import graph and source tree.
+
+The layers themselves are an import-linter contract in pyproject.toml (``make lint`` runs ``lint-imports``); these
+tests add what a layers contract does not see: a cycle between two modules of one package, function-local imports
+of sysprune itself (each must say why it is local), and module length.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import grimp
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "sysprune"
+MAX_LINES = 500
+MAX_LOCAL_IMPORTS = 10
+
+
+def _sources() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _cycles(graph: grimp.ImportGraph) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan), i.e. every import cycle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph.find_modules_directly_imported_by(v):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_import_cycle_between_modules() -> None:
+    graph = grimp.build_graph("sysprune", include_external_packages=False)
+    assert _cycles(graph) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    graph = grimp.ImportGraph()
+    for m in ("p.a", "p.b", "p.c"):
+        graph.add_module(m)
+    graph.add_import(importer="p.a", imported="p.b")
+    graph.add_import(importer="p.b", imported="p.c")
+    assert _cycles(graph) == []
+    graph.add_import(importer="p.c", imported="p.a")
+    assert _cycles(graph) == [["p.a", "p.b", "p.c"]]
+
+
+def _local_sysprune_imports(path: Path) -> list[tuple[int, str]]:
+    """(line, source line) of every import of sysprune made inside a function."""
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    module = _module_name(path)
+    found = []
+    for fn in ast.walk(ast.parse(text)):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(fn):
+            if isinstance(node, ast.ImportFrom):
+                target = node.module or ""
+                if node.level:
+                    base = module.split(".")[: len(module.split(".")) - node.level + (path.name == "__init__.py")]
+                    target = ".".join([*base, target] if target else base)
+            elif isinstance(node, ast.Import):
+                target = node.names[0].name
+            else:
+                continue
+            if target.startswith("sysprune"):
+                found.append((node.lineno, lines[node.lineno - 1]))
+    return found
+
+
+def test_function_local_imports_of_sysprune_are_few_and_each_says_why() -> None:
+    local = [(p.relative_to(PACKAGE.parent), n, line) for p in _sources() for n, line in _local_sysprune_imports(p)]
+    assert len(local) <= MAX_LOCAL_IMPORTS, local
+    uncommented = [(str(p), n) for p, n, line in local if "#" not in line]
+    assert uncommented == [], "a function-local import must say why it is local (a comment on its line)"
+
+
+@pytest.mark.parametrize("path", _sources(), ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_no_module_is_longer_than_the_limit(path: Path) -> None:
+    n = len(path.read_text(encoding="utf-8").splitlines())
+    assert n <= MAX_LINES, f"{path.name}: {n} lines; split it along its sections"
