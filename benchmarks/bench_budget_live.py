@@ -74,13 +74,17 @@ def main() -> None:
     samplers = ["random", "tpe"] if args.sampler == "both" else [args.sampler]
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/live.db"
-        print(f"{'sampler':<8} {'policy':<7} {'complete':>8} {'pruned':>6} {'over budget':>11} "
-              f"{'process cpu_s':>13} {'training cpu_s':>14}  best feasible val_accuracy")  # fmt: skip
+        print(
+            f"{'sampler':<8} {'policy':<7} {'complete':>8} {'pruned':>6} {'over budget':>11} "
+            f"{'process cpu_s':>13} {'training cpu_s':>14}  best feasible val_accuracy"
+        )
         for sampler in samplers:
             rows = [run(policy, sampler, args.trials, args.infer_ms, url) for policy in ("none", "budget")]
             for r in rows:
-                print(f"{r['sampler']:<8} {r['policy']:<7} {r['complete']:>8} {r['pruned']:>6} {r['over']:>11} "
-                      f"{r['cpu']:>13.1f} {r['train_cpu']:>14.1f}  {r['best']}")  # fmt: skip
+                print(
+                    f"{r['sampler']:<8} {r['policy']:<7} {r['complete']:>8} {r['pruned']:>6} {r['over']:>11} "
+                    f"{r['cpu']:>13.1f} {r['train_cpu']:>14.1f}  {r['best']}"
+                )
             none, budget = rows
             same = "same trials" if none["params"] == budget["params"] else "different trials (sampler adapts)"
             print(f"{'':<8} budget spends {100 * budget['cpu'] / none['cpu']:.0f} % of none's process CPU ({same})\n")

@@ -33,14 +33,19 @@ FIXED = {"width": 256, "n_layers": 2, "lr": 0.01, "dropout": 0.1, "weight_decay"
 
 
 def _machine() -> str:
-    return (f"{platform.node()} · {platform.processor() or platform.machine()} · {os.cpu_count()} cores "
-            f"(affinity {len(os.sched_getaffinity(0))}) · Python {platform.python_version()} · "
-            f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
+    return (
+        f"{platform.node()} · {platform.processor() or platform.machine()} · {os.cpu_count()} cores "
+        f"(affinity {len(os.sched_getaffinity(0))}) · Python {platform.python_version()} · "
+        f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
 
 
 def _rate(url: str, name: str) -> tuple[int, float]:
-    trials = [t for t in optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
-              if t.datetime_complete is not None]  # fmt: skip
+    trials = [
+        t
+        for t in optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
+        if t.datetime_complete is not None
+    ]
     first = min(t.datetime_start for t in trials)
     last = max(t.datetime_complete for t in trials)
     return len(trials), len(trials) / max((last - first).total_seconds(), 1e-9) * 60.0
@@ -50,14 +55,23 @@ def _run(spec, url: str, name: str, *, workers: int, ray: bool, cache_dir: str) 
     from sysprune.study._runner import run_study
 
     t = time.perf_counter()
-    run_study(spec, storage_url=url, study_name=name, workers=workers, cache_dir=cache_dir,
-              oversubscribe=True, ray_address="" if ray else None)  # fmt: skip
+    run_study(
+        spec,
+        storage_url=url,
+        study_name=name,
+        workers=workers,
+        cache_dir=cache_dir,
+        oversubscribe=True,
+        ray_address="" if ray else None,
+    )
     return time.perf_counter() - t
 
 
 def throughput(spec, urls: dict[str, str], executors: list[str], counts: list[int], cache_dir: str) -> None:
-    print(f"\n1. trials per minute, digits study ({spec.n_trials} trials x {spec.steps} steps, pruner "
-          f"{spec.pruner.policy}); rate from the trials' own times, end-to-end seconds beside it")
+    print(
+        f"\n1. trials per minute, digits study ({spec.n_trials} trials x {spec.steps} steps, pruner "
+        f"{spec.pruner.policy}); rate from the trials' own times, end-to-end seconds beside it"
+    )
     print(f"   {'storage':<11} {'executor':<9} {'workers':>7} {'trials':>6} {'trials/min':>10} {'end-to-end s':>12}")
     for storage, url in urls.items():
         for executor in executors:
@@ -78,8 +92,11 @@ def _fixed_metrics(spec, url: str, *, workers: int, repeats: int, cache_dir: str
 def co_location(spec, url: str, repeats: int, cache_dir: str) -> None:
     from sysprune.models._space import FixedParam
 
-    spec = replace(spec, search_space={k: FixedParam(v) for k, v in FIXED.items()},
-                   pruner=replace(spec.pruner, policy="none", params={}))  # fmt: skip
+    spec = replace(
+        spec,
+        search_space={k: FixedParam(v) for k, v in FIXED.items()},
+        pruner=replace(spec.pruner, policy="none", params={}),
+    )
     runs = {}
     for label, workers in (("alone", 1), ("2 workers", 2), ("alone again", 1)):
         runs[label] = _fixed_metrics(spec, url, workers=workers, repeats=repeats, cache_dir=cache_dir)
@@ -88,11 +105,15 @@ def co_location(spec, url: str, repeats: int, cache_dir: str) -> None:
     print(f"\n2. one fixed configuration {FIXED}, {spec.steps} steps, {repeats} trials per worker (SQLite)")
     print(f"   {'':<12} {'wall_s median':>13} {'infer_ms median':>15}  (min..max)")
     for label, (wall, infer) in runs.items():
-        print(f"   {label:<12} {statistics.median(wall):>13.4f} {statistics.median(infer):>15.6f}  "
-              f"({min(wall):.4f}..{max(wall):.4f} s; {min(infer):.6f}..{max(infer):.6f} ms)")  # fmt: skip
+        print(
+            f"   {label:<12} {statistics.median(wall):>13.4f} {statistics.median(infer):>15.6f}  "
+            f"({min(wall):.4f}..{max(wall):.4f} s; {min(infer):.6f}..{max(infer):.6f} ms)"
+        )
     pair_wall, pair_infer = (statistics.median(x) for x in runs["2 workers"])
-    print(f"   ratio 2 workers / alone: wall_s {pair_wall / alone_wall:.3f}, infer_ms {pair_infer / alone_infer:.3f}"
-          f"  (goal: within 10 %, i.e. <= 1.10)")
+    print(
+        f"   ratio 2 workers / alone: wall_s {pair_wall / alone_wall:.3f}, infer_ms {pair_infer / alone_infer:.3f}"
+        f"  (goal: within 10 %, i.e. <= 1.10)"
+    )
 
 
 def main() -> None:

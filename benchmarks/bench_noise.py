@@ -108,8 +108,10 @@ def main() -> None:
 
     ratio, lo_r, hi_r = [], [], []
     print(f"# bench_noise — {machine()}")
-    print(f"# {args.probes} probes x {len(CONFIGS)} configurations, {args.repeats} repeats each, batch {len(batch)};"
-          f" interval coverage {coverage:.2%} (order statistics); {elapsed:.1f} s")
+    print(
+        f"# {args.probes} probes x {len(CONFIGS)} configurations, {args.repeats} repeats each, batch {len(batch)};"
+        f" interval coverage {coverage:.2%} (order statistics); {elapsed:.1f} s"
+    )
     print(f"{'config':>14} {'true median ms':>15} {'sd(log r)':>10} {'max r':>7}")
     for (n, w), rs, bs in zip(CONFIGS, readings, bounds):
         true = statistics.median(rs)
@@ -126,14 +128,20 @@ def main() -> None:
     print(f"{'max':>7} {ratio_a.max():9.4f} {lo_a.max():9.4f} {hi_a.max():9.4f}")
     log_r = np.log(ratio_a)
     log_lo = np.log(ratio_a / lo_a)  # how far below its reading a probe's lower bound sits
-    print(f"\ninterval missed the true median in {np.mean((lo_a > 1) | (hi_a < 1)):.2%} of probes;"
-          f" wholly above it (lo > true) in {np.mean(lo_a > 1):.2%}")
+    print(
+        f"\ninterval missed the true median in {np.mean((lo_a > 1) | (hi_a < 1)):.2%} of probes;"
+        f" wholly above it (lo > true) in {np.mean(lo_a > 1):.2%}"
+    )
     print("fitted noise model (log reading/true ~ Student-t; lower bound = reading * exp(-w)):")
-    print(f"  sd(log r) = {np.std(log_r):.4f}; robust sd (1.4826 * MAD) = "
-          f"{1.4826 * np.median(np.abs(log_r - np.median(log_r))):.4f}; "
-          f"q99.9(r) = {np.quantile(ratio_a, 0.999):.4f}")
-    print(f"  w = log(reading / lo): median {np.median(log_lo):.4f}, q05 {np.quantile(log_lo, 0.05):.4f},"
-          f" q95 {np.quantile(log_lo, 0.95):.4f}")
+    print(
+        f"  sd(log r) = {np.std(log_r):.4f}; robust sd (1.4826 * MAD) = "
+        f"{1.4826 * np.median(np.abs(log_r - np.median(log_r))):.4f}; "
+        f"q99.9(r) = {np.quantile(ratio_a, 0.999):.4f}"
+    )
+    print(
+        f"  w = log(reading / lo): median {np.median(log_lo):.4f}, q05 {np.quantile(log_lo, 0.05):.4f},"
+        f" q95 {np.quantile(log_lo, 0.95):.4f}"
+    )
     print("empirical noise model for tests/pruners/test_noise.py (quantiles at GRID of reading/true and lo/true):")
     print(f"  GRID = {GRID}")
     print(f"  READING_Q = {[round(float(np.quantile(ratio_a, q)), 4) for q in GRID]}")

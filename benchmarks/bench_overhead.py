@@ -123,9 +123,16 @@ def bench_rejection(path: str, spec, configs: list[dict]) -> dict[str, list[floa
     """Start a trial process, take its pre-training probe, reject it (stop) — as a pruner does at step -1."""
     out: dict[str, list[float]] = {"child_cpu": [], "worker_cpu": [], "wall": []}
     for params in configs:
-        job = TrialJob(model=spec.model, params=params, dataset_path=path, seed=0, steps=spec.steps,
-                       threads=spec.trial.threads, infer_batch_size=spec.trial.infer_batch_size,
-                       infer_repeats=spec.trial.infer_repeats)  # fmt: skip
+        job = TrialJob(
+            model=spec.model,
+            params=params,
+            dataset_path=path,
+            seed=0,
+            steps=spec.steps,
+            threads=spec.trial.threads,
+            infer_batch_size=spec.trial.infer_batch_size,
+            infer_repeats=spec.trial.infer_repeats,
+        )
         c0, t0 = time.process_time(), time.perf_counter()
         with TrialProcess(job) as tp:
             for r in tp.steps():
@@ -141,9 +148,17 @@ def bench_search(path: str, spec, configs: list[dict], probe_every: int) -> dict
     monitor = probes = compute = 0.0
     infer: list[dict[int, float]] = []
     for params in configs:
-        job = TrialJob(model=spec.model, params=params, dataset_path=path, seed=0, steps=spec.steps,
-                       threads=spec.trial.threads, infer_batch_size=spec.trial.infer_batch_size,
-                       infer_repeats=spec.trial.infer_repeats, probe_every=probe_every)  # fmt: skip
+        job = TrialJob(
+            model=spec.model,
+            params=params,
+            dataset_path=path,
+            seed=0,
+            steps=spec.steps,
+            threads=spec.trial.threads,
+            infer_batch_size=spec.trial.infer_batch_size,
+            infer_repeats=spec.trial.infer_repeats,
+            probe_every=probe_every,
+        )
         seen: dict[int, float] = {}
         with TrialProcess(job) as tp:
             for r in tp.steps():
@@ -167,24 +182,30 @@ def main() -> None:
     args = ap.parse_args()
 
     print(f"machine: {machine()}")
-    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
-          f"(other work on this machine inflates every figure below)")  # fmt: skip
+    print(
+        f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+        f"(other work on this machine inflates every figure below)"
+    )
     warm = warm_up()
     print(f"fork server start (once per worker): {warm:.2f} s")
     digits = str(prepare("digits", seed=0))
     starts = bench_start(digits, args.trials)
     fresh = fresh_interpreter_s()
     print(f"\n1. per-trial process start overhead ({args.trials} trials, fork server warm):")
-    print(f"   median {statistics.median(starts) * 1e3:.1f} ms, max {max(starts) * 1e3:.1f} ms"
-          f"  (goal <= 300 ms; a fresh interpreter importing torch + scikit-learn: {fresh:.2f} s)")  # fmt: skip
+    print(
+        f"   median {statistics.median(starts) * 1e3:.1f} ms, max {max(starts) * 1e3:.1f} ms"
+        f"  (goal <= 300 ms; a fresh interpreter importing torch + scikit-learn: {fresh:.2f} s)"
+    )
 
     datasets = [("digits", digits)]
     try:
         datasets.append((f"mnist ({args.subsample})", str(prepare("mnist", seed=0, subsample=args.subsample))))
     except Exception as e:  # no MNIST on this machine: report digits only
         print(f"   (mnist unavailable: {e})")
-    print(f"\n2. monitor overhead per step (torch_mlp {PARAMS['n_layers']}x{PARAMS['width']}, 1 thread, "
-          f"{args.steps} steps; medians):")  # fmt: skip
+    print(
+        f"\n2. monitor overhead per step (torch_mlp {PARAMS['n_layers']}x{PARAMS['width']}, 1 thread, "
+        f"{args.steps} steps; medians):"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         store = MetricStore(f"sqlite:///{tmp}/bench.db")
         for name, path in datasets:
@@ -197,10 +218,12 @@ def main() -> None:
             mon = statistics.median(pool["monitor"])
             probe = statistics.median(pool["probe"])
             store_ms = statistics.median(pool["store"]) * 1e3
-            print(f"   {name:<16} bare step {bare * 1e3:8.1f} ms | monitored step {train * 1e3:8.1f} ms | "
-                  f"monitor {mon * 1e3:6.2f} ms = {100 * mon / bare:5.2f} % of a step (goal <= 1 %) | "
-                  f"latency probe {probe * 1e3:6.1f} ms (excluded from wall_s/cpu_s) | "
-                  f"SQLite row write {store_ms:.2f} ms (overlaps the next step)")  # fmt: skip
+            print(
+                f"   {name:<16} bare step {bare * 1e3:8.1f} ms | monitored step {train * 1e3:8.1f} ms | "
+                f"monitor {mon * 1e3:6.2f} ms = {100 * mon / bare:5.2f} % of a step (goal <= 1 %) | "
+                f"latency probe {probe * 1e3:6.1f} ms (excluded from wall_s/cpu_s) | "
+                f"SQLite row write {store_ms:.2f} ms (overlaps the next step)"
+            )
 
     search_part(args.configs)
     print(f"\nload average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
@@ -215,29 +238,39 @@ def search_part(n_configs: int) -> None:
     configs = draw_configs(spec, n_configs)
 
     rej = bench_rejection(path, spec, configs)
-    print(f"\n3. a configuration rejected at the pre-training probe (digits study, {len(configs)} configurations, "
-          f"fork + build + probe, nothing trained; medians):")
-    print(f"   trial process CPU {statistics.median(rej['child_cpu']) * 1e3:.1f} ms (max "
-          f"{max(rej['child_cpu']) * 1e3:.1f}) + worker CPU {statistics.median(rej['worker_cpu']) * 1e3:.1f} ms = "
-          f"{statistics.median([a + b for a, b in zip(rej['child_cpu'], rej['worker_cpu'])]) * 1e3:.1f} ms "
-          f"(goal <= 50 ms) | wall {statistics.median(rej['wall']) * 1e3:.1f} ms")  # fmt: skip
+    print(
+        f"\n3. a configuration rejected at the pre-training probe (digits study, {len(configs)} configurations, "
+        f"fork + build + probe, nothing trained; medians):"
+    )
+    print(
+        f"   trial process CPU {statistics.median(rej['child_cpu']) * 1e3:.1f} ms (max "
+        f"{max(rej['child_cpu']) * 1e3:.1f}) + worker CPU {statistics.median(rej['worker_cpu']) * 1e3:.1f} ms = "
+        f"{statistics.median([a + b for a, b in zip(rej['child_cpu'], rej['worker_cpu'])]) * 1e3:.1f} ms "
+        f"(goal <= 50 ms) | wall {statistics.median(rej['wall']) * 1e3:.1f} ms"
+    )
 
     once = bench_search(path, spec, configs, probe_every=0)
     every = bench_search(path, spec, configs, probe_every=1)
-    print(f"\n4. the digits study's search ({len(configs)} configurations x {spec.steps} steps, "
-          f"infer_repeats {spec.trial.infer_repeats}, batch {spec.trial.infer_batch_size}):")
+    print(
+        f"\n4. the digits study's search ({len(configs)} configurations x {spec.steps} steps, "
+        f"infer_repeats {spec.trial.infer_repeats}, batch {spec.trial.infer_batch_size}):"
+    )
     for name, r in (("structural at step -1 + last step", once), ("probe after every step (before)", every)):
         share = (r["monitor"] + r["probes"]) / r["compute"]
-        print(f"   {name:<34} monitor {r['monitor'] * 1e3:7.1f} ms + probes {r['probes'] * 1e3:7.1f} ms of "
-              f"{r['compute']:.2f} s trial-process wall = {100 * share:5.2f} % (goal <= 2 %)")  # fmt: skip
+        print(
+            f"   {name:<34} monitor {r['monitor'] * 1e3:7.1f} ms + probes {r['probes'] * 1e3:7.1f} ms of "
+            f"{r['compute']:.2f} s trial-process wall = {100 * share:5.2f} % (goal <= 2 %)"
+        )
     last_err, pre_err = [], []
     for seen in every["infer"]:
         ref = statistics.median(v for s, v in seen.items() if s >= 0)
         last_err.append(abs(seen[max(seen)] / ref - 1))
         pre_err.append(abs(seen[-1] / ref - 1))
-    print(f"   infer_ms measured once vs the median of an every-step probe (same trial): last step "
-          f"median {100 * statistics.median(last_err):.1f} %, max {100 * max(last_err):.1f} % | step -1 (untrained) "
-          f"median {100 * statistics.median(pre_err):.1f} %, max {100 * max(pre_err):.1f} % (goal <= 5 %)")  # fmt: skip
+    print(
+        f"   infer_ms measured once vs the median of an every-step probe (same trial): last step "
+        f"median {100 * statistics.median(last_err):.1f} %, max {100 * max(last_err):.1f} % | step -1 (untrained) "
+        f"median {100 * statistics.median(pre_err):.1f} %, max {100 * max(pre_err):.1f} % (goal <= 5 %)"
+    )
 
 
 if __name__ == "__main__":

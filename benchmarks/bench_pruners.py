@@ -84,10 +84,15 @@ def build(url: str, n_trials: int, seed: int = 0) -> float:
         infeasible = rng.random() < 0.1
         state = optuna.trial.TrialState.PRUNED if pruned else optuna.trial.TrialState.COMPLETE
         trials.append(
-            dict(trial_id=trial_id, number=number, study_id=study_id, state=state,
-                 datetime_start=start + datetime.timedelta(seconds=number),
-                 datetime_complete=start + datetime.timedelta(seconds=number + 1))
-        )  # fmt: skip
+            dict(
+                trial_id=trial_id,
+                number=number,
+                study_id=study_id,
+                state=state,
+                datetime_start=start + datetime.timedelta(seconds=number),
+                datetime_complete=start + datetime.timedelta(seconds=number + 1),
+            )
+        )
         values.append(dict(trial_id=trial_id, objective=0, value=curve[n_steps - 1], value_type=FIN))
         inter.extend(
             dict(trial_id=trial_id, step=s, intermediate_value=curve[s], intermediate_value_type=IFIN)
@@ -98,17 +103,29 @@ def build(url: str, n_trials: int, seed: int = 0) -> float:
         )
         wall = np.cumsum(rng.uniform(0.5, 1.5, n_steps)) + 2.0
         sysattrs.append(
-            dict(trial_id=trial_id, key="constraints:budget:wall_s",
-                 value_json=json.dumps(float(wall[-1] - (wall[-1] * 0.8 if infeasible else wall[-1] * 1.2))))
-        )  # fmt: skip
+            dict(
+                trial_id=trial_id,
+                key="constraints:budget:wall_s",
+                value_json=json.dumps(float(wall[-1] - (wall[-1] * 0.8 if infeasible else wall[-1] * 1.2))),
+            )
+        )
         for s in range(n_steps):
             for metric, value in (
-                ("wall_s", wall[s]), ("cpu_s", wall[s] * 0.9), ("peak_rss_mb", 300.0 + s), ("infer_ms", 0.5),
-            ):  # fmt: skip
+                ("wall_s", wall[s]),
+                ("cpu_s", wall[s] * 0.9),
+                ("peak_rss_mb", 300.0 + s),
+                ("infer_ms", 0.5),
+            ):
                 metric_rows.append(
-                    dict(study_name=STUDY, trial_id=trial_id, trial_number=number, step=s, metric=metric,
-                         value=float(value))
-                )  # fmt: skip
+                    dict(
+                        study_name=STUDY,
+                        trial_id=trial_id,
+                        trial_number=number,
+                        step=s,
+                        metric=metric,
+                        value=float(value),
+                    )
+                )
     with storage.engine.begin() as conn:
         conn.execute(sa.insert(models.TrialModel.__table__), trials)
         conn.execute(sa.insert(models.TrialValueModel.__table__), values)
@@ -156,8 +173,12 @@ def time_pruner(
             value = 0.995 - 0.3 * (step + 1) ** -1.0 + float(rng.normal(0, 0.002))  # heading for 0.965
             wall += float(rng.uniform(0.9, 1.1))
             metrics = {
-                "wall_s": wall, "cpu_s": wall * 0.9, "peak_rss_mb": 300.0 + step, "infer_ms": 0.5, "infer_ms_lo": 0.45,
-            }  # fmt: skip
+                "wall_s": wall,
+                "cpu_s": wall * 0.9,
+                "peak_rss_mb": 300.0 + step,
+                "infer_ms": 0.5,
+                "infer_ms_lo": 0.45,
+            }
             t = time.perf_counter()
             report(trial, step, value, metrics)
             reports.append(time.perf_counter() - t)
@@ -174,7 +195,10 @@ def time_pruner(
             if prune:
                 pruned += 1
                 if verbose:
-                    print("   pruned:", _compat.study_storage(study).get_trial_user_attrs(_compat.trial_id(trial)).get("prune_reason"))
+                    print(
+                        "   pruned:",
+                        _compat.study_storage(study).get_trial_user_attrs(_compat.trial_id(trial)).get("prune_reason"),
+                    )
                 break
         # Timed trials end as FAIL, so that they do not change the study they are timed against (as COMPLETE
         # trials they would raise the best value the curve pruner compares with).

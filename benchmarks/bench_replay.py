@@ -29,11 +29,23 @@ def synthetic(n_trials: int, steps: int, seed: int = 0) -> Recording:
         rows = []
         for s in range(steps):
             acc = ceiling * (1 - math.exp(-speed * (s + 1))) + rng.gauss(0, 0.005)
-            rows.append((s, acc, {"val_accuracy": acc, "cpu_s": cost * (s + 1), "wall_s": cost * (s + 1) * 1.1,
-                                  "n_params": width * 80.0, "infer_ms": 1e-5 * width * rng.uniform(0.95, 1.05)}))
+            rows.append(
+                (
+                    s,
+                    acc,
+                    {
+                        "val_accuracy": acc,
+                        "cpu_s": cost * (s + 1),
+                        "wall_s": cost * (s + 1) * 1.1,
+                        "n_params": width * 80.0,
+                        "infer_ms": 1e-5 * width * rng.uniform(0.95, 1.05),
+                    },
+                )
+            )
         final = {k: v for k, v in rows[-1][2].items()}
-        trials.append(RecordedTrial(i, {"width": width}, {}, rows, [rows[-1][1]],
-                                    {s: m["cpu_s"] for s, _, m in rows}, final))  # fmt: skip
+        trials.append(
+            RecordedTrial(i, {"width": width}, {}, rows, [rows[-1][1]], {s: m["cpu_s"] for s, _, m in rows}, final)
+        )
     budgets = {"n_params": 80.0 * 200}  # about 60 % of the widths are over it
     return Recording("bench", ["maximize"], budgets, steps, "val_accuracy", trials)
 
@@ -50,13 +62,17 @@ def main() -> None:
     t = time.perf_counter()
     res = replay(rec, POLICIES, n_orders=args.orders)
     total = time.perf_counter() - t
-    print(f"{len(POLICIES)} policies x {args.orders + 1} orders x {args.trials} trials x {args.steps} steps: "
-          f"{total:.2f} s in all")  # fmt: skip
+    print(
+        f"{len(POLICIES)} policies x {args.orders + 1} orders x {args.trials} trials x {args.steps} steps: "
+        f"{total:.2f} s in all"
+    )
     for p in POLICIES:
         r = res.replays[p]
         n = len(r.results) * args.trials
-        print(f"  {p:<10} {r.seconds:6.2f} s  ({r.seconds / n * 1e3:.2f} ms per trial)  "
-              f"pruned/order {sum(len(o.pruned) for o in r.results) / len(r.results):.0f}")
+        print(
+            f"  {p:<10} {r.seconds:6.2f} s  ({r.seconds / n * 1e3:.2f} ms per trial)  "
+            f"pruned/order {sum(len(o.pruned) for o in r.results) / len(r.results):.0f}"
+        )
 
 
 if __name__ == "__main__":

@@ -56,9 +56,11 @@ def main() -> None:
                 assert not pruned
             study.tell(trial, 0.5)
     times.sort()
-    print(f"{args.storage}: report+should_prune per step over {len(times)} steps: median "
-          f"{1e3 * statistics.median(times):.3f} ms, p90 {1e3 * times[int(0.9 * len(times))]:.3f} ms "
-          f"({platform.node()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})")  # fmt: skip
+    print(
+        f"{args.storage}: report+should_prune per step over {len(times)} steps: median "
+        f"{1e3 * statistics.median(times):.3f} ms, p90 {1e3 * times[int(0.9 * len(times))]:.3f} ms "
+        f"({platform.node()}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f})"
+    )
 
 
 if __name__ == "__main__":

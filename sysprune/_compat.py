@@ -264,8 +264,12 @@ def popen_class() -> type:
         set_spawning_popen,
     )
 
-    for module, name in ((forkserver, "connect_to_new_process"), (forkserver, "read_signed"),
-                         (spawn, "get_preparation_data"), (popen_forkserver.Popen, "_launch")):  # fmt: skip
+    for module, name in (
+        (forkserver, "connect_to_new_process"),
+        (forkserver, "read_signed"),
+        (spawn, "get_preparation_data"),
+        (popen_forkserver.Popen, "_launch"),
+    ):
         if not hasattr(module, name):
             raise CompatError(f"multiprocessing has no {name} in Python {sys.version.split()[0]}")
 
@@ -300,8 +304,9 @@ def forkserver_pid() -> int | None:
 
     server = getattr(forkserver, "_forkserver", None)
     if server is None or not hasattr(server, "_forkserver_pid"):
-        raise CompatError(f"multiprocessing.forkserver has no _forkserver._forkserver_pid in Python "
-                          f"{sys.version.split()[0]}")  # fmt: skip
+        raise CompatError(
+            f"multiprocessing.forkserver has no _forkserver._forkserver_pid in Python {sys.version.split()[0]}"
+        )
     pid: int | None = server._forkserver_pid
     return pid
 

@@ -69,10 +69,11 @@ def import_plugins(modules: Iterable[str]) -> tuple[str, ...]:
     names = tuple(modules)
     for name in names:
         if not is_module_path(name):
-            raise PluginError(f"plugin {name!r} is not a module path (e.g. \"my_extension\" or \"pkg.plugins\")")
+            raise PluginError(f'plugin {name!r} is not a module path (e.g. "my_extension" or "pkg.plugins")')
         try:
             importlib.import_module(name)
         except ImportError as e:
-            raise PluginError(f"plugin module {name!r} cannot be imported ({e}); put it in the current folder "
-                              "or on PYTHONPATH") from None
+            raise PluginError(
+                f"plugin module {name!r} cannot be imported ({e}); put it in the current folder or on PYTHONPATH"
+            ) from None
     return names

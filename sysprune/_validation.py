@@ -31,7 +31,6 @@ class InvalidArgument(SpecError):
         return invalid(name, self.value, self.valid)
 
 
-
 def invalid(field: str, value: Any, valid: str, why: str | None = None) -> str:
     """The one message format: ``field: value X is invalid (why); valid: ...``."""
     shown = value.text if isinstance(value, Shown) else repr(value)
@@ -145,7 +144,6 @@ class Boolean:
 
 
 Constraint = Integer | Real | Text | Boolean
-
 
 
 def check_argument(argument: str, value: Any, constraint: Constraint) -> Any:

@@ -30,9 +30,13 @@ EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout was closed early (``sysprune run
 #: Library argument -> this command's flag, for errors that name an argument (``n_trials must be ...`` is shown as
 #: ``--n-trials must be ...``). A subcommand that adds a flag for a library argument adds its line here.
 FLAGS = {
-    "n_trials": "--n-trials", "seed": "--seed", "study_name": "--study-name", "storage_url": "--storage",
-    "max_compute_s": "--max-compute-s", "workers": "--workers",
-}  # fmt: skip
+    "n_trials": "--n-trials",
+    "seed": "--seed",
+    "study_name": "--study-name",
+    "storage_url": "--storage",
+    "max_compute_s": "--max-compute-s",
+    "workers": "--workers",
+}
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
 
@@ -63,23 +67,48 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("study", help="the study file (studies/*.toml)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
-    p.add_argument("--n-trials", type=int, default=None, help="add this many trials (default: top up to the file's n_trials)")
+    p.add_argument(
+        "--n-trials", type=int, default=None, help="add this many trials (default: top up to the file's n_trials)"
+    )
     p.add_argument("--study-name", default=None, help="study name in the database (default: the file's name)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="override the file's seed (a new study: resuming with another seed is refused)")  # fmt: skip
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="override the file's seed (a new study: resuming with another seed is refused)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.add_argument("--no-publish", action="store_true",
-                   help="do not publish figures/notes for optuna-dashboard after each trial")  # fmt: skip
-    p.add_argument("--max-compute-s", type=float, default=None,
-                   help="stop once this run's trials spent this many CPU seconds (default: [study] max_compute_s)")  # fmt: skip
-    p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="run N worker processes on the study, each pinned to its own cores (default 1; at most "
-                        "cores / trial.threads; with --ray: default one per trial.threads CPUs of the cluster)")
-    p.add_argument("--oversubscribe", action="store_true",
-                   help="allow more workers than cores (time and latency metrics stop being comparable)")
-    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                   help="run the workers as Ray tasks on the cluster at ADDRESS (e.g. auto, ray://host:10001; "
-                        "a local cluster when no address is given); needs the [ray] extra")  # fmt: skip
+    p.add_argument(
+        "--no-publish", action="store_true", help="do not publish figures/notes for optuna-dashboard after each trial"
+    )
+    p.add_argument(
+        "--max-compute-s",
+        type=float,
+        default=None,
+        help="stop once this run's trials spent this many CPU seconds (default: [study] max_compute_s)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="run N worker processes on the study, each pinned to its own cores (default 1; at most "
+        "cores / trial.threads; with --ray: default one per trial.threads CPUs of the cluster)",
+    )
+    p.add_argument(
+        "--oversubscribe",
+        action="store_true",
+        help="allow more workers than cores (time and latency metrics stop being comparable)",
+    )
+    p.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="ADDRESS",
+        help="run the workers as Ray tasks on the cluster at ADDRESS (e.g. auto, ray://host:10001; "
+        "a local cluster when no address is given); needs the [ray] extra",
+    )
     p.set_defaults(func=_cmd_run)
 
 
@@ -91,12 +120,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     def on_start(study, n_existing: int, todo: int) -> None:
         where = f"{mask_url(args.storage)} (study {study.study_name!r})"
         if todo == 0:
-            print(f"study {study.study_name!r} already has {n_existing}/{spec.n_trials} trials; nothing to run "
-                  f"(use --n-trials N to add more). Results: {where}")  # fmt: skip
+            print(
+                f"study {study.study_name!r} already has {n_existing}/{spec.n_trials} trials; nothing to run "
+                f"(use --n-trials N to add more). Results: {where}"
+            )
             return
         verb = "resuming" if n_existing else "starting"
-        print(f"{verb} {spec.name}: {spec.model} on {spec.dataset.name}, {todo} trial(s) x {spec.steps} steps, "
-              f"pruner {spec.pruner.policy}, budgets {_fmt_budgets(spec.budgets)} -> {where}", flush=True)  # fmt: skip
+        print(
+            f"{verb} {spec.name}: {spec.model} on {spec.dataset.name}, {todo} trial(s) x {spec.steps} steps, "
+            f"pruner {spec.pruner.policy}, budgets {_fmt_budgets(spec.budgets)} -> {where}",
+            flush=True,
+        )
         if not args.quiet:
             callbacks.append(Progress(n_existing + todo))
         callbacks.extend(_extra_callbacks(args))
@@ -124,8 +158,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _add_worker(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "worker",
-        help="join a study: run its trials in this process until it holds its n_trials (from another shell or "
-        "machine)",
+        help="join a study: run its trials in this process until it holds its n_trials (from another shell or machine)",
         description="Run trials of a study beside the workers already on it (another shell, another machine), "
         "sharing its storage, until the study holds its target number of trials (the one the last 'sysprune run' "
         "set, else the file's n_trials). Creates the study if it does not exist yet: N workers may start at once. "
@@ -140,11 +173,16 @@ def _add_worker(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
     p.add_argument("--study-name", default=None, help="study name in the database (default: the file's name)")
     p.add_argument("--seed", type=int, default=None, help="override the file's seed")
-    p.add_argument("--cpus", default=None, metavar="LIST",
-                   help="pin this worker and its trial processes to these cores, e.g. 2,3 or 0-3 (default: not pinned)")
+    p.add_argument(
+        "--cpus",
+        default=None,
+        metavar="LIST",
+        help="pin this worker and its trial processes to these cores, e.g. 2,3 or 0-3 (default: not pinned)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.add_argument("--no-publish", action="store_true",
-                   help="do not publish figures/notes for optuna-dashboard after each trial")  # fmt: skip
+    p.add_argument(
+        "--no-publish", action="store_true", help="do not publish figures/notes for optuna-dashboard after each trial"
+    )
     p.set_defaults(func=_cmd_worker)
 
 
@@ -154,23 +192,31 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     cpus = parse_cpus(args.cpus) if args.cpus is not None else None
     if args.seed is not None and (args.seed < 0):
         raise UserError(f"--seed must be an integer >= 0, got {args.seed!r}")
-    cfg = WorkerConfig(spec=spec, storage_url=args.storage, study_name=args.study_name or spec.name,
-                       seed=spec.seed if args.seed is None else args.seed, cpus=cpus)  # fmt: skip
+    cfg = WorkerConfig(
+        spec=spec,
+        storage_url=args.storage,
+        study_name=args.study_name or spec.name,
+        seed=spec.seed if args.seed is None else args.seed,
+        cpus=cpus,
+    )
     callbacks: list = []
 
     def on_start(study, counted: int, target: int) -> None:
         if counted >= target:
-            print(f"study {study.study_name!r} already holds {counted}/{target} trials; nothing to run "
-                  f"(sysprune run --n-trials N adds more)")  # fmt: skip
+            print(
+                f"study {study.study_name!r} already holds {counted}/{target} trials; nothing to run "
+                f"(sysprune run --n-trials N adds more)"
+            )
             return
-        print(f"worker joining {study.study_name!r} ({counted}/{target} trials) -> {mask_url(args.storage)}", flush=True)
+        print(
+            f"worker joining {study.study_name!r} ({counted}/{target} trials) -> {mask_url(args.storage)}", flush=True
+        )
         if not args.quiet:
             callbacks.append(Progress(target))
         callbacks.extend(_extra_callbacks(args))
 
     n = run_worker(cfg, callbacks, on_start=on_start)
     if n:
-
         _print_summary(open_study(spec, args.storage, cfg.study_name, cfg.seed)[0], args.storage)
     return 0
 
@@ -188,8 +234,10 @@ def _print_summary(study, storage: str) -> None:
 
     trials = study.get_trials(deepcopy=False)
     n = {s: sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
-    print(f"study {study.study_name!r}: {len(trials)} trials ({n[TrialState.COMPLETE]} complete, "
-          f"{n[TrialState.PRUNED]} pruned, {n[TrialState.FAIL]} failed)")  # fmt: skip
+    print(
+        f"study {study.study_name!r}: {len(trials)} trials ({n[TrialState.COMPLETE]} complete, "
+        f"{n[TrialState.PRUNED]} pruned, {n[TrialState.FAIL]} failed)"
+    )
     try:
         if len(study.directions) == 1:
             bt = study.best_trial
@@ -308,10 +356,15 @@ def mask_url(url: str) -> str:
 def _user_errors() -> tuple[type[BaseException], ...]:
     import sqlalchemy.exc
 
-
-
-    return (UserError, SpecError, StorageError, DatasetUnavailable, WorkerFailed, sqlalchemy.exc.ArgumentError,
-            sqlalchemy.exc.OperationalError)  # fmt: skip
+    return (
+        UserError,
+        SpecError,
+        StorageError,
+        DatasetUnavailable,
+        WorkerFailed,
+        sqlalchemy.exc.ArgumentError,
+        sqlalchemy.exc.OperationalError,
+    )
 
 
 def error_line(error: BaseException) -> str:
@@ -342,7 +395,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     enable_default_handler("DEBUG" if args.debug else "INFO")
     import signal
-
 
     signal.signal(signal.SIGTERM, raise_terminated)  # handled like Ctrl-C: the running trial stopped and recorded
     try:

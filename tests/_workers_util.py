@@ -60,8 +60,9 @@ def sysprune_cmd(*args: str) -> list[str]:
 
 def popen(*args: str, cwd: Path = REPO) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(sysprune_cmd(*args), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+    return subprocess.Popen(
+        sysprune_cmd(*args), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -29,8 +29,9 @@ def _data_dir() -> Path | None:
 def data_dir() -> Path:
     d = _data_dir()
     if d is None or not (d / "pmlb").is_dir() or not (d / "MNIST" / "raw").is_dir():
-        missing(f"real datasets not found (SYSPRUNE_DATA_DIR={os.environ.get('SYSPRUNE_DATA_DIR')!r}, "
-                "guess ../shared/data)")  # fmt: skip
+        missing(
+            f"real datasets not found (SYSPRUNE_DATA_DIR={os.environ.get('SYSPRUNE_DATA_DIR')!r}, guess ../shared/data)"
+        )
     return d
 
 

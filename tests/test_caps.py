@@ -38,8 +38,9 @@ def baseline_mb(digits_path) -> float:
 
 
 def _faults(path: str, steps: int, **params) -> TrialJob:
-    return TrialJob(model=FAULTS, params={"steps": steps, **params}, dataset_path=path, seed=0, steps=steps,
-                    infer_repeats=3)  # fmt: skip
+    return TrialJob(
+        model=FAULTS, params={"steps": steps, **params}, dataset_path=path, seed=0, steps=steps, infer_repeats=3
+    )
 
 
 def _drive(job: TrialJob, **caps) -> tuple[list[int], TrialProcess]:
@@ -65,8 +66,9 @@ def test_fast_steps_cannot_slip_past_the_wall_cap(digits_path):
 
 
 def test_fast_steps_cannot_slip_past_the_memory_cap(digits_path, baseline_mb):
-    job = TrialJob(model=ALLOC, params={"mb": 150, "spin_ms": 1, "fail_at": -1}, dataset_path=digits_path, seed=0,
-                   steps=5)  # fmt: skip
+    job = TrialJob(
+        model=ALLOC, params={"mb": 150, "spin_ms": 1, "fail_at": -1}, dataset_path=digits_path, seed=0, steps=5
+    )
     with pytest.raises(CapExceeded) as info:
         _drive(job, max_rss_mb=baseline_mb + 75)
     e = info.value
@@ -114,12 +116,19 @@ def test_caps_are_checked_from_the_start(digits_path):
 
 
 def _spec(**trial):
-    return parse_spec({
-        "name": "caps", "model": "torch_mlp", "steps": 40, "n_trials": 2, "seed": 0,
-        "dataset": {"name": "digits"}, "sampler": {"name": "random"},
-        "search_space": {"width": {"type": "int", "low": 16, "high": 64}, "n_layers": 1, "batch_size": 128},
-        "trial": {"infer_repeats": 3, "infer_batch_size": 64, **trial},
-    })  # fmt: skip
+    return parse_spec(
+        {
+            "name": "caps",
+            "model": "torch_mlp",
+            "steps": 40,
+            "n_trials": 2,
+            "seed": 0,
+            "dataset": {"name": "digits"},
+            "sampler": {"name": "random"},
+            "search_space": {"width": {"type": "int", "low": 16, "high": 64}, "n_layers": 1, "batch_size": 128},
+            "trial": {"infer_repeats": 3, "infer_batch_size": 64, **trial},
+        }
+    )
 
 
 @pytest.mark.parametrize(

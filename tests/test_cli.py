@@ -35,50 +35,85 @@ def sysprune(*args: str, env: dict | None = None, cwd: Path | None = None) -> su
 BAD_CASES = {
     "unknown model": (GOOD.replace('"torch_mlp"', '"xgboost"'), "model: unknown model 'xgboost'; valid: torch_mlp"),
     "unknown dataset": (GOOD.replace('"digits"', '"cifar10"'), "dataset.name: unknown dataset 'cifar10'"),
-    "unknown metric in objective": (GOOD + '[objective]\nmetric = "f1"\n',
-                                    "objective.metric: value 'f1' is invalid; valid: val_accuracy"),
+    "unknown metric in objective": (
+        GOOD + '[objective]\nmetric = "f1"\n',
+        "objective.metric: value 'f1' is invalid; valid: val_accuracy",
+    ),
     "unknown metric in budgets": (GOOD + "[budgets]\nram = 5\n", "budgets.ram: unknown system metric; valid: wall_s"),
     "unknown top-level key": ("n_trial = 3\n" + GOOD, "n_trial: unknown key; valid: name, description, model"),
-    "unknown nested key": (GOOD.replace('name = "digits"', 'name = "digits"\nsplit = 0.3'),
-                           "dataset.split: unknown key; valid: name, subsample, val_fraction, test_fraction"),
-    "inverted range": (GOOD.replace("low = 8, high = 32", "low = 32, high = 8"),
-                       "search_space.width: value low=32 high=8 is invalid; valid: low < high"),
-    "empty range": (GOOD.replace("low = 8, high = 32", "low = 8, high = 8"), "search_space.width: value low=8 high=8 is"),
-    "negative budget": (GOOD + "[budgets]\ninfer_ms = -1.0\n",
-                        "budgets.infer_ms: value -1.0 is invalid; valid: a finite number >= 0"),
-    "unknown parameter": (GOOD + 'depth = 3\n', "search_space.depth: unknown parameter for model torch_mlp"),
+    "unknown nested key": (
+        GOOD.replace('name = "digits"', 'name = "digits"\nsplit = 0.3'),
+        "dataset.split: unknown key; valid: name, subsample, val_fraction, test_fraction",
+    ),
+    "inverted range": (
+        GOOD.replace("low = 8, high = 32", "low = 32, high = 8"),
+        "search_space.width: value low=32 high=8 is invalid; valid: low < high",
+    ),
+    "empty range": (
+        GOOD.replace("low = 8, high = 32", "low = 8, high = 8"),
+        "search_space.width: value low=8 high=8 is",
+    ),
+    "negative budget": (
+        GOOD + "[budgets]\ninfer_ms = -1.0\n",
+        "budgets.infer_ms: value -1.0 is invalid; valid: a finite number >= 0",
+    ),
+    "unknown parameter": (GOOD + "depth = 3\n", "search_space.depth: unknown parameter for model torch_mlp"),
     "unknown pruner policy": (GOOD + '[pruner]\npolicy = "sometimes"\n', "pruner: unknown policy 'sometimes'"),
-    "image model on tabular data": (GOOD.replace('"torch_mlp"', '"torch_cnn"').replace('"digits"', '"pmlb:iris"')
-                                    .replace('width = {type = "int", low = 8, high = 32}', ''),
-                                    "dataset.name: model torch_cnn needs image data; pmlb:iris is tabular"),
+    "image model on tabular data": (
+        GOOD.replace('"torch_mlp"', '"torch_cnn"')
+        .replace('"digits"', '"pmlb:iris"')
+        .replace('width = {type = "int", low = 8, high = 32}', ""),
+        "dataset.name: model torch_cnn needs image data; pmlb:iris is tabular",
+    ),
     "invalid toml": ("model = \n", "invalid TOML"),
     # issue 10, "Why" point 9: each of these used to write to the database, or end in a traceback
-    "inf in a range bound": (GOOD.replace('width = {type = "int", low = 8, high = 32}',
-                                          'lr = {type = "float", low = 1e-4, high = inf}'),
-                             "search_space.lr.high: value inf is invalid; valid: a finite number"),
-    "nan in a range bound": (GOOD.replace('width = {type = "int", low = 8, high = 32}',
-                                          'lr = {type = "float", low = nan, high = 0.1}'),
-                             "search_space.lr.low: value nan is invalid; valid: a finite number"),
-    "inf budget": (GOOD + "[budgets]\nwall_s = inf\n", "budgets.wall_s: value inf is invalid; valid: a finite number >= 0"),
-    "nan cap": (GOOD + "[trial]\nmax_rss_mb = nan\n", "trial.max_rss_mb: value nan is invalid; valid: a finite number > 0"),
-    "unknown pmlb name": (GOOD.replace('"digits"', '"pmlb:no_such_set"'),
-                          "dataset.name: unknown dataset 'pmlb:no_such_set': not a PMLB classification dataset; valid:"),
-    "pmlb regression set": (GOOD.replace('"digits"', '"pmlb:1027_ESL"'),
-                            "dataset.name: unknown dataset 'pmlb:1027_ESL': a regression dataset; valid:"),
-    "fixed parameter of the wrong type": (GOOD + 'n_layers = "three"\n',
-                                          "search_space.n_layers: value 'three' is invalid; valid: an integer >= 1 "
-                                          "(torch_mlp declares n_layers as int[1, 3])"),
-    "fixed parameter out of range": (GOOD + "batch_size = 0\n",
-                                     "search_space.batch_size: value 0 is invalid; valid: an integer >= 1"),
-    "range of the wrong type": (GOOD + 'n_layers = {type = "float", low = 1.0, high = 3.0}\n',
-                                "search_space.n_layers.type: value 'float' is invalid; valid: int, categorical"),
-    "categorical of mixed types": (GOOD + 'batch_size = {type = "categorical", choices = [1, true]}\n',
-                                   "search_space.batch_size.choices: value [1, True] is invalid; valid: choices of one "
-                                   "type"),
-    "warm-up as long as the study": (GOOD + '[pruner]\npolicy = "median"\nn_warmup_steps = 2\n',
-                                     "pruner.n_warmup_steps: value 2 is invalid (the pruner could never act: the study "
-                                     "has steps = 2); valid: an integer in [0, 1]"),
-}  # fmt: skip
+    "inf in a range bound": (
+        GOOD.replace('width = {type = "int", low = 8, high = 32}', 'lr = {type = "float", low = 1e-4, high = inf}'),
+        "search_space.lr.high: value inf is invalid; valid: a finite number",
+    ),
+    "nan in a range bound": (
+        GOOD.replace('width = {type = "int", low = 8, high = 32}', 'lr = {type = "float", low = nan, high = 0.1}'),
+        "search_space.lr.low: value nan is invalid; valid: a finite number",
+    ),
+    "inf budget": (
+        GOOD + "[budgets]\nwall_s = inf\n",
+        "budgets.wall_s: value inf is invalid; valid: a finite number >= 0",
+    ),
+    "nan cap": (
+        GOOD + "[trial]\nmax_rss_mb = nan\n",
+        "trial.max_rss_mb: value nan is invalid; valid: a finite number > 0",
+    ),
+    "unknown pmlb name": (
+        GOOD.replace('"digits"', '"pmlb:no_such_set"'),
+        "dataset.name: unknown dataset 'pmlb:no_such_set': not a PMLB classification dataset; valid:",
+    ),
+    "pmlb regression set": (
+        GOOD.replace('"digits"', '"pmlb:1027_ESL"'),
+        "dataset.name: unknown dataset 'pmlb:1027_ESL': a regression dataset; valid:",
+    ),
+    "fixed parameter of the wrong type": (
+        GOOD + 'n_layers = "three"\n',
+        "search_space.n_layers: value 'three' is invalid; valid: an integer >= 1 "
+        "(torch_mlp declares n_layers as int[1, 3])",
+    ),
+    "fixed parameter out of range": (
+        GOOD + "batch_size = 0\n",
+        "search_space.batch_size: value 0 is invalid; valid: an integer >= 1",
+    ),
+    "range of the wrong type": (
+        GOOD + 'n_layers = {type = "float", low = 1.0, high = 3.0}\n',
+        "search_space.n_layers.type: value 'float' is invalid; valid: int, categorical",
+    ),
+    "categorical of mixed types": (
+        GOOD + 'batch_size = {type = "categorical", choices = [1, true]}\n',
+        "search_space.batch_size.choices: value [1, True] is invalid; valid: choices of one type",
+    ),
+    "warm-up as long as the study": (
+        GOOD + '[pruner]\npolicy = "median"\nn_warmup_steps = 2\n',
+        "pruner.n_warmup_steps: value 2 is invalid (the pruner could never act: the study "
+        "has steps = 2); valid: an integer in [0, 1]",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CASES))
@@ -110,8 +145,13 @@ def test_dataset_not_available_offline(tmp_path, dataset):
     f.write_text(GOOD.replace('"digits"', f'"{dataset}"'))
     empty = tmp_path / "empty-data"
     empty.mkdir()
-    r = sysprune("run", str(f), "--storage", f"sqlite:///{tmp_path / 'x.db'}",
-                 env={"SYSPRUNE_DATA_DIR": str(empty), "SYSPRUNE_CACHE_DIR": str(tmp_path / "cache")})  # fmt: skip
+    r = sysprune(
+        "run",
+        str(f),
+        "--storage",
+        f"sqlite:///{tmp_path / 'x.db'}",
+        env={"SYSPRUNE_DATA_DIR": str(empty), "SYSPRUNE_CACHE_DIR": str(tmp_path / "cache")},
+    )
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("sysprune: error: "), r.stderr
@@ -178,14 +218,18 @@ def test_make_help_lists_every_study():
     "url, expected",
     [
         ("nonsense", "--storage 'nonsense': not an SQLAlchemy URL"),
-        ("postgresql+psycopg2://u:secret@127.0.0.1:1/db",
-         "--storage 'postgresql+psycopg2://u:***@127.0.0.1:1/db': cannot open the database"),
+        (
+            "postgresql+psycopg2://u:secret@127.0.0.1:1/db",
+            "--storage 'postgresql+psycopg2://u:***@127.0.0.1:1/db': cannot open the database",
+        ),
         ("sqlite:////proc/no-such-dir/x.db", "--storage 'sqlite:////proc/no-such-dir/x.db': cannot open the database"),
-        ("postgresql+psycopg2://u:secret@127.0.0.1:notaport/db",
-         "--storage 'postgresql+psycopg2://u:***@127.0.0.1:notaport/db': not an SQLAlchemy URL"),
+        (
+            "postgresql+psycopg2://u:secret@127.0.0.1:notaport/db",
+            "--storage 'postgresql+psycopg2://u:***@127.0.0.1:notaport/db': not an SQLAlchemy URL",
+        ),
         ("postgresql+psycopg2//u:secret@127.0.0.1/db", "--storage 'postgresql+psycopg2//u:***@127.0.0.1/db': not an"),
     ],
-)  # fmt: skip
+)
 def test_bad_storage_is_one_line_without_the_password(url, expected):
     r = sysprune("run", "studies/digits_mlp.toml", "--storage", url)
     assert r.returncode == 2
@@ -202,9 +246,20 @@ def test_a_model_module_of_your_own_in_the_current_folder(tmp_path):
         (REPO / "tests" / "workloads" / "alloc.py").read_text().replace('"tests.workloads.alloc"', '"plug.my_model"')
     )
     (tmp_path / "s.toml").write_text('model = "plug.my_model"\nsteps = 2\nn_trials = 2\n[dataset]\nname = "digits"\n')
-    r = subprocess.run([str(REPO / ".venv" / "bin" / "sysprune"), "run", "s.toml", "--storage",
-                        f"sqlite:///{tmp_path / 'x.db'}", "--quiet"],  # fmt: skip
-                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    r = subprocess.run(
+        [
+            str(REPO / ".venv" / "bin" / "sysprune"),
+            "run",
+            "s.toml",
+            "--storage",
+            f"sqlite:///{tmp_path / 'x.db'}",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert "2 trials (2 complete, 0 pruned, 0 failed)" in r.stdout
 
@@ -252,8 +307,13 @@ def test_ctrl_c_fails_the_running_trial_saying_it_was_interrupted(tmp_path):
     f = tmp_path / "s.toml"
     f.write_text("steps = 200\n" + DIVERGE + "step_s = 0.1\n")
     url = f"sqlite:///{tmp_path / 'x.db'}"
-    p = subprocess.Popen([sys.executable, "-m", "sysprune.cli", "run", str(f), "--storage", url, "--no-publish"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)  # fmt: skip
+    p = subprocess.Popen(
+        [sys.executable, "-m", "sysprune.cli", "run", str(f), "--storage", url, "--no-publish"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     try:
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:  # until the trial has reported a step: it is inside the step loop
@@ -281,8 +341,10 @@ def test_a_closed_stdout_ends_quietly(tmp_path):
     f = tmp_path / "s.toml"
     f.write_text("steps = 2\n" + DIVERGE)
     url = f"sqlite:///{tmp_path / 'x.db'}"
-    cmd = (f"'{sys.executable}' -m sysprune.cli run '{f}' --storage '{url}' --no-publish | head -1; "
-           'echo "status=${PIPESTATUS[0]}" >&2')  # fmt: skip
+    cmd = (
+        f"'{sys.executable}' -m sysprune.cli run '{f}' --storage '{url}' --no-publish | head -1; "
+        'echo "status=${PIPESTATUS[0]}" >&2'
+    )
     r = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, cwd=REPO, timeout=300)
     assert r.stdout.startswith("starting s: tests.workloads.diverge") and len(r.stdout.splitlines()) == 1
     assert "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr and "Exception ignored" not in r.stderr

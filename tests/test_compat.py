@@ -138,7 +138,10 @@ def test_note_keys_are_save_notes():
     tid = _compat.trial_id(trial)
     prefix = _compat.dashboard_note_prefix(tid)
     assert attrs[_compat.dashboard_note_version_key(tid)] == 1
-    assert [attrs[f"{prefix}{i}"] for i in range(2)] == [body[: _compat.DASHBOARD_CHUNK], body[_compat.DASHBOARD_CHUNK :]]
+    assert [attrs[f"{prefix}{i}"] for i in range(2)] == [
+        body[: _compat.DASHBOARD_CHUNK],
+        body[_compat.DASHBOARD_CHUNK :],
+    ]
     assert attrs[_compat.dashboard_note_version_key(None)] == 1
     assert attrs[f"{_compat.dashboard_note_prefix(None)}0"] == "study note"
 
@@ -177,8 +180,12 @@ def test_upload_artifact_cannot_attach_to_a_finished_trial(sqlite_url, tmp_path)
     f = tmp_path / "x.csv"
     f.write_text("a\n1\n")
     with pytest.raises(Exception, match="finished"):
-        upload_artifact(artifact_store=FileSystemArtifactStore(str(tmp_path)), file_path=str(f),
-                        study_or_trial=study.trials[0], storage=_compat.study_storage(study))  # fmt: skip
+        upload_artifact(
+            artifact_store=FileSystemArtifactStore(str(tmp_path)),
+            file_path=str(f),
+            study_or_trial=study.trials[0],
+            storage=_compat.study_storage(study),
+        )
 
 
 # ------------------------------------------------------------------------------------------------------ CPython
@@ -186,8 +193,12 @@ def test_forkserver_launch_is_the_one_copied():
     from multiprocessing import popen_forkserver
 
     source = inspect.getsource(popen_forkserver.Popen._launch)
-    for call in ("spawn.get_preparation_data(process_obj._name)", "reduction.dump(prep_data, buf)",
-                 "forkserver.connect_to_new_process(self._fds)", "forkserver.read_signed(self.sentinel)"):  # fmt: skip
+    for call in (
+        "spawn.get_preparation_data(process_obj._name)",
+        "reduction.dump(prep_data, buf)",
+        "forkserver.connect_to_new_process(self._fds)",
+        "forkserver.read_signed(self.sentinel)",
+    ):
         assert call in source, call
     popen = _compat.popen_class()
     assert issubclass(popen, popen_forkserver.Popen)

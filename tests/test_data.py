@@ -14,7 +14,20 @@ import numpy as np
 import pytest
 
 from sysprune.datasets import _prepare, _registry as _dataset_registry
-from sysprune.datasets import CACHE_DIR_ENV, DATA_DIR_ENV, Dataset, check_dataset_name, dataset_kind, load, open_prepared, prepare, read_meta, resolve_cache_dir, resolve_data_dir, stratified_order
+from sysprune.datasets import (
+    CACHE_DIR_ENV,
+    DATA_DIR_ENV,
+    Dataset,
+    check_dataset_name,
+    dataset_kind,
+    load,
+    open_prepared,
+    prepare,
+    read_meta,
+    resolve_cache_dir,
+    resolve_data_dir,
+    stratified_order,
+)
 from sysprune.exceptions import DatasetUnavailable
 
 SPLITS = ("train", "val", "test")
@@ -46,9 +59,16 @@ def _assert_stratified(meta: dict, tolerance: int = 2) -> None:
 
 @pytest.mark.parametrize(
     "name, kind",
-    [("digits", "image"), ("mnist", "image"), ("fashion_mnist", "image"), ("pmlb:adult", "tabular"),
-     ("pmlb:connect_4", "tabular"), ("pmlb:any_name_here", "tabular"),
-     ("pmlb:GAMETES_Epistasis_2_Way_20atts_0.1H_EDM_1_1", "tabular"), ("pmlb:a+b-c", "tabular")],
+    [
+        ("digits", "image"),
+        ("mnist", "image"),
+        ("fashion_mnist", "image"),
+        ("pmlb:adult", "tabular"),
+        ("pmlb:connect_4", "tabular"),
+        ("pmlb:any_name_here", "tabular"),
+        ("pmlb:GAMETES_Epistasis_2_Way_20atts_0.1H_EDM_1_1", "tabular"),
+        ("pmlb:a+b-c", "tabular"),
+    ],
 )
 def test_valid_names_and_kinds(name, kind):
     assert check_dataset_name(name) == name
@@ -256,7 +276,9 @@ def test_mnist_test_rows_come_from_the_official_test_split(data_dir, cache_dir):
     _assert_stratified(meta)
     prep = meta["preprocessing"]
     assert prep["scale"] == 255.0 and prep["mean"] == pytest.approx(0.1307, abs=0.01)
-    raw = {s: np.round((getattr(ds, f"X_{s}")[:, 0] * prep["std"] + prep["mean"]) * 255).astype(np.uint8) for s in SPLITS}
+    raw = {
+        s: np.round((getattr(ds, f"X_{s}")[:, 0] * prep["std"] + prep["mean"]) * 255).astype(np.uint8) for s in SPLITS
+    }
     official_train = {r.tobytes() for r in _idx_images(data_dir / "MNIST/raw/train-images-idx3-ubyte")}
     official_test = {r.tobytes() for r in _idx_images(data_dir / "MNIST/raw/t10k-images-idx3-ubyte")}
     assert all(r.tobytes() in official_test for r in raw["test"])
@@ -342,7 +364,9 @@ def test_unknown_pmlb_name_is_a_value_error_naming_it(data_dir, tmp_path):
 
 
 @pytest.mark.data
-@pytest.mark.parametrize("name, where", [("pmlb:mushroom", "pmlb"), ("mnist", "MNIST/raw"), ("fashion_mnist", "FashionMNIST/raw")])
+@pytest.mark.parametrize(
+    "name, where", [("pmlb:mushroom", "pmlb"), ("mnist", "MNIST/raw"), ("fashion_mnist", "FashionMNIST/raw")]
+)
 def test_missing_dataset_offline_is_one_line_unavailable(name, where, tmp_path, capfd):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -359,7 +383,9 @@ def test_missing_dataset_offline_is_one_line_unavailable(name, where, tmp_path, 
 
 
 def test_unknown_name_with_an_empty_data_dir_still_lists_examples(tmp_path):
-    with pytest.raises(ValueError, match=r"unknown dataset 'pmlb:zzz'.*\(e\.g\. adult, connect_4, iris, letter, mushroom, \.\.\.\)$"):
+    with pytest.raises(
+        ValueError, match=r"unknown dataset 'pmlb:zzz'.*\(e\.g\. adult, connect_4, iris, letter, mushroom, \.\.\.\)$"
+    ):
         prepare("pmlb:zzz", seed=0, data_dir=tmp_path, cache_dir=tmp_path / "cache")
 
 
@@ -368,8 +394,13 @@ def test_unknown_name_with_an_empty_data_dir_still_lists_examples(tmp_path):
     [
         (PermissionError(13, "Permission denied"), "the directory is not writable: [Errno 13] Permission denied"),
         (OSError(30, "Read-only file system"), "the directory is not writable: [Errno 30] Read-only file system"),
-        (RuntimeError("Error downloading x.gz:\nTried https://a/, got:\n<urlopen error [Errno -2] Name or service "
-                      "not known>\n"), "no network: name or service not known"),
+        (
+            RuntimeError(
+                "Error downloading x.gz:\nTried https://a/, got:\n<urlopen error [Errno -2] Name or service "
+                "not known>\n"
+            ),
+            "no network: name or service not known",
+        ),
         (OSError("Network is unreachable"), "no network: network is unreachable"),
         (ValueError("checksum\nmismatch"), "ValueError: checksum mismatch"),
     ],
@@ -412,8 +443,11 @@ def test_a_family_loader_gets_the_full_name_and_members_are_checked(registry, tm
     assert "toyfam:<name>" in _dataset_registry.dataset_names()
     with pytest.raises(ValueError, match=r"invalid dataset name 'toyfam:\.\./x': expected toyfam:<name>"):
         check_dataset_name("toyfam:../x")
-    with pytest.raises(ValueError, match=r"unknown dataset 'cifar10'; valid: .*, or pmlb:<name> \(.*\), toyfam:<name> "
-                                         r"\(toy rows\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown dataset 'cifar10'; valid: .*, or pmlb:<name> \(.*\), toyfam:<name> "
+        r"\(toy rows\)",
+    ):
         check_dataset_name("cifar10")
     ds = load("toyfam:x1", seed=0, cache_dir=tmp_path / "c", data_dir=tmp_path / "d")
     assert asked == [("toyfam:x1", tmp_path / "d")]

@@ -16,11 +16,21 @@ def test_the_public_homes_re_export_the_same_class(module, name):
 
 @pytest.mark.parametrize(
     ("cls", "builtin"),
-    [(ex.SpecError, ValueError), (ex.StudyMismatch, ValueError), (ex.StorageError, ValueError),
-     (ex.DatabaseNotFound, ValueError), (ex.StudyNotFound, KeyError), (ex.NoStepMetrics, ValueError),
-     (ex.UnsupportedStorage, ValueError), (ex.DatasetUnavailable, ValueError), (ex.DashboardError, RuntimeError),
-     (ex.TrialProcessError, RuntimeError), (ex.CapExceeded, RuntimeError), (ex.CompatError, RuntimeError)],
-)  # fmt: skip
+    [
+        (ex.SpecError, ValueError),
+        (ex.StudyMismatch, ValueError),
+        (ex.StorageError, ValueError),
+        (ex.DatabaseNotFound, ValueError),
+        (ex.StudyNotFound, KeyError),
+        (ex.NoStepMetrics, ValueError),
+        (ex.UnsupportedStorage, ValueError),
+        (ex.DatasetUnavailable, ValueError),
+        (ex.DashboardError, RuntimeError),
+        (ex.TrialProcessError, RuntimeError),
+        (ex.CapExceeded, RuntimeError),
+        (ex.CompatError, RuntimeError),
+    ],
+)
 def test_every_error_is_a_sysprune_error_and_a_builtin(cls, builtin):
     assert issubclass(cls, ex.SyspruneError) and issubclass(cls, builtin)
     assert set(ex.__all__) >= {cls.__name__}

@@ -37,14 +37,23 @@ def plugin_dir(tmp_path, monkeypatch):
     yield folder
     for module in ("flops_metric", "blobs_data", "random_features", "plateau_pruner"):
         sys.modules.pop(module, None)
-    for live, saved in ((_metrics.METRICS, metrics), (_registry._MODELS, models), (_dataset_registry._SOURCES, sources)):
+    for live, saved in (
+        (_metrics.METRICS, metrics),
+        (_registry._MODELS, models),
+        (_dataset_registry._SOURCES, sources),
+    ):
         live.clear()
         live.update(saved)
 
 
 def test_the_page_shows_each_file():
-    assert set(doc_files()) == {"flops_metric.py", "blobs_data.py", "random_features.py", "extend_demo.toml",
-                                "plateau_pruner.py"}
+    assert set(doc_files()) == {
+        "flops_metric.py",
+        "blobs_data.py",
+        "random_features.py",
+        "extend_demo.toml",
+        "plateau_pruner.py",
+    }
 
 
 def test_a_study_on_a_model_dataset_and_metric_of_ones_own_prunes_on_the_custom_budget(plugin_dir, tmp_path):
@@ -89,8 +98,9 @@ def test_a_registered_metric_is_budgetable_unless_it_is_learning(plugin_dir, tmp
     sysprune.register_metric("latency_p99_ms", unit="ms", kind="level")
     sysprune.register_metric("val_f1", unit="1", kind="learning", better="maximize")
     study = tmp_path / "s.toml"
-    study.write_text('model = "sklearn_sgd"\ndataset = "digits"\n[objective]\nmetric = "val_f1"\n'
-                     '[budgets]\nlatency_p99_ms = 1.0\n')
+    study.write_text(
+        'model = "sklearn_sgd"\ndataset = "digits"\n[objective]\nmetric = "val_f1"\n[budgets]\nlatency_p99_ms = 1.0\n'
+    )
     spec = sysprune.load_spec(study)
     assert spec.budgets == {"latency_p99_ms": 1.0}
     assert spec.objective.directions == ("maximize",)
@@ -106,7 +116,9 @@ def test_plugins_are_validated_naming_the_module(tmp_path):
     with pytest.raises(sysprune.SpecError, match=r"s\.toml: plugins: plugin module 'no_such_plugin_module' cannot "):
         sysprune.load_spec(study)
     study.write_text('plugins = "blobs_data"\nmodel = "sklearn_sgd"\ndataset = "digits"\n')
-    with pytest.raises(sysprune.SpecError, match=r"plugins: value 'blobs_data' is invalid; valid: a list of module names"):
+    with pytest.raises(
+        sysprune.SpecError, match=r"plugins: value 'blobs_data' is invalid; valid: a list of module names"
+    ):
         sysprune.load_spec(study)
 
 
@@ -153,15 +165,23 @@ def test_registering_a_name_twice_with_other_code_is_refused(plugin_dir):
     "call, message",
     [
         (lambda: sysprune.register_metric("Bad Name", unit="s", kind="level"), "metric name must be lower case"),
-        (lambda: sysprune.register_metric("x_s", unit="s", kind="gauge"),
-         "kind of metric 'x_s' must be one of cumulative, level, structural, learning, got 'gauge'"),
+        (
+            lambda: sysprune.register_metric("x_s", unit="s", kind="gauge"),
+            "kind of metric 'x_s' must be one of cumulative, level, structural, learning, got 'gauge'",
+        ),
         (lambda: sysprune.register_metric("x_s", unit="", kind="level"), "unit of metric 'x_s' must be a non-empty"),
-        (lambda: sysprune.register_dataset("x", lambda n, d: None, kind="audio"),
-         "kind of dataset 'x' must be 'tabular' or 'image', got 'audio'"),
-        (lambda: sysprune.register_dataset("x", lambda n, d: None, kind="image", pixel_max=0),
-         "pixel_max of dataset 'x' must be a number > 0, got 0"),
-        (lambda: sysprune.register_model("x", len, space={}, inputs=("audio",)),
-         r"inputs of model 'x' must be a non-empty subset of tabular, image, got \['audio'\]"),
+        (
+            lambda: sysprune.register_dataset("x", lambda n, d: None, kind="audio"),
+            "kind of dataset 'x' must be 'tabular' or 'image', got 'audio'",
+        ),
+        (
+            lambda: sysprune.register_dataset("x", lambda n, d: None, kind="image", pixel_max=0),
+            "pixel_max of dataset 'x' must be a number > 0, got 0",
+        ),
+        (
+            lambda: sysprune.register_model("x", len, space={}, inputs=("audio",)),
+            r"inputs of model 'x' must be a non-empty subset of tabular, image, got \['audio'\]",
+        ),
     ],
 )
 def test_registration_arguments_are_checked_naming_the_value(call, message, plugin_dir):

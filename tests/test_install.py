@@ -39,25 +39,36 @@ def run_without_extras(tmp_path: Path, code: str, timeout: float = 300) -> str:
     site.mkdir(exist_ok=True)
     (site / "sitecustomize.py").write_text(_SITECUSTOMIZE)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
 
 def test_the_blocker_blocks(tmp_path):
-    out = run_without_extras(tmp_path, """
+    out = run_without_extras(
+        tmp_path,
+        """
         for name in ("torch", "torchvision", "pmlb", "optuna_dashboard"):
             try:
                 __import__(name)
             except ImportError:
                 print("refused", name)
-    """)
+    """,
+    )
     assert out.split("\n")[:-1] == [f"refused {m}" for m in BLOCKED]
 
 
 def test_import_sysprune_and_the_pruners_work_without_the_extras(tmp_path):
-    out = run_without_extras(tmp_path, """
+    out = run_without_extras(
+        tmp_path,
+        """
         import sys
         import optuna
         import sysprune
@@ -79,12 +90,15 @@ def test_import_sysprune_and_the_pruners_work_without_the_extras(tmp_path):
         study.optimize(objective, n_trials=2)
         print([t.state.name for t in study.trials])
         print(sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "torchvision", "pmlb", "optuna_dashboard")))
-    """)
+    """,
+    )
     assert out.splitlines() == ["['COMPLETE', 'PRUNED']", "[]"]
 
 
 def test_a_model_or_dataset_named_without_its_extra_is_one_line_naming_the_extra(tmp_path):
-    out = run_without_extras(tmp_path, """
+    out = run_without_extras(
+        tmp_path,
+        """
         from pathlib import Path
         import sysprune
 
@@ -96,7 +110,8 @@ def test_a_model_or_dataset_named_without_its_extra_is_one_line_naming_the_extra
                 print(e)
         Path("s.toml").write_text('model = "sklearn_sgd"\\ndataset = "digits"\\n')
         print(sysprune.load_spec("s.toml").model)
-    """)
+    """,
+    )
     assert out.splitlines() == [
         "s.toml: model: model 'torch_mlp' needs torch, which is not installed; install sysprune[torch] "
         "(pip install 'sysprune[torch]')",
@@ -110,7 +125,9 @@ def test_a_model_or_dataset_named_without_its_extra_is_one_line_naming_the_extra
 
 def test_a_study_runs_without_torch(tmp_path):
     """The scikit-learn model on the bundled digits: worker, fork server and trial processes all without torch."""
-    out = run_without_extras(tmp_path, """
+    out = run_without_extras(
+        tmp_path,
+        """
         import sys
         from pathlib import Path
         import sysprune
@@ -119,7 +136,8 @@ def test_a_study_runs_without_torch(tmp_path):
         result = sysprune.run_study(sysprune.load_spec("s.toml"), storage_url="sqlite:///s.db", cache_dir="arrays")
         print([t.state.name for t in result.study.trials])
         print(sorted(m for m in sys.modules if m.split(".")[0] == "torch"))
-    """)
+    """,
+    )
     assert out.splitlines() == ["['COMPLETE', 'COMPLETE']", "[]"]
 
 

@@ -33,7 +33,9 @@ spin_ms = 1
 def test_the_mask_hides_only_the_password():
     from sysprune.cli import mask_url
 
-    assert mask_url("postgresql+psycopg2://u:s3cret@db.example:5432/x") == "postgresql+psycopg2://u:***@db.example:5432/x"
+    assert (
+        mask_url("postgresql+psycopg2://u:s3cret@db.example:5432/x") == "postgresql+psycopg2://u:***@db.example:5432/x"
+    )
     assert mask_url("sqlite:///results/sysprune.db") == "sqlite:///results/sysprune.db"
     assert mask_url("not a url") == "not a url"
     # not parsable as a URL (a typo, a port that is not a number): still masked
@@ -59,8 +61,9 @@ def _secret(url: str) -> str:
 
 def _sysprune(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "sysprune.cli", *args], capture_output=True, text=True, env=env,
-                          cwd=cwd, timeout=timeout)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "sysprune.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +84,10 @@ def test_run_never_prints_the_password(ran, pg_url):
     assert r.returncode == 0, r.stderr
     shown = sqlalchemy.make_url(pg_url).render_as_string(hide_password=True)
     lines = r.stdout.splitlines()
-    assert lines[0].startswith("starting s: tests.workloads.alloc on digits") and f"-> {shown} (study {name!r})" in lines[0]
+    assert (
+        lines[0].startswith("starting s: tests.workloads.alloc on digits")
+        and f"-> {shown} (study {name!r})" in lines[0]
+    )
     assert any(line.startswith(f"results: {shown}  ") for line in lines), r.stdout
     assert _secret(pg_url) not in r.stdout + r.stderr
 
@@ -103,16 +109,24 @@ def test_the_study_mismatch_error_never_prints_the_password(ran, pg_url):
     assert r.returncode == 2
     (line,) = r.stderr.strip().splitlines()
     shown = sqlalchemy.make_url(pg_url).render_as_string(hide_password=True)
-    assert line == (f"sysprune: error: study {name!r} in {shown} was defined differently: seed 0 -> 7; "
-                    "to start a new study, give another --study-name")  # fmt: skip
+    assert line == (
+        f"sysprune: error: study {name!r} in {shown} was defined differently: seed 0 -> 7; "
+        "to start a new study, give another --study-name"
+    )
     assert _secret(pg_url) not in r.stdout + r.stderr
 
 
 def test_the_dashboard_banner_never_prints_the_password(ran, pg_url):
     _, _, cwd = ran
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    p = subprocess.Popen([sys.executable, "-m", "sysprune.cli", "dashboard", "--storage", pg_url, "--port", "0"],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=cwd)  # fmt: skip
+    p = subprocess.Popen(
+        [sys.executable, "-m", "sysprune.cli", "dashboard", "--storage", pg_url, "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
     out = []
     deadline = time.monotonic() + 120
     try:

@@ -133,7 +133,11 @@ def test_latency_is_per_sample_and_brackets_its_median():
 def test_torch_model_memory_before_the_first_step_equals_after():
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.BatchNorm1d(16), torch.nn.Linear(16, 2))
-    for opt_cls, kw in ((torch.optim.AdamW, {}), (torch.optim.SGD, {"momentum": 0.9}), (torch.optim.Adam, {"amsgrad": True})):
+    for opt_cls, kw in (
+        (torch.optim.AdamW, {}),
+        (torch.optim.SGD, {"momentum": 0.9}),
+        (torch.optim.Adam, {"amsgrad": True}),
+    ):
         opt = opt_cls(net.parameters(), lr=0.1, **kw)
         before = model_mem_mb(net, opt)
         net(torch.randn(4, 8)).sum().backward()
@@ -168,8 +172,9 @@ def test_a_plain_objective_rejects_a_configuration_before_training(digits):
         sysprune.report(trial, 0, 0.5, meter.sample())
         return 0.5
 
-    study = optuna.create_study(direction="maximize",
-                                pruner=sysprune.ResourceBudgetPruner({"n_params": 1000}, max_steps=1))  # fmt: skip
+    study = optuna.create_study(
+        direction="maximize", pruner=sysprune.ResourceBudgetPruner({"n_params": 1000}, max_steps=1)
+    )
     study.enqueue_trial({"width": 256})
     study.enqueue_trial({"width": 4})
     study.optimize(objective, n_trials=2)

@@ -109,7 +109,11 @@ def test_unknown_parameter_is_rejected_naming_it(name, digits):
         ("torch_mlp", {"width": 0}, "torch_mlp: width must be an integer >= 1, got 0"),
         ("torch_mlp", {"dropout": 1.5}, r"torch_mlp: dropout must be a number in \[0, 0.99\], got 1.5"),
         ("torch_cnn", {"kernel_size": 4}, "torch_cnn: kernel_size must be one of 1, 3, 5, 7, got 4"),
-        ("sklearn_sgd", {"loss": "squared"}, "sklearn_sgd: loss must be one of hinge, log_loss, modified_huber, got 'squared'"),
+        (
+            "sklearn_sgd",
+            {"loss": "squared"},
+            "sklearn_sgd: loss must be one of hinge, log_loss, modified_huber, got 'squared'",
+        ),
         ("sklearn_sgd", {"alpha": -1.0}, "sklearn_sgd: alpha must be a positive number, got -1.0"),
     ],
 )
@@ -349,10 +353,14 @@ def test_a_parameter_left_out_without_a_default_is_named(registry, digits):
 
 
 def test_a_missing_optional_dependency_names_what_to_install(registry):
-    registry.register_model("needs_stuff", lambda params, data, *, seed: None, space={},
-                            requires=("torch", "no_such_module_xyz"))
-    with pytest.raises(ValueError, match=r"^model 'needs_stuff' needs no_such_module_xyz, which is not installed; "
-                                         r"install no_such_module_xyz \(pip install no_such_module_xyz\)$"):
+    registry.register_model(
+        "needs_stuff", lambda params, data, *, seed: None, space={}, requires=("torch", "no_such_module_xyz")
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"^model 'needs_stuff' needs no_such_module_xyz, which is not installed; "
+        r"install no_such_module_xyz \(pip install no_such_module_xyz\)$",
+    ):
         get_model("needs_stuff")
 
 

@@ -12,9 +12,16 @@ from sysprune.study._progress import Progress
 
 
 def _add(study, state, value=None, **attrs):
-    study.add_trial(create_trial(state=state, value=value, params={"x": 0.5},
-                                 distributions={"x": FloatDistribution(0, 1)}, user_attrs=attrs,
-                                 intermediate_values={0: 0.1} if state == TrialState.PRUNED else None))  # fmt: skip
+    study.add_trial(
+        create_trial(
+            state=state,
+            value=value,
+            params={"x": 0.5},
+            distributions={"x": FloatDistribution(0, 1)},
+            user_attrs=attrs,
+            intermediate_values={0: 0.1} if state == TrialState.PRUNED else None,
+        )
+    )
     return study.trials[-1]
 
 

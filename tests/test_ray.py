@@ -31,25 +31,44 @@ def ray_cluster():
 
 
 def _spec():
-    return parse_spec({
-        "name": "r", "model": "torch_mlp", "steps": 2, "n_trials": 4, "seed": 2,
-        "dataset": {"name": "digits"}, "sampler": {"name": "random"},
-        "search_space": {"lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True}, "width": 16,
-                         "n_layers": 1, "batch_size": 256},
-        "trial": {"infer_repeats": 3, "infer_batch_size": 64},
-    })  # fmt: skip
+    return parse_spec(
+        {
+            "name": "r",
+            "model": "torch_mlp",
+            "steps": 2,
+            "n_trials": 4,
+            "seed": 2,
+            "dataset": {"name": "digits"},
+            "sampler": {"name": "random"},
+            "search_space": {
+                "lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True},
+                "width": 16,
+                "n_layers": 1,
+                "batch_size": 256,
+            },
+            "trial": {"infer_repeats": 3, "infer_batch_size": 64},
+        }
+    )
 
 
 def test_a_small_study_on_a_local_ray_cluster_stores_every_step(ray_cluster, sqlite_url, cache_dir):
     seen = []
-    result = run_study(_spec(), storage_url=sqlite_url, cache_dir=str(cache_dir), ray_address="", workers=2,
-                       callbacks=[lambda study, trial: seen.append(trial.number)])  # fmt: skip
+    result = run_study(
+        _spec(),
+        storage_url=sqlite_url,
+        cache_dir=str(cache_dir),
+        ray_address="",
+        workers=2,
+        callbacks=[lambda study, trial: seen.append(trial.number)],
+    )
     trials = optuna.load_study(study_name="r", storage=sqlite_url).get_trials()
     assert result.n_run == 4
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     df = load_step_metrics(sqlite_url, "r")
     assert sorted(df[["trial_number", "step"]].itertuples(index=False, name=None)) == [
-        (n, s) for n in range(4) for s in range(-1, 2)  # step -1: the pre-training probe
+        (n, s)
+        for n in range(4)
+        for s in range(-1, 2)  # step -1: the pre-training probe
     ]
     assert df[["wall_s", "cpu_s", "peak_rss_mb"]].notna().all().all()
     # structural metrics: at the pre-training probe and the last step (no pruner asked for step 0's)
@@ -64,6 +83,9 @@ def test_without_ray_installed_the_error_is_one_line(monkeypatch):
     from sysprune.study._ray import RayUnavailable, _import_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` sees when it is not installed
-    with pytest.raises(RayUnavailable, match=r"^--ray: ray is not installed; install the extra: "
-                                             r"pip install 'sysprune\[ray\]'$"):  # fmt: skip
+    with pytest.raises(
+        RayUnavailable,
+        match=r"^--ray: ray is not installed; install the extra: "
+        r"pip install 'sysprune\[ray\]'$",
+    ):
         _import_ray()

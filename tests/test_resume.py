@@ -14,15 +14,28 @@ from sysprune.study._open import HISTORY_ATTR, IDENTITY_ATTR
 from sysprune.study._runner import StudyMismatch, run_study
 from sysprune.spec import parse_spec
 
-SPACE = {"width": {"type": "int", "low": 8, "high": 16}, "n_layers": 1,
-         "lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
-         "batch_size": {"type": "categorical", "choices": [64, 128]}}  # fmt: skip
+SPACE = {
+    "width": {"type": "int", "low": 8, "high": 16},
+    "n_layers": 1,
+    "lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True},
+    "batch_size": {"type": "categorical", "choices": [64, 128]},
+}
 
 
 def _spec(name: str, **over):
-    raw = {"name": name, "model": "torch_mlp", "dataset": "digits", "steps": 2, "n_trials": 1, "seed": 0,
-           "sampler": "random", "search_space": SPACE, "budgets": {"wall_s": 60.0}, "pruner": "budget",
-           "trial": {"infer_repeats": 1, "infer_batch_size": 16}}  # fmt: skip
+    raw = {
+        "name": name,
+        "model": "torch_mlp",
+        "dataset": "digits",
+        "steps": 2,
+        "n_trials": 1,
+        "seed": 0,
+        "sampler": "random",
+        "search_space": SPACE,
+        "budgets": {"wall_s": 60.0},
+        "pruner": "budget",
+        "trial": {"infer_repeats": 1, "infer_batch_size": 16},
+    }
     raw.update(over)
     return parse_spec(raw)
 
@@ -32,8 +45,7 @@ def _study(url: str, cache_dir) -> object:
     name = f"resume-{uuid.uuid4().hex[:10]}"
 
     def again(n_trials=None, seed=None, **over):
-        return run_study(_spec(name, **over), storage_url=url, cache_dir=str(cache_dir), n_trials=n_trials,
-                         seed=seed)  # fmt: skip
+        return run_study(_spec(name, **over), storage_url=url, cache_dir=str(cache_dir), n_trials=n_trials, seed=seed)
 
     first = again()
     assert [t.state for t in first.study.trials] == [TrialState.COMPLETE]
@@ -78,18 +90,24 @@ CHANGES = {
     "another budget": ({"budgets": {"wall_s": 60.0, "infer_ms": 1.0}}, "budgets.infer_ms (absent) -> 1.0"),
     "pruner policy": ({"pruner": "none"}, 'pruner.policy "budget" -> "none"'),
     "pruner parameter": ({"pruner": {"policy": "budget", "confidence": 0.9}}, "pruner.params.confidence 0.95 -> 0.9"),
-    "categorical choices": ({"search_space": {**SPACE, "batch_size": {"type": "categorical", "choices": [64, 256]}}},
-                            "search_space.batch_size.choices [64, 128] -> [64, 256]"),
-    "a range's log": ({"search_space": {**SPACE, "lr": {"type": "float", "low": 1e-3, "high": 1e-2}}},
-                      "search_space.lr.log true -> false"),
-    "a range's bounds": ({"search_space": {**SPACE, "width": {"type": "int", "low": 8, "high": 32}}},
-                         "search_space.width.high 16 -> 32"),
+    "categorical choices": (
+        {"search_space": {**SPACE, "batch_size": {"type": "categorical", "choices": [64, 256]}}},
+        "search_space.batch_size.choices [64, 128] -> [64, 256]",
+    ),
+    "a range's log": (
+        {"search_space": {**SPACE, "lr": {"type": "float", "low": 1e-3, "high": 1e-2}}},
+        "search_space.lr.log true -> false",
+    ),
+    "a range's bounds": (
+        {"search_space": {**SPACE, "width": {"type": "int", "low": 8, "high": 32}}},
+        "search_space.width.high 16 -> 32",
+    ),
     "a fixed value": ({"search_space": {**SPACE, "n_layers": 2}}, "search_space.n_layers.value 1 -> 2"),
     "objective": ({"objective": {"metric": "val_loss"}}, 'objective.metrics ["val_accuracy"] -> ["val_loss"]'),
     "steps": ({"steps": 3}, "steps 2 -> 3"),
     "model": ({"model": "sklearn_sgd", "search_space": {}}, 'model "torch_mlp" -> "sklearn_sgd"'),
     "measurement": ({"trial": {"infer_repeats": 1, "infer_batch_size": 32}}, "trial.infer_batch_size 16 -> 32"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", sorted(CHANGES))
@@ -117,8 +135,9 @@ def test_the_seed_argument_is_part_of_the_identity(untouched):
 
 def test_more_trials_and_another_sampler_are_accepted_and_recorded(study):
     study(n_trials=1)
-    result = run_study(_spec(study.name, n_trials=3, sampler={"name": "tpe", "n_startup_trials": 2}),
-                       storage_url=study.url)  # fmt: skip
+    result = run_study(
+        _spec(study.name, n_trials=3, sampler={"name": "tpe", "n_startup_trials": 2}), storage_url=study.url
+    )
     assert result.n_run == 1 and result.n_existing == 2
     s = _load(study)
     assert len(s.trials) == 3

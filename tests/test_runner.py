@@ -89,8 +89,15 @@ def test_step_0_is_probed_only_for_a_pruner_that_waits_for_that_reading(run, sql
 
 
 def test_an_estimator_unmeasurable_before_training_gets_its_first_size_reading_at_step_0(run, sqlite_url):
-    run(_spec(n_trials=1, model="sklearn_sgd", search_space={}, budgets={"model_bytes": 10**9},
-              pruner={"policy": "budget"}))  # fmt: skip
+    run(
+        _spec(
+            n_trials=1,
+            model="sklearn_sgd",
+            search_space={},
+            budgets={"model_bytes": 10**9},
+            pruner={"policy": "budget"},
+        )
+    )
     df = load_step_metrics(sqlite_url, "t").set_index("step")
     assert math.isnan(df.loc[-1, "model_bytes"]) and df.loc[0, "model_bytes"] > 0
 
@@ -111,8 +118,12 @@ def test_plain_baselines_keep_the_budget_from_the_sampler(run, policy):
 
 
 def test_peak_memory_belongs_to_each_trial(run, sqlite_url):
-    spec = _spec(model="tests.workloads.alloc", steps=2, n_trials=2,
-                 search_space={"mb": {"type": "categorical", "choices": [300, 30]}, "spin_ms": 5})  # fmt: skip
+    spec = _spec(
+        model="tests.workloads.alloc",
+        steps=2,
+        n_trials=2,
+        search_space={"mb": {"type": "categorical", "choices": [300, 30]}, "spin_ms": 5},
+    )
     _enqueue(sqlite_url, "t", [{"mb": 300}, {"mb": 30}])
     run(spec)
     df = load_step_metrics(sqlite_url, "t").groupby("trial_number").last()
@@ -123,9 +134,12 @@ def test_peak_memory_belongs_to_each_trial(run, sqlite_url):
 
 
 def test_inference_latency_grows_with_width(run, sqlite_url):
-    spec = _spec(steps=1, n_trials=2, search_space={"width": {"type": "int", "low": 8, "high": 2048},
-                                                    "n_layers": 3, "batch_size": 256},
-                 trial={"infer_repeats": 7, "infer_batch_size": 256})  # fmt: skip
+    spec = _spec(
+        steps=1,
+        n_trials=2,
+        search_space={"width": {"type": "int", "low": 8, "high": 2048}, "n_layers": 3, "batch_size": 256},
+        trial={"infer_repeats": 7, "infer_batch_size": 256},
+    )
     _enqueue(sqlite_url, "t", [{"width": 16}, {"width": 2048}])
     run(spec)
     df = load_step_metrics(sqlite_url, "t")
@@ -155,13 +169,17 @@ def test_resume_refuses_a_study_defined_differently(run):
     from sysprune.study._runner import StudyMismatch
 
     run(_spec(n_trials=1))
-    with pytest.raises(StudyMismatch, match="defined differently: model \"torch_mlp\" -> \"sklearn_sgd\""):
+    with pytest.raises(StudyMismatch, match='defined differently: model "torch_mlp" -> "sklearn_sgd"'):
         run(_spec(model="sklearn_sgd", search_space={}))
 
 
 def test_a_failing_trial_is_marked_fail_and_the_study_goes_on(run, sqlite_url):
-    spec = _spec(model="tests.workloads.alloc", steps=3, n_trials=3,
-                 search_space={"fail_at": {"type": "categorical", "choices": [-1, 1]}, "mb": 1, "spin_ms": 1})  # fmt: skip
+    spec = _spec(
+        model="tests.workloads.alloc",
+        steps=3,
+        n_trials=3,
+        search_space={"fail_at": {"type": "categorical", "choices": [-1, 1]}, "mb": 1, "spin_ms": 1},
+    )
     _enqueue(sqlite_url, "t", [{"fail_at": -1}, {"fail_at": 1}, {"fail_at": -1}])
     study = run(spec).study
     assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
@@ -172,8 +190,12 @@ def test_a_failing_trial_is_marked_fail_and_the_study_goes_on(run, sqlite_url):
 
 
 def test_median_pruning_records_a_reason(run, sqlite_url):
-    spec = _spec(steps=4, n_trials=8, pruner={"policy": "median", "n_startup_trials": 2, "n_warmup_steps": 0},
-                 search_space={"lr": {"type": "float", "low": 1e-5, "high": 3e-2, "log": True}, "width": 32})  # fmt: skip
+    spec = _spec(
+        steps=4,
+        n_trials=8,
+        pruner={"policy": "median", "n_startup_trials": 2, "n_warmup_steps": 0},
+        search_space={"lr": {"type": "float", "low": 1e-5, "high": 3e-2, "log": True}, "width": 32},
+    )
     study = run(spec).study
     pruned = [t for t in study.trials if t.state == TrialState.PRUNED]
     assert pruned, "with lr down to 1e-5 some trials fall below the median"
@@ -185,8 +207,10 @@ def test_median_pruning_records_a_reason(run, sqlite_url):
 
 
 def test_multi_objective_study_runs_and_stores(run, sqlite_url):
-    spec = _spec(objective={"metric": ["val_accuracy", "infer_ms"], "direction": ["maximize", "minimize"]},
-                 sampler={"name": "nsgaii"})  # fmt: skip
+    spec = _spec(
+        objective={"metric": ["val_accuracy", "infer_ms"], "direction": ["maximize", "minimize"]},
+        sampler={"name": "nsgaii"},
+    )
     study = run(spec).study
     assert study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
     for t in study.trials:
@@ -198,10 +222,15 @@ def test_multi_objective_study_runs_and_stores(run, sqlite_url):
 
 def test_multi_objective_study_prunes_on_a_budget(run, sqlite_url):
     """Optuna refuses trial.report with several objectives; sysprune's step loop still prunes on budgets."""
-    spec = _spec(objective={"metric": ["val_accuracy", "infer_ms"], "direction": ["maximize", "minimize"]},
-                 sampler={"name": "random"}, steps=4, n_trials=2, pruner={"policy": "budget"},
-                 budgets={"n_params": 5000},
-                 search_space={"width": {"type": "int", "low": 8, "high": 512}, "n_layers": 1})  # fmt: skip
+    spec = _spec(
+        objective={"metric": ["val_accuracy", "infer_ms"], "direction": ["maximize", "minimize"]},
+        sampler={"name": "random"},
+        steps=4,
+        n_trials=2,
+        pruner={"policy": "budget"},
+        budgets={"n_params": 5000},
+        search_space={"width": {"type": "int", "low": 8, "high": 512}, "n_layers": 1},
+    )
     _enqueue(sqlite_url, "t", [{"width": 8}, {"width": 512}], directions=("maximize", "minimize"))
     study = run(spec).study
     small, big = study.trials
@@ -228,12 +257,26 @@ def test_process_totals_cover_more_than_the_training(run):
 @pytest.mark.data
 @pytest.mark.parametrize(
     "model, dataset",
-    [("torch_mlp", "fashion_mnist"), ("torch_cnn", "mnist"), ("sklearn_sgd", "pmlb:adult"), ("torch_mlp", "pmlb:letter")],
+    [
+        ("torch_mlp", "fashion_mnist"),
+        ("torch_cnn", "mnist"),
+        ("sklearn_sgd", "pmlb:adult"),
+        ("torch_mlp", "pmlb:letter"),
+    ],
 )
 def test_a_short_trial_of_each_family_on_real_data(data_dir, cache_dir, sqlite_url, model, dataset):
-    spec = parse_spec({"name": "real", "model": model, "steps": 2, "n_trials": 1, "seed": 0,
-                       "dataset": {"name": dataset, "subsample": 3000}, "sampler": {"name": "random"},
-                       "trial": {"infer_repeats": 3, "infer_batch_size": 64}})  # fmt: skip
+    spec = parse_spec(
+        {
+            "name": "real",
+            "model": model,
+            "steps": 2,
+            "n_trials": 1,
+            "seed": 0,
+            "dataset": {"name": dataset, "subsample": 3000},
+            "sampler": {"name": "random"},
+            "trial": {"infer_repeats": 3, "infer_batch_size": 64},
+        }
+    )
     study = run_study(spec, storage_url=sqlite_url, data_dir=str(data_dir), cache_dir=str(cache_dir)).study
     (t,) = study.trials
     assert t.state == TrialState.COMPLETE, t.user_attrs.get("error")
@@ -245,11 +288,20 @@ def test_a_short_trial_of_each_family_on_real_data(data_dir, cache_dir, sqlite_u
 
 
 def test_a_hard_cap_prunes_with_its_reason_and_an_infeasible_constraint(run):
-    spec = _spec(model="tests.workloads.alloc", steps=5, n_trials=1, trial={"max_wall_s": 0.5},
-                 budgets={"wall_s": 100.0}, search_space={"mb": 1, "spin_ms": 300})  # fmt: skip
+    spec = _spec(
+        model="tests.workloads.alloc",
+        steps=5,
+        n_trials=1,
+        trial={"max_wall_s": 0.5},
+        budgets={"wall_s": 100.0},
+        search_space={"mb": 1, "spin_ms": 300},
+    )
     (t,) = run(spec).study.trials
     assert t.state == TrialState.PRUNED
     assert t.user_attrs["prune_detail"]["rule"] == "hard_cap" and t.user_attrs["prune_detail"]["metric"] == "wall_s"
-    assert t.user_attrs["prune_reason"].startswith("wall_s ") and "exceeded the hard cap 0.5" in t.user_attrs["prune_reason"]
+    assert (
+        t.user_attrs["prune_reason"].startswith("wall_s ")
+        and "exceeded the hard cap 0.5" in t.user_attrs["prune_reason"]
+    )
     # the cap's positive constraint, not the last step's (within the 100 s budget) one
     assert t.constraints["budget:wall_s"] > 0

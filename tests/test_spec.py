@@ -7,7 +7,19 @@ import math
 import pytest
 
 from sysprune.models._space import CategoricalParam, FixedParam, FloatParam, IntParam
-from sysprune.spec import BUDGET, N_TRIALS, InvalidArgument, SpecError, check_argument, declared_domain, describe_diff, identity_diff, load_spec, parse_spec, study_identity
+from sysprune.spec import (
+    BUDGET,
+    N_TRIALS,
+    InvalidArgument,
+    SpecError,
+    check_argument,
+    declared_domain,
+    describe_diff,
+    identity_diff,
+    load_spec,
+    parse_spec,
+    study_identity,
+)
 from sysprune._validation import Integer, Real, Text
 
 BASE = {"model": "torch_mlp", "dataset": "digits", "steps": 4}
@@ -33,7 +45,7 @@ def _error(**over) -> str:
         (Text(("a", "b")), ["a", "b"], ["c", "", 1, None], "a, b"),
         (Text(), ["x"], ["", 3], "a non-empty string"),
     ],
-)  # fmt: skip
+)
 def test_a_constraint_accepts_its_values_and_describes_itself(constraint, good, bad, described):
     assert all(constraint.accepts(v) for v in good)
     assert not any(constraint.accepts(v) for v in bad)
@@ -75,14 +87,16 @@ def test_load_spec_prefixes_the_file(tmp_path):
     [
         ("search_space.lr.low", lambda v: {"search_space": {"lr": {"type": "float", "low": v, "high": 0.1}}}),
         ("search_space.lr.high", lambda v: {"search_space": {"lr": {"type": "float", "low": 1e-4, "high": v}}}),
-        ("search_space.lr.step", lambda v: {"search_space": {"lr": {"type": "float", "low": 0.0, "high": 1.0,
-                                                                    "step": v}}}),
+        (
+            "search_space.lr.step",
+            lambda v: {"search_space": {"lr": {"type": "float", "low": 0.0, "high": 1.0, "step": v}}},
+        ),
         ("search_space.dropout", lambda v: {"search_space": {"dropout": v}}),
         ("budgets.wall_s", lambda v: {"budgets": {"wall_s": v}}),
         ("trial.max_wall_s", lambda v: {"trial": {"max_wall_s": v}}),
         ("dataset.val_fraction", lambda v: {"dataset": {"name": "digits", "val_fraction": v}}),
     ],
-)  # fmt: skip
+)
 def test_non_finite_numbers_are_refused_by_field(where, over, bad):
     message = _error(**over(bad))
     assert message.startswith(f"{where}: value {bad!r} is invalid; valid: ")
@@ -107,48 +121,77 @@ def test_declared_domain_reads_type_and_sign_from_the_space():
 @pytest.mark.parametrize(
     "entry, message",
     [
-        ({"n_layers": "three"}, "search_space.n_layers: value 'three' is invalid; valid: an integer >= 1 "
-                                "(torch_mlp declares n_layers as int[1, 3])"),
+        (
+            {"n_layers": "three"},
+            "search_space.n_layers: value 'three' is invalid; valid: an integer >= 1 "
+            "(torch_mlp declares n_layers as int[1, 3])",
+        ),
         ({"n_layers": 2.5}, "search_space.n_layers: value 2.5 is invalid; valid: an integer >= 1"),
-        ({"batch_size": 0}, "search_space.batch_size: value 0 is invalid; valid: an integer >= 1 "
-                            "(torch_mlp declares batch_size as {32, 64, 128, 256})"),
+        (
+            {"batch_size": 0},
+            "search_space.batch_size: value 0 is invalid; valid: an integer >= 1 "
+            "(torch_mlp declares batch_size as {32, 64, 128, 256})",
+        ),
         ({"dropout": -0.1}, "search_space.dropout: value -0.1 is invalid; valid: a finite number >= 0"),
         ({"lr": True}, "search_space.lr: value True is invalid; valid: a finite number >= 0"),
-        ({"lr": [0.1]}, "search_space.lr: value [0.1] is invalid; valid: a plain value, or {type = \"categorical\""),
-        ({"width": {"type": "int", "low": 0, "high": 64}}, "search_space.width.low: value 0 is invalid; valid: an "
-                                                           "integer >= 1"),
-        ({"n_layers": {"type": "float", "low": 1.0, "high": 3.0}}, "search_space.n_layers.type: value 'float' is "
-                                                                   "invalid; valid: int, categorical"),
-        ({"lr": {"type": "int", "low": 1, "high": 3}}, "search_space.lr.type: value 'int' is invalid; valid: "
-                                                       "float, categorical"),
+        ({"lr": [0.1]}, 'search_space.lr: value [0.1] is invalid; valid: a plain value, or {type = "categorical"'),
+        (
+            {"width": {"type": "int", "low": 0, "high": 64}},
+            "search_space.width.low: value 0 is invalid; valid: an integer >= 1",
+        ),
+        (
+            {"n_layers": {"type": "float", "low": 1.0, "high": 3.0}},
+            "search_space.n_layers.type: value 'float' is invalid; valid: int, categorical",
+        ),
+        (
+            {"lr": {"type": "int", "low": 1, "high": 3}},
+            "search_space.lr.type: value 'int' is invalid; valid: float, categorical",
+        ),
         ({"lr": {"type": "normal"}}, "search_space.lr.type: value 'normal' is invalid; valid: float, categorical"),
-        ({"batch_size": {"type": "categorical", "choices": [1, True]}},
-         "search_space.batch_size.choices: value [1, True] is invalid; valid: choices of one type"),
-        ({"batch_size": {"type": "categorical", "choices": [32, 0]}},
-         "search_space.batch_size.choices[1]: value 0 is invalid; valid: an integer >= 1"),
-        ({"batch_size": {"type": "categorical", "choices": [64, 64]}},
-         "search_space.batch_size.choices: value [64, 64] is invalid; valid: distinct choices"),
-        ({"dropout": {"type": "categorical", "choices": [0.5, "x"]}},
-         "search_space.dropout.choices: value [0.5, 'x'] is invalid; valid: choices of one type"),
-        ({"lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": True, "step": 0.01}},
-         "search_space.lr: value log=true step=0.01 is invalid; valid: either log or step, not both"),
-        ({"lr": {"type": "float", "low": 0.0, "high": 0.1, "log": True}},
-         "search_space.lr: value log=true low=0 is invalid; valid: low > 0 on a log scale"),
+        (
+            {"batch_size": {"type": "categorical", "choices": [1, True]}},
+            "search_space.batch_size.choices: value [1, True] is invalid; valid: choices of one type",
+        ),
+        (
+            {"batch_size": {"type": "categorical", "choices": [32, 0]}},
+            "search_space.batch_size.choices[1]: value 0 is invalid; valid: an integer >= 1",
+        ),
+        (
+            {"batch_size": {"type": "categorical", "choices": [64, 64]}},
+            "search_space.batch_size.choices: value [64, 64] is invalid; valid: distinct choices",
+        ),
+        (
+            {"dropout": {"type": "categorical", "choices": [0.5, "x"]}},
+            "search_space.dropout.choices: value [0.5, 'x'] is invalid; valid: choices of one type",
+        ),
+        (
+            {"lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": True, "step": 0.01}},
+            "search_space.lr: value log=true step=0.01 is invalid; valid: either log or step, not both",
+        ),
+        (
+            {"lr": {"type": "float", "low": 0.0, "high": 0.1, "log": True}},
+            "search_space.lr: value log=true low=0 is invalid; valid: low > 0 on a log scale",
+        ),
         ({"lr": {"type": "float", "high": 0.1}}, "search_space.lr.low: missing (required); valid: a finite number"),
     ],
-)  # fmt: skip
+)
 def test_search_space_entries_are_checked_against_the_declared_space(entry, message):
     assert _error(search_space=entry).startswith(message)
 
 
 def test_what_the_declared_space_allows_still_passes():
-    spec = parse_spec({**BASE, "search_space": {
-        "n_layers": 5,  # outside the default range: the range is a default, not a limit
-        "batch_size": {"type": "categorical", "choices": [16, 512]},
-        "dropout": {"type": "categorical", "choices": [0, 0.25]},  # TOML integers are numbers for a float
-        "weight_decay": 0,
-        "lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True},
-    }})  # fmt: skip
+    spec = parse_spec(
+        {
+            **BASE,
+            "search_space": {
+                "n_layers": 5,  # outside the default range: the range is a default, not a limit
+                "batch_size": {"type": "categorical", "choices": [16, 512]},
+                "dropout": {"type": "categorical", "choices": [0, 0.25]},  # TOML integers are numbers for a float
+                "weight_decay": 0,
+                "lr": {"type": "float", "low": 1e-3, "high": 1e-1, "log": True},
+            },
+        }
+    )
     assert spec.search_space["n_layers"] == FixedParam(5)
     assert spec.search_space["dropout"] == CategoricalParam((0, 0.25))
     sgd = parse_spec({"model": "sklearn_sgd", "dataset": "pmlb:iris", "search_space": {"loss": "log_loss"}})
@@ -166,16 +209,22 @@ def test_what_the_declared_space_allows_still_passes():
         ({"policy": "median", "n_warmup_steps": 4}, "pruner.n_warmup_steps"),
         ({"policy": "budget", "n_warmup_steps": 9}, "pruner.n_warmup_steps"),
         ({"policy": "curve", "n_warmup_steps": 4}, "pruner.n_warmup_steps"),
-        ({"policy": "combined", "members": ["budget", "median"], "median": {"n_warmup_steps": 4}},
-         "pruner.median.n_warmup_steps"),
+        (
+            {"policy": "combined", "members": ["budget", "median"], "median": {"n_warmup_steps": 4}},
+            "pruner.median.n_warmup_steps",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_warm_up_as_long_as_the_study_is_refused(pruner, where):
     message = _error(pruner=pruner, budgets={"wall_s": 10})
     value = pruner.get("n_warmup_steps", pruner.get("median", {}).get("n_warmup_steps"))
-    assert message == (f"{where}: value {value} is invalid (the pruner could never act: the study has steps = 4); "
-                       "valid: an integer in [0, 3]")  # fmt: skip
-    assert parse_spec({**BASE, "pruner": {"policy": "median", "n_warmup_steps": 3}}).pruner.params["n_warmup_steps"] == 3
+    assert message == (
+        f"{where}: value {value} is invalid (the pruner could never act: the study has steps = 4); "
+        "valid: an integer in [0, 3]"
+    )
+    assert (
+        parse_spec({**BASE, "pruner": {"policy": "median", "n_warmup_steps": 3}}).pruner.params["n_warmup_steps"] == 3
+    )
 
 
 # ---------------------------------------------------------------------------------------------- unknown PMLB names
@@ -183,8 +232,10 @@ def test_a_warm_up_as_long_as_the_study_is_refused(pruner, where):
 
 def test_an_unknown_pmlb_name_is_refused_offline():
     message = _error(dataset="pmlb:no_such_set")
-    assert message.startswith("dataset.name: unknown dataset 'pmlb:no_such_set': not a PMLB classification dataset; "
-                              "valid: pmlb:<name> for one of the")  # fmt: skip
+    assert message.startswith(
+        "dataset.name: unknown dataset 'pmlb:no_such_set': not a PMLB classification dataset; "
+        "valid: pmlb:<name> for one of the"
+    )
     assert parse_spec({**BASE, "dataset": "pmlb:iris"}).dataset.name == "pmlb:iris"
 
 
@@ -192,8 +243,9 @@ def test_an_unknown_pmlb_name_is_refused_offline():
 
 
 def test_identity_covers_what_changes_the_data_or_the_meaning_of_a_value():
-    spec = parse_spec({**BASE, "budgets": {"wall_s": 10}, "pruner": "budget",
-                       "dataset": {"name": "digits", "subsample": 500}})  # fmt: skip
+    spec = parse_spec(
+        {**BASE, "budgets": {"wall_s": 10}, "pruner": "budget", "dataset": {"name": "digits", "subsample": 500}}
+    )
     ident = study_identity(spec, seed=7)
     assert ident["seed"] == 7 and study_identity(spec)["seed"] == 0
     assert ident["dataset"] == {"name": "digits", "subsample": 500, "val_fraction": 0.2, "test_fraction": 0.2}
@@ -208,8 +260,12 @@ def test_identity_covers_what_changes_the_data_or_the_meaning_of_a_value():
 
 def test_identity_diff_names_each_changed_leaf_old_and_new():
     old = study_identity(parse_spec(BASE), seed=0)
-    new = study_identity(parse_spec({**BASE, "search_space": {"lr": {"type": "float", "low": 1e-4, "high": 3e-2}},
-                                     "budgets": {"wall_s": 5}}), seed=7)  # fmt: skip
+    new = study_identity(
+        parse_spec(
+            {**BASE, "search_space": {"lr": {"type": "float", "low": 1e-4, "high": 3e-2}}, "budgets": {"wall_s": 5}}
+        ),
+        seed=7,
+    )
     diffs = identity_diff(old, new)
     assert [d[0] for d in diffs] == ["seed", "budgets.wall_s", "search_space.lr.log"]
     assert describe_diff(diffs) == "seed 0 -> 7; budgets.wall_s (absent) -> 5.0; search_space.lr.log true -> false"
@@ -221,8 +277,10 @@ def test_identity_diff_judges_only_what_an_older_study_stored():
     legacy = {k: new[k] for k in ("model", "dataset", "objective", "steps")}
     assert identity_diff(legacy, new) == []
     assert describe_diff(identity_diff({**legacy, "steps": 8}, new)) == "steps 8 -> 4"
-    changed = {**legacy, "search_space": {**new["search_space"], "batch_size": {"type": "categorical",
-                                                                                "choices": [32, 64]}}}  # fmt: skip
+    changed = {
+        **legacy,
+        "search_space": {**new["search_space"], "batch_size": {"type": "categorical", "choices": [32, 64]}},
+    }
     assert describe_diff(identity_diff(changed, new)) == (
         "search_space.batch_size.choices [32, 64] -> [32, 64, 128, 256]"
     )
@@ -233,6 +291,8 @@ def test_identity_diff_judges_only_what_an_older_study_stored():
 
 def test_a_subsample_too_small_for_the_split_is_refused():
     message = _error(dataset={"name": "digits", "subsample": 10, "val_fraction": 0.01})
-    assert message == ("dataset: value subsample=10 val_fraction=0.01 test_fraction=0.2 is invalid; valid: at least one "
-                       "row for each of train, val and test")  # fmt: skip
+    assert message == (
+        "dataset: value subsample=10 val_fraction=0.01 test_fraction=0.2 is invalid; valid: at least one "
+        "row for each of train, val and test"
+    )
     assert parse_spec({**BASE, "dataset": {"name": "digits", "subsample": 10}}).dataset.subsample == 10

@@ -15,7 +15,14 @@ from optuna.trial import TrialState
 
 from sysprune import load_step_metrics
 from sysprune.study._open import make_storage
-from sysprune.study._lost import LOST, WORKER_ATTR, WorkerIdentity, host_id, install_lost_trial_callback, recover_lost_trials
+from sysprune.study._lost import (
+    LOST,
+    WORKER_ATTR,
+    WorkerIdentity,
+    host_id,
+    install_lost_trial_callback,
+    recover_lost_trials,
+)
 from sysprune.study._workers import count_in_storage
 from tests._workers_util import fresh, popen, run, study_file, wait_for
 
@@ -64,7 +71,9 @@ def test_a_dead_workers_trial_on_this_host_is_failed_at_once_and_retried(sqlite_
     assert trials[t_live.number].state == TrialState.RUNNING and trials[t_far.number].state == TrialState.RUNNING
     retries = [t for t in trials.values() if t.state == TrialState.WAITING]
     assert sorted((t.params["x"], t.system_attrs["failed_trial"]) for t in retries) == [
-        (0.25, t_dead.number), (0.5, t_reused.number)]  # fmt: skip
+        (0.25, t_dead.number),
+        (0.5, t_reused.number),
+    ]
     assert count_in_storage(study) == 2  # the lost ones do not count; their retries will, once they run
     # idempotent: a second worker starting now finds nothing more to do
     assert recover_lost_trials(study) == []
@@ -108,8 +117,13 @@ def _steps_of(url: str, number: int) -> int:
         with engine.connect() as c:
             if not sa.inspect(c).has_table("sysprune_step_metrics"):
                 return 0
-            return c.execute(sa.text("SELECT COUNT(DISTINCT step) FROM sysprune_step_metrics "
-                                     "WHERE study_name = 's' AND trial_number = :n"), {"n": number}).scalar()  # fmt: skip
+            return c.execute(
+                sa.text(
+                    "SELECT COUNT(DISTINCT step) FROM sysprune_step_metrics "
+                    "WHERE study_name = 's' AND trial_number = :n"
+                ),
+                {"n": number},
+            ).scalar()
     finally:
         engine.dispose()
 
@@ -152,7 +166,7 @@ def test_kill_9_mid_trial_then_the_same_command_again(tmp_path, new_db):
         assert sorted(df[df.trial_number == t.number].step) == [-1, 0, 1, 2]
     assert df[df.trial_number == 0].reset_index(drop=True).equals(steps_0.reset_index(drop=True))
     if new_db.startswith("sqlite"):
-        with sqlite3.connect(new_db[len("sqlite:///"):]) as c:
+        with sqlite3.connect(new_db[len("sqlite:///") :]) as c:
             assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     # nothing of the killed worker lives on (its fork server and trial process die with it)
     gone, alive = psutil.wait_procs(left, timeout=30)
@@ -161,10 +175,12 @@ def test_kill_9_mid_trial_then_the_same_command_again(tmp_path, new_db):
 
 @pytest.mark.parametrize(
     "sig, code, message, reason",
-    [(signal.SIGTERM, 143, "stopped by SIGTERM", "interrupted (SIGTERM)"),
-     (signal.SIGINT, 130, "interrupted; the study is kept", "interrupted (SIGINT)")],
+    [
+        (signal.SIGTERM, 143, "stopped by SIGTERM", "interrupted (SIGTERM)"),
+        (signal.SIGINT, 130, "interrupted; the study is kept", "interrupted (SIGINT)"),
+    ],
     ids=["SIGTERM", "SIGINT"],
-)  # fmt: skip
+)
 def test_a_signal_mid_trial_stops_records_and_exits_with_one_line(tmp_path, sqlite_url, sig, code, message, reason):
     spec = study_file(tmp_path, steps=3, n_trials=2, lo=150, hi=200)
     args = ("run", str(spec), "--storage", sqlite_url, "--quiet", "--no-publish")

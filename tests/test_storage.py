@@ -38,7 +38,9 @@ def test_open_storage_creates_the_folder_and_tunes_sqlite(tmp_path):
     storage = open_storage(f"sqlite:///{db}")
     assert db.is_file()
     with storage.engine.connect() as conn:
-        pragmas = [conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in ("journal_mode", "synchronous", "busy_timeout")]
+        pragmas = [
+            conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in ("journal_mode", "synchronous", "busy_timeout")
+        ]
     assert pragmas == ["wal", 1, 30000]  # synchronous=NORMAL is 1
     assert storage.heartbeat_interval == 60 and storage.grace_period == 180
 

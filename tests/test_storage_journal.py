@@ -47,8 +47,7 @@ WORKER = textwrap.dedent(
 def test_two_processes_on_one_journal_keep_every_step_row(tmp_path):
     path = str(tmp_path / "journal.log")
     storage = JournalStorage(JournalFileBackend(path))
-    optuna.create_study(study_name="journal", storage=storage,
-                        pruner=optuna.pruners.MedianPruner(n_startup_trials=100))  # fmt: skip
+    optuna.create_study(study_name="journal", storage=storage, pruner=optuna.pruners.MedianPruner(n_startup_trials=100))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     workers = [
         subprocess.Popen([sys.executable, "-c", WORKER, path, str(w)], env=env, stderr=subprocess.PIPE, text=True)
@@ -64,8 +63,10 @@ def test_two_processes_on_one_journal_keep_every_step_row(tmp_path):
     assert len(df) == 2 * N_TRIALS * (N_STEPS + 1)  # every step of every trial, the probe (-1) included
     assert sorted(df.trial_number.unique()) == list(range(2 * N_TRIALS))
     assert (df.groupby("trial_number").step.apply(list) == [[-1, 0, 1, 2]] * (2 * N_TRIALS)).all()
-    assert sorted(df.groupby("my_worker").size().to_dict().items()) == [(1.0, N_TRIALS * N_STEPS),
-                                                                        (2.0, N_TRIALS * N_STEPS)]  # fmt: skip
+    assert sorted(df.groupby("my_worker").size().to_dict().items()) == [
+        (1.0, N_TRIALS * N_STEPS),
+        (2.0, N_TRIALS * N_STEPS),
+    ]
     probe = df[df.step == -1]
     assert (probe.n_params - 100).tolist() == probe.trial_number.map(
         df[df.step == 0].set_index("trial_number").my_worker

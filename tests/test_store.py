@@ -31,9 +31,13 @@ def test_rows_are_wide_per_trial_and_step(url):
     for _ in range(2):
         t = study.ask()
         for step in range(3):
-            store.write_step(study_name=name, trial_id=t._trial_id, trial_number=t.number, step=step,
-                             metrics={"cpu_s": 0.5 * (step + 1) + t.number, "energy_j": None,
-                                      "val_accuracy": 0.1 * step})  # fmt: skip
+            store.write_step(
+                study_name=name,
+                trial_id=t._trial_id,
+                trial_number=t.number,
+                step=step,
+                metrics={"cpu_s": 0.5 * (step + 1) + t.number, "energy_j": None, "val_accuracy": 0.1 * step},
+            )
         study.tell(t, 1.0)
     df = load_step_metrics(url, name)
     assert list(df.columns[:3]) == ["trial_number", "step", "state"]
@@ -51,16 +55,18 @@ def test_first_value_wins_like_trial_report(url):
     t = study.ask()
     store = MetricStore(url)
     store.write_step(study_name=name, trial_id=t._trial_id, trial_number=0, step=0, metrics={"cpu_s": 1.0})
-    store.write_step(study_name=name, trial_id=t._trial_id, trial_number=0, step=0,
-                     metrics={"cpu_s": 9.0, "wall_s": 2.0})  # fmt: skip
+    store.write_step(
+        study_name=name, trial_id=t._trial_id, trial_number=0, step=0, metrics={"cpu_s": 9.0, "wall_s": 2.0}
+    )
     assert store.trial_steps(t._trial_id) == {0: {"cpu_s": 1.0, "wall_s": 2.0}}
 
 
 def test_custom_metrics_get_their_own_column_and_nan_is_missing(url):
     study, name = _study(url)
     t = study.ask()
-    MetricStore(url).write_step(study_name=name, trial_id=t._trial_id, trial_number=0, step=0,
-                                metrics={"my_f1": 0.7, "val_loss": float("nan")})  # fmt: skip
+    MetricStore(url).write_step(
+        study_name=name, trial_id=t._trial_id, trial_number=0, step=0, metrics={"my_f1": 0.7, "val_loss": float("nan")}
+    )
     df = load_step_metrics(url, name)
     assert df.columns[-1] == "my_f1" and df.my_f1.iloc[0] == 0.7
     assert pd.isna(df.val_loss.iloc[0])
@@ -115,8 +121,16 @@ def test_runner_on_this_backend(url, cache_dir):
     from sysprune.spec import parse_spec
 
     name = f"r-{uuid.uuid4().hex[:8]}"
-    spec = parse_spec({"name": name, "model": "sklearn_sgd", "steps": 2, "n_trials": 2,
-                       "dataset": {"name": "digits"}, "sampler": {"name": "random"}})  # fmt: skip
+    spec = parse_spec(
+        {
+            "name": name,
+            "model": "sklearn_sgd",
+            "steps": 2,
+            "n_trials": 2,
+            "dataset": {"name": "digits"},
+            "sampler": {"name": "random"},
+        }
+    )
     run_study(spec, storage_url=url, cache_dir=str(cache_dir))
     df = load_step_metrics(url, name)
     trained = df[df.step >= 0]  # step -1: the pre-training probe, nothing learned yet
@@ -127,15 +141,27 @@ def test_a_recreated_study_does_not_inherit_old_rows(url):
     """SQLite reuses the trial ids of a deleted study; its stale step rows must not leak into the new study."""
     study, name = _study(url)
     t = study.ask()
-    MetricStore(url).write_step(study_name=name, trial_id=t._trial_id, trial_number=0, step=0, metrics={"cpu_s": 5.0},
-                                trial_start=t.datetime_start)  # fmt: skip
+    MetricStore(url).write_step(
+        study_name=name,
+        trial_id=t._trial_id,
+        trial_number=0,
+        step=0,
+        metrics={"cpu_s": 5.0},
+        trial_start=t.datetime_start,
+    )
     optuna.delete_study(study_name=name, storage=url)
     again = optuna.create_study(storage=url, study_name=name)
     with pytest.raises(NoStepMetrics):  # the old row is not the new study's, even before anything is written
         load_step_metrics(url, name)
     t2 = again.ask()
-    MetricStore(url).write_step(study_name=name, trial_id=t2._trial_id, trial_number=0, step=0,
-                                metrics={"cpu_s": 1.0}, trial_start=t2.datetime_start)  # fmt: skip
+    MetricStore(url).write_step(
+        study_name=name,
+        trial_id=t2._trial_id,
+        trial_number=0,
+        step=0,
+        metrics={"cpu_s": 1.0},
+        trial_start=t2.datetime_start,
+    )
     assert list(load_step_metrics(url, name).cpu_s) == [1.0]
 
 

@@ -35,8 +35,9 @@ def digits_path(tmp_path_factory) -> str:
     return str(prepare("digits", seed=0, cache_dir=tmp_path_factory.mktemp("cache")))
 
 
-def _run(path: str, steps: int = 3, model: str = ALLOC, job_kw: dict | None = None, probe_next: bool = False,
-         **params) -> dict[int, dict]:  # fmt: skip
+def _run(
+    path: str, steps: int = 3, model: str = ALLOC, job_kw: dict | None = None, probe_next: bool = False, **params
+) -> dict[int, dict]:
     p = {"mb": 10, "spin_ms": 20, "fail_at": -1, **params} if model == ALLOC else params
     job = TrialJob(model=model, params=p, dataset_path=path, seed=0, steps=steps, infer_repeats=3, **(job_kw or {}))
     rows = {}
@@ -53,8 +54,18 @@ def test_every_step_has_a_full_row_after_the_pretraining_probe(digits_path):
     assert list(rows) == [-1, 0, 1, 2]
     pre = rows[-1]
     assert not {"val_accuracy", "val_loss", "train_loss"} & set(pre)  # nothing learned yet
-    for name in ("wall_s", "cpu_s", "rss_mb", "peak_rss_mb", "peak_rss_delta_mb", "n_params", "model_bytes",
-                 "infer_ms", "infer_ms_lo", "infer_ms_hi"):  # fmt: skip
+    for name in (
+        "wall_s",
+        "cpu_s",
+        "rss_mb",
+        "peak_rss_mb",
+        "peak_rss_delta_mb",
+        "n_params",
+        "model_bytes",
+        "infer_ms",
+        "infer_ms_lo",
+        "infer_ms_hi",
+    ):
         assert isinstance(pre[name], float), name
     for step in (0, 1, 2):
         for name in ("val_accuracy", "train_loss", "wall_s", "cpu_s", "rss_mb", "peak_rss_mb", "peak_rss_delta_mb"):
@@ -125,8 +136,9 @@ def test_peak_memory_is_per_trial_not_per_worker(digits_path):
 
 
 def test_stop_ends_the_child_after_the_current_step(digits_path):
-    job = TrialJob(model=ALLOC, params={"mb": 1, "spin_ms": 1, "fail_at": -1}, dataset_path=digits_path,
-                   seed=0, steps=10)  # fmt: skip
+    job = TrialJob(
+        model=ALLOC, params={"mb": 1, "spin_ms": 1, "fail_at": -1}, dataset_path=digits_path, seed=0, steps=10
+    )
     seen = []
     with TrialProcess(job) as tp:
         for r in tp.steps():
@@ -137,8 +149,9 @@ def test_stop_ends_the_child_after_the_current_step(digits_path):
 
 
 def test_stop_after_the_pretraining_probe_trains_nothing(digits_path):
-    job = TrialJob(model=ALLOC, params={"mb": 50, "spin_ms": 1, "fail_at": -1}, dataset_path=digits_path,
-                   seed=0, steps=10)  # fmt: skip
+    job = TrialJob(
+        model=ALLOC, params={"mb": 50, "spin_ms": 1, "fail_at": -1}, dataset_path=digits_path, seed=0, steps=10
+    )
     with TrialProcess(job) as tp:
         seen = []
         for r in tp.steps():
@@ -158,8 +171,9 @@ def test_training_error_is_reported_with_its_message(digits_path):
 
 def test_the_child_pins_itself_to_the_cpus_it_is_given(digits_path):
     cpus = (max(os.sched_getaffinity(0)),)
-    job = TrialJob(model=ALLOC, params={"mb": 1, "spin_ms": 1, "fail_at": -1}, dataset_path=digits_path, seed=0,
-                   steps=1, cpus=cpus)  # fmt: skip
+    job = TrialJob(
+        model=ALLOC, params={"mb": 1, "spin_ms": 1, "fail_at": -1}, dataset_path=digits_path, seed=0, steps=1, cpus=cpus
+    )
     with TrialProcess(job) as tp:
         for _ in tp.steps():
             assert psutil.Process(tp._proc.pid).cpu_affinity() == list(cpus)
@@ -173,8 +187,14 @@ def test_a_bad_cpu_set_is_refused_by_name(cpus):
 
 
 def test_a_cpu_the_machine_lacks_is_an_error_naming_it(digits_path):
-    job = TrialJob(model=ALLOC, params={"mb": 1, "spin_ms": 1, "fail_at": -1}, dataset_path=digits_path, seed=0,
-                   steps=1, cpus=(4095,))  # fmt: skip
+    job = TrialJob(
+        model=ALLOC,
+        params={"mb": 1, "spin_ms": 1, "fail_at": -1},
+        dataset_path=digits_path,
+        seed=0,
+        steps=1,
+        cpus=(4095,),
+    )
     with pytest.raises(TrialProcessError, match=r"cannot pin the trial process to cpus=\(4095,\)"):
         _run_job(job)
 
@@ -192,8 +212,9 @@ def _run_job(job: TrialJob, **kw) -> list[int]:
 
 
 def _faults(path: str, steps: int = 3, **params) -> TrialJob:
-    return TrialJob(model=FAULTS, params={"steps": steps, **params}, dataset_path=path, seed=0, steps=steps,
-                    infer_repeats=3)  # fmt: skip
+    return TrialJob(
+        model=FAULTS, params={"steps": steps, **params}, dataset_path=path, seed=0, steps=steps, infer_repeats=3
+    )
 
 
 def test_a_segfault_names_the_signal_and_the_childs_last_stderr_lines(digits_path):
@@ -213,8 +234,11 @@ def test_sigkill_is_reported_as_a_likely_out_of_memory_kill(digits_path):
 
 
 def test_a_death_in_the_latency_probe_names_the_probe_and_its_step(digits_path):
-    with pytest.raises(TrialProcessError, match=r"killed by SIGKILL .* while measuring the model \(latency probe, "
-                                                r"size\) at step -1"):  # fmt: skip
+    with pytest.raises(
+        TrialProcessError,
+        match=r"killed by SIGKILL .* while measuring the model \(latency probe, "
+        r"size\) at step -1",
+    ):
         _run_job(_faults(digits_path, crash="probe_kill", crash_at=0))
     with pytest.raises(TrialProcessError, match=r"while measuring the model \(latency probe, size\) at step 2"):
         _run_job(_faults(digits_path, steps=3, crash="probe_kill", crash_at=3))
@@ -248,7 +272,8 @@ def _start_a_trial_beside(tmp_path, name: str, text: str) -> subprocess.Complete
     project.mkdir()
     (project / name).write_text(text)
     script = tmp_path / "worker.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {str(REPO)!r})
         from sysprune.trial._process import TrialJob, TrialProcess, TrialProcessError
@@ -256,10 +281,12 @@ def _start_a_trial_beside(tmp_path, name: str, text: str) -> subprocess.Complete
             TrialProcess(TrialJob(model="x", params={{}}, dataset_path="x", seed=0, steps=1))
         except TrialProcessError as e:
             print(e)
-    """))
+    """)
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, str(script)], cwd=project, capture_output=True, text=True, timeout=300,
-                         env=env)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, str(script)], cwd=project, capture_output=True, text=True, timeout=300, env=env
+    )
     assert out.returncode == 0, out.stderr
     return out
 
@@ -284,7 +311,8 @@ def test_a_fork_server_that_cannot_start_is_reported_with_its_stderr(tmp_path):
 def test_no_process_outlives_a_killed_worker(tmp_path, digits_path):
     """kill -9 of a worker whose trial hangs: the trial process, the fork server and the resource tracker go too."""
     script = tmp_path / "worker.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         from sysprune.trial._process import TrialJob, TrialProcess
         job = TrialJob(model={ALLOC!r}, params={{"mb": 5, "spin_ms": 600000, "fail_at": -1}},
                        dataset_path={digits_path!r}, seed=0, steps=2)
@@ -292,7 +320,8 @@ def test_no_process_outlives_a_killed_worker(tmp_path, digits_path):
         print(tp._proc.pid, flush=True)
         for r in tp.steps():
             tp.decide(stop=False)
-    """))
+    """)
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     worker = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
     descendants: list[psutil.Process] = []
@@ -317,11 +346,19 @@ def test_no_process_outlives_a_killed_worker(tmp_path, digits_path):
 
 
 def test_a_segfaulting_trial_is_fail_with_its_cause_and_the_study_goes_on(sqlite_url, cache_dir):
-    spec = parse_spec({"name": "crash", "model": FAULTS, "steps": 3, "n_trials": 2, "seed": 0,
-                       "dataset": {"name": "digits"}, "sampler": {"name": "random"},
-                       "search_space": {"crash": {"type": "categorical", "choices": ["segv", "none"]},
-                                        "crash_at": 1, "steps": 3},
-                       "trial": {"infer_repeats": 3}})  # fmt: skip
+    spec = parse_spec(
+        {
+            "name": "crash",
+            "model": FAULTS,
+            "steps": 3,
+            "n_trials": 2,
+            "seed": 0,
+            "dataset": {"name": "digits"},
+            "sampler": {"name": "random"},
+            "search_space": {"crash": {"type": "categorical", "choices": ["segv", "none"]}, "crash_at": 1, "steps": 3},
+            "trial": {"infer_repeats": 3},
+        }
+    )
     study = optuna.create_study(storage=sqlite_url, study_name="crash", direction="maximize")
     study.enqueue_trial({"crash": "segv"})
     study.enqueue_trial({"crash": "none"})

@@ -26,8 +26,11 @@ def test_cpu_sets_give_each_worker_its_own_cores():
 
 
 def test_more_workers_than_cores_is_refused_unless_oversubscribed():
-    with pytest.raises(TooManyWorkers, match=r"--workers 3: this machine gives sysprune 2 core\(s\) and each "
-                                             r"trial uses threads = 1, so at most 2 worker\(s\)"):  # fmt: skip
+    with pytest.raises(
+        TooManyWorkers,
+        match=r"--workers 3: this machine gives sysprune 2 core\(s\) and each "
+        r"trial uses threads = 1, so at most 2 worker\(s\)",
+    ):
         cpu_sets(3, 1, cpus=[0, 1])
     with pytest.raises(TooManyWorkers, match="--oversubscribe"):
         cpu_sets(2, 2, cpus=[0, 1, 2])
@@ -49,8 +52,13 @@ def test_each_worker_number_gives_its_own_sampler_seed():
 
 
 def _trial(state, **attrs):
-    return create_trial(state=state, value=0.5 if state == TrialState.COMPLETE else None, params={"x": 0.5},
-                        distributions={"x": FloatDistribution(0, 1)}, user_attrs=attrs)  # fmt: skip
+    return create_trial(
+        state=state,
+        value=0.5 if state == TrialState.COMPLETE else None,
+        params={"x": 0.5},
+        distributions={"x": FloatDistribution(0, 1)},
+        user_attrs=attrs,
+    )
 
 
 def test_lost_and_interrupted_trials_do_not_count_toward_n_trials():
@@ -95,7 +103,9 @@ def test_four_workers_started_at_once_on_a_new_database(tmp_path, new_db):
     assert len(set(draws)) == 8  # continuous draws: a repeat can only come from two workers seeded alike
     df = load_step_metrics(new_db, "s")
     assert sorted(df[["trial_number", "step"]].itertuples(index=False, name=None)) == [
-        (n, s) for n in range(8) for s in range(-1, 2)  # step -1: the pre-training probe
+        (n, s)
+        for n in range(8)
+        for s in range(-1, 2)  # step -1: the pre-training probe
     ]
     assert len({t.user_attrs[WORKER_ATTR]["pid"] for t in trials}) >= 1
     study = optuna.load_study(study_name="s", storage=new_db)
@@ -163,11 +173,14 @@ def test_the_database_lock_excludes_a_process_that_names_the_database_otherwise(
     else:
         other = new_db.replace("/study.db", "/./study.db")
     assert other != new_db
-    code = ("import sys, time\nfrom sysprune.storage._lock import database_lock\n"
-            "with database_lock(sys.argv[1]):\n    print(time.time())\n")  # fmt: skip
+    code = (
+        "import sys, time\nfrom sysprune.storage._lock import database_lock\n"
+        "with database_lock(sys.argv[1]):\n    print(time.time())\n"
+    )
     with database_lock(new_db):
-        p = subprocess.Popen([sys.executable, "-c", code, other], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)  # fmt: skip
+        p = subprocess.Popen(
+            [sys.executable, "-c", code, other], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         time.sleep(3.0)
         assert p.poll() is None, p.communicate()  # still waiting for the lock
         released = time.time()

@@ -44,14 +44,21 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         formatter_class=_FMT,
     )
     p.add_argument("study", help="the study file (studies/*.toml)")
-    p.add_argument("--policies", default=",".join(policy_names()),
-                   help=f"comma-separated policy names (default: all, {','.join(policy_names())})")  # fmt: skip
+    p.add_argument(
+        "--policies",
+        default=",".join(policy_names()),
+        help=f"comma-separated policy names (default: all, {','.join(policy_names())})",
+    )
     p.add_argument("--seeds", type=int, default=5, help="number of seeds, from the file's seed up (default: 5)")
     p.add_argument("--n-trials", type=int, default=None, help="trials per study (default: the file's n_trials)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
     p.add_argument("--sampler", choices=("tpe", "random"), default=None, help="sampler (default: the file's)")
-    p.add_argument("--tolerance", type=_tolerance, default=DEFAULT_TOLERANCE,
-                   help=f"compute-to-target tolerance, absolute, in objective units (default: {DEFAULT_TOLERANCE})")  # fmt: skip
+    p.add_argument(
+        "--tolerance",
+        type=_tolerance,
+        default=DEFAULT_TOLERANCE,
+        help=f"compute-to-target tolerance, absolute, in objective units (default: {DEFAULT_TOLERANCE})",
+    )
     p.add_argument("--no-test", action="store_true", help="skip retraining the best feasible models for test scores")
     p.add_argument("--no-run", action="store_true", help="only read the stored studies and write the results")
     p.add_argument("--out", default="results", help="results folder (default: results)")
@@ -69,11 +76,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         formatter_class=_FMT,
     )
     p.add_argument("study_name", help="name of the recorded study in the database")
-    p.add_argument("--policies", default="none,median,hyperband,budget,curve,combined",
-                   help="comma-separated policy names (default: none,median,hyperband,budget,curve,combined)")  # fmt: skip
+    p.add_argument(
+        "--policies",
+        default="none,median,hyperband,budget,curve,combined",
+        help="comma-separated policy names (default: none,median,hyperband,budget,curve,combined)",
+    )
     p.add_argument("--orders", type=int, default=20, help="shuffled orders besides the recorded one (default: 20)")
-    p.add_argument("--budgets", default=None,
-                   help="budgets to replay under, metric=value,... (default: the recording's own)")  # fmt: skip
+    p.add_argument(
+        "--budgets", default=None, help="budgets to replay under, metric=value,... (default: the recording's own)"
+    )
     p.add_argument("--tolerance", type=_tolerance, default=DEFAULT_TOLERANCE, help="compute-to-target tolerance")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
     p.add_argument("--out", default="results", help="results folder (default: results)")
@@ -126,10 +137,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
         _compare.policy_spec(spec, p, sampler=args.sampler, n_trials=args.n_trials)
     if not args.no_run:
         print(f"compare {spec.name}: {len(policies)} policies x {len(seeds)} seeds -> {args.storage}", flush=True)
-        _compare.run_compare(spec, policies, seeds, storage_url=args.storage, sampler=args.sampler,
-                             n_trials=args.n_trials)  # fmt: skip
-    result = _compare.collect(spec, policies, seeds, storage_url=args.storage, tolerance=args.tolerance,
-                              sampler=args.sampler)  # fmt: skip
+        _compare.run_compare(
+            spec, policies, seeds, storage_url=args.storage, sampler=args.sampler, n_trials=args.n_trials
+        )
+    result = _compare.collect(
+        spec, policies, seeds, storage_url=args.storage, tolerance=args.tolerance, sampler=args.sampler
+    )
     out = _results_dir(args, spec.name)
     if not args.no_test:
         _compare.add_test_scores(result, out / "test_scores.json")
@@ -147,8 +160,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     res = _replay.replay(rec, policies, n_orders=args.orders, tolerance=args.tolerance)
     files = _replay.write_replay(res, _results_dir(args, args.study_name))
     print(markdown_table(_replay.replay_table(res)))
-    print(f"replayed {len(policies)} policies x {args.orders + 1} orders x {len(rec.trials)} trials in "
-          f"{res.seconds:.2f} s; wrote {', '.join(str(f) for f in files)}")  # fmt: skip
+    print(
+        f"replayed {len(policies)} policies x {args.orders + 1} orders x {len(rec.trials)} trials in "
+        f"{res.seconds:.2f} s; wrote {', '.join(str(f) for f in files)}"
+    )
     return 0
 
 

@@ -48,8 +48,13 @@ from sysprune.analysis._digest import (
     fill_targets,
 )
 
-_LABELS = {"none": "saving vs none", "builtin": "vs best built-in", "threshold": "vs threshold",
-           "plain": "vs plain", "precheck": "vs precheck"}  # fmt: skip
+_LABELS = {
+    "none": "saving vs none",
+    "builtin": "vs best built-in",
+    "threshold": "vs threshold",
+    "plain": "vs plain",
+    "precheck": "vs precheck",
+}
 #: Parameters a policy gets when the study file configures another one (the file's own policy keeps its table).
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"combined": {"members": ["budget", "median"]}}
 
@@ -78,8 +83,9 @@ def policy_spec(spec: StudySpec, policy: str, *, sampler: str | None = None, n_t
 
     params = dict(spec.pruner.params) if spec.pruner.policy == policy else dict(DEFAULT_PARAMS.get(policy, {}))
     try:
-        policy, params = validate_policy(policy, params, steps=spec.steps, budgets=spec.budgets,
-                                         directions=list(spec.objective.directions))  # fmt: skip
+        policy, params = validate_policy(
+            policy, params, steps=spec.steps, budgets=spec.budgets, directions=list(spec.objective.directions)
+        )
     except ValueError as e:
         raise SpecError(f"{spec.path or spec.name}: --policies {policy}: {e}") from None
     out = replace(spec, pruner=PrunerSpec(policy, params))
@@ -97,8 +103,10 @@ def policy_spec(spec: StudySpec, policy: str, *, sampler: str | None = None, n_t
 def check_comparable(spec: StudySpec) -> None:
     """compare ranks a single objective: SpecError (one line) for a multi-objective study, before anything runs."""
     if spec.objective.is_multi:
-        raise SpecError(f"{spec.path or spec.name}: compare needs a single-objective study "
-                        f"(this one has {len(spec.objective.metrics)}: {', '.join(spec.objective.metrics)})")  # fmt: skip
+        raise SpecError(
+            f"{spec.path or spec.name}: compare needs a single-objective study "
+            f"(this one has {len(spec.objective.metrics)}: {', '.join(spec.objective.metrics)})"
+        )
 
 
 def seeds_of(spec: StudySpec, k: int) -> list[int]:
@@ -129,9 +137,15 @@ def run_compare(
         for p in policies:
             name = compare_study_name(spec.name, p, seed)
             names[(p, seed)] = name
-            res = run_study(specs[p], storage_url=storage_url, study_name=name, seed=seed,
-                            callbacks=callbacks(name) if callbacks else (), data_dir=data_dir,
-                            cache_dir=cache_dir)  # fmt: skip
+            res = run_study(
+                specs[p],
+                storage_url=storage_url,
+                study_name=name,
+                seed=seed,
+                callbacks=callbacks(name) if callbacks else (),
+                data_dir=data_dir,
+                cache_dir=cache_dir,
+            )
             log(f"  {name}: {res.n_existing + res.n_run} trials ({res.n_run} run now)")
     return names
 
@@ -158,8 +172,14 @@ def collect(
     return CompareResult(spec, policies, seeds, tolerance, sampler or spec.sampler.name, storage_url, runs)
 
 
-def add_test_scores(result: CompareResult, cache_file: Path | None = None, *, data_dir: str | None = None,
-                    cache_dir: str | None = None, log: Callable[[str], None] = print) -> None:  # fmt: skip
+def add_test_scores(
+    result: CompareResult,
+    cache_file: Path | None = None,
+    *,
+    data_dir: str | None = None,
+    cache_dir: str | None = None,
+    log: Callable[[str], None] = print,
+) -> None:
     """Retrain each run's best feasible configuration and score the test split (cached in ``cache_file``)."""
 
     cache: dict[str, Any] = {}
@@ -171,15 +191,39 @@ def add_test_scores(result: CompareResult, cache_file: Path | None = None, *, da
         if run.best is None:
             continue
         params = {**run.best.params, **_fixed(spec)}
-        key = json.dumps([spec.model, d.name, d.subsample, d.val_fraction, d.test_fraction, seed, spec.steps,
-                          run.best.number, sorted(params.items())], default=str)  # fmt: skip
+        key = json.dumps(
+            [
+                spec.model,
+                d.name,
+                d.subsample,
+                d.val_fraction,
+                d.test_fraction,
+                seed,
+                spec.steps,
+                run.best.number,
+                sorted(params.items()),
+            ],
+            default=str,
+        )
         if key not in cache:
-            path = prepare(d.name, seed=seed, subsample=d.subsample, val_fraction=d.val_fraction,
-                           test_fraction=d.test_fraction, data_dir=data_dir, cache_dir=cache_dir)  # fmt: skip
+            path = prepare(
+                d.name,
+                seed=seed,
+                subsample=d.subsample,
+                val_fraction=d.val_fraction,
+                test_fraction=d.test_fraction,
+                data_dir=data_dir,
+                cache_dir=cache_dir,
+            )
             log(f"  test score: {run.study_name} trial #{run.best.number}")
-            cache[key] = test_score(model=spec.model, params=params, dataset_path=str(path),
-                                    seed=_trial_seed(seed, run.best.number), steps=spec.steps,
-                                    threads=spec.trial.threads)  # fmt: skip
+            cache[key] = test_score(
+                model=spec.model,
+                params=params,
+                dataset_path=str(path),
+                seed=_trial_seed(seed, run.best.number),
+                steps=spec.steps,
+                threads=spec.trial.threads,
+            )
             if cache_file is not None:
                 cache_file.parent.mkdir(parents=True, exist_ok=True)
                 cache_file.write_text(json.dumps(cache, indent=1))
@@ -203,8 +247,11 @@ def policy_table(result: CompareResult) -> list[dict[str, str]]:
         reasons = sorted({k for r in runs for k in r.pruned})
         pruned = _stats.spread([r.n_pruned for r in runs]).fmt()
         if reasons:
-            pruned += " (" + ", ".join(f"{k} {_stats.spread([r.pruned.get(k, 0) for r in runs]).fmt()}"
-                                       for k in reasons) + ")"  # fmt: skip
+            pruned += (
+                " ("
+                + ", ".join(f"{k} {_stats.spread([r.pruned.get(k, 0) for r in runs]).fmt()}" for k in reasons)
+                + ")"
+            )
         # Seeds without a reference (none found nothing feasible) have no target; "not reached" ranks last.
         ctt = [(r.ctt if r.ctt is not None else math.inf) for r in runs if r.reference is not None]
         row = {
@@ -254,8 +301,11 @@ def ceiling_row(result: CompareResult, policy: str = "none") -> dict[str, str]:
     """A reference row under ``policy``: what a free, perfect pre-check would need on ``policy``'s own trials."""
     runs = [result.runs[(policy, s)] for s in result.seeds]
     ctt = [r.ceiling_ctt for r in runs if r.reference is not None]
-    return {"policy": ceiling_label(policy), "compute-to-target (CPU s)": _stats.spread(ctt).fmt(),
-            _LABELS[policy]: _stats.summarise_savings(ceiling_savings(result, policy)).fmt()}  # fmt: skip
+    return {
+        "policy": ceiling_label(policy),
+        "compute-to-target (CPU s)": _stats.spread(ctt).fmt(),
+        _LABELS[policy]: _stats.summarise_savings(ceiling_savings(result, policy)).fmt(),
+    }
 
 
 def _missing(runs: list[RunStats], pred: Callable[[RunStats], bool], what: str) -> str:
@@ -276,28 +326,57 @@ def write_csv(result: CompareResult, path: Path) -> None:
     """One row per (policy, seed) with the raw numbers (empty = not measured / not reached)."""
     test_key = "test_" + result.spec.objective.metrics[0].removeprefix("val_")
     reasons = sorted({k for r in result.runs.values() for k in r.pruned})
-    fields = ["policy", "seed", "study_name", "compute_cpu_s", "process_cpu_s", "worker_cpu_s", "wall_s",
-              "n_trials", "complete", "pruned", *[f"pruned_{k}" for k in reasons], "failed",
-              "over_budget_complete", "unmeasured_trials", "best_number", "best_val", test_key,
-              "compute_to_target_cpu_s", *[f"saving_vs_{k}" for k in REFERENCES],
-              "ceiling_compute_to_target_cpu_s"]  # fmt: skip
+    fields = [
+        "policy",
+        "seed",
+        "study_name",
+        "compute_cpu_s",
+        "process_cpu_s",
+        "worker_cpu_s",
+        "wall_s",
+        "n_trials",
+        "complete",
+        "pruned",
+        *[f"pruned_{k}" for k in reasons],
+        "failed",
+        "over_budget_complete",
+        "unmeasured_trials",
+        "best_number",
+        "best_val",
+        test_key,
+        "compute_to_target_cpu_s",
+        *[f"saving_vs_{k}" for k in REFERENCES],
+        "ceiling_compute_to_target_cpu_s",
+    ]
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         for (p, s), r in sorted(result.runs.items(), key=lambda kv: (result.policies.index(kv[0][0]), kv[0][1])):
-            w.writerow({
-                "policy": p, "seed": s, "study_name": r.study_name, "compute_cpu_s": round(r.compute, 4),
-                "process_cpu_s": round(r.process_cpu, 4), "worker_cpu_s": round(r.worker_cpu, 4),
-                "wall_s": round(r.wall, 3), "n_trials": len(r.rows), "complete": r.n_complete,
-                "pruned": r.n_pruned, **{f"pruned_{k}": r.pruned.get(k, 0) for k in reasons}, "failed": r.n_failed,
-                "over_budget_complete": r.over_budget_complete, "unmeasured_trials": r.unmeasured,
-                "best_number": r.best.number if r.best else "", "best_val": r.best.value if r.best else "",
-                test_key: (r.test or {}).get(test_key, ""),
-                "compute_to_target_cpu_s": "" if r.ctt is None else round(r.ctt, 4),
-                **{f"saving_vs_{k}": (v if isinstance(v, str) else round(v, 4)) for k, v in r.savings.items()},
-                "ceiling_compute_to_target_cpu_s": "" if r.ceiling_ctt is None else round(r.ceiling_ctt, 4),
-            })  # fmt: skip
+            w.writerow(
+                {
+                    "policy": p,
+                    "seed": s,
+                    "study_name": r.study_name,
+                    "compute_cpu_s": round(r.compute, 4),
+                    "process_cpu_s": round(r.process_cpu, 4),
+                    "worker_cpu_s": round(r.worker_cpu, 4),
+                    "wall_s": round(r.wall, 3),
+                    "n_trials": len(r.rows),
+                    "complete": r.n_complete,
+                    "pruned": r.n_pruned,
+                    **{f"pruned_{k}": r.pruned.get(k, 0) for k in reasons},
+                    "failed": r.n_failed,
+                    "over_budget_complete": r.over_budget_complete,
+                    "unmeasured_trials": r.unmeasured,
+                    "best_number": r.best.number if r.best else "",
+                    "best_val": r.best.value if r.best else "",
+                    test_key: (r.test or {}).get(test_key, ""),
+                    "compute_to_target_cpu_s": "" if r.ctt is None else round(r.ctt, 4),
+                    **{f"saving_vs_{k}": (v if isinstance(v, str) else round(v, 4)) for k, v in r.savings.items()},
+                    "ceiling_compute_to_target_cpu_s": "" if r.ceiling_ctt is None else round(r.ceiling_ctt, 4),
+                }
+            )
 
 
 def write_compare(result: CompareResult, out_dir: Path) -> list[Path]:
@@ -322,7 +401,7 @@ def write_compare(result: CompareResult, out_dir: Path) -> list[Path]:
         "Each cell: median [inter-quartile range] over seeds. Compute = CPU seconds of the trial processes + the "
         "worker's own. Compute-to-target: until the best feasible objective is within "
         f"{result.tolerance:g} of the best feasible value `none` finds at that seed; a saving is the reference's "
-        "compute-to-target divided by the policy's (higher is better), \"not reached\" is counted as such "
+        'compute-to-target divided by the policy\'s (higher is better), "not reached" is counted as such '
         "(below any number). Best built-in: `median` or `hyperband`, whichever reached the target with less at "
         "that seed. Test score: the best feasible configuration retrained on train+validation, scored on the "
         "held-out test split. `plain`: no pruning and the sampler not told about budgets (a plain Optuna study); "
@@ -339,5 +418,3 @@ def write_compare(result: CompareResult, out_dir: Path) -> list[Path]:
     (out_dir / "compare.md").write_text("\n".join(md))
     written.insert(0, out_dir / "compare.md")
     return written
-
-

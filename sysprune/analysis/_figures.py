@@ -68,11 +68,21 @@ def anytime_figure(result: "CompareResult"):
             med.append(sp.median if ok else None)
             lo.append(sp.q1 if ok else None)
             hi.append(sp.q3 if ok else None)
-        fig.add_trace(go.Scatter(x=grid + grid[::-1], y=hi + lo[::-1], fill="toself", fillcolor=color,
-                                 opacity=0.15, line=dict(width=0), hoverinfo="skip", showlegend=False,
-                                 legendgroup=p, name=f"{p} IQR"))  # fmt: skip
-        fig.add_trace(go.Scatter(x=grid, y=med, mode="lines", line=dict(color=color, width=2), name=p,
-                                 legendgroup=p))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=grid + grid[::-1],
+                y=hi + lo[::-1],
+                fill="toself",
+                fillcolor=color,
+                opacity=0.15,
+                line=dict(width=0),
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=p,
+                name=f"{p} IQR",
+            )
+        )
+        fig.add_trace(go.Scatter(x=grid, y=med, mode="lines", line=dict(color=color, width=2), name=p, legendgroup=p))
         xs, ys, cd = [], [], []
         for r in runs:
             total = 0.0
@@ -81,10 +91,20 @@ def anytime_figure(result: "CompareResult"):
                 xs.append(total)
                 ys.append(t.value)
                 cd.append([r.study_name, t.number, t.state])
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", marker=dict(color=color, size=4, opacity=0.4),
-                                 customdata=cd, name=f"{p} trials", legendgroup=p, showlegend=False,
-                                 hovertemplate="%{customdata[0]} #%{customdata[1]} %{customdata[2]}<br>"
-                                 "compute %{x:.3g} s<br>objective %{y:.4g}<extra></extra>"))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="markers",
+                marker=dict(color=color, size=4, opacity=0.4),
+                customdata=cd,
+                name=f"{p} trials",
+                legendgroup=p,
+                showlegend=False,
+                hovertemplate="%{customdata[0]} #%{customdata[1]} %{customdata[2]}<br>"
+                "compute %{x:.3g} s<br>objective %{y:.4g}<extra></extra>",
+            )
+        )
     fig.update_layout(
         title=f"{result.spec.name}: best feasible {result.spec.objective.metrics[0]} vs compute "
         f"(median and IQR over {len(result.seeds)} seeds; dots: every trial)",
@@ -121,13 +141,22 @@ def what_fits_figure(result: "CompareResult", metric: str):
                     ys.append(y if placed else floor)
                     cd.append([r.study_name, t.number, t.state])
                     sym.append(("circle" if t.state == "COMPLETE" else "diamond-open") if placed else "x")
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", customdata=cd,
-                                     marker=dict(color=FEASIBLE if feasible else INFEASIBLE, symbol=sym, size=6),
-                                     name="feasible" if feasible else "infeasible", legendgroup=str(feasible),
-                                     showlegend=c == 1,
-                                     hovertemplate="%{customdata[0]} #%{customdata[1]} %{customdata[2]}<br>"
-                                     f"{metric} %{{x:.4g}}<br>objective %{{y:.4g}}<extra></extra>"),
-                          row=1, col=c)  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="markers",
+                    customdata=cd,
+                    marker=dict(color=FEASIBLE if feasible else INFEASIBLE, symbol=sym, size=6),
+                    name="feasible" if feasible else "infeasible",
+                    legendgroup=str(feasible),
+                    showlegend=c == 1,
+                    hovertemplate="%{customdata[0]} #%{customdata[1]} %{customdata[2]}<br>"
+                    f"{metric} %{{x:.4g}}<br>objective %{{y:.4g}}<extra></extra>",
+                ),
+                row=1,
+                col=c,
+            )
         if budget is not None:
             fig.add_vline(x=budget, line=dict(color="black", dash="dash"), row=1, col=c)
         fig.update_xaxes(title_text=metric, row=1, col=c)

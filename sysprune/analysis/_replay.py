@@ -108,14 +108,21 @@ def load_recording(storage_url: str, study_name: str, budgets: dict[str, float] 
     study = load_study(storage_url, study_name)
     policy = (study.user_attrs.get("pruner") or {}).get("policy", "none")
     if policy != "none":
-        raise SpecError(f"study {study_name!r} was run with policy {policy!r}; replay needs a recording with policy "
-                        "'none' (every trial's full curve)")  # fmt: skip
+        raise SpecError(
+            f"study {study_name!r} was run with policy {policy!r}; replay needs a recording with policy "
+            "'none' (every trial's full curve)"
+        )
     trials = study.get_trials(deepcopy=False)
-    cut = [t.number for t in trials if t.state == TrialState.PRUNED
-           and (t.user_attrs.get("prune_detail") or {}).get("rule") != "hard_cap"]  # fmt: skip
+    cut = [
+        t.number
+        for t in trials
+        if t.state == TrialState.PRUNED and (t.user_attrs.get("prune_detail") or {}).get("rule") != "hard_cap"
+    ]
     if cut:
-        raise SpecError(f"study {study_name!r} has pruned trials ({', '.join(map(str, cut[:5]))}...); replay needs "
-                        "full curves (policy 'none')")  # fmt: skip
+        raise SpecError(
+            f"study {study_name!r} has pruned trials ({', '.join(map(str, cut[:5]))}...); replay needs "
+            "full curves (policy 'none')"
+        )
     budgets = dict(study.user_attrs.get("budgets") or {}) if budgets is None else dict(budgets)
     metric_names = list(study.metric_names or []) if study.metric_names else []
     objective = metric_names[0] if len(study.directions) == 1 and metric_names else None
@@ -184,13 +191,24 @@ def first_step_row(t: RecordedTrial, row: dict[str, float | None], *, second: bo
     return out
 
 
-def simulate(rec: Recording, pruner: optuna.pruners.BasePruner, order: list[RecordedTrial], *, tolerance: float,
-             study_name: str | None = None, order_index: int = 0) -> OrderResult:  # fmt: skip
+def simulate(
+    rec: Recording,
+    pruner: optuna.pruners.BasePruner,
+    order: list[RecordedTrial],
+    *,
+    tolerance: float,
+    study_name: str | None = None,
+    order_index: int = 0,
+) -> OrderResult:
     """Feed ``order`` through ``pruner`` on an in-memory study, exactly as the runner does live."""
 
-    study = optuna.create_study(storage=optuna.storages.InMemoryStorage(), sampler=optuna.samplers.RandomSampler(0),
-                                pruner=pruner, study_name=study_name or rec.study_name,
-                                directions=rec.directions)  # fmt: skip
+    study = optuna.create_study(
+        storage=optuna.storages.InMemoryStorage(),
+        sampler=optuna.samplers.RandomSampler(0),
+        pruner=pruner,
+        study_name=study_name or rec.study_name,
+        directions=rec.directions,
+    )
     best = rec.best()
     single = len(rec.directions) == 1
     sign = 1 if rec.directions[0] == "maximize" else -1
@@ -216,7 +234,9 @@ def simulate(rec: Recording, pruner: optuna.pruners.BasePruner, order: list[Reco
             record_constraints(trial, rec.budgets, last)
         if stop is not None:
             pruned[t.number] = stop
-            detail = _compat.study_storage(study).get_trial_user_attrs(_compat.trial_id(trial)).get("prune_detail") or {}
+            detail = (
+                _compat.study_storage(study).get_trial_user_attrs(_compat.trial_id(trial)).get("prune_detail") or {}
+            )
             reasons[detail.get("rule", "unknown")] += 1
             study.tell(trial, state=TrialState.PRUNED)
             compute += t.cost_at(stop)
@@ -228,11 +248,15 @@ def simulate(rec: Recording, pruner: optuna.pruners.BasePruner, order: list[Reco
         study.tell(trial, t.values if not single else t.values[0])
         if single and rec.feasible(t) and (best_found is None or sign * t.values[0] > sign * best_found):
             best_found = t.values[0]
-            if ctt is None and best is not None and _stats.within(best_found, best.first_value(), tolerance,
-                                                                   rec.directions[0]):  # fmt: skip
+            if (
+                ctt is None
+                and best is not None
+                and _stats.within(best_found, best.first_value(), tolerance, rec.directions[0])
+            ):
                 ctt = compute
-    return OrderResult(order_index, pruned, reasons, compute, None if best is None else best.number in pruned,
-                       best_found, ctt)  # fmt: skip
+    return OrderResult(
+        order_index, pruned, reasons, compute, None if best is None else best.number in pruned, best_found, ctt
+    )
 
 
 def orders(rec: Recording, k: int, seed: int = 0) -> list[list[RecordedTrial]]:
@@ -267,8 +291,13 @@ class ReplayResult:
 def build_policy_pruner(policy: str, rec: Recording) -> optuna.pruners.BasePruner:
 
     try:
-        policy, params = validate_policy(policy, dict(DEFAULT_PARAMS.get(policy, {})), steps=rec.steps,
-                                         budgets=rec.budgets, directions=rec.directions)  # fmt: skip
+        policy, params = validate_policy(
+            policy,
+            dict(DEFAULT_PARAMS.get(policy, {})),
+            steps=rec.steps,
+            budgets=rec.budgets,
+            directions=rec.directions,
+        )
         return build_pruner(policy, params, budgets=rec.budgets, steps=rec.steps)
     except ValueError as e:
         raise SpecError(f"--policies {policy}: {e}") from None
@@ -282,13 +311,27 @@ def _one(task: tuple[str, int]) -> tuple[str, int, OrderResult, float]:
     policy, i = task
     t = time.perf_counter()
     rec = _JOB["rec"]
-    res = simulate(rec, build_policy_pruner(policy, rec), _JOB["orders"][i], tolerance=_JOB["tolerance"],
-                   study_name=_JOB["study_name"], order_index=i)  # fmt: skip
+    res = simulate(
+        rec,
+        build_policy_pruner(policy, rec),
+        _JOB["orders"][i],
+        tolerance=_JOB["tolerance"],
+        study_name=_JOB["study_name"],
+        order_index=i,
+    )
     return policy, i, res, time.perf_counter() - t
 
 
-def replay(rec: Recording, policies: list[str], *, n_orders: int = 20, tolerance: float = 0.005, seed: int = 0,
-           study_name: str | None = None, jobs: int | None = None) -> ReplayResult:  # fmt: skip
+def replay(
+    rec: Recording,
+    policies: list[str],
+    *,
+    n_orders: int = 20,
+    tolerance: float = 0.005,
+    seed: int = 0,
+    study_name: str | None = None,
+    jobs: int | None = None,
+) -> ReplayResult:
     """Every policy over the recorded order and ``n_orders`` shuffled ones (a fresh pruner and study per order).
 
     ``jobs`` processes share the (policy, order) simulations (default: one per CPU; 1 = in this process). Each
@@ -341,13 +384,14 @@ def replay_table(res: ReplayResult) -> list[dict[str, str]]:
             sp = _stats.spread(ratios)
             row["saving vs none"] = f"{sp.median:.2f}x [{sp.q1:.2f}, {sp.q3:.2f}]"
             row["compute-to-target saving vs none"] = _stats.summarise_savings(
-                [_stats.saving(n.ctt, o.ctt) for n, o in zip(none.results, r.results)]).fmt()  # fmt: skip
+                [_stats.saving(n.ctt, o.ctt) for n, o in zip(none.results, r.results)]
+            ).fmt()
         row["pruned (by reason)"] = _stats.spread([len(o.pruned) for o in r.results]).fmt() + _reasons(r.results)
         flags = [o.best_pruned for o in r.results if o.best_pruned is not None]
         row["false prunes of the best feasible"] = (
             f"{sum(flags)}/{len(flags)} orders ({sum(flags) / len(flags):.0%})" if flags else _stats.NA
         )
-        row["recorded order: best pruned"] = ({True: "yes", False: "no", None: _stats.NA}[r.results[0].best_pruned])
+        row["recorded order: best pruned"] = {True: "yes", False: "no", None: _stats.NA}[r.results[0].best_pruned]
         found = [o.best_found for o in r.results]
         lost = sum(f is None for f in found)
         row["best feasible kept"] = _stats.spread(found).fmt(4) + (f"; none kept in {lost} orders" if lost else "")
@@ -370,14 +414,32 @@ def write_replay(res: ReplayResult, out_dir: Path) -> list[Path]:
     csv_path = out_dir / "replay.csv"
     with csv_path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["policy", "order", "compute_cpu_s", "n_pruned", "best_pruned", "best_found",
-                    "compute_to_target_cpu_s", "pruned_trials"])  # fmt: skip
+        w.writerow(
+            [
+                "policy",
+                "order",
+                "compute_cpu_s",
+                "n_pruned",
+                "best_pruned",
+                "best_found",
+                "compute_to_target_cpu_s",
+                "pruned_trials",
+            ]
+        )
         for p in res.policies:
             for o in res.replays[p].results:
-                w.writerow([p, o.order, round(o.compute, 4), len(o.pruned), "" if o.best_pruned is None else
-                            int(o.best_pruned), "" if o.best_found is None else o.best_found,
-                            "" if o.ctt is None else round(o.ctt, 4),
-                            " ".join(f"{n}@{s}" for n, s in sorted(o.pruned.items()))])  # fmt: skip
+                w.writerow(
+                    [
+                        p,
+                        o.order,
+                        round(o.compute, 4),
+                        len(o.pruned),
+                        "" if o.best_pruned is None else int(o.best_pruned),
+                        "" if o.best_found is None else o.best_found,
+                        "" if o.ctt is None else round(o.ctt, 4),
+                        " ".join(f"{n}@{s}" for n, s in sorted(o.pruned.items())),
+                    ]
+                )
     budgets = ", ".join(f"{k} <= {v:g}" for k, v in rec.budgets.items()) or "none"
     n_feasible = sum(rec.feasible(t) for t in rec.trials if t.values is not None)
     md = [

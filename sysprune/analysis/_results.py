@@ -103,9 +103,17 @@ class StudyOutcome:
     seconds: float = 0.0
 
 
-def run_item(item: Item, *, storage_url: str, out: Path, quick: bool, policies: list[str],
-             studies: Path = Path("studies"), permutations: int = 5,
-             log: Callable[[str], None] = print) -> StudyOutcome:  # fmt: skip
+def run_item(
+    item: Item,
+    *,
+    storage_url: str,
+    out: Path,
+    quick: bool,
+    policies: list[str],
+    studies: Path = Path("studies"),
+    permutations: int = 5,
+    log: Callable[[str], None] = print,
+) -> StudyOutcome:
     """Record, derive the budget, replay, report and (for RQ2 items) compare one study of the plan."""
 
     t0 = time.perf_counter()
@@ -113,8 +121,11 @@ def run_item(item: Item, *, storage_url: str, out: Path, quick: bool, policies: 
     if quick:
         spec = replace(spec, steps=min(spec.steps, STEPS_QUICK))
     d = spec.dataset
-    sizes = read_meta(prepare(d.name, seed=spec.seed, subsample=d.subsample, val_fraction=d.val_fraction,
-                              test_fraction=d.test_fraction)).get("sizes", {})  # fmt: skip
+    sizes = read_meta(
+        prepare(
+            d.name, seed=spec.seed, subsample=d.subsample, val_fraction=d.val_fraction, test_fraction=d.test_fraction
+        )
+    ).get("sizes", {})
     rec_spec = _compare.policy_spec(spec, "none", sampler="random", n_trials=item.record_trials)
     log(f"[{item.study}] recording {item.record_trials} trials (random sampler, policy none)")
     t = time.perf_counter()
@@ -130,8 +141,11 @@ def run_item(item: Item, *, storage_url: str, out: Path, quick: bool, policies: 
     outcome = StudyOutcome(item, spec, budgets, share, sizes, record_s)
     folder = out / spec.name
     files: list[Path] = []
-    usable = list(policies) if budgets else [
-        p for p in policies if p not in ("budget", "combined", "threshold", "precheck", "plain")]  # fmt: skip
+    usable = (
+        list(policies)
+        if budgets
+        else [p for p in policies if p not in ("budget", "combined", "threshold", "precheck", "plain")]
+    )
     replayed = [p for p in usable if p != "plain"]  # in a replay the sampler is random: plain is none
     log(f"[{item.study}] replaying {', '.join(replayed)} over {item.orders + 1} orders")
     rec = _replay.load_recording(storage_url, record_name(spec), budgets)
@@ -143,8 +157,9 @@ def run_item(item: Item, *, storage_url: str, out: Path, quick: bool, policies: 
     if item.compare_trials:
         seeds = _compare.seeds_of(spec, item.seeds)
         log(f"[{item.study}] comparing {', '.join(usable)} live (TPE, {item.compare_trials} trials, seeds {seeds})")
-        _compare.run_compare(spec, usable, seeds, storage_url=storage_url, sampler="tpe",
-                             n_trials=item.compare_trials, log=log)  # fmt: skip
+        _compare.run_compare(
+            spec, usable, seeds, storage_url=storage_url, sampler="tpe", n_trials=item.compare_trials, log=log
+        )
         outcome.compare = _compare.collect(spec, usable, seeds, storage_url=storage_url, sampler="tpe")
         _compare.add_test_scores(outcome.compare, folder / "test_scores.json", log=log)
         files += _compare.write_compare(outcome.compare, folder)
@@ -166,18 +181,21 @@ def reading(o: StudyOutcome) -> list[str]:
     out = []
     r = o.compare
     if r is not None:
-
         none_best = _median_best(r, "none")
-        for ref, why in (("none", "`none`'s sampler already learns the budget from its finished trials"),
-                         ("plain", "its sampler is not told about the budget")):  # fmt: skip
+        for ref, why in (
+            ("none", "`none`'s sampler already learns the budget from its finished trials"),
+            ("plain", "its sampler is not told about the budget"),
+        ):
             if ref not in r.policies:
                 continue
             c = _stats.summarise_savings(ceiling_savings(r, ref))
             if c.n:
-                out.append(f"- ceiling: had every over-budget trial of `{ref}` cost nothing (a free, perfect "
-                           f"pre-check on the same trials), `{ref}` would have reached the target with {c.fmt()} "
-                           f"less compute — the most any pruning of over-budget configurations saves against it "
-                           f"on those trials; {why}.")  # fmt: skip
+                out.append(
+                    f"- ceiling: had every over-budget trial of `{ref}` cost nothing (a free, perfect "
+                    f"pre-check on the same trials), `{ref}` would have reached the target with {c.fmt()} "
+                    f"less compute — the most any pruning of over-budget configurations saves against it "
+                    f"on those trials; {why}."
+                )
         for p in ("budget", "combined"):
             if p not in r.policies:
                 continue
@@ -186,42 +204,51 @@ def reading(o: StudyOutcome) -> list[str]:
             s_bi = _stats.summarise_savings([x.savings.get("builtin", _stats.NA) for x in runs])
             s_th = _stats.summarise_savings([x.savings.get("threshold", _stats.NA) for x in runs])
             goal = []
-            for s, target, name in ((s_none, 5.0, "none"), (s_bi, 2.0, "the best built-in"),
-                                    (s_th, 1.3, "threshold")):  # fmt: skip
+            for s, target, name in ((s_none, 5.0, "none"), (s_bi, 2.0, "the best built-in"), (s_th, 1.3, "threshold")):
                 if s.n == 0 or (name == "threshold" and "threshold" not in r.policies):
                     continue
                 if isinstance(s.median, float) and s.median >= target:
                     goal.append(f"meets the {target:g}x goal against {name} ({s.fmt()})")
                 else:
                     goal.append(f"misses the {target:g}x goal against {name} ({s.fmt()})")
-            for ref, name in (("plain", "plain Optuna without pruning (`plain`)"),
-                              ("precheck", "plain Optuna with a hand-written pre-check (`precheck`)")):  # fmt: skip
+            for ref, name in (
+                ("plain", "plain Optuna without pruning (`plain`)"),
+                ("precheck", "plain Optuna with a hand-written pre-check (`precheck`)"),
+            ):
                 if ref in r.policies:
                     sv = _stats.summarise_savings([x.savings.get(ref, _stats.NA) for x in runs])
                     targets = [r.runs[(ref, sd)] for sd in r.seeds if r.runs[(ref, sd)].reference is not None]
                     missed = sum(t.ctt is None for t in targets)
                     mine = [x for x in runs if x.reference is not None]
-                    also = (f" (`{ref}` itself missed the target in {missed}/{len(targets)} seeds; `{p}` reached "
-                            f"it in {sum(x.ctt is not None for x in mine)}/{len(mine)})" if missed else "")
+                    also = (
+                        f" (`{ref}` itself missed the target in {missed}/{len(targets)} seeds; `{p}` reached "
+                        f"it in {sum(x.ctt is not None for x in mine)}/{len(mine)})"
+                        if missed
+                        else ""
+                    )
                     if sv.n or missed:
                         goal.append(f"{sv.fmt()} against {name}{also}")
             best = _median_best(r, p)
             acc = ""
             if best is not None and none_best is not None:
                 gap = best - none_best if r.direction == "maximize" else none_best - best
-                acc = (f"; its median best feasible {best:.4g} is within the tolerance of none's {none_best:.4g}"
-                       if gap >= -r.tolerance else
-                       f"; its median best feasible {best:.4g} falls short of none's {none_best:.4g} by more than "
-                       f"the tolerance {r.tolerance:g}")  # fmt: skip
-            out.append(f"- `{p}` (live, TPE, {len(r.seeds)} seeds): " + "; ".join(goal or ["no target reached"]) + acc
-                       + ".")  # fmt: skip
+                acc = (
+                    f"; its median best feasible {best:.4g} is within the tolerance of none's {none_best:.4g}"
+                    if gap >= -r.tolerance
+                    else f"; its median best feasible {best:.4g} falls short of none's {none_best:.4g} by more than "
+                    f"the tolerance {r.tolerance:g}"
+                )
+            out.append(
+                f"- `{p}` (live, TPE, {len(r.seeds)} seeds): " + "; ".join(goal or ["no target reached"]) + acc + "."
+            )
     rp = o.replay
     if rp is not None:
         for p in rp.policies:
             flags = [x.best_pruned for x in rp.replays[p].results if x.best_pruned is not None]
             if p != "none" and flags and any(flags):
-                out.append(f"- replay: `{p}` pruned the truly best feasible trial in {sum(flags)} of {len(flags)} "
-                           "orders.")  # fmt: skip
+                out.append(
+                    f"- replay: `{p}` pruned the truly best feasible trial in {sum(flags)} of {len(flags)} orders."
+                )
         clean = [p for p in rp.policies if p != "none" and not any(x.best_pruned for x in rp.replays[p].results)]
         if clean:
             out.append(f"- replay: never pruned the best feasible trial: {', '.join(f'`{p}`' for p in clean)}.")
@@ -255,14 +282,26 @@ def _versions() -> str:
 
 def _git() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              timeout=10).stdout.strip() or "?"  # fmt: skip
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or "?"
+        )
     except (OSError, subprocess.SubprocessError):
         return "?"
 
 
-def write_results(outcomes: list[StudyOutcome], out: Path, *, plan_name: str, plan: tuple[Item, ...],
-                  seconds: float, storage_url: str, failed: dict[str, str] | None = None) -> Path:  # fmt: skip
+def write_results(
+    outcomes: list[StudyOutcome],
+    out: Path,
+    *,
+    plan_name: str,
+    plan: tuple[Item, ...],
+    seconds: float,
+    storage_url: str,
+    failed: dict[str, str] | None = None,
+) -> Path:
 
     m = machine_info()
     md = [
@@ -345,7 +384,6 @@ def main(argv: list[str] | None = None) -> int:
 
     import optuna
 
-
     ap = argparse.ArgumentParser(prog="make results", description=__doc__.splitlines()[0])
     ap.add_argument("--storage", default=None, help="SQLAlchemy URL (default: sqlite:///<out>/results[-quick].db)")
     ap.add_argument("--out", default="results")
@@ -369,11 +407,20 @@ def main(argv: list[str] | None = None) -> int:
             failed[it.study] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
             print(f"[{it.study}] not done: {failed[it.study]}")
     full_plan = QUICK if quick else FULL
-    plan_name = ("quick" if quick else "full") + " plan" + (
-        f" restricted with `--only` to {len(plan)} of its {len(full_plan)} studies" if args.only else ""
+    plan_name = (
+        ("quick" if quick else "full")
+        + " plan"
+        + (f" restricted with `--only` to {len(plan)} of its {len(full_plan)} studies" if args.only else "")
     )
-    path = write_results(outcomes, out, plan_name=plan_name, plan=plan,
-                         seconds=time.perf_counter() - t0, storage_url=storage, failed=failed)  # fmt: skip
+    path = write_results(
+        outcomes,
+        out,
+        plan_name=plan_name,
+        plan=plan,
+        seconds=time.perf_counter() - t0,
+        storage_url=storage,
+        failed=failed,
+    )
     print(f"wrote {path} in {(time.perf_counter() - t0) / 60:.1f} min ({platform.node()})")
     return 0
 

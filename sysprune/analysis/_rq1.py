@@ -82,8 +82,9 @@ def targets(df, metric: str) -> dict[int, float]:
     return out
 
 
-def importances(trials: list[optuna.trial.FrozenTrial], target: dict[int, float], *, seed: int = 0,
-                n_permutations: int = 5) -> tuple[dict[str, float], float | None, int]:  # fmt: skip
+def importances(
+    trials: list[optuna.trial.FrozenTrial], target: dict[int, float], *, seed: int = 0, n_permutations: int = 5
+) -> tuple[dict[str, float], float | None, int]:
     """(importance per parameter, noise floor, trials used). Empty when fewer than MIN_TRIALS have a target."""
     used = [t for t in trials if t.number in target and t.params and math.isfinite(target[t.number])]
     if len(used) < MIN_TRIALS or len({target[t.number] for t in used}) < 2:
@@ -138,10 +139,11 @@ class StudyReport:
 def build_report(storage_url: str, study_name: str, *, n_permutations: int = 5, seed: int = 0) -> StudyReport:
     from collections import Counter
 
-
     study = load_study(storage_url, study_name)
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-    df = MetricStore(storage_url).load(study_name, {_compat.trial_id(t): t.number for t in study.get_trials(deepcopy=False)})
+    df = MetricStore(storage_url).load(
+        study_name, {_compat.trial_id(t): t.number for t in study.get_trials(deepcopy=False)}
+    )
     params = sorted({p for t in trials for p in t.params})
     out = []
     for metric in [c for c in df.columns if is_system(c)]:
@@ -150,8 +152,9 @@ def build_report(storage_url: str, study_name: str, *, n_permutations: int = 5, 
             continue
         imp, floor, n = importances(trials, tgt, seed=seed, n_permutations=n_permutations)
         out.append(MetricReport(metric, target_label(metric), n, imp, floor, tgt))
-    return StudyReport(study_name, storage_url, params, dict(Counter(t.state.name for t in trials)), out,
-                       len(study.directions))  # fmt: skip
+    return StudyReport(
+        study_name, storage_url, params, dict(Counter(t.state.name for t in trials)), out, len(study.directions)
+    )
 
 
 def importance_table(rep: StudyReport) -> list[dict[str, str]]:
@@ -174,7 +177,6 @@ def write_report(rep: StudyReport, out_dir: Path, df=None) -> list[Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if df is None:
-
         df = MetricStore(rep.storage_url).load(rep.study_name)
 
     trials = {t.number: t for t in load_study(rep.storage_url, rep.study_name).get_trials(deepcopy=False)}
@@ -186,7 +188,8 @@ def write_report(rep: StudyReport, out_dir: Path, df=None) -> list[Path]:
         f"# {rep.study_name}: what drives each system metric (RQ1)",
         "",
         f"Trials: {states} (all with a value of the metric are used, pruned and failed included"
-        + (f"; {rep.n_directions} objectives" if rep.n_directions > 1 else "") + "). "
+        + (f"; {rep.n_directions} objectives" if rep.n_directions > 1 else "")
+        + "). "
         "Cells: fANOVA importance — the share of the target's variance a hyperparameter explains alone "
         "(not normalised). **Bold**: above the noise floor (the largest importance fANOVA gives the same target "
         "permuted at random across trials); the rest is indistinguishable from noise. Targets: cumulative metrics "
@@ -205,12 +208,28 @@ def _importance_figure(rep: StudyReport):
     import plotly.graph_objects as go
 
     z = [[m.importance.get(p) for p in rep.params] for m in rep.metrics]
-    text = [[("" if v is None else f"{v:.2f}") + ("" if v is None or m.floor is None or v > m.floor else " (noise)")
-             for v in row] for row, m in zip(z, rep.metrics)]  # fmt: skip
-    fig = go.Figure(go.Heatmap(z=z, x=rep.params, y=[m.label for m in rep.metrics], text=text,
-                               texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1))  # fmt: skip
-    fig.update_layout(title=f"{rep.study_name}: fANOVA importance per system metric (pruned trials included)",
-                      template="plotly_white")  # fmt: skip
+    text = [
+        [
+            ("" if v is None else f"{v:.2f}") + ("" if v is None or m.floor is None or v > m.floor else " (noise)")
+            for v in row
+        ]
+        for row, m in zip(z, rep.metrics)
+    ]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=rep.params,
+            y=[m.label for m in rep.metrics],
+            text=text,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1,
+        )
+    )
+    fig.update_layout(
+        title=f"{rep.study_name}: fANOVA importance per system metric (pruned trials included)", template="plotly_white"
+    )
     return fig
 
 
@@ -220,20 +239,29 @@ def _metric_figure(rep: StudyReport, m: MetricReport, df, trials: dict[int, Any]
     from plotly.subplots import make_subplots
 
     cols = 1 + len(rep.params)
-    fig = make_subplots(rows=1, cols=cols, subplot_titles=[f"{m.metric} per step", *rep.params],
-                        shared_yaxes=False)  # fmt: skip
+    fig = make_subplots(rows=1, cols=cols, subplot_titles=[f"{m.metric} per step", *rep.params], shared_yaxes=False)
     colors = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e", "FAIL": "#d62728"}
     sub = df[["trial_number", "step", m.metric]].dropna() if m.metric in df.columns else df.iloc[0:0]
     shown: set[str] = set()
     for number, g in sub.groupby("trial_number"):
         t = trials.get(int(number))
         state = t.state.name if t is not None else "?"
-        fig.add_trace(go.Scatter(x=list(g["step"]), y=list(g[m.metric]), mode="lines+markers",
-                                 line=dict(color=colors.get(state, "#7f7f7f"), width=1), marker=dict(size=3),
-                                 name=state.lower(), legendgroup=state, showlegend=state not in shown,
-                                 customdata=[[int(number), state]] * len(g),
-                                 hovertemplate="#%{customdata[0]} %{customdata[1]}<br>step %{x}: %{y:.4g}"
-                                 "<extra></extra>"), row=1, col=1)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=list(g["step"]),
+                y=list(g[m.metric]),
+                mode="lines+markers",
+                line=dict(color=colors.get(state, "#7f7f7f"), width=1),
+                marker=dict(size=3),
+                name=state.lower(),
+                legendgroup=state,
+                showlegend=state not in shown,
+                customdata=[[int(number), state]] * len(g),
+                hovertemplate="#%{customdata[0]} %{customdata[1]}<br>step %{x}: %{y:.4g}<extra></extra>",
+            ),
+            row=1,
+            col=1,
+        )
         shown.add(state)
     for c, p in enumerate(rep.params, start=2):
         xs, ys, cd, cs = [], [], [], []
@@ -245,15 +273,30 @@ def _metric_figure(rep: StudyReport, m: MetricReport, df, trials: dict[int, Any]
             ys.append(v)
             cd.append([number, t.state.name])
             cs.append(colors.get(t.state.name, "#7f7f7f"))
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", marker=dict(color=cs, size=5), customdata=cd,
-                                 showlegend=False, hovertemplate="#%{customdata[0]} %{customdata[1]}<br>"
-                                 f"{p} %{{x}}<br>{m.label} %{{y:.4g}}<extra></extra>"), row=1, col=c)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="markers",
+                marker=dict(color=cs, size=5),
+                customdata=cd,
+                showlegend=False,
+                hovertemplate="#%{customdata[0]} %{customdata[1]}<br>"
+                f"{p} %{{x}}<br>{m.label} %{{y:.4g}}<extra></extra>",
+            ),
+            row=1,
+            col=c,
+        )
         dist = next((t.distributions.get(p) for t in trials.values() if p in t.distributions), None)
         if getattr(dist, "log", False):
             fig.update_xaxes(type="log", row=1, col=c)
         fig.update_yaxes(title_text=m.label if c == 2 else None, row=1, col=c)
     imp = ", ".join(f"{k} {v:.2f}" for k, v in sorted(m.importance.items(), key=lambda kv: -kv[1])[:3])
-    fig.update_layout(title=f"{rep.study_name}: {m.label} — importance {imp or NA}"
-                      + (f" (noise floor {m.floor:.2f})" if m.floor is not None else ""),
-                      template="plotly_white", width=max(900, 320 * cols), height=420)  # fmt: skip
+    fig.update_layout(
+        title=f"{rep.study_name}: {m.label} — importance {imp or NA}"
+        + (f" (noise floor {m.floor:.2f})" if m.floor is not None else ""),
+        template="plotly_white",
+        width=max(900, 320 * cols),
+        height=420,
+    )
     return fig

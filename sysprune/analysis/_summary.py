@@ -72,20 +72,26 @@ def run_summary(study: optuna.Study, n_steps: int | None = None) -> list[str]:
     proc = [r.process_cpu for r in rows if r.process_cpu is not None]
     work = [r.worker_cpu for r in rows if r.worker_cpu is not None]
     total = sum(proc) + sum(work)
-    lines = [f"compute: {total:.3g} CPU s (trial processes {sum(proc):.3g} + worker {sum(work):.3g}) over "
-             f"{len(rows)} trials" + (f"; {len(rows) - len(proc)} without a measured process" if len(proc) < len(rows)
-                                      else "")]  # fmt: skip
+    lines = [
+        f"compute: {total:.3g} CPU s (trial processes {sum(proc):.3g} + worker {sum(work):.3g}) over "
+        f"{len(rows)} trials"
+        + (f"; {len(rows) - len(proc)} without a measured process" if len(proc) < len(rows) else "")
+    ]
     states = Counter(r.state for r in rows)
     reasons = Counter(r.rule for r in rows if r.state == "PRUNED")
     why = f" ({', '.join(f'{k} {v}' for k, v in sorted(reasons.items()))})" if reasons else ""
-    lines.append(f"trials: {states.get('COMPLETE', 0)} complete, {states.get('PRUNED', 0)} pruned{why}, "
-                 f"{states.get('FAIL', 0)} failed")  # fmt: skip
+    lines.append(
+        f"trials: {states.get('COMPLETE', 0)} complete, {states.get('PRUNED', 0)} pruned{why}, "
+        f"{states.get('FAIL', 0)} failed"
+    )
     if states.get("PRUNED") and isinstance(n_steps, int):
         seconds, skipped = pruning_cut(rows, _step_costs(study), n_steps)
         if seconds is None:
             lines.append(f"pruning cut {skipped} of {n_steps * len(rows)} training steps (their cost: not measured)")
         else:
             share = seconds / (seconds + total) if seconds + total > 0 else 0.0
-            lines.append(f"pruning cut ~{seconds:.3g} CPU s of training ({skipped} steps not run): ~{share:.0%} of "
-                         "what running every trial to the end would have cost")  # fmt: skip
+            lines.append(
+                f"pruning cut ~{seconds:.3g} CPU s of training ({skipped} steps not run): ~{share:.0%} of "
+                "what running every trial to the end would have cost"
+            )
     return lines

@@ -20,11 +20,11 @@ from sysprune.models import get_model
 _RENAME = {"val_accuracy": "test_accuracy", "val_loss": "test_loss"}
 
 
-def _child(conn: Any, model: str, params: dict[str, Any], dataset_path: str, seed: int, steps: int,
-           threads: int) -> None:  # fmt: skip
+def _child(
+    conn: Any, model: str, params: dict[str, Any], dataset_path: str, seed: int, steps: int, threads: int
+) -> None:
     try:
         import numpy as np
-
 
         _pin_threads(threads)
         d = open_prepared(dataset_path)
@@ -46,8 +46,16 @@ def _child(conn: Any, model: str, params: dict[str, Any], dataset_path: str, see
         conn.close()
 
 
-def test_score(*, model: str, params: dict[str, Any], dataset_path: str, seed: int, steps: int,
-               threads: int = 1, timeout_s: float = 3600.0) -> dict[str, float | None]:  # fmt: skip
+def test_score(
+    *,
+    model: str,
+    params: dict[str, Any],
+    dataset_path: str,
+    seed: int,
+    steps: int,
+    threads: int = 1,
+    timeout_s: float = 3600.0,
+) -> dict[str, float | None]:
     """``{"test_accuracy": ..., "test_loss": ...}`` of the configuration retrained on train + validation.
 
     Raises RuntimeError naming the cause if the retraining fails or takes longer than ``timeout_s``.

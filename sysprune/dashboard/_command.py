@@ -110,10 +110,13 @@ def run(args: argparse.Namespace) -> int:
     n = f"{len(studies)} study" if len(studies) == 1 else f"{len(studies)} studies"
 
     def ready() -> None:
-        print(f"optuna-dashboard on {server_url(server)}  ({n} in {mask_url(args.storage)}; Ctrl-C to stop)", flush=True)
+        print(
+            f"optuna-dashboard on {server_url(server)}  ({n} in {mask_url(args.storage)}; Ctrl-C to stop)", flush=True
+        )
         if not artifact_dir.is_dir():
-            _logger.info("no artifact directory %s yet: trial CSV artifacts show once the runner writes them",
-                         artifact_dir)
+            _logger.info(
+                "no artifact directory %s yet: trial CSV artifacts show once the runner writes them", artifact_dir
+            )
 
     serve(server, on_ready=ready)
     print("dashboard stopped", flush=True)
@@ -122,7 +125,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _publish_all(storage, artifact_dir: Path) -> None:
     import optuna
-
 
     for summary in storage.get_all_studies():
         study = optuna.load_study(study_name=summary.study_name, storage=storage)

@@ -138,8 +138,11 @@ def study_note(
     if pruned:
         lines += ["**Pruned trials**", ""]
         rows = [
-            [str(t.number), fmt((t.detail or {}).get("step", max(t.steps) if t.steps else None)),
-             _cell(t.reason or "no reason recorded")]
+            [
+                str(t.number),
+                fmt((t.detail or {}).get("step", max(t.steps) if t.steps else None)),
+                _cell(t.reason or "no reason recorded"),
+            ]
             for t in pruned[-_MAX_PRUNED_ROWS:]
         ]
         if len(pruned) > _MAX_PRUNED_ROWS:

@@ -167,9 +167,7 @@ class DashboardPublisher:
         for c in to_write:
             self._trial_attrs(study, c, budgets, notes, attrs, clear)
 
-        figures = self._figures.setdefault(key, FigureBuilder()).study_figures(
-            ordered, self._metrics, budgets
-        )
+        figures = self._figures.setdefault(key, FigureBuilder()).study_figures(ordered, self._metrics, budgets)
         for fid, fig in figures.items():
             prefix = sa_.plot_key_prefix(fid)
             attrs.update(sa_.chunked(prefix, fig))
@@ -230,7 +228,9 @@ class DashboardPublisher:
         for row in frame.itertuples(index=False):
             rec = row._asdict()
             by_number.setdefault(int(rec["trial_number"]), {})[int(rec["step"])] = {
-                m: rec[m] for m in columns if rec[m] == rec[m]  # NaN != NaN: not recorded or missing
+                m: rec[m]
+                for m in columns
+                if rec[m] == rec[m]  # NaN != NaN: not recorded or missing
             }
         return {_compat.trial_id(t): from_trial(t, by_number.get(t.number, {})) for t in trials}
 

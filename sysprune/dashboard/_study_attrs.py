@@ -77,7 +77,9 @@ def _replace_per_key(
     for key in list(storage.get_study_system_attrs(study_id)):
         if key not in attrs and key.startswith(prefixes):
             # The public API cannot delete: blank the chunk, as optuna-dashboard's own writers do.
-            storage.set_study_system_attr(study_id, key, json.dumps(None) if _compat.is_dashboard_artifact_key(key) else "")
+            storage.set_study_system_attr(
+                study_id, key, json.dumps(None) if _compat.is_dashboard_artifact_key(key) else ""
+            )
 
 
 def read_notes(

@@ -124,8 +124,10 @@ def _write_atomically(root: Path, target: Path, arrays: dict[str, np.ndarray], m
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
         tmp.chmod(0o755)  # mkdtemp makes it private; the cache is as readable as any other cache folder
     except OSError as e:
-        raise OSError(f"cannot write prepared arrays under {root} ({e.strerror or e}); set {CACHE_DIR_ENV} "
-                      "to a writable directory") from None
+        raise OSError(
+            f"cannot write prepared arrays under {root} ({e.strerror or e}); set {CACHE_DIR_ENV} "
+            "to a writable directory"
+        ) from None
     try:
         for key, array in arrays.items():
             np.save(tmp / f"{key}.npy", array)
@@ -143,9 +145,7 @@ def _write_atomically(root: Path, target: Path, arrays: dict[str, np.ndarray], m
 # Building the arrays
 
 
-def _build(
-    source: DatasetSource, key: dict[str, Any], data_dir: Path
-) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def _build(source: DatasetSource, key: dict[str, Any], data_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Raw data -> (arrays by ``X_train``-style key, metadata)."""
     name = key["name"]
     rng = np.random.default_rng(key["seed"])
@@ -187,8 +187,10 @@ def _check_raw(name: str, kind: str, X: Any, y: Any) -> None:
     shape_X, shape_y = np.shape(X), np.shape(y)
     if len(shape_X) not in ndims or len(shape_y) != 1 or shape_X[0] != shape_y[0]:
         expected = "(n, n_features)" if kind == "tabular" else "(n, height, width) or (n, channels, height, width)"
-        raise ValueError(f"dataset {name!r}: its loader returned X of shape {shape_X} and y of shape {shape_y}; "
-                         f"expected X {expected} and y (n,)")
+        raise ValueError(
+            f"dataset {name!r}: its loader returned X of shape {shape_X} and y of shape {shape_y}; "
+            f"expected X {expected} and y (n,)"
+        )
 
 
 def _remap_labels(*ys: np.ndarray) -> tuple[list[np.ndarray], list[Any]]:

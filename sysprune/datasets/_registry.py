@@ -41,7 +41,6 @@ family member such as a PMLB name is checked only for its syntax there, and :fun
 does not know.
 """
 
-
 from __future__ import annotations
 
 import os
@@ -63,6 +62,7 @@ DEFAULT_CACHE_DIR = Path("~/.cache/sysprune/arrays")
 _MEMBER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+\-]*")  # a family member's name (every PMLB name matches)
 _SOURCE_NAME = re.compile(r"[a-z][a-z0-9_]*:?")
 DataKind = Literal["image", "tabular"]
+
 
 @dataclass
 class Dataset:
@@ -145,8 +145,9 @@ def register_dataset(
     Registering the same loader again is a no-op; another loader under a registered name is a ValueError.
     """
     if not isinstance(name, str) or not _SOURCE_NAME.fullmatch(name):
-        raise ValueError(f"dataset name must be lower case letters, digits and '_' (a family: ending in ':'), "
-                         f"got {name!r}")
+        raise ValueError(
+            f"dataset name must be lower case letters, digits and '_' (a family: ending in ':'), got {name!r}"
+        )
     if kind not in get_args(DataKind):
         raise ValueError(f"kind of dataset {name!r} must be 'tabular' or 'image', got {kind!r}")
     if not callable(load):
@@ -156,8 +157,9 @@ def register_dataset(
     source = DatasetSource(name, load, kind, float(pixel_max), tuple(requires), description, version, check)
     known = _SOURCES.get(name)
     if known is not None and _origin(known.load) != _origin(load):
-        raise ValueError(f"dataset {name!r} is already registered (load from {'.'.join(_origin(known.load))}); "
-                         "pick another name")
+        raise ValueError(
+            f"dataset {name!r} is already registered (load from {'.'.join(_origin(known.load))}); pick another name"
+        )
     _SOURCES[name] = source
     return source
 
@@ -193,8 +195,10 @@ def _find(name: object) -> DatasetSource:
         if name.startswith(family.name):
             if _MEMBER_NAME.fullmatch(name[len(family.name) :]):
                 return family
-            raise ValueError(f"invalid dataset name {name!r}: expected {family.name}<name>, the name made of "
-                             "letters, digits, '_', '.', '+' or '-' and starting with a letter or digit")
+            raise ValueError(
+                f"invalid dataset name {name!r}: expected {family.name}<name>, the name made of "
+                "letters, digits, '_', '.', '+' or '-' and starting with a letter or digit"
+            )
     raise ValueError(f"unknown dataset {name!r}; {valid}")
 
 

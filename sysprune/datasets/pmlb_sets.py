@@ -60,5 +60,11 @@ def _check_known(full: str, data_dir: Path) -> None:
         raise ValueError(_unknown_pmlb_message(short, pmlb_dir, pmlb))
 
 
-register_dataset(PMLB_PREFIX, _load_pmlb, kind="tabular", requires=("pmlb",), check=_check_known,
-                 description="a PMLB classification dataset, e.g. pmlb:adult")
+register_dataset(
+    PMLB_PREFIX,
+    _load_pmlb,
+    kind="tabular",
+    requires=("pmlb",),
+    check=_check_known,
+    description="a PMLB classification dataset, e.g. pmlb:adult",
+)

@@ -14,9 +14,7 @@ from sysprune.datasets._registry import register_dataset, unavailable
 _TORCHVISION_CLASS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 
 
-def _load_torchvision(
-    name: str, data_dir: Path
-) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def _load_torchvision(name: str, data_dir: Path) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """(train, test) as uint8 images (n, 28, 28) and labels, downloading into ``data_dir`` if missing."""
     cls_name = _TORCHVISION_CLASS[name]
     chatter = io.StringIO()

@@ -139,8 +139,12 @@ def torch_mem_bytes(net: Any, optimizer: Any = None) -> int | None:
         return total
     state = getattr(optimizer, "state", {})
     if any(state.get(p) for p in trainable):  # allocated: count the tensors shaped like their parameter
-        total += sum(_tensor_bytes(t) for p in trainable for t in state.get(p, {}).values()
-                     if hasattr(t, "shape") and t.shape == p.shape)  # fmt: skip
+        total += sum(
+            _tensor_bytes(t)
+            for p in trainable
+            for t in state.get(p, {}).values()
+            if hasattr(t, "shape") and t.shape == p.shape
+        )
         return total
     for group in getattr(optimizer, "param_groups", []):
         per = _STATE_TENSORS.get(type(optimizer).__name__)
@@ -174,8 +178,10 @@ def model_size(model: Any) -> dict[str, float | None]:
     if hasattr(model, "get_params"):
         if not _is_fitted(model):
             return {"n_params": None, "model_bytes": None}
-        return {"n_params": float(sum(a.size for a in _learned_arrays(model))),
-                "model_bytes": float(len(pickle.dumps(model)))}  # fmt: skip
+        return {
+            "n_params": float(sum(a.size for a in _learned_arrays(model))),
+            "model_bytes": float(len(pickle.dumps(model))),
+        }
     raise TypeError(f"model must be a torch.nn.Module or a scikit-learn estimator, but got {type(model).__name__}.")
 
 
@@ -190,7 +196,11 @@ def _torch_infer(net: Any) -> Callable[[Any], Any]:
         net.eval()
         try:
             with torch.inference_mode():
-                xb = X.to(device) if isinstance(X, torch.Tensor) else torch.as_tensor(X, dtype=torch.float32, device=device)
+                xb = (
+                    X.to(device)
+                    if isinstance(X, torch.Tensor)
+                    else torch.as_tensor(X, dtype=torch.float32, device=device)
+                )
                 return net(xb)
         finally:
             net.train(was_training)
@@ -259,8 +269,9 @@ class Measurer:
     every trial in its own process and measures it from outside — use it when these matter.
     """
 
-    def __init__(self, model: Any = None, batch: Any = None, *, optimizer: Any = None, repeats: int = 5,
-                 reset_peak: bool = True) -> None:  # fmt: skip
+    def __init__(
+        self, model: Any = None, batch: Any = None, *, optimizer: Any = None, repeats: int = 5, reset_peak: bool = True
+    ) -> None:
         if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
             raise ValueError(f"repeats must be an integer >= 1, but got {repeats=}.")
         if model is not None and not (_is_torch_module(model) or hasattr(model, "get_params")):

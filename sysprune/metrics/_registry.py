@@ -55,11 +55,13 @@ class Metric:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME.fullmatch(self.name):
-            raise ValueError(f"metric name must be lower case letters, digits and '_' starting with a letter, "
-                             f"got {self.name!r}")
+            raise ValueError(
+                f"metric name must be lower case letters, digits and '_' starting with a letter, got {self.name!r}"
+            )
         if not isinstance(self.unit, str) or not self.unit:
-            raise ValueError(f"unit of metric {self.name!r} must be a non-empty string (\"1\" for a count), "
-                             f"got {self.unit!r}")
+            raise ValueError(
+                f'unit of metric {self.name!r} must be a non-empty string ("1" for a count), got {self.unit!r}'
+            )
         if self.kind not in KINDS:
             raise ValueError(f"kind of metric {self.name!r} must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if self.better not in get_args(Better):
@@ -96,9 +98,7 @@ _BUILTIN = (
 METRICS: dict[str, Metric] = {m.name: m for m in _BUILTIN}
 
 
-def register_metric(
-    name: str, *, unit: str, kind: Kind, description: str = "", better: Better = "minimize"
-) -> Metric:
+def register_metric(name: str, *, unit: str, kind: Kind, description: str = "", better: Better = "minimize") -> Metric:
     """Add a metric to the vocabulary so study files can use it as an objective or (unless ``learning``) a budget.
 
     Registering the same definition again is a no-op (a plugin module may be imported more than once); a

@@ -14,11 +14,11 @@ from sysprune.models._space import Param
 from sysprune.models._base import Trainer
 
 
-
 class CreateFn(Protocol):
     """``create(params, data, *, seed) -> Trainer``: one trainer for one set of hyperparameters."""
 
     def __call__(self, params: dict[str, Any], data: Dataset, *, seed: int) -> Trainer: ...
+
 
 DATA_KINDS = ("tabular", "image")
 
@@ -39,12 +39,13 @@ class ModelFamily:
         if not callable(self.create):
             raise ValueError(f"create of model {self.name!r} must be callable, got {self.create!r}")
         if not isinstance(self.space, Mapping) or not all(isinstance(k, str) for k in self.space):
-            raise ValueError(f"space of model {self.name!r} must map parameter names to parameters, "
-                             f"got {self.space!r}")
+            raise ValueError(f"space of model {self.name!r} must map parameter names to parameters, got {self.space!r}")
         bad = sorted(set(self.inputs) - set(DATA_KINDS))
         if not self.inputs or bad:
-            raise ValueError(f"inputs of model {self.name!r} must be a non-empty subset of "
-                             f"{', '.join(DATA_KINDS)}, got {sorted(self.inputs)!r}")
+            raise ValueError(
+                f"inputs of model {self.name!r} must be a non-empty subset of "
+                f"{', '.join(DATA_KINDS)}, got {sorted(self.inputs)!r}"
+            )
 
 
 _MODELS: dict[str, ModelFamily] = {}
@@ -74,8 +75,9 @@ def register_model(
     family = ModelFamily(name, create, dict(space), frozenset(inputs), tuple(requires))
     known = _MODELS.get(name)
     if known is not None and _origin(known.create) != _origin(create):
-        raise ValueError(f"model {name!r} is already registered (create from {'.'.join(_origin(known.create))}); "
-                         "pick another name")
+        raise ValueError(
+            f"model {name!r} is already registered (create from {'.'.join(_origin(known.create))}); pick another name"
+        )
     _MODELS[name] = family
     return family
 
@@ -96,8 +98,10 @@ def get_model(name: str) -> ModelFamily:
     if family is None and is_module_path(name) and ("." in name or installed(name)):
         family = _from_module(name)
     if family is None:
-        raise ValueError(f"unknown model {name!r}; valid: {', '.join(model_names())}, "
-                         "a model registered by a plugin module, or a dotted module path")
+        raise ValueError(
+            f"unknown model {name!r}; valid: {', '.join(model_names())}, "
+            "a model registered by a plugin module, or a dotted module path"
+        )
     check_installed(family.requires, f"model {family.name!r}")
     return family
 
@@ -118,8 +122,11 @@ def _from_module(path: str) -> ModelFamily:
         return _MODELS[path]
     missing = [a for a in _CONTRACT if not hasattr(module, a)]
     if missing:
-        raise ValueError(f"model module {path!r} lacks {', '.join(missing)} (a model module defines "
-                         f"{', '.join(_CONTRACT)}, or calls sysprune.register_model)")
+        raise ValueError(
+            f"model module {path!r} lacks {', '.join(missing)} (a model module defines "
+            f"{', '.join(_CONTRACT)}, or calls sysprune.register_model)"
+        )
     create: Any = module.create
-    return register_model(path, create, space=module.SPACE, inputs=module.INPUTS,
-                          requires=getattr(module, "REQUIRES", ()))
+    return register_model(
+        path, create, space=module.SPACE, inputs=module.INPUTS, requires=getattr(module, "REQUIRES", ())
+    )

@@ -97,8 +97,9 @@ def fill_params(params: Mapping[str, Any], space: SearchSpace, model: str) -> di
     """
     unknown = sorted(set(params) - set(space))
     if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(map(repr, unknown))} for model {model}; "
-                         f"valid: {', '.join(space)}")
+        raise ValueError(
+            f"unknown parameter(s) {', '.join(map(repr, unknown))} for model {model}; valid: {', '.join(space)}"
+        )
     out = {}
     for name, p in space.items():
         if name in params:

@@ -34,14 +34,24 @@ def create(params: dict[str, Any], data: Dataset, *, seed: int) -> Trainer:
     """A CNN trainer for image ``data`` with hyperparameters ``params`` (missing ones from the space's defaults)."""
     from sysprune.models import _torch_common as tc  # imports torch (~3 s): only when a torch model is built
 
-    return tc.create_trainer(NAME, INPUTS, SPACE, params, data, seed=seed, ints=("n_conv", "channels", "fc_width"),
-                             build=_build, check=_check)
+    return tc.create_trainer(
+        NAME,
+        INPUTS,
+        SPACE,
+        params,
+        data,
+        seed=seed,
+        ints=("n_conv", "channels", "fc_width"),
+        build=_build,
+        check=_check,
+    )
 
 
 def _check(p: dict[str, Any]) -> None:
     if p["kernel_size"] not in KERNEL_SIZES:
-        raise ValueError(f"{NAME}: kernel_size must be one of {', '.join(map(str, KERNEL_SIZES))}, "
-                         f"got {p['kernel_size']!r}")
+        raise ValueError(
+            f"{NAME}: kernel_size must be one of {', '.join(map(str, KERNEL_SIZES))}, got {p['kernel_size']!r}"
+        )
 
 
 def _build(data: Dataset, p: dict[str, Any]) -> Any:

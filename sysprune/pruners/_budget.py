@@ -157,11 +157,7 @@ class ResourceBudgetPruner(DecidingPruner):
             raise ValueError(f"Number of warmup steps must be an integer >= 0, but got {n_warmup_steps=}.")
         if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
             raise ValueError(f"max_steps must be None or an integer >= 1, but got {max_steps=}.")
-        if (
-            isinstance(confidence, bool)
-            or not isinstance(confidence, (int, float))
-            or not 0.5 <= confidence < 1.0
-        ):
+        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.5 <= confidence < 1.0:
             raise ValueError(f"confidence must be a number in [0.5, 1), but got {confidence=}.")
 
         self._budgets = budgets

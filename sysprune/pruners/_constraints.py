@@ -70,11 +70,13 @@ def budget_constraints(trial: "optuna.trial.FrozenTrial | optuna.trial.Trial") -
     :func:`record_constraints`)."""
     hidden = trial.user_attrs.get(HIDDEN_CONSTRAINTS)
     out = {k: float(v) for k, v in hidden.items()} if isinstance(hidden, dict) else {}
-    out.update({
-        key[len(CONSTRAINT_PREFIX) :]: value
-        for key, value in trial.constraints.items()
-        if key.startswith(CONSTRAINT_PREFIX)
-    })  # fmt: skip
+    out.update(
+        {
+            key[len(CONSTRAINT_PREFIX) :]: value
+            for key, value in trial.constraints.items()
+            if key.startswith(CONSTRAINT_PREFIX)
+        }
+    )
     return out
 
 

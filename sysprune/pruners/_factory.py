@@ -116,7 +116,7 @@ def _validate_hyperband(params: dict[str, Any], steps: int, prefix: str = "") ->
     if max_resource != "auto":
         max_resource = _int_param(params, "max_resource", steps, low=1, prefix=prefix)
         if max_resource > steps:
-            raise ValueError(f"{prefix}max_resource must be <= steps ({steps}) or \"auto\", got {max_resource}")
+            raise ValueError(f'{prefix}max_resource must be <= steps ({steps}) or "auto", got {max_resource}')
         if min_resource > max_resource:
             raise ValueError(
                 f"{prefix}min_resource must be <= max_resource, got min_resource={min_resource} "
@@ -125,7 +125,7 @@ def _validate_hyperband(params: dict[str, Any], steps: int, prefix: str = "") ->
     reduction_factor = _int_param(params, "reduction_factor", 3, low=2, prefix=prefix)
     bootstrap_count = _int_param(params, "bootstrap_count", 0, prefix=prefix)
     if bootstrap_count > 0 and max_resource == "auto":
-        raise ValueError(f"{prefix}bootstrap_count > 0 needs an integer max_resource, got max_resource=\"auto\"")
+        raise ValueError(f'{prefix}bootstrap_count > 0 needs an integer max_resource, got max_resource="auto"')
     return {
         "min_resource": min_resource,
         "max_resource": max_resource,
@@ -192,7 +192,7 @@ def _validate_combined(params: dict[str, Any], steps: int, prefix: str = "") -> 
         raise ValueError(f"members must be distinct, got {members!r}")
     if "budget" in members and members[0] != "budget":
         raise ValueError(
-            f"members: \"budget\" must come first (a budget breach makes a trial infeasible and must win over a "
+            f'members: "budget" must come first (a budget breach makes a trial infeasible and must win over a '
             f"learning-curve prune), got {members!r}"
         )
     out: dict[str, Any] = {"members": list(members)}

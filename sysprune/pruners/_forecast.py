@@ -103,9 +103,7 @@ def forecast_cumulative(
     remaining = final_step - last_step
     if remaining <= 0:
         return Forecast(last_value, last_value, final_step, 0)
-    rates = np.array(
-        [(v1 - v0) / (s1 - s0) for (s0, v0), (s1, v1) in zip(pts[:-1], pts[1:])][-window:], dtype=float
-    )
+    rates = np.array([(v1 - v0) / (s1 - s0) for (s0, v0), (s1, v1) in zip(pts[:-1], pts[1:])][-window:], dtype=float)
     n = rates.size
     mean = float(rates.mean())
     sd = float(rates.std(ddof=1))
@@ -265,9 +263,7 @@ def _fit_family(family: str, x: np.ndarray, y: np.ndarray, x_final: float, noise
     )
 
 
-def fit_curves(
-    points: Sequence[Point], final_step: int, families: Sequence[str] = CURVE_FAMILIES
-) -> list[CurveFit]:
+def fit_curves(points: Sequence[Point], final_step: int, families: Sequence[str] = CURVE_FAMILIES) -> list[CurveFit]:
     """Fit each family to the points; weight the families by their marginal likelihood.
 
     Needs three points at distinct steps (returns an empty list otherwise); a family with a shape parameter (pow,
@@ -285,9 +281,7 @@ def fit_curves(
     # Residuals below a millionth of the curve's range count as an exact fit (keeps the logs finite).
     noise_floor = x.size * (1e-6 * spread) ** 2 + 1e-300
     fits = [
-        _fit_family(fam, x, y, float(final_step + 1), noise_floor)
-        for fam in families
-        if fam == "log" or x.size >= 4
+        _fit_family(fam, x, y, float(final_step + 1), noise_floor) for fam in families if fam == "log" or x.size >= 4
     ]
     if not fits:
         return []
@@ -314,8 +308,9 @@ def probability_to_beat(fits: Sequence[CurveFit], threshold: float, *, maximize:
     for f in fits:
         exact = f.scales <= 0
         z = (threshold - f.means) / np.where(exact, 1.0, f.scales)
-        below = np.where(exact, np.where(f.means < threshold, 1.0, np.where(f.means > threshold, 0.0, 0.5)),
-                         stdtr(f.df, z))  # fmt: skip
+        below = np.where(
+            exact, np.where(f.means < threshold, 1.0, np.where(f.means > threshold, 0.0, 0.5)), stdtr(f.df, z)
+        )
         p_below = float(f.theta_weights @ below)
         total += f.weight * ((1.0 - p_below) if maximize else p_below)
     return min(max(total, 0.0), 1.0)

@@ -49,8 +49,10 @@ class NoiseModel:
     k: int = 2
 
     def __post_init__(self) -> None:
-        if isinstance(self.margin, bool) or not isinstance(self.margin, (int, float)) or not (
-            math.isfinite(self.margin) and self.margin > 0
+        if (
+            isinstance(self.margin, bool)
+            or not isinstance(self.margin, (int, float))
+            or not (math.isfinite(self.margin) and self.margin > 0)
         ):
             raise ValueError(f"margin must be a finite number > 0, but got margin={self.margin!r}.")
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
@@ -153,9 +155,7 @@ def pending_breach(readings: Sequence[Reading], budget: float, noise: NoiseModel
     return 0 < run < noise.k
 
 
-def settled_value(
-    metric: str, final: float, budget: float, steps: Mapping[int, Mapping[str, float | None]]
-) -> float:
+def settled_value(metric: str, final: float, budget: float, steps: Mapping[int, Mapping[str, float | None]]) -> float:
     """The value a finishing trial's ``budget:<metric>`` constraint is computed from (constraint = value − budget).
 
     An exact metric: ``final``. A noisy one is booked infeasible only on a confident breach (the same rule as the

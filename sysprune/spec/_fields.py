@@ -17,9 +17,13 @@ STEPS = Integer(low=1)
 BUDGET = Real(low=0.0)
 
 TOP: dict[str, Constraint] = {
-    "name": Text(), "description": Text(empty=True), "model": Text(),
-    "steps": STEPS, "n_trials": N_TRIALS, "seed": SEED,
-}  # fmt: skip
+    "name": Text(),
+    "description": Text(empty=True),
+    "model": Text(),
+    "steps": STEPS,
+    "n_trials": N_TRIALS,
+    "seed": SEED,
+}
 TABLES = ("dataset", "objective", "sampler", "pruner", "budgets", "search_space", "trial", "study")
 TOP_KEYS = (*TOP, *TABLES, "plugins")
 DATASET: dict[str, Constraint] = {
@@ -37,11 +41,19 @@ TRIAL: dict[str, Constraint] = {
     "max_wall_s": Real(0.0, low_open=True),
 }
 FLOAT_RANGE: dict[str, Constraint] = {
-    "type": Text(), "low": Real(), "high": Real(), "log": Boolean(), "step": Real(0.0, low_open=True),
-}  # fmt: skip
+    "type": Text(),
+    "low": Real(),
+    "high": Real(),
+    "log": Boolean(),
+    "step": Real(0.0, low_open=True),
+}
 INT_RANGE: dict[str, Constraint] = {
-    "type": Text(), "low": Integer(), "high": Integer(), "log": Boolean(), "step": Integer(low=1),
-}  # fmt: skip
+    "type": Text(),
+    "low": Integer(),
+    "high": Integer(),
+    "log": Boolean(),
+    "step": Integer(low=1),
+}
 CATEGORICAL_KEYS = ("type", "choices")
 PARAM_TYPES = ("float", "int", "categorical")
 
@@ -83,4 +95,3 @@ def fields(raw: Any, constraints: dict[str, Constraint], field: str) -> dict[str
     table = table_of(raw, field)
     no_unknown(table, tuple(constraints), field)
     return {k: check(table[k], c, join(field, k)) for k, c in constraints.items() if k in table}
-

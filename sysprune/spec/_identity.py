@@ -13,7 +13,6 @@ from sysprune.spec._model import StudySpec
 IDENTITY_VERSION = 2
 
 
-
 #: Compared on resume (dotted paths below these name what differs). Safe to change on resume, and recorded in the
 #: study's run history instead: ``n_trials``, ``sampler``, ``name``, ``description``.
 IDENTITY_KEYS = ("model", "dataset", "objective", "steps", "seed", "budgets", "pruner", "search_space", "trial")
@@ -22,8 +21,13 @@ IDENTITY_KEYS = ("model", "dataset", "objective", "steps", "seed", "budgets", "p
 def param_identity(p: Param) -> dict[str, Any]:
     """A search-space entry as plain data: type, bounds, log, step, choices (or the fixed value)."""
     if isinstance(p, FloatParam):
-        return {"type": "float", "low": float(p.low), "high": float(p.high), "log": bool(p.log),
-                "step": None if p.step is None else float(p.step)}  # fmt: skip
+        return {
+            "type": "float",
+            "low": float(p.low),
+            "high": float(p.high),
+            "log": bool(p.log),
+            "step": None if p.step is None else float(p.step),
+        }
     if isinstance(p, IntParam):
         return {"type": "int", "low": int(p.low), "high": int(p.high), "log": bool(p.log), "step": int(p.step)}
     if isinstance(p, CategoricalParam):
@@ -37,18 +41,20 @@ def _plain(value: Any) -> Any:
 
 def study_identity(spec: StudySpec, seed: int | None = None) -> dict[str, Any]:
     """The stored definition of a study run with ``seed`` (default: the file's): JSON-ready plain data."""
-    return _plain({
-        "version": IDENTITY_VERSION,
-        "model": spec.model,
-        "dataset": asdict(spec.dataset),
-        "objective": asdict(spec.objective),
-        "steps": spec.steps,
-        "seed": spec.seed if seed is None else seed,
-        "budgets": dict(spec.budgets),
-        "pruner": {"policy": spec.pruner.policy, "params": spec.pruner.params},
-        "search_space": {name: param_identity(p) for name, p in spec.search_space.items()},
-        "trial": asdict(spec.trial),
-    })  # fmt: skip
+    return _plain(
+        {
+            "version": IDENTITY_VERSION,
+            "model": spec.model,
+            "dataset": asdict(spec.dataset),
+            "objective": asdict(spec.objective),
+            "steps": spec.steps,
+            "seed": spec.seed if seed is None else seed,
+            "budgets": dict(spec.budgets),
+            "pruner": {"policy": spec.pruner.policy, "params": spec.pruner.params},
+            "search_space": {name: param_identity(p) for name, p in spec.search_space.items()},
+            "trial": asdict(spec.trial),
+        }
+    )
 
 
 ABSENT = object()

@@ -68,4 +68,3 @@ class StudySpec:
     plugins: tuple[str, ...] = ()  # modules imported first (they register models, datasets, metrics)
     #: ``[study] max_compute_s``: stop the search once its trials spent this many CPU seconds (None: no limit).
     max_compute_s: float | None = None
-

@@ -16,7 +16,6 @@ line renders it with its own flag (``--n-trials``). Nothing here touches a datab
 recorded value. The runner refuses to resume a study whose identity differs (see :func:`identity_diff`).
 """
 
-
 from __future__ import annotations
 
 import tomllib
@@ -95,8 +94,13 @@ def _dataset(raw: Any) -> DatasetSpec:
         raise Err(f"dataset.name: {e}") from None
     d = DatasetSpec(name, given.get("subsample"), given.get("val_fraction", 0.2), given.get("test_fraction", 0.2))
     if d.val_fraction + d.test_fraction >= 1:
-        raise Err(invalid("dataset", Shown(f"val_fraction + test_fraction = {d.val_fraction:g} + "
-                                             f"{d.test_fraction:g}"), "a sum < 1"))  # fmt: skip
+        raise Err(
+            invalid(
+                "dataset",
+                Shown(f"val_fraction + test_fraction = {d.val_fraction:g} + {d.test_fraction:g}"),
+                "a sum < 1",
+            )
+        )
     if d.subsample is not None:  # the split's sizes as datasets.prepare computes them (when the set has that many rows)
         n_val, n_test = round(d.val_fraction * d.subsample), round(d.test_fraction * d.subsample)
         if min(n_val, n_test, d.subsample - n_val - n_test) < 1:
@@ -139,8 +143,14 @@ def _pruner(raw: Any, steps: int, budgets: dict[str, float], objective: Objectiv
     params = {k: v for k, v in table.items() if k != "policy"}
     for where, value in _warmups(policy, params):
         if Integer(low=0).accepts(value) and value >= steps:
-            raise Err(invalid(where, value, f"an integer in [0, {steps - 1}]",
-                               why=f"the pruner could never act: the study has steps = {steps}"))  # fmt: skip
+            raise Err(
+                invalid(
+                    where,
+                    value,
+                    f"an integer in [0, {steps - 1}]",
+                    why=f"the pruner could never act: the study has steps = {steps}",
+                )
+            )
     try:
         policy, params = validate_policy(
             policy, params, steps=steps, budgets=budgets, directions=list(objective.directions)

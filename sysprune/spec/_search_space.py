@@ -45,8 +45,13 @@ class Domain:
         return ok and (self.low is None or v >= self.low)
 
     def describe(self) -> str:
-        base = {"int": "an integer", "float": "a finite number", "str": "a string", "bool": "true or false",
-                "any": "a string, a finite number or a boolean"}[self.kind]  # fmt: skip
+        base = {
+            "int": "an integer",
+            "float": "a finite number",
+            "str": "a string",
+            "bool": "true or false",
+            "any": "a string, a finite number or a boolean",
+        }[self.kind]
         return base + (f" >= {self.low}" if self.low is not None else "")
 
     def range_types(self) -> tuple[str, ...]:
@@ -122,8 +127,9 @@ def parse_param(value: Any, field: str, domain: Domain = _ANY) -> Param:
             raise Err(invalid(f"{field}.choices", choices, "a non-empty list"))
         groups = {_choice_group(c) for c in choices}
         if not groups <= {"str", "number", "bool"} or len(groups) != 1:
-            raise Err(invalid(f"{field}.choices", choices, "choices of one type: all strings, all numbers or all "
-                                                            "booleans"))  # fmt: skip
+            raise Err(
+                invalid(f"{field}.choices", choices, "choices of one type: all strings, all numbers or all booleans")
+            )
         for i, c in enumerate(choices):
             _in_domain(c, domain, f"{field}.choices[{i}]")
         distinct = {(type(c) is bool, c) for c in choices}
@@ -157,4 +163,3 @@ def parse_search_space(model: str, raw: Any, field: str = "search_space") -> dic
             raise Err(f"{field}.{name}: unknown parameter for model {model}; valid: {', '.join(space)}")
         space[name] = parse_param(value, f"{field}.{name}", declared_domain(space[name], model, name))
     return space
-

@@ -35,7 +35,6 @@ HEARTBEAT_INTERVAL_S = 60
 HEARTBEAT_GRACE_S = 180
 
 
-
 def mask_url(url: Any) -> str:
     """The URL as text with any password masked; text that is not a URL comes back unchanged."""
     try:
@@ -129,8 +128,9 @@ def open_existing(url: str) -> "optuna.storages.RDBStorage":
             )
         path = Path(db)
         if not path.is_file():
-            raise DatabaseNotFound(f"no study database at {db} (from --storage {shown}); run `sysprune run` first "
-                                   "or pass --storage")  # fmt: skip
+            raise DatabaseNotFound(
+                f"no study database at {db} (from --storage {shown}); run `sysprune run` first or pass --storage"
+            )
         # The file is not opened here to check its header: closing any descriptor of a database file drops every
         # POSIX lock this process holds on it, through its other SQLite connections too (sqlite.org/howtocorrupt,
         # 2.2) - which let a writer corrupt a database that a reader had loaded before. SQLite says it below.

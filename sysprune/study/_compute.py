@@ -96,7 +96,9 @@ class ComputeBudget:
                 finished = study.get_trials(deepcopy=False, states=_FINISHED)
                 since = self.since
                 self.spent = sum(
-                    trial_compute(t) or 0.0 for t in finished if t.datetime_start is not None and t.datetime_start >= since
+                    trial_compute(t) or 0.0
+                    for t in finished
+                    if t.datetime_start is not None and t.datetime_start >= since
                 )
             if self.spent >= self.max_compute_s and not self.stopped:
                 self.stopped = True

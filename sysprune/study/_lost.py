@@ -100,10 +100,12 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
             state=TrialState.WAITING,
             params=trial.params,
             distributions=trial.distributions,
-            system_attrs={"failed_trial": trial.system_attrs.get("failed_trial", trial.number),
-                          "retry_history": history},
+            system_attrs={
+                "failed_trial": trial.system_attrs.get("failed_trial", trial.number),
+                "retry_history": history,
+            },
         )
-    )  # fmt: skip
+    )
 
 
 class LostTrialCallback:

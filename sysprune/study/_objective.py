@@ -48,7 +48,6 @@ def _finalise(trial: optuna.Trial, last: dict[str, Any], budgets: dict[str, floa
         if v is not None and not (isinstance(v, float) and math.isnan(v)):
             trial.set_user_attr(name, v)
     if budgets:
-
         record_constraints(trial, budgets, last, hidden=plain)
 
 
@@ -144,7 +143,6 @@ class Objective:
                 _finalise(trial, last, spec.budgets, plain=plain)
             raise
         except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: Optuna marks the trial FAIL and re-raises; say why
-
             step = f"step {last_step + 1}" if tp is not None else "start"
             trial.set_user_attr(_attrs.ERROR, f"{interrupted_reason(e)} during {step}")
             raise

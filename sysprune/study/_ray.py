@@ -38,13 +38,19 @@ def _task(cfg: WorkerConfig, verbosity: int) -> int:
     """One sysprune worker inside a Ray worker process; returns how many trials it ran."""
     import optuna
 
-
     optuna.logging.set_verbosity(verbosity)
     return run_worker(cfg)
 
 
-def run_on_ray(cfg: WorkerConfig, study: Any, *, n_workers: int | None, address: str,
-               callbacks: Sequence[Callback] = (), poll_s: float = POLL_S) -> list[int]:  # fmt: skip
+def run_on_ray(
+    cfg: WorkerConfig,
+    study: Any,
+    *,
+    n_workers: int | None,
+    address: str,
+    callbacks: Sequence[Callback] = (),
+    poll_s: float = POLL_S,
+) -> list[int]:
     """Run ``n_workers`` sysprune workers as Ray tasks and wait for them; ``callbacks`` run here for each trial
     of ``study`` that finishes (read from the storage). Uses the Ray session of this process if one is initialised, else
     connects to ``address`` (``""``: start a local cluster, stopped again at the end).
@@ -58,8 +64,13 @@ def run_on_ray(cfg: WorkerConfig, study: Any, *, n_workers: int | None, address:
         raise SpecError(f"--workers must be an integer >= 1, got {n_workers!r}")
     started = False
     if not ray.is_initialized():
-        ray.init(address=address or None, include_dashboard=False, log_to_driver=True,
-                 logging_level="WARNING", configure_logging=True)  # fmt: skip
+        ray.init(
+            address=address or None,
+            include_dashboard=False,
+            log_to_driver=True,
+            logging_level="WARNING",
+            configure_logging=True,
+        )
         started = True
     try:
         threads = cfg.spec.trial.threads
@@ -76,4 +87,3 @@ def run_on_ray(cfg: WorkerConfig, study: Any, *, n_workers: int | None, address:
     finally:
         if started:
             ray.shutdown()
-

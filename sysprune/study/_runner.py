@@ -106,11 +106,18 @@ def run_study(
     if on_start is not None:
         on_start(study, counted, todo)
     if todo > 0:
-        cfg = _workers.WorkerConfig(spec=spec, storage_url=storage_url, study_name=study_name, seed=seed,
-                                    target=target, data_dir=data_dir, cache_dir=cache_dir,
-                                    max_compute_s=max_compute_s, since=since)  # fmt: skip
+        cfg = _workers.WorkerConfig(
+            spec=spec,
+            storage_url=storage_url,
+            study_name=study_name,
+            seed=seed,
+            target=target,
+            data_dir=data_dir,
+            cache_dir=cache_dir,
+            max_compute_s=max_compute_s,
+            since=since,
+        )
         if ray_address is not None:
-
             run_on_ray(cfg, study, n_workers=workers, address=ray_address, callbacks=callbacks)
         elif len(cpu_sets) > 1:
             feed = _workers.TrialFeed(study, callbacks)

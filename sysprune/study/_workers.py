@@ -95,7 +95,9 @@ def count(trials: Sequence[FrozenTrial]) -> int:
 
 def count_in_storage(study: optuna.Study) -> int:
     """How many of the study's trials count toward its target, read from the database (not a cache)."""
-    return count(_compat.unwrap_storage(_compat.study_storage(study)).get_all_trials(_compat.study_id(study), deepcopy=False))
+    return count(
+        _compat.unwrap_storage(_compat.study_storage(study)).get_all_trials(_compat.study_id(study), deepcopy=False)
+    )
 
 
 def stored_target(study: optuna.Study) -> int | None:
@@ -127,8 +129,9 @@ def available_cpus() -> list[int]:
     return sorted(os.sched_getaffinity(0))
 
 
-def cpu_sets(n_workers: int, threads: int, *, cpus: Sequence[int] | None = None,
-             oversubscribe: bool = False) -> list[tuple[int, ...]]:  # fmt: skip
+def cpu_sets(
+    n_workers: int, threads: int, *, cpus: Sequence[int] | None = None, oversubscribe: bool = False
+) -> list[tuple[int, ...]]:
     """The CPU set of each of ``n_workers`` local workers: worker i gets ``threads`` cores from ``i*threads``.
 
     Raises:
@@ -173,9 +176,12 @@ class ClaimingStudy(optuna.Study):
     """An ``optuna.Study`` whose :meth:`ask` first claims a slot: under the database lock it counts the trials
     that count and creates (or pops a WAITING) trial only below the target, recording this worker on it."""
 
-    def __init__(self, study: optuna.Study, *, url: str, target: int, sampler: optuna.samplers.BaseSampler,
-                 me: WorkerIdentity) -> None:  # fmt: skip
-        super().__init__(study_name=study.study_name, storage=_compat.study_storage(study), sampler=sampler, pruner=study.pruner)
+    def __init__(
+        self, study: optuna.Study, *, url: str, target: int, sampler: optuna.samplers.BaseSampler, me: WorkerIdentity
+    ) -> None:
+        super().__init__(
+            study_name=study.study_name, storage=_compat.study_storage(study), sampler=sampler, pruner=study.pruner
+        )
         self._url, self._target, self._me = url, target, me
         self.current: optuna.Trial | None = None
         self.n_asked = 0
@@ -241,14 +247,21 @@ def open_for_workers(
         MetricStore(url)  # creates sysprune_step_metrics now, not concurrently at the first step of N workers
         lost = recover_lost_trials(study)
     if lost:
-        _log.info("failed %d lost trial(s) of a gone worker (%s); their configurations run again",
-                  len(lost), ", ".join(f"#{n}" for n in lost))  # fmt: skip
+        _log.info(
+            "failed %d lost trial(s) of a gone worker (%s); their configurations run again",
+            len(lost),
+            ", ".join(f"#{n}" for n in lost),
+        )
     return study, n_existing
 
 
-def run_worker(cfg: WorkerConfig, callbacks: Sequence[Callback] = (),
-               on_start: Callable[[optuna.Study, int, int], None] | None = None, *,
-               study: optuna.Study | None = None) -> int:  # fmt: skip
+def run_worker(
+    cfg: WorkerConfig,
+    callbacks: Sequence[Callback] = (),
+    on_start: Callable[[optuna.Study, int, int], None] | None = None,
+    *,
+    study: optuna.Study | None = None,
+) -> int:
     """Run trials of the study until it holds its target; returns how many this worker ran (asked for).
     ``on_start(study, counted, target)`` is called once the study is open. ``study``: already opened by
     :func:`open_for_workers` in this process (else it is opened here).
@@ -259,8 +272,15 @@ def run_worker(cfg: WorkerConfig, callbacks: Sequence[Callback] = (),
     started = datetime.datetime.now()
     spec = cfg.spec
     d = spec.dataset
-    dataset_path = prepare(d.name, seed=cfg.seed, subsample=d.subsample, val_fraction=d.val_fraction,
-                           test_fraction=d.test_fraction, data_dir=cfg.data_dir, cache_dir=cfg.cache_dir)  # fmt: skip
+    dataset_path = prepare(
+        d.name,
+        seed=cfg.seed,
+        subsample=d.subsample,
+        val_fraction=d.val_fraction,
+        test_fraction=d.test_fraction,
+        data_dir=cfg.data_dir,
+        cache_dir=cfg.cache_dir,
+    )
     if cfg.cpus is not None:
         os.sched_setaffinity(0, cfg.cpus)  # before the fork server starts: it and every trial process inherit it
     if study is None:
@@ -271,16 +291,25 @@ def run_worker(cfg: WorkerConfig, callbacks: Sequence[Callback] = (),
         counted = count_in_storage(study)
     if on_start is not None:
         on_start(study, counted, target)
-    claiming = ClaimingStudy(study, url=cfg.storage_url, target=target, me=WorkerIdentity.current(),
-                             sampler=make_sampler(spec, worker_seed(cfg.seed, number)))  # fmt: skip
+    claiming = ClaimingStudy(
+        study,
+        url=cfg.storage_url,
+        target=target,
+        me=WorkerIdentity.current(),
+        sampler=make_sampler(spec, worker_seed(cfg.seed, number)),
+    )
     _log.debug("worker %d (pid %d, cpus %s): fork server ready in %.2f s", number, os.getpid(), cfg.cpus, warm_up())
     objective = WorkerCompute(Objective(spec, str(dataset_path), cfg.seed))  # writes worker_cpu_s per trial
     budget = [] if cfg.max_compute_s is None else [ComputeBudget(cfg.max_compute_s, since=cfg.since or started)]
     objective.start()
     try:
-        claiming.optimize(objective, catch=(TrialProcessError,),
-                          callbacks=[claiming.trial_done, *budget, *callbacks], gc_after_trial=False,
-                          show_progress_bar=False)  # fmt: skip
+        claiming.optimize(
+            objective,
+            catch=(TrialProcessError,),
+            callbacks=[claiming.trial_done, *budget, *callbacks],
+            gc_after_trial=False,
+            show_progress_bar=False,
+        )
     except _NoSlot:
         pass
     except KeyboardInterrupt as e:
@@ -338,8 +367,10 @@ def launch(cfgs: Sequence[WorkerConfig], *, poll: Callable[[], None] | None = No
 
     ctx = mp.get_context("spawn")
     verbosity = optuna.logging.get_verbosity()
-    procs = [ctx.Process(target=_worker_process, args=(cfg, os.getpid(), verbosity), name=f"sysprune-worker-{i}")
-             for i, cfg in enumerate(cfgs)]  # fmt: skip
+    procs = [
+        ctx.Process(target=_worker_process, args=(cfg, os.getpid(), verbosity), name=f"sysprune-worker-{i}")
+        for i, cfg in enumerate(cfgs)
+    ]
     for p in procs:
         p.start()
     try:
@@ -375,7 +406,9 @@ class TrialFeed:
         self.seen = {t.number for t in self._finished()}
 
     def _finished(self) -> list[FrozenTrial]:
-        return _compat.unwrap_storage(_compat.study_storage(self.study)).get_all_trials(_compat.study_id(self.study), deepcopy=False, states=self._FINISHED)
+        return _compat.unwrap_storage(_compat.study_storage(self.study)).get_all_trials(
+            _compat.study_id(self.study), deepcopy=False, states=self._FINISHED
+        )
 
     def poll(self) -> None:
         if not self.callbacks:

@@ -42,8 +42,14 @@ def warm_linecache() -> None:
     """
     import linecache
 
-    prefixes = ("torch.random", "torch._compile", "torch._dynamo.eval_frame", "torch.cuda", "multiprocessing",
-                "sysprune")  # fmt: skip
+    prefixes = (
+        "torch.random",
+        "torch._compile",
+        "torch._dynamo.eval_frame",
+        "torch.cuda",
+        "multiprocessing",
+        "sysprune",
+    )
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
         if path and path.endswith(".py") and any(name == p or name.startswith(p + ".") for p in prefixes):
@@ -54,8 +60,10 @@ def _pin_cpus(cpus: tuple[int, ...]) -> None:
     try:
         os.sched_setaffinity(0, cpus)
     except OSError as e:
-        raise ValueError(f"cannot pin the trial process to cpus={cpus!r}: {e.strerror}; this machine has CPUs "
-                         f"{sorted(os.sched_getaffinity(0))}") from None  # fmt: skip
+        raise ValueError(
+            f"cannot pin the trial process to cpus={cpus!r}: {e.strerror}; this machine has CPUs "
+            f"{sorted(os.sched_getaffinity(0))}"
+        ) from None
 
 
 def _probe_batch(data: Any, size: int) -> Any:

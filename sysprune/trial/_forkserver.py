@@ -134,7 +134,6 @@ def _ensure_server() -> None:
     """
     from multiprocessing import forkserver, resource_tracker
 
-
     context()
     cap = _capture()
     pid = forkserver_pid()

@@ -30,8 +30,11 @@ class TrialJob:
     def __post_init__(self) -> None:
         if self.cpus is not None:
             cpus = self.cpus
-            if (not isinstance(cpus, tuple) or not cpus
-                    or any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in cpus)):  # fmt: skip
+            if (
+                not isinstance(cpus, tuple)
+                or not cpus
+                or any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in cpus)
+            ):
                 raise ValueError(f"cpus must be None or a non-empty tuple of CPU numbers >= 0, but got {cpus!r}.")
         k = self.probe_every
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 0):
@@ -46,4 +49,3 @@ def probes_at(step: int, steps: int, every: int, *, confirm: bool = False) -> bo
     reading must come from a training step). A reading nobody waits for is not worth its cost: see
     :meth:`TrialProcess.decide`."""
     return step == -1 or step == steps - 1 or (confirm and step == 0) or (every > 0 and (step + 1) % every == 0)
-

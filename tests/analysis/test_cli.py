@@ -15,18 +15,21 @@ def test_help_of_each_analysis_subcommand_has_an_example():
         assert "example:" in r.stdout and f"sysprune {cmd} " in r.stdout, cmd
 
 
-@pytest.mark.parametrize("args, message", [
-    (["compare", "s.toml", "--policies", "none,bogus"], "--policies: unknown policy 'bogus'"),
-    (["compare", "s.toml", "--policies", "budget"], "needs a [budgets] table"),
-    (["compare", "s.toml", "--seeds", "0"], "--seeds must be an integer >= 1, got 0"),
-    (["compare", "nope.toml"], "nope.toml: study file not found"),
-    (["compare", "multi.toml"], "compare needs a single-objective study"),
-    (["replay", "nope"], "no study 'nope' in"),
-    (["replay", "nope", "--budgets", "ram=3"], "--budgets: 'ram=3' must be metric=value"),
-    (["replay", "nope", "--policies", "none,x"], "--policies: unknown policy 'x'"),
-    (["report", "nope"], "no study 'nope' in"),
-    (["report", "nope", "--permutations", "-1"], "--permutations must be an integer >= 0"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["compare", "s.toml", "--policies", "none,bogus"], "--policies: unknown policy 'bogus'"),
+        (["compare", "s.toml", "--policies", "budget"], "needs a [budgets] table"),
+        (["compare", "s.toml", "--seeds", "0"], "--seeds must be an integer >= 1, got 0"),
+        (["compare", "nope.toml"], "nope.toml: study file not found"),
+        (["compare", "multi.toml"], "compare needs a single-objective study"),
+        (["replay", "nope"], "no study 'nope' in"),
+        (["replay", "nope", "--budgets", "ram=3"], "--budgets: 'ram=3' must be metric=value"),
+        (["replay", "nope", "--policies", "none,x"], "--policies: unknown policy 'x'"),
+        (["report", "nope"], "no study 'nope' in"),
+        (["report", "nope", "--permutations", "-1"], "--permutations must be an integer >= 0"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
     (tmp_path / "s.toml").write_text(GOOD)  # no [budgets]
     (tmp_path / "multi.toml").write_text(GOOD + '[objective]\nmetric = ["val_accuracy", "infer_ms"]\n')
@@ -39,26 +42,49 @@ def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
 
 def test_run_prints_the_summary_and_stops_at_the_compute_budget(tmp_path):
     (tmp_path / "s.toml").write_text(GOOD.replace("n_trials = 2", "n_trials = 6"))
-    r = sysprune("run", "s.toml", "--storage", f"sqlite:///{tmp_path / 'x.db'}", "--quiet", "--no-publish",
-                 "--max-compute-s", "0.001", cwd=tmp_path)  # fmt: skip
+    r = sysprune(
+        "run",
+        "s.toml",
+        "--storage",
+        f"sqlite:///{tmp_path / 'x.db'}",
+        "--quiet",
+        "--no-publish",
+        "--max-compute-s",
+        "0.001",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert "1 trials (1 complete" in r.stdout  # the first trial spent the budget: the study stopped
     assert "compute: " in r.stdout and "trials: 1 complete, 0 pruned, 0 failed" in r.stdout
     bad = sysprune("run", "s.toml", "--max-compute-s", "0", cwd=tmp_path)
-    assert bad.returncode == 2 and bad.stderr.strip() == \
-        "sysprune: error: --max-compute-s: value 0.0 is invalid; valid: a finite number > 0"
+    assert (
+        bad.returncode == 2
+        and bad.stderr.strip() == "sysprune: error: --max-compute-s: value 0.0 is invalid; valid: a finite number > 0"
+    )
 
 
 def test_compare_replay_and_report_from_the_command_line(tmp_path):
     (tmp_path / "s.toml").write_text(GOOD)
     db = ["--storage", f"sqlite:///{tmp_path / 'x.db'}"]
-    r = sysprune("compare", "s.toml", "--policies", "none,median", "--seeds", "2", "--n-trials", "3", "--no-test",
-                 *db, cwd=tmp_path)  # fmt: skip
+    r = sysprune(
+        "compare",
+        "s.toml",
+        "--policies",
+        "none,median",
+        "--seeds",
+        "2",
+        "--n-trials",
+        "3",
+        "--no-test",
+        *db,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     md = (tmp_path / "results" / "s" / "compare.md").read_text()
     assert "| none |" in md and "| median |" in md and "s.compare.<policy>.s<seed>" in md
-    again = sysprune("compare", "s.toml", "--policies", "none,median", "--seeds", "2", "--no-run", "--no-test", *db,
-                     cwd=tmp_path)  # fmt: skip
+    again = sysprune(
+        "compare", "s.toml", "--policies", "none,median", "--seeds", "2", "--no-run", "--no-test", *db, cwd=tmp_path
+    )
     assert again.returncode == 0 and "run now" not in again.stdout
     r = sysprune("replay", "s.compare.none.s0", "--policies", "none,median", "--orders", "2", *db, cwd=tmp_path)
     assert r.returncode == 0, r.stderr

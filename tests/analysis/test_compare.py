@@ -45,7 +45,10 @@ def test_totals_equal_the_sums_over_the_stored_trials(compared):
         assert float(csv_rows[(p, s)]["compute_cpu_s"]) == pytest.approx(proc + work, abs=1e-3)
         states = [t.state.name for t in trials]
         assert (run.n_complete, run.n_pruned, run.n_failed) == (
-            states.count("COMPLETE"), states.count("PRUNED"), states.count("FAIL"))  # fmt: skip
+            states.count("COMPLETE"),
+            states.count("PRUNED"),
+            states.count("FAIL"),
+        )
         over = sum(t.state.name == "COMPLETE" and t.user_attrs["n_params"] > 5000 for t in trials)
         assert run.over_budget_complete == over
     # the budget policy lets no over-budget trial run to the end; none lets every one
@@ -125,10 +128,18 @@ def test_compute_to_target_and_savings_on_hand_made_runs():
 
 def test_the_ceiling_frees_none_s_over_budget_trials_and_nothing_else():
     # none: two over-budget trials (compute 3 each) before its best feasible one; free, target costs 1 + 1
-    none = [row(0, value=0.5), row(1, value=0.99, compute=3.0, infeasible=True),
-            row(2, value=0.98, compute=3.0, infeasible=True), row(3, value=0.9)]  # fmt: skip
-    runs = {("none", 0): _run("none", 0, none), ("budget", 0): _run("budget", 0, [row(0, value=0.9, compute=4.0)]),
-            ("none", 1): _run("none", 1, [row(0, value=0.9)]), ("budget", 1): _run("budget", 1, [row(0, value=0.9)])}
+    none = [
+        row(0, value=0.5),
+        row(1, value=0.99, compute=3.0, infeasible=True),
+        row(2, value=0.98, compute=3.0, infeasible=True),
+        row(3, value=0.9),
+    ]
+    runs = {
+        ("none", 0): _run("none", 0, none),
+        ("budget", 0): _run("budget", 0, [row(0, value=0.9, compute=4.0)]),
+        ("none", 1): _run("none", 1, [row(0, value=0.9)]),
+        ("budget", 1): _run("budget", 1, [row(0, value=0.9)]),
+    }
     _compare.fill_targets(runs, 0.005, "maximize")
     assert runs[("none", 0)].ctt == 8.0 and runs[("none", 0)].ceiling_ctt == 2.0
     assert runs[("none", 1)].ceiling_ctt == runs[("none", 1)].ctt == 1.0  # nothing over budget: no saving
@@ -142,18 +153,27 @@ def test_the_ceiling_frees_none_s_over_budget_trials_and_nothing_else():
 
 def test_savings_against_the_plain_baselines_and_plain_s_ceiling():
     plain = [row(0, value=0.99, compute=4.0, infeasible=True), row(1, value=0.9)]  # ctt 5; over-budget free: 1
-    runs = {("none", 0): _run("none", 0, [row(0, value=0.9, compute=2.0)]),
-            ("plain", 0): _run("plain", 0, plain),
-            ("precheck", 0): _run("precheck", 0, [row(0, "PRUNED", compute=0.1, rule="budget"), row(1, value=0.9)]),
-            ("budget", 0): _run("budget", 0, [row(0, value=0.9, compute=0.5)])}  # fmt: skip
+    runs = {
+        ("none", 0): _run("none", 0, [row(0, value=0.9, compute=2.0)]),
+        ("plain", 0): _run("plain", 0, plain),
+        ("precheck", 0): _run("precheck", 0, [row(0, "PRUNED", compute=0.1, rule="budget"), row(1, value=0.9)]),
+        ("budget", 0): _run("budget", 0, [row(0, value=0.9, compute=0.5)]),
+    }
     _compare.fill_targets(runs, 0.005, "maximize")
     assert runs[("budget", 0)].savings == {"none": 4.0, "plain": 10.0, "precheck": pytest.approx(2.2)}
     assert runs[("plain", 0)].ceiling_ctt == 1.0
-    result = _compare.CompareResult(tiny_spec(), ["none", "plain", "precheck", "budget"], [0], 0.005, "tpe",
-                                    "sqlite://", runs)  # fmt: skip
+    result = _compare.CompareResult(
+        tiny_spec(), ["none", "plain", "precheck", "budget"], [0], 0.005, "tpe", "sqlite://", runs
+    )
     table = _compare.policy_table(result)
-    assert [r["policy"] for r in table] == ["none", _compare.CEILING, "plain", _compare.ceiling_label("plain"),
-                                            "precheck", "budget"]  # fmt: skip
+    assert [r["policy"] for r in table] == [
+        "none",
+        _compare.CEILING,
+        "plain",
+        _compare.ceiling_label("plain"),
+        "precheck",
+        "budget",
+    ]
     assert table[3]["vs plain"] == "5.00x (1/1 reached)"
     assert table[-1]["vs plain"] == "10.00x (1/1 reached)" and table[-1]["vs precheck"] == "2.20x (1/1 reached)"
 

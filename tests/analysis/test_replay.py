@@ -24,9 +24,16 @@ def recorded(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("replay")
     kw = dict(storage_url=f"sqlite:///{tmp / 'r.db'}", cache_dir=str(tmp / "arrays"))
-    spec = tiny_spec(steps=4, n_trials=8, search_space={
-        "width": {"type": "int", "low": 8, "high": 256, "log": True}, "n_layers": 1, "batch_size": 128,
-        "lr": {"type": "float", "low": 1e-5, "high": 3e-2, "log": True}})  # fmt: skip
+    spec = tiny_spec(
+        steps=4,
+        n_trials=8,
+        search_space={
+            "width": {"type": "int", "low": 8, "high": 256, "log": True},
+            "n_layers": 1,
+            "batch_size": 128,
+            "lr": {"type": "float", "low": 1e-5, "high": 3e-2, "log": True},
+        },
+    )
     run_study(policy_spec(spec, "none"), study_name="rec", **kw)
     return spec, kw
 

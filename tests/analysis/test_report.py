@@ -24,8 +24,16 @@ def _study(url: str, name: str, directions: list[str], n: int = 30):
         lr = t.suggest_float("lr", 1e-4, 1e-1, log=True)
         steps = 5 if lr > 1e-2 else 1
         for step in range(steps):
-            report(t, step, None, {"n_params": width * 100.0, "cpu_s": 0.01 * width * (step + 1),
-                                   "infer_ms": 0.001 * width * rng.uniform(0.9, 1.1)})  # fmt: skip
+            report(
+                t,
+                step,
+                None,
+                {
+                    "n_params": width * 100.0,
+                    "cpu_s": 0.01 * width * (step + 1),
+                    "infer_ms": 0.001 * width * rng.uniform(0.9, 1.1),
+                },
+            )
         if i % 10 == 9:
             study.tell(t, state=TrialState.FAIL)
         elif steps < 5:
@@ -82,13 +90,15 @@ def test_targets_compare_trials_at_comparable_steps_including_the_pretraining_pr
     import pandas as pd
 
     nan = float("nan")
-    df = pd.DataFrame({
-        "trial_number": [0, 0, 0, 1, 2, 2],
-        "step": [-1, 0, 1, -1, 0, 1],
-        "cpu_s": [0.01, 1.0, 2.0, 0.01, 3.0, 6.0],
-        "n_params": [100.0, 100.0, 100.0, 50.0, 70.0, 70.0],
-        "peak_rss_mb": [nan, 10.0, 12.0, nan, 20.0, 25.0],
-    })  # fmt: skip
+    df = pd.DataFrame(
+        {
+            "trial_number": [0, 0, 0, 1, 2, 2],
+            "step": [-1, 0, 1, -1, 0, 1],
+            "cpu_s": [0.01, 1.0, 2.0, 0.01, 3.0, 6.0],
+            "n_params": [100.0, 100.0, 100.0, 50.0, 70.0, 70.0],
+            "peak_rss_mb": [nan, 10.0, 12.0, nan, 20.0, 25.0],
+        }
+    )
     assert _report.targets(df, "cpu_s") == {0: 1.0, 2: 3.0}  # per training step; trial 1 never trained
     assert _report.targets(df, "n_params") == {0: 100.0, 1: 50.0, 2: 70.0}  # the probe counts for trial 1
     assert _report.targets(df, "peak_rss_mb") == {0: 10.0, 2: 20.0}  # at step 0, reached by every trained trial

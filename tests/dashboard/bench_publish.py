@@ -48,8 +48,9 @@ def main() -> None:
         steps = rng.randint(1, args.steps // 2) if pruned else args.steps
         for s in range(steps):
             metrics = {m: rng.random() for m in metric_names()}
-            metrics.update(wall_s=0.1 * (s + 1), rss_mb=base + s, peak_rss_mb=base + s + 3, energy_j=None,
-                           gpu_mem_mb=None)
+            metrics.update(
+                wall_s=0.1 * (s + 1), rss_mb=base + s, peak_rss_mb=base + s + 3, energy_j=None, gpu_mem_mb=None
+            )
             store.write_step(study_name="bench", trial_id=t._trial_id, trial_number=t.number, step=s, metrics=metrics)
             t.report(metrics["val_accuracy"], s)
         if pruned:
@@ -64,9 +65,11 @@ def main() -> None:
     ms = [1000 * c for c in costs]
     last = ms[-10:]
     print(f"{args.trials} trials x up to {args.steps} steps, {len(metric_names()) - 2} metrics measured per step")
-    print(f"publisher per trial: mean {statistics.mean(ms):.1f} ms, median {statistics.median(ms):.1f} ms, "
-          f"p95 {sorted(ms)[int(0.95 * len(ms)) - 1]:.1f} ms, first {ms[0]:.1f} ms, "
-          f"last 10 (study of ~{args.trials}) median {statistics.median(last):.1f} ms")
+    print(
+        f"publisher per trial: mean {statistics.mean(ms):.1f} ms, median {statistics.median(ms):.1f} ms, "
+        f"p95 {sorted(ms)[int(0.95 * len(ms)) - 1]:.1f} ms, first {ms[0]:.1f} ms, "
+        f"last 10 (study of ~{args.trials}) median {statistics.median(last):.1f} ms"
+    )
 
     from optuna_dashboard import save_note, save_plotly_graph_object
     import plotly.graph_objects as go
@@ -83,9 +86,11 @@ def main() -> None:
         save_plotly_graph_object(study, go.Figure(json.loads(fig)), graph_object_id="naive-" + fid)
     save_note(study, "x" * 3000)
     done = time.perf_counter()
-    print(f"for comparison, optuna-dashboard's public writers at {args.trials} trials: "
-          f"{1000 * (done - built):.0f} ms to save the same {len(figures)} figures + a note "
-          f"(plus {1000 * (built - t0):.0f} ms to encode every line afresh)")
+    print(
+        f"for comparison, optuna-dashboard's public writers at {args.trials} trials: "
+        f"{1000 * (done - built):.0f} ms to save the same {len(figures)} figures + a note "
+        f"(plus {1000 * (built - t0):.0f} ms to encode every line afresh)"
+    )
 
 
 if __name__ == "__main__":

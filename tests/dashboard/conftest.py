@@ -89,8 +89,12 @@ FIGURE_METRICS = ["wall_s", "cpu_s", "rss_mb", "peak_rss_mb", "infer_ms", "n_par
 def _write_steps(store: MetricStore, trial: optuna.Trial) -> None:
     for step, metrics in STEPS[trial.number].items():
         store.write_step(
-            study_name=trial.study.study_name, trial_id=trial._trial_id, trial_number=trial.number, step=step,
-            metrics=metrics, trial_start=trial.datetime_start,
+            study_name=trial.study.study_name,
+            trial_id=trial._trial_id,
+            trial_number=trial.number,
+            step=step,
+            metrics=metrics,
+            trial_start=trial.datetime_start,
         )
         if metrics.get("val_accuracy") is not None:
             trial.report(metrics["val_accuracy"], step)
@@ -168,8 +172,18 @@ def start_dashboard(
     storage_url: str, artifact_dir: Path, *, publish: bool = False, timeout: float = 120.0
 ) -> Dashboard:
     """``python -m sysprune.dashboard`` on a free port; returns once it printed the URL it listens on."""
-    cmd = [sys.executable, "-m", "sysprune.dashboard", "--storage", storage_url, "--port", "0",
-           "--artifact-dir", str(artifact_dir), *(["--publish"] if publish else [])]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sysprune.dashboard",
+        "--storage",
+        storage_url,
+        "--port",
+        "0",
+        "--artifact-dir",
+        str(artifact_dir),
+        *(["--publish"] if publish else []),
+    ]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
     # The first line is printed once the socket is bound; read it in a thread so a hung start cannot hang the test.
@@ -223,8 +237,20 @@ def study_db(tmp_path_factory) -> StudyDB:
     url = f"sqlite:///{root / 'study.db'}"
     env = dict(os.environ)
     env.setdefault("SYSPRUNE_CACHE_DIR", str(root / "arrays"))
-    cmd = [sys.executable, "-m", "sysprune.cli", "run", str(E2E_TOML), "--storage", url, "--n-trials", "3",
-           "--study-name", E2E_STUDY, "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sysprune.cli",
+        "run",
+        str(E2E_TOML),
+        "--storage",
+        url,
+        "--n-trials",
+        "3",
+        "--study-name",
+        E2E_STUDY,
+        "--quiet",
+    ]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"sysprune run failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
     artifact_dir = default_artifact_dir(url)  # where the runner's publisher puts them: beside the database

@@ -47,8 +47,14 @@ def chromium() -> str:
 
 def dump_dom(chromium: str, url: str, profile: Path) -> str:
     """The DOM of ``url`` once its scripts ran for VIRTUAL_TIME_MS of virtual time."""
-    cmd = [chromium, *FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={VIRTUAL_TIME_MS}",
-           "--dump-dom", url]
+    cmd = [
+        chromium,
+        *FLAGS,
+        f"--user-data-dir={profile}",
+        f"--virtual-time-budget={VIRTUAL_TIME_MS}",
+        "--dump-dom",
+        url,
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, f"chromium exited with {done.returncode}: {done.stderr[-2000:]}"
     assert "<html" in done.stdout, done.stderr[-2000:]
@@ -74,8 +80,10 @@ def test_study_page_renders_system_metric_figures(chromium, dashboard, tmp_path)
     detail = _e2e_study(dashboard)
     n_trials = len(detail["trials"])
     dom = dump_dom(chromium, f"{dashboard.url}/studies/{detail['study_id']}", tmp_path / "profile")
-    for figure_id, title in [("sysprune-peak_rss_mb", "peak_rss_mb [MiB] per step"),
-                             ("sysprune-n_params", "n_params per step")]:
+    for figure_id, title in [
+        ("sysprune-peak_rss_mb", "peak_rss_mb [MiB] per step"),
+        ("sysprune-n_params", "n_params per step"),
+    ]:
         div = _figure_div(dom, figure_id)
         assert 'class="main-svg"' in div, f"{figure_id}: plotly drew nothing"
         titles = [html.unescape(t) for t in re.findall(r'class="gtitle"[^>]*>([^<]*)<', div)]
@@ -91,8 +99,9 @@ def test_pruned_trial_page_shows_why(chromium, dashboard, tmp_path):
     assert pruned, "the e2e study should have a pruned trial (see e2e_study.toml)"
     trial = pruned[0]
     reason = {a["key"]: a["value"] for a in trial["user_attrs"]}["prune_reason"]
-    dom = dump_dom(chromium, f"{dashboard.url}/studies/{detail['study_id']}/trials?numbers={trial['number']}",
-                   tmp_path / "profile")
+    dom = dump_dom(
+        chromium, f"{dashboard.url}/studies/{detail['study_id']}/trials?numbers={trial['number']}", tmp_path / "profile"
+    )
     text = html.unescape(re.sub(r"<[^>]+>", " ", dom))
     text = re.sub(r"\s+", " ", text)
     assert f"sysprune · trial {trial['number']} · pruned" in text  # the note's heading, rendered

@@ -32,7 +32,11 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_defaults():
     args = _parser().parse_args(["dashboard"])
     assert (args.storage, args.host, args.port, args.artifact_dir, args.publish) == (
-        "sqlite:///results/sysprune.db", "127.0.0.1", 8080, None, False
+        "sqlite:///results/sysprune.db",
+        "127.0.0.1",
+        8080,
+        None,
+        False,
     )
     assert args.func is _command.run
 
@@ -138,13 +142,15 @@ def test_publish_flag_publishes_every_study(sqlite_url, tmp_path, monkeypatch, c
     from .conftest import build_tiny_study
 
     build_tiny_study(sqlite_url)  # run without the publisher
+
     def serve_once(server, on_ready):  # as if Ctrl-C came right after the URL
         on_ready()
         server.server_close()
 
     monkeypatch.setattr(_command, "serve", serve_once)
-    status, out, _ = _run(capsys, "--storage", sqlite_url, "--port", "0", "--publish",
-                          "--artifact-dir", str(tmp_path / "a"))
+    status, out, _ = _run(
+        capsys, "--storage", sqlite_url, "--port", "0", "--publish", "--artifact-dir", str(tmp_path / "a")
+    )
     assert status == 0
     assert out.startswith("optuna-dashboard on http://127.0.0.1:")
     assert out.endswith("(1 study in " + sqlite_url + "; Ctrl-C to stop)\ndashboard stopped\n")

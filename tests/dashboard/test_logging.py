@@ -33,8 +33,10 @@ def test_importing_sysprune_adds_no_handler_and_leaves_root_alone():
     import sysprune.dashboard  # noqa: F401
 
     assert logging.getLogger("sysprune").handlers == []
-    assert not any(getattr(h, "stream", None) is not None and h.__class__.__module__.startswith("sysprune")
-                   for h in logging.getLogger().handlers)
+    assert not any(
+        getattr(h, "stream", None) is not None and h.__class__.__module__.startswith("sysprune")
+        for h in logging.getLogger().handlers
+    )
 
 
 def test_default_handler_formats_like_optuna_and_is_idempotent():

@@ -191,8 +191,10 @@ def test_study_note(published):
     assert body.startswith("### sysprune · study summary\n\n3 finished trials: 1 complete, 1 pruned, 1 failed.\n")
     assert "**Budgets:** peak_rss_mb ≤ 650 MiB\n" in body
     assert "Shown: wall_s, cpu_s, rss_mb, peak_rss_mb, infer_ms, n_params, model_bytes.\n" in body
-    assert ("No values recorded (no figure): energy_j, peak_rss_delta_mb, gpu_mem_mb, infer_ms_lo, infer_ms_hi, "
-            "model_mem_mb.\n") in body
+    assert (
+        "No values recorded (no figure): energy_j, peak_rss_delta_mb, gpu_mem_mb, infer_ms_lo, infer_ms_hi, "
+        "model_mem_mb.\n"
+    ) in body
     assert body.endswith(f"| trial | step | reason |\n|---:|---:|---|\n| 1 | 1 | {PRUNE_REASON} |\n")
 
 
@@ -288,8 +290,13 @@ def test_bulk_read_equals_per_trial_read(sqlite_url, tmp_path):
     for i in range(12):  # more than the bulk threshold
         t = study.ask()
         for s in range(2):
-            store.write_step(study_name="many", trial_id=t._trial_id, trial_number=t.number, step=s,
-                             metrics={"wall_s": i + s, "energy_j": None})
+            store.write_step(
+                study_name="many",
+                trial_id=t._trial_id,
+                trial_number=t.number,
+                step=s,
+                metrics={"wall_s": i + s, "energy_j": None},
+            )
         study.tell(t, float(i))
     assert publish_study(study, tmp_path / "a") == 12
     bulk = _figures(study)["sysprune-wall_s"]
@@ -338,8 +345,7 @@ def test_in_memory_storage(tmp_path):
 def test_replace_study_system_attrs_drops_stale_chunks(sqlite_url):
     study = optuna.create_study(storage=sqlite_url)
     sid = study._study_id
-    replace_study_system_attrs(study._storage, sid, {"p:0": "a", "p:1": "b", "p:2": "c", "q": 1},
-                               clear_prefixes=["p:"])
+    replace_study_system_attrs(study._storage, sid, {"p:0": "a", "p:1": "b", "p:2": "c", "q": 1}, clear_prefixes=["p:"])
     replace_study_system_attrs(study._storage, sid, {"p:0": "z"}, clear_prefixes=["p:"])
     assert _attrs(study) == {"p:0": "z", "q": 1}
 
@@ -418,8 +424,14 @@ def test_a_recreated_study_is_published_afresh(sqlite_url):
     again = optuna.create_study(storage=sqlite_url, study_name=STUDY)
     t = again.ask()
     assert _compat.trial_id(t) == 1  # the first id of the deleted study, reused
-    MetricStore(sqlite_url).write_step(study_name=STUDY, trial_id=_compat.trial_id(t), trial_number=0, step=0,
-                                       metrics={"rss_mb": 1.0}, trial_start=t.datetime_start)  # fmt: skip
+    MetricStore(sqlite_url).write_step(
+        study_name=STUDY,
+        trial_id=_compat.trial_id(t),
+        trial_number=0,
+        step=0,
+        metrics={"rss_mb": 1.0},
+        trial_start=t.datetime_start,
+    )
     publisher(again, again.tell(t, 0.5))
     figure = _figures(again)[figure_id("rss_mb")]
     lines = [trace for trace in figure["data"] if trace["name"].startswith("trial ")]

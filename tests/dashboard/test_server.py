@@ -122,10 +122,30 @@ def test_hand_built_study_exact(dashboard):
     assert t3["note"]["body"] == "" and t3["artifacts"] == []
     rows = _csv_rows(dashboard, detail["study_id"], t1)
     assert rows == [
-        {"step": "0", "val_accuracy": "0.4", "wall_s": "1.5", "cpu_s": "1.4", "energy_j": "", "rss_mb": "690.0",
-         "peak_rss_mb": "700.0", "infer_ms": "0.05", "n_params": "250000.0", "model_bytes": "1000000.0"},
-        {"step": "1", "val_accuracy": "0.45", "wall_s": "3.25", "cpu_s": "3.0", "energy_j": "", "rss_mb": "715.5",
-         "peak_rss_mb": "720.0", "infer_ms": "0.05", "n_params": "250000.0", "model_bytes": "1000000.0"},
+        {
+            "step": "0",
+            "val_accuracy": "0.4",
+            "wall_s": "1.5",
+            "cpu_s": "1.4",
+            "energy_j": "",
+            "rss_mb": "690.0",
+            "peak_rss_mb": "700.0",
+            "infer_ms": "0.05",
+            "n_params": "250000.0",
+            "model_bytes": "1000000.0",
+        },
+        {
+            "step": "1",
+            "val_accuracy": "0.45",
+            "wall_s": "3.25",
+            "cpu_s": "3.0",
+            "energy_j": "",
+            "rss_mb": "715.5",
+            "peak_rss_mb": "720.0",
+            "infer_ms": "0.05",
+            "n_params": "250000.0",
+            "model_bytes": "1000000.0",
+        },
     ]
 
 
@@ -155,8 +175,13 @@ print(n)
 
 def test_reading_does_not_disturb_writers(dashboard, study_db):
     """A worker keeps writing (1 s busy timeout) while four clients poll the dashboard as fast as they can."""
-    writer = subprocess.Popen([sys.executable, "-c", _WRITER, study_db.url, "4"], cwd=REPO,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, study_db.url, "4"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     statuses: list[int] = []
     stop = threading.Event()
 

@@ -297,9 +297,12 @@ def test_metrics_written_by_another_process_are_read_from_the_store(sqlite_url: 
     study = optuna.create_study(storage=sqlite_url, pruner=ResourceBudgetPruner({"infer_ms": 2.0}, max_steps=10))
     trial = study.ask()
     MetricStore(sqlite_url).write_step(
-        study_name=study.study_name, trial_id=trial._trial_id, trial_number=trial.number, step=0,
+        study_name=study.study_name,
+        trial_id=trial._trial_id,
+        trial_number=trial.number,
+        step=0,
         metrics={"infer_ms": 5.0},
-    )  # fmt: skip
+    )
     assert should_prune(trial)
 
 

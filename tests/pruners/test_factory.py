@@ -19,8 +19,17 @@ STEPS = 10
 
 
 def test_policy_names() -> None:
-    assert policy_names() == ("none", "median", "hyperband", "budget", "curve", "combined", "threshold", "plain",
-                              "precheck")
+    assert policy_names() == (
+        "none",
+        "median",
+        "hyperband",
+        "budget",
+        "curve",
+        "combined",
+        "threshold",
+        "plain",
+        "precheck",
+    )
 
 
 @pytest.mark.parametrize(
@@ -33,11 +42,16 @@ def test_policy_names() -> None:
         ("threshold", {}),
         (
             "curve",
-            {"n_warmup_steps": 3, "interval_steps": 1, "probability": 0.05, "n_startup_trials": 1,
-             "families": ["pow", "exp", "log"]},
+            {
+                "n_warmup_steps": 3,
+                "interval_steps": 1,
+                "probability": 0.05,
+                "n_startup_trials": 1,
+                "families": ["pow", "exp", "log"],
+            },
         ),
     ],
-)  # fmt: skip
+)
 def test_defaults(policy: str, expected: dict) -> None:
     assert validate_policy(policy, {}, steps=STEPS) == (policy, expected)
 
@@ -54,14 +68,26 @@ def test_combined_normalises_its_members() -> None:
 @pytest.mark.parametrize(
     "policy, params, match",
     [
-        ("bogus", {}, r"unknown policy 'bogus'; valid: none, median, hyperband, budget, curve, combined, threshold, "
-         r"plain, precheck$"),
+        (
+            "bogus",
+            {},
+            r"unknown policy 'bogus'; valid: none, median, hyperband, budget, curve, combined, threshold, "
+            r"plain, precheck$",
+        ),
         ("threshold", {"confidence": 0.9}, r"unknown key 'confidence' for policy 'threshold'; valid: \(none\)"),
         ("none", {"x": 1}, r"unknown key 'x' for policy 'none'; valid: \(none\)"),
-        ("budget", {"warmup": 1}, r"unknown key 'warmup' for policy 'budget'; valid: predict, n_warmup_steps, confidence"),
+        (
+            "budget",
+            {"warmup": 1},
+            r"unknown key 'warmup' for policy 'budget'; valid: predict, n_warmup_steps, confidence",
+        ),
         ("budget", {"predict": "yes"}, r"predict must be true or false, got 'yes'"),
         ("budget", {"n_warmup_steps": -1}, r"n_warmup_steps must be an integer >= 0, got -1"),
-        ("budget", {"n_warmup_steps": STEPS}, r"n_warmup_steps must be < steps \(10\) or the pruner never acts, got 10"),
+        (
+            "budget",
+            {"n_warmup_steps": STEPS},
+            r"n_warmup_steps must be < steps \(10\) or the pruner never acts, got 10",
+        ),
         ("budget", {"confidence": 1.0}, r"confidence must be a number in \[0.5, 1\), got 1.0"),
         ("budget", {"confidence": "high"}, r"confidence must be a number in \[0.5, 1\), got 'high'"),
         ("curve", {"probability": 0}, r"probability must be a number in \(0, 1\), got 0"),
@@ -73,20 +99,48 @@ def test_combined_normalises_its_members() -> None:
         ("hyperband", {"reduction_factor": 1}, r"reduction_factor must be an integer >= 2, got 1"),
         ("hyperband", {"max_resource": 11}, r"max_resource must be <= steps \(10\) or \"auto\", got 11"),
         ("hyperband", {"max_resource": "big"}, r"max_resource must be an integer >= 1, got 'big'"),
-        ("hyperband", {"min_resource": 5, "max_resource": 4}, r"min_resource must be <= max_resource, got min_resource=5 max_resource=4"),
-        ("hyperband", {"max_resource": "auto", "bootstrap_count": 1}, r"bootstrap_count > 0 needs an integer max_resource"),
+        (
+            "hyperband",
+            {"min_resource": 5, "max_resource": 4},
+            r"min_resource must be <= max_resource, got min_resource=5 max_resource=4",
+        ),
+        (
+            "hyperband",
+            {"max_resource": "auto", "bootstrap_count": 1},
+            r"bootstrap_count > 0 needs an integer max_resource",
+        ),
         ("combined", {}, r"members must be a list of two or more of budget, curve, median, hyperband, got None"),
         ("combined", {"members": ["budget"]}, r"members must be a list of two or more .*, got \['budget'\]"),
-        ("combined", {"members": ["budget", "ranking"]}, r"members: unknown member 'ranking'; valid: budget, curve, median, hyperband"),
+        (
+            "combined",
+            {"members": ["budget", "ranking"]},
+            r"members: unknown member 'ranking'; valid: budget, curve, median, hyperband",
+        ),
         ("combined", {"members": ["curve", "curve"]}, r"members must be distinct, got \['curve', 'curve'\]"),
         ("combined", {"members": ["curve", "budget"]}, r"members: \"budget\" must come first"),
-        ("combined", {"members": ["budget", "curve"], "median": {}}, r"median: parameters given for 'median', which is not in members"),
-        ("combined", {"members": ["budget", "curve"], "curve": 0.1}, r"curve must be a table of 'curve' parameters, got 0.1"),
-        ("combined", {"members": ["budget", "curve"], "curve": {"probability": 2}}, r"curve.probability must be a number in \(0, 1\), got 2"),
-        ("combined", {"members": ["budget", "median"], "median": {"patience": 2}}, r"unknown key 'patience' for policy 'median'"),
+        (
+            "combined",
+            {"members": ["budget", "curve"], "median": {}},
+            r"median: parameters given for 'median', which is not in members",
+        ),
+        (
+            "combined",
+            {"members": ["budget", "curve"], "curve": 0.1},
+            r"curve must be a table of 'curve' parameters, got 0.1",
+        ),
+        (
+            "combined",
+            {"members": ["budget", "curve"], "curve": {"probability": 2}},
+            r"curve.probability must be a number in \(0, 1\), got 2",
+        ),
+        (
+            "combined",
+            {"members": ["budget", "median"], "median": {"patience": 2}},
+            r"unknown key 'patience' for policy 'median'",
+        ),
         ("combined", {"members": ["budget", "curve"], "extra": 1}, r"unknown key 'extra' for policy 'combined'"),
     ],
-)  # fmt: skip
+)
 def test_invalid_parameters_are_named(policy: str, params: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         validate_policy(policy, params, steps=STEPS)

@@ -260,7 +260,9 @@ def test_typo_warns_for_a_metric_reported_with_sysprune_report() -> None:
 
 def test_budget_metric_reported_only_as_missing_warns() -> None:
     study = optuna.create_study(pruner=ResourceBudgetPruner({"energy_j": 10.0}, max_steps=3))
-    with pytest.warns(BudgetMetricWarning, match=r"'energy_j' has nothing to act on: trial 0 reported it only as missing"):
+    with pytest.warns(
+        BudgetMetricWarning, match=r"'energy_j' has nothing to act on: trial 0 reported it only as missing"
+    ):
         run_trial(study, series(energy_j=[None, None]))
 
 

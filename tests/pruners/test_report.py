@@ -47,9 +47,12 @@ def test_report_keeps_the_first_value_of_a_step(sqlite_url: str) -> None:
 
 @pytest.mark.parametrize(
     "step, match",
-    [(-2, r"step must be an integer >= 0, or -1 for the pre-training probe, but got step=-2"), (1.0, "step=1.0"),
-     (True, "step=True")],
-)  # fmt: skip
+    [
+        (-2, r"step must be an integer >= 0, or -1 for the pre-training probe, but got step=-2"),
+        (1.0, "step=1.0"),
+        (True, "step=True"),
+    ],
+)
 def test_report_rejects_steps(step, match: str) -> None:
     trial = optuna.create_study().ask()
     with pytest.raises(ValueError, match=match):
@@ -132,8 +135,9 @@ def _budget_steps(pruner, sizes, values):
             if should_prune(trial):
                 pruned = True
                 break
-        study.tell(trial, value_row[-1] if not pruned else None,
-                   state=optuna.trial.TrialState.PRUNED if pruned else None)  # fmt: skip
+        study.tell(
+            trial, value_row[-1] if not pruned else None, state=optuna.trial.TrialState.PRUNED if pruned else None
+        )
     return study.trials[-1]
 
 
@@ -185,8 +189,9 @@ def test_patient_wrapper_records_the_budget_decision_when_it_prunes() -> None:
 def test_combined_with_optuna_threshold_leaves_no_trace_on_a_trial_it_lets_go_on() -> None:
     from sysprune.pruners import CombinedPruner, ResourceBudgetPruner
 
-    pruner = CombinedPruner(ResourceBudgetPruner({"model_bytes": 1000.0}, max_steps=4),
-                            optuna.pruners.ThresholdPruner(upper=10.0))  # fmt: skip
+    pruner = CombinedPruner(
+        ResourceBudgetPruner({"model_bytes": 1000.0}, max_steps=4), optuna.pruners.ThresholdPruner(upper=10.0)
+    )
     trial = _budget_steps(pruner, [500.0] * 4, [4.0, 3.0, 2.0, 1.0])
     assert trial.state == optuna.trial.TrialState.COMPLETE
     assert PRUNE_REASON not in trial.user_attrs and PRUNE_DETAIL not in trial.user_attrs
