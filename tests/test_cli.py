@@ -58,7 +58,10 @@ BAD_CASES = {
         "budgets.infer_ms: value -1.0 is invalid; valid: a finite number >= 0",
     ),
     "unknown parameter": (GOOD + "depth = 3\n", "search_space.depth: unknown parameter for model torch_mlp"),
-    "unknown pruner policy": (GOOD + '[pruner]\npolicy = "sometimes"\n', "pruner: unknown policy 'sometimes'"),
+    "unknown pruner policy": (
+        GOOD + '[pruner]\npolicy = "sometimes"\n',
+        "pruner.policy: value 'sometimes' is invalid; valid: none, median, ",
+    ),
     "image model on tabular data": (
         GOOD.replace('"torch_mlp"', '"torch_cnn"')
         .replace('"digits"', '"pmlb:iris"')

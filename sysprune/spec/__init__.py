@@ -10,7 +10,8 @@ identity (what a resumed study must share with the run that created it).
 
 from sysprune._validation import InvalidArgument, check_argument, invalid
 from sysprune.exceptions import SpecError
-from sysprune.spec._fields import BUDGET, DIRECTIONS, N_TRIALS, SAMPLERS, SEED, STEPS, TOP_KEYS
+from sysprune.pruners import BUDGET
+from sysprune.spec._fields import DIRECTIONS, N_TRIALS, SAMPLERS, SEED, STEPS, TOP_KEYS
 from sysprune.spec._identity import (
     IDENTITY_KEYS,
     IDENTITY_VERSION,
