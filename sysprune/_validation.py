@@ -361,6 +361,9 @@ class MappingOf(Constraint):
     def check(self, v: Any, name: str) -> dict[str, Any]:
         if not isinstance(v, Mapping) or len(v) < self.min_len:
             raise InvalidArgument(name, v, self.describe(), shown=shown(v))
+        keys, values = self.keys.accepts, self.values
+        if all(keys(k) and values.accepts(x) for k, x in v.items()):  # the common case: no names built
+            return {k: values.normalise(x) for k, x in v.items()}
         out = {}
         for k, x in v.items():
             if not self.keys.accepts(k):
