@@ -264,6 +264,14 @@ def test_a_policy_of_ones_own_runs_from_a_study_file_and_in_compare_and_replay(p
             assert t.state == optuna.trial.TrialState.COMPLETE and fires is None and len(curve) == 4
     assert any(t.state == optuna.trial.TrialState.PRUNED for t in trials)  # the seeded study's curves do plateau
 
+    # Worker processes (started by spawn) import the study's plugins before they build its pruner.
+    workers = ["--workers", "2", "--oversubscribe", "--study-name", "plateau_workers", "--n-trials", "2"]
+    r = command("run", "plateau_digits.toml", "--no-publish", "--quiet", *workers, *db, cwd=plugin_dir)
+    assert r.returncode == 0, r.stderr
+    for t in optuna.load_study(study_name="plateau_workers", storage=db[1]).get_trials():
+        curve = [t.intermediate_values[s] for s in sorted(t.intermediate_values)]
+        assert (t.state == optuna.trial.TrialState.PRUNED) == (_plateau_step(curve, 1, 0.02) is not None)
+
     r = command(
         "compare",
         "plateau_digits.toml",

@@ -2,7 +2,7 @@
 identity (what a resumed study must share with the run that created it).
 
 * ``_model``: the dataclasses a study file becomes;
-* ``_fields``: the declared constraints of each table and the helpers that check a table against them;
+* ``_fields``: the declared constraints of each table (checked by ``sysprune._validation.check_table``);
 * ``_search_space``: ``[search_space]`` entries checked against the model's declared space;
 * ``_parse``: the one entry point (:func:`parse_spec`, :func:`load_spec`);
 * ``_identity``: :func:`study_identity`, :func:`identity_diff`.

@@ -12,7 +12,6 @@ from sysprune._validation import (
     Real,
     Text,
     check,
-    check_table,
     join,
     unknown_key,
 )
@@ -85,8 +84,3 @@ def required(table: dict[str, Any], key: str, constraint: Constraint, field: str
     if key not in table:
         raise InvalidArgument(join(field, key), None, constraint.describe(), problem="missing (required)")
     return check(table[key], constraint, join(field, key))
-
-
-def fields(raw: Any, constraints: dict[str, Constraint], field: str) -> dict[str, Any]:
-    """The given entries of a table, each checked against its declared constraint (unknown keys refused)."""
-    return check_table(raw, constraints, field)

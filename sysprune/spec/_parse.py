@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sysprune._plugins import import_plugins
-from sysprune._validation import InvalidArgument, Real, Shown, Text, check, invalid
+from sysprune._validation import InvalidArgument, Real, Shown, Text, check, check_table, invalid
 from sysprune.datasets import check_dataset_known, check_dataset_name, dataset_kind
 from sysprune.exceptions import SpecError
 from sysprune.metrics._registry import METRICS, metric_names
@@ -40,7 +40,6 @@ from sysprune.spec._fields import (
     TOP,
     TOP_KEYS,
     TRIAL,
-    fields,
     no_unknown,
     required,
     table_of,
@@ -82,7 +81,7 @@ def _dataset(raw: Any) -> DatasetSpec:
 
     if isinstance(raw, str):
         raw = {"name": raw}
-    given = fields(raw, DATASET, "dataset")
+    given = check_table(raw, DATASET, "dataset")
     name = required(raw, "name", DATASET["name"], "dataset")
     try:
         check_dataset_name(name)
@@ -113,7 +112,7 @@ def _plugins(raw: Any) -> tuple[str, ...]:
 
 
 def _sampler(raw: Any) -> SamplerSpec:
-    return SamplerSpec(**fields({"name": raw} if isinstance(raw, str) else raw, SAMPLER, "sampler"))
+    return SamplerSpec(**check_table({"name": raw} if isinstance(raw, str) else raw, SAMPLER, "sampler"))
 
 
 def _pruner(raw: Any, steps: int, budgets: dict[str, float], objective: ObjectiveSpec) -> PrunerSpec:
@@ -130,7 +129,7 @@ def _pruner(raw: Any, steps: int, budgets: dict[str, float], objective: Objectiv
 
 
 def _trial(raw: Any) -> TrialSpec:
-    return TrialSpec(**fields(raw, TRIAL, "trial"))
+    return TrialSpec(**check_table(raw, TRIAL, "trial"))
 
 
 def _study(raw: Any) -> float | None:
@@ -157,7 +156,7 @@ def _parse(raw: dict[str, Any], default_name: str) -> StudySpec:
 
     no_unknown(raw, TOP_KEYS, "")
     plugins = _plugins(raw.get("plugins", []))
-    top = fields({k: v for k, v in raw.items() if k in TOP}, TOP, "")
+    top = check_table({k: v for k, v in raw.items() if k in TOP}, TOP, "")
     model = required(raw, "model", TOP["model"], "")
     if "dataset" not in raw:
         raise InvalidArgument("dataset", None, "a dataset name or a [dataset] table", problem="missing (required)")

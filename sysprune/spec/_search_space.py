@@ -14,12 +14,11 @@ from sysprune.spec._fields import (
     FLOAT_RANGE,
     INT_RANGE,
     PARAM_TYPES,
-    fields,
     no_unknown,
     required,
     table_of,
 )
-from sysprune._validation import Shown, fmt_number, invalid
+from sysprune._validation import Shown, check_table, fmt_number, invalid
 
 
 @dataclass(frozen=True)
@@ -136,7 +135,7 @@ def parse_param(value: Any, field: str, domain: Domain = _ANY) -> Param:
         if len(distinct) != len(choices):
             raise invalid(f"{field}.choices", choices, "distinct choices")
         return CategoricalParam(tuple(choices))
-    table = fields(value, FLOAT_RANGE if kind == "float" else INT_RANGE, field)
+    table = check_table(value, FLOAT_RANGE if kind == "float" else INT_RANGE, field)
     bound = FLOAT_RANGE["low"] if kind == "float" else INT_RANGE["low"]
     low, high = required(value, "low", bound, field), required(value, "high", bound, field)
     for key, v in (("low", low), ("high", high)):
