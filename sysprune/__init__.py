@@ -6,14 +6,15 @@ Optuna):
 Running and reading studies
     load_spec, StudySpec, SpecError, run_study, load_step_metrics(study_or_url, study_name=None)
 Errors
-    sysprune.exceptions: every error a user can catch
+    sysprune.exceptions: every error a user can catch (all a SyspruneError), and the warnings
 Pruning in any Optuna objective
     report, should_prune, ResourceBudgetPruner, ThresholdBudgetPruner, CurvePruner, CombinedPruner,
     budget_constraints, record_constraints, BudgetMetricWarning
     measure(model=..., batch=...) -> Measurer: the runner's metric dict, measured in one's own objective
 Extending (docs/extending.md)
     Trainer, Dataset, register_model, register_dataset, register_metric, Metric, METRICS, PRETRAIN_STEP,
-    SearchSpace, FloatParam, IntParam, CategoricalParam, FixedParam
+    SearchSpace, FloatParam, IntParam, CategoricalParam, FixedParam,
+    register_policy (a pruning policy study files can name), sysprune.constraints (declared parameter constraints)
 Search-level budget, end-of-run summary, analysis (docs/analysis.md)
     ComputeBudget, WorkerCompute, run_summary, sysprune.analysis (compare / replay / RQ1 report)
 """
@@ -34,7 +35,8 @@ from sysprune.spec import SpecError, StudySpec, load_spec
 from sysprune.storage._step_table import load_step_metrics
 from sysprune.analysis import ComputeBudget, WorkerCompute, run_summary
 from sysprune.pruners import CombinedPruner, CurvePruner, ResourceBudgetPruner, budget_constraints, record_constraints
-from sysprune.pruners import BudgetMetricWarning, ThresholdBudgetPruner
+from sysprune.pruners import BudgetMetricWarning, ThresholdBudgetPruner, register_policy
+from sysprune import constraints
 
 __version__ = "0.1.0"
 
@@ -62,6 +64,7 @@ __all__ = [
     "__version__",
     "exceptions",
     "budget_constraints",
+    "constraints",
     "load_spec",
     "load_step_metrics",
     "measure",
@@ -69,6 +72,7 @@ __all__ = [
     "register_dataset",
     "register_metric",
     "register_model",
+    "register_policy",
     "report",
     "run_study",
     "run_summary",

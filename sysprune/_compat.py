@@ -44,7 +44,7 @@ import sys
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from sysprune.exceptions import CompatError
+from sysprune.exceptions import CompatError, CompatWarning
 
 if TYPE_CHECKING:
     import optuna
@@ -57,10 +57,6 @@ SUPPORTED: dict[str, tuple[str, str]] = {
     "optuna": ("5.0", "5.1"),
     "optuna-dashboard": ("0.21", "0.22"),
 }
-
-
-class CompatWarning(UserWarning):
-    """An installed Optuna, optuna-dashboard or Python is outside the versions sysprune is tested with."""
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:

@@ -1,7 +1,7 @@
 """What gets imported on demand: plugin modules named by a study, and the optional dependencies of the extras.
 
-A *plugin* is a module of one's own that registers models, datasets or metrics when imported
-(``sysprune.register_model(...)`` etc.). A study names it (``plugins = ["my_extension"]``); the worker imports it
+A *plugin* is a module of one's own that registers models, datasets, metrics or pruning policies when imported
+(``sysprune.register_model(...)``, ``sysprune.register_policy(...)`` etc.). A study names it (``plugins = ["my_extension"]``); the worker imports it
 while the study file is validated and every trial process imports it again before building its model (the trial
 processes fork from a server started once, so a registration made later in the worker would not reach them).
 
@@ -16,6 +16,18 @@ import importlib.util
 import re
 from collections.abc import Iterable
 
+from sysprune.exceptions import MissingDependency, PluginError
+
+__all__ = [
+    "EXTRAS",
+    "MissingDependency",
+    "PluginError",
+    "check_installed",
+    "import_plugins",
+    "installed",
+    "is_module_path",
+]
+
 #: Which extra provides each optional module.
 EXTRAS: dict[str, str] = {
     "torch": "torch",
@@ -26,14 +38,6 @@ EXTRAS: dict[str, str] = {
 }
 
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
-
-
-class MissingDependency(ValueError):
-    """An optional dependency (an extra) is not installed; the message names the pip command that installs it."""
-
-
-class PluginError(ValueError):
-    """A plugin module named by a study cannot be imported (one line naming the module and why)."""
 
 
 def is_module_path(name: object) -> bool:

@@ -1,34 +1,38 @@
-"""The ``sysprune`` command. Library errors become one line on stderr and a non-zero status; ``--debug`` shows
-the traceback."""
+"""The ``sysprune`` command. Library errors (every one a :class:`sysprune.exceptions.SyspruneError`) become one line
+on stderr and exit status 2; ``--debug`` shows the traceback."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+
+import sqlalchemy.exc
 from collections.abc import Sequence
 from pathlib import Path
-from sysprune.study._runner import DEFAULT_STORAGE, StorageError, run_study
+from sysprune.study._runner import DEFAULT_STORAGE, run_study
 from sysprune.study._open import open_study
 from sysprune.study._progress import Progress
 from sysprune.spec import SpecError, list_specs, load_spec
 from sysprune.analysis import run_summary
-from sysprune.study._workers import Terminated, WorkerConfig, WorkerFailed, parse_cpus, raise_terminated, run_worker
+from sysprune.study._workers import Terminated, WorkerConfig, parse_cpus, raise_terminated, run_worker
 from sysprune.dashboard import DashboardPublisher, default_artifact_dir
 from sysprune.metrics._registry import METRICS
 from sysprune import __version__
 from sysprune.dashboard._command import add_parser
 from sysprune.analysis._command import add_parsers
 from sysprune.storage._open import mask_url as mask
-from sysprune.exceptions import DatasetUnavailable
+from sysprune.exceptions import InvalidArgument, SyspruneError
+from sysprune.spec import SEED, check_argument
 from sysprune._logging import enable_default_handler
 
 EXIT_USAGE = 2  # bad input: a study file, an argument, a dataset not available
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout was closed early (``sysprune run ... | head -1``), as a shell reports it
 
-#: Library argument -> this command's flag, for errors that name an argument (``n_trials must be ...`` is shown as
-#: ``--n-trials must be ...``). A subcommand that adds a flag for a library argument adds its line here.
+#: Library argument -> this command's flag, for errors that name an argument (``n_trials: value 0 is invalid; ...``
+#: is shown as ``--n-trials: value 0 is invalid; ...``). A subcommand that adds a flag for a library argument adds
+#: its line here.
 FLAGS = {
     "n_trials": "--n-trials",
     "seed": "--seed",
@@ -38,10 +42,6 @@ FLAGS = {
     "workers": "--workers",
 }
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
-
-
-class UserError(Exception):
-    """A mistake the user can fix; printed as one line."""
 
 
 def _fmt_budgets(b: dict[str, float]) -> str:
@@ -190,8 +190,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.study)
     cpus = parse_cpus(args.cpus) if args.cpus is not None else None
-    if args.seed is not None and (args.seed < 0):
-        raise UserError(f"--seed must be an integer >= 0, got {args.seed!r}")
+    if args.seed is not None:
+        check_argument("seed", args.seed, SEED)
     cfg = WorkerConfig(
         spec=spec,
         storage_url=args.storage,
@@ -270,7 +270,7 @@ def _cmd_studies(args: argparse.Namespace) -> int:
 
     d = Path(args.directory)
     if not d.is_dir():
-        raise UserError(f"{d}: no such folder")
+        raise SpecError(f"{d}: no such folder")
     paths = list_specs(d)
     if args.names:
         for p in paths:
@@ -353,25 +353,18 @@ def mask_url(url: str) -> str:
     return mask(url)
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    import sqlalchemy.exc
-
-    return (
-        UserError,
-        SpecError,
-        StorageError,
-        DatasetUnavailable,
-        WorkerFailed,
-        sqlalchemy.exc.ArgumentError,
-        sqlalchemy.exc.OperationalError,
-    )
+#: Not sysprune's: the database's own errors that reach the command through Optuna's storage while a study runs
+#: (the server went away, the file is locked). Opening a storage turns them into ``StorageError``; later, every
+#: call of Optuna's would have to.
+_DATABASE_ERRORS = (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.OperationalError)
 
 
 def error_line(error: BaseException) -> str:
-    """The one line shown for a user error: arguments named by their flags, the first line of the message."""
+    """The one line shown for a user error: library arguments named by their flags, the first line of the message."""
     render, argument = getattr(error, "message_for", None), getattr(error, "argument", None)
-    if render is not None and argument is not None:  # InvalidArgument, StudyMismatch: they name an argument
-        text = render(FLAGS.get(argument, argument))
+    in_a_file = isinstance(error, InvalidArgument) and error.where is not None  # a study file's field, not a flag
+    if render is not None and argument is not None and not in_a_file:
+        text = render(FLAGS.get(argument, argument))  # InvalidArgument, StudyMismatch: they name an argument
     else:
         text = str(error)
     return text.splitlines()[0] if text.strip() else type(error).__name__
@@ -409,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return _stdout_closed()
-    except _user_errors() as e:
+    except (SyspruneError, *_DATABASE_ERRORS) as e:
         if args.debug:
             raise
         print(f"sysprune: error: {error_line(e)}", file=sys.stderr)

@@ -58,7 +58,10 @@ BAD_CASES = {
         "budgets.infer_ms: value -1.0 is invalid; valid: a finite number >= 0",
     ),
     "unknown parameter": (GOOD + "depth = 3\n", "search_space.depth: unknown parameter for model torch_mlp"),
-    "unknown pruner policy": (GOOD + '[pruner]\npolicy = "sometimes"\n', "pruner: unknown policy 'sometimes'"),
+    "unknown pruner policy": (
+        GOOD + '[pruner]\npolicy = "sometimes"\n',
+        "pruner.policy: value 'sometimes' is invalid; valid: none, median, ",
+    ),
     "image model on tabular data": (
         GOOD.replace('"torch_mlp"', '"torch_cnn"')
         .replace('"digits"', '"pmlb:iris"')
@@ -377,3 +380,46 @@ def test_resuming_a_changed_study_is_one_line_and_a_safe_change_is_accepted(tmp_
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("resuming s: ")
     assert [t.state for t in _trials(url)] == [TrialState.COMPLETE] * 2
+
+
+def _one_message_errors() -> list[type[BaseException]]:
+    from sysprune import exceptions as ex
+
+    custom = (ex.StudyMismatch, ex.CapExceeded, ex.InvalidArgument)  # their own constructors: tested below
+    classes = [getattr(ex, n) for n in ex.__all__]
+    return [c for c in classes if issubclass(c, ex.SyspruneError) and c not in custom]
+
+
+@pytest.mark.parametrize("cls", _one_message_errors(), ids=lambda c: c.__name__)
+def test_every_sysprune_error_is_one_line_and_exit_2(cls, monkeypatch, capsys):
+    """The command catches SyspruneError once: any of them, raised by any command, is one line and exit 2."""
+    import signal
+
+    import optuna
+
+    from sysprune import _logging, cli
+
+    def fail(args):
+        raise cls(f"something about {cls.__name__}\nsecond line")
+
+    monkeypatch.setattr(cli, "_cmd_metrics", fail)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # main() puts the current folder on it
+    saved = signal.getsignal(signal.SIGTERM), optuna.logging.get_verbosity(), _logging.get_verbosity()
+    try:
+        assert cli.main(["metrics"]) == 2
+    finally:  # main() sets these up for the command's process: put them back for the tests after this one
+        signal.signal(signal.SIGTERM, saved[0])
+        optuna.logging.set_verbosity(saved[1])
+        _logging.disable_default_handler()
+        _logging.set_verbosity(saved[2])
+    assert capsys.readouterr().err == f"sysprune: error: something about {cls.__name__}\n"
+
+
+def test_an_invalid_value_is_named_by_its_flag_only_when_it_is_a_library_argument():
+    from sysprune.cli import error_line
+    from sysprune.exceptions import InvalidArgument
+
+    argument = InvalidArgument("seed", -1, "an integer >= 0")
+    assert error_line(argument) == "--seed: value -1 is invalid; valid: an integer >= 0"
+    in_a_file = argument.within("s.toml")  # a study file's field "seed" is not the flag
+    assert error_line(in_a_file) == "s.toml: seed: value -1 is invalid; valid: an integer >= 0"

@@ -1,9 +1,11 @@
 """The extension API from outside the package: the files of docs/extending.md (a metric, a dataset, a model, a
-pruner) are extracted from the page, written to a temporary folder and used through the public API only; a real
-study runs on them with the runner, and the budget on the custom metric prunes."""
+pruner and its policy) are extracted from the page, written to a temporary folder and used through the public API
+only; a real study runs on them with the runner, and the budget on the custom metric prunes; a tiny digits study
+runs under the policy of one's own with ``sysprune run``, ``compare`` and ``replay``."""
 
 from __future__ import annotations
 
+import csv
 import re
 import sys
 from pathlib import Path
@@ -15,6 +17,8 @@ import sysprune
 from sysprune.datasets import _prepare, _registry as _dataset_registry
 from sysprune.metrics import _registry as _metrics
 from sysprune.models import _registry
+from sysprune.pruners import _registry as _policies
+from tests.test_cli import sysprune as command
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
 _BLOCK = re.compile(r"```(?:python|toml)\n# (\w+\.(?:py|toml))\n(.*?)```", re.S)
@@ -34,6 +38,7 @@ def plugin_dir(tmp_path, monkeypatch):
         (folder / name).write_text(text)
     monkeypatch.syspath_prepend(str(folder))
     metrics, models, sources = dict(_metrics.METRICS), dict(_registry._MODELS), dict(_dataset_registry._SOURCES)
+    policies = dict(_policies._POLICIES)
     yield folder
     for module in ("flops_metric", "blobs_data", "random_features", "plateau_pruner"):
         sys.modules.pop(module, None)
@@ -41,6 +46,7 @@ def plugin_dir(tmp_path, monkeypatch):
         (_metrics.METRICS, metrics),
         (_registry._MODELS, models),
         (_dataset_registry._SOURCES, sources),
+        (_policies._POLICIES, policies),
     ):
         live.clear()
         live.update(saved)
@@ -53,6 +59,7 @@ def test_the_page_shows_each_file():
         "random_features.py",
         "extend_demo.toml",
         "plateau_pruner.py",
+        "plateau_digits.toml",
     }
 
 
@@ -223,5 +230,112 @@ def test_a_pruner_of_ones_own_prunes_through_sysprune(plugin_dir):
         assert t.state == optuna.trial.TrialState.PRUNED
         assert max(t.intermediate_values) == 2
         assert "PlateauPruner" in t.user_attrs["prune_reason"]
-    with pytest.raises(ValueError, match="patience must be >= 1, got 0"):
+    with pytest.raises(sysprune.exceptions.InvalidArgument) as e:
         PlateauPruner(patience=0)
+    assert str(e.value) == "PlateauPruner: patience: value 0 is invalid; valid: an integer >= 1"
+
+
+def _plateau_step(values: list[float], patience: int, min_delta: float) -> int | None:
+    """The first step at which the page's plateau rule fires on a curve (its own arithmetic, for the check)."""
+    for s in range(len(values)):
+        seen = values[: s + 1]
+        if len(seen) > patience and max(seen[-patience:]) < max(seen[:-patience]) + min_delta:
+            return s
+    return None
+
+
+def test_a_policy_of_ones_own_runs_from_a_study_file_and_in_compare_and_replay(plugin_dir, tmp_path):
+    """policy = "plateau", registered by the module beside the study file (no private import), runs a real digits
+    study; compare runs it beside none, and replay (told the plugin) replays it over compare's none study."""
+    db = ["--storage", f"sqlite:///{tmp_path / 'plateau.db'}"]
+    r = command("run", "plateau_digits.toml", "--no-publish", "--quiet", *db, cwd=plugin_dir)
+    assert r.returncode == 0, r.stderr
+    assert "pruner plateau" in r.stdout
+    study = optuna.load_study(study_name="plateau_digits", storage=db[1])
+    assert study.user_attrs["pruner"] == {"policy": "plateau", "patience": 1, "min_delta": 0.02}
+    trials = study.get_trials()
+    assert len(trials) == 3
+    for t in trials:  # each trial pruned exactly where the page's rule fires on its own curve, and only there
+        curve = [t.intermediate_values[s] for s in sorted(t.intermediate_values)]
+        fires = _plateau_step(curve, 1, 0.02)
+        if t.state == optuna.trial.TrialState.PRUNED:
+            assert fires == max(t.intermediate_values) and "PlateauPruner" in t.user_attrs["prune_reason"]
+        else:
+            assert t.state == optuna.trial.TrialState.COMPLETE and fires is None and len(curve) == 4
+    assert any(t.state == optuna.trial.TrialState.PRUNED for t in trials)  # the seeded study's curves do plateau
+
+    # Worker processes (started by spawn) import the study's plugins before they build its pruner.
+    workers = ["--workers", "2", "--oversubscribe", "--study-name", "plateau_workers", "--n-trials", "2"]
+    r = command("run", "plateau_digits.toml", "--no-publish", "--quiet", *workers, *db, cwd=plugin_dir)
+    assert r.returncode == 0, r.stderr
+    for t in optuna.load_study(study_name="plateau_workers", storage=db[1]).get_trials():
+        curve = [t.intermediate_values[s] for s in sorted(t.intermediate_values)]
+        assert (t.state == optuna.trial.TrialState.PRUNED) == (_plateau_step(curve, 1, 0.02) is not None)
+
+    r = command(
+        "compare",
+        "plateau_digits.toml",
+        "--policies",
+        "none,plateau",
+        "--seeds",
+        "1",
+        "--no-test",
+        *db,
+        cwd=plugin_dir,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "| plateau |" in (plugin_dir / "results" / "plateau_digits" / "compare.md").read_text()
+    compared = optuna.load_study(study_name="plateau_digits.compare.plateau.s0", storage=db[1])
+    assert compared.user_attrs["pruner"]["policy"] == "plateau" and len(compared.trials) == 3
+
+    recording = optuna.load_study(study_name="plateau_digits.compare.none.s0", storage=db[1])
+    expected = []  # where the rule fires on each recorded (full) curve: the replay must prune there, in any order
+    for t in recording.get_trials():  # replay runs each policy with its own defaults: patience 2, min_delta 0.01
+        at = _plateau_step([t.intermediate_values[s] for s in sorted(t.intermediate_values)], 2, 0.01)
+        if at is not None:
+            expected.append(f"{t.number}@{at}")
+    assert len(recording.trials) == 3 and all(t.state.name == "COMPLETE" for t in recording.trials)
+    assert expected  # some recorded curve plateaus: the replay has something to prune
+
+    replay = ["replay", "plateau_digits.compare.none.s0", "--policies", "none,plateau", "--orders", "2", *db]
+    r = command(*replay, cwd=plugin_dir)
+    assert r.returncode == 2 and "--policies: value 'plateau' is invalid; valid: none, median" in r.stderr
+    r = command(*replay, "--plugins", "plateau_pruner", cwd=plugin_dir)
+    assert r.returncode == 0, r.stderr
+    assert "replayed 2 policies x 3 orders x 3 trials" in r.stdout
+    rows = list(csv.DictReader((plugin_dir / "results" / "plateau_digits.compare.none.s0" / "replay.csv").open()))
+    plateau = [row for row in rows if row["policy"] == "plateau"]
+    assert len(plateau) == 3
+    assert [row["pruned_trials"] for row in plateau] == [" ".join(expected)] * 3, expected
+    assert all(row["pruned_trials"] == "" for row in rows if row["policy"] == "none")
+
+
+def test_a_policy_is_one_registration_read_everywhere(plugin_dir, tmp_path):
+    """The registration's flags are what the factory, the runner and compare read; a bad key or value for the
+    policy reads as for any pruner."""
+    import plateau_pruner  # noqa: F401  (registers "plateau")
+
+    policy = sysprune.pruners.get_policy("plateau")
+    assert (policy.judges_curves, policy.member, policy.needs_budgets, policy.plain) == (True, True, False, False)
+    assert "plateau" in sysprune.pruners.policy_names()
+    study = tmp_path / "s.toml"
+    base = 'plugins = ["plateau_pruner"]\nmodel = "sklearn_sgd"\ndataset = "digits"\nsteps = 4\n'
+    study.write_text(base + '[pruner]\npolicy = "plateau"\n')
+    assert sysprune.load_spec(study).pruner.params == {"patience": 2, "min_delta": 0.01}  # the pruner's defaults
+    study.write_text(base + '[pruner]\npolicy = "combined"\nmembers = ["budget", "plateau"]\n[budgets]\nwall_s = 9\n')
+    assert sysprune.load_spec(study).pruner.params["plateau"] == {"patience": 2, "min_delta": 0.01}
+    for table, message in (
+        ("patience = 0", "pruner.patience: value 0 is invalid; valid: an integer >= 1"),
+        ("window = 3", "pruner.window: unknown key; valid: patience, min_delta"),
+    ):
+        study.write_text(base + f'[pruner]\npolicy = "plateau"\n{table}\n')
+        with pytest.raises(sysprune.exceptions.InvalidArgument) as e:
+            sysprune.load_spec(study)
+        assert str(e.value) == f"{study}: {message}"
+    study.write_text(base + '[pruner]\npolicy = "plateau"\n[objective]\nmetric = ["val_accuracy", "infer_ms"]\n')
+    with pytest.raises(sysprune.SpecError, match="policy 'plateau' uses plateau, which needs a single-objective"):
+        sysprune.load_spec(study)
+    with pytest.raises(sysprune.exceptions.InvalidArgument, match=r"^register_policy: name: value 'plateau' is inv"):
+        sysprune.register_policy("plateau", optuna.pruners.NopPruner)  # the name is taken by other code
+    with pytest.raises(sysprune.exceptions.InvalidArgument, match=r"^register_policy: name: value 'Bad Name' is inv"):
+        sysprune.register_policy("Bad Name", optuna.pruners.NopPruner)

@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 from sysprune.study._runner import DEFAULT_STORAGE
 from sysprune.analysis._compare import DEFAULT_TOLERANCE, markdown_table, parse_policies
+from sysprune._plugins import import_plugins
 from sysprune.pruners import policy_names
 from sysprune.metrics._registry import system_metric_names
 from sysprune.spec import SpecError, load_spec
@@ -72,6 +73,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "results/<study>/replay.md and replay.csv: counterfactual training compute per policy, prunes by reason, "
         "and how often the truly best feasible trial would have been pruned (false prunes).",
         epilog="example:\n  sysprune replay digits_mlp --policies none,median,budget,combined --orders 20\n"
+        "  sysprune replay digits_mlp --policies none,mine --plugins my_policy   # a policy of one's own\n"
         "  sysprune replay rec --budgets n_params=20000,infer_ms=0.01 --storage sqlite:///results/x.db",
         formatter_class=_FMT,
     )
@@ -82,6 +84,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="comma-separated policy names (default: none,median,hyperband,budget,curve,combined)",
     )
     p.add_argument("--orders", type=int, default=20, help="shuffled orders besides the recorded one (default: 20)")
+    p.add_argument(
+        "--plugins",
+        default=None,
+        metavar="MODULE[,MODULE]",
+        help="modules to import first, as a study file's plugins: they register policies of one's own "
+        "(sysprune.register_policy) for --policies",
+    )
     p.add_argument(
         "--budgets", default=None, help="budgets to replay under, metric=value,... (default: the recording's own)"
     )
@@ -154,6 +163,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
 
+    if args.plugins:
+        import_plugins(m.strip() for m in args.plugins.split(",") if m.strip())  # their policies, before --policies
     policies = parse_policies(args.policies)
     budgets = parse_budgets(args.budgets) if args.budgets is not None else None
     rec = _replay.load_recording(args.storage, args.study_name, budgets)

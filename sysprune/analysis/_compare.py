@@ -12,8 +12,9 @@ What is reported, per policy, as the median and inter-quartile range over seeds 
   a model that does not fit);
 * the best feasible validation objective and the test score of that configuration (:mod:`._testscore`);
 * compute-to-target: cumulative compute until the best feasible objective first comes within ``tolerance`` of the
-  reference — the best feasible value ``none`` finds at that seed — and the saving against ``none``, the best
-  Optuna built-in at that seed (``median``/``hyperband``, whichever reached it with less) and ``threshold``.
+  reference — the best feasible value ``none`` finds at that seed — and the saving against each reference of the
+  policy registry: ``none``, the best Optuna built-in at that seed (``median``/``hyperband``, whichever reached it
+  with less), ``threshold``, ``plain`` and ``precheck``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sysprune.spec import SamplerSpec, SpecError, StudySpec
 from sysprune.storage._open import mask_url
 from sysprune.analysis import _stats
 from sysprune.analysis._trials import rows_of
+from sysprune._validation import Text, check
 from sysprune.pruners import policy_names, validate_policy
 from sysprune.spec import PrunerSpec
 from sysprune.study._objective import _trial_seed
@@ -41,20 +43,21 @@ from sysprune.analysis import _figures
 from sysprune.analysis._digest import (
     CEILING_OF,
     DEFAULT_TOLERANCE,
-    REFERENCES,
     CompareResult,
     RunStats,
     digest,
     fill_targets,
+    references,
 )
 
-_LABELS = {
-    "none": "saving vs none",
-    "builtin": "vs best built-in",
-    "threshold": "vs threshold",
-    "plain": "vs plain",
-    "precheck": "vs precheck",
-}
+_LABELS = {"none": "saving vs none", "builtin": "vs best built-in"}
+
+
+def _label(reference: str) -> str:
+    """The policy table's column of the savings against ``reference`` (``vs threshold``)."""
+    return _LABELS.get(reference, f"vs {reference}")
+
+
 #: Parameters a policy gets when the study file configures another one (the file's own policy keeps its table).
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"combined": {"members": ["budget", "median"]}}
 
@@ -71,8 +74,7 @@ def parse_policies(text: str | list[str] | tuple[str, ...]) -> list[str]:
     if not names:
         raise SpecError(f"--policies: give at least one policy; valid: {', '.join(policy_names())}")
     for n in names:
-        if n not in policy_names():
-            raise SpecError(f"--policies: unknown policy {n!r}; valid: {', '.join(policy_names())}")
+        check(n, Text(policy_names), "--policies")  # the registry's names: a plugin's policy too
     if len(set(names)) != len(names):
         raise SpecError(f"--policies: each policy once, got {','.join(names)}")
     return names
@@ -86,8 +88,8 @@ def policy_spec(spec: StudySpec, policy: str, *, sampler: str | None = None, n_t
         policy, params = validate_policy(
             policy, params, steps=spec.steps, budgets=spec.budgets, directions=list(spec.objective.directions)
         )
-    except ValueError as e:
-        raise SpecError(f"{spec.path or spec.name}: --policies {policy}: {e}") from None
+    except SpecError as e:
+        raise e.within(f"{spec.path or spec.name}: --policies {policy}") from None
     out = replace(spec, pruner=PrunerSpec(policy, params))
     if sampler is not None:
         if sampler not in ("tpe", "random"):
@@ -269,9 +271,9 @@ def policy_table(result: CompareResult) -> list[dict[str, str]]:
             + _missing(runs, lambda r: r.reference is not None and r.ctt is None, _stats.NOT_REACHED)
             + _missing(runs, lambda r: r.reference is None, "no target (none found nothing feasible)"),
         }
-        for key in REFERENCES:
+        for key in references():
             if any(key in r.savings for r in runs):
-                row[_LABELS[key]] = _stats.summarise_savings([r.savings.get(key, _stats.NA) for r in runs]).fmt()
+                row[_label(key)] = _stats.summarise_savings([r.savings.get(key, _stats.NA) for r in runs]).fmt()
         rows.append(row)
         if p in CEILING_OF:
             rows.append(ceiling_row(result, p))
@@ -304,7 +306,7 @@ def ceiling_row(result: CompareResult, policy: str = "none") -> dict[str, str]:
     return {
         "policy": ceiling_label(policy),
         "compute-to-target (CPU s)": _stats.spread(ctt).fmt(),
-        _LABELS[policy]: _stats.summarise_savings(ceiling_savings(result, policy)).fmt(),
+        _label(policy): _stats.summarise_savings(ceiling_savings(result, policy)).fmt(),
     }
 
 
@@ -345,7 +347,7 @@ def write_csv(result: CompareResult, path: Path) -> None:
         "best_val",
         test_key,
         "compute_to_target_cpu_s",
-        *[f"saving_vs_{k}" for k in REFERENCES],
+        *[f"saving_vs_{k}" for k in references()],
         "ceiling_compute_to_target_cpu_s",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)

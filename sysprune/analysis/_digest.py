@@ -11,16 +11,17 @@ from dataclasses import dataclass, field
 
 from sysprune.analysis import _stats
 from sysprune.analysis._trials import TrialRow, best_feasible
+from sysprune.pruners import reference_groups
 from sysprune.spec import StudySpec
 
-BUILTINS = ("median", "hyperband")
 
-
-#: Policies every other one is measured against (``builtin``: the best of :data:`BUILTINS` at each seed): ``none``
-#: (sysprune, no pruning: its sampler still learns the budgets from the finished trials' constraints), the best
-#: built-in, ``threshold``, ``plain`` (no pruning, sampler not told: a plain Optuna study) and ``precheck`` (a plain
-#: study with a hand-written pre-training check).
-REFERENCES = ("none", "builtin", "threshold", "plain", "precheck")
+def references() -> tuple[str, ...]:
+    """What every policy is measured against, read from the policy registry (``reference=`` of
+    :func:`sysprune.register_policy`): ``none`` (sysprune, no pruning: its sampler still learns the budgets from the
+    finished trials' constraints), ``builtin`` (the best of Optuna's median and hyperband at each seed),
+    ``threshold``, ``plain`` (no pruning, sampler not told: a plain Optuna study) and ``precheck`` (a plain study
+    with a hand-written pre-training check), then any a policy of one's own registers."""
+    return tuple(reference_groups())
 
 
 #: Policies whose ceiling row is shown: their own trials with every over-budget one free.
@@ -101,12 +102,12 @@ def fill_targets(runs: dict[tuple[str, int], RunStats], tolerance: float, direct
                 at_seed[p].ceiling_ctt = _stats.compute_to_target(
                     _stats.ceiling_curve(at_seed[p].rows, direction), reference, tolerance, direction
                 )
-        builtin_ctts = [at_seed[b].ctt for b in BUILTINS if b in at_seed]
-        builtin = [c for c in builtin_ctts if c is not None]
-        refs = {k: at_seed[k].ctt if k in at_seed else None for k in REFERENCES}
-        refs["builtin"] = min(builtin) if builtin else None
-        present = {k: k in at_seed for k in REFERENCES}
-        present["builtin"] = any(b in at_seed for b in BUILTINS)
+        refs: dict[str, float | None] = {}
+        present: dict[str, bool] = {}
+        for key, members in reference_groups().items():  # a group's reference: its best member at this seed
+            reached = [at_seed[m].ctt for m in members if m in at_seed and at_seed[m].ctt is not None]
+            refs[key] = min(c for c in reached if c is not None) if reached else None
+            present[key] = any(m in at_seed for m in members)
         for r in at_seed.values():
             r.savings = {k: _stats.saving(v, r.ctt) for k, v in refs.items() if present[k]}
 

@@ -299,7 +299,9 @@ def build_policy_pruner(policy: str, rec: Recording) -> optuna.pruners.BasePrune
             directions=rec.directions,
         )
         return build_pruner(policy, params, budgets=rec.budgets, steps=rec.steps)
-    except ValueError as e:
+    except SpecError as e:
+        raise e.within(f"--policies {policy}") from None
+    except ValueError as e:  # a policy of one's own whose pruner refused its arguments in its own words
         raise SpecError(f"--policies {policy}: {e}") from None
 
 

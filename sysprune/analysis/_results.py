@@ -32,10 +32,10 @@ from sysprune.datasets import prepare, read_meta
 from sysprune.study._open import machine_info
 from sysprune.study._runner import run_study
 from sysprune.analysis import _compare, _replay, _rq1 as _report
-from sysprune.analysis._compare import DEFAULT_TOLERANCE, ceiling_savings, markdown_table, policy_table
+from sysprune.analysis._compare import DEFAULT_PARAMS, DEFAULT_TOLERANCE, ceiling_savings, markdown_table, policy_table
 from sysprune.analysis._replay import replay_table
 from sysprune.analysis._rq1 import importance_table
-from sysprune.pruners import policy_names
+from sysprune.pruners import budget_bound, policy_names
 
 
 @dataclass(frozen=True)
@@ -141,11 +141,9 @@ def run_item(
     outcome = StudyOutcome(item, spec, budgets, share, sizes, record_s)
     folder = out / spec.name
     files: list[Path] = []
-    usable = (
-        list(policies)
-        if budgets
-        else [p for p in policies if p not in ("budget", "combined", "threshold", "precheck", "plain")]
-    )
+    # Without budgets, a policy that prunes on them, or a plain-Optuna baseline (then no different from none), has
+    # nothing to show (the policy registry says which: sysprune.pruners.budget_bound).
+    usable = list(policies) if budgets else [p for p in policies if not budget_bound(p, DEFAULT_PARAMS.get(p))]
     replayed = [p for p in usable if p != "plain"]  # in a replay the sampler is random: plain is none
     log(f"[{item.study}] replaying {', '.join(replayed)} over {item.orders + 1} orders")
     rec = _replay.load_recording(storage_url, record_name(spec), budgets)

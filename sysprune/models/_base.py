@@ -1,9 +1,13 @@
-"""The model interface (:class:`Trainer`, public as ``sysprune.Trainer``) and the argument checks families share.
+"""The model interface (:class:`Trainer`, public as ``sysprune.Trainer``) and the checks families share.
 
 A model family is a ``create(params, data, *, seed) -> Trainer`` function registered with its search space and
 the data kinds it reads (``sysprune.register_model``; docs/extending.md). The trial process drives a Trainer one
 step (epoch) at a time; it measures time, CPU and memory from outside and calls ``infer`` for the latency probe,
 so trainers only train, evaluate and describe themselves.
+
+A family declares the hard limits of its hyperparameters once, as constraints (``CONSTRAINTS``, a table of
+:mod:`sysprune.constraints`), and ``create`` checks them with :func:`check_model_params`: a bad value reads
+``torch_mlp: width: value 0 is invalid; valid: an integer >= 1``, as anywhere else in sysprune.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from sysprune._validation import Constraint, check_params
 
 if TYPE_CHECKING:
     from sysprune.datasets import Dataset
@@ -49,15 +55,7 @@ def check_kind(data: "Dataset", inputs: frozenset[str], model: str) -> None:
         raise ValueError(f"model {model} needs {'/'.join(sorted(inputs))} data; {data.name} is {data.kind}")
 
 
-def check_int(params: Mapping[str, Any], name: str, low: int, model: str) -> None:
-    """Raise ValueError if ``params[name]`` is not an integer >= ``low``."""
-    value = params[name]
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{model}: {name} must be an integer >= {low}, got {value!r}")
-
-
-def check_range(params: Mapping[str, Any], name: str, low: float, high: float, model: str) -> None:
-    """Raise ValueError if ``params[name]`` is not a number in ``[low, high]``."""
-    value = params[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise ValueError(f"{model}: {name} must be a number in [{low:g}, {high:g}], got {value!r}")
+def check_model_params(model: str, constraints: Mapping[str, Constraint], params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` (one value per parameter of the space) with each declared ``constraints`` entry checked and
+    normalised; :class:`~sysprune.exceptions.InvalidArgument` names the model, the parameter and the value."""
+    return {**params, **check_params(model, constraints, params)}

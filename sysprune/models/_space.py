@@ -14,6 +14,8 @@ from typing import Any, Union
 
 import optuna
 
+from sysprune._validation import InvalidArgument, unknown_key
+
 
 @dataclass(frozen=True)
 class FloatParam:
@@ -93,13 +95,12 @@ def sample(space: SearchSpace, trial: optuna.Trial) -> dict[str, Any]:
 def fill_params(params: Mapping[str, Any], space: SearchSpace, model: str) -> dict[str, Any]:
     """``params`` completed with the space's defaults.
 
-    Raises ValueError naming the key for a parameter the space does not have, or one left out that has no default.
+    Raises :class:`~sysprune.exceptions.InvalidArgument` naming the model and the key for a parameter the space
+    does not have (``torch_mlp: colour: unknown key; valid: ...``), or one left out that has no default.
     """
-    unknown = sorted(set(params) - set(space))
-    if unknown:
-        raise ValueError(
-            f"unknown parameter(s) {', '.join(map(repr, unknown))} for model {model}; valid: {', '.join(space)}"
-        )
+    for name in params:
+        if name not in space:
+            raise unknown_key(str(name), space, where=model)
     out = {}
     for name, p in space.items():
         if name in params:
@@ -107,5 +108,11 @@ def fill_params(params: Mapping[str, Any], space: SearchSpace, model: str) -> di
         elif p.default is not None:
             out[name] = p.default
         else:
-            raise ValueError(f"model {model}: parameter {name!r} is missing and its search space has no default")
+            raise InvalidArgument(
+                name,
+                None,
+                f"a value in {p.describe()}",
+                problem="missing (its search space has no default)",
+                where=model,
+            )
     return out

@@ -21,11 +21,19 @@ from torch.nn import functional as F
 
 from sysprune.datasets import Dataset
 from sysprune.models._space import Param, fill_params
-from sysprune.models._base import Trainer, check_int, check_kind, check_range
+from sysprune._validation import Constraint, Integer, Real
+from sysprune.models._base import Trainer, check_kind, check_model_params
 from sysprune.metrics._measure import model_size
 
 #: Rows per forward pass when scoring the validation split (memory stays bounded on large splits).
 EVAL_BATCH = 1024
+#: The hard limits every torch family shares (a family adds its own: ``CONSTRAINTS`` of its module).
+CONSTRAINTS: dict[str, Constraint] = {
+    "batch_size": Integer(low=1),
+    "dropout": Real(0.0, 0.99),
+    "lr": Real(1e-8, 10.0),
+    "weight_decay": Real(0.0, 10.0),
+}
 
 
 def create_trainer(
@@ -36,22 +44,15 @@ def create_trainer(
     data: Dataset,
     *,
     seed: int,
-    ints: tuple[str, ...],
+    constraints: Mapping[str, Constraint],
     build: Callable[[Dataset, dict[str, Any]], nn.Module],
-    check: Callable[[dict[str, Any]], None] | None = None,
 ) -> "TorchTrainer":
-    """What every torch family's ``create`` does: fill and check ``params`` (``ints`` and ``batch_size`` integers
-    >= 1, ``check`` for the family's own rules, then dropout, lr and weight decay), seed torch, build the net with
-    ``build(data, params)`` and wrap it in a :class:`TorchTrainer`."""
+    """What every torch family's ``create`` does: fill ``params`` and check them against the family's declared
+    ``constraints`` and the shared :data:`CONSTRAINTS` (batch size, dropout, lr, weight decay), seed torch, build
+    the net with ``build(data, params)`` and wrap it in a :class:`TorchTrainer`."""
     p = fill_params(params, space, model)
     check_kind(data, inputs, model)
-    for name in (*ints, "batch_size"):
-        check_int(p, name, 1, model)
-    if check is not None:
-        check(p)
-    check_range(p, "dropout", 0.0, 0.99, model)
-    check_range(p, "lr", 1e-8, 10.0, model)
-    check_range(p, "weight_decay", 0.0, 10.0, model)
+    p = check_model_params(model, {**constraints, **CONSTRAINTS}, p)
     device = pick_device()
     seeded(seed, device)
     net = build(data, p)

@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from sysprune._validation import Constraint, Integer, Real, Text
 from sysprune.datasets import Dataset
 from sysprune.models._space import CategoricalParam, FloatParam, Param, fill_params
-from sysprune.models._base import Trainer, check_int, check_kind
+from sysprune.models._base import Trainer, check_kind, check_model_params
 from sysprune.models._registry import register_model
 
 NAME = "sklearn_sgd"
@@ -35,6 +36,15 @@ SPACE: dict[str, Param] = {
     "learning_rate": CategoricalParam(LEARNING_RATES, default="invscaling"),
     "eta0": FloatParam(1e-4, 1e-1, log=True, default=1e-2),
     "batch_size": CategoricalParam((64, 256, 1024), default=256),
+}
+#: Hard limits of the hyperparameters (what ``SGDClassifier`` accepts), declared once.
+CONSTRAINTS: dict[str, Constraint] = {
+    "loss": Text(LOSSES),
+    "penalty": Text(PENALTIES),
+    "alpha": Real(0.0, low_open=True),
+    "learning_rate": Text(LEARNING_RATES),
+    "eta0": Real(0.0, low_open=True),
+    "batch_size": Integer(low=1),
 }
 #: Rows per call when scoring the validation split.
 EVAL_BATCH = 4096
@@ -62,15 +72,7 @@ def create(params: dict[str, Any], data: Dataset, *, seed: int) -> Trainer:
 def _check(params: dict[str, Any], data: Dataset) -> dict[str, Any]:
     p = fill_params(params, SPACE, NAME)
     check_kind(data, INPUTS, NAME)
-    for name, valid in (("loss", LOSSES), ("penalty", PENALTIES), ("learning_rate", LEARNING_RATES)):
-        if p[name] not in valid:
-            raise ValueError(f"{NAME}: {name} must be one of {', '.join(valid)}, got {p[name]!r}")
-    for name in ("alpha", "eta0"):
-        value = p[name]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ValueError(f"{NAME}: {name} must be a positive number, got {value!r}")
-    check_int(p, "batch_size", 1, NAME)
-    return p
+    return check_model_params(NAME, CONSTRAINTS, p)
 
 
 def _flat(X: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sysprune._validation import Constraint, Integer, OneOf
 from sysprune.datasets import Dataset
 from sysprune.models._space import CategoricalParam, FloatParam, IntParam, Param
 from sysprune.models._base import Trainer
@@ -28,6 +29,13 @@ SPACE: dict[str, Param] = {
     "weight_decay": FloatParam(1e-6, 1e-2, log=True, default=1e-4),
     "batch_size": CategoricalParam((32, 64, 128, 256), default=128),
 }
+#: Hard limits of its own (with the torch families' shared ones, ``_torch_common.CONSTRAINTS``).
+CONSTRAINTS: dict[str, Constraint] = {
+    "n_conv": Integer(low=1),
+    "channels": Integer(low=1),
+    "kernel_size": OneOf(KERNEL_SIZES),
+    "fc_width": Integer(low=1),
+}
 
 
 def create(params: dict[str, Any], data: Dataset, *, seed: int) -> Trainer:
@@ -41,17 +49,9 @@ def create(params: dict[str, Any], data: Dataset, *, seed: int) -> Trainer:
         params,
         data,
         seed=seed,
-        ints=("n_conv", "channels", "fc_width"),
+        constraints=CONSTRAINTS,
         build=_build,
-        check=_check,
     )
-
-
-def _check(p: dict[str, Any]) -> None:
-    if p["kernel_size"] not in KERNEL_SIZES:
-        raise ValueError(
-            f"{NAME}: kernel_size must be one of {', '.join(map(str, KERNEL_SIZES))}, got {p['kernel_size']!r}"
-        )
 
 
 def _build(data: Dataset, p: dict[str, Any]) -> Any:

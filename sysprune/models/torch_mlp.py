@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sysprune._validation import Constraint, Integer
 from sysprune.datasets import Dataset
 from sysprune.models._space import CategoricalParam, FloatParam, IntParam, Param
 from sysprune.models._base import Trainer
@@ -23,13 +24,15 @@ SPACE: dict[str, Param] = {
     "weight_decay": FloatParam(1e-6, 1e-2, log=True, default=1e-4),
     "batch_size": CategoricalParam((32, 64, 128, 256), default=128),
 }
+#: Hard limits of its own (with the torch families' shared ones, ``_torch_common.CONSTRAINTS``).
+CONSTRAINTS: dict[str, Constraint] = {"n_layers": Integer(low=1), "width": Integer(low=1)}
 
 
 def create(params: dict[str, Any], data: Dataset, *, seed: int) -> Trainer:
     """An MLP trainer for ``data`` with hyperparameters ``params`` (missing ones from the space's defaults)."""
     from sysprune.models import _torch_common as tc  # imports torch (~3 s): only when a torch model is built
 
-    return tc.create_trainer(NAME, INPUTS, SPACE, params, data, seed=seed, ints=("n_layers", "width"), build=_build)
+    return tc.create_trainer(NAME, INPUTS, SPACE, params, data, seed=seed, constraints=CONSTRAINTS, build=_build)
 
 
 def _build(data: Dataset, p: dict[str, Any]) -> Any:

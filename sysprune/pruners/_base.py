@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from optuna.pruners import BasePruner
 
+from sysprune._validation import AnyOf, Constraint, Exactly, Integer
 from sysprune.pruners._reasons import PruneDecision, offer
 
 if TYPE_CHECKING:
     import optuna
+
+#: ``max_steps`` of a pruner that forecasts: the steps of a full trial, or None (inferred from the study).
+MAX_STEPS = AnyOf((Integer(low=1), Exactly(None)))
 
 
 class DecidingPruner(BasePruner):
@@ -27,6 +31,10 @@ class DecidingPruner(BasePruner):
 
     #: Whether the pruner can decide in a multi-objective study (where Optuna has no intermediate values).
     supports_multi_objective: bool = False
+    #: The constructor's arguments and their constraints, declared once (scikit-learn's ``_parameter_constraints``):
+    #: the constructor checks them (:func:`sysprune.constraints.check_params`), and a policy registered on the
+    #: class (:func:`sysprune.register_policy`) takes its ``[pruner]`` keys from them.
+    _parameter_constraints: ClassVar[Mapping[str, Constraint]] = {}
 
     def wants_second_reading(self, pretrain: "Mapping[str, float | None]") -> bool:
         """Whether this pruner needs the structural metrics (size, latency, model memory) measured again after the

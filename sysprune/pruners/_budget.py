@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING
 
 from sysprune import _compat
 from sysprune._logging import get_logger
+from sysprune._validation import Boolean, Integer, Real, check_params
+from sysprune.exceptions import BudgetMetricWarning
 from sysprune.metrics._registry import metric_kind, unit_suffix
 from sysprune.pruners import _steps
-from sysprune.pruners._base import DecidingPruner
-from sysprune.pruners._constraints import check_pruner_budgets
+from sysprune.pruners._base import MAX_STEPS, DecidingPruner
+from sysprune.pruners._constraints import PRUNER_BUDGETS
 from sysprune.pruners._forecast import Forecast, forecast_cumulative, forecast_level, points_of
 from sysprune.pruners._noise import (
     pending_breach,
@@ -32,9 +34,7 @@ if TYPE_CHECKING:
 _logger = get_logger(__name__)
 
 
-class BudgetMetricWarning(UserWarning):
-    """A budgeted metric was not reported (or only as missing) by the step a budget pruner first decided at: the
-    budget has nothing to act on. Usually a misspelt name (``infer_msec``) or ``trial.report`` without metrics."""
+__all__ = ["BudgetMetricWarning", "ResourceBudgetPruner", "UnreportedWarner"]
 
 
 class UnreportedWarner:
@@ -140,6 +140,14 @@ class ResourceBudgetPruner(DecidingPruner):
     """
 
     supports_multi_objective = True
+    #: Every argument's constraint, declared once: checked here, and the ``budget`` policy's ``[pruner]`` keys.
+    _parameter_constraints = {
+        "budgets": PRUNER_BUDGETS,
+        "predict": Boolean(),
+        "n_warmup_steps": Integer(low=0),
+        "max_steps": MAX_STEPS,
+        "confidence": Real(0.5, 1.0, high_open=True),
+    }
 
     def __init__(
         self,
@@ -150,23 +158,14 @@ class ResourceBudgetPruner(DecidingPruner):
         max_steps: int | None = None,
         confidence: float = 0.95,
     ) -> None:
-        budgets = check_pruner_budgets(budgets)
-        if not isinstance(predict, bool):
-            raise ValueError(f"predict must be True or False, but got {predict=}.")
-        if isinstance(n_warmup_steps, bool) or not isinstance(n_warmup_steps, int) or n_warmup_steps < 0:
-            raise ValueError(f"Number of warmup steps must be an integer >= 0, but got {n_warmup_steps=}.")
-        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
-            raise ValueError(f"max_steps must be None or an integer >= 1, but got {max_steps=}.")
-        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0.5 <= confidence < 1.0:
-            raise ValueError(f"confidence must be a number in [0.5, 1), but got {confidence=}.")
-
-        self._budgets = budgets
+        args = check_params(type(self).__name__, self._parameter_constraints, locals())
+        self._budgets: dict[str, float] = args["budgets"]
         self._predict = predict
         self._n_warmup_steps = n_warmup_steps
         self._max_steps = max_steps
-        self._confidence = float(confidence)
+        self._confidence: float = args["confidence"]
         self._views = StudyViews()
-        self._unreported = UnreportedWarner(budgets)
+        self._unreported = UnreportedWarner(self._budgets)
 
     @property
     def budgets(self) -> dict[str, float]:

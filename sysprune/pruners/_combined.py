@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 from optuna.pruners import BasePruner
 
+from sysprune._validation import InstanceOf, ListOf, check_params
 from sysprune.pruners._base import DecidingPruner, wants_second_reading
 from sysprune.pruners._reasons import PruneDecision, builtin_decision, collect
 
@@ -34,13 +35,10 @@ class CombinedPruner(DecidingPruner):
     """
 
     supports_multi_objective = True
+    _parameter_constraints = {"pruners": ListOf(InstanceOf(BasePruner, "an optuna.pruners.BasePruner"))}
 
     def __init__(self, *pruners: BasePruner) -> None:
-        if not pruners:
-            raise ValueError("pruners must name at least one pruner, but got none.")
-        for i, p in enumerate(pruners):
-            if not isinstance(p, BasePruner):
-                raise ValueError(f"pruners[{i}] must be an optuna.pruners.BasePruner, but got {p!r}.")
+        check_params(type(self).__name__, self._parameter_constraints, {"pruners": pruners})
         self._pruners = tuple(pruners)
 
     @property

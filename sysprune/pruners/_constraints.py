@@ -20,12 +20,12 @@ the trial is running: call :func:`record_constraints` *before* ``study.tell`` / 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sysprune import _compat
 from sysprune._attrs import CONSTRAINT_PREFIX, HIDDEN_CONSTRAINTS
+from sysprune._validation import MappingOf, Real, Text, check
 from sysprune.metrics._format import nan_to_none
 from sysprune.metrics._registry import system_metric_names
 from sysprune.pruners import _steps
@@ -41,28 +41,17 @@ def constraint_key(metric: str) -> str:
     return f"{CONSTRAINT_PREFIX}{metric}"
 
 
-def check_budgets(budgets: Any, *, name: str = "budgets") -> dict[str, float]:
-    """Validate ``{metric: upper limit}``; ValueError names the key and value."""
-    if not isinstance(budgets, Mapping):
-        raise ValueError(f"{name} must be a mapping of metric name to upper limit, but got {budgets!r}.")
-    out: dict[str, float] = {}
-    for metric, limit in budgets.items():
-        if metric not in system_metric_names():
-            raise ValueError(
-                f"{name} has an unknown system metric {metric!r}; valid: {', '.join(system_metric_names())}."
-            )
-        if isinstance(limit, bool) or not isinstance(limit, (int, float)) or not math.isfinite(limit) or limit < 0:
-            raise ValueError(f"{name}[{metric!r}] must be a finite number >= 0, but got {limit!r}.")
-        out[metric] = float(limit)
-    return out
+#: A budget: the upper limit of one system metric (a study file's ``[budgets]`` entries, a pruner's ``budgets``).
+BUDGET = Real(low=0.0)
+#: ``{metric: upper limit}``: a study file's ``[budgets]`` (none is fine) ...
+BUDGETS = MappingOf(Text(system_metric_names), BUDGET, what="system metric")
+#: ... and a budget pruner's ``budgets`` argument, which names at least one.
+PRUNER_BUDGETS = MappingOf(Text(system_metric_names), BUDGET, what="system metric", min_len=1)
 
 
-def check_pruner_budgets(budgets: Any) -> dict[str, float]:
-    """:func:`check_budgets` for a budget pruner's argument, which must also name at least one metric."""
-    budgets = check_budgets(budgets)
-    if not budgets:
-        raise ValueError(f"budgets must name at least one metric, but got {budgets=}.")
-    return budgets
+def check_budgets(budgets: Any, *, where: str | None = None) -> dict[str, float]:
+    """Validate ``{metric: upper limit}`` (:data:`BUDGETS`); InvalidArgument names the key and value."""
+    return check(budgets, BUDGETS, "budgets", where=where)
 
 
 def budget_constraints(trial: "optuna.trial.FrozenTrial | optuna.trial.Trial") -> dict[str, float]:
@@ -102,10 +91,10 @@ def record_constraints(
     the sampler, ``best_trial`` and the dashboard's feasibility do not — as in a plain Optuna study.
 
     Raises:
-        ValueError: if ``budgets`` names an unknown metric or a limit that is not a finite number >= 0.
+        InvalidArgument: if ``budgets`` names an unknown metric or a limit that is not a finite number >= 0.
     """
 
-    budgets = check_budgets(budgets)
+    budgets = check_budgets(budgets, where="record_constraints")
     storage = _compat.study_storage(trial.study)
     trial_id = _compat.trial_id(trial)
     existing = budget_constraints(trial)

@@ -5,7 +5,8 @@ from typing import TYPE_CHECKING
 
 from optuna.study import StudyDirection
 
-from sysprune.pruners._base import DecidingPruner
+from sysprune._validation import Integer, ListOf, Real, Text, check_params
+from sysprune.pruners._base import MAX_STEPS, DecidingPruner
 from sysprune.pruners._forecast import CURVE_FAMILIES, finite_points, fit_curves, predicted_final, probability_to_beat
 from sysprune.pruners._reasons import RULE_CURVE, PruneDecision, fmt
 from sysprune.pruners._study_view import StudyViews
@@ -50,6 +51,16 @@ class CurvePruner(DecidingPruner):
             Curve families to fit, a non-empty subset of ``("pow", "exp", "log")``.
     """
 
+    #: Every argument's constraint, declared once: checked here, and the ``curve`` policy's ``[pruner]`` keys.
+    _parameter_constraints = {
+        "n_warmup_steps": Integer(low=0),
+        "interval_steps": Integer(low=1),
+        "probability": Real(0.0, 1.0, low_open=True, high_open=True),
+        "n_startup_trials": Integer(low=1),
+        "max_steps": MAX_STEPS,
+        "families": ListOf(Text(CURVE_FAMILIES), distinct=True),
+    }
+
     def __init__(
         self,
         *,
@@ -60,27 +71,11 @@ class CurvePruner(DecidingPruner):
         max_steps: int | None = None,
         families: Sequence[str] = CURVE_FAMILIES,
     ) -> None:
-        if isinstance(n_warmup_steps, bool) or not isinstance(n_warmup_steps, int) or n_warmup_steps < 0:
-            raise ValueError(f"Number of warmup steps must be an integer >= 0, but got {n_warmup_steps=}.")
-        if isinstance(interval_steps, bool) or not isinstance(interval_steps, int) or interval_steps < 1:
-            raise ValueError(f"Pruning interval steps must be an integer >= 1, but got {interval_steps=}.")
-        if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not 0 < probability < 1:
-            raise ValueError(f"probability must be a number in (0, 1), but got {probability=}.")
-        if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) or n_startup_trials < 1:
-            raise ValueError(f"Number of startup trials must be an integer >= 1, but got {n_startup_trials=}.")
-        if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1):
-            raise ValueError(f"max_steps must be None or an integer >= 1, but got {max_steps=}.")
-        if isinstance(families, str) or not isinstance(families, Sequence) or not families:
-            raise ValueError(f"families must be a non-empty list of {', '.join(CURVE_FAMILIES)}, but got {families=}.")
-        for family in families:
-            if family not in CURVE_FAMILIES:
-                raise ValueError(f"families has an unknown family {family!r}; valid: {', '.join(CURVE_FAMILIES)}.")
-        if len(set(families)) != len(families):
-            raise ValueError(f"families must be distinct, but got {families=}.")
+        args = check_params(type(self).__name__, self._parameter_constraints, locals())
 
         self._n_warmup_steps = n_warmup_steps
         self._interval_steps = interval_steps
-        self._probability = float(probability)
+        self._probability: float = args["probability"]
         self._n_startup_trials = n_startup_trials
         self._max_steps = max_steps
         self._families = tuple(families)

@@ -28,6 +28,8 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from sysprune._validation import Integer, ListOf, Real, check_params
+
 #: ``Breach.rule`` values.
 RULE_EXACT = "exact"  # an exact metric: one reading over budget
 RULE_CLEAR = "clear"  # one reading over budget by more than the metric's noise margin
@@ -49,14 +51,7 @@ class NoiseModel:
     k: int = 2
 
     def __post_init__(self) -> None:
-        if (
-            isinstance(self.margin, bool)
-            or not isinstance(self.margin, (int, float))
-            or not (math.isfinite(self.margin) and self.margin > 0)
-        ):
-            raise ValueError(f"margin must be a finite number > 0, but got margin={self.margin!r}.")
-        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
-            raise ValueError(f"k must be an integer >= 1, but got k={self.k!r}.")
+        check_params(type(self).__name__, {"margin": Real(0.0, low_open=True), "k": Integer(low=1)}, vars(self))
 
 
 #: Noisy metrics and their models. ``infer_ms``: 1,000 probes of four digits MLPs on this 2-core VM, loaded by
@@ -182,10 +177,11 @@ def median_interval(samples: Sequence[float], confidence: float = 0.95) -> tuple
     """
     xs = sorted(float(x) for x in samples)
     n = len(xs)
-    if n == 0:
-        raise ValueError("samples must hold at least one value, but got none.")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be a number in (0, 1), but got {confidence=}.")
+    check_params(
+        "median_interval",
+        {"samples": ListOf(Real(finite=False)), "confidence": Real(0.0, 1.0, low_open=True, high_open=True)},
+        {"samples": xs, "confidence": confidence},
+    )
     best_j, best_cov = 1, _coverage(n, 1)
     for j in range(2, n // 2 + 1):
         cov = _coverage(n, j)

@@ -23,6 +23,8 @@ from typing import Any
 import optuna
 
 from sysprune import _compat
+from sysprune._validation import AnyOf, Constraint, Exactly, InstanceOf, Integer, MappingOf, Text, check, check_params
+from sysprune.exceptions import InvalidArgument
 from sysprune.metrics._format import nan_to_none
 from sysprune.pruners import _steps
 from sysprune.pruners._reasons import builtin_decision, collect, record_decision
@@ -30,6 +32,39 @@ from sysprune.pruners._reasons import builtin_decision, collect, record_decision
 _MAX_NAME = 64  # the store's metric column
 #: The pre-training probe's step (``sysprune.PRETRAIN_STEP``).
 _PRETRAIN_STEP = -1
+
+
+class _Measurement(Constraint):
+    """A measured value: None (missing), or a number — anything ``float()`` reads (numpy's and torch's scalars
+    too), but not a boolean or a string. NaN is missing."""
+
+    def accepts(self, v: Any) -> bool:
+        if v is None or type(v) is float:  # the common cases first: sysprune.report checks every step's metrics
+            return True
+        if isinstance(v, (bool, str, bytes)):
+            return False
+        try:
+            float(v)
+        except (TypeError, ValueError):
+            return False
+        return True
+
+    def describe(self) -> str:
+        return "a number or None"
+
+    def normalise(self, v: Any) -> float | None:
+        return nan_to_none(v)
+
+
+_TRIAL = InstanceOf(optuna.Trial, "an optuna.Trial (the running trial)")
+#: :func:`report`'s arguments, declared once (``value`` is a number or None, and see :func:`report` for when it
+#: must be None).
+_REPORT = {
+    "trial": _TRIAL,
+    "step": AnyOf((Integer(low=0), Exactly(_PRETRAIN_STEP, f"{_PRETRAIN_STEP} (the pre-training probe)"))),
+    "value": _Measurement(),
+    "metrics": AnyOf((MappingOf(Text(max_len=_MAX_NAME), _Measurement(), what="metric name"), Exactly(None))),
+}
 
 
 def report(
@@ -60,28 +95,28 @@ def report(
     for any other storage, a journal included).
 
     Raises:
-        TypeError: if ``trial`` is not an :class:`optuna.Trial`, or a value is not a number.
-        ValueError: if ``step`` is not an integer >= -1, a metric name is empty or too long, or ``value`` is
-            given at step -1 or in a multi-objective study.
+        InvalidArgument (a ``ValueError`` and a ``TypeError``): if ``trial`` is not an :class:`optuna.Trial`,
+            ``step`` is not an integer >= -1, a value is not a number, a metric name is empty or too long, or
+            ``value`` is given at step -1 or in a multi-objective study.
     """
-    if not isinstance(trial, optuna.Trial):
-        raise TypeError(f"trial must be an optuna.Trial (the running trial), but got {type(trial).__name__}.")
-    if isinstance(step, bool) or not isinstance(step, int) or step < _PRETRAIN_STEP:
-        raise ValueError(
-            f"step must be an integer >= 0, or {_PRETRAIN_STEP} for the pre-training probe, but got {step=}."
-        )
+    args = check_params("report", _REPORT, locals())
     if step == _PRETRAIN_STEP and value is not None:
-        raise ValueError(
-            f"value must be None at step {_PRETRAIN_STEP} (the pre-training probe has no objective value), "
-            f"but got {value=}."
+        raise InvalidArgument(
+            "value",
+            value,
+            f"None at step {_PRETRAIN_STEP} (the pre-training probe has no objective value)",
+            where="report",
         )
     study = trial.study
     if value is not None and len(study.directions) > 1:
-        raise ValueError(
-            f"value must be None in a multi-objective study (Optuna has no intermediate values there), "
-            f"but got {value=}; report the objectives as metrics."
+        raise InvalidArgument(
+            "value",
+            value,
+            "None in a multi-objective study (Optuna has no intermediate values there; report the objectives as "
+            "metrics)",
+            where="report",
         )
-    clean = _clean_metrics(metrics)
+    clean: dict[str, float | None] = args["metrics"] or {}
 
     if clean:
         storage = _compat.study_storage(study)
@@ -109,9 +144,7 @@ def should_prune(trial: optuna.Trial) -> bool:
     wrapper such as ``PatientPruner`` — or, for one of Optuna's pruners, a generic one (rule ``intermediate``).
     When it says to go on, nothing is written.
     """
-
-    if not isinstance(trial, optuna.Trial):
-        raise TypeError(f"trial must be an optuna.Trial (the running trial), but got {type(trial).__name__}.")
+    check(trial, _TRIAL, "trial", where="should_prune")
     study = trial.study
     frozen = _compat.latest_trial(trial)
     pruner = study.pruner
@@ -121,24 +154,3 @@ def should_prune(trial: optuna.Trial) -> bool:
         return False
     record_decision(trial, decisions[0] if decisions else builtin_decision(pruner, frozen))
     return True
-
-
-def _clean_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float | None]:
-    if metrics is None:
-        return {}
-    if not isinstance(metrics, Mapping):
-        raise TypeError(f"metrics must be a mapping of metric name to number or None, but got {metrics!r}.")
-    out: dict[str, float | None] = {}
-    for name, v in metrics.items():
-        if not isinstance(name, str) or not name or len(name) > _MAX_NAME:
-            raise ValueError(f"metric names must be non-empty strings of at most {_MAX_NAME} characters, got {name!r}.")
-        if v is None:
-            out[name] = None
-            continue
-        if isinstance(v, bool):
-            raise TypeError(f"metrics[{name!r}] must be a number or None, but got {v!r}.")
-        try:
-            out[name] = nan_to_none(v)
-        except (TypeError, ValueError):
-            raise TypeError(f"metrics[{name!r}] must be a number or None, but got {v!r}.") from None
-    return out

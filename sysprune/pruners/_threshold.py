@@ -10,7 +10,8 @@ from sysprune.metrics._registry import metric_kind
 from sysprune.pruners import _steps
 from sysprune.pruners._base import DecidingPruner
 from sysprune.pruners._budget import UnreportedWarner, _ratio, _unit_suffix
-from sysprune.pruners._constraints import check_pruner_budgets
+from sysprune._validation import check_params
+from sysprune.pruners._constraints import PRUNER_BUDGETS
 from sysprune.pruners._noise import confident_breach, readings_of
 from sysprune.pruners._reasons import RULE_BUDGET, PruneDecision, fmt
 
@@ -36,9 +37,10 @@ class ThresholdBudgetPruner(DecidingPruner):
     """
 
     supports_multi_objective = True
+    _parameter_constraints = {"budgets": PRUNER_BUDGETS}
 
     def __init__(self, budgets: Mapping[str, float]) -> None:
-        budgets = check_pruner_budgets(budgets)
+        budgets = check_params(type(self).__name__, self._parameter_constraints, locals())["budgets"]
         self._budgets = budgets
         self._unreported = UnreportedWarner(budgets)
 

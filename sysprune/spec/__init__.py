@@ -2,7 +2,7 @@
 identity (what a resumed study must share with the run that created it).
 
 * ``_model``: the dataclasses a study file becomes;
-* ``_fields``: the declared constraints of each table and the helpers that check a table against them;
+* ``_fields``: the declared constraints of each table (checked by ``sysprune._validation.check_table``);
 * ``_search_space``: ``[search_space]`` entries checked against the model's declared space;
 * ``_parse``: the one entry point (:func:`parse_spec`, :func:`load_spec`);
 * ``_identity``: :func:`study_identity`, :func:`identity_diff`.
@@ -10,7 +10,8 @@ identity (what a resumed study must share with the run that created it).
 
 from sysprune._validation import InvalidArgument, check_argument, invalid
 from sysprune.exceptions import SpecError
-from sysprune.spec._fields import BUDGET, DIRECTIONS, N_TRIALS, SAMPLERS, SEED, STEPS, TOP_KEYS
+from sysprune.pruners import BUDGET
+from sysprune.spec._fields import DIRECTIONS, N_TRIALS, SAMPLERS, SEED, STEPS, TOP_KEYS
 from sysprune.spec._identity import (
     IDENTITY_KEYS,
     IDENTITY_VERSION,

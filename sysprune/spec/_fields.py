@@ -1,20 +1,30 @@
-"""Checking a study file's tables against their declared constraints (each failure: ``field: ...``)."""
+"""A study file's tables and their declared constraints; the helpers that check a table against them (each failure
+an :class:`~sysprune.exceptions.InvalidArgument`: ``field: value X is invalid; valid: ...``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sysprune._validation import Boolean, Constraint, Integer, Real, Text, invalid
-from sysprune.exceptions import SpecError
+from sysprune._validation import (
+    Boolean,
+    Constraint,
+    Integer,
+    Real,
+    Text,
+    check,
+    join,
+    unknown_key,
+)
+from sysprune.exceptions import InvalidArgument
 
 SAMPLERS = ("tpe", "random", "nsgaii")
 DIRECTIONS = ("maximize", "minimize")
 
-#: Shared with the library's arguments (run_study's ``n_trials``, ``seed``): one declaration, two entry points.
+#: Shared with the library's arguments (run_study's ``n_trials``, ``seed``): one declaration, two entry points
+#: (a budget's upper limit, ``BUDGET``, is the pruners' own: sysprune.pruners).
 N_TRIALS = Integer(low=1)
 SEED = Integer(low=0)
 STEPS = Integer(low=1)
-BUDGET = Real(low=0.0)
 
 TOP: dict[str, Constraint] = {
     "name": Text(),
@@ -58,40 +68,19 @@ CATEGORICAL_KEYS = ("type", "choices")
 PARAM_TYPES = ("float", "int", "categorical")
 
 
-class Err(SpecError):
-    """A field of a study file is invalid (message ``field: ...``, without the file name)."""
-
-
-def join(table: str, key: str) -> str:
-    return f"{table}.{key}" if table else key
-
-
 def table_of(value: Any, field: str) -> dict[str, Any]:
     if not isinstance(value, dict):
-        raise Err(invalid(field, value, "a table"))
+        raise InvalidArgument(field, value, "a table")
     return value
 
 
 def no_unknown(table: dict[str, Any], allowed: tuple[str, ...], field: str) -> None:
     for key in table:
         if key not in allowed:
-            raise Err(f"{join(field, key)}: unknown key; valid: {', '.join(allowed)}")
-
-
-def check(value: Any, constraint: Constraint, field: str) -> Any:
-    if not constraint.accepts(value):
-        raise Err(invalid(field, value, constraint.describe()))
-    return constraint.normalise(value)
+            raise unknown_key(join(field, key), allowed)
 
 
 def required(table: dict[str, Any], key: str, constraint: Constraint, field: str) -> Any:
     if key not in table:
-        raise Err(f"{join(field, key)}: missing (required); valid: {constraint.describe()}")
+        raise InvalidArgument(join(field, key), None, constraint.describe(), problem="missing (required)")
     return check(table[key], constraint, join(field, key))
-
-
-def fields(raw: Any, constraints: dict[str, Constraint], field: str) -> dict[str, Any]:
-    """The given entries of a table, each checked against its declared constraint (unknown keys refused)."""
-    table = table_of(raw, field)
-    no_unknown(table, tuple(constraints), field)
-    return {k: check(table[k], c, join(field, k)) for k, c in constraints.items() if k in table}

@@ -8,18 +8,17 @@ from typing import Any
 
 from sysprune.models import get_model
 from sysprune.models._space import CategoricalParam, FixedParam, FloatParam, IntParam, Param
+from sysprune.exceptions import SpecError
 from sysprune.spec._fields import (
     CATEGORICAL_KEYS,
     FLOAT_RANGE,
     INT_RANGE,
     PARAM_TYPES,
-    Err,
-    fields,
     no_unknown,
     required,
     table_of,
 )
-from sysprune._validation import Shown, fmt_number, invalid
+from sysprune._validation import Shown, check_table, fmt_number, invalid
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ _ANY = Domain("any")
 def _in_domain(value: Any, domain: Domain, field: str) -> None:
     if not domain.accepts(value):
         note = f" ({domain.declared})" if domain.declared else ""
-        raise Err(invalid(field, value, domain.describe() + note))
+        raise invalid(field, value, domain.describe() + note)
 
 
 def _choice_group(v: Any) -> str:
@@ -113,30 +112,30 @@ def parse_param(value: Any, field: str, domain: Domain = _ANY) -> Param:
     against the model's declared ``domain`` of that parameter."""
     if not isinstance(value, dict):
         if isinstance(value, (list, tuple)):
-            raise Err(invalid(field, value, 'a plain value, or {type = "categorical", choices = [...]} for a list'))
+            raise invalid(field, value, 'a plain value, or {type = "categorical", choices = [...]} for a list')
         _in_domain(value, domain, field)
         return FixedParam(value)
     kind = value.get("type")
     note = f" ({domain.declared})" if domain.declared else ""
     if kind not in PARAM_TYPES or kind not in domain.range_types():
-        raise Err(invalid(f"{field}.type", kind, ", ".join(domain.range_types()) + note))
+        raise invalid(f"{field}.type", kind, ", ".join(domain.range_types()) + note)
     if kind == "categorical":
         no_unknown(value, CATEGORICAL_KEYS, field)
         choices = value.get("choices")
         if not isinstance(choices, list) or not choices:
-            raise Err(invalid(f"{field}.choices", choices, "a non-empty list"))
+            raise invalid(f"{field}.choices", choices, "a non-empty list")
         groups = {_choice_group(c) for c in choices}
         if not groups <= {"str", "number", "bool"} or len(groups) != 1:
-            raise Err(
+            raise (
                 invalid(f"{field}.choices", choices, "choices of one type: all strings, all numbers or all booleans")
             )
         for i, c in enumerate(choices):
             _in_domain(c, domain, f"{field}.choices[{i}]")
         distinct = {(type(c) is bool, c) for c in choices}
         if len(distinct) != len(choices):
-            raise Err(invalid(f"{field}.choices", choices, "distinct choices"))
+            raise invalid(f"{field}.choices", choices, "distinct choices")
         return CategoricalParam(tuple(choices))
-    table = fields(value, FLOAT_RANGE if kind == "float" else INT_RANGE, field)
+    table = check_table(value, FLOAT_RANGE if kind == "float" else INT_RANGE, field)
     bound = FLOAT_RANGE["low"] if kind == "float" else INT_RANGE["low"]
     low, high = required(value, "low", bound, field), required(value, "high", bound, field)
     for key, v in (("low", low), ("high", high)):
@@ -145,11 +144,11 @@ def parse_param(value: Any, field: str, domain: Domain = _ANY) -> Param:
     step: Any = table.get("step", None if kind == "float" else 1)
     shown = Shown(f"low={fmt_number(low)} high={fmt_number(high)}")
     if low >= high:
-        raise Err(invalid(field, shown, "low < high"))
+        raise invalid(field, shown, "low < high")
     if log and low <= 0:
-        raise Err(invalid(field, Shown(f"log=true low={fmt_number(low)}"), "low > 0 on a log scale"))
+        raise invalid(field, Shown(f"log=true low={fmt_number(low)}"), "low > 0 on a log scale")
     if log and (step is not None if kind == "float" else step != 1):
-        raise Err(invalid(field, Shown(f"log=true step={fmt_number(step)}"), "either log or step, not both"))
+        raise invalid(field, Shown(f"log=true step={fmt_number(step)}"), "either log or step, not both")
     return FloatParam(low, high, log, step) if kind == "float" else IntParam(low, high, log, step)
 
 
@@ -160,6 +159,6 @@ def parse_search_space(model: str, raw: Any, field: str = "search_space") -> dic
     table = table_of(raw, field)
     for name, value in table.items():
         if name not in space:
-            raise Err(f"{field}.{name}: unknown parameter for model {model}; valid: {', '.join(space)}")
+            raise SpecError(f"{field}.{name}: unknown parameter for model {model}; valid: {', '.join(space)}")
         space[name] = parse_param(value, f"{field}.{name}", declared_domain(space[name], model, name))
     return space

@@ -19,7 +19,7 @@ import optuna
 from sysprune import _attrs
 from sysprune.metrics._registry import PRETRAIN_STEP, metric_names
 from sysprune.models._space import FixedParam, sample
-from sysprune.pruners import PLAIN_POLICIES, record_constraints
+from sysprune.pruners import get_policy, record_constraints
 from sysprune.pruners._base import wants_second_reading
 from sysprune.pruners._reasons import hard_cap_decision, record_decision
 from sysprune.pruners._step_api import report, should_prune
@@ -42,7 +42,7 @@ def _report_and_decide(trial: optuna.Trial, step: int, value: float | None, metr
 
 def _finalise(trial: optuna.Trial, last: dict[str, Any], budgets: dict[str, float], *, plain: bool = False) -> None:
     """Each metric's final value as a user attr; budget constraints so the sampler learns feasibility (kept from
-    it for the plain-Optuna baselines, ``plain``: see :data:`sysprune.pruners.PLAIN_POLICIES`)."""
+    it for the plain-Optuna baselines, ``plain``: see :func:`sysprune.register_policy`)."""
     for name in metric_names():
         v = last.get(name)
         if v is not None and not (isinstance(v, float) and math.isnan(v)):
@@ -94,7 +94,7 @@ class Objective:
         )
         objective = spec.objective
         single = not objective.is_multi
-        plain = spec.pruner.policy in PLAIN_POLICIES  # a plain-Optuna baseline: no constraints for the sampler
+        plain = get_policy(spec.pruner.policy).plain  # a plain-Optuna baseline: no constraints for the sampler
         last: dict[str, Any] = {}
         last_step = -2  # -1: the pre-training probe
         tp = None

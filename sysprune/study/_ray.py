@@ -15,15 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sysprune.spec import SpecError
+from sysprune.exceptions import RayUnavailable, SpecError
 from sysprune.study._workers import Callback, TrialFeed, WorkerConfig
 from sysprune.study._workers import run_worker
 
 POLL_S = 1.0
-
-
-class RayUnavailable(SpecError):
-    """``--ray`` was asked for but ray is not installed."""
 
 
 def _import_ray() -> Any:

@@ -36,6 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sysprune import _compat
 from sysprune import _attrs
 from sysprune._logging import get_logger
+from sysprune._plugins import import_plugins
 from sysprune.storage._lock import database_lock
 from sysprune.study._lost import (
     WORKER_ATTR,
@@ -47,6 +48,7 @@ from sysprune.study._lost import (
     recover_lost_trials,
     requeue,
 )
+from sysprune.exceptions import TooManyWorkers, WorkerFailed
 from sysprune.spec import SpecError, StudySpec
 from sysprune.study._interrupts import (
     EXIT_TERMINATED,
@@ -71,14 +73,6 @@ TARGET_KEY = "sysprune:n_trials"  # study system attr: the study's total of tria
 WORKERS_KEY = "sysprune:workers"  # study system attr: how many workers have registered
 
 Callback = Callable[[optuna.Study, FrozenTrial], None]
-
-
-class TooManyWorkers(SpecError):
-    """More workers asked for than the machine has cores for one trial each (without --oversubscribe)."""
-
-
-class WorkerFailed(RuntimeError):
-    """A worker process ended with an error (its own message was printed by it)."""
 
 
 # ------------------------------------------------------------------------------------------- counting trials
@@ -271,6 +265,7 @@ def run_worker(
 
     started = datetime.datetime.now()
     spec = cfg.spec
+    import_plugins(spec.plugins)  # a worker started by spawn or Ray: its registrations (a policy, a metric) first
     d = spec.dataset
     dataset_path = prepare(
         d.name,

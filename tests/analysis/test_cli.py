@@ -18,14 +18,14 @@ def test_help_of_each_analysis_subcommand_has_an_example():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["compare", "s.toml", "--policies", "none,bogus"], "--policies: unknown policy 'bogus'"),
+        (["compare", "s.toml", "--policies", "none,bogus"], "--policies: value 'bogus' is invalid; valid: none, "),
         (["compare", "s.toml", "--policies", "budget"], "needs a [budgets] table"),
         (["compare", "s.toml", "--seeds", "0"], "--seeds must be an integer >= 1, got 0"),
         (["compare", "nope.toml"], "nope.toml: study file not found"),
         (["compare", "multi.toml"], "compare needs a single-objective study"),
         (["replay", "nope"], "no study 'nope' in"),
         (["replay", "nope", "--budgets", "ram=3"], "--budgets: 'ram=3' must be metric=value"),
-        (["replay", "nope", "--policies", "none,x"], "--policies: unknown policy 'x'"),
+        (["replay", "nope", "--policies", "none,x"], "--policies: value 'x' is invalid; valid: none, "),
         (["report", "nope"], "no study 'nope' in"),
         (["report", "nope", "--permutations", "-1"], "--permutations must be an integer >= 0"),
     ],

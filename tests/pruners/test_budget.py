@@ -10,6 +10,7 @@ from optuna.trial import TrialState
 from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
 from sysprune.pruners._step_api import report, should_prune
 from sysprune.storage._step_table import MetricStore
+from sysprune.exceptions import InvalidArgument
 from sysprune.pruners import BudgetMetricWarning, ResourceBudgetPruner, budget_constraints, record_constraints
 from sysprune.pruners import _steps
 
@@ -31,42 +32,48 @@ def test_budget_pruner_accepts_edges() -> None:
     ResourceBudgetPruner({"model_bytes": 1, "infer_ms": 2.5}, predict=False)
 
 
+_BUDGETS = "a table whose keys are system metrics and values a finite number >= 0, at least one entry"
+
+
 @pytest.mark.parametrize(
-    "budgets, match",
+    "budgets, message",
     [
-        ({}, r"budgets must name at least one metric, but got budgets=\{\}"),
-        ({"val_accuracy": 0.9}, r"unknown system metric 'val_accuracy'"),
-        ({"bogus": 1.0}, r"unknown system metric 'bogus'"),
-        ({"wall_s": -1.0}, r"budgets\['wall_s'\] must be a finite number >= 0, but got -1.0"),
-        ({"wall_s": math.nan}, r"budgets\['wall_s'\] must be a finite number >= 0, but got nan"),
-        ({"wall_s": math.inf}, r"budgets\['wall_s'\] must be a finite number >= 0, but got inf"),
-        ({"wall_s": True}, r"budgets\['wall_s'\] must be a finite number >= 0, but got True"),
-        ({"wall_s": "10"}, r"budgets\['wall_s'\] must be a finite number >= 0, but got '10'"),
-        (["wall_s"], r"budgets must be a mapping of metric name to upper limit, but got \['wall_s'\]"),
+        ({}, f"budgets: value {{}} is invalid; valid: {_BUDGETS}"),
+        ({"val_accuracy": 0.9}, "budgets.val_accuracy: unknown system metric; valid: wall_s, cpu_s, "),
+        ({"bogus": 1.0}, "budgets.bogus: unknown system metric; valid: wall_s, cpu_s, "),
+        ({"wall_s": -1.0}, "budgets.wall_s: value -1.0 is invalid; valid: a finite number >= 0"),
+        ({"wall_s": math.nan}, "budgets.wall_s: value nan is invalid; valid: a finite number >= 0"),
+        ({"wall_s": math.inf}, "budgets.wall_s: value inf is invalid; valid: a finite number >= 0"),
+        ({"wall_s": True}, "budgets.wall_s: value True is invalid; valid: a finite number >= 0"),
+        ({"wall_s": "10"}, "budgets.wall_s: value '10' is invalid; valid: a finite number >= 0"),
+        (["wall_s"], f"budgets: value ['wall_s'] is invalid; valid: {_BUDGETS}"),
     ],
 )
-def test_budget_pruner_rejects_budgets(budgets, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+def test_budget_pruner_rejects_budgets(budgets, message: str) -> None:
+    with pytest.raises(InvalidArgument) as e:
         ResourceBudgetPruner(budgets)
+    assert str(e.value).startswith(f"ResourceBudgetPruner: {message}")
+    assert isinstance(e.value, ValueError) and isinstance(e.value, TypeError)
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, message",
     [
-        ({"predict": 1}, r"predict must be True or False, but got predict=1"),
-        ({"n_warmup_steps": -1}, r"n_warmup_steps=-1"),
-        ({"n_warmup_steps": 1.5}, r"n_warmup_steps=1.5"),
-        ({"n_warmup_steps": True}, r"n_warmup_steps=True"),
-        ({"max_steps": 0}, r"max_steps must be None or an integer >= 1, but got max_steps=0"),
-        ({"max_steps": 10.0}, r"max_steps=10.0"),
-        ({"confidence": 0.4}, r"confidence must be a number in \[0.5, 1\), but got confidence=0.4"),
-        ({"confidence": 1.0}, r"confidence=1.0"),
-        ({"confidence": "high"}, r"confidence='high'"),
+        ({"predict": 1}, "predict: value 1 is invalid; valid: true or false"),
+        ({"n_warmup_steps": -1}, "n_warmup_steps: value -1 is invalid; valid: an integer >= 0"),
+        ({"n_warmup_steps": 1.5}, "n_warmup_steps: value 1.5 is invalid; valid: an integer >= 0"),
+        ({"n_warmup_steps": True}, "n_warmup_steps: value True is invalid; valid: an integer >= 0"),
+        ({"max_steps": 0}, "max_steps: value 0 is invalid; valid: an integer >= 1 or None"),
+        ({"max_steps": 10.0}, "max_steps: value 10.0 is invalid; valid: an integer >= 1 or None"),
+        ({"confidence": 0.4}, r"confidence: value 0.4 is invalid; valid: a finite number in [0.5, 1)"),
+        ({"confidence": 1.0}, r"confidence: value 1.0 is invalid; valid: a finite number in [0.5, 1)"),
+        ({"confidence": "high"}, r"confidence: value 'high' is invalid; valid: a finite number in [0.5, 1)"),
     ],
 )
-def test_budget_pruner_rejects_arguments(kwargs, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+def test_budget_pruner_rejects_arguments(kwargs, message: str) -> None:
+    with pytest.raises(InvalidArgument) as e:
         ResourceBudgetPruner({"wall_s": 10.0}, **kwargs)
+    assert str(e.value) == f"ResourceBudgetPruner: {message}"
 
 
 # --- measured breaches --------------------------------------------------------------------------------------------
@@ -380,7 +387,9 @@ def test_multi_objective_study_prunes_on_a_budget(storage) -> None:
 def test_multi_objective_report_refuses_a_value() -> None:
     study = optuna.create_study(directions=["maximize", "minimize"])
     trial = study.ask()
-    with pytest.raises(ValueError, match="value must be None in a multi-objective study"):
+    with pytest.raises(
+        ValueError, match=r"^report: value: value 0.5 is invalid; valid: None in a multi-objective study"
+    ):
         report(trial, 0, 0.5, {"wall_s": 1.0})
 
 
@@ -414,5 +423,5 @@ def test_record_constraints_prefers_final_metrics_then_the_last_recorded_value()
 
 def test_record_constraints_rejects_unknown_metrics() -> None:
     study = optuna.create_study()
-    with pytest.raises(ValueError, match="unknown system metric 'val_loss'"):
+    with pytest.raises(ValueError, match=r"^record_constraints: budgets\.val_loss: unknown system metric; valid: "):
         record_constraints(study.ask(), {"val_loss": 1.0})

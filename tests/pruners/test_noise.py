@@ -113,7 +113,7 @@ def test_noise_model_for_declared_metrics_and_metrics_with_a_lower_bound() -> No
 
 @pytest.mark.parametrize("kwargs", [{"margin": 0.0}, {"margin": -1.0}, {"margin": float("nan")}, {"k": 0}, {"k": 1.5}])
 def test_noise_model_rejects_bad_arguments(kwargs) -> None:
-    with pytest.raises(ValueError, match=next(iter(kwargs))):
+    with pytest.raises(ValueError, match=rf"^NoiseModel: {next(iter(kwargs))}: value .* is invalid; valid: "):
         NoiseModel(**kwargs)
 
 
@@ -127,7 +127,7 @@ def test_median_interval_from_order_statistics() -> None:
     assert median_interval([5, 1, 4, 2, 3]) == (1.0, 5.0, pytest.approx(0.9375))  # n = 5: min and max
     lo, hi, cov = median_interval(range(1, 21))  # n = 20: x(6), x(15), 95.86 %
     assert (lo, hi, round(cov, 4)) == (6.0, 15.0, 0.9586)
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(ValueError, match=r"^median_interval: samples: value \[\] is invalid; valid: a non-empty list"):
         median_interval([])
 
 

@@ -54,7 +54,7 @@ def test_policies_plain_and_precheck() -> None:
     assert validate_policy("plain", {}, steps=3, budgets={}) == ("plain", {})
     with pytest.raises(ValueError, match="policy 'precheck' needs a \\[budgets\\] table"):
         validate_policy("precheck", {}, steps=3, budgets={})
-    with pytest.raises(ValueError, match="unknown key 'k' for policy 'precheck'"):
+    with pytest.raises(ValueError, match=r"^pruner\.k: unknown key; valid: \(none\)$"):
         validate_policy("precheck", {"k": 1}, steps=3, budgets={"n_params": 1.0})
     assert isinstance(build_pruner("plain", {}, budgets={}, steps=3), optuna.pruners.NopPruner)
     assert isinstance(build_pruner("precheck", {}, budgets={"n_params": 1.0}, steps=3), PrecheckPruner)

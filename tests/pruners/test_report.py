@@ -8,6 +8,7 @@ import pytest
 from optuna.trial import create_trial
 
 from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
+from sysprune.exceptions import InvalidArgument
 from sysprune.pruners._step_api import report, should_prune
 from sysprune.storage._step_table import load_step_metrics
 from sysprune.pruners import _steps
@@ -48,9 +49,9 @@ def test_report_keeps_the_first_value_of_a_step(sqlite_url: str) -> None:
 @pytest.mark.parametrize(
     "step, match",
     [
-        (-2, r"step must be an integer >= 0, or -1 for the pre-training probe, but got step=-2"),
-        (1.0, "step=1.0"),
-        (True, "step=True"),
+        (-2, r"^report: step: value -2 is invalid; valid: an integer >= 0 or -1 \(the pre-training probe\)$"),
+        (1.0, r"^report: step: value 1.0 is invalid"),
+        (True, r"^report: step: value True is invalid"),
     ],
 )
 def test_report_rejects_steps(step, match: str) -> None:
@@ -62,7 +63,10 @@ def test_report_rejects_steps(step, match: str) -> None:
 def test_pretraining_probe_is_step_minus_one_without_a_value(sqlite_url: str) -> None:
     study = optuna.create_study(storage=sqlite_url, study_name="s")
     trial = study.ask()
-    with pytest.raises(ValueError, match=r"value must be None at step -1 .* but got value=0.5"):
+    with pytest.raises(
+        ValueError,
+        match=r"^report: value: value 0.5 is invalid; valid: None at step -1 \(the pre-training probe has no objective",
+    ):
         report(trial, -1, 0.5, {"n_params": 10})
     report(trial, -1, None, {"n_params": 10, "model_bytes": 40})
     report(trial, 0, 0.5, {"n_params": 10, "wall_s": 1.0})
@@ -77,16 +81,29 @@ def test_pretraining_probe_is_step_minus_one_without_a_value(sqlite_url: str) ->
 def test_report_rejects_bad_input() -> None:
     study = optuna.create_study()
     trial = study.ask()
-    with pytest.raises(TypeError, match="trial must be an optuna.Trial"):
-        report(study.trials[0], 0, 0.5)  # a FrozenTrial
-    with pytest.raises(TypeError, match=r"metrics must be a mapping"):
-        report(trial, 0, None, [("wall_s", 1.0)])  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"metrics\['wall_s'\] must be a number or None, but got 'fast'"):
-        report(trial, 0, None, {"wall_s": "fast"})
-    with pytest.raises(TypeError, match=r"metrics\['wall_s'\] must be a number or None, but got True"):
-        report(trial, 0, None, {"wall_s": True})
-    with pytest.raises(ValueError, match=r"metric names must be non-empty strings"):
-        report(trial, 0, None, {"": 1.0})
+    cases = [
+        (
+            (study.trials[0], 0, 0.5),  # a FrozenTrial
+            "trial: value of type FrozenTrial is invalid; valid: an optuna.Trial (the running trial)",
+        ),
+        (
+            (trial, -2, 0.5),
+            "step: value -2 is invalid; valid: an integer >= 0 or -1 (the pre-training probe)",
+        ),
+        (
+            (trial, 0, None, [("wall_s", 1.0)]),
+            "metrics: value [('wall_s', 1.0)] is invalid; valid: a table whose keys are metric names and values a "
+            "number or None",
+        ),
+        ((trial, 0, None, {"wall_s": "fast"}), "metrics.wall_s: value 'fast' is invalid; valid: a number or None"),
+        ((trial, 0, None, {"wall_s": True}), "metrics.wall_s: value True is invalid; valid: a number or None"),
+        ((trial, 0, None, {"": 1.0}), "metrics: metric name '' is invalid; valid: a non-empty string of at most 64 "),
+    ]
+    for args, message in cases:
+        with pytest.raises(InvalidArgument) as e:
+            report(*args)
+        assert str(e.value).startswith(f"report: {message}"), str(e.value)
+        assert isinstance(e.value, TypeError) and isinstance(e.value, ValueError)
     assert study.trials[0].intermediate_values == {}  # nothing was reported
 
 
@@ -222,7 +239,9 @@ def test_should_prune_works_in_a_multi_objective_study() -> None:
 def test_should_prune_rejects_a_frozen_trial() -> None:
     study = optuna.create_study()
     study.ask()
-    with pytest.raises(TypeError, match="trial must be an optuna.Trial"):
+    with pytest.raises(
+        TypeError, match=r"^should_prune: trial: value of type FrozenTrial is invalid; valid: an optuna"
+    ):
         should_prune(study.trials[0])  # type: ignore[arg-type]
 
 
