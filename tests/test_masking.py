@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy
 
 from tests._require import missing
+from tests._optuna import study_system_attrs
 
 REPO = Path(__file__).resolve().parents[1]
 STUDY = """
@@ -97,7 +98,7 @@ def test_the_study_attributes_never_hold_the_password(ran, pg_url):
 
     _, name, _ = ran
     study = optuna.load_study(study_name=name, storage=pg_url)
-    system = study._storage.get_study_system_attrs(study._study_id)
+    system = study_system_attrs(study)
     trials = [(t.user_attrs, t.system_attrs) for t in study.trials]
     stored = json.dumps([study.user_attrs, system, trials], default=str)
     assert "127.0.0.1" not in stored and _secret(pg_url) not in stored  # no URL is stored at all

@@ -25,6 +25,7 @@ from sysprune.study._lost import (
 )
 from sysprune.study._workers import count_in_storage
 from tests._workers_util import fresh, popen, run, study_file, wait_for
+from tests._optuna import trial_id
 
 
 def _dead_pid() -> int:
@@ -89,7 +90,7 @@ def test_a_trial_with_a_stale_heartbeat_is_failed_as_lost_and_retried(sqlite_url
     install_lost_trial_callback(storage)
     study = optuna.create_study(storage=storage, study_name="s")
     t = _running_trial(study, 0.3, None)
-    storage.record_heartbeat(t._trial_id)
+    storage.record_heartbeat(trial_id(t))
     time.sleep(2.5)
     assert recover_lost_trials(study, here="nowhere") == [t.number]
     frozen = study.get_trials(deepcopy=False)

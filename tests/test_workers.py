@@ -15,6 +15,7 @@ from sysprune.study._workers import TooManyWorkers, count, counts_toward_target,
 from sysprune.spec import SpecError
 from tests._require import missing
 from tests._workers_util import fresh, popen, run, study_file
+from tests._optuna import study_system_attrs
 
 # ------------------------------------------------------------------------------------------------ pure pieces
 
@@ -109,7 +110,7 @@ def test_four_workers_started_at_once_on_a_new_database(tmp_path, new_db):
     ]
     assert len({t.user_attrs[WORKER_ATTR]["pid"] for t in trials}) >= 1
     study = optuna.load_study(study_name="s", storage=new_db)
-    assert study._storage.get_study_system_attrs(study._study_id)["sysprune:workers"] == 4
+    assert study_system_attrs(study)["sysprune:workers"] == 4
 
 
 def test_concurrent_top_ups_never_exceed_n_trials(tmp_path, new_db):
