@@ -10,6 +10,10 @@ import optuna
 import plotly.graph_objects as go
 import pytest
 from optuna.trial import TrialState
+
+from tests._require import require
+
+require("optuna_dashboard", "dashboard")  # the study is read back with optuna-dashboard's own readers
 from optuna_dashboard import get_note, save_note
 from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
 from optuna_dashboard._note import get_note_from_system_attrs
