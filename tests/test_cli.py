@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
+
+from tests._require import missing
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD = """
@@ -139,6 +142,11 @@ def test_missing_file(tmp_path):
     assert not (tmp_path / "x.db").exists()
 
 
+#: The download the loaders try goes to a closed local port, so "not available offline" holds on a connected machine
+#: too (and no test reaches the network).
+NO_NETWORK = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "no_proxy": ""}
+
+
 @pytest.mark.parametrize("dataset", ["pmlb:adult", "mnist"])
 def test_dataset_not_available_offline(tmp_path, dataset):
     f = tmp_path / "s.toml"
@@ -150,7 +158,7 @@ def test_dataset_not_available_offline(tmp_path, dataset):
         str(f),
         "--storage",
         f"sqlite:///{tmp_path / 'x.db'}",
-        env={"SYSPRUNE_DATA_DIR": str(empty), "SYSPRUNE_CACHE_DIR": str(tmp_path / "cache")},
+        env={"SYSPRUNE_DATA_DIR": str(empty), "SYSPRUNE_CACHE_DIR": str(tmp_path / "cache"), **NO_NETWORK},
     )
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
@@ -238,6 +246,15 @@ def test_bad_storage_is_one_line_without_the_password(url, expected):
     assert "secret" not in r.stderr
 
 
+def console_script(name: str) -> str:
+    """The console script ``name`` in the scripts folder of the environment running the tests (any venv or install)."""
+    path = Path(sysconfig.get_path("scripts")) / name
+    if not path.is_file():
+        missing(f"no {name} console script in {path.parent} (pip install -e . installs it)")
+    return str(path)
+
+
+@pytest.mark.slow
 def test_a_model_module_of_your_own_in_the_current_folder(tmp_path):
     """model = "package.module" names a plugin following the model contract, importable from where sysprune runs."""
     (tmp_path / "plug").mkdir()
@@ -248,7 +265,7 @@ def test_a_model_module_of_your_own_in_the_current_folder(tmp_path):
     (tmp_path / "s.toml").write_text('model = "plug.my_model"\nsteps = 2\nn_trials = 2\n[dataset]\nname = "digits"\n')
     r = subprocess.run(
         [
-            str(REPO / ".venv" / "bin" / "sysprune"),
+            console_script("sysprune"),
             "run",
             "s.toml",
             "--storage",
@@ -281,6 +298,7 @@ def _trials(url: str, name: str = "s"):
     return optuna.load_study(study_name=name, storage=url).trials
 
 
+@pytest.mark.slow
 def test_a_nan_objective_fails_the_trial_saying_at_which_step(tmp_path):
     from optuna.trial import TrialState
 
@@ -298,6 +316,7 @@ def test_a_nan_objective_fails_the_trial_saying_at_which_step(tmp_path):
     assert list(load_step_metrics(url, "s").step) == [-1, 0, 1, 2]  # what it measured is kept (-1: pre-training)
 
 
+@pytest.mark.slow
 def test_ctrl_c_fails_the_running_trial_saying_it_was_interrupted(tmp_path):
     import signal
     import time
@@ -336,6 +355,7 @@ def test_ctrl_c_fails_the_running_trial_saying_it_was_interrupted(tmp_path):
     assert t.user_attrs["error"].startswith("interrupted (SIGINT) during step "), t.user_attrs
 
 
+@pytest.mark.slow
 def test_a_closed_stdout_ends_quietly(tmp_path):
     """`sysprune run ... | head -1`: the run ends without a BrokenPipe traceback, status 141 as a shell reports."""
     f = tmp_path / "s.toml"
@@ -351,6 +371,7 @@ def test_a_closed_stdout_ends_quietly(tmp_path):
     assert "status=141" in r.stderr, r.stderr
 
 
+@pytest.mark.slow
 def test_resuming_a_changed_study_is_one_line_and_a_safe_change_is_accepted(tmp_path):
     """Through the command line: --seed and an edited categorical are refused (no Optuna traceback, no FAIL trial),
     --n-trials adds trials."""

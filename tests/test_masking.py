@@ -80,6 +80,7 @@ def ran(pg_url, tmp_path_factory):
     optuna.delete_study(study_name=name, storage=pg_url)
 
 
+@pytest.mark.slow
 def test_run_never_prints_the_password(ran, pg_url):
     r, name, _ = ran
     assert r.returncode == 0, r.stderr
@@ -93,6 +94,7 @@ def test_run_never_prints_the_password(ran, pg_url):
     assert _secret(pg_url) not in r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_the_study_attributes_never_hold_the_password(ran, pg_url):
     import optuna
 
@@ -104,6 +106,7 @@ def test_the_study_attributes_never_hold_the_password(ran, pg_url):
     assert "127.0.0.1" not in stored and _secret(pg_url) not in stored  # no URL is stored at all
 
 
+@pytest.mark.slow
 def test_the_study_mismatch_error_never_prints_the_password(ran, pg_url):
     _, name, cwd = ran
     r = _sysprune("run", "s.toml", "--storage", pg_url, "--study-name", name, "--seed", "7", cwd=cwd)
@@ -117,6 +120,7 @@ def test_the_study_mismatch_error_never_prints_the_password(ran, pg_url):
     assert _secret(pg_url) not in r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_the_dashboard_banner_never_prints_the_password(ran, pg_url):
     _, _, cwd = ran
     env = {**os.environ, "PYTHONPATH": str(REPO)}

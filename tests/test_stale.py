@@ -136,6 +136,7 @@ def _sysprune_descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
+@pytest.mark.slow
 def test_kill_9_mid_trial_then_the_same_command_again(tmp_path, new_db):
     spec = study_file(tmp_path, steps=3, n_trials=3, lo=150, hi=200)
     args = ("run", str(spec), "--storage", new_db, "--quiet", "--no-publish")
@@ -182,6 +183,7 @@ def test_kill_9_mid_trial_then_the_same_command_again(tmp_path, new_db):
     ],
     ids=["SIGTERM", "SIGINT"],
 )
+@pytest.mark.slow
 def test_a_signal_mid_trial_stops_records_and_exits_with_one_line(tmp_path, sqlite_url, sig, code, message, reason):
     spec = study_file(tmp_path, steps=3, n_trials=2, lo=150, hi=200)
     args = ("run", str(spec), "--storage", sqlite_url, "--quiet", "--no-publish")

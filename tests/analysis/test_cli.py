@@ -40,6 +40,7 @@ def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
     assert not (tmp_path / "x.db").exists() or "compare" not in args  # nothing run on bad input
 
 
+@pytest.mark.slow
 def test_run_prints_the_summary_and_stops_at_the_compute_budget(tmp_path):
     (tmp_path / "s.toml").write_text(GOOD.replace("n_trials = 2", "n_trials = 6"))
     r = sysprune(
@@ -63,6 +64,7 @@ def test_run_prints_the_summary_and_stops_at_the_compute_budget(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_compare_replay_and_report_from_the_command_line(tmp_path):
     (tmp_path / "s.toml").write_text(GOOD)
     db = ["--storage", f"sqlite:///{tmp_path / 'x.db'}"]

@@ -33,6 +33,8 @@ from .conftest import (
     stop_dashboard,
 )
 
+pytestmark = pytest.mark.slow  # a dashboard process serving a study written by `sysprune run`
+
 
 def _get(d, path: str) -> Response:
     r = http_get(d.base + path)
