@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests._cli import run_command, run_in_process
 from tests._require import missing
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,6 +53,14 @@ def rdb_url(request, tmp_path) -> str:
     if not pg:
         missing("SYSPRUNE_TEST_POSTGRES_URL not set (tools/start-postgres.sh starts a server)")
     return pg
+
+
+@pytest.fixture(params=["in-process", pytest.param("command", marks=pytest.mark.slow)])
+def cli(request):
+    """``cli(*args, env=..., cwd=...)``: the sysprune command line for a check that ends before a study runs (bad
+    input, help). Each such test runs twice: through ``sysprune.cli.main`` in this process (milliseconds: the fast
+    loop) and as the real command in a new interpreter (a second each: marked slow, so ``make test`` only)."""
+    return run_in_process if request.param == "in-process" else run_command
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import sysconfig
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests._cli import run_command as sysprune
 from tests._require import missing
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,17 +22,6 @@ name = "digits"
 [search_space]
 width = {type = "int", low = 8, high = 32}
 """
-
-
-def sysprune(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sysprune.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=cwd or REPO,
-        timeout=300,
-    )
 
 
 BAD_CASES = {
@@ -120,12 +109,12 @@ BAD_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CASES))
-def test_bad_study_file_gives_one_line_and_exit_2(case, tmp_path):
+def test_bad_study_file_gives_one_line_and_exit_2(case, tmp_path, cli):
     text, expected = BAD_CASES[case]
     f = tmp_path / "bad.toml"
     f.write_text(text)
     db = tmp_path / "out" / "study.db"
-    r = sysprune("run", str(f), "--storage", f"sqlite:///{db}")
+    r = cli("run", str(f), "--storage", f"sqlite:///{db}")
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
@@ -135,8 +124,8 @@ def test_bad_study_file_gives_one_line_and_exit_2(case, tmp_path):
     assert not db.exists() and not db.parent.exists()
 
 
-def test_missing_file(tmp_path):
-    r = sysprune("run", str(tmp_path / "nope.toml"), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
+def test_missing_file(tmp_path, cli):
+    r = cli("run", str(tmp_path / "nope.toml"), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
     assert r.returncode == 2
     assert r.stderr.strip() == f"sysprune: error: {tmp_path / 'nope.toml'}: study file not found"
     assert not (tmp_path / "x.db").exists()
@@ -147,6 +136,7 @@ def test_missing_file(tmp_path):
 NO_NETWORK = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "no_proxy": ""}
 
 
+@pytest.mark.slow  # as a command only: in this process the proxy would stay in urllib's opener
 @pytest.mark.parametrize("dataset", ["pmlb:adult", "mnist"])
 def test_dataset_not_available_offline(tmp_path, dataset):
     f = tmp_path / "s.toml"
@@ -167,10 +157,10 @@ def test_dataset_not_available_offline(tmp_path, dataset):
     assert not (tmp_path / "x.db").exists()
 
 
-def test_bad_override_is_one_line(tmp_path):
+def test_bad_override_is_one_line(tmp_path, cli):
     f = tmp_path / "s.toml"
     f.write_text(GOOD)
-    r = sysprune("run", str(f), "--n-trials", "0", "--storage", f"sqlite:///{tmp_path / 'x.db'}")
+    r = cli("run", str(f), "--n-trials", "0", "--storage", f"sqlite:///{tmp_path / 'x.db'}")
     assert r.returncode == 2
     assert r.stderr.strip() == "sysprune: error: --n-trials: value 0 is invalid; valid: an integer >= 1"
     assert not (tmp_path / "x.db").exists()
@@ -188,8 +178,8 @@ def test_library_errors_name_the_argument_and_the_command_line_its_flag():
     assert not Path("never-written.db").exists()
 
 
-def test_studies_lists_the_shipped_files():
-    r = sysprune("studies")
+def test_studies_lists_the_shipped_files(cli):
+    r = cli("studies")
     assert r.returncode == 0, r.stderr
     header, *rows = r.stdout.strip().splitlines()
     assert header.split()[:4] == ["study", "model", "dataset", "steps"]
@@ -198,11 +188,11 @@ def test_studies_lists_the_shipped_files():
     assert names == {p.stem for p in (REPO / "studies").glob("*.toml")}
 
 
-def test_every_subcommand_has_help_with_an_example():
-    top = sysprune("--help")
+def test_every_subcommand_has_help_with_an_example(cli):
+    top = cli("--help")
     assert top.returncode == 0
     for cmd in ("run", "studies", "metrics", "dashboard"):
-        r = sysprune(cmd, "--help")
+        r = cli(cmd, "--help")
         assert r.returncode == 0, cmd
         assert "example" in r.stdout and f"sysprune {cmd}" in r.stdout, cmd
 
@@ -238,8 +228,8 @@ def test_make_help_lists_every_study():
         ("postgresql+psycopg2//u:secret@127.0.0.1/db", "--storage 'postgresql+psycopg2//u:***@127.0.0.1/db': not an"),
     ],
 )
-def test_bad_storage_is_one_line_without_the_password(url, expected):
-    r = sysprune("run", "studies/digits_mlp.toml", "--storage", url)
+def test_bad_storage_is_one_line_without_the_password(url, expected, cli):
+    r = cli("run", "studies/digits_mlp.toml", "--storage", url)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("sysprune: error: " + expected), r.stderr

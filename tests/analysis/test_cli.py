@@ -8,9 +8,9 @@ import pytest
 from tests.test_cli import GOOD, sysprune
 
 
-def test_help_of_each_analysis_subcommand_has_an_example():
+def test_help_of_each_analysis_subcommand_has_an_example(cli):
     for cmd in ("compare", "replay", "report"):
-        r = sysprune(cmd, "--help")
+        r = cli(cmd, "--help")
         assert r.returncode == 0, cmd
         assert "example:" in r.stdout and f"sysprune {cmd} " in r.stdout, cmd
 
@@ -30,10 +30,10 @@ def test_help_of_each_analysis_subcommand_has_an_example():
         (["report", "nope", "--permutations", "-1"], "--permutations must be an integer >= 0"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, cli):
     (tmp_path / "s.toml").write_text(GOOD)  # no [budgets]
     (tmp_path / "multi.toml").write_text(GOOD + '[objective]\nmetric = ["val_accuracy", "infer_ms"]\n')
-    r = sysprune(*args, "--storage", f"sqlite:///{tmp_path / 'x.db'}", cwd=tmp_path)
+    r = cli(*args, "--storage", f"sqlite:///{tmp_path / 'x.db'}", cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], r.stderr
