@@ -20,8 +20,9 @@ def missing(msg: str) -> None:
 
 
 def require(module: str, extra: str) -> ModuleType:
-    """``module``, which sysprune's optional extra ``extra`` installs; when it is not installed, :func:`missing`
-    (so a missing extra skips its tests, or their module when called at its top, and never aborts collection)."""
+    """``module``, which sysprune's optional extra ``extra`` installs. When it is not installed, :func:`missing`:
+    locally the tests that need it are skipped (their whole module when called at its top) instead of collection
+    stopping with an ImportError; under CI they fail."""
     try:
         return importlib.import_module(module)
     except ImportError:
