@@ -51,7 +51,7 @@ lint: $(VENV)/.installed ## static checks: ruff (names, syntax, formatting), myp
 test: $(VENV)/.installed ## run the whole test suite, as CI does (real data from SYSPRUNE_DATA_DIR or ../shared/data)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: $(VENV)/.installed ## the unit and in-process tests only (-m "not slow"; ~2 min here): the loop while you work
+test-fast: $(VENV)/.installed ## the unit and in-process tests only (-m "not slow"; ~2.5 min here): the loop while you work
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 dashboard: $(VENV)/.installed ## serve optuna-dashboard with per-step system metrics on $(STORAGE) (127.0.0.1:8080; Ctrl-C stops)
