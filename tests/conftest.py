@@ -7,11 +7,13 @@ set, ``../shared/data`` beside the checkout is used if present. If the data is a
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
 import pytest
 
+from tests._cli import run_command, run_in_process
 from tests._require import missing
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,6 +54,24 @@ def rdb_url(request, tmp_path) -> str:
     if not pg:
         missing("SYSPRUNE_TEST_POSTGRES_URL not set (tools/start-postgres.sh starts a server)")
     return pg
+
+
+@pytest.fixture(params=["in-process", pytest.param("command", marks=pytest.mark.slow)])
+def cli(request):
+    """``cli(*args, env=..., cwd=...)``: the sysprune command line for a check that ends before a study runs (bad
+    input, help). Each such test runs twice: through ``sysprune.cli.main`` in this process (milliseconds: the fast
+    loop) and as the real command in a new interpreter (a second each: marked slow, so ``make test`` only)."""
+    return run_in_process if request.param == "in-process" else run_command
+
+
+@pytest.fixture(autouse=True)
+def _release_postgres_connections(request):
+    """After a PostgreSQL test, free the connection pools of the storages it dropped. A study refused with an
+    exception leaves its storage in a reference cycle (traceback, frames) until the cyclic collector runs, so without
+    this one test process held ~36 of the server's connection slots at once in tests/test_resume.py."""
+    yield
+    if request.node.get_closest_marker("postgres") is not None:
+        gc.collect()
 
 
 @pytest.fixture

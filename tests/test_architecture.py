@@ -2,12 +2,14 @@
 
 The layers themselves are an import-linter contract in pyproject.toml (``make lint`` runs ``lint-imports``); these
 tests add what a layers contract does not see: a cycle between two modules of one package, function-local imports
-of sysprune itself (each must say why it is local), and module length.
+of sysprune itself (each must say why it is local), and module length. One rule is for tests/: they reach what Optuna
+keeps private only through tests/_optuna.py (sysprune._compat or Optuna's public storage API).
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import grimp
@@ -113,3 +115,30 @@ def test_function_local_imports_of_sysprune_are_few_and_each_says_why() -> None:
 def test_no_module_is_longer_than_the_limit(path: Path) -> None:
     n = len(path.read_text(encoding="utf-8").splitlines())
     assert n <= MAX_LINES, f"{path.name}: {n} lines; split it along its sections"
+
+
+# -- the tests reach Optuna through public seams (tests/_optuna.py) ----------------------------------------------
+TESTS = Path(__file__).resolve().parent
+#: Optuna's private attributes that sysprune._compat wraps (``trial._trial_id``, ``study._storage``, ...).
+OPTUNA_PRIVATE = re.compile(r"\.(_trial_id|_storage|_study_id|_get_latest_trial|_backend)\b(?!\s*import)")
+
+
+def optuna_privates(text: str) -> list[tuple[int, str]]:
+    """(line, source line) of every use of one of Optuna's private attributes, code and code in strings alike."""
+    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if OPTUNA_PRIVATE.search(line)]
+
+
+def test_the_private_attribute_finder_finds_them() -> None:
+    text = 'a = t._trial_id\nb = study._storage.get(study._study_id)\nsrc = "x._backend"\nc = _compat.trial_id(t)\n'
+    assert [n for n, _ in optuna_privates(text)] == [1, 2, 3]
+    assert optuna_privates("from optuna_dashboard.artifact._backend import list_trial_artifacts\n") == []
+
+
+def test_tests_use_no_private_optuna_attribute() -> None:
+    here = Path(__file__).resolve()  # this file names them on purpose, in the finder's own test
+    found = {
+        str(p.relative_to(TESTS.parent)): hits
+        for p in sorted(TESTS.rglob("*.py"))
+        if p != here and (hits := optuna_privates(p.read_text(encoding="utf-8")))
+    }
+    assert found == {}, "use tests/_optuna.py (trial_id, storage_of, study_id, study_system_attrs) instead"

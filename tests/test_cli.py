@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
+
+from tests._cli import run_command as sysprune
+from tests._require import missing
 
 REPO = Path(__file__).resolve().parents[1]
 GOOD = """
@@ -19,17 +22,6 @@ name = "digits"
 [search_space]
 width = {type = "int", low = 8, high = 32}
 """
-
-
-def sysprune(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "sysprune.cli", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        cwd=cwd or REPO,
-        timeout=300,
-    )
 
 
 BAD_CASES = {
@@ -120,12 +112,12 @@ BAD_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CASES))
-def test_bad_study_file_gives_one_line_and_exit_2(case, tmp_path):
+def test_bad_study_file_gives_one_line_and_exit_2(case, tmp_path, cli):
     text, expected = BAD_CASES[case]
     f = tmp_path / "bad.toml"
     f.write_text(text)
     db = tmp_path / "out" / "study.db"
-    r = sysprune("run", str(f), "--storage", f"sqlite:///{db}")
+    r = cli("run", str(f), "--storage", f"sqlite:///{db}")
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
@@ -135,13 +127,19 @@ def test_bad_study_file_gives_one_line_and_exit_2(case, tmp_path):
     assert not db.exists() and not db.parent.exists()
 
 
-def test_missing_file(tmp_path):
-    r = sysprune("run", str(tmp_path / "nope.toml"), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
+def test_missing_file(tmp_path, cli):
+    r = cli("run", str(tmp_path / "nope.toml"), "--storage", f"sqlite:///{tmp_path / 'x.db'}")
     assert r.returncode == 2
     assert r.stderr.strip() == f"sysprune: error: {tmp_path / 'nope.toml'}: study file not found"
     assert not (tmp_path / "x.db").exists()
 
 
+#: The download the loaders try goes to a closed local port, so "not available offline" holds on a connected machine
+#: too (and no test reaches the network).
+NO_NETWORK = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9", "no_proxy": ""}
+
+
+@pytest.mark.slow  # as a command only: in this process the proxy would stay in urllib's opener
 @pytest.mark.parametrize("dataset", ["pmlb:adult", "mnist"])
 def test_dataset_not_available_offline(tmp_path, dataset):
     f = tmp_path / "s.toml"
@@ -153,7 +151,7 @@ def test_dataset_not_available_offline(tmp_path, dataset):
         str(f),
         "--storage",
         f"sqlite:///{tmp_path / 'x.db'}",
-        env={"SYSPRUNE_DATA_DIR": str(empty), "SYSPRUNE_CACHE_DIR": str(tmp_path / "cache")},
+        env={"SYSPRUNE_DATA_DIR": str(empty), "SYSPRUNE_CACHE_DIR": str(tmp_path / "cache"), **NO_NETWORK},
     )
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
@@ -162,10 +160,10 @@ def test_dataset_not_available_offline(tmp_path, dataset):
     assert not (tmp_path / "x.db").exists()
 
 
-def test_bad_override_is_one_line(tmp_path):
+def test_bad_override_is_one_line(tmp_path, cli):
     f = tmp_path / "s.toml"
     f.write_text(GOOD)
-    r = sysprune("run", str(f), "--n-trials", "0", "--storage", f"sqlite:///{tmp_path / 'x.db'}")
+    r = cli("run", str(f), "--n-trials", "0", "--storage", f"sqlite:///{tmp_path / 'x.db'}")
     assert r.returncode == 2
     assert r.stderr.strip() == "sysprune: error: --n-trials: value 0 is invalid; valid: an integer >= 1"
     assert not (tmp_path / "x.db").exists()
@@ -183,8 +181,8 @@ def test_library_errors_name_the_argument_and_the_command_line_its_flag():
     assert not Path("never-written.db").exists()
 
 
-def test_studies_lists_the_shipped_files():
-    r = sysprune("studies")
+def test_studies_lists_the_shipped_files(cli):
+    r = cli("studies")
     assert r.returncode == 0, r.stderr
     header, *rows = r.stdout.strip().splitlines()
     assert header.split()[:4] == ["study", "model", "dataset", "steps"]
@@ -193,11 +191,11 @@ def test_studies_lists_the_shipped_files():
     assert names == {p.stem for p in (REPO / "studies").glob("*.toml")}
 
 
-def test_every_subcommand_has_help_with_an_example():
-    top = sysprune("--help")
+def test_every_subcommand_has_help_with_an_example(cli):
+    top = cli("--help")
     assert top.returncode == 0
     for cmd in ("run", "studies", "metrics", "dashboard"):
-        r = sysprune(cmd, "--help")
+        r = cli(cmd, "--help")
         assert r.returncode == 0, cmd
         assert "example" in r.stdout and f"sysprune {cmd}" in r.stdout, cmd
 
@@ -233,14 +231,23 @@ def test_make_help_lists_every_study():
         ("postgresql+psycopg2//u:secret@127.0.0.1/db", "--storage 'postgresql+psycopg2//u:***@127.0.0.1/db': not an"),
     ],
 )
-def test_bad_storage_is_one_line_without_the_password(url, expected):
-    r = sysprune("run", "studies/digits_mlp.toml", "--storage", url)
+def test_bad_storage_is_one_line_without_the_password(url, expected, cli):
+    r = cli("run", "studies/digits_mlp.toml", "--storage", url)
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("sysprune: error: " + expected), r.stderr
     assert "secret" not in r.stderr
 
 
+def console_script(name: str) -> str:
+    """The console script ``name`` in the scripts folder of the environment running the tests (any venv or install)."""
+    path = Path(sysconfig.get_path("scripts")) / name
+    if not path.is_file():
+        missing(f"no {name} console script in {path.parent} (pip install -e . installs it)")
+    return str(path)
+
+
+@pytest.mark.slow
 def test_a_model_module_of_your_own_in_the_current_folder(tmp_path):
     """model = "package.module" names a plugin following the model contract, importable from where sysprune runs."""
     (tmp_path / "plug").mkdir()
@@ -251,7 +258,7 @@ def test_a_model_module_of_your_own_in_the_current_folder(tmp_path):
     (tmp_path / "s.toml").write_text('model = "plug.my_model"\nsteps = 2\nn_trials = 2\n[dataset]\nname = "digits"\n')
     r = subprocess.run(
         [
-            str(REPO / ".venv" / "bin" / "sysprune"),
+            console_script("sysprune"),
             "run",
             "s.toml",
             "--storage",
@@ -284,6 +291,7 @@ def _trials(url: str, name: str = "s"):
     return optuna.load_study(study_name=name, storage=url).trials
 
 
+@pytest.mark.slow
 def test_a_nan_objective_fails_the_trial_saying_at_which_step(tmp_path):
     from optuna.trial import TrialState
 
@@ -301,6 +309,7 @@ def test_a_nan_objective_fails_the_trial_saying_at_which_step(tmp_path):
     assert list(load_step_metrics(url, "s").step) == [-1, 0, 1, 2]  # what it measured is kept (-1: pre-training)
 
 
+@pytest.mark.slow
 def test_ctrl_c_fails_the_running_trial_saying_it_was_interrupted(tmp_path):
     import signal
     import time
@@ -339,6 +348,7 @@ def test_ctrl_c_fails_the_running_trial_saying_it_was_interrupted(tmp_path):
     assert t.user_attrs["error"].startswith("interrupted (SIGINT) during step "), t.user_attrs
 
 
+@pytest.mark.slow
 def test_a_closed_stdout_ends_quietly(tmp_path):
     """`sysprune run ... | head -1`: the run ends without a BrokenPipe traceback, status 141 as a shell reports."""
     f = tmp_path / "s.toml"
@@ -354,6 +364,7 @@ def test_a_closed_stdout_ends_quietly(tmp_path):
     assert "status=141" in r.stderr, r.stderr
 
 
+@pytest.mark.slow
 def test_resuming_a_changed_study_is_one_line_and_a_safe_change_is_accepted(tmp_path):
     """Through the command line: --seed and an edited categorical are refused (no Optuna traceback, no FAIL trial),
     --n-trials adds trials."""

@@ -240,10 +240,11 @@ def test_a_finished_trials_user_attr_is_set_where_optuna_reads_it(sqlite_url):
     study = optuna.create_study(storage=sqlite_url)
     trial = study.ask()
     study.tell(trial, state=TrialState.FAIL)
+    storage, tid = _compat.study_storage(study), _compat.trial_id(trial)
     with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):  # why the seam exists
-        study._storage.set_trial_user_attr(trial._trial_id, "error", "x")
-    _compat.set_finished_trial_user_attr(study._storage, trial._trial_id, "error", "worker lost")
-    _compat.set_finished_trial_user_attr(study._storage, trial._trial_id, "error", "worker lost again")  # update
+        storage.set_trial_user_attr(tid, "error", "x")
+    _compat.set_finished_trial_user_attr(storage, tid, "error", "worker lost")
+    _compat.set_finished_trial_user_attr(storage, tid, "error", "worker lost again")  # update
     reloaded = optuna.load_study(study_name=study.study_name, storage=sqlite_url).trials[0]
     assert reloaded.user_attrs == {"error": "worker lost again"}
     with pytest.raises(CompatError, match="InMemoryStorage"):

@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy
 
 from tests._require import missing
+from tests._optuna import study_system_attrs
 
 REPO = Path(__file__).resolve().parents[1]
 STUDY = """
@@ -79,6 +80,7 @@ def ran(pg_url, tmp_path_factory):
     optuna.delete_study(study_name=name, storage=pg_url)
 
 
+@pytest.mark.slow
 def test_run_never_prints_the_password(ran, pg_url):
     r, name, _ = ran
     assert r.returncode == 0, r.stderr
@@ -92,17 +94,19 @@ def test_run_never_prints_the_password(ran, pg_url):
     assert _secret(pg_url) not in r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_the_study_attributes_never_hold_the_password(ran, pg_url):
     import optuna
 
     _, name, _ = ran
     study = optuna.load_study(study_name=name, storage=pg_url)
-    system = study._storage.get_study_system_attrs(study._study_id)
+    system = study_system_attrs(study)
     trials = [(t.user_attrs, t.system_attrs) for t in study.trials]
     stored = json.dumps([study.user_attrs, system, trials], default=str)
     assert "127.0.0.1" not in stored and _secret(pg_url) not in stored  # no URL is stored at all
 
 
+@pytest.mark.slow
 def test_the_study_mismatch_error_never_prints_the_password(ran, pg_url):
     _, name, cwd = ran
     r = _sysprune("run", "s.toml", "--storage", pg_url, "--study-name", name, "--seed", "7", cwd=cwd)
@@ -116,6 +120,7 @@ def test_the_study_mismatch_error_never_prints_the_password(ran, pg_url):
     assert _secret(pg_url) not in r.stdout + r.stderr
 
 
+@pytest.mark.slow
 def test_the_dashboard_banner_never_prints_the_password(ran, pg_url):
     _, _, cwd = ran
     env = {**os.environ, "PYTHONPATH": str(REPO)}

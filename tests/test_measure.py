@@ -8,13 +8,15 @@ import time
 
 import numpy as np
 import pytest
-import torch
 from sklearn.datasets import load_digits
 from sklearn.linear_model import SGDClassifier
 
 import sysprune
 from sysprune.metrics._measure import latency_ms, median_ci, model_mem_mb, model_size, probe_model
 from sysprune.metrics._registry import METRICS
+from tests._require import require
+
+torch = require("torch", "torch")
 
 #: Every system metric of the vocabulary: what the runner records for a trial besides its learning curve.
 RUNNER_SYSTEM_METRICS = {name for name, m in METRICS.items() if m.kind != "learning"}

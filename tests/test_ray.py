@@ -51,6 +51,7 @@ def _spec():
     )
 
 
+@pytest.mark.slow
 def test_a_small_study_on_a_local_ray_cluster_stores_every_step(ray_cluster, sqlite_url, cache_dir):
     seen = []
     result = run_study(

@@ -25,6 +25,7 @@ from sysprune.study._lost import (
 )
 from sysprune.study._workers import count_in_storage
 from tests._workers_util import fresh, popen, run, study_file, wait_for
+from tests._optuna import trial_id
 
 
 def _dead_pid() -> int:
@@ -89,7 +90,7 @@ def test_a_trial_with_a_stale_heartbeat_is_failed_as_lost_and_retried(sqlite_url
     install_lost_trial_callback(storage)
     study = optuna.create_study(storage=storage, study_name="s")
     t = _running_trial(study, 0.3, None)
-    storage.record_heartbeat(t._trial_id)
+    storage.record_heartbeat(trial_id(t))
     time.sleep(2.5)
     assert recover_lost_trials(study, here="nowhere") == [t.number]
     frozen = study.get_trials(deepcopy=False)
@@ -135,6 +136,7 @@ def _sysprune_descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
+@pytest.mark.slow
 def test_kill_9_mid_trial_then_the_same_command_again(tmp_path, new_db):
     spec = study_file(tmp_path, steps=3, n_trials=3, lo=150, hi=200)
     args = ("run", str(spec), "--storage", new_db, "--quiet", "--no-publish")
@@ -181,6 +183,7 @@ def test_kill_9_mid_trial_then_the_same_command_again(tmp_path, new_db):
     ],
     ids=["SIGTERM", "SIGINT"],
 )
+@pytest.mark.slow
 def test_a_signal_mid_trial_stops_records_and_exits_with_one_line(tmp_path, sqlite_url, sig, code, message, reason):
     spec = study_file(tmp_path, steps=3, n_trials=2, lo=150, hi=200)
     args = ("run", str(spec), "--storage", sqlite_url, "--quiet", "--no-publish")

@@ -13,6 +13,7 @@ from sysprune import load_step_metrics
 from sysprune.metrics._registry import metric_names
 from sysprune.storage._step_table import AttrMetricStore, MetricStore, store_for
 from sysprune.exceptions import DatabaseNotFound, NoStepMetrics, StudyNotFound, UnsupportedStorage
+from tests._optuna import storage_of, trial_id
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def test_rows_are_wide_per_trial_and_step(url):
         for step in range(3):
             store.write_step(
                 study_name=name,
-                trial_id=t._trial_id,
+                trial_id=trial_id(t),
                 trial_number=t.number,
                 step=step,
                 metrics={"cpu_s": 0.5 * (step + 1) + t.number, "energy_j": None, "val_accuracy": 0.1 * step},
@@ -54,18 +55,18 @@ def test_first_value_wins_like_trial_report(url):
     study, name = _study(url)
     t = study.ask()
     store = MetricStore(url)
-    store.write_step(study_name=name, trial_id=t._trial_id, trial_number=0, step=0, metrics={"cpu_s": 1.0})
+    store.write_step(study_name=name, trial_id=trial_id(t), trial_number=0, step=0, metrics={"cpu_s": 1.0})
     store.write_step(
-        study_name=name, trial_id=t._trial_id, trial_number=0, step=0, metrics={"cpu_s": 9.0, "wall_s": 2.0}
+        study_name=name, trial_id=trial_id(t), trial_number=0, step=0, metrics={"cpu_s": 9.0, "wall_s": 2.0}
     )
-    assert store.trial_steps(t._trial_id) == {0: {"cpu_s": 1.0, "wall_s": 2.0}}
+    assert store.trial_steps(trial_id(t)) == {0: {"cpu_s": 1.0, "wall_s": 2.0}}
 
 
 def test_custom_metrics_get_their_own_column_and_nan_is_missing(url):
     study, name = _study(url)
     t = study.ask()
     MetricStore(url).write_step(
-        study_name=name, trial_id=t._trial_id, trial_number=0, step=0, metrics={"my_f1": 0.7, "val_loss": float("nan")}
+        study_name=name, trial_id=trial_id(t), trial_number=0, step=0, metrics={"my_f1": 0.7, "val_loss": float("nan")}
     )
     df = load_step_metrics(url, name)
     assert df.columns[-1] == "my_f1" and df.my_f1.iloc[0] == 0.7
@@ -78,7 +79,7 @@ def test_reader_is_scoped_to_the_study(url):
     store = MetricStore(url)
     for study, name in ((a, name_a), (b, name_b)):
         t = study.ask()
-        store.write_step(study_name=name, trial_id=t._trial_id, trial_number=t.number, step=0, metrics={"cpu_s": 1})
+        store.write_step(study_name=name, trial_id=trial_id(t), trial_number=t.number, step=0, metrics={"cpu_s": 1})
     assert len(load_step_metrics(url, name_a)) == 1
     with pytest.raises(StudyNotFound, match=r"no study 'no-such-study' in .*; studies there: ") as e:
         load_step_metrics(url, "no-such-study")
@@ -97,7 +98,7 @@ def test_an_empty_study_is_a_clear_error(url):
 def test_a_study_object_reads_the_same_rows(url):
     study, name = _study(url)
     t = study.ask()
-    MetricStore(url).write_step(study_name=name, trial_id=t._trial_id, trial_number=0, step=0, metrics={"cpu_s": 2.0})
+    MetricStore(url).write_step(study_name=name, trial_id=trial_id(t), trial_number=0, step=0, metrics={"cpu_s": 2.0})
     by_study = load_step_metrics(study)
     pd.testing.assert_frame_equal(by_study, load_step_metrics(url, name))
     assert by_study.state.tolist() == ["RUNNING"]
@@ -107,10 +108,10 @@ def test_a_study_object_reads_the_same_rows(url):
 
 def test_store_for_finds_the_table_beside_optuna(url):
     study, _ = _study(url)
-    assert isinstance(store_for(study._storage), MetricStore)
-    assert store_for(study._storage).url == url
+    assert isinstance(store_for(storage_of(study)), MetricStore)
+    assert store_for(storage_of(study)).url == url
     mem = optuna.create_study()
-    assert isinstance(store_for(mem._storage), AttrMetricStore)
+    assert isinstance(store_for(storage_of(mem)), AttrMetricStore)
     with pytest.raises(UnsupportedStorage, match="storage must be an Optuna storage or a database URL"):
         store_for(object())
 
@@ -143,7 +144,7 @@ def test_a_recreated_study_does_not_inherit_old_rows(url):
     t = study.ask()
     MetricStore(url).write_step(
         study_name=name,
-        trial_id=t._trial_id,
+        trial_id=trial_id(t),
         trial_number=0,
         step=0,
         metrics={"cpu_s": 5.0},
@@ -156,7 +157,7 @@ def test_a_recreated_study_does_not_inherit_old_rows(url):
     t2 = again.ask()
     MetricStore(url).write_step(
         study_name=name,
-        trial_id=t2._trial_id,
+        trial_id=trial_id(t2),
         trial_number=0,
         step=0,
         metrics={"cpu_s": 1.0},
@@ -175,7 +176,7 @@ def test_a_study_recreated_in_the_same_process_does_not_inherit_old_rows(sqlite_
     optuna.delete_study(study_name="again", storage=sqlite_url)
     again = optuna.create_study(storage=sqlite_url, study_name="again")
     new = again.ask()
-    assert new._trial_id == old._trial_id  # SQLite reused the id
+    assert trial_id(new) == trial_id(old)  # SQLite reused the id
     report(new, 0, None, {"cpu_s": 1.0})
     df = load_step_metrics(sqlite_url, "again")
     assert df.cpu_s.tolist() == [1.0] and df.wall_s.isna().all()

@@ -308,6 +308,7 @@ def test_a_fork_server_that_cannot_start_is_reported_with_its_stderr(tmp_path):
 # --------------------------------------------------------------------------------------------- no orphans
 
 
+@pytest.mark.slow
 def test_no_process_outlives_a_killed_worker(tmp_path, digits_path):
     """kill -9 of a worker whose trial hangs: the trial process, the fork server and the resource tracker go too."""
     script = tmp_path / "worker.py"

@@ -15,6 +15,7 @@ from sysprune.study._workers import TooManyWorkers, count, counts_toward_target,
 from sysprune.spec import SpecError
 from tests._require import missing
 from tests._workers_util import fresh, popen, run, study_file
+from tests._optuna import study_system_attrs
 
 # ------------------------------------------------------------------------------------------------ pure pieces
 
@@ -89,6 +90,7 @@ def _trials(url: str, name: str = "s") -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
 
 
+@pytest.mark.slow
 def test_four_workers_started_at_once_on_a_new_database(tmp_path, new_db):
     """No schema race, exactly n_trials trials each run once with all its step rows, no repeated draws."""
     spec = study_file(tmp_path, steps=2, n_trials=8)
@@ -109,9 +111,10 @@ def test_four_workers_started_at_once_on_a_new_database(tmp_path, new_db):
     ]
     assert len({t.user_attrs[WORKER_ATTR]["pid"] for t in trials}) >= 1
     study = optuna.load_study(study_name="s", storage=new_db)
-    assert study._storage.get_study_system_attrs(study._study_id)["sysprune:workers"] == 4
+    assert study_system_attrs(study)["sysprune:workers"] == 4
 
 
+@pytest.mark.slow
 def test_concurrent_top_ups_never_exceed_n_trials(tmp_path, new_db):
     """Two `sysprune run` of the same file at once (no --n-trials) make n_trials trials, not twice that."""
     spec = study_file(tmp_path, steps=2, n_trials=6)
@@ -124,6 +127,7 @@ def test_concurrent_top_ups_never_exceed_n_trials(tmp_path, new_db):
     assert len({t.params["spin_ms"] for t in trials}) == 6
 
 
+@pytest.mark.slow
 def test_run_with_two_workers_pins_each_to_its_own_core(tmp_path, sqlite_url):
     import os
 
@@ -159,6 +163,7 @@ def test_too_many_workers_is_one_line_exit_2_and_nothing_written(tmp_path):
     assert not db.exists()
 
 
+@pytest.mark.slow
 def test_the_database_lock_excludes_a_process_that_names_the_database_otherwise(new_db):
     """Held here, the lock keeps another process waiting, also when its URL reaches the same database by another
     name (another host name for the server, another spelling of the file's path)."""

@@ -8,9 +8,9 @@ import pytest
 from tests.test_cli import GOOD, sysprune
 
 
-def test_help_of_each_analysis_subcommand_has_an_example():
+def test_help_of_each_analysis_subcommand_has_an_example(cli):
     for cmd in ("compare", "replay", "report"):
-        r = sysprune(cmd, "--help")
+        r = cli(cmd, "--help")
         assert r.returncode == 0, cmd
         assert "example:" in r.stdout and f"sysprune {cmd} " in r.stdout, cmd
 
@@ -30,16 +30,17 @@ def test_help_of_each_analysis_subcommand_has_an_example():
         (["report", "nope", "--permutations", "-1"], "--permutations must be an integer >= 0"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path, cli):
     (tmp_path / "s.toml").write_text(GOOD)  # no [budgets]
     (tmp_path / "multi.toml").write_text(GOOD + '[objective]\nmetric = ["val_accuracy", "infer_ms"]\n')
-    r = sysprune(*args, "--storage", f"sqlite:///{tmp_path / 'x.db'}", cwd=tmp_path)
+    r = cli(*args, "--storage", f"sqlite:///{tmp_path / 'x.db'}", cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], r.stderr
     assert not (tmp_path / "x.db").exists() or "compare" not in args  # nothing run on bad input
 
 
+@pytest.mark.slow
 def test_run_prints_the_summary_and_stops_at_the_compute_budget(tmp_path):
     (tmp_path / "s.toml").write_text(GOOD.replace("n_trials = 2", "n_trials = 6"))
     r = sysprune(
@@ -63,6 +64,7 @@ def test_run_prints_the_summary_and_stops_at_the_compute_budget(tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_compare_replay_and_report_from_the_command_line(tmp_path):
     (tmp_path / "s.toml").write_text(GOOD)
     db = ["--storage", f"sqlite:///{tmp_path / 'x.db'}"]

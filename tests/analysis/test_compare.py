@@ -30,6 +30,7 @@ def compared(tmp_path_factory):
     return spec, url, result, files, cache
 
 
+@pytest.mark.slow
 def test_totals_equal_the_sums_over_the_stored_trials(compared):
     spec, url, result, files, _ = compared
     with open(files[1]) as f:
@@ -56,6 +57,7 @@ def test_totals_equal_the_sums_over_the_stored_trials(compared):
     assert sum(result.runs[("none", s)].over_budget_complete for s in SEEDS) > 0
 
 
+@pytest.mark.slow
 def test_every_policy_got_the_same_seed_and_first_trial(compared):
     spec, url, result, _, _ = compared
     for s in SEEDS:
@@ -70,6 +72,7 @@ def test_every_policy_got_the_same_seed_and_first_trial(compared):
     assert a != b  # seeds differ between seeds, not between policies
 
 
+@pytest.mark.slow
 def test_resuming_runs_nothing_more(compared):
     spec, url, result, _, cache = compared
     log = []
@@ -77,6 +80,7 @@ def test_resuming_runs_nothing_more(compared):
     assert all("(0 run now)" in line for line in log) and len(log) == len(POLICIES) * len(SEEDS)
 
 
+@pytest.mark.slow
 def test_the_figures_contain_every_trial(compared):
     _, _, result, _, _ = compared
     n = sum(len(r.rows) for r in result.runs.values())
@@ -90,6 +94,7 @@ def test_the_figures_contain_every_trial(compared):
     assert ids(_figures.what_fits_figure(result, "n_params")) == every
 
 
+@pytest.mark.slow
 def test_test_score_is_of_the_best_feasible_configuration(compared):
     _, _, result, files, _ = compared
     for run in result.runs.values():

@@ -38,6 +38,7 @@ def recorded(tmp_path_factory):
     return spec, kw
 
 
+@pytest.mark.slow  # a recording and five live studies, end to end
 @pytest.mark.parametrize("policy", ["median", "budget", "hyperband", "combined", "threshold"])
 def test_replay_in_recorded_order_reproduces_a_live_run(policy, recorded):
     from sysprune.analysis._compare import policy_spec

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from sysprune.analysis import _results
 from sysprune.analysis._results import Item
 
 REPO_STUDIES = __import__("pathlib").Path(__file__).resolve().parents[2] / "studies"
 
 
+@pytest.mark.slow
 def test_a_tiny_plan_writes_results_md_with_everything_it_links(tmp_path, monkeypatch):
     monkeypatch.setenv("SYSPRUNE_CACHE_DIR", str(tmp_path / "arrays"))
     url = f"sqlite:///{tmp_path / 'r.db'}"

@@ -22,6 +22,7 @@ import optuna
 
 from sysprune.metrics._registry import metric_names, system_metric_names
 from sysprune.storage._step_table import MetricStore, tune_sqlite_engine
+from sysprune._compat import trial_id  # a script, run without tests/ on its path
 from sysprune.dashboard import DashboardPublisher
 
 
@@ -51,7 +52,7 @@ def main() -> None:
             metrics.update(
                 wall_s=0.1 * (s + 1), rss_mb=base + s, peak_rss_mb=base + s + 3, energy_j=None, gpu_mem_mb=None
             )
-            store.write_step(study_name="bench", trial_id=t._trial_id, trial_number=t.number, step=s, metrics=metrics)
+            store.write_step(study_name="bench", trial_id=trial_id(t), trial_number=t.number, step=s, metrics=metrics)
             t.report(metrics["val_accuracy"], s)
         if pruned:
             t.set_user_attr("prune_reason", f"peak_rss_mb {base + 3:.1f} MiB over budget 700 MiB at step {steps - 1}")
@@ -78,7 +79,7 @@ def main() -> None:
     from sysprune.dashboard._figures import FigureBuilder
 
     curves = list(publisher._cache.values())[0]
-    ordered = [curves[t._trial_id] for t in finished_trials(study)]
+    ordered = [curves[trial_id(t)] for t in finished_trials(study)]
     t0 = time.perf_counter()
     figures = FigureBuilder().study_figures(ordered, system_metric_names(), {})
     built = time.perf_counter()

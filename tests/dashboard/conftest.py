@@ -33,6 +33,7 @@ import pytest
 
 from sysprune import _attrs
 from sysprune.storage._step_table import MetricStore, tune_sqlite_engine
+from tests._optuna import study_system_attrs, trial_id
 
 REPO = Path(__file__).resolve().parents[2]
 STUDY = "tiny"
@@ -90,7 +91,7 @@ def _write_steps(store: MetricStore, trial: optuna.Trial) -> None:
     for step, metrics in STEPS[trial.number].items():
         store.write_step(
             study_name=trial.study.study_name,
-            trial_id=trial._trial_id,
+            trial_id=trial_id(trial),
             trial_number=trial.number,
             step=step,
             metrics=metrics,
@@ -255,11 +256,11 @@ def study_db(tmp_path_factory) -> StudyDB:
     assert done.returncode == 0, f"sysprune run failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
     artifact_dir = default_artifact_dir(url)  # where the runner's publisher puts them: beside the database
     study = optuna.load_study(study_name=E2E_STUDY, storage=url)
-    attrs = study._storage.get_study_system_attrs(study._study_id)
+    attrs = study_system_attrs(study)
     runner_published = {
         "figures": any(k.startswith("dashboard:plot_data:sysprune-") for k in attrs),
-        "notes": sum(f"dashboard:{t._trial_id}:note_ver" in attrs for t in study.trials),
-        "artifacts": sum(any(k.startswith(f"dashboard:artifacts:{t._trial_id}:") for k in attrs) for t in study.trials),
+        "notes": sum(f"dashboard:{trial_id(t)}:note_ver" in attrs for t in study.trials),
+        "artifacts": sum(any(k.startswith(f"dashboard:artifacts:{trial_id(t)}:") for k in attrs) for t in study.trials),
     }
     build_tiny_study(url, callback=DashboardPublisher(artifact_dir))
     return StudyDB(url, artifact_dir, done.stdout, runner_published)

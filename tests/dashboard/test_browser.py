@@ -37,6 +37,8 @@ FLAGS = [
 ]
 VIRTUAL_TIME_MS = 10_000
 
+pytestmark = pytest.mark.slow  # a browser on a dashboard process serving a study written by `sysprune run`
+
 
 @pytest.fixture(scope="module")
 def chromium() -> str:

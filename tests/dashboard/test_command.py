@@ -11,6 +11,7 @@ import optuna
 import pytest
 from sysprune.dashboard import _command
 from sysprune.dashboard._server import make_dashboard_server, open_storage, serve, server_url
+from tests._optuna import study_system_attrs
 
 from .conftest import http_get
 
@@ -155,6 +156,6 @@ def test_publish_flag_publishes_every_study(sqlite_url, tmp_path, monkeypatch, c
     assert out.startswith("optuna-dashboard on http://127.0.0.1:")
     assert out.endswith("(1 study in " + sqlite_url + "; Ctrl-C to stop)\ndashboard stopped\n")
     study = optuna.load_study(study_name="tiny", storage=sqlite_url)
-    attrs = study._storage.get_study_system_attrs(study._study_id)
+    attrs = study_system_attrs(study)
     assert any(k.startswith("dashboard:plot_data:sysprune-peak_rss_mb:") for k in attrs)
     assert len(list((tmp_path / "a").iterdir())) == 3

@@ -10,6 +10,10 @@ import optuna
 import plotly.graph_objects as go
 import pytest
 from optuna.trial import TrialState
+
+from tests._require import require
+
+require("optuna_dashboard", "dashboard")  # the study is read back with optuna-dashboard's own readers
 from optuna_dashboard import get_note, save_note
 from optuna_dashboard._custom_plot_data import get_plotly_graph_objects
 from optuna_dashboard._note import get_note_from_system_attrs
@@ -24,6 +28,7 @@ from sysprune.dashboard import (
     publish_study,
 )
 from sysprune.dashboard._study_attrs import replace_study_system_attrs
+from tests._optuna import storage_of, study_id, study_system_attrs, trial_id
 
 from .conftest import BUDGETS, ERROR, FIGURE_METRICS, PRUNE_REASON, STEPS, build_tiny_study
 
@@ -31,7 +36,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def _attrs(study: optuna.Study) -> dict:
-    return study._storage.get_study_system_attrs(study._study_id)
+    return study_system_attrs(study)
 
 
 def _figures(study: optuna.Study) -> dict[str, dict]:
@@ -40,7 +45,7 @@ def _figures(study: optuna.Study) -> dict[str, dict]:
 
 def _note(study: optuna.Study, number: int) -> str:
     trial = study.trials[number]
-    return get_note_from_system_attrs(_attrs(study), trial._trial_id)["body"]
+    return get_note_from_system_attrs(_attrs(study), trial_id(trial))["body"]
 
 
 def _artifacts(study: optuna.Study, number: int) -> list[dict]:
@@ -199,7 +204,7 @@ def test_study_note(published):
 
 
 def test_notes_not_rewritten_when_unchanged_and_hand_notes_kept(published):
-    trial0 = optuna.Trial(published, published.trials[0]._trial_id)  # a handle for save_note; no state change
+    trial0 = optuna.Trial(published, trial_id(published.trials[0]))  # a handle for save_note; no state change
     save_note(trial0, "my own words")
     versions = {k: v for k, v in _attrs(published).items() if k.endswith("note_ver")}
     publish_study(published, None, budgets=BUDGETS)
@@ -210,7 +215,7 @@ def test_notes_not_rewritten_when_unchanged_and_hand_notes_kept(published):
 
 
 def test_regenerated_note_bumps_version(published):
-    tid = published.trials[1]._trial_id
+    tid = trial_id(published.trials[1])
     version = _attrs(published)[f"dashboard:{tid}:note_ver"]
     publish_study(published, None, budgets={"peak_rss_mb": 700.0})  # another budget: another note
     assert _attrs(published)[f"dashboard:{tid}:note_ver"] == version + 1
@@ -268,7 +273,7 @@ class _CountingStore:
 def test_each_trial_read_once(sqlite_url):
     counting = _CountingStore(MetricStore(sqlite_url))
     study = build_tiny_study(sqlite_url, callback=DashboardPublisher(None, metric_store=counting))
-    assert counting.reads == [t._trial_id for t in study.trials[:3]]
+    assert counting.reads == [trial_id(t) for t in study.trials[:3]]
 
 
 def test_trials_finished_elsewhere_are_picked_up(sqlite_url):
@@ -292,7 +297,7 @@ def test_bulk_read_equals_per_trial_read(sqlite_url, tmp_path):
         for s in range(2):
             store.write_step(
                 study_name="many",
-                trial_id=t._trial_id,
+                trial_id=trial_id(t),
                 trial_number=t.number,
                 step=s,
                 metrics={"wall_s": i + s, "energy_j": None},
@@ -328,9 +333,9 @@ def test_in_memory_storage(tmp_path):
     from sysprune.storage._step_table import store_for
 
     study = optuna.create_study(study_name="mem")
-    store = store_for(study._storage)
+    store = store_for(storage_of(study))
     t = study.ask()
-    store.write_step(study_name="mem", trial_id=t._trial_id, trial_number=0, step=0, metrics={"rss_mb": 10.0})
+    store.write_step(study_name="mem", trial_id=trial_id(t), trial_number=0, step=0, metrics={"rss_mb": 10.0})
     study.tell(t, state=TrialState.PRUNED)
     publisher = DashboardPublisher(tmp_path / "a")
     publisher(study, study.trials[0])
@@ -344,9 +349,11 @@ def test_in_memory_storage(tmp_path):
 
 def test_replace_study_system_attrs_drops_stale_chunks(sqlite_url):
     study = optuna.create_study(storage=sqlite_url)
-    sid = study._study_id
-    replace_study_system_attrs(study._storage, sid, {"p:0": "a", "p:1": "b", "p:2": "c", "q": 1}, clear_prefixes=["p:"])
-    replace_study_system_attrs(study._storage, sid, {"p:0": "z"}, clear_prefixes=["p:"])
+    sid = study_id(study)
+    replace_study_system_attrs(
+        storage_of(study), sid, {"p:0": "a", "p:1": "b", "p:2": "c", "q": 1}, clear_prefixes=["p:"]
+    )
+    replace_study_system_attrs(storage_of(study), sid, {"p:0": "z"}, clear_prefixes=["p:"])
     assert _attrs(study) == {"p:0": "z", "q": 1}
 
 
@@ -398,7 +405,7 @@ def test_every_rdb_backend_publishes_and_serves(rdb_url, tmp_path):
     thread.start()
     try:
         base = server_url(server).removesuffix("/dashboard")
-        detail = http_get(f"{base}/api/studies/{study._study_id}").json()
+        detail = http_get(f"{base}/api/studies/{study_id(study)}").json()
     finally:
         server.shutdown()
         thread.join(timeout=10)

@@ -33,6 +33,8 @@ from .conftest import (
     stop_dashboard,
 )
 
+pytestmark = pytest.mark.slow  # a dashboard process serving a study written by `sysprune run`
+
 
 def _get(d, path: str) -> Response:
     r = http_get(d.base + path)
@@ -152,6 +154,7 @@ def test_hand_built_study_exact(dashboard):
 _WRITER = r"""
 import sys, time
 import optuna
+from sysprune._compat import trial_id
 from sysprune.storage._step_table import MetricStore
 url, seconds = sys.argv[1], float(sys.argv[2])
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -163,7 +166,7 @@ n, end = 0, time.monotonic() + seconds
 while time.monotonic() < end:
     t = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
     for s in range(4):
-        store.write_step(study_name="live", trial_id=t._trial_id, trial_number=t.number, step=s,
+        store.write_step(study_name="live", trial_id=trial_id(t), trial_number=t.number, step=s,
                          metrics={"wall_s": s + 1.0, "rss_mb": 100.0 + s})
         t.report(s * 0.1, s)
     t.set_user_attr("rss_mb", 103.0)

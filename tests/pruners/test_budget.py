@@ -13,6 +13,7 @@ from sysprune.storage._step_table import MetricStore
 from sysprune.exceptions import InvalidArgument
 from sysprune.pruners import BudgetMetricWarning, ResourceBudgetPruner, budget_constraints, record_constraints
 from sysprune.pruners import _steps
+from tests._optuna import trial_id
 
 from ._helpers import cumulative, run_trial, series
 
@@ -305,7 +306,7 @@ def test_metrics_written_by_another_process_are_read_from_the_store(sqlite_url: 
     trial = study.ask()
     MetricStore(sqlite_url).write_step(
         study_name=study.study_name,
-        trial_id=trial._trial_id,
+        trial_id=trial_id(trial),
         trial_number=trial.number,
         step=0,
         metrics={"infer_ms": 5.0},

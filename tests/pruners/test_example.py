@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 
 import optuna
+import pytest
 
 from sysprune._attrs import PRUNE_DETAIL
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "plain_optuna_budget.py"
 
 
+@pytest.mark.slow
 def test_plain_optuna_example_runs(sqlite_url: str) -> None:
     proc = subprocess.run(
         [sys.executable, str(EXAMPLE), "--n-trials", "6", "--steps", "4", "--storage", sqlite_url],

@@ -27,6 +27,7 @@ from sysprune.pruners._noise import (
     pending_breach,
     readings_of,
 )
+from tests._optuna import storage_of, trial_id
 
 from ._helpers import run_trial, series
 
@@ -276,7 +277,7 @@ def test_no_warning_when_every_budget_metric_is_reported_or_before_training() ->
         run_trial(study, series(infer_ms=[1.0, 1.0, 1.0], wall_s=[1.0, 2.0, 3.0]))
         # A pre-training row (step -1, contract 1) holds structural metrics only: no reason to warn about wall_s.
         trial = study.ask()
-        _steps.remember(study._storage, trial._trial_id, trial.datetime_start, -1, {"infer_ms": 1.0})
+        _steps.remember(storage_of(study), trial_id(trial), trial.datetime_start, -1, {"infer_ms": 1.0})
         assert not should_prune(trial)
 
 

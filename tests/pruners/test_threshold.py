@@ -10,6 +10,7 @@ from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
 from sysprune.pruners._step_api import report, should_prune
 from sysprune.pruners import ResourceBudgetPruner, ThresholdBudgetPruner
 from sysprune.pruners import _steps
+from tests._optuna import storage_of, trial_id
 
 from ._helpers import cumulative, run_trial, series
 
@@ -77,7 +78,7 @@ def test_pre_training_probe_is_ignored() -> None:
     # A step -1 row (contract 1) over budget does not prune; the same value at step 0 does.
     study = optuna.create_study(pruner=ThresholdBudgetPruner({"n_params": 100.0, "infer_ms": 1.0}))
     trial = study.ask()
-    _steps.remember(study._storage, trial._trial_id, trial.datetime_start, -1, {"n_params": 500.0, "infer_ms": 9.0})
+    _steps.remember(storage_of(study), trial_id(trial), trial.datetime_start, -1, {"n_params": 500.0, "infer_ms": 9.0})
     assert not should_prune(trial)
     report(trial, 0, 0.3, {"n_params": 500.0, "infer_ms": 0.5})
     assert should_prune(trial)
