@@ -32,18 +32,17 @@ from typing import Any, cast
 import optuna
 from optuna.trial import TrialState
 
-from sysprune import _compat
-from sysprune.metrics._registry import Better, metric_names
+from sysprune import _attrs, _compat
+from sysprune.metrics._registry import PRETRAIN_STEP, Better, metric_names
 from sysprune.spec import SpecError
 from sysprune.analysis import _stats
 from sysprune.pruners._base import wants_second_reading
+from sysprune.pruners._reasons import RULE_HARD_CAP
 from sysprune.storage._step_table import MetricStore
 from sysprune.analysis._trials import load_study
 from sysprune.pruners._step_api import report, should_prune
 from sysprune.pruners import build_pruner, record_constraints, validate_policy
 from sysprune.analysis._compare import DEFAULT_PARAMS, markdown_table
-
-PRETRAIN_STEP = -1
 
 
 @dataclass
@@ -106,7 +105,7 @@ def load_recording(storage_url: str, study_name: str, budgets: dict[str, float] 
     """Read a ``none``-policy study and its step table. SpecError (one line) if it is not a full recording."""
 
     study = load_study(storage_url, study_name)
-    policy = (study.user_attrs.get("pruner") or {}).get("policy", "none")
+    policy = (study.user_attrs.get(_attrs.STUDY_PRUNER) or {}).get("policy", "none")
     if policy != "none":
         raise SpecError(
             f"study {study_name!r} was run with policy {policy!r}; replay needs a recording with policy "
@@ -116,14 +115,14 @@ def load_recording(storage_url: str, study_name: str, budgets: dict[str, float] 
     cut = [
         t.number
         for t in trials
-        if t.state == TrialState.PRUNED and (t.user_attrs.get("prune_detail") or {}).get("rule") != "hard_cap"
+        if t.state == TrialState.PRUNED and (t.user_attrs.get(_attrs.PRUNE_DETAIL) or {}).get("rule") != RULE_HARD_CAP
     ]
     if cut:
         raise SpecError(
             f"study {study_name!r} has pruned trials ({', '.join(map(str, cut[:5]))}...); replay needs "
             "full curves (policy 'none')"
         )
-    budgets = dict(study.user_attrs.get("budgets") or {}) if budgets is None else dict(budgets)
+    budgets = dict(study.user_attrs.get(_attrs.STUDY_BUDGETS) or {}) if budgets is None else dict(budgets)
     metric_names = list(study.metric_names or []) if study.metric_names else []
     objective = metric_names[0] if len(study.directions) == 1 and metric_names else None
     ids = {_compat.trial_id(t): t.number for t in trials}
@@ -150,7 +149,7 @@ def load_recording(storage_url: str, study_name: str, budgets: dict[str, float] 
             final.update({k: v for k, v in metrics.items() if v is not None})
         values = list(t.values) if t.state == TrialState.COMPLETE and t.values is not None else None
         out.append(RecordedTrial(t.number, dict(t.params), dict(t.distributions), rows, values, cost, final))
-    steps = int(study.user_attrs.get("steps") or max((max(t.cost, default=0) for t in out), default=0) + 1)
+    steps = int(study.user_attrs.get(_attrs.STUDY_STEPS) or max((max(t.cost, default=0) for t in out), default=0) + 1)
     # A stored study's directions are MINIMIZE or MAXIMIZE (Optuna validated them when the study was created).
     directions = cast("list[Better]", [d.name.lower() for d in study.directions])
     return Recording(study_name, directions, budgets, steps, objective, out)
@@ -235,7 +234,8 @@ def simulate(
         if stop is not None:
             pruned[t.number] = stop
             detail = (
-                _compat.study_storage(study).get_trial_user_attrs(_compat.trial_id(trial)).get("prune_detail") or {}
+                _compat.study_storage(study).get_trial_user_attrs(_compat.trial_id(trial)).get(_attrs.PRUNE_DETAIL)
+                or {}
             )
             reasons[detail.get("rule", "unknown")] += 1
             study.tell(trial, state=TrialState.PRUNED)

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import optuna
 
 from sysprune import _compat
+from sysprune._attrs import STUDY_STEPS
 from sysprune.analysis._trials import TrialRow, rows_of
 from sysprune.storage._step_table import store_for
 
@@ -68,7 +69,7 @@ def pruning_cut(
 def run_summary(study: optuna.Study, n_steps: int | None = None) -> list[str]:
     """The summary lines (compute, trials by state and prune reason, pruning's cut)."""
     rows = rows_of(study)
-    n_steps = n_steps if n_steps is not None else study.user_attrs.get("steps")
+    n_steps = n_steps if n_steps is not None else study.user_attrs.get(STUDY_STEPS)
     proc = [r.process_cpu for r in rows if r.process_cpu is not None]
     work = [r.worker_cpu for r in rows if r.worker_cpu is not None]
     total = sum(proc) + sum(work)

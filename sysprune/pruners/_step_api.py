@@ -24,12 +24,11 @@ import optuna
 
 from sysprune import _compat
 from sysprune.metrics._format import nan_to_none
+from sysprune.metrics._registry import PRETRAIN_STEP as _PRETRAIN_STEP
 from sysprune.pruners import _steps
 from sysprune.pruners._reasons import builtin_decision, collect, record_decision
 
 _MAX_NAME = 64  # the store's metric column
-#: The pre-training probe's step (``sysprune.PRETRAIN_STEP``).
-_PRETRAIN_STEP = -1
 
 
 def report(

@@ -23,14 +23,13 @@ from typing import Any, Callable
 
 import optuna
 
-PROCESS_CPU = "process_cpu_s"
+from sysprune._attrs import PROCESS_CPU, WORKER_CPU
+
 _FINISHED = (
     optuna.trial.TrialState.COMPLETE,
     optuna.trial.TrialState.PRUNED,
     optuna.trial.TrialState.FAIL,
 )
-PROCESS_WALL = "process_wall_s"
-WORKER_CPU = "worker_cpu_s"
 
 
 def trial_compute(trial: optuna.trial.FrozenTrial) -> float | None:

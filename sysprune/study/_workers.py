@@ -35,10 +35,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sysprune import _compat
 from sysprune import _attrs
+from sysprune._attrs import TARGET_KEY, WORKER_ATTR, WORKERS_KEY
 from sysprune._logging import get_logger
 from sysprune.storage._lock import database_lock
 from sysprune.study._lost import (
-    WORKER_ATTR,
     WorkerIdentity,
     fail_trial,
     install_lost_trial_callback,
@@ -66,9 +66,6 @@ from sysprune.study._compute import ComputeBudget, WorkerCompute
 from sysprune._logging import enable_default_handler
 
 _log = get_logger(__name__)
-
-TARGET_KEY = "sysprune:n_trials"  # study system attr: the study's total of trials that count
-WORKERS_KEY = "sysprune:workers"  # study system attr: how many workers have registered
 
 Callback = Callable[[optuna.Study, FrozenTrial], None]
 
