@@ -15,6 +15,7 @@ from sysprune.spec import SpecError, list_specs, load_spec
 from sysprune.analysis import run_summary
 from sysprune.study._workers import Terminated, WorkerConfig, WorkerFailed, parse_cpus, raise_terminated, run_worker
 from sysprune.dashboard import DashboardPublisher, default_artifact_dir
+from sysprune.metrics._format import fmt, fmt_budgets
 from sysprune.metrics._registry import METRICS
 from sysprune import __version__
 from sysprune.dashboard._command import add_parser
@@ -42,10 +43,6 @@ EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
 class UserError(Exception):
     """A mistake the user can fix; printed as one line."""
-
-
-def _fmt_budgets(b: dict[str, float]) -> str:
-    return ", ".join(f"{k}<={v:g}" for k, v in b.items()) or "-"
 
 
 # ------------------------------------------------------------------------------------------------------- run
@@ -128,7 +125,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         verb = "resuming" if n_existing else "starting"
         print(
             f"{verb} {spec.name}: {spec.model} on {spec.dataset.name}, {todo} trial(s) x {spec.steps} steps, "
-            f"pruner {spec.pruner.policy}, budgets {_fmt_budgets(spec.budgets)} -> {where}",
+            f"pruner {spec.pruner.policy}, budgets {fmt_budgets(spec.budgets)} -> {where}",
             flush=True,
         )
         if not args.quiet:
@@ -241,7 +238,7 @@ def _print_summary(study, storage: str) -> None:
     try:
         if len(study.directions) == 1:
             bt = study.best_trial
-            print(f"best trial #{bt.number}: {bt.value:.4g}  params {bt.params}")
+            print(f"best trial #{bt.number}: {fmt(bt.value)}  params {bt.params}")
         else:
             print(f"pareto front: trials {[t.number for t in study.best_trials]}")
     except ValueError:
@@ -286,7 +283,7 @@ def _cmd_studies(args: argparse.Namespace) -> int:
             print(f"invalid: {e}", file=sys.stderr)
             continue
         ds = s.dataset.name + (f" ({s.dataset.subsample})" if s.dataset.subsample else "")
-        rows.append((p.stem, s.model, ds, str(s.steps), str(s.n_trials), s.pruner.policy, _fmt_budgets(s.budgets)))
+        rows.append((p.stem, s.model, ds, str(s.steps), str(s.n_trials), s.pruner.policy, fmt_budgets(s.budgets)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())

@@ -6,7 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from sysprune.study._runner import DEFAULT_STORAGE
-from sysprune.analysis._compare import DEFAULT_TOLERANCE, markdown_table, parse_policies
+from sysprune.analysis._compare import DEFAULT_TOLERANCE, parse_policies
+from sysprune.metrics._format import records_table
 from sysprune.pruners import policy_names
 from sysprune.metrics._registry import system_metric_names
 from sysprune.spec import SpecError, load_spec
@@ -147,7 +148,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not args.no_test:
         _compare.add_test_scores(result, out / "test_scores.json")
     files = _compare.write_compare(result, out)
-    print(_compare.markdown_table(_compare.policy_table(result)))
+    print(records_table(_compare.policy_table(result)))
     print(f"wrote {', '.join(str(f) for f in files)}")
     return 0
 
@@ -159,7 +160,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     rec = _replay.load_recording(args.storage, args.study_name, budgets)
     res = _replay.replay(rec, policies, n_orders=args.orders, tolerance=args.tolerance)
     files = _replay.write_replay(res, _results_dir(args, args.study_name))
-    print(markdown_table(_replay.replay_table(res)))
+    print(records_table(_replay.replay_table(res)))
     print(
         f"replayed {len(policies)} policies x {args.orders + 1} orders x {len(rec.trials)} trials in "
         f"{res.seconds:.2f} s; wrote {', '.join(str(f) for f in files)}"
@@ -173,6 +174,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise SpecError(f"--permutations must be an integer >= 0, got {args.permutations}")
     rep = _report.build_report(args.storage, args.study_name, n_permutations=args.permutations)
     files = _report.write_report(rep, _results_dir(args, args.study_name))
-    print(markdown_table(_report.importance_table(rep)))
+    print(records_table(_report.importance_table(rep)))
     print(f"wrote {', '.join(str(f) for f in files)}")
     return 0

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from sysprune.spec import SamplerSpec, SpecError, StudySpec
+from sysprune.metrics._format import fmt_budgets, records_table
 from sysprune.storage._open import mask_url
 from sysprune.analysis import _stats
 from sysprune.analysis._trials import rows_of
@@ -313,15 +314,6 @@ def _missing(runs: list[RunStats], pred: Callable[[RunStats], bool], what: str) 
     return f"; {what} in {n}/{len(runs)} seeds" if n else ""
 
 
-def markdown_table(rows: list[dict[str, str]]) -> str:
-    if not rows:
-        return ""
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    out = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    out += ["| " + " | ".join(r.get(c, "") for c in cols) + " |" for r in rows]
-    return "\n".join(out)
-
-
 def write_csv(result: CompareResult, path: Path) -> None:
     """One row per (policy, seed) with the raw numbers (empty = not measured / not reached)."""
     test_key = "test_" + result.spec.objective.metrics[0].removeprefix("val_")
@@ -388,14 +380,13 @@ def write_compare(result: CompareResult, out_dir: Path) -> list[Path]:
     write_csv(result, written[0])
     figs = _figures.write_compare_figures(result, out_dir)
     written += figs
-    budgets = ", ".join(f"{k} <= {v:g}" for k, v in spec.budgets.items()) or "none"
     n_trials = max((len(r.rows) for r in result.runs.values()), default=0)
     md = [
         f"# {spec.name}: pruning policies compared",
         "",
         f"{spec.model} on {spec.dataset.name}, objective {spec.objective.metrics[0]} ({result.direction}), "
         f"{spec.steps} steps, up to {n_trials} trials per study, sampler {result.sampler}, "
-        f"seeds {', '.join(map(str, result.seeds))}; budgets: {budgets}. Database: `{mask_url(result.storage_url)}`, "
+        f"seeds {', '.join(map(str, result.seeds))}; budgets: {fmt_budgets(spec.budgets)}. Database: `{mask_url(result.storage_url)}`, "
         f"studies `{compare_study_name(spec.name, '<policy>', 0).replace('.s0', '.s<seed>')}`.",
         "",
         "Each cell: median [inter-quartile range] over seeds. Compute = CPU seconds of the trial processes + the "
@@ -410,7 +401,7 @@ def write_compare(result: CompareResult, out_dir: Path) -> list[Path]:
         "configurations could save against it on those trials (`none`'s sampler already steers away from the "
         "infeasible region, so little is left to save there).",
         "",
-        markdown_table(policy_table(result)),
+        records_table(policy_table(result)),
         "",
         "Figures: " + ", ".join(f"[{p.stem}]({p.name})" for p in figs),
         "",

@@ -42,7 +42,8 @@ from sysprune.storage._step_table import MetricStore
 from sysprune.analysis._trials import load_study
 from sysprune.pruners._step_api import report, should_prune
 from sysprune.pruners import build_pruner, record_constraints, validate_policy
-from sysprune.analysis._compare import DEFAULT_PARAMS, markdown_table
+from sysprune.analysis._compare import DEFAULT_PARAMS
+from sysprune.metrics._format import fmt, fmt_budgets, nan_to_none, records_table
 
 
 @dataclass
@@ -94,13 +95,6 @@ class Recording:
         return max(ok, key=lambda t: (sign * t.first_value(), -t.number))
 
 
-def _clean(v: Any) -> float | None:
-    if v is None:
-        return None
-    f = float(v)
-    return None if math.isnan(f) else f
-
-
 def load_recording(storage_url: str, study_name: str, budgets: dict[str, float] | None = None) -> Recording:
     """Read a ``none``-policy study and its step table. SpecError (one line) if it is not a full recording."""
 
@@ -137,7 +131,7 @@ def load_recording(storage_url: str, study_name: str, budgets: dict[str, float] 
         rows, cost, final = [], {}, {}
         for rec in g.to_dict("records"):
             step = int(rec["step"])
-            metrics = {c: _clean(rec[c]) for c in cols}
+            metrics = {c: nan_to_none(rec[c]) for c in cols}
             metrics = {k: v for k, v in metrics.items() if v is not None}  # absent = missing, for every pruner
             value = t.intermediate_values.get(step) if step >= 0 else None
             if value is None and step >= 0 and objective is not None:
@@ -382,7 +376,7 @@ def replay_table(res: ReplayResult) -> list[dict[str, str]]:
         if none is not None:
             ratios = [n.compute / o.compute if o.compute > 0 else math.inf for n, o in zip(none.results, r.results)]
             sp = _stats.spread(ratios)
-            row["saving vs none"] = f"{sp.median:.2f}x [{sp.q1:.2f}, {sp.q3:.2f}]"
+            row["saving vs none"] = f"{_stats.times(sp.median)} [{_stats.times(sp.q1)}, {_stats.times(sp.q3)}]"
             row["compute-to-target saving vs none"] = _stats.summarise_savings(
                 [_stats.saving(n.ctt, o.ctt) for n, o in zip(none.results, r.results)]
             ).fmt()
@@ -440,21 +434,20 @@ def write_replay(res: ReplayResult, out_dir: Path) -> list[Path]:
                         " ".join(f"{n}@{s}" for n, s in sorted(o.pruned.items())),
                     ]
                 )
-    budgets = ", ".join(f"{k} <= {v:g}" for k, v in rec.budgets.items()) or "none"
     n_feasible = sum(rec.feasible(t) for t in rec.trials if t.values is not None)
     md = [
         f"# {rec.study_name}: pruners replayed over the recording",
         "",
-        f"{len(rec.trials)} recorded trials x {rec.steps} steps (policy none), budgets: {budgets} — "
+        f"{len(rec.trials)} recorded trials x {rec.steps} steps (policy none), budgets: {fmt_budgets(rec.budgets)} — "
         f"{n_feasible} of {sum(t.values is not None for t in rec.trials)} complete trials feasible. "
         f"Truly best feasible: "
-        + (f"trial #{best.number} ({best.first_value():.4g})" if best else "none")
+        + (f"trial #{best.number} ({fmt(best.first_value())})" if best else "none")
         + f". Orders: the recorded one and {res.n_orders} shuffled; median [IQR] over all "
         f"{res.n_orders + 1}. Compute = recorded cumulative training CPU (`cpu_s`) up to where each trial stops. "
         f"Compute-to-target: until a kept feasible trial is within {res.tolerance:g} of the truly best. "
         f"Replayed in {res.seconds:.2f} s.",
         "",
-        markdown_table(replay_table(res)),
+        records_table(replay_table(res)),
         "",
     ]
     (out_dir / "replay.md").write_text("\n".join(md))

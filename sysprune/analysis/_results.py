@@ -26,13 +26,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from sysprune.spec import StudySpec, load_spec
 from sysprune.analysis import _stats
 from sysprune.datasets import prepare, read_meta
 from sysprune.study._open import machine_info
 from sysprune.study._runner import run_study
 from sysprune.analysis import _compare, _replay, _rq1 as _report
-from sysprune.analysis._compare import DEFAULT_TOLERANCE, ceiling_savings, markdown_table, policy_table
+from sysprune.analysis._compare import DEFAULT_TOLERANCE, ceiling_savings, policy_table
+from sysprune.metrics._format import MISSING, fmt, fmt_budgets, markdown_table, records_table
 from sysprune.analysis._replay import replay_table
 from sysprune.analysis._rq1 import importance_table
 from sysprune.pruners import policy_names
@@ -78,10 +81,9 @@ def record_name(spec: StudySpec) -> str:
 def derive_budget(values: list[float], share: float) -> float:
     """The ``share`` quantile of ``values`` (the smallest value with at least ``share`` of them at or below it), to
     3 significant digits, rounded *up* so the trial at the quantile stays within the budget."""
-    xs = sorted(values)
-    if not xs:
+    if not values:
         raise ValueError("no recorded values to set a budget from")
-    v = xs[max(0, math.ceil(share * len(xs)) - 1)]
+    v = float(np.quantile(values, share, method="inverted_cdf"))
     if v <= 0:
         return v
     scale = 10 ** (math.floor(math.log10(v)) - 2)
@@ -233,9 +235,9 @@ def reading(o: StudyOutcome) -> list[str]:
             if best is not None and none_best is not None:
                 gap = best - none_best if r.direction == "maximize" else none_best - best
                 acc = (
-                    f"; its median best feasible {best:.4g} is within the tolerance of none's {none_best:.4g}"
+                    f"; its median best feasible {fmt(best)} is within the tolerance of none's {fmt(none_best)}"
                     if gap >= -r.tolerance
-                    else f"; its median best feasible {best:.4g} falls short of none's {none_best:.4g} by more than "
+                    else f"; its median best feasible {fmt(best)} falls short of none's {fmt(none_best)} by more than "
                     f"the tolerance {r.tolerance:g}"
                 )
             out.append(
@@ -292,6 +294,12 @@ def _git() -> str:
         return "?"
 
 
+def _plan_row(it: Item) -> list[str]:
+    budget = f"{it.budget_metric} at the {it.feasible_share:.0%} quantile" if it.budget_metric else "file's budgets"
+    live = f"{it.compare_trials} x {it.seeds}" if it.compare_trials else MISSING
+    return [it.study, str(it.record_trials), f"1 + {it.orders}", budget, live]
+
+
 def write_results(
     outcomes: list[StudyOutcome],
     out: Path,
@@ -321,16 +329,13 @@ def write_results(
         "value `none` finds at the same seed. Test scores: the best feasible configuration retrained on "
         "train+validation, scored on the held-out test split.",
         "",
-        "| study | recorded trials | orders | budget (from the recording) | live trials x seeds |",
-        "|---|---|---|---|---|",
+        *markdown_table(
+            ["study", "recorded trials", "orders", "budget (from the recording)", "live trials x seeds"],
+            (_plan_row(it) for it in plan),
+        ),
     ]
-    for it in plan:
-        b = f"{it.budget_metric} at the {it.feasible_share:.0%} quantile" if it.budget_metric else "file's budgets"
-        live = f"{it.compare_trials} x {it.seeds}" if it.compare_trials else "-"
-        md.append(f"| {it.study} | {it.record_trials} | 1 + {it.orders} | {b} | {live} |")
     for o in outcomes:
         s = o.spec
-        budgets = ", ".join(f"{k} <= {v:g}" for k, v in o.budgets.items()) or "none"
         share = f" ({o.infeasible_share:.0%} of the recorded trials over it)" if o.infeasible_share is not None else ""
         sizes = ", ".join(f"{k} {v}" for k, v in o.sizes.items())
         md += [
@@ -338,7 +343,7 @@ def write_results(
             f"## {s.name}",
             "",
             f"{s.model} on {s.dataset.name} ({sizes}), {s.steps} steps, objective {s.objective.metrics[0]}; "
-            f"budgets: {budgets}{share}. Seeds: recording {s.seed}"
+            f"budgets: {fmt_budgets(o.budgets)}{share}. Seeds: recording {s.seed}"
             + (f", live comparison {', '.join(map(str, o.compare.seeds))}" if o.compare is not None else "")
             + f". Took {o.seconds / 60:.1f} min (recording {o.record_s:.0f} s).",
             "",
@@ -348,14 +353,14 @@ def write_results(
             "",
             "### RQ1: what drives each system metric",
             "",
-            markdown_table(importance_table(o.report)),
+            records_table(importance_table(o.report)),
             "",
             f"Figures: [importance]({s.name}/rq1_importance.html), "
             + ", ".join(f"[{m.metric}]({s.name}/rq1_{m.metric}.html)" for m in o.report.metrics),
             "",
             "### RQ2: replay over the recording",
             "",
-            markdown_table(replay_table(o.replay)),
+            records_table(replay_table(o.replay)),
             "",
         ]
         if o.compare is not None:
@@ -363,7 +368,7 @@ def write_results(
             md += [
                 "### RQ2: live comparison (TPE)",
                 "",
-                markdown_table(policy_table(o.compare)),
+                records_table(policy_table(o.compare)),
                 "",
                 "Figures: " + ", ".join(f"[{f}]({s.name}/{f}.html)" for f in figs) + f"; raw: [{s.name}/compare.csv]"
                 f"({s.name}/compare.csv), [{s.name}/replay.csv]({s.name}/replay.csv)",

@@ -34,7 +34,7 @@ from sysprune.analysis._stats import NA
 from sysprune.storage._step_table import MetricStore
 from sysprune.analysis._trials import load_study
 from sysprune.analysis import _figures
-from sysprune.analysis._compare import markdown_table
+from sysprune.metrics._format import records_table
 
 #: Metrics fixed by the architecture (measured at the pre-training probe, step 0 and the last step).
 STRUCTURAL = ("n_params", "model_bytes", "infer_ms", "infer_ms_lo", "infer_ms_hi", "model_mem_mb")
@@ -195,7 +195,7 @@ def write_report(rep: StudyReport, out_dir: Path, df=None) -> list[Path]:
         "permuted at random across trials); the rest is indistinguishable from noise. Targets: cumulative metrics "
         "as cost per step, structural ones at their first measurement, other level metrics at step 0.",
         "",
-        markdown_table(importance_table(rep)),
+        records_table(importance_table(rep)),
         "",
         "Figures: " + ", ".join(f"[{p.stem}]({p.name})" for p in figs),
         "",
