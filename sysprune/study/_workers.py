@@ -241,7 +241,7 @@ def open_for_workers(
     with database_lock(url):
         study, n_existing = open_study(spec, url, study_name, seed, n_trials=n_trials)
         install_lost_trial_callback(_compat.study_storage(study))
-        MetricStore(url)  # creates sysprune_step_metrics now, not concurrently at the first step of N workers
+        MetricStore(url).ensure_table()  # now, not concurrently at the first step of N workers
         lost = recover_lost_trials(study)
     if lost:
         _log.info(
