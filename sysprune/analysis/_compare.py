@@ -35,7 +35,7 @@ from sysprune.spec import PrunerSpec
 from sysprune.study._objective import _trial_seed
 from sysprune.study._runner import run_study
 from sysprune.analysis._trials import load_study
-from sysprune.datasets import prepare
+from sysprune.study._dataset import prepare_dataset
 from sysprune.analysis._testscore import test_score
 from sysprune.models._space import FixedParam
 from sysprune.analysis import _figures
@@ -207,15 +207,7 @@ def add_test_scores(
             default=str,
         )
         if key not in cache:
-            path = prepare(
-                d.name,
-                seed=seed,
-                subsample=d.subsample,
-                val_fraction=d.val_fraction,
-                test_fraction=d.test_fraction,
-                data_dir=data_dir,
-                cache_dir=cache_dir,
-            )
+            path = prepare_dataset(spec, seed, data_dir=data_dir, cache_dir=cache_dir)
             log(f"  test score: {run.study_name} trial #{run.best.number}")
             cache[key] = test_score(
                 model=spec.model,

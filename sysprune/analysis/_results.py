@@ -30,7 +30,8 @@ import numpy as np
 
 from sysprune.spec import StudySpec, load_spec
 from sysprune.analysis import _stats
-from sysprune.datasets import prepare, read_meta
+from sysprune.datasets import read_meta
+from sysprune.study._dataset import prepare_dataset
 from sysprune.study._open import machine_info
 from sysprune.study._runner import run_study
 from sysprune.analysis import _compare, _replay, _rq1 as _report
@@ -122,12 +123,7 @@ def run_item(
     spec = load_spec(studies / f"{item.study}.toml")
     if quick:
         spec = replace(spec, steps=min(spec.steps, STEPS_QUICK))
-    d = spec.dataset
-    sizes = read_meta(
-        prepare(
-            d.name, seed=spec.seed, subsample=d.subsample, val_fraction=d.val_fraction, test_fraction=d.test_fraction
-        )
-    ).get("sizes", {})
+    sizes = read_meta(prepare_dataset(spec, spec.seed)).get("sizes", {})
     rec_spec = _compare.policy_spec(spec, "none", sampler="random", n_trials=item.record_trials)
     log(f"[{item.study}] recording {item.record_trials} trials (random sampler, policy none)")
     t = time.perf_counter()

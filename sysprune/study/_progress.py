@@ -21,7 +21,7 @@ from sysprune.study._lost import is_requeued
 
 
 class Progress:
-    """An Optuna callback (or a :class:`sysprune.study._workers.TrialFeed` callback). ``total`` is the study's target
+    """An Optuna callback (or a :class:`sysprune.study._launch.TrialFeed` callback). ``total`` is the study's target
     number of trials."""
 
     def __init__(self, total: int, *, stream: IO[str] | None = None, tty: bool | None = None) -> None:
