@@ -7,11 +7,12 @@ import argparse
 from pathlib import Path
 from sysprune.study._runner import DEFAULT_STORAGE
 from sysprune.analysis._compare import DEFAULT_TOLERANCE, parse_policies
+from sysprune.analysis._recording import load_recording
 from sysprune.metrics._format import records_table
 from sysprune.pruners import policy_names
 from sysprune.metrics._registry import system_metric_names
 from sysprune.spec import SpecError, load_spec
-from sysprune.analysis import _compare, _replay, _rq1 as _report
+from sysprune.analysis import _compare, _compare_report, _replay, _rq1 as _report
 
 _FMT = argparse.RawDescriptionHelpFormatter
 
@@ -147,8 +148,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = _results_dir(args, spec.name)
     if not args.no_test:
         _compare.add_test_scores(result, out / "test_scores.json")
-    files = _compare.write_compare(result, out)
-    print(records_table(_compare.policy_table(result)))
+    files = _compare_report.write_compare(result, out)
+    print(records_table(_compare_report.policy_table(result)))
     print(f"wrote {', '.join(str(f) for f in files)}")
     return 0
 
@@ -157,7 +158,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     policies = parse_policies(args.policies)
     budgets = parse_budgets(args.budgets) if args.budgets is not None else None
-    rec = _replay.load_recording(args.storage, args.study_name, budgets)
+    rec = load_recording(args.storage, args.study_name, budgets)
     res = _replay.replay(rec, policies, n_orders=args.orders, tolerance=args.tolerance)
     files = _replay.write_replay(res, _results_dir(args, args.study_name))
     print(records_table(_replay.replay_table(res)))

@@ -1,6 +1,6 @@
 """``make results``: the research's Results chapter, regenerated from real runs into ``results/RESULTS.md``.
 
-The plan (:data:`FULL`; :data:`QUICK` with ``RESULTS_QUICK=1`` to check the pipeline in a few minutes):
+The plan (:data:`._plan.FULL`; :data:`._plan.QUICK` with ``RESULTS_QUICK=1`` to check the pipeline in a few minutes):
 
 1. **Record** each study with a random sampler and policy ``none``: every trial runs to the end, so the full
    curves and metrics are known (RQ1 needs unbiased samples of the space; replay needs full curves).
@@ -16,94 +16,31 @@ The plan (:data:`FULL`; :data:`QUICK` with ``RESULTS_QUICK=1`` to check the pipe
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import statistics
 import subprocess
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-import numpy as np
 
-from sysprune.spec import StudySpec, load_spec
+from sysprune.spec import load_spec
 from sysprune.analysis import _stats
 from sysprune.datasets import read_meta
 from sysprune.study._dataset import prepare_dataset
 from sysprune.study._open import machine_info
 from sysprune.study._runner import run_study
 from sysprune.analysis import _compare, _replay, _rq1 as _report
-from sysprune.analysis._compare import DEFAULT_TOLERANCE, ceiling_savings, policy_table
+from sysprune.analysis._compare import DEFAULT_TOLERANCE
+from sysprune.analysis._compare_report import ceiling_savings, policy_table, write_compare
 from sysprune.metrics._format import MISSING, fmt, fmt_budgets, markdown_table, records_table
+from sysprune.analysis._recording import load_recording
 from sysprune.analysis._replay import replay_table
 from sysprune.analysis._rq1 import importance_table
 from sysprune.pruners import policy_names
-
-
-@dataclass(frozen=True)
-class Item:
-    study: str  # studies/<study>.toml
-    record_trials: int
-    orders: int
-    budget_metric: str | None = None  # RQ2: the budget set from the recording (None: RQ1 only, file's budgets)
-    feasible_share: float = 0.5  # the share of the recorded trials under the derived budget
-    compare_trials: int = 0  # 0: no live comparison
-    seeds: int = 0
-
-
-#: Measured ~29 min on this 2-core VM (2026-11-29, with the plain and precheck baselines; ~27 min without) when nothing else runs (from the measured ~0.8 s per 8-epoch digits MLP
-#: trial, ~2 s per digits CNN trial; the file records the real time): live TPE comparisons at 5 seeds on three
-#: budgets of different kinds (size, cumulative training time, memory), 3 seeds on latency (the CNN is slower);
-#: random-sampler recordings for RQ1 and replay, including four studies of the research grid.
-FULL: tuple[Item, ...] = (
-    Item("rq2_size_mlp_digits", 40, 20, "model_bytes", 0.5, compare_trials=20, seeds=5),
-    Item("rq2_time_mlp_digits", 40, 20, "cpu_s", 0.5, compare_trials=20, seeds=5),
-    Item("rq2_memory_mlp_digits", 40, 20, "peak_rss_delta_mb", 0.5, compare_trials=20, seeds=5),
-    Item("rq2_latency_cnn_digits", 30, 20, "infer_ms", 0.5, compare_trials=16, seeds=3),
-    Item("cnn_digits", 30, 20),
-    Item("sgd_letter", 30, 20),
-    Item("mlp_letter", 20, 20),
-    Item("mlp_mnist", 12, 20),
-)
-#: A few minutes: the pipeline end to end on digits (2 seeds, a few trials).
-QUICK: tuple[Item, ...] = (
-    Item("rq2_size_mlp_digits", 10, 3, "model_bytes", 0.5, compare_trials=6, seeds=2),
-    Item("cnn_digits", 8, 3),
-)
-STEPS_QUICK = 3  # QUICK also cuts every study to this many steps
-
-
-def record_name(spec: StudySpec) -> str:
-    return f"{spec.name}.record"
-
-
-def derive_budget(values: list[float], share: float) -> float:
-    """The ``share`` quantile of ``values`` (the smallest value with at least ``share`` of them at or below it), to
-    3 significant digits, rounded *up* so the trial at the quantile stays within the budget."""
-    if not values:
-        raise ValueError("no recorded values to set a budget from")
-    v = float(np.quantile(values, share, method="inverted_cdf"))
-    if v <= 0:
-        return v
-    scale = 10 ** (math.floor(math.log10(v)) - 2)
-    return round(math.ceil(v / scale - 1e-9) * scale, 12)
-
-
-@dataclass
-class StudyOutcome:
-    item: Item
-    spec: StudySpec
-    budgets: dict[str, float]
-    infeasible_share: float | None
-    sizes: dict[str, int]
-    record_s: float
-    replay: Any = None
-    report: Any = None
-    compare: Any = None
-    files: list[Path] | None = None
-    seconds: float = 0.0
+from sysprune.analysis._plan import FULL, QUICK, STEPS_QUICK, Item, StudyOutcome, derive_budget, record_name
 
 
 def run_item(
@@ -146,7 +83,7 @@ def run_item(
     )
     replayed = [p for p in usable if p != "plain"]  # in a replay the sampler is random: plain is none
     log(f"[{item.study}] replaying {', '.join(replayed)} over {item.orders + 1} orders")
-    rec = _replay.load_recording(storage_url, record_name(spec), budgets)
+    rec = load_recording(storage_url, record_name(spec), budgets)
     outcome.replay = _replay.replay(rec, replayed, n_orders=item.orders)
     files += _replay.write_replay(outcome.replay, folder)
     log(f"[{item.study}] RQ1 report")
@@ -160,7 +97,7 @@ def run_item(
         )
         outcome.compare = _compare.collect(spec, usable, seeds, storage_url=storage_url, sampler="tpe")
         _compare.add_test_scores(outcome.compare, folder / "test_scores.json", log=log)
-        files += _compare.write_compare(outcome.compare, folder)
+        files += write_compare(outcome.compare, folder)
     outcome.files = files
     outcome.seconds = time.perf_counter() - t0
     return outcome
