@@ -12,7 +12,7 @@ from sysprune.study._compute import ComputeBudget, WorkerCompute, trial_compute
 from sysprune.analysis._recording import load_recording
 from sysprune.analysis._replay import replay, write_replay
 from sysprune.analysis._rq1 import build_report, write_report
-from sysprune.analysis._summary import run_summary
+from sysprune.analysis._summary import outcome_lines, run_summary
 
 __all__ = [
     "ComputeBudget",
@@ -21,6 +21,7 @@ __all__ = [
     "collect_compare",
     "compare_study_name",
     "load_recording",
+    "outcome_lines",
     "replay",
     "run_compare",
     "run_summary",

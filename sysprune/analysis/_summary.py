@@ -14,10 +14,12 @@ from collections import Counter
 from collections.abc import Mapping
 
 import optuna
+from optuna.trial import TrialState
 
 from sysprune import _compat
 from sysprune._attrs import STUDY_STEPS
 from sysprune.analysis._trials import TrialRow, rows_of
+from sysprune.metrics._format import fmt
 from sysprune.storage._step_table import store_for
 
 
@@ -64,6 +66,29 @@ def pruning_cut(
         elif seconds is not None:
             seconds += rate * not_run
     return seconds, skipped
+
+
+def outcome_lines(study: optuna.Study, shown_url: str) -> list[str]:
+    """What the study holds now: its trials by state, the best trial (or the Pareto front), where it is stored
+    (``shown_url``: the storage URL as messages show it, its password masked)."""
+    trials = study.get_trials(deepcopy=False)
+    n = Counter(t.state for t in trials)
+    lines = [
+        f"study {study.study_name!r}: {len(trials)} trials ({n[TrialState.COMPLETE]} complete, "
+        f"{n[TrialState.PRUNED]} pruned, {n[TrialState.FAIL]} failed)"
+    ]
+    try:
+        if len(study.directions) == 1:
+            bt = study.best_trial
+            lines.append(f"best trial #{bt.number}: {fmt(bt.value)}  params {bt.params}")
+        else:
+            lines.append(f"pareto front: trials {[t.number for t in study.best_trials]}")
+    except ValueError:
+        lines.append("no feasible completed trial yet")
+    lines.append(
+        f"results: {shown_url}  (per-step metrics: sysprune.load_step_metrics({shown_url!r}, {study.study_name!r}))"
+    )
+    return lines
 
 
 def run_summary(study: optuna.Study, n_steps: int | None = None) -> list[str]:
