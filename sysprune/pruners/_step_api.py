@@ -27,8 +27,7 @@ from sysprune.metrics._format import nan_to_none
 from sysprune.metrics._registry import PRETRAIN_STEP as _PRETRAIN_STEP
 from sysprune.pruners import _steps
 from sysprune.pruners._reasons import builtin_decision, collect, record_decision
-
-_MAX_NAME = 64  # the store's metric column
+from sysprune.storage._step_table import METRIC_NAME_MAX as _MAX_NAME
 
 
 def report(

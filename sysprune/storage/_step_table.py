@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 TABLE_NAME = "sysprune_step_metrics"
+#: The width of the table's metric column: ``sysprune.report`` refuses a longer metric name.
+METRIC_NAME_MAX = 64
 
 _meta = sa.MetaData()
 step_metrics = sa.Table(
@@ -59,7 +61,7 @@ step_metrics = sa.Table(
     sa.Column("trial_id", sa.Integer, nullable=False),
     sa.Column("trial_number", sa.Integer, nullable=False),
     sa.Column("step", sa.Integer, nullable=False),
-    sa.Column("metric", sa.String(64), nullable=False),
+    sa.Column("metric", sa.String(METRIC_NAME_MAX), nullable=False),
     sa.Column("value", sa.Float, nullable=True),
     sa.UniqueConstraint("trial_id", "step", "metric", name="uq_sysprune_step_metric"),
     sa.Index("ix_sysprune_step_metrics_study", "study_name", "trial_number"),
