@@ -36,19 +36,18 @@ from sysprune.analysis._trials import load_study
 from sysprune.analysis import _figures
 from sysprune.analysis._page import write_page
 
-#: Metrics fixed by the architecture (measured at the pre-training probe, step 0 and the last step).
-STRUCTURAL = ("n_params", "model_bytes", "infer_ms", "infer_ms_lo", "infer_ms_hi", "model_mem_mb")
 MIN_TRIALS = 5
 
 
 def is_system(metric: str) -> bool:
     m = METRICS.get(metric)
-    return m is not None and m.kind != "learning"
+    return m is not None and m.is_system
 
 
 def is_structural(metric: str) -> bool:
+    """Fixed by the architecture (measured at the pre-training probe and the last step): kind ``structural``."""
     m = METRICS.get(metric)
-    return metric in STRUCTURAL or (m is not None and m.kind == "structural")
+    return m is not None and m.kind == "structural"
 
 
 def target_label(metric: str) -> str:

@@ -8,7 +8,6 @@ step, else the median per-step cost of the completed trials (a trial pruned befo
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import Counter
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from optuna.trial import TrialState
 from sysprune import _compat
 from sysprune._attrs import STUDY_STEPS
 from sysprune.analysis._trials import TrialRow, rows_of
-from sysprune.metrics._format import fmt
+from sysprune.metrics._format import fmt, nan_to_none
 from sysprune.storage._step_table import store_for
 
 
@@ -35,7 +34,7 @@ def _step_costs(study: optuna.Study) -> dict[int, tuple[int, float | None]]:
     for number, g in df.groupby("trial_number"):
         last = g.loc[g["step"].idxmax()]
         cpu = last.get("cpu_s")
-        out[int(number)] = (int(last["step"]), None if cpu is None or math.isnan(cpu) else float(cpu))
+        out[int(number)] = (int(last["step"]), nan_to_none(cpu))
     return out
 
 
