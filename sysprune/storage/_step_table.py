@@ -83,6 +83,21 @@ _created: set[str] = set()
 _claimed: set[tuple[str, int, Any]] = set()
 
 
+def create_table(url: str) -> None:
+    """Create ``sysprune_step_metrics`` in the database of ``url`` if it is not there yet. The runner calls it under
+    the database lock, so that N workers starting on a new database do not race to create it at their first step;
+    it keeps no connection open (the process that calls it may never write a step)."""
+    if url in _created:
+        return
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    tune_sqlite_engine(engine)
+    try:
+        _meta.create_all(engine, checkfirst=True)
+    finally:
+        engine.dispose()
+    _created.add(url)
+
+
 def _wide(long: "pd.DataFrame") -> "pd.DataFrame":
     """Long rows ``(trial_number, step, metric, value)`` → one row per (trial_number, step), one column per metric
     (the vocabulary's, then custom ones by name; ``NaN`` = missing or not recorded)."""
@@ -168,8 +183,7 @@ class MetricStore(_StepStore):
         _created.add(self.url)  # it exists: nothing to create, nothing to look up again
         return True
 
-    def ensure_table(self) -> None:
-        """Create ``sysprune_step_metrics`` if it is not there yet (once per URL and process)."""
+    def _ensure_table(self) -> None:
         if self.url not in _created:
             _meta.create_all(self._engine, checkfirst=True)
             _created.add(self.url)
@@ -177,7 +191,7 @@ class MetricStore(_StepStore):
     def _write(self, key: _StepKey, values: dict[str, float | None]) -> None:
         where = {"study_name": key.study_name, "trial_id": key.trial_id, "trial_number": key.trial_number}
         rows = [{**where, "step": key.step, "metric": name, "value": value} for name, value in values.items()]
-        self.ensure_table()
+        self._ensure_table()
         stmt: sa.Insert
         if self._insert is not None:
             stmt = self._insert(step_metrics).values(rows).on_conflict_do_nothing()

@@ -51,7 +51,7 @@ from sysprune.study._interrupts import interrupted_reason, signals_deferred, sig
 from sysprune.study._interrupts import Terminated, raise_terminated  # noqa: F401 - importable from here (cli)
 from sysprune.study._objective import Objective
 from sysprune.study._open import make_sampler, open_study
-from sysprune.storage._step_table import MetricStore
+from sysprune.storage._step_table import create_table
 from sysprune.study._dataset import prepare_dataset
 from sysprune.exceptions import TrialProcessError
 from sysprune.trial._forkserver import warm_up
@@ -233,7 +233,7 @@ def open_for_workers(
     with database_lock(url):
         study, n_existing = open_study(spec, url, study_name, seed, n_trials=n_trials)
         install_lost_trial_callback(_compat.study_storage(study))
-        MetricStore(url).ensure_table()  # now, not concurrently at the first step of N workers
+        create_table(url)  # now, not concurrently at the first step of N workers
         lost = recover_lost_trials(study)
     if lost:
         _log.info(
