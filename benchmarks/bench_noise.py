@@ -6,7 +6,7 @@ process's own probe, :func:`sysprune.trial._process.probe_latency_ms` (one warm-
 ``--repeats`` timed calls on a 256-sample batch), many times per configuration, round-robin over the
 configurations so that load changes on the machine hit all of them alike. Each timed call inside the probe is
 observed through a thin proxy of the trainer, so each probe's distribution-free ~95 % interval of its median
-(:func:`sysprune.pruners._noise.median_interval`, the repeats' order statistics, contract 3) is known too.
+(:func:`sysprune.metrics._interval.median_interval`, the repeats' order statistics, contract 3) is known too.
 
 The "true median" of a configuration is the median of all its probe readings. Printed, over all probes of all
 configurations: quantiles of reading / true median, of lo / true and hi / true, the standard deviation of
@@ -83,7 +83,7 @@ def main() -> None:
     from sysprune.trial._child import _pin_threads, _probe_batch
     from sysprune.metrics._measure import probe_latency_ms
     from sysprune.models import get_model
-    from sysprune.pruners._noise import median_interval
+    from sysprune.metrics._interval import median_interval
 
     _pin_threads(1)
     data = load("digits", seed=args.seed)

@@ -12,7 +12,8 @@ import time
 
 import optuna
 
-from sysprune.analysis._replay import RecordedTrial, Recording, replay
+from sysprune.analysis._recording import RecordedTrial, Recording
+from sysprune.analysis._replay import replay
 
 from bench_overhead import machine
 

@@ -14,9 +14,10 @@ from sysprune.study._runner import DEFAULT_STORAGE, run_study
 from sysprune.study._open import open_study
 from sysprune.study._progress import Progress
 from sysprune.spec import SpecError, list_specs, load_spec
-from sysprune.analysis import run_summary
+from sysprune.analysis import outcome_lines, run_summary
 from sysprune.study._workers import Terminated, WorkerConfig, parse_cpus, raise_terminated, run_worker
 from sysprune.dashboard import DashboardPublisher, default_artifact_dir
+from sysprune.metrics._format import fmt_budgets
 from sysprune.metrics._registry import METRICS
 from sysprune import __version__
 from sysprune.dashboard._command import add_parser
@@ -24,6 +25,7 @@ from sysprune.analysis._command import add_parsers
 from sysprune.storage._open import mask_url as mask
 from sysprune.exceptions import InvalidArgument, SyspruneError
 from sysprune.spec import SEED, check_argument
+from sysprune._commands import add_command
 from sysprune._logging import enable_default_handler
 
 EXIT_USAGE = 2  # bad input: a study file, an argument, a dataset not available
@@ -44,43 +46,34 @@ FLAGS = {
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 
 
-def _fmt_budgets(b: dict[str, float]) -> str:
-    return ", ".join(f"{k}<={v:g}" for k, v in b.items()) or "-"
-
-
 # ------------------------------------------------------------------------------------------------------- run
 
 
-def _add_run(sub: argparse._SubParsersAction) -> None:
-
-    p = sub.add_parser(
-        "run",
-        help="run (or resume) a study defined in a TOML file",
-        description="Run a study: one process per trial, per-step accuracy and system metrics stored beside the "
-        "Optuna study. Running the same command again resumes the study: it runs until the study holds the "
-        "file's n_trials trials; --n-trials N adds N more. A study is resumed only with the definition it was "
-        "created with (seed, data split, budgets, pruner, search space, ...): a change is refused, naming what "
-        "differs; --study-name starts a new study.",
-        epilog="example:\n  sysprune run studies/digits_mlp.toml\n"
-        "  sysprune run studies/digits_mlp.toml --n-trials 5 --storage sqlite:///results/other.db",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def _add_study_arguments(p: argparse.ArgumentParser, *, seed_help: str, n_trials_help: str | None = None) -> None:
+    """The arguments ``run`` and ``worker`` share: the study file, where it is stored, its seed and the display."""
     p.add_argument("study", help="the study file (studies/*.toml)")
     p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
-    p.add_argument(
-        "--n-trials", type=int, default=None, help="add this many trials (default: top up to the file's n_trials)"
-    )
+    if n_trials_help is not None:
+        p.add_argument("--n-trials", type=int, default=None, help=n_trials_help)
     p.add_argument("--study-name", default=None, help="study name in the database (default: the file's name)")
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=None,
-        help="override the file's seed (a new study: resuming with another seed is refused)",
-    )
+    p.add_argument("--seed", type=int, default=None, help=seed_help)
+
+
+def _add_display_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument(
         "--no-publish", action="store_true", help="do not publish figures/notes for optuna-dashboard after each trial"
     )
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "run", _cmd_run)
+    _add_study_arguments(
+        p,
+        n_trials_help="add this many trials (default: top up to the file's n_trials)",
+        seed_help="override the file's seed (a new study: resuming with another seed is refused)",
+    )
+    _add_display_arguments(p)
     p.add_argument(
         "--max-compute-s",
         type=float,
@@ -109,11 +102,20 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
         help="run the workers as Ray tasks on the cluster at ADDRESS (e.g. auto, ray://host:10001; "
         "a local cluster when no address is given); needs the [ray] extra",
     )
-    p.set_defaults(func=_cmd_run)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    """run (or resume) a study defined in a TOML file
 
+    Run a study: one process per trial, per-step accuracy and system metrics stored beside the Optuna study.
+    Running the same command again resumes the study: it runs until the study holds the file's n_trials trials;
+    --n-trials N adds N more. A study is resumed only with the definition it was created with (seed, data split,
+    budgets, pruner, search space, ...): a change is refused, naming what differs; --study-name starts a new study.
+
+    example:
+      sysprune run studies/digits_mlp.toml
+      sysprune run studies/digits_mlp.toml --n-trials 5 --storage sqlite:///results/other.db
+    """
     spec = load_spec(args.study)
     callbacks: list = []
 
@@ -128,7 +130,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         verb = "resuming" if n_existing else "starting"
         print(
             f"{verb} {spec.name}: {spec.model} on {spec.dataset.name}, {todo} trial(s) x {spec.steps} steps, "
-            f"pruner {spec.pruner.policy}, budgets {_fmt_budgets(spec.budgets)} -> {where}",
+            f"pruner {spec.pruner.policy}, budgets {fmt_budgets(spec.budgets)} -> {where}",
             flush=True,
         )
         if not args.quiet:
@@ -149,45 +151,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
         ray_address=args.ray,
     )
     if result.n_run:
-        _print_summary(result.study, args.storage)
-
-        print("\n".join(run_summary(result.study, spec.steps)))
+        print("\n".join([*outcome_lines(result.study, mask_url(args.storage)), *run_summary(result.study, spec.steps)]))
     return 0
 
 
 def _add_worker(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "worker",
-        help="join a study: run its trials in this process until it holds its n_trials (from another shell or machine)",
-        description="Run trials of a study beside the workers already on it (another shell, another machine), "
-        "sharing its storage, until the study holds its target number of trials (the one the last 'sysprune run' "
-        "set, else the file's n_trials). Creates the study if it does not exist yet: N workers may start at once. "
-        "Use PostgreSQL for workers on several machines (docs/workers.md).",
-        epilog="example:\n  sysprune worker studies/digits_mlp.toml "
-        "--storage postgresql+psycopg2://user:password@dbhost/sysprune\n"
-        "  sysprune worker studies/digits_mlp.toml --cpus 2,3",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-
-    p.add_argument("study", help="the study file (studies/*.toml)")
-    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
-    p.add_argument("--study-name", default=None, help="study name in the database (default: the file's name)")
-    p.add_argument("--seed", type=int, default=None, help="override the file's seed")
+    p = add_command(sub, "worker", _cmd_worker)
+    _add_study_arguments(p, seed_help="override the file's seed")
     p.add_argument(
         "--cpus",
         default=None,
         metavar="LIST",
         help="pin this worker and its trial processes to these cores, e.g. 2,3 or 0-3 (default: not pinned)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress display")
-    p.add_argument(
-        "--no-publish", action="store_true", help="do not publish figures/notes for optuna-dashboard after each trial"
-    )
-    p.set_defaults(func=_cmd_worker)
+    _add_display_arguments(p)
 
 
 def _cmd_worker(args: argparse.Namespace) -> int:
+    """join a study: run its trials in this process until it holds its n_trials (from another shell or machine)
 
+    Run trials of a study beside the workers already on it (another shell, another machine), sharing its storage,
+    until the study holds its target number of trials (the one the last 'sysprune run' set, else the file's
+    n_trials). Creates the study if it does not exist yet: N workers may start at once. Use PostgreSQL for workers
+    on several machines (docs/workers.md).
+
+    example:
+      sysprune worker studies/digits_mlp.toml --storage postgresql+psycopg2://user:password@dbhost/sysprune
+      sysprune worker studies/digits_mlp.toml --cpus 2,3
+    """
     spec = load_spec(args.study)
     cpus = parse_cpus(args.cpus) if args.cpus is not None else None
     if args.seed is not None:
@@ -217,7 +208,11 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
     n = run_worker(cfg, callbacks, on_start=on_start)
     if n:
-        _print_summary(open_study(spec, args.storage, cfg.study_name, cfg.seed)[0], args.storage)
+        print(
+            "\n".join(
+                outcome_lines(open_study(spec, args.storage, cfg.study_name, cfg.seed)[0], mask_url(args.storage))
+            )
+        )
     return 0
 
 
@@ -229,45 +224,24 @@ def _extra_callbacks(args: argparse.Namespace) -> list:
     return [DashboardPublisher(default_artifact_dir(args.storage))]
 
 
-def _print_summary(study, storage: str) -> None:
-    from optuna.trial import TrialState
-
-    trials = study.get_trials(deepcopy=False)
-    n = {s: sum(t.state == s for t in trials) for s in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
-    print(
-        f"study {study.study_name!r}: {len(trials)} trials ({n[TrialState.COMPLETE]} complete, "
-        f"{n[TrialState.PRUNED]} pruned, {n[TrialState.FAIL]} failed)"
-    )
-    try:
-        if len(study.directions) == 1:
-            bt = study.best_trial
-            print(f"best trial #{bt.number}: {bt.value:.4g}  params {bt.params}")
-        else:
-            print(f"pareto front: trials {[t.number for t in study.best_trials]}")
-    except ValueError:
-        print("no feasible completed trial yet")
-    shown = mask_url(storage)
-    print(f"results: {shown}  (per-step metrics: sysprune.load_step_metrics({shown!r}, {study.study_name!r}))")
-
-
 # --------------------------------------------------------------------------------------------------- studies
 
 
 def _add_studies(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "studies",
-        help="list the study files (model, dataset, steps, budgets)",
-        description="List the study files in a folder with their model, dataset, steps, trials, pruner and budgets.",
-        epilog="example:\n  sysprune studies\n  sysprune studies --names   # just the names, one per line",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    p = add_command(sub, "studies", _cmd_studies)
     p.add_argument("directory", nargs="?", default="studies", help="folder of *.toml files (default: studies)")
     p.add_argument("--names", action="store_true", help="print only the study file names, one per line")
-    p.set_defaults(func=_cmd_studies)
 
 
 def _cmd_studies(args: argparse.Namespace) -> int:
+    """list the study files (model, dataset, steps, budgets)
 
+    List the study files in a folder with their model, dataset, steps, trials, pruner and budgets.
+
+    example:
+      sysprune studies
+      sysprune studies --names   # just the names, one per line
+    """
     d = Path(args.directory)
     if not d.is_dir():
         raise SpecError(f"{d}: no such folder")
@@ -286,7 +260,7 @@ def _cmd_studies(args: argparse.Namespace) -> int:
             print(f"invalid: {e}", file=sys.stderr)
             continue
         ds = s.dataset.name + (f" ({s.dataset.subsample})" if s.dataset.subsample else "")
-        rows.append((p.stem, s.model, ds, str(s.steps), str(s.n_trials), s.pruner.policy, _fmt_budgets(s.budgets)))
+        rows.append((p.stem, s.model, ds, str(s.steps), str(s.n_trials), s.pruner.policy, fmt_budgets(s.budgets)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
@@ -297,18 +271,17 @@ def _cmd_studies(args: argparse.Namespace) -> int:
 
 
 def _add_metrics(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "metrics",
-        help="list the metric vocabulary (names usable in objectives and budgets)",
-        description="List every metric sysprune records per step, with unit and kind.",
-        epilog="example:\n  sysprune metrics",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.set_defaults(func=_cmd_metrics)
+    add_command(sub, "metrics", _cmd_metrics)
 
 
 def _cmd_metrics(args: argparse.Namespace) -> int:
+    """list the metric vocabulary (names usable in objectives and budgets)
 
+    List every metric sysprune records per step, with unit and kind.
+
+    example:
+      sysprune metrics
+    """
     for m in METRICS.values():
         print(f"{m.name:<18} {m.unit:<4} {m.kind:<10} {m.description}")
     return 0
@@ -334,17 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_dashboard(sub: argparse._SubParsersAction) -> None:
-
-    add_parser(sub)
-
-
-def _add_analysis(sub: argparse._SubParsersAction) -> None:
-
-    add_parsers(sub)  # compare, replay, report
-
-
-_SUBCOMMANDS = [_add_run, _add_worker, _add_studies, _add_metrics, _add_dashboard, _add_analysis]
+#: Each adds its subcommand(s) to ``sysprune``: analysis adds compare, replay and report.
+_SUBCOMMANDS = [_add_run, _add_worker, _add_studies, _add_metrics, add_parser, add_parsers]
 
 
 def mask_url(url: str) -> str:

@@ -413,6 +413,7 @@ def test_every_sysprune_error_is_one_line_and_exit_2(cls, monkeypatch, capsys):
     def fail(args):
         raise cls(f"something about {cls.__name__}\nsecond line")
 
+    fail.__doc__ = cli._cmd_metrics.__doc__  # a subcommand's help is its handler's docstring
     monkeypatch.setattr(cli, "_cmd_metrics", fail)
     monkeypatch.setattr(sys, "path", list(sys.path))  # main() puts the current folder on it
     saved = signal.getsignal(signal.SIGTERM), optuna.logging.get_verbosity(), _logging.get_verbosity()

@@ -69,7 +69,7 @@ def test_every_error_of_sysprune_exceptions_is_a_sysprune_error_and_every_warnin
         ("sysprune._plugins", "MissingDependency"),
         ("sysprune._plugins", "PluginError"),
         ("sysprune.study._workers", "TooManyWorkers"),
-        ("sysprune.study._workers", "WorkerFailed"),
+        ("sysprune.study._launch", "WorkerFailed"),
         ("sysprune.study._ray", "RayUnavailable"),
         ("sysprune._compat", "CompatWarning"),
         ("sysprune", "BudgetMetricWarning"),

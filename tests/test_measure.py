@@ -3,8 +3,10 @@ code it shares with the trial process (latency with its confidence interval, siz
 
 from __future__ import annotations
 
+import math
 import pickle
 import time
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -12,7 +14,8 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import SGDClassifier
 
 import sysprune
-from sysprune.metrics._measure import latency_ms, median_ci, model_mem_mb, model_size, probe_model
+from sysprune.metrics._interval import median_interval
+from sysprune.metrics._measure import latency_ms, model_mem_mb, model_size, probe_model
 from sysprune.metrics._registry import METRICS
 from tests._require import require
 
@@ -109,14 +112,27 @@ def test_bad_arguments_are_named(kwargs, error, match):
         sysprune.measure(**kwargs)
 
 
-def test_median_ci_uses_the_order_statistics():
-    xs = [5.0, 1.0, 4.0, 2.0, 3.0]
-    assert median_ci(xs) == (1.0, 5.0)  # 5 repeats: [min, max] (93.75 %)
-    twenty = [float(i) for i in range(1, 21)]
-    assert median_ci(twenty) == (6.0, 15.0)  # P(B <= 5) = 0.0207 for B ~ Bin(20, 1/2)
-    assert median_ci([7.0]) == (7.0, 7.0)
-    with pytest.raises(ValueError):
-        median_ci([])
+def test_median_interval_uses_the_order_statistics():
+    assert median_interval([5.0, 1.0, 4.0, 2.0, 3.0]) == (1.0, 5.0, pytest.approx(0.9375))  # 5 repeats: min, max
+    lo, hi, cov = median_interval(range(1, 21))  # P(B <= 5) = 0.0207 for B ~ Bin(20, 1/2): x(6), x(15), 95.86 %
+    assert (lo, hi, round(cov, 4)) == (6.0, 15.0, 0.9586)
+    assert median_interval([7.0]) == (7.0, 7.0, 0.0)
+    with pytest.raises(ValueError, match=r"^median_interval: samples: value \[\] is invalid; valid: a non-empty list"):
+        median_interval([])
+    with pytest.raises(ValueError, match="confidence"):
+        median_interval([1.0, 2.0], confidence=1.0)
+
+
+@pytest.mark.parametrize("confidence", [0.5, 0.9, 0.95, 0.99])
+def test_median_interval_picks_the_pair_exact_binomial_arithmetic_picks(confidence):
+    """scipy's binomial CDF chooses the same order statistics as the exact rational sum it replaced, for every
+    sample size up to 200: no probe's infer_ms_lo/hi can change."""
+    for n in range(1, 201):
+        exact = [1 - 2 * Fraction(sum(math.comb(n, i) for i in range(j)), 2**n) for j in range(1, max(n // 2, 1) + 1)]
+        j = max(sum(c >= Fraction(confidence).limit_denominator(1000) for c in exact), 1)
+        lo, hi, cov = median_interval(range(n), confidence)
+        assert (lo, hi) == (j - 1, n - j), n
+        assert cov == pytest.approx(float(exact[j - 1]), rel=1e-12, abs=1e-15), n
 
 
 def test_latency_is_per_sample_and_brackets_its_median():

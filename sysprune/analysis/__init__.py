@@ -6,11 +6,13 @@ Low-level pieces the runner uses (:mod:`._compute`) import nothing heavy; the re
 """
 
 from sysprune.analysis._compare import collect as collect_compare
-from sysprune.analysis._compare import compare_study_name, run_compare, write_compare
+from sysprune.analysis._compare import compare_study_name, run_compare
+from sysprune.analysis._compare_report import write_compare
 from sysprune.study._compute import ComputeBudget, WorkerCompute, trial_compute
-from sysprune.analysis._replay import load_recording, replay, write_replay
+from sysprune.analysis._recording import load_recording
+from sysprune.analysis._replay import replay, write_replay
 from sysprune.analysis._rq1 import build_report, write_report
-from sysprune.analysis._summary import run_summary
+from sysprune.analysis._summary import outcome_lines, run_summary
 
 __all__ = [
     "ComputeBudget",
@@ -19,6 +21,7 @@ __all__ = [
     "collect_compare",
     "compare_study_name",
     "load_recording",
+    "outcome_lines",
     "replay",
     "run_compare",
     "run_summary",

@@ -6,14 +6,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from sysprune.study._runner import DEFAULT_STORAGE
-from sysprune.analysis._compare import DEFAULT_TOLERANCE, markdown_table, parse_policies
+from sysprune.analysis._compare import DEFAULT_TOLERANCE, parse_policies
+from sysprune.analysis._recording import load_recording
+from sysprune.metrics._format import records_table
 from sysprune._plugins import import_plugins
 from sysprune.pruners import policy_names
 from sysprune.metrics._registry import system_metric_names
 from sysprune.spec import SpecError, load_spec
-from sysprune.analysis import _compare, _replay, _rq1 as _report
-
-_FMT = argparse.RawDescriptionHelpFormatter
+from sysprune.analysis import _compare, _compare_report, _replay, _rq1 as _report
+from sysprune._commands import add_command
 
 
 def _results_dir(args: argparse.Namespace, study: str) -> Path:
@@ -32,18 +33,7 @@ def _tolerance(value: str) -> float:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
 
-    p = sub.add_parser(
-        "compare",
-        help="run a study under several pruning policies at equal seeds and compare what each spent",
-        description="Run the study once per policy and seed (each its own Optuna study, "
-        "<study>.compare.<policy>.s<seed>, all in one database; run again to resume), then write "
-        "results/<study>/compare.md, compare.csv and figures: compute (trial processes + worker), trials by "
-        "state and prune reason, the best feasible objective and its test score, and compute-to-target against "
-        "none, the best Optuna built-in and threshold (median [IQR] over seeds).",
-        epilog="example:\n  sysprune compare studies/digits_mlp.toml --policies none,median,budget --seeds 5\n"
-        "  sysprune compare studies/cnn_digits.toml --seeds 3 --n-trials 20 --sampler random --no-test",
-        formatter_class=_FMT,
-    )
+    p = add_command(sub, "compare", cmd_compare)
     p.add_argument("study", help="the study file (studies/*.toml)")
     p.add_argument(
         "--policies",
@@ -52,7 +42,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seeds", type=int, default=5, help="number of seeds, from the file's seed up (default: 5)")
     p.add_argument("--n-trials", type=int, default=None, help="trials per study (default: the file's n_trials)")
-    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
+    _add_storage(p)
     p.add_argument("--sampler", choices=("tpe", "random"), default=None, help="sampler (default: the file's)")
     p.add_argument(
         "--tolerance",
@@ -62,21 +52,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-test", action="store_true", help="skip retraining the best feasible models for test scores")
     p.add_argument("--no-run", action="store_true", help="only read the stored studies and write the results")
-    p.add_argument("--out", default="results", help="results folder (default: results)")
-    p.set_defaults(func=cmd_compare)
+    _add_out(p)
 
-    p = sub.add_parser(
-        "replay",
-        help="simulate pruning policies over a study recorded with policy none",
-        description="Feed the trials of a study recorded with policy 'none' (full curves) through each policy's "
-        "real pruner, in the recorded order and in K shuffled orders, on in-memory studies. Writes "
-        "results/<study>/replay.md and replay.csv: counterfactual training compute per policy, prunes by reason, "
-        "and how often the truly best feasible trial would have been pruned (false prunes).",
-        epilog="example:\n  sysprune replay digits_mlp --policies none,median,budget,combined --orders 20\n"
-        "  sysprune replay digits_mlp --policies none,mine --plugins my_policy   # a policy of one's own\n"
-        "  sysprune replay rec --budgets n_params=20000,infer_ms=0.01 --storage sqlite:///results/x.db",
-        formatter_class=_FMT,
-    )
+    p = add_command(sub, "replay", cmd_replay)
     p.add_argument("study_name", help="name of the recorded study in the database")
     p.add_argument(
         "--policies",
@@ -95,25 +73,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--budgets", default=None, help="budgets to replay under, metric=value,... (default: the recording's own)"
     )
     p.add_argument("--tolerance", type=_tolerance, default=DEFAULT_TOLERANCE, help="compute-to-target tolerance")
-    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
-    p.add_argument("--out", default="results", help="results folder (default: results)")
-    p.set_defaults(func=cmd_replay)
+    _add_storage(p)
+    _add_out(p)
 
-    p = sub.add_parser(
-        "report",
-        help="RQ1: how much each hyperparameter explains each system metric (pruned trials included)",
-        description="For each system metric of a stored study: fANOVA importance of each hyperparameter with "
-        "that metric as target (cost per step for cumulative metrics, so trials pruned at different steps compare "
-        "fairly), a noise floor from permuted targets, per-step curves and slice plots. Writes "
-        "results/<study>/rq1.md and rq1_*.html. Copes with pruned, failed and multi-objective studies.",
-        epilog="example:\n  sysprune report digits_mlp\n  sysprune report cnn_digits --storage sqlite:///results/x.db",
-        formatter_class=_FMT,
-    )
+    p = add_command(sub, "report", cmd_report)
     p.add_argument("study_name", help="name of the study in the database")
-    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
+    _add_storage(p)
     p.add_argument("--permutations", type=int, default=5, help="permuted fits for the noise floor (default: 5)")
+    _add_out(p)
+
+
+def _add_storage(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
+
+
+def _add_out(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="results", help="results folder (default: results)")
-    p.set_defaults(func=cmd_report)
 
 
 def parse_budgets(text: str) -> dict[str, float]:
@@ -137,6 +112,17 @@ def parse_budgets(text: str) -> dict[str, float]:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    """run a study under several pruning policies at equal seeds and compare what each spent
+
+    Run the study once per policy and seed (each its own Optuna study, <study>.compare.<policy>.s<seed>, all in one
+    database; run again to resume), then write results/<study>/compare.md, compare.csv and figures: compute (trial
+    processes + worker), trials by state and prune reason, the best feasible objective and its test score, and
+    compute-to-target against none, the best Optuna built-in and threshold (median [IQR] over seeds).
+
+    example:
+      sysprune compare studies/digits_mlp.toml --policies none,median,budget --seeds 5
+      sysprune compare studies/cnn_digits.toml --seeds 3 --n-trials 20 --sampler random --no-test
+    """
 
     spec = load_spec(args.study)
     _compare.check_comparable(spec)
@@ -155,22 +141,33 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = _results_dir(args, spec.name)
     if not args.no_test:
         _compare.add_test_scores(result, out / "test_scores.json")
-    files = _compare.write_compare(result, out)
-    print(_compare.markdown_table(_compare.policy_table(result)))
+    files = _compare_report.write_compare(result, out)
+    print(records_table(_compare_report.policy_table(result)))
     print(f"wrote {', '.join(str(f) for f in files)}")
     return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    """simulate pruning policies over a study recorded with policy none
 
+    Feed the trials of a study recorded with policy 'none' (full curves) through each policy's real pruner, in the
+    recorded order and in K shuffled orders, on in-memory studies. Writes results/<study>/replay.md and replay.csv:
+    counterfactual training compute per policy, prunes by reason, and how often the truly best feasible trial would
+    have been pruned (false prunes).
+
+    example:
+      sysprune replay digits_mlp --policies none,median,budget,combined --orders 20
+      sysprune replay digits_mlp --policies none,mine --plugins my_policy   # a policy of one's own
+      sysprune replay rec --budgets n_params=20000,infer_ms=0.01 --storage sqlite:///results/x.db
+    """
     if args.plugins:
         import_plugins(m.strip() for m in args.plugins.split(",") if m.strip())  # their policies, before --policies
     policies = parse_policies(args.policies)
     budgets = parse_budgets(args.budgets) if args.budgets is not None else None
-    rec = _replay.load_recording(args.storage, args.study_name, budgets)
+    rec = load_recording(args.storage, args.study_name, budgets)
     res = _replay.replay(rec, policies, n_orders=args.orders, tolerance=args.tolerance)
     files = _replay.write_replay(res, _results_dir(args, args.study_name))
-    print(markdown_table(_replay.replay_table(res)))
+    print(records_table(_replay.replay_table(res)))
     print(
         f"replayed {len(policies)} policies x {args.orders + 1} orders x {len(rec.trials)} trials in "
         f"{res.seconds:.2f} s; wrote {', '.join(str(f) for f in files)}"
@@ -179,11 +176,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """RQ1: how much each hyperparameter explains each system metric (pruned trials included)
+
+    For each system metric of a stored study: fANOVA importance of each hyperparameter with that metric as target
+    (cost per step for cumulative metrics, so trials pruned at different steps compare fairly), a noise floor from
+    permuted targets, per-step curves and slice plots. Writes results/<study>/rq1.md and rq1_*.html. Copes with
+    pruned, failed and multi-objective studies.
+
+    example:
+      sysprune report digits_mlp
+      sysprune report cnn_digits --storage sqlite:///results/x.db
+    """
 
     if args.permutations < 0:
         raise SpecError(f"--permutations must be an integer >= 0, got {args.permutations}")
     rep = _report.build_report(args.storage, args.study_name, n_permutations=args.permutations)
     files = _report.write_report(rep, _results_dir(args, args.study_name))
-    print(markdown_table(_report.importance_table(rep)))
+    print(records_table(_report.importance_table(rep)))
     print(f"wrote {', '.join(str(f) for f in files)}")
     return 0

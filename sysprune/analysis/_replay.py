@@ -27,133 +27,22 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-from sysprune import _compat
-from sysprune.metrics._registry import Better, metric_names
+from sysprune import _attrs, _compat
+from sysprune.metrics._registry import PRETRAIN_STEP, metric_names
 from sysprune.spec import SpecError
 from sysprune.analysis import _stats
 from sysprune.pruners._base import wants_second_reading
-from sysprune.storage._step_table import MetricStore
-from sysprune.analysis._trials import load_study
 from sysprune.pruners._step_api import report, should_prune
 from sysprune.pruners import build_pruner, record_constraints, validate_policy
-from sysprune.analysis._compare import DEFAULT_PARAMS, markdown_table
-
-PRETRAIN_STEP = -1
-
-
-@dataclass
-class RecordedTrial:
-    number: int
-    params: dict[str, Any]
-    distributions: dict[str, Any]
-    steps: list[tuple[int, float | None, dict[str, float | None]]]  # (step, objective value, metrics), in order
-    values: list[float] | None  # final objective(s) of a COMPLETE trial
-    cost: dict[int, float]  # step → cumulative training CPU at that step
-    final: dict[str, float]  # each metric's last recorded value
-
-    def cost_at(self, step: int | None) -> float:
-        """Training CPU if the trial stops after ``step`` (None: it runs to its last recorded step)."""
-        if not self.cost:
-            return 0.0
-        if step is None:
-            step = max(self.cost)
-        known = [s for s in self.cost if s <= step]
-        return self.cost[max(known)] if known else 0.0
-
-    def first_value(self) -> float:
-        """The final value of the first objective; ValueError if the trial has none (it did not complete)."""
-        if self.values is None:
-            raise ValueError(f"recorded trial #{self.number} has no final value (it did not complete)")
-        return self.values[0]
-
-
-@dataclass
-class Recording:
-    study_name: str
-    directions: list[Better]
-    budgets: dict[str, float]
-    steps: int
-    objective: str | None
-    trials: list[RecordedTrial]
-
-    def feasible(self, t: RecordedTrial) -> bool:
-        return all(t.final.get(m, -math.inf) <= b for m, b in self.budgets.items())
-
-    def best(self) -> RecordedTrial | None:
-        """The truly best feasible trial (single objective): best final value within every budget."""
-        if len(self.directions) != 1:
-            return None
-        ok = [t for t in self.trials if t.values is not None and self.feasible(t)]
-        if not ok:
-            return None
-        sign = 1 if self.directions[0] == "maximize" else -1
-        return max(ok, key=lambda t: (sign * t.first_value(), -t.number))
-
-
-def _clean(v: Any) -> float | None:
-    if v is None:
-        return None
-    f = float(v)
-    return None if math.isnan(f) else f
-
-
-def load_recording(storage_url: str, study_name: str, budgets: dict[str, float] | None = None) -> Recording:
-    """Read a ``none``-policy study and its step table. SpecError (one line) if it is not a full recording."""
-
-    study = load_study(storage_url, study_name)
-    policy = (study.user_attrs.get("pruner") or {}).get("policy", "none")
-    if policy != "none":
-        raise SpecError(
-            f"study {study_name!r} was run with policy {policy!r}; replay needs a recording with policy "
-            "'none' (every trial's full curve)"
-        )
-    trials = study.get_trials(deepcopy=False)
-    cut = [
-        t.number
-        for t in trials
-        if t.state == TrialState.PRUNED and (t.user_attrs.get("prune_detail") or {}).get("rule") != "hard_cap"
-    ]
-    if cut:
-        raise SpecError(
-            f"study {study_name!r} has pruned trials ({', '.join(map(str, cut[:5]))}...); replay needs "
-            "full curves (policy 'none')"
-        )
-    budgets = dict(study.user_attrs.get("budgets") or {}) if budgets is None else dict(budgets)
-    metric_names = list(study.metric_names or []) if study.metric_names else []
-    objective = metric_names[0] if len(study.directions) == 1 and metric_names else None
-    ids = {_compat.trial_id(t): t.number for t in trials}
-    df = MetricStore(storage_url).load(study_name, ids)
-    by_trial = {int(n): g.sort_values("step") for n, g in df.groupby("trial_number")}
-    out = []
-    for t in trials:
-        if t.state not in (TrialState.COMPLETE, TrialState.PRUNED) or t.number not in by_trial:
-            continue  # failed or running trials have nothing a pruner could have seen to the end
-        g = by_trial[t.number]
-        cols = [c for c in g.columns if c not in ("trial_number", "step")]
-        rows, cost, final = [], {}, {}
-        for rec in g.to_dict("records"):
-            step = int(rec["step"])
-            metrics = {c: _clean(rec[c]) for c in cols}
-            metrics = {k: v for k, v in metrics.items() if v is not None}  # absent = missing, for every pruner
-            value = t.intermediate_values.get(step) if step >= 0 else None
-            if value is None and step >= 0 and objective is not None:
-                value = metrics.get(objective)
-            rows.append((step, value, metrics))
-            cpu = metrics.get("cpu_s")
-            if cpu is not None:
-                cost[step] = float(cpu)
-            final.update({k: v for k, v in metrics.items() if v is not None})
-        values = list(t.values) if t.state == TrialState.COMPLETE and t.values is not None else None
-        out.append(RecordedTrial(t.number, dict(t.params), dict(t.distributions), rows, values, cost, final))
-    steps = int(study.user_attrs.get("steps") or max((max(t.cost, default=0) for t in out), default=0) + 1)
-    # A stored study's directions are MINIMIZE or MAXIMIZE (Optuna validated them when the study was created).
-    directions = cast("list[Better]", [d.name.lower() for d in study.directions])
-    return Recording(study_name, directions, budgets, steps, objective, out)
+from sysprune.analysis._compare import DEFAULT_PARAMS
+from sysprune.analysis._recording import RecordedTrial, Recording
+from sysprune.analysis._page import write_page
+from sysprune.metrics._format import fmt, fmt_budgets
 
 
 @dataclass
@@ -235,7 +124,8 @@ def simulate(
         if stop is not None:
             pruned[t.number] = stop
             detail = (
-                _compat.study_storage(study).get_trial_user_attrs(_compat.trial_id(trial)).get("prune_detail") or {}
+                _compat.study_storage(study).get_trial_user_attrs(_compat.trial_id(trial)).get(_attrs.PRUNE_DETAIL)
+                or {}
             )
             reasons[detail.get("rule", "unknown")] += 1
             study.tell(trial, state=TrialState.PRUNED)
@@ -384,7 +274,7 @@ def replay_table(res: ReplayResult) -> list[dict[str, str]]:
         if none is not None:
             ratios = [n.compute / o.compute if o.compute > 0 else math.inf for n, o in zip(none.results, r.results)]
             sp = _stats.spread(ratios)
-            row["saving vs none"] = f"{sp.median:.2f}x [{sp.q1:.2f}, {sp.q3:.2f}]"
+            row["saving vs none"] = f"{_stats.times(sp.median)} [{_stats.times(sp.q1)}, {_stats.times(sp.q3)}]"
             row["compute-to-target saving vs none"] = _stats.summarise_savings(
                 [_stats.saving(n.ctt, o.ctt) for n, o in zip(none.results, r.results)]
             ).fmt()
@@ -442,22 +332,15 @@ def write_replay(res: ReplayResult, out_dir: Path) -> list[Path]:
                         " ".join(f"{n}@{s}" for n, s in sorted(o.pruned.items())),
                     ]
                 )
-    budgets = ", ".join(f"{k} <= {v:g}" for k, v in rec.budgets.items()) or "none"
     n_feasible = sum(rec.feasible(t) for t in rec.trials if t.values is not None)
-    md = [
-        f"# {rec.study_name}: pruners replayed over the recording",
-        "",
-        f"{len(rec.trials)} recorded trials x {rec.steps} steps (policy none), budgets: {budgets} — "
+    truly_best = f"trial #{best.number} ({fmt(best.first_value())})" if best else "none"
+    intro = (
+        f"{len(rec.trials)} recorded trials x {rec.steps} steps (policy none), budgets: {fmt_budgets(rec.budgets)} — "
         f"{n_feasible} of {sum(t.values is not None for t in rec.trials)} complete trials feasible. "
-        f"Truly best feasible: "
-        + (f"trial #{best.number} ({best.first_value():.4g})" if best else "none")
-        + f". Orders: the recorded one and {res.n_orders} shuffled; median [IQR] over all "
-        f"{res.n_orders + 1}. Compute = recorded cumulative training CPU (`cpu_s`) up to where each trial stops. "
-        f"Compute-to-target: until a kept feasible trial is within {res.tolerance:g} of the truly best. "
-        f"Replayed in {res.seconds:.2f} s.",
-        "",
-        markdown_table(replay_table(res)),
-        "",
-    ]
-    (out_dir / "replay.md").write_text("\n".join(md))
-    return [out_dir / "replay.md", csv_path]
+        f"Truly best feasible: {truly_best}. Orders: the recorded one and {res.n_orders} shuffled; median [IQR] "
+        f"over all {res.n_orders + 1}. Compute = recorded cumulative training CPU (`cpu_s`) up to where each trial "
+        f"stops. Compute-to-target: until a kept feasible trial is within {res.tolerance:g} of the truly best. "
+        f"Replayed in {res.seconds:.2f} s."
+    )
+    title = f"{rec.study_name}: pruners replayed over the recording"
+    return [write_page(out_dir / "replay.md", title, intro, replay_table(res)), csv_path]

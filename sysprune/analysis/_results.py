@@ -1,6 +1,6 @@
 """``make results``: the research's Results chapter, regenerated from real runs into ``results/RESULTS.md``.
 
-The plan (:data:`FULL`; :data:`QUICK` with ``RESULTS_QUICK=1`` to check the pipeline in a few minutes):
+The plan (:data:`._plan.FULL`; :data:`._plan.QUICK` with ``RESULTS_QUICK=1`` to check the pipeline in a few minutes):
 
 1. **Record** each study with a random sampler and policy ``none``: every trial runs to the end, so the full
    curves and metrics are known (RQ1 needs unbiased samples of the space; replay needs full curves).
@@ -16,91 +16,31 @@ The plan (:data:`FULL`; :data:`QUICK` with ``RESULTS_QUICK=1`` to check the pipe
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import statistics
 import subprocess
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
-from sysprune.spec import StudySpec, load_spec
+
+from sysprune.spec import load_spec
 from sysprune.analysis import _stats
-from sysprune.datasets import prepare, read_meta
+from sysprune.datasets import read_meta
+from sysprune.study._dataset import prepare_dataset
 from sysprune.study._open import machine_info
 from sysprune.study._runner import run_study
 from sysprune.analysis import _compare, _replay, _rq1 as _report
-from sysprune.analysis._compare import DEFAULT_PARAMS, DEFAULT_TOLERANCE, ceiling_savings, markdown_table, policy_table
+from sysprune.analysis._compare import DEFAULT_PARAMS, DEFAULT_TOLERANCE
+from sysprune.analysis._compare_report import ceiling_savings, policy_table, write_compare
+from sysprune.metrics._format import MISSING, fmt, fmt_budgets, markdown_table, records_table
+from sysprune.analysis._recording import load_recording
 from sysprune.analysis._replay import replay_table
 from sysprune.analysis._rq1 import importance_table
 from sysprune.pruners import budget_bound, policy_names
-
-
-@dataclass(frozen=True)
-class Item:
-    study: str  # studies/<study>.toml
-    record_trials: int
-    orders: int
-    budget_metric: str | None = None  # RQ2: the budget set from the recording (None: RQ1 only, file's budgets)
-    feasible_share: float = 0.5  # the share of the recorded trials under the derived budget
-    compare_trials: int = 0  # 0: no live comparison
-    seeds: int = 0
-
-
-#: Measured ~29 min on this 2-core VM (2026-11-29, with the plain and precheck baselines; ~27 min without) when nothing else runs (from the measured ~0.8 s per 8-epoch digits MLP
-#: trial, ~2 s per digits CNN trial; the file records the real time): live TPE comparisons at 5 seeds on three
-#: budgets of different kinds (size, cumulative training time, memory), 3 seeds on latency (the CNN is slower);
-#: random-sampler recordings for RQ1 and replay, including four studies of the research grid.
-FULL: tuple[Item, ...] = (
-    Item("rq2_size_mlp_digits", 40, 20, "model_bytes", 0.5, compare_trials=20, seeds=5),
-    Item("rq2_time_mlp_digits", 40, 20, "cpu_s", 0.5, compare_trials=20, seeds=5),
-    Item("rq2_memory_mlp_digits", 40, 20, "peak_rss_delta_mb", 0.5, compare_trials=20, seeds=5),
-    Item("rq2_latency_cnn_digits", 30, 20, "infer_ms", 0.5, compare_trials=16, seeds=3),
-    Item("cnn_digits", 30, 20),
-    Item("sgd_letter", 30, 20),
-    Item("mlp_letter", 20, 20),
-    Item("mlp_mnist", 12, 20),
-)
-#: A few minutes: the pipeline end to end on digits (2 seeds, a few trials).
-QUICK: tuple[Item, ...] = (
-    Item("rq2_size_mlp_digits", 10, 3, "model_bytes", 0.5, compare_trials=6, seeds=2),
-    Item("cnn_digits", 8, 3),
-)
-STEPS_QUICK = 3  # QUICK also cuts every study to this many steps
-
-
-def record_name(spec: StudySpec) -> str:
-    return f"{spec.name}.record"
-
-
-def derive_budget(values: list[float], share: float) -> float:
-    """The ``share`` quantile of ``values`` (the smallest value with at least ``share`` of them at or below it), to
-    3 significant digits, rounded *up* so the trial at the quantile stays within the budget."""
-    xs = sorted(values)
-    if not xs:
-        raise ValueError("no recorded values to set a budget from")
-    v = xs[max(0, math.ceil(share * len(xs)) - 1)]
-    if v <= 0:
-        return v
-    scale = 10 ** (math.floor(math.log10(v)) - 2)
-    return round(math.ceil(v / scale - 1e-9) * scale, 12)
-
-
-@dataclass
-class StudyOutcome:
-    item: Item
-    spec: StudySpec
-    budgets: dict[str, float]
-    infeasible_share: float | None
-    sizes: dict[str, int]
-    record_s: float
-    replay: Any = None
-    report: Any = None
-    compare: Any = None
-    files: list[Path] | None = None
-    seconds: float = 0.0
+from sysprune.analysis._plan import FULL, QUICK, STEPS_QUICK, Item, StudyOutcome, derive_budget, record_name
 
 
 def run_item(
@@ -120,12 +60,7 @@ def run_item(
     spec = load_spec(studies / f"{item.study}.toml")
     if quick:
         spec = replace(spec, steps=min(spec.steps, STEPS_QUICK))
-    d = spec.dataset
-    sizes = read_meta(
-        prepare(
-            d.name, seed=spec.seed, subsample=d.subsample, val_fraction=d.val_fraction, test_fraction=d.test_fraction
-        )
-    ).get("sizes", {})
+    sizes = read_meta(prepare_dataset(spec, spec.seed)).get("sizes", {})
     rec_spec = _compare.policy_spec(spec, "none", sampler="random", n_trials=item.record_trials)
     log(f"[{item.study}] recording {item.record_trials} trials (random sampler, policy none)")
     t = time.perf_counter()
@@ -146,7 +81,7 @@ def run_item(
     usable = list(policies) if budgets else [p for p in policies if not budget_bound(p, DEFAULT_PARAMS.get(p))]
     replayed = [p for p in usable if p != "plain"]  # in a replay the sampler is random: plain is none
     log(f"[{item.study}] replaying {', '.join(replayed)} over {item.orders + 1} orders")
-    rec = _replay.load_recording(storage_url, record_name(spec), budgets)
+    rec = load_recording(storage_url, record_name(spec), budgets)
     outcome.replay = _replay.replay(rec, replayed, n_orders=item.orders)
     files += _replay.write_replay(outcome.replay, folder)
     log(f"[{item.study}] RQ1 report")
@@ -160,7 +95,7 @@ def run_item(
         )
         outcome.compare = _compare.collect(spec, usable, seeds, storage_url=storage_url, sampler="tpe")
         _compare.add_test_scores(outcome.compare, folder / "test_scores.json", log=log)
-        files += _compare.write_compare(outcome.compare, folder)
+        files += write_compare(outcome.compare, folder)
     outcome.files = files
     outcome.seconds = time.perf_counter() - t0
     return outcome
@@ -231,9 +166,9 @@ def reading(o: StudyOutcome) -> list[str]:
             if best is not None and none_best is not None:
                 gap = best - none_best if r.direction == "maximize" else none_best - best
                 acc = (
-                    f"; its median best feasible {best:.4g} is within the tolerance of none's {none_best:.4g}"
+                    f"; its median best feasible {fmt(best)} is within the tolerance of none's {fmt(none_best)}"
                     if gap >= -r.tolerance
-                    else f"; its median best feasible {best:.4g} falls short of none's {none_best:.4g} by more than "
+                    else f"; its median best feasible {fmt(best)} falls short of none's {fmt(none_best)} by more than "
                     f"the tolerance {r.tolerance:g}"
                 )
             out.append(
@@ -290,6 +225,12 @@ def _git() -> str:
         return "?"
 
 
+def _plan_row(it: Item) -> list[str]:
+    budget = f"{it.budget_metric} at the {it.feasible_share:.0%} quantile" if it.budget_metric else "file's budgets"
+    live = f"{it.compare_trials} x {it.seeds}" if it.compare_trials else MISSING
+    return [it.study, str(it.record_trials), f"1 + {it.orders}", budget, live]
+
+
 def write_results(
     outcomes: list[StudyOutcome],
     out: Path,
@@ -319,16 +260,13 @@ def write_results(
         "value `none` finds at the same seed. Test scores: the best feasible configuration retrained on "
         "train+validation, scored on the held-out test split.",
         "",
-        "| study | recorded trials | orders | budget (from the recording) | live trials x seeds |",
-        "|---|---|---|---|---|",
+        *markdown_table(
+            ["study", "recorded trials", "orders", "budget (from the recording)", "live trials x seeds"],
+            (_plan_row(it) for it in plan),
+        ),
     ]
-    for it in plan:
-        b = f"{it.budget_metric} at the {it.feasible_share:.0%} quantile" if it.budget_metric else "file's budgets"
-        live = f"{it.compare_trials} x {it.seeds}" if it.compare_trials else "-"
-        md.append(f"| {it.study} | {it.record_trials} | 1 + {it.orders} | {b} | {live} |")
     for o in outcomes:
         s = o.spec
-        budgets = ", ".join(f"{k} <= {v:g}" for k, v in o.budgets.items()) or "none"
         share = f" ({o.infeasible_share:.0%} of the recorded trials over it)" if o.infeasible_share is not None else ""
         sizes = ", ".join(f"{k} {v}" for k, v in o.sizes.items())
         md += [
@@ -336,7 +274,7 @@ def write_results(
             f"## {s.name}",
             "",
             f"{s.model} on {s.dataset.name} ({sizes}), {s.steps} steps, objective {s.objective.metrics[0]}; "
-            f"budgets: {budgets}{share}. Seeds: recording {s.seed}"
+            f"budgets: {fmt_budgets(o.budgets)}{share}. Seeds: recording {s.seed}"
             + (f", live comparison {', '.join(map(str, o.compare.seeds))}" if o.compare is not None else "")
             + f". Took {o.seconds / 60:.1f} min (recording {o.record_s:.0f} s).",
             "",
@@ -346,14 +284,14 @@ def write_results(
             "",
             "### RQ1: what drives each system metric",
             "",
-            markdown_table(importance_table(o.report)),
+            records_table(importance_table(o.report)),
             "",
             f"Figures: [importance]({s.name}/rq1_importance.html), "
             + ", ".join(f"[{m.metric}]({s.name}/rq1_{m.metric}.html)" for m in o.report.metrics),
             "",
             "### RQ2: replay over the recording",
             "",
-            markdown_table(replay_table(o.replay)),
+            records_table(replay_table(o.replay)),
             "",
         ]
         if o.compare is not None:
@@ -361,7 +299,7 @@ def write_results(
             md += [
                 "### RQ2: live comparison (TPE)",
                 "",
-                markdown_table(policy_table(o.compare)),
+                records_table(policy_table(o.compare)),
                 "",
                 "Figures: " + ", ".join(f"[{f}]({s.name}/{f}.html)" for f in figs) + f"; raw: [{s.name}/compare.csv]"
                 f"({s.name}/compare.csv), [{s.name}/replay.csv]({s.name}/replay.csv)",

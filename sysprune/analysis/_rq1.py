@@ -34,21 +34,20 @@ from sysprune.analysis._stats import NA
 from sysprune.storage._step_table import MetricStore
 from sysprune.analysis._trials import load_study
 from sysprune.analysis import _figures
-from sysprune.analysis._compare import markdown_table
+from sysprune.analysis._page import write_page
 
-#: Metrics fixed by the architecture (measured at the pre-training probe, step 0 and the last step).
-STRUCTURAL = ("n_params", "model_bytes", "infer_ms", "infer_ms_lo", "infer_ms_hi", "model_mem_mb")
 MIN_TRIALS = 5
 
 
 def is_system(metric: str) -> bool:
     m = METRICS.get(metric)
-    return m is not None and m.kind != "learning"
+    return m is not None and m.is_system
 
 
 def is_structural(metric: str) -> bool:
+    """Fixed by the architecture (measured at the pre-training probe and the last step): kind ``structural``."""
     m = METRICS.get(metric)
-    return metric in STRUCTURAL or (m is not None and m.kind == "structural")
+    return m is not None and m.kind == "structural"
 
 
 def target_label(metric: str) -> str:
@@ -184,24 +183,16 @@ def write_report(rep: StudyReport, out_dir: Path, df=None) -> list[Path]:
     for m in rep.metrics:
         figs.append(_figures.write_html(_metric_figure(rep, m, df, trials), out_dir / f"rq1_{m.metric}.html"))
     states = ", ".join(f"{v} {k.lower()}" for k, v in sorted(rep.states.items()))
-    md = [
-        f"# {rep.study_name}: what drives each system metric (RQ1)",
-        "",
-        f"Trials: {states} (all with a value of the metric are used, pruned and failed included"
-        + (f"; {rep.n_directions} objectives" if rep.n_directions > 1 else "")
-        + "). "
+    objectives = f"; {rep.n_directions} objectives" if rep.n_directions > 1 else ""
+    intro = (
+        f"Trials: {states} (all with a value of the metric are used, pruned and failed included{objectives}). "
         "Cells: fANOVA importance — the share of the target's variance a hyperparameter explains alone "
         "(not normalised). **Bold**: above the noise floor (the largest importance fANOVA gives the same target "
         "permuted at random across trials); the rest is indistinguishable from noise. Targets: cumulative metrics "
-        "as cost per step, structural ones at their first measurement, other level metrics at step 0.",
-        "",
-        markdown_table(importance_table(rep)),
-        "",
-        "Figures: " + ", ".join(f"[{p.stem}]({p.name})" for p in figs),
-        "",
-    ]
-    (out_dir / "rq1.md").write_text("\n".join(md))
-    return [out_dir / "rq1.md", *figs]
+        "as cost per step, structural ones at their first measurement, other level metrics at step 0."
+    )
+    title = f"{rep.study_name}: what drives each system metric (RQ1)"
+    return [write_page(out_dir / "rq1.md", title, intro, importance_table(rep), figs), *figs]
 
 
 def _importance_figure(rep: StudyReport):

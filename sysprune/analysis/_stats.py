@@ -10,10 +10,15 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sysprune.analysis._trials import TrialRow, completion_order
+import numpy as np
 
+from sysprune.analysis._trials import TrialRow, completion_order
+from sysprune.metrics._format import MISSING, fmt
+
+#: A compute-to-target (or a saving) that was never reached: ranks below every number, is never one.
 NOT_REACHED = "not reached"
-NA = "n/a"
+#: Nothing measured, or a saving whose reference itself did not reach the target: the one spelling of "missing".
+NA = MISSING
 
 
 @dataclass(frozen=True)
@@ -31,26 +36,37 @@ class Spread:
         if self.median is None:
             return NA
         if self.n == 1:
-            return _g(self.median, digits)
-        return f"{_g(self.median, digits)} [{_g(self.q1, digits)}, {_g(self.q3, digits)}]"
+            return _shown(self.median, digits)
+        return f"{_shown(self.median, digits)} [{_shown(self.q1, digits)}, {_shown(self.q3, digits)}]"
 
 
-def _g(x: float | None, digits: int = 3) -> str:
+def _shown(x: float | None, digits: int = 3) -> str:
+    """:func:`~sysprune.metrics._format.fmt`, with an infinite compute-to-target shown as :data:`NOT_REACHED`."""
+    if x is not None and x == math.inf:
+        return NOT_REACHED
+    return fmt(x, digits)
+
+
+def times(x: float | str | None) -> str:
+    """A ratio of compute as ``"2.50x"`` (``"inf"``: the other needed none); a label such as NOT_REACHED as is;
+    ``None`` (nothing measured) :data:`NA`."""
     if x is None:
         return NA
-    if math.isinf(x):
-        return NOT_REACHED if x > 0 else "-inf"
-    return f"{x:.{digits}g}"
+    if isinstance(x, str):
+        return x
+    return "inf" if math.isinf(x) else f"{x:.2f}x"
 
 
-def _quantile(sorted_xs: Sequence[float], q: float) -> float:
-    """Linear interpolation between order statistics (numpy's default), exact for inf endpoints."""
-    pos = (len(sorted_xs) - 1) * q
-    lo, hi = math.floor(pos), math.ceil(pos)
-    a, b = sorted_xs[lo], sorted_xs[hi]
-    if lo == hi or a == b:
-        return a
-    return a + (b - a) * (pos - lo)
+def quantile(xs: Sequence[float], q: float) -> float:
+    """numpy's default (linear) quantile of ``xs``; an interpolation that reaches toward an infinite order statistic
+    is that infinity, ``-inf`` first (numpy's arithmetic gives NaN for ``inf - inf``)."""
+    lo = float(np.quantile(xs, q, method="lower"))
+    if math.isinf(lo):
+        return lo
+    hi = float(np.quantile(xs, q, method="higher"))
+    if lo == hi or math.isinf(hi):
+        return hi
+    return float(np.quantile(xs, q))
 
 
 def spread(values: Sequence[float | None]) -> Spread:
@@ -58,7 +74,7 @@ def spread(values: Sequence[float | None]) -> Spread:
     xs = sorted(float(v) for v in values if v is not None and not math.isnan(float(v)))
     if not xs:
         return Spread(0, None, None, None, None, None)
-    return Spread(len(xs), _quantile(xs, 0.5), _quantile(xs, 0.25), _quantile(xs, 0.75), xs[0], xs[-1])
+    return Spread(len(xs), quantile(xs, 0.5), quantile(xs, 0.25), quantile(xs, 0.75), xs[0], xs[-1])
 
 
 def better(a: float, b: float, direction: str) -> bool:
@@ -141,17 +157,11 @@ class SavingSummary:
     def fmt(self) -> str:
         if self.n == 0:
             return NA
-        parts = [_s(self.median)]
+        parts = [times(self.median)]
         if self.n > 1:
-            parts.append(f"[{_s(self.q1)}, {_s(self.q3)}]")
+            parts.append(f"[{times(self.q1)}, {times(self.q3)}]")
         parts.append(f"({self.reached}/{self.n} reached)")
         return " ".join(parts)
-
-
-def _s(x: float | str) -> str:
-    if isinstance(x, str):
-        return x
-    return "inf" if math.isinf(x) else f"{x:.2f}x"
 
 
 def summarise_savings(savings: Sequence[float | str]) -> SavingSummary:
@@ -164,14 +174,11 @@ def summarise_savings(savings: Sequence[float | str]) -> SavingSummary:
     if not usable:
         return SavingSummary(0, 0, NA, NA, NA)
     reached = [s for s in usable if not isinstance(s, str)]
-    ranked: list[float | str] = [NOT_REACHED] * (len(usable) - len(reached)) + sorted(reached)
+    # NOT_REACHED ranks below every number: -inf, which quantile() never interpolates into a number.
+    ranked = [-math.inf] * (len(usable) - len(reached)) + reached
 
     def q(p: float) -> float | str:
-        pos = (len(ranked) - 1) * p
-        lo, hi = math.floor(pos), math.ceil(pos)
-        a, b = ranked[lo], ranked[hi]
-        if isinstance(a, str) or isinstance(b, str):
-            return NOT_REACHED
-        return a if lo == hi else a + (b - a) * (pos - lo)
+        value = quantile(ranked, p)
+        return NOT_REACHED if value == -math.inf else value
 
     return SavingSummary(len(usable), len(reached), q(0.5), q(0.25), q(0.75))

@@ -8,15 +8,17 @@ step, else the median per-step cost of the completed trials (a trial pruned befo
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import Counter
 from collections.abc import Mapping
 
 import optuna
+from optuna.trial import TrialState
 
 from sysprune import _compat
+from sysprune._attrs import STUDY_STEPS
 from sysprune.analysis._trials import TrialRow, rows_of
+from sysprune.metrics._format import fmt, nan_to_none
 from sysprune.storage._step_table import store_for
 
 
@@ -32,7 +34,7 @@ def _step_costs(study: optuna.Study) -> dict[int, tuple[int, float | None]]:
     for number, g in df.groupby("trial_number"):
         last = g.loc[g["step"].idxmax()]
         cpu = last.get("cpu_s")
-        out[int(number)] = (int(last["step"]), None if cpu is None or math.isnan(cpu) else float(cpu))
+        out[int(number)] = (int(last["step"]), nan_to_none(cpu))
     return out
 
 
@@ -65,10 +67,33 @@ def pruning_cut(
     return seconds, skipped
 
 
+def outcome_lines(study: optuna.Study, shown_url: str) -> list[str]:
+    """What the study holds now: its trials by state, the best trial (or the Pareto front), where it is stored
+    (``shown_url``: the storage URL as messages show it, its password masked)."""
+    trials = study.get_trials(deepcopy=False)
+    n = Counter(t.state for t in trials)
+    lines = [
+        f"study {study.study_name!r}: {len(trials)} trials ({n[TrialState.COMPLETE]} complete, "
+        f"{n[TrialState.PRUNED]} pruned, {n[TrialState.FAIL]} failed)"
+    ]
+    try:
+        if len(study.directions) == 1:
+            bt = study.best_trial
+            lines.append(f"best trial #{bt.number}: {fmt(bt.value)}  params {bt.params}")
+        else:
+            lines.append(f"pareto front: trials {[t.number for t in study.best_trials]}")
+    except ValueError:
+        lines.append("no feasible completed trial yet")
+    lines.append(
+        f"results: {shown_url}  (per-step metrics: sysprune.load_step_metrics({shown_url!r}, {study.study_name!r}))"
+    )
+    return lines
+
+
 def run_summary(study: optuna.Study, n_steps: int | None = None) -> list[str]:
     """The summary lines (compute, trials by state and prune reason, pruning's cut)."""
     rows = rows_of(study)
-    n_steps = n_steps if n_steps is not None else study.user_attrs.get("steps")
+    n_steps = n_steps if n_steps is not None else study.user_attrs.get(STUDY_STEPS)
     proc = [r.process_cpu for r in rows if r.process_cpu is not None]
     work = [r.worker_cpu for r in rows if r.worker_cpu is not None]
     total = sum(proc) + sum(work)

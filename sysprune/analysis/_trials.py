@@ -14,14 +14,12 @@ import optuna
 from optuna.trial import TrialState
 
 from sysprune import _attrs
-from sysprune.study._compute import PROCESS_CPU, PROCESS_WALL, WORKER_CPU, trial_compute
+from sysprune._attrs import PROCESS_CPU, PROCESS_WALL, WORKER_CPU
+from sysprune.study._compute import trial_compute
 from sysprune.metrics._registry import metric_names as vocabulary
 from sysprune.pruners import budget_constraints
 from sysprune.study._open import make_storage
 from sysprune.spec import SpecError
-
-#: prune_detail["rule"] of a hard cap (the runner writes it), beside the pruners' budget/curve/intermediate.
-HARD_CAP = "hard_cap"
 
 
 @dataclass
@@ -78,9 +76,6 @@ def row_of(t: optuna.trial.FrozenTrial, metric_names: tuple[str, ...] = ()) -> T
     if t.state == TrialState.PRUNED:
         rule = detail.get("rule") if isinstance(detail, dict) else None
         rule = rule or "unknown"
-    last_step = t.user_attrs.get("last_step")
-    if last_step is None and t.intermediate_values:
-        last_step = max(t.intermediate_values)
     names = vocabulary() + tuple(metric_names)
     return TrialRow(
         number=t.number,
@@ -90,7 +85,7 @@ def row_of(t: optuna.trial.FrozenTrial, metric_names: tuple[str, ...] = ()) -> T
         values=values,
         constraints={k: float(v) for k, v in budget_constraints(t).items()},
         rule=rule,
-        last_step=last_step,
+        last_step=t.last_step,
         compute=trial_compute(t),
         process_cpu=_num(t.user_attrs.get(PROCESS_CPU)),
         worker_cpu=_num(t.user_attrs.get(WORKER_CPU)),

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from sysprune._attrs import CONSTRAINT_PREFIX
 from sysprune.metrics import _format
-from sysprune.metrics._format import metric_label, with_unit
+from sysprune.metrics._format import MISSING, markdown_table, metric_label, with_unit
 from sysprune.dashboard._curves import TrialCurves
 
 NOTE_HEADING = "### sysprune"
@@ -40,12 +40,6 @@ def _cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def _table(header: Sequence[str], align: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return lines
-
-
 def _budget_rows(t: TrialCurves, budgets: Mapping[str, float]) -> list[list[str]]:
     constrained = {k[len(CONSTRAINT_PREFIX) :]: v for k, v in t.constraints.items() if k.startswith(CONSTRAINT_PREFIX)}
     other = {k: v for k, v in t.constraints.items() if not k.startswith(CONSTRAINT_PREFIX)}
@@ -63,7 +57,7 @@ def _budget_rows(t: TrialCurves, budgets: Mapping[str, float]) -> list[list[str]
             ]
         )
     for key, c in other.items():
-        rows.append([_cell(key), "—", "—", fmt(c), "violated" if c > 0 else "satisfied"])
+        rows.append([_cell(key), MISSING, MISSING, fmt(c), "violated" if c > 0 else "satisfied"])
     return rows
 
 
@@ -84,7 +78,7 @@ def trial_note(t: TrialCurves, budgets: Mapping[str, float]) -> str:
     rows = _budget_rows(t, budgets)
     if rows:
         lines += ["**Budgets** (constraint = value − budget; above 0 is over budget)", ""]
-        lines += _table(["metric", "budget", "final value", "constraint", "verdict"], "lrrrl", rows)
+        lines += markdown_table(["metric", "budget", "final value", "constraint", "verdict"], rows, align="lrrrl")
     else:
         lines.append("**Budgets:** none set for this study.")
     lines.append("")
@@ -92,7 +86,7 @@ def trial_note(t: TrialCurves, budgets: Mapping[str, float]) -> str:
     if t.steps and metrics:
         lines += [f"**Step metrics** (full precision in the artifact `{artifact_filename(t.number)}`)", ""]
         table_rows = [[str(step), *(fmt(row.get(m)) for m in metrics)] for step, row in t.steps.items()]
-        lines += _table(["step", *map(metric_label, metrics)], "r" * (len(metrics) + 1), table_rows)
+        lines += markdown_table(["step", *map(metric_label, metrics)], table_rows, align="r" * (len(metrics) + 1))
     else:
         lines.append("**Step metrics:** none recorded.")
     missing = [m for m in t.recorded_names() if m not in metrics]
@@ -147,7 +141,7 @@ def study_note(
         ]
         if len(pruned) > _MAX_PRUNED_ROWS:
             lines += [f"(the last {_MAX_PRUNED_ROWS} of {len(pruned)})", ""]
-        lines += _table(["trial", "step", "reason"], "rrl", rows)
+        lines += markdown_table(["trial", "step", "reason"], rows, align="rrl")
     return "\n".join(lines) + "\n"
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
+from sysprune._attrs import STUDY_BUDGETS
 from sysprune._logging import get_logger
 from sysprune.metrics._registry import METRICS, check_metric_name, system_metric_names
 from sysprune import _compat
@@ -43,7 +44,7 @@ from sysprune.dashboard._notes import NOTE_HEADING, artifact_filename, steps_csv
 _logger = get_logger(__name__)
 
 #: Study user attribute the publisher reads budgets from when none are passed: ``{metric: budget}``.
-STUDY_BUDGETS_ATTR = "budgets"
+STUDY_BUDGETS_ATTR = STUDY_BUDGETS
 _ARTIFACT_NAMESPACE = uuid.UUID("6f1f4c52-0d7e-4c55-9b52-3d1b8f0a7c11")
 #: Above this many unread trials, read the whole study's steps in one query instead of one query per trial.
 _BULK_READ = 8

@@ -1,4 +1,5 @@
-"""How numbers, units and missing values are written, the same way in reasons, notes, figures and the store.
+"""How numbers, units, budgets, missing values and tables are written: one definition each, the same in reasons,
+notes, figures, reports, the command's output and the store.
 
 Two rules for non-numbers, each with its own purpose:
 
@@ -11,17 +12,32 @@ Two rules for non-numbers, each with its own purpose:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sysprune.metrics._registry import METRICS
+from sysprune.metrics._registry import METRICS, unit_suffix
 
-#: How a missing value reads in a reason line, a note or a table cell.
+__all__ = [
+    "MISSING",
+    "finite_or_none",
+    "fmt",
+    "fmt_budgets",
+    "markdown_table",
+    "metric_label",
+    "nan_to_none",
+    "records_table",
+    "unit_of",
+    "unit_suffix",
+    "with_unit",
+]
+
+#: How a missing value reads in a reason line, a note, a table cell or the command's output.
 MISSING = "—"
 
 
-def fmt(value: Any) -> str:
-    """A number as people read it: whole numbers whole, at least 1000 to one decimal, others to 4 significant
-    digits; ``None`` is :data:`MISSING`. Anything else is ``str()``."""
+def fmt(value: Any, digits: int = 4) -> str:
+    """A number as people read it: whole numbers whole, at least 1000 to one decimal, others to ``digits``
+    significant digits; ``None`` is :data:`MISSING`. Anything else is ``str()``."""
     if value is None:
         return MISSING
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -33,19 +49,33 @@ def fmt(value: Any) -> str:
         return str(int(v))
     if abs(v) >= 1000:
         return f"{v:.1f}"
-    return f"{v:.4g}"
+    return f"{v:.{digits}g}"
+
+
+def fmt_budgets(budgets: Mapping[str, float]) -> str:
+    """``"infer_ms <= 0.05, model_bytes <= 200000"``; ``"none"`` when there are none."""
+    return ", ".join(f"{metric} <= {fmt(budget)}" for metric, budget in budgets.items()) or "none"
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], *, align: str = "") -> list[str]:
+    """The lines of a GitHub Markdown table. ``align`` has one letter per column; ``r`` right-aligns it."""
+    rule = "|" + "".join("---:|" if a == "r" else "---|" for a in align.ljust(len(header), "l")[: len(header)])
+    return ["| " + " | ".join(header) + " |", rule, *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def records_table(records: Sequence[Mapping[str, str]]) -> str:
+    """A Markdown table of one record per row: the columns in order of first appearance, a key a record lacks an
+    empty cell; ``""`` for no records."""
+    if not records:
+        return ""
+    columns = list(dict.fromkeys(k for r in records for k in r))
+    return "\n".join(markdown_table(columns, ([r.get(c, "") for c in columns] for r in records)))
 
 
 def unit_of(metric: str) -> str:
     """The metric's unit (``"1"`` for a count or a ratio, and for a metric outside the vocabulary)."""
     m = METRICS.get(metric)
     return m.unit if m is not None else "1"
-
-
-def unit_suffix(metric: str) -> str:
-    """``" ms"`` for a metric with a unit, nothing for a count (``n_params``)."""
-    unit = unit_of(metric)
-    return "" if unit == "1" else f" {unit}"
 
 
 def with_unit(metric: str, value: Any) -> str:

@@ -11,7 +11,7 @@ Structural metrics (kind ``structural`` in :mod:`sysprune.metrics._registry`):
 ``infer_ms``
     per-sample latency: the median over ``repeats`` timed calls on one batch (after one untimed warm-up), divided
     by the batch size; ``infer_ms_lo`` / ``infer_ms_hi`` bound that median with a distribution-free ~95 %
-    confidence interval from the repeats' order statistics (:func:`median_ci`).
+    confidence interval from the repeats' order statistics (:func:`sysprune.metrics._interval.median_interval`).
 ``n_params``, ``model_bytes``
     trainable parameters and the bytes of the serialised model (``torch.save(state_dict)``; ``pickle`` of a
     scikit-learn estimator, whose parameters are its learned floating-point arrays: ``coef_``, ``coefs_``, ...).
@@ -28,7 +28,6 @@ A scikit-learn estimator cannot be probed before it is fitted: its structural me
 
 from __future__ import annotations
 
-import math
 import os
 import pickle
 import statistics
@@ -37,6 +36,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from sysprune.metrics._interval import median_interval
 from sysprune.metrics._monitor import ProcessMonitor, read_status_mb, reset_peak_rss
 
 _MIB = float(2**20)
@@ -61,26 +61,6 @@ _STATE_TENSORS: dict[str, Callable[[Mapping[str, Any]], int]] = {
 # ------------------------------------------------------------------------------------------------ pure helpers
 
 
-def median_ci(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
-    """A distribution-free confidence interval of the median of ``values`` from their order statistics.
-
-    The interval ``[x_(k), x_(n+1-k)]`` (1-based, sorted) covers the true median with probability
-    ``1 - 2 P(B <= k-1)``, ``B ~ Binomial(n, 1/2)``; ``k`` is the largest index reaching ``confidence``. With
-    fewer than 6 values no index reaches 95 % and the interval is ``[min, max]`` (93.75 % for 5 values).
-    """
-    xs = sorted(values)
-    n = len(xs)
-    if n == 0:
-        raise ValueError("median_ci needs at least one value, got none")
-    k = 1
-    for j in range(1, (n + 1) // 2 + 1):
-        below = sum(math.comb(n, i) for i in range(j)) / 2**n  # P(B <= j-1)
-        if 1 - 2 * below < confidence:
-            break
-        k = j
-    return xs[k - 1], xs[n - k]
-
-
 def latency_ms(infer: Callable[[Any], Any], X: Any, repeats: int, *, warmup: int = 1) -> dict[str, float]:
     """Per-sample inference latency (ms) of ``infer(X)``: median of ``repeats`` timed calls after ``warmup``
     untimed ones, with its ~95 % confidence interval (``infer_ms``, ``infer_ms_lo``, ``infer_ms_hi``)."""
@@ -92,7 +72,7 @@ def latency_ms(infer: Callable[[Any], Any], X: Any, repeats: int, *, warmup: int
         t = time.perf_counter()
         infer(X)
         per_sample.append((time.perf_counter() - t) * 1e3 / n)
-    lo, hi = median_ci(per_sample)
+    lo, hi, _ = median_interval(per_sample)
     return {"infer_ms": statistics.median(per_sample), "infer_ms_lo": lo, "infer_ms_hi": hi}
 
 

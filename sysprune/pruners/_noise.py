@@ -24,11 +24,11 @@ as noisy too (with the default :class:`NoiseModel`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sysprune._validation import Integer, ListOf, Real, check_params
+from sysprune._validation import Integer, Real, check_params
+from sysprune.metrics._format import finite_or_none
 
 #: ``Breach.rule`` values.
 RULE_EXACT = "exact"  # an exact metric: one reading over budget
@@ -107,10 +107,10 @@ def readings_of(
         if min_step is not None and step < min_step:
             continue
         row = steps[step]
-        value = _finite(row.get(metric))
+        value = finite_or_none(row.get(metric))
         if value is None:
             continue
-        out.append(Reading(step, value, _finite(row.get(lo_name))))
+        out.append(Reading(step, value, finite_or_none(row.get(lo_name))))
     return out
 
 
@@ -166,38 +166,3 @@ def settled_value(metric: str, final: float, budget: float, steps: Mapping[int, 
         return final
     breach = confident_breach(readings, budget, noise)
     return breach.value if breach is not None else min(final, budget)
-
-
-def median_interval(samples: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """``(lo, hi, coverage)``: a distribution-free interval of the median from order statistics.
-
-    The narrowest symmetric pair ``(x_(j), x_(n+1-j))`` of the sorted samples whose coverage
-    ``1 - 2 P(Binomial(n, 1/2) <= j - 1)`` is at least ``confidence``; with too few samples for that (n <= 5 at
-    95 %), the widest pair (the minimum and maximum) and its lower coverage. E.g. 5 repeats: (min, max), 93.75 %.
-    """
-    xs = sorted(float(x) for x in samples)
-    n = len(xs)
-    check_params(
-        "median_interval",
-        {"samples": ListOf(Real(finite=False)), "confidence": Real(0.0, 1.0, low_open=True, high_open=True)},
-        {"samples": xs, "confidence": confidence},
-    )
-    best_j, best_cov = 1, _coverage(n, 1)
-    for j in range(2, n // 2 + 1):
-        cov = _coverage(n, j)
-        if cov < confidence:
-            break
-        best_j, best_cov = j, cov
-    return xs[best_j - 1], xs[n - best_j], best_cov
-
-
-def _coverage(n: int, j: int) -> float:
-    tail = sum(math.comb(n, i) for i in range(j)) / 2.0**n
-    return 1.0 - 2.0 * tail
-
-
-def _finite(value: float | None) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None

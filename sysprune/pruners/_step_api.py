@@ -26,12 +26,10 @@ from sysprune import _compat
 from sysprune._validation import AnyOf, Constraint, Exactly, InstanceOf, Integer, MappingOf, Text, check, check_params
 from sysprune.exceptions import InvalidArgument
 from sysprune.metrics._format import nan_to_none
+from sysprune.metrics._registry import PRETRAIN_STEP as _PRETRAIN_STEP
 from sysprune.pruners import _steps
 from sysprune.pruners._reasons import builtin_decision, collect, record_decision
-
-_MAX_NAME = 64  # the store's metric column
-#: The pre-training probe's step (``sysprune.PRETRAIN_STEP``).
-_PRETRAIN_STEP = -1
+from sysprune.storage._step_table import METRIC_NAME_MAX as _MAX_NAME
 
 
 class _Measurement(Constraint):

@@ -1,7 +1,8 @@
 """sysprune's lock on a study database: short, bounded pieces of work that concurrent workers must not interleave.
 
 PostgreSQL: a session advisory lock (released by the server when its holder's connection drops). SQLite: an
-exclusive ``flock`` on ``<database>-sysprune.lock`` beside the file (released by the kernel when its holder dies).
+exclusive ``flock`` on ``<database>-sysprune.lock`` beside the file, taken with ``filelock`` (released by the kernel
+when its holder dies).
 Held to create the schema and a study (N workers started at once on a new database), and to claim a trial slot.
 """
 
@@ -9,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 
@@ -38,26 +37,21 @@ def database_lock(url: str, engine: Any = None) -> Iterator[None]:
     except (sqlalchemy.exc.ArgumentError, ValueError):  # make_storage says why (ValueError: a port not a number)
         backend = database = None
     if backend == "sqlite":
-        db = database
-        if not db or db == ":memory:" or db.startswith("file:"):
+        if not database or database == ":memory:" or database.startswith("file:"):
             yield
             return
-        import fcntl
+        from filelock import FileLock  # only SQLite databases take a file lock
 
-        path = Path(db + "-sysprune.lock")
+        lock = FileLock(database + "-sysprune.lock", mode=0o644)  # flock: the kernel drops it with its holder
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            lock.acquire()
         except OSError:  # a folder that cannot be created: make_storage says why
-            fd = None
-        if fd is None:
             yield
             return
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
-            os.close(fd)  # releases the flock
+            lock.release()
         return
     if backend == "postgresql":
         own = engine is None

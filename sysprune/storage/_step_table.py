@@ -25,8 +25,10 @@ time differs, and readers keep only rows whose trial id is a current trial of th
 
 from __future__ import annotations
 
+import abc
 import datetime
 import functools
+from dataclasses import dataclass
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
     from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 TABLE_NAME = "sysprune_step_metrics"
+#: The width of the table's metric column: ``sysprune.report`` refuses a longer metric name.
+METRIC_NAME_MAX = 64
 
 _meta = sa.MetaData()
 step_metrics = sa.Table(
@@ -57,7 +61,7 @@ step_metrics = sa.Table(
     sa.Column("trial_id", sa.Integer, nullable=False),
     sa.Column("trial_number", sa.Integer, nullable=False),
     sa.Column("step", sa.Integer, nullable=False),
-    sa.Column("metric", sa.String(64), nullable=False),
+    sa.Column("metric", sa.String(METRIC_NAME_MAX), nullable=False),
     sa.Column("value", sa.Float, nullable=True),
     sa.UniqueConstraint("trial_id", "step", "metric", name="uq_sysprune_step_metric"),
     sa.Index("ix_sysprune_step_metrics_study", "study_name", "trial_number"),
@@ -79,6 +83,21 @@ _created: set[str] = set()
 _claimed: set[tuple[str, int, Any]] = set()
 
 
+def create_table(url: str) -> None:
+    """Create ``sysprune_step_metrics`` in the database of ``url`` if it is not there yet. The runner calls it under
+    the database lock, so that N workers starting on a new database do not race to create it at their first step;
+    it keeps no connection open (the process that calls it may never write a step)."""
+    if url in _created:
+        return
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    tune_sqlite_engine(engine)
+    try:
+        _meta.create_all(engine, checkfirst=True)
+    finally:
+        engine.dispose()
+    _created.add(url)
+
+
 def _wide(long: "pd.DataFrame") -> "pd.DataFrame":
     """Long rows ``(trial_number, step, metric, value)`` → one row per (trial_number, step), one column per metric
     (the vocabulary's, then custom ones by name; ``NaN`` = missing or not recorded)."""
@@ -98,7 +117,46 @@ def _wide(long: "pd.DataFrame") -> "pd.DataFrame":
     return wide.astype({"trial_number": "int64", "step": "int64"})
 
 
-class MetricStore:
+@dataclass(frozen=True)
+class _StepKey:
+    """Which step of which trial a write is for."""
+
+    study_name: str
+    trial_id: int
+    trial_number: int
+    step: int
+    trial_start: datetime.datetime | None
+
+
+class _StepStore(abc.ABC):
+    """What both stores share: one step's metrics written at once, NaN stored as missing, the first value per
+    metric kept (as ``optuna.Trial.report`` does)."""
+
+    def write_step(
+        self,
+        *,
+        study_name: str,
+        trial_id: int,
+        trial_number: int,
+        step: int,
+        metrics: Mapping[str, float | None],
+        trial_start: datetime.datetime | None = None,
+    ) -> None:
+        """Write one step's metrics in one transaction or storage call (the first value per metric wins).
+
+        ``trial_start`` (the trial's ``datetime_start``) completes the trial's identity: a study deleted and
+        re-created in this process reuses trial ids, and its trials must not keep the old trials' rows.
+        """
+        values = {name: nan_to_none(value) for name, value in metrics.items()}
+        if values:
+            self._write(_StepKey(study_name, trial_id, trial_number, int(step), trial_start), values)
+
+    @abc.abstractmethod
+    def _write(self, key: _StepKey, values: dict[str, float | None]) -> None:
+        """Store ``values`` (at least one) of the step ``key`` names, keeping any value already stored."""
+
+
+class MetricStore(_StepStore):
     """Per-step metrics in the ``sysprune_step_metrics`` table of the database behind one SQLAlchemy URL."""
 
     def __init__(self, url: str) -> None:
@@ -116,11 +174,6 @@ class MetricStore:
 
             self._insert = postgres_insert
 
-    def _ensure_table(self) -> None:
-        if self.url not in _created:
-            _meta.create_all(self._engine, checkfirst=True)
-            _created.add(self.url)
-
     def _has_table(self) -> bool:
         if self.url in _created:
             return True
@@ -130,46 +183,26 @@ class MetricStore:
         _created.add(self.url)  # it exists: nothing to create, nothing to look up again
         return True
 
-    def write_step(
-        self,
-        *,
-        study_name: str,
-        trial_id: int,
-        trial_number: int,
-        step: int,
-        metrics: Mapping[str, float | None],
-        trial_start: datetime.datetime | None = None,
-    ) -> None:
-        """Write one step's metrics in one transaction (the first value per metric wins).
+    def _ensure_table(self) -> None:
+        if self.url not in _created:
+            _meta.create_all(self._engine, checkfirst=True)
+            _created.add(self.url)
 
-        ``trial_start`` (the trial's ``datetime_start``) completes the trial's identity: a study deleted and
-        re-created in this process reuses trial ids, and its trials must not keep the old trials' rows.
-        """
-        rows = [
-            dict(
-                study_name=study_name,
-                trial_id=trial_id,
-                trial_number=trial_number,
-                step=int(step),
-                metric=name,
-                value=nan_to_none(value),
-            )
-            for name, value in metrics.items()
-        ]
-        if not rows:
-            return
+    def _write(self, key: _StepKey, values: dict[str, float | None]) -> None:
+        where = {"study_name": key.study_name, "trial_id": key.trial_id, "trial_number": key.trial_number}
+        rows = [{**where, "step": key.step, "metric": name, "value": value} for name, value in values.items()]
         self._ensure_table()
         stmt: sa.Insert
         if self._insert is not None:
             stmt = self._insert(step_metrics).values(rows).on_conflict_do_nothing()
         else:  # pragma: no cover
             stmt = step_metrics.insert().values(rows)
-        claim = (self.url, trial_id, trial_start)
+        claim = (self.url, key.trial_id, key.trial_start)
         with self._engine.begin() as conn:
             if claim not in _claimed:
                 # The trial-identity rule (module docstring): rows under this id that this process did not
                 # write belong to a deleted study's trial.
-                conn.execute(sa.delete(step_metrics).where(step_metrics.c.trial_id == trial_id))
+                conn.execute(sa.delete(step_metrics).where(step_metrics.c.trial_id == key.trial_id))
             conn.execute(stmt)
         _claimed.add(claim)
 
@@ -208,7 +241,7 @@ class MetricStore:
         return _wide(long.drop(columns="trial_id"))
 
 
-class AttrMetricStore:
+class AttrMetricStore(_StepStore):
     """Per-step metrics as trial system attributes (``sysprune:step:<step>``), for every storage but an RDB one.
 
     One storage call per step, through Optuna's public storage API, so whatever the storage shares (a journal
@@ -218,25 +251,12 @@ class AttrMetricStore:
     def __init__(self, storage: "optuna.storages.BaseStorage") -> None:
         self.storage = storage
 
-    def write_step(
-        self,
-        *,
-        study_name: str,
-        trial_id: int,
-        trial_number: int,
-        step: int,
-        metrics: Mapping[str, float | None],
-        trial_start: datetime.datetime | None = None,
-    ) -> None:
-        """Write one step's metrics in one storage call (the first value per metric wins)."""
-        if not metrics:
-            return
-        key = f"{STEP_ATTR_PREFIX}{int(step)}"
-        old = self.storage.get_trial_system_attrs(trial_id).get(key) or {}
-        merged = {name: nan_to_none(value) for name, value in metrics.items()}
-        merged.update(old)
+    def _write(self, key: _StepKey, values: dict[str, float | None]) -> None:
+        attr = f"{STEP_ATTR_PREFIX}{key.step}"
+        old = self.storage.get_trial_system_attrs(key.trial_id).get(attr) or {}
+        merged = {**values, **old}
         if merged != old:
-            self.storage.set_trial_system_attr(trial_id, key, merged)
+            self.storage.set_trial_system_attr(key.trial_id, attr, merged)
 
     def trial_steps(self, trial_id: int) -> Steps:
         return _steps_of(self.storage.get_trial_system_attrs(trial_id))

@@ -23,20 +23,20 @@ from typing import Any, Callable
 
 import optuna
 
-PROCESS_CPU = "process_cpu_s"
+from sysprune._attrs import PROCESS_CPU, WORKER_CPU
+from sysprune.metrics._format import nan_to_none
+
 _FINISHED = (
     optuna.trial.TrialState.COMPLETE,
     optuna.trial.TrialState.PRUNED,
     optuna.trial.TrialState.FAIL,
 )
-PROCESS_WALL = "process_wall_s"
-WORKER_CPU = "worker_cpu_s"
 
 
 def trial_compute(trial: optuna.trial.FrozenTrial) -> float | None:
     """``process_cpu_s + worker_cpu_s`` of a finished trial; ``None`` if neither was measured."""
-    raw = [trial.user_attrs.get(PROCESS_CPU), trial.user_attrs.get(WORKER_CPU)]
-    parts = [float(p) for p in raw if p is not None and not (isinstance(p, float) and math.isnan(p))]
+    measured = [nan_to_none(trial.user_attrs.get(PROCESS_CPU)), nan_to_none(trial.user_attrs.get(WORKER_CPU))]
+    parts = [p for p in measured if p is not None]
     return sum(parts) if parts else None
 
 

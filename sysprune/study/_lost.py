@@ -26,13 +26,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sysprune import _compat
 from sysprune import _attrs
+from sysprune._attrs import WORKER_ATTR
 from sysprune._logging import get_logger
 
 _log = get_logger(__name__)
 
 LOST = "worker lost"
 INTERRUPTED = "interrupted"  # + " (SIGINT)" / " (SIGTERM)"
-WORKER_ATTR = "sysprune:worker"
 
 
 def is_requeued(trial: FrozenTrial) -> bool:

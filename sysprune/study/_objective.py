@@ -100,7 +100,7 @@ class Objective:
         tp = None
         try:
             tp = TrialProcess(job, max_rss_mb=spec.trial.max_rss_mb, max_wall_s=spec.trial.max_wall_s)
-            trial.set_user_attr("process_start_s", round(tp.ready_s, 6))
+            trial.set_user_attr(_attrs.PROCESS_START, round(tp.ready_s, 6))
             for result in tp.steps():
                 # The latest measured value of each metric (structural ones are measured at step -1 and the last).
                 last = {**last, **{k: v for k, v in result.metrics.items() if v is not None or k not in last}}
@@ -150,9 +150,9 @@ class Objective:
             if tp is not None:
                 tp.close()
                 if tp.total_cpu_s is not None:  # the whole process's cost, for budget comparisons
-                    trial.set_user_attr("process_cpu_s", round(tp.total_cpu_s, 4))
+                    trial.set_user_attr(_attrs.PROCESS_CPU, round(tp.total_cpu_s, 4))
                 if tp.total_wall_s is not None:
-                    trial.set_user_attr("process_wall_s", round(tp.total_wall_s, 4))
+                    trial.set_user_attr(_attrs.PROCESS_WALL, round(tp.total_wall_s, 4))
         if not last:
             raise TrialProcessError("the trial process finished without reporting a step")
         _finalise(trial, last, spec.budgets, plain=plain)

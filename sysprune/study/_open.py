@@ -14,18 +14,13 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from sysprune import _attrs
+from sysprune._attrs import HISTORY_ATTR, IDENTITY_ATTR
 from sysprune.exceptions import StudyMismatch
 from sysprune.metrics._monitor import energy_available
 from sysprune.pruners import build_pruner
 from sysprune.spec import StudySpec, describe_diff, identity_diff, study_identity
 from sysprune.storage._open import mask_url
 from sysprune.storage._open import open_storage as make_storage
-
-
-IDENTITY_ATTR = "sysprune:identity"  # study user attr: sysprune.spec.study_identity of the run that created it
-
-
-HISTORY_ATTR = "sysprune:runs"  # study user attr: one entry per run (what was safe to change is recorded here)
 
 
 def make_sampler(spec: StudySpec, seed: int) -> optuna.samplers.BaseSampler:
@@ -87,17 +82,17 @@ def open_study(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(list(spec.objective.metrics))
-        study.set_user_attr("machine", machine_info())
+        study.set_user_attr(_attrs.STUDY_MACHINE, machine_info())
     if existing is None or unverified:
         # A new study, or one written before these fields were stored (or by plain Optuna): the full identity
         # now, so that later runs are checked on every field; what could not be checked is named in the history.
         study.set_user_attr(IDENTITY_ATTR, identity)
-        study.set_user_attr("budgets", dict(spec.budgets))
-        study.set_user_attr("pruner", {"policy": spec.pruner.policy, **spec.pruner.params})
-        study.set_user_attr("model", spec.model)
-        study.set_user_attr("dataset", spec.dataset.name)
-        study.set_user_attr("steps", spec.steps)
-        study.set_user_attr("seed", seed)
+        study.set_user_attr(_attrs.STUDY_BUDGETS, dict(spec.budgets))
+        study.set_user_attr(_attrs.STUDY_PRUNER, {"policy": spec.pruner.policy, **spec.pruner.params})
+        study.set_user_attr(_attrs.STUDY_MODEL, spec.model)
+        study.set_user_attr(_attrs.STUDY_DATASET, spec.dataset.name)
+        study.set_user_attr(_attrs.STUDY_STEPS, spec.steps)
+        study.set_user_attr(_attrs.STUDY_SEED, seed)
     history = list(study.user_attrs.get(HISTORY_ATTR, []))
     entry: dict[str, Any] = {
         "at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -119,10 +114,11 @@ def stored_identity(study: optuna.Study) -> dict[str, Any]:
     stored and are taken from the run that resumes it. A study made by plain Optuna has only what its trials say."""
     attrs = study.user_attrs
     stored = dict(attrs.get(IDENTITY_ATTR) or {})
-    if "budgets" not in stored and isinstance(attrs.get("budgets"), dict):
-        stored["budgets"] = attrs["budgets"]
-    if "pruner" not in stored and isinstance(attrs.get("pruner"), dict) and "policy" in attrs["pruner"]:
-        params = dict(attrs["pruner"])
+    budgets, pruner = attrs.get(_attrs.STUDY_BUDGETS), attrs.get(_attrs.STUDY_PRUNER)
+    if "budgets" not in stored and isinstance(budgets, dict):
+        stored["budgets"] = budgets
+    if "pruner" not in stored and isinstance(pruner, dict) and "policy" in pruner:
+        params = dict(pruner)
         stored["pruner"] = {"policy": params.pop("policy"), "params": params}
     if "search_space" not in stored:
         space = _space_of_trials(study.get_trials(deepcopy=False))

@@ -16,15 +16,12 @@ import optuna
 from optuna.trial import TrialState
 
 from sysprune._attrs import ERROR, PRUNE_REASON
+from sysprune.metrics._format import MISSING, fmt
 from sysprune.study._lost import is_requeued
 
 
-def _fmt(v: float | None) -> str:
-    return "-" if v is None else f"{v:.4g}"
-
-
 class Progress:
-    """An Optuna callback (or a :class:`sysprune.study._workers.TrialFeed` callback). ``total`` is the study's target
+    """An Optuna callback (or a :class:`sysprune.study._launch.TrialFeed` callback). ``total`` is the study's target
     number of trials."""
 
     def __init__(self, total: int, *, stream: IO[str] | None = None, tty: bool | None = None) -> None:
@@ -39,12 +36,12 @@ class Progress:
             try:
                 return f"pareto front {len(study.best_trials)}"
             except ValueError:
-                return "pareto front -"
+                return f"pareto front {MISSING}"
         try:
             bt = study.best_trial
         except ValueError:
-            return "best -"
-        return f"best {_fmt(bt.value)} (#{bt.number})"
+            return f"best {MISSING}"
+        return f"best {fmt(bt.value)} (#{bt.number})"
 
     def line(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> str:
         trials = study.get_trials(deepcopy=False)
@@ -57,7 +54,7 @@ class Progress:
         if why and trial.user_attrs.get(why):
             last += f" ({trial.user_attrs[why]})"
         elif trial.values is not None and len(trial.values) == 1:
-            last += f" {_fmt(trial.values[0])}"
+            last += f" {fmt(trial.values[0])}"
         return (
             f"[{self.done}/{self.total}] complete {c[TrialState.COMPLETE]} · pruned {c[TrialState.PRUNED]} · "
             f"failed {c[TrialState.FAIL] - lost}{f' · lost {lost}' if lost else ''} · {self.best(study)} · "

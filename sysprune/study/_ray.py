@@ -16,7 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sysprune.exceptions import RayUnavailable, SpecError
-from sysprune.study._workers import Callback, TrialFeed, WorkerConfig
+from sysprune.study._launch import TrialFeed
+from sysprune.study._workers import Callback, WorkerConfig
 from sysprune.study._workers import run_worker
 
 POLL_S = 1.0

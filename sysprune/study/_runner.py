@@ -20,8 +20,8 @@ from sysprune.storage._open import DEFAULT_STORAGE, ensure_sqlite_dir, mask_url 
 from sysprune.exceptions import StorageError, StudyMismatch  # noqa: F401 - importable from here
 from sysprune.spec import N_TRIALS, SEED, check_argument
 from sysprune._validation import Real, Text
-from sysprune.study import _workers
-from sysprune.datasets import prepare
+from sysprune.study import _launch, _workers
+from sysprune.study._dataset import prepare_dataset
 from sysprune.study._ray import run_on_ray
 
 _log = get_logger(__name__)
@@ -87,16 +87,7 @@ def run_study(
         check_argument("max_compute_s", max_compute_s, Real(low=0.0, low_open=True))
     max_compute_s = spec.max_compute_s if max_compute_s is None else max_compute_s
     since = datetime.datetime.now()  # the run's own trials (every worker's) count toward max_compute_s
-    d = spec.dataset
-    prepare(
-        d.name,
-        seed=seed,
-        subsample=d.subsample,
-        val_fraction=d.val_fraction,
-        test_fraction=d.test_fraction,
-        data_dir=data_dir,
-        cache_dir=cache_dir,
-    )
+    prepare_dataset(spec, seed, data_dir=data_dir, cache_dir=cache_dir)
     study, _ = _workers.open_for_workers(spec, storage_url, study_name, seed, n_trials=n_trials)
     with _workers.database_lock(storage_url):
         counted = _workers.count_in_storage(study)
@@ -120,8 +111,8 @@ def run_study(
         if ray_address is not None:
             run_on_ray(cfg, study, n_workers=workers, address=ray_address, callbacks=callbacks)
         elif len(cpu_sets) > 1:
-            feed = _workers.TrialFeed(study, callbacks)
-            _workers.launch([replace(cfg, cpus=c) for c in cpu_sets], poll=feed.poll)
+            feed = _launch.TrialFeed(study, callbacks)
+            _launch.launch([replace(cfg, cpus=c) for c in cpu_sets], poll=feed.poll)
         else:
             _workers.run_worker(cfg, callbacks, study=study)
     return RunResult(study, storage_url, todo, counted)

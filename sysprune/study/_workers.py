@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
-import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -35,11 +34,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sysprune import _compat
 from sysprune import _attrs
+from sysprune._attrs import TARGET_KEY, WORKER_ATTR, WORKERS_KEY
 from sysprune._logging import get_logger
 from sysprune._plugins import import_plugins
 from sysprune.storage._lock import database_lock
 from sysprune.study._lost import (
-    WORKER_ATTR,
     WorkerIdentity,
     fail_trial,
     install_lost_trial_callback,
@@ -48,29 +47,19 @@ from sysprune.study._lost import (
     recover_lost_trials,
     requeue,
 )
-from sysprune.exceptions import TooManyWorkers, WorkerFailed
+from sysprune.exceptions import TooManyWorkers
 from sysprune.spec import SpecError, StudySpec
-from sysprune.study._interrupts import (
-    EXIT_TERMINATED,
-    Terminated,
-    interrupted_reason,
-    raise_terminated,
-    signals_deferred,
-    signals_ignored,
-)
+from sysprune.study._interrupts import interrupted_reason, signals_deferred, signals_ignored
+from sysprune.study._interrupts import Terminated, raise_terminated  # noqa: F401 - importable from here (cli)
 from sysprune.study._objective import Objective
 from sysprune.study._open import make_sampler, open_study
-from sysprune.storage._step_table import MetricStore
-from sysprune.datasets import prepare
+from sysprune.storage._step_table import create_table
+from sysprune.study._dataset import prepare_dataset
 from sysprune.exceptions import TrialProcessError
 from sysprune.trial._forkserver import warm_up
 from sysprune.study._compute import ComputeBudget, WorkerCompute
-from sysprune._logging import enable_default_handler
 
 _log = get_logger(__name__)
-
-TARGET_KEY = "sysprune:n_trials"  # study system attr: the study's total of trials that count
-WORKERS_KEY = "sysprune:workers"  # study system attr: how many workers have registered
 
 Callback = Callable[[optuna.Study, FrozenTrial], None]
 
@@ -238,7 +227,7 @@ def open_for_workers(
     with database_lock(url):
         study, n_existing = open_study(spec, url, study_name, seed, n_trials=n_trials)
         install_lost_trial_callback(_compat.study_storage(study))
-        MetricStore(url)  # creates sysprune_step_metrics now, not concurrently at the first step of N workers
+        create_table(url)  # now, not concurrently at the first step of N workers
         lost = recover_lost_trials(study)
     if lost:
         _log.info(
@@ -266,16 +255,7 @@ def run_worker(
     started = datetime.datetime.now()
     spec = cfg.spec
     import_plugins(spec.plugins)  # a worker started by spawn or Ray: its registrations (a policy, a metric) first
-    d = spec.dataset
-    dataset_path = prepare(
-        d.name,
-        seed=cfg.seed,
-        subsample=d.subsample,
-        val_fraction=d.val_fraction,
-        test_fraction=d.test_fraction,
-        data_dir=cfg.data_dir,
-        cache_dir=cfg.cache_dir,
-    )
+    dataset_path = prepare_dataset(spec, cfg.seed, data_dir=cfg.data_dir, cache_dir=cfg.cache_dir)
     if cfg.cpus is not None:
         os.sched_setaffinity(0, cfg.cpus)  # before the fork server starts: it and every trial process inherit it
     if study is None:
@@ -312,104 +292,3 @@ def run_worker(
             _record_interrupt(claiming, e)
         raise
     return claiming.n_asked
-
-
-# ----------------------------------------------------------------------------------------- local worker processes
-
-
-def _die_with_parent(parent: int) -> None:
-    """Linux: SIGTERM this process when the launcher dies (even by kill -9), so no worker outlives it."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # pragma: no cover - not Linux
-        return
-    if os.getppid() != parent:  # the launcher died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
-
-
-def _worker_process(cfg: WorkerConfig, launcher: int, verbosity: int) -> None:
-    """Entry of a worker process started by :func:`launch` (multiprocessing, spawn)."""
-    signal.signal(signal.SIGTERM, raise_terminated)
-    optuna.logging.set_verbosity(verbosity)
-
-    enable_default_handler("DEBUG" if verbosity <= optuna.logging.DEBUG else "INFO")
-    import sys
-
-    try:
-        _die_with_parent(launcher)
-        run_worker(cfg)
-    except Terminated:
-        sys.exit(EXIT_TERMINATED)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except SpecError as e:  # e.g. the study file changed under a running study
-        print(f"sysprune: worker {os.getpid()}: error: {str(e).splitlines()[0]}", file=sys.stderr)
-        sys.exit(2)
-
-
-def launch(cfgs: Sequence[WorkerConfig], *, poll: Callable[[], None] | None = None, poll_s: float = 1.0) -> None:
-    """Run one worker process per config and wait for them, calling ``poll`` (progress) about every ``poll_s``.
-
-    Ctrl-C / SIGTERM: the workers record their running trials and stop; the exception is re-raised here.
-
-    Raises:
-        WorkerFailed: a worker ended with an error.
-    """
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    verbosity = optuna.logging.get_verbosity()
-    procs = [
-        ctx.Process(target=_worker_process, args=(cfg, os.getpid(), verbosity), name=f"sysprune-worker-{i}")
-        for i, cfg in enumerate(cfgs)
-    ]
-    for p in procs:
-        p.start()
-    try:
-        while any(p.is_alive() for p in procs):
-            for p in procs:
-                p.join(poll_s / len(procs))
-            if poll is not None:
-                poll()
-    except KeyboardInterrupt as e:
-        sig = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
-        with signals_ignored():
-            for p in procs:
-                if p.is_alive() and p.pid is not None:
-                    os.kill(p.pid, sig)
-            for p in procs:
-                p.join()
-        raise
-    if poll is not None:
-        poll()
-    failed = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode != 0]
-    if failed:
-        raise WorkerFailed("; ".join(f"worker {i} exited with status {code}" for i, code in failed))
-
-
-class TrialFeed:
-    """Calls ``callbacks`` (Optuna-style) once for each trial of ``study`` that finishes after it was made, as
-    read from the database: the trials of workers in other processes or on other machines included."""
-
-    _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-
-    def __init__(self, study: optuna.Study, callbacks: Sequence[Callback]) -> None:
-        self.study, self.callbacks = study, list(callbacks)
-        self.seen = {t.number for t in self._finished()}
-
-    def _finished(self) -> list[FrozenTrial]:
-        return _compat.unwrap_storage(_compat.study_storage(self.study)).get_all_trials(
-            _compat.study_id(self.study), deepcopy=False, states=self._FINISHED
-        )
-
-    def poll(self) -> None:
-        if not self.callbacks:
-            return
-        new = [t for t in self._finished() if t.number not in self.seen]
-        for t in sorted(new, key=lambda t: (t.datetime_complete or t.datetime_start, t.number)):
-            self.seen.add(t.number)
-            for callback in self.callbacks:
-                callback(self.study, t)

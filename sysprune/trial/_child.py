@@ -12,6 +12,7 @@ from sysprune._plugins import import_plugins
 from sysprune.datasets import open_prepared
 from sysprune.metrics._measure import probe_trainer
 from sysprune.metrics._monitor import read_status_mb, reset_peak_rss
+from sysprune.metrics._registry import PRETRAIN_STEP
 from sysprune.models import get_model
 from sysprune.trial._job import TrialJob
 
@@ -89,7 +90,7 @@ def _child_main(conn: Any, job: TrialJob) -> None:
         trainer = get_model(job.model).create(dict(job.params), data, seed=job.seed)
         batch = _probe_batch(data, job.infer_batch_size)
         every = job.probe_every if job.probe_every is not None else int(getattr(trainer, "probe_every", 0) or 0)
-        step = -1
+        step = PRETRAIN_STEP
         learned: dict[str, Any] = {}
         while True:
             conn.send(("step", step, learned, trainer.gpu_mem_mb(), every))
@@ -98,7 +99,7 @@ def _child_main(conn: Any, job: TrialJob) -> None:
                 # A freshly forked process runs its first forward passes slower (first-touch page faults, cold
                 # allocator): the pre-training probe warms up for a whole extra round, the later ones for one call
                 # (none at all, measured: the last step's reading strayed up to 11 % from an every-step median).
-                warmup = job.infer_repeats if step == -1 else 1
+                warmup = job.infer_repeats if step == PRETRAIN_STEP else 1
                 conn.send(("probe", probe_trainer(trainer, batch, job.infer_repeats, warmup=warmup)))
                 msg = conn.recv()
             step += 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sysprune.metrics._registry import PRETRAIN_STEP
+
 
 @dataclass(frozen=True)
 class TrialJob:
@@ -48,4 +50,6 @@ def probes_at(step: int, steps: int, every: int, *, confirm: bool = False) -> bo
     its budget but not clearly, which needs a second one before it prunes; the ``threshold`` policy, whose first
     reading must come from a training step). A reading nobody waits for is not worth its cost: see
     :meth:`TrialProcess.decide`."""
-    return step == -1 or step == steps - 1 or (confirm and step == 0) or (every > 0 and (step + 1) % every == 0)
+    return (
+        step == PRETRAIN_STEP or step == steps - 1 or (confirm and step == 0) or (every > 0 and (step + 1) % every == 0)
+    )

@@ -52,6 +52,7 @@ from typing import Any
 
 from sysprune.exceptions import CapExceeded, TrialProcessError
 from sysprune.metrics._monitor import ProcessMonitor, read_status_mb
+from sysprune.metrics._registry import PRETRAIN_STEP
 from sysprune.trial._child import _child_main
 from sysprune.trial._forkserver import _capture, _server_failed, _start, context
 from sysprune.trial._job import TrialJob, probes_at
@@ -166,7 +167,7 @@ class TrialProcess:
         """The step the child is in now (-1: building and probing the model; a probe belongs to its step)."""
         if self._probing is not None:
             return self._probing
-        return -1 if self._step is None else self._step + 1
+        return PRETRAIN_STEP if self._step is None else self._step + 1
 
     def _breach(self, wall_s: float | None, peak_mb: float | None, step: int) -> None:
         """Kill the child and raise CapExceeded if ``wall_s`` or ``peak_mb`` passed its cap."""
@@ -216,7 +217,7 @@ class TrialProcess:
             where = "while starting (before it could run any sysprune code)"
         elif self._probing is not None:
             where = f"while measuring the model (latency probe, size) at step {at}"
-        elif at == -1:
+        elif at == PRETRAIN_STEP:
             where = "while building the model (step -1)"
         else:
             where = f"during step {at}"
@@ -255,7 +256,7 @@ class TrialProcess:
                 "peak_rss_delta_mb": s.peak_rss_mb - self.baseline_rss_mb,
                 "gpu_mem_mb": gpu_mem_mb,
             }
-            if step == -1:  # nothing learned yet: no learning metrics in the pre-training row
+            if step == PRETRAIN_STEP:  # nothing learned yet: no learning metrics in the pre-training row
                 for name in ("val_accuracy", "val_loss", "train_loss"):
                     del metrics[name]
             self.last_probe_s = 0.0

@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 from sysprune.spec import SpecError
-from sysprune.analysis import _compare, _figures
+from sysprune.analysis import _compare, _compare_report, _figures
 from sysprune.analysis._stats import NA, NOT_REACHED
 from tests.analysis._helpers import row, tiny_spec
 
@@ -26,7 +26,7 @@ def compared(tmp_path_factory):
     _compare.run_compare(spec, POLICIES, SEEDS, storage_url=url, log=lambda s: None, cache_dir=cache)
     result = _compare.collect(spec, POLICIES, SEEDS, storage_url=url)
     _compare.add_test_scores(result, tmp / "out" / "tiny" / "test_scores.json", cache_dir=cache, log=lambda s: None)
-    files = _compare.write_compare(result, tmp / "out" / "tiny")
+    files = _compare_report.write_compare(result, tmp / "out" / "tiny")
     return spec, url, result, files, cache
 
 
@@ -150,9 +150,9 @@ def test_the_ceiling_frees_none_s_over_budget_trials_and_nothing_else():
     assert runs[("none", 1)].ceiling_ctt == runs[("none", 1)].ctt == 1.0  # nothing over budget: no saving
     assert runs[("budget", 0)].ceiling_ctt is None  # a property of none's trials only
     result = _compare.CompareResult(tiny_spec(), ["none", "budget"], [0, 1], 0.005, "tpe", "sqlite://", runs)
-    assert _compare.ceiling_savings(result) == [4.0, 1.0]
-    table = _compare.policy_table(result)
-    assert [r["policy"] for r in table] == ["none", _compare.CEILING, "budget"]
+    assert _compare_report.ceiling_savings(result) == [4.0, 1.0]
+    table = _compare_report.policy_table(result)
+    assert [r["policy"] for r in table] == ["none", _compare_report.CEILING, "budget"]
     assert table[1]["saving vs none"] == "2.50x [1.75x, 3.25x] (2/2 reached)"
 
 
@@ -170,12 +170,12 @@ def test_savings_against_the_plain_baselines_and_plain_s_ceiling():
     result = _compare.CompareResult(
         tiny_spec(), ["none", "plain", "precheck", "budget"], [0], 0.005, "tpe", "sqlite://", runs
     )
-    table = _compare.policy_table(result)
+    table = _compare_report.policy_table(result)
     assert [r["policy"] for r in table] == [
         "none",
-        _compare.CEILING,
+        _compare_report.CEILING,
         "plain",
-        _compare.ceiling_label("plain"),
+        _compare_report.ceiling_label("plain"),
         "precheck",
         "budget",
     ]

@@ -13,6 +13,7 @@ from sysprune.pruners._step_api import report
 from sysprune.study._runner import run_study
 from sysprune.spec import SpecError
 from sysprune.analysis import _replay
+from sysprune.analysis._recording import load_recording
 from sysprune.pruners import record_constraints
 from tests.analysis._helpers import tiny_spec
 
@@ -49,7 +50,7 @@ def test_replay_in_recorded_order_reproduces_a_live_run(policy, recorded):
     # the step each trial was pruned at, as the pruner recorded it (-1: before training, contract 1)
     decisions = {t.number: t.user_attrs["prune_detail"]["step"] for t in live.trials if t.state == TrialState.PRUNED}
     assert decisions, "the live run pruned nothing: the test would prove nothing"
-    rec = _replay.load_recording(url, "rec")
+    rec = load_recording(url, "rec")
     assert [t.params for t in sorted(rec.trials, key=lambda t: t.number)] == [t.params for t in live.trials]
     pruner = _replay.build_policy_pruner(policy, rec)
     result = _replay.simulate(rec, pruner, _replay.orders(rec, 0)[0], tolerance=0.005, study_name=f"live.{policy}")
@@ -86,7 +87,7 @@ def test_compute_and_false_prunes_on_a_hand_made_recording(rdb_url):
         ([0.55, 0.65, 0.75], 300, 1.0),
     ]
     _recording(rdb_url, curves, budgets={"n_params": 1000}, name=name)
-    rec = _replay.load_recording(rdb_url, name)
+    rec = load_recording(rdb_url, name)
     assert rec.best().number == 2 and rec.budgets == {"n_params": 1000}
     order = _replay.orders(rec, 0)[0]
     none = _replay.simulate(rec, _replay.build_policy_pruner("none", rec), order, tolerance=0.0)
@@ -113,7 +114,7 @@ def test_structural_readings_at_step_0_follow_the_replayed_pruner_s_request(sqli
             report(trial, step, v, {"val_accuracy": v, "cpu_s": step + 1.0, **({"n_params": n} if step == 2 else {})})
         record_constraints(trial, {"n_params": 1000})
         study.tell(trial, 0.7)
-    rec = _replay.load_recording(sqlite_url, "sched")
+    rec = load_recording(sqlite_url, "sched")
     order = _replay.orders(rec, 0)[0]
     # threshold ignores step -1 and asks for step 0's reading: lent from the last step, it prunes there (as live)
     threshold = _replay.simulate(rec, _replay.build_policy_pruner("threshold", rec), order, tolerance=0.0)
@@ -129,7 +130,7 @@ def test_structural_readings_at_step_0_follow_the_replayed_pruner_s_request(sqli
 def test_replay_over_orders_writes_its_tables(sqlite_url, tmp_path):
     curves = [([0.1 * i, 0.1 * i + 0.05], 100 * i, 1.0 + i) for i in range(1, 7)]
     _recording(sqlite_url, curves, budgets={"n_params": 450})
-    rec = _replay.load_recording(sqlite_url, "hand")
+    rec = load_recording(sqlite_url, "hand")
     res = _replay.replay(rec, ["none", "budget", "median"], n_orders=4)
     assert [len(res.replays[p].results) for p in res.policies] == [5, 5, 5]
     # the same trials in any order: none always spends the same; budget always prunes trials 4, 5 (n_params > 450)
@@ -143,6 +144,6 @@ def test_replay_refuses_a_study_that_was_pruned(sqlite_url):
     study = _recording(sqlite_url, [([0.5, 0.6], 100, 1.0)] * 2)
     study.set_user_attr("pruner", {"policy": "median"})
     with pytest.raises(SpecError, match="policy 'median'; replay needs a recording with policy 'none'"):
-        _replay.load_recording(sqlite_url, "hand")
+        load_recording(sqlite_url, "hand")
     with pytest.raises(SpecError, match="no study 'nope'"):
-        _replay.load_recording(sqlite_url, "nope")
+        load_recording(sqlite_url, "nope")

@@ -11,6 +11,7 @@ from optuna.trial import TrialState
 
 from sysprune.pruners._step_api import report
 from sysprune.analysis import _rq1 as _report
+from sysprune.analysis._stats import NA
 
 
 def _study(url: str, name: str, directions: list[str], n: int = 30):
@@ -83,7 +84,7 @@ def test_too_few_trials_report_no_importance(sqlite_url):
     _study(sqlite_url, "few", ["maximize"], n=3)
     rep = _report.build_report(sqlite_url, "few")
     assert all(m.importance == {} and m.floor is None for m in rep.metrics)
-    assert all(v == "n/a" for r in _report.importance_table(rep) for k, v in r.items() if k in ("width", "lr"))
+    assert all(v == NA for r in _report.importance_table(rep) for k, v in r.items() if k in ("width", "lr"))
 
 
 def test_targets_compare_trials_at_comparable_steps_including_the_pretraining_probe():

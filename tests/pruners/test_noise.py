@@ -22,7 +22,6 @@ from sysprune.pruners._noise import (
     NoiseModel,
     Reading,
     confident_breach,
-    median_interval,
     noise_model,
     pending_breach,
     readings_of,
@@ -122,14 +121,6 @@ def test_readings_of_skips_missing_and_pairs_lower_bounds() -> None:
     steps = {1: {"infer_ms": 2.0, "infer_ms_lo": 1.5}, -1: {"infer_ms": 1.0}, 0: {"infer_ms": None}, 2: {}}
     assert readings_of(steps, "infer_ms") == [Reading(-1, 1.0), Reading(1, 2.0, 1.5)]
     assert readings_of(steps, "infer_ms", min_step=0) == [Reading(1, 2.0, 1.5)]
-
-
-def test_median_interval_from_order_statistics() -> None:
-    assert median_interval([5, 1, 4, 2, 3]) == (1.0, 5.0, pytest.approx(0.9375))  # n = 5: min and max
-    lo, hi, cov = median_interval(range(1, 21))  # n = 20: x(6), x(15), 95.86 %
-    assert (lo, hi, round(cov, 4)) == (6.0, 15.0, 0.9586)
-    with pytest.raises(ValueError, match=r"^median_interval: samples: value \[\] is invalid; valid: a non-empty list"):
-        median_interval([])
 
 
 # --- simulation with the noise measured on this machine ------------------------------------------------------------
