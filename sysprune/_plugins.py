@@ -14,15 +14,17 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from sysprune.exceptions import MissingDependency, PluginError
+from sysprune.exceptions import InvalidArgument, MissingDependency, PluginError
 
 __all__ = [
     "EXTRAS",
     "MissingDependency",
     "PluginError",
     "check_installed",
+    "check_registrant",
     "import_plugins",
     "installed",
     "is_module_path",
@@ -81,3 +83,16 @@ def import_plugins(modules: Iterable[str]) -> tuple[str, ...]:
                 f"plugin module {name!r} cannot be imported ({e}); put it in the current folder or on PYTHONPATH"
             ) from None
     return names
+
+
+def _registrant(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def check_registrant(where: str, name: str, known: Callable[..., Any] | None, new: Callable[..., Any]) -> None:
+    """The registries' one rule (models, datasets, policies): registering the same function under its name again
+    (a plugin module imported twice) is a no-op; another function under a registered name is refused
+    (:class:`InvalidArgument` from ``where``, the registering function)."""
+    if known is not None and _registrant(known) != _registrant(new):
+        valid = f"a name not yet registered (this one is {_registrant(known)}'s)"
+        raise InvalidArgument("name", name, valid, where=where)

@@ -28,30 +28,6 @@ from typing import Any
 
 from sysprune.exceptions import InvalidArgument
 
-__all__ = [
-    "AnyOf",
-    "Boolean",
-    "Constraint",
-    "Exactly",
-    "InstanceOf",
-    "Integer",
-    "InvalidArgument",
-    "ListOf",
-    "MappingOf",
-    "Matches",
-    "OneOf",
-    "Real",
-    "Shown",
-    "Text",
-    "check",
-    "check_argument",
-    "check_params",
-    "check_table",
-    "invalid",
-    "join",
-    "unknown_key",
-]
-
 
 @dataclass(frozen=True)
 class Shown:

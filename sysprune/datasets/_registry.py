@@ -52,7 +52,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from sysprune._plugins import check_installed
+from sysprune._plugins import check_installed, check_registrant
 from sysprune.exceptions import DatasetUnavailable
 
 DATA_DIR_ENV = "SYSPRUNE_DATA_DIR"
@@ -156,16 +156,9 @@ def register_dataset(
         raise ValueError(f"pixel_max of dataset {name!r} must be a number > 0, got {pixel_max!r}")
     source = DatasetSource(name, load, kind, float(pixel_max), tuple(requires), description, version, check)
     known = _SOURCES.get(name)
-    if known is not None and _origin(known.load) != _origin(load):
-        raise ValueError(
-            f"dataset {name!r} is already registered (load from {'.'.join(_origin(known.load))}); pick another name"
-        )
+    check_registrant("register_dataset", name, known.load if known is not None else None, load)
     _SOURCES[name] = source
     return source
-
-
-def _origin(fn: Callable[..., Any]) -> tuple[str, str]:
-    return (getattr(fn, "__module__", "?"), getattr(fn, "__qualname__", repr(fn)))
 
 
 def dataset_names() -> tuple[str, ...]:

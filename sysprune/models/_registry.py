@@ -9,7 +9,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 from sysprune.datasets import Dataset
-from sysprune._plugins import check_installed, installed, is_module_path
+from sysprune._plugins import check_installed, check_registrant, installed, is_module_path
 from sysprune.models._space import Param
 from sysprune.models._base import Trainer
 
@@ -74,10 +74,7 @@ def register_model(
     """
     family = ModelFamily(name, create, dict(space), frozenset(inputs), tuple(requires))
     known = _MODELS.get(name)
-    if known is not None and _origin(known.create) != _origin(create):
-        raise ValueError(
-            f"model {name!r} is already registered (create from {'.'.join(_origin(known.create))}); pick another name"
-        )
+    check_registrant("register_model", name, known.create if known is not None else None, create)
     _MODELS[name] = family
     return family
 
@@ -104,10 +101,6 @@ def get_model(name: str) -> ModelFamily:
         )
     check_installed(family.requires, f"model {family.name!r}")
     return family
-
-
-def _origin(create: CreateFn) -> tuple[str, str]:
-    return (getattr(create, "__module__", "?"), getattr(create, "__qualname__", repr(create)))
 
 
 _CONTRACT = ("NAME", "INPUTS", "SPACE", "create")

@@ -223,18 +223,7 @@ class ResourceBudgetPruner(DecidingPruner):
                 extra["noise_rule"] = breach.rule
                 if breach.low is not None:
                     extra["low"] = breach.low
-            return PruneDecision(
-                rule=RULE_BUDGET,
-                pruner=type(self).__name__,
-                step=step,
-                message=message,
-                metric=metric,
-                value=value,
-                budget=self._budgets[metric],
-                predicted=False,
-                constraints=constraints,
-                extra=extra,
-            )
+            return self._decision(step, metric, value, message, constraints, extra, predicted=False)
         metric = max(predicted, key=lambda m: _ratio(predicted[m].low, self._budgets[m]))
         f = predicted[metric]
         unit = _unit_suffix(metric)
@@ -245,17 +234,31 @@ class ResourceBudgetPruner(DecidingPruner):
             f" {'increments' if kind == 'cumulative' else 'points'}) > budget {fmt(self._budgets[metric])}{unit};"
             f" decided at step {step}"
         )
+        extra = {"low": f.low, "final_step": f.final_step, "confidence": self._confidence}
+        return self._decision(step, metric, f.value, message, constraints, extra, predicted=True)
+
+    def _decision(
+        self,
+        step: int,
+        metric: str,
+        value: float,
+        message: str,
+        constraints: dict[str, float],
+        extra: dict[str, object],
+        *,
+        predicted: bool,
+    ) -> PruneDecision:
         return PruneDecision(
             rule=RULE_BUDGET,
             pruner=type(self).__name__,
             step=step,
             message=message,
             metric=metric,
-            value=f.value,
+            value=value,
             budget=self._budgets[metric],
-            predicted=True,
+            predicted=predicted,
             constraints=constraints,
-            extra={"low": f.low, "final_step": f.final_step, "confidence": self._confidence},
+            extra=extra,
         )
 
     def _final_step(self, study: "optuna.study.Study") -> int | None:

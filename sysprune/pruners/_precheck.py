@@ -23,17 +23,14 @@ from typing import TYPE_CHECKING
 from sysprune import _compat
 from sysprune.metrics._registry import PRETRAIN_STEP, metric_kind
 from sysprune.pruners import _steps
-from sysprune.pruners._base import DecidingPruner
-from sysprune.pruners._budget import _ratio, _unit_suffix
-from sysprune._validation import check_params
-from sysprune.pruners._constraints import PRUNER_BUDGETS
-from sysprune.pruners._reasons import RULE_BUDGET, PruneDecision, fmt
+from sysprune.pruners._measured import MeasuredBudgetPruner
+from sysprune.pruners._reasons import PruneDecision
 
 if TYPE_CHECKING:
     import optuna
 
 
-class PrecheckPruner(DecidingPruner):
+class PrecheckPruner(MeasuredBudgetPruner):
     """Pruner that rejects a configuration before training when one reading of a structural metric (``n_params``,
     ``model_bytes``, ``infer_ms``, ...) taken at the pre-training probe is over its budget; never later.
 
@@ -44,45 +41,23 @@ class PrecheckPruner(DecidingPruner):
         budgets: Metric name → upper limit (finite, >= 0). At least one.
     """
 
-    supports_multi_objective = True
-    _parameter_constraints = {"budgets": PRUNER_BUDGETS}
+    policy_label = "precheck"
 
     def __init__(self, budgets: Mapping[str, float]) -> None:
-        budgets = check_params(type(self).__name__, self._parameter_constraints, locals())["budgets"]
-        self._budgets = budgets
-        self._checked = {m: b for m, b in budgets.items() if metric_kind(m) == "structural"}
-
-    @property
-    def budgets(self) -> dict[str, float]:
-        return dict(self._budgets)
+        super().__init__(budgets)
+        self._checked = {m: b for m, b in self._budgets.items() if metric_kind(m) == "structural"}
 
     def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
         steps = _steps.trial_steps(_compat.study_storage(study), _compat.trial_id(trial), trial.datetime_start)
         if max(steps, default=None) != PRETRAIN_STEP:
             return None  # only before training
         row = steps[PRETRAIN_STEP]
-        over = {}
+        over: dict[str, tuple[float, int]] = {}
         for metric, budget in self._checked.items():
             value = row.get(metric)
             if value is not None and value == value and value > budget:
-                over[metric] = float(value)
+                over[metric] = (float(value), PRETRAIN_STEP)
         if not over:
             return None
-        metric = max(over, key=lambda m: _ratio(over[m], self._budgets[m]))
-        unit = _unit_suffix(metric)
-        return PruneDecision(
-            rule=RULE_BUDGET,
-            pruner=type(self).__name__,
-            step=PRETRAIN_STEP,
-            message=(
-                f"precheck: {metric} {fmt(over[metric])}{unit} > budget {fmt(self._budgets[metric])}{unit}"
-                " before training"
-            ),
-            metric=metric,
-            value=over[metric],
-            budget=self._budgets[metric],
-            predicted=False,
-            constraints={m: v - self._budgets[m] for m, v in over.items()},
-            extra={"measured_step": PRETRAIN_STEP},
-            hidden=True,  # a plain study has no constraints: kept where only the analyses read them
-        )
+        # a plain study has no constraints: kept where only the analyses read them
+        return self._breach(PRETRAIN_STEP, over, "before training", hidden=True)

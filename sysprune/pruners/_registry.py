@@ -17,6 +17,7 @@ from typing import Any
 import optuna
 
 from sysprune._validation import Constraint, InvalidArgument, Matches, Text, check, check_table, join
+from sysprune._plugins import check_registrant
 from sysprune.exceptions import SpecError
 
 #: Constructor arguments the study supplies itself (not ``[pruner]`` keys): its budgets and its steps.
@@ -119,19 +120,9 @@ def add_policy(policy: Policy) -> Policy:
     the same pruner under its name again (a module imported twice) replaces it; another pruner under a registered
     name is refused."""
     known = _POLICIES.get(policy.name)
-    if known is not None and _origin(known.pruner) != _origin(policy.pruner):
-        raise InvalidArgument(
-            "name",
-            policy.name,
-            f"a name not yet registered (this one is {'.'.join(_origin(known.pruner))}'s)",
-            where="register_policy",
-        )
+    check_registrant("register_policy", policy.name, known.pruner if known is not None else None, policy.pruner)
     _POLICIES[policy.name] = policy
     return policy
-
-
-def _origin(fn: Any) -> tuple[str, str]:
-    return (getattr(fn, "__module__", "?"), getattr(fn, "__qualname__", repr(fn)))
 
 
 def register_policy(

@@ -8,18 +8,16 @@ from typing import TYPE_CHECKING
 from sysprune import _compat
 from sysprune.metrics._registry import metric_kind
 from sysprune.pruners import _steps
-from sysprune.pruners._base import DecidingPruner
-from sysprune.pruners._budget import UnreportedWarner, _ratio, _unit_suffix
-from sysprune._validation import check_params
-from sysprune.pruners._constraints import PRUNER_BUDGETS
+from sysprune.pruners._budget import UnreportedWarner
+from sysprune.pruners._measured import MeasuredBudgetPruner
 from sysprune.pruners._noise import confident_breach, readings_of
-from sysprune.pruners._reasons import RULE_BUDGET, PruneDecision, fmt
+from sysprune.pruners._reasons import PruneDecision
 
 if TYPE_CHECKING:
     import optuna
 
 
-class ThresholdBudgetPruner(DecidingPruner):
+class ThresholdBudgetPruner(MeasuredBudgetPruner):
     """Pruner that stops a trial as soon as one measured value from a training step exceeds its budget.
 
     The behaviour of Ray Tune's stoppers and of most hand-written checks (``if latency > budget: raise
@@ -36,17 +34,12 @@ class ThresholdBudgetPruner(DecidingPruner):
         budgets: Metric name → upper limit (finite, >= 0). At least one.
     """
 
-    supports_multi_objective = True
-    _parameter_constraints = {"budgets": PRUNER_BUDGETS}
+    policy_label = "threshold"
+    verb = "measured "
 
     def __init__(self, budgets: Mapping[str, float]) -> None:
-        budgets = check_params(type(self).__name__, self._parameter_constraints, locals())["budgets"]
-        self._budgets = budgets
-        self._unreported = UnreportedWarner(budgets)
-
-    @property
-    def budgets(self) -> dict[str, float]:
-        return dict(self._budgets)
+        super().__init__(budgets)
+        self._unreported = UnreportedWarner(self._budgets)
 
     def wants_second_reading(self, pretrain: Mapping[str, float | None]) -> bool:
         """Yes for a budget on a structural metric: this policy ignores step -1, so its first reading of one must
@@ -69,21 +62,4 @@ class ThresholdBudgetPruner(DecidingPruner):
                 over[metric] = (worst.value, worst.step)
         if not over:
             return None
-        metric = max(over, key=lambda m: _ratio(over[m][0], self._budgets[m]))
-        value, at = over[metric]
-        unit = _unit_suffix(metric)
-        return PruneDecision(
-            rule=RULE_BUDGET,
-            pruner=type(self).__name__,
-            step=step,
-            message=(
-                f"threshold: {metric} measured {fmt(value)}{unit} > budget {fmt(self._budgets[metric])}{unit}"
-                f" at step {at}"
-            ),
-            metric=metric,
-            value=value,
-            budget=self._budgets[metric],
-            predicted=False,
-            constraints={m: v - self._budgets[m] for m, (v, _) in over.items()},
-            extra={"measured_step": at},
-        )
+        return self._breach(step, over, "at step {at}")
