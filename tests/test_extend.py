@@ -159,12 +159,16 @@ def test_registering_a_name_twice_with_other_code_is_refused(plugin_dir):
     def other_create(params, data, *, seed):  # pragma: no cover - never called
         raise AssertionError
 
-    with pytest.raises(ValueError, match=r"^register_model: name: value 'random_features' is invalid; valid: a name not yet registered"):
+    with pytest.raises(
+        ValueError, match=r"^register_model: name: value 'random_features' is invalid; valid: a name not yet registered"
+    ):
         sysprune.register_model("random_features", other_create, space={})
     sysprune.register_model("random_features", random_features.create, space={})  # the same code again: no-op
     with pytest.raises(ValueError, match="metric 'val_accuracy' is already registered"):
         sysprune.register_metric("val_accuracy", unit="%", kind="learning")
-    with pytest.raises(ValueError, match=r"^register_dataset: name: value 'digits' is invalid; valid: a name not yet registered"):
+    with pytest.raises(
+        ValueError, match=r"^register_dataset: name: value 'digits' is invalid; valid: a name not yet registered"
+    ):
         sysprune.register_dataset("digits", lambda name, data_dir: None, kind="image")
 
 
