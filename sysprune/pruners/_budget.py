@@ -14,15 +14,22 @@ from sysprune.metrics._registry import metric_kind, unit_suffix
 from sysprune.pruners import _steps
 from sysprune.pruners._base import MAX_STEPS, DecidingPruner
 from sysprune.pruners._constraints import PRUNER_BUDGETS
-from sysprune.pruners._forecast import Forecast, forecast_cumulative, forecast_level, points_of
+from sysprune.pruners._forecast import (
+    FORECAST_FIRST_SHARE,
+    Forecast,
+    alpha_spent,
+    forecast_cumulative,
+    forecast_level,
+    forecast_looks,
+    points_of,
+)
 from sysprune.pruners._noise import (
-    pending_breach,
     RULE_CLEAR,
     RULE_EXACT,
-    RULE_LOWER_BOUND,
     Breach,
     confident_breach,
     noise_model,
+    pending_breach,
     readings_of,
 )
 from sysprune.pruners._reasons import RULE_BUDGET, PruneDecision, fmt
@@ -82,15 +89,22 @@ class ResourceBudgetPruner(DecidingPruner):
     metrics — those :func:`sysprune.report` recorded — and prunes when
 
     1. a **measured** value of a budgeted metric exceeds its budget (at any step, warm-up or not: the trial is
-       infeasible already). For an exact metric (a size, a peak reached, a cost spent) one reading decides; for a
-       noisy one (``infer_ms``) a reading must be a clear breach, or ``k`` consecutive readings (their lower
-       confidence bounds ``<metric>_lo`` where reported) must be over budget — see :mod:`sysprune.pruners._noise`;
+       infeasible already). For an exact metric (a size, a peak reached, a cost spent) one reading decides; a
+       noisy one (``infer_ms``) is judged by a sequential test on its recent readings (their lower confidence
+       bounds ``<metric>_lo`` where reported) against its measured noise — see :mod:`sysprune.pruners._noise`;
        or
-    2. with ``predict``, the **forecast** at the last step exceeds the budget with the given ``confidence``: the
-       one-sided lower bound of the forecast is above the budget. Cumulative metrics are forecast from the cost
-       so far plus the recent cost per step times the steps left (increments only, so a slow first step does not
-       inflate the rate); level metrics from the linear trend of their recent points. See
+    2. with ``predict``, the **forecast** at the last step exceeds the budget with confidence: the one-sided lower
+       bound of the forecast is above the budget. Cumulative metrics are forecast from the cost so far plus the
+       recent cost per step times the steps left (increments only, so a slow first step does not inflate the
+       rate); level metrics from the linear trend of their recent points; structural metrics (a property of the
+       model: ``n_params``, ``infer_ms``) have no trend and are never forecast. See
        :mod:`sysprune.pruners._forecast`. A forecast needs three recorded steps and ``step >= n_warmup_steps``.
+
+    Every decision on a metric is one of a sequence (one per step), so ``confidence`` holds over the whole trial:
+    the false-prune rate ``1 - confidence`` is an error budget that the metric's decisions share (half to the
+    first forecast, ever smaller shares to the later ones; most of it to the second reading of a noisy metric), so
+    a trial within its budget is pruned with probability at most ``1 - confidence`` per budgeted metric, whatever
+    the reporting schedule.
 
     A pruned trial is *infeasible*: besides the reason attributes, the pruner sets the constraint
     ``budget:<metric>`` = value − budget (> 0) for every breached metric, measured or predicted, so TPE and
@@ -136,7 +150,9 @@ class ResourceBudgetPruner(DecidingPruner):
             values (so no forecast before one trial completed, and none in a multi-objective study); that costs
             a look at the study's trial list per decision, so pass it when you know it.
         confidence:
-            One-sided confidence of the forecast's lower bound, in ``[0.5, 1)``.
+            Confidence, over the whole trial, that a pruned trial is over its budget (per budgeted metric, given
+            the noise model of a noisy metric), in ``[0.5, 1)``. A single forecast's lower bound is taken at the
+            higher confidence its share of the error budget gives.
     """
 
     supports_multi_objective = True
@@ -180,7 +196,7 @@ class ResourceBudgetPruner(DecidingPruner):
             readings = readings_of(steps, metric)
             if not readings and metric_kind(metric) == "structural":
                 return True
-            if pending_breach(readings, budget, noise_model(metric, readings)):
+            if pending_breach(readings, budget, noise_model(metric, readings), alpha=1.0 - self._confidence):
                 return True
         return False
 
@@ -194,14 +210,15 @@ class ResourceBudgetPruner(DecidingPruner):
         if step >= 0:
             self._unreported.check(steps, trial.number, step)
 
-        measured = _measured_breaches(steps, self._budgets)
+        alpha = 1.0 - self._confidence
+        measured = _measured_breaches(steps, self._budgets, alpha)
         predicted: dict[str, Forecast] = {}
         if self._predict and step >= self._n_warmup_steps:
             final_step = self._final_step(study)
             if final_step is not None and step < final_step:
                 predicted = {
                     m: f
-                    for m, f in _forecasts(steps, self._budgets, final_step, self._confidence).items()
+                    for m, f in _forecasts(steps, self._budgets, final_step, alpha, self._n_warmup_steps).items()
                     if m not in measured and f.low > self._budgets[m]
                 }
         if not measured and not predicted:
@@ -220,7 +237,7 @@ class ResourceBudgetPruner(DecidingPruner):
             )
             extra: dict[str, object] = {"measured_step": at}
             if breach.rule != RULE_EXACT:
-                extra["noise_rule"] = breach.rule
+                extra.update(noise_rule=breach.rule, p=breach.p, alpha=breach.alpha, decision=breach.decision)
                 if breach.low is not None:
                     extra["low"] = breach.low
             return self._decision(step, metric, value, message, constraints, extra, predicted=False)
@@ -230,11 +247,16 @@ class ResourceBudgetPruner(DecidingPruner):
         kind = "cumulative" if metric_kind(metric) == "cumulative" else "trend"
         message = (
             f"budget: {metric} predicted {fmt(f.value)}{unit} at step {f.final_step}"
-            f" (>= {fmt(f.low)}{unit} at {self._confidence:.0%} confidence, {kind} forecast from {f.n}"
+            f" (>= {fmt(f.low)}{unit} at {_pct(f.confidence)} confidence, {kind} forecast from {f.n}"
             f" {'increments' if kind == 'cumulative' else 'points'}) > budget {fmt(self._budgets[metric])}{unit};"
             f" decided at step {step}"
         )
-        extra = {"low": f.low, "final_step": f.final_step, "confidence": self._confidence}
+        extra = {
+            "low": f.low,
+            "final_step": f.final_step,
+            "confidence": f.confidence,
+            "trial_confidence": self._confidence,
+        }
         return self._decision(step, metric, f.value, message, constraints, extra, predicted=True)
 
     def _decision(
@@ -271,8 +293,13 @@ def _ratio(value: float, budget: float) -> float:
     return math.inf if budget <= 0 else value / budget
 
 
+def _pct(confidence: float) -> str:
+    """``97.5%``, ``95%``: a confidence with the digits its share of the error budget needs."""
+    return f"{100 * confidence:.4g}%"
+
+
 def _measured_breaches(
-    steps: Mapping[int, Mapping[str, float | None]], budgets: Mapping[str, float]
+    steps: Mapping[int, Mapping[str, float | None]], budgets: Mapping[str, float], alpha: float
 ) -> dict[str, Breach]:
     """``metric -> breach`` for every budgeted metric confidently measured above its budget.
 
@@ -284,7 +311,7 @@ def _measured_breaches(
         readings = readings_of(steps, metric)
         if not readings:
             continue
-        breach = confident_breach(readings, budget, noise_model(metric, readings))
+        breach = confident_breach(readings, budget, noise_model(metric, readings), alpha=alpha)
         if breach is None:
             continue
         if breach.rule == RULE_EXACT:
@@ -295,23 +322,39 @@ def _measured_breaches(
 
 
 def _how(breach: Breach, unit: str) -> str:
-    """How a noisy metric's breach became confident, for the reason line (nothing for one clear reading)."""
-    if breach.rule in (RULE_EXACT, RULE_CLEAR):  # a clear breach reads like an exact one; the detail says which
+    """How a noisy metric's breach became confident, for the reason line (nothing for an exact metric)."""
+    if breach.rule == RULE_EXACT or breach.p is None or breach.alpha is None:
         return ""
-    if breach.rule == RULE_LOWER_BOUND:
-        return f" (its lower bound {fmt(breach.low)}{unit} is over budget)"
+    test = f"p = {breach.p:.2g} <= {breach.alpha:.2g}, reading {breach.decision}'s share of the false-prune rate"
+    if breach.rule == RULE_CLEAR:
+        what = "lower bound" if breach.low is not None else "reading"
+        return f" (one {what} far over budget: {test})"
     if breach.low is not None:
-        return f" ({breach.n} consecutive readings with lower bound over budget, last {fmt(breach.low)}{unit})"
-    return f" ({breach.n} consecutive readings over budget)"
+        return f" ({breach.n} consecutive readings with lower bound over budget, last {fmt(breach.low)}{unit}: {test})"
+    return f" ({breach.n} consecutive readings over budget: {test})"
 
 
 def _forecasts(
-    steps: Mapping[int, Mapping[str, float | None]], budgets: Mapping[str, float], final_step: int, confidence: float
+    steps: Mapping[int, Mapping[str, float | None]],
+    budgets: Mapping[str, float],
+    final_step: int,
+    alpha: float,
+    first_step: int,
 ) -> dict[str, Forecast]:
+    """The forecast of each budgeted cumulative or level metric, its lower bound at the confidence that this look's
+    share of the error budget ``alpha`` gives. Structural metrics are not forecast: a property of the model does not
+    trend, and a line fitted to its noisy readings would only find the noise."""
     out = {}
     for metric in budgets:
+        kind = metric_kind(metric)
+        if kind == "structural":
+            continue
         pts = points_of(steps, metric)
-        if metric_kind(metric) == "cumulative":
+        look = forecast_looks(pts, first_step, final_step)
+        if look < 1:
+            continue
+        confidence = 1.0 - alpha_spent(look, alpha, FORECAST_FIRST_SHARE)
+        if kind == "cumulative":
             f = forecast_cumulative(pts, final_step, confidence=confidence)
         else:
             f = forecast_level(pts, final_step, confidence=confidence)

@@ -30,7 +30,9 @@ Three forecasts:
     shape parameter is part of the answer, so a curve seen for four steps is not extrapolated with confidence.
 
 Bounds are *one-sided lower* bounds at a given confidence: a budget pruner prunes only when even the optimistic
-(low) forecast exceeds the budget.
+(low) forecast exceeds the budget. A trial is forecast again at every step, so a bound at 95 % checked at every
+step is not a 95 % bound over the trial: :func:`alpha_spent` shares the trial's false-prune rate among its
+decisions (an error budget), and :func:`forecast_looks` counts which decision a forecast is.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ import numpy as np
 CUMULATIVE_WINDOW = 10
 #: Points used for a level trend: the most recent ones, so an early jump (allocation at step 0) fades out.
 LEVEL_WINDOW = 6
+#: Share of a trial's false-prune rate its first forecast of a metric may spend (the rest goes to the later ones).
+FORECAST_FIRST_SHARE = 0.5
 #: Learning-curve families known to :func:`fit_curves`.
 CURVE_FAMILIES: tuple[str, ...] = ("pow", "exp", "log")
 
@@ -60,6 +64,27 @@ class Forecast:
     low: float
     final_step: int
     n: int  # points (level) or increments (cumulative) the forecast rests on
+    confidence: float = 0.95  # of the one-sided lower bound
+
+
+def alpha_spent(n: int, alpha: float, first_share: float) -> float:
+    """The part of a false-prune rate ``alpha`` that the ``n``-th (1-based) of a trial's sequential decisions may
+    spend: ``first_share * alpha`` for the first, ``(1 - first_share) * alpha / ((n - 1) * n)`` for each later one.
+    They sum to ``alpha`` however many decisions come, so by the union bound a trial within its budget is pruned
+    with probability at most ``alpha`` over all of them, whatever the reporting schedule."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"decision: value {n!r} is invalid; valid: an integer >= 1")
+    if n == 1:
+        return alpha * first_share
+    return alpha * (1.0 - first_share) / ((n - 1) * n)
+
+
+def forecast_looks(points: Sequence[Point], first_step: int, final_step: int) -> int:
+    """Which forecast of a metric the latest of ``points`` is (1-based; 0: none yet): one look per recorded point
+    from the third on (a forecast needs three) at a step in ``[first_step, final_step)``, counted whether or not
+    the pruner was asked at each — so the count, and the error budget spent, never depend on when it is asked."""
+    pts = _dedup(points)
+    return sum(1 for i, (s, _) in enumerate(pts) if i >= 2 and first_step <= s < final_step)
 
 
 def points_of(steps: Mapping[int, Mapping[str, float | None]], metric: str) -> list[Point]:
@@ -102,7 +127,7 @@ def forecast_cumulative(
     last_step, last_value = pts[-1]
     remaining = final_step - last_step
     if remaining <= 0:
-        return Forecast(last_value, last_value, final_step, 0)
+        return Forecast(last_value, last_value, final_step, 0, confidence)
     rates = np.array([(v1 - v0) / (s1 - s0) for (s0, v0), (s1, v1) in zip(pts[:-1], pts[1:])][-window:], dtype=float)
     n = rates.size
     mean = float(rates.mean())
@@ -110,7 +135,7 @@ def forecast_cumulative(
     value = last_value + remaining * mean
     spread = sd * math.sqrt(remaining + remaining**2 / n)
     low = value - t_quantile(confidence, n - 1) * spread
-    return Forecast(value, low, final_step, n)
+    return Forecast(value, low, final_step, n, confidence)
 
 
 def forecast_level(
@@ -125,7 +150,7 @@ def forecast_level(
         return None
     last_step, last_value = pts[-1]
     if final_step <= last_step:
-        return Forecast(last_value, last_value, final_step, len(pts))
+        return Forecast(last_value, last_value, final_step, len(pts), confidence)
     x = np.array([p[0] for p in pts], dtype=float)
     y = np.array([p[1] for p in pts], dtype=float)
     n = x.size
@@ -138,7 +163,7 @@ def forecast_level(
     sigma = math.sqrt(float((resid**2).sum()) / (n - 2))
     se = sigma * math.sqrt(1 + 1 / n + (final_step - xm) ** 2 / sxx)
     low = value - t_quantile(confidence, n - 2) * se
-    return Forecast(value, low, final_step, n)
+    return Forecast(value, low, final_step, n, confidence)
 
 
 def _dedup(points: Iterable[Point]) -> list[Point]:

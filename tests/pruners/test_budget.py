@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -149,7 +150,7 @@ def test_predicted_cumulative_breach_prunes_before_the_measured_value_crosses(st
     assert pruned_at == 2
     assert walls[pruned_at] < 10.0  # the measured value has not crossed the budget yet
     assert trial.user_attrs[PRUNE_REASON] == (
-        "budget: wall_s predicted 20 s at step 9 (>= 20 s at 95% confidence, cumulative forecast from 2 "
+        "budget: wall_s predicted 20 s at step 9 (>= 20 s at 97.5% confidence, cumulative forecast from 2 "
         "increments) > budget 10 s; decided at step 2"
     )
     assert trial.user_attrs[PRUNE_DETAIL] == {
@@ -163,7 +164,8 @@ def test_predicted_cumulative_breach_prunes_before_the_measured_value_crosses(st
         "infeasible": True,
         "low": pytest.approx(20.0),
         "final_step": 9,
-        "confidence": 0.95,
+        "confidence": pytest.approx(0.975),  # the first forecast's share of the trial's 5 % error budget
+        "trial_confidence": 0.95,
     }
     assert trial.constraints == {"budget:wall_s": pytest.approx(10.0)}
 
@@ -187,9 +189,60 @@ def test_noisy_cost_clearly_over_budget_is_pruned_before_the_measured_crossing()
     walls = cumulative(increments)
     study = optuna.create_study(pruner=ResourceBudgetPruner({"wall_s": 10.0}, max_steps=10))
     trial, pruned_at = run_trial(study, series(wall_s=walls))
-    assert pruned_at == 2  # 1.6, 3.8, 5.7 s: forecast 20 s, at least 12.5 s at 95% confidence
+    # Step 2 (1.6, 3.8, 5.7 s): forecast 20 s, at least 12.5 s at 95 % but only 4.9 s at 97.5 %, the first
+    # forecast's share of the trial's error budget. Step 3 (7.8 s): forecast 20.2 s, at least 16.2 s at 98.75 %.
+    assert pruned_at == 3
     assert walls[pruned_at] < 10.0
-    assert trial.user_attrs[PRUNE_DETAIL]["predicted"] is True
+    detail = trial.user_attrs[PRUNE_DETAIL]
+    assert detail["predicted"] is True and detail["confidence"] == pytest.approx(0.9875)
+    assert detail["low"] == pytest.approx(16.18, abs=0.01)
+
+
+def test_which_forecast_a_decision_is_does_not_depend_on_when_the_pruner_is_asked() -> None:
+    from sysprune.pruners._forecast import FORECAST_FIRST_SHARE, alpha_spent
+
+    walls = cumulative([1.0, 1.0, 1.0, 1.01, 0.99, 1.0])
+    asked_each_step = ResourceBudgetPruner({"wall_s": 5.0}, max_steps=10)
+    trial, pruned_at = run_trial(optuna.create_study(pruner=asked_each_step), series(wall_s=walls))
+    # The third point is the first forecast: step s is forecast number s - 1.
+    assert trial.user_attrs[PRUNE_DETAIL]["confidence"] == pytest.approx(
+        1 - alpha_spent(pruned_at - 1, 0.05, FORECAST_FIRST_SHARE)
+    )
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"wall_s": 5.0}, max_steps=10))
+    late = study.ask()
+    for step in range(pruned_at + 1):  # reported without asking, then asked once
+        report(late, step, None, {"wall_s": walls[step]})
+    assert should_prune(late)
+    assert late.user_attrs[PRUNE_DETAIL]["confidence"] == trial.user_attrs[PRUNE_DETAIL]["confidence"]
+
+
+def _forecast_false_prunes(ratio: float, per_step: bool, *, n: int = 1000, steps: int = 20, seed: int = 0) -> float:
+    """Simulated trials whose cost per step is ``ratio`` of the budget's share (sd 30 %) and that a cumulative
+    forecast prunes although their final total is within the budget: the share of such false prunes."""
+    from sysprune.pruners._budget import _forecasts
+    from sysprune.pruners._forecast import forecast_cumulative
+
+    rng = np.random.default_rng(seed)
+    budget, false = float(steps), 0
+    for _ in range(n):
+        totals = np.cumsum(np.maximum(rng.normal(ratio, 0.3 * ratio, steps), 0.0))
+        for s in range(steps - 1):
+            if per_step:  # the old way: a 95 % bound at every step
+                f = forecast_cumulative([(i, float(totals[i])) for i in range(s + 1)], steps - 1, confidence=0.95)
+            else:
+                pts = {i: {"wall_s": float(totals[i])} for i in range(s + 1)}
+                f = _forecasts(pts, {"wall_s": budget}, steps - 1, 0.05, 0).get("wall_s")
+            if f is not None and f.low > budget:
+                false += bool(totals[-1] <= budget)
+                break
+    return false / n
+
+
+def test_a_95_percent_forecast_at_every_step_is_not_95_percent_over_the_trial() -> None:
+    # A trial at its budget forecast at each of 18 steps: checked at 95 % every time, more than 5 % of such
+    # trials are pruned and end within budget; sharing the 5 % across the forecasts keeps it under 5 %.
+    assert _forecast_false_prunes(1.0, per_step=True) > 0.05
+    assert _forecast_false_prunes(1.0, per_step=False) < 0.05
 
 
 def test_slow_first_step_does_not_inflate_the_forecast() -> None:
@@ -211,10 +264,22 @@ def test_level_trend_predicted_breach() -> None:
 
 
 def test_flat_noisy_level_below_budget_is_not_pruned() -> None:
-    study = optuna.create_study(pruner=ResourceBudgetPruner({"infer_ms": 4.5}, max_steps=20))
-    latencies = [4.0, 4.4, 3.8, 4.2, 4.1, 3.9, 4.3, 4.0, 4.2, 3.9, 4.1, 4.0, 4.3, 3.8, 4.2, 4.0, 4.1, 3.9, 4.2, 4.0]
-    _, pruned_at = run_trial(study, series(infer_ms=latencies))
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"rss_mb": 450.0}, max_steps=20))
+    rss = [400.0, 440.0, 380.0, 420.0, 410.0, 390.0, 430.0, 400.0, 420.0, 390.0, 410.0, 400.0, 430.0, 380.0, 420.0]
+    _, pruned_at = run_trial(study, series(rss_mb=rss + [400.0, 410.0, 390.0, 420.0, 400.0]))
     assert pruned_at is None
+
+
+def test_structural_metrics_are_never_trend_forecast() -> None:
+    # A property of the model has no trend: a line through its noisy readings only finds the noise. The same climb
+    # that prunes peak_rss_mb at step 2 leaves infer_ms and n_params alone until a reading is over budget.
+    climb = [100.0, 110.0, 120.0, 130.0, 140.0, 150.0]
+    for metric in ("infer_ms", "n_params", "model_bytes"):
+        study = optuna.create_study(pruner=ResourceBudgetPruner({metric: 150.0}, max_steps=10))
+        _, pruned_at = run_trial(study, series(**{metric: climb}))
+        assert pruned_at is None, metric
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"peak_rss_mb": 150.0}, max_steps=10))
+    assert run_trial(study, series(peak_rss_mb=climb))[1] == 2
 
 
 # --- warm-up, NaN, missing ----------------------------------------------------------------------------------------

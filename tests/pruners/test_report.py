@@ -132,9 +132,9 @@ def test_prune_itself_writes_nothing() -> None:
     """Optuna's contract: BasePruner.prune answers and leaves the trial alone; only should_prune records."""
     from sysprune.pruners import ResourceBudgetPruner
 
-    study = optuna.create_study(pruner=ResourceBudgetPruner({"infer_ms": 1.0}, max_steps=3))
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"model_bytes": 1.0}, max_steps=3))
     trial = study.ask()
-    report(trial, 0, 0.5, {"infer_ms": 2.0})
+    report(trial, 0, 0.5, {"model_bytes": 2.0})
     assert trial.should_prune()  # Optuna's own call: the pruner says yes...
     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
     frozen = study.trials[0]
@@ -269,9 +269,9 @@ def test_step_cache_is_bounded(monkeypatch) -> None:
 def test_the_trial_object_shows_the_reason_after_should_prune() -> None:
     from sysprune.pruners import ResourceBudgetPruner
 
-    study = optuna.create_study(pruner=ResourceBudgetPruner({"infer_ms": 1.0}, max_steps=3))
+    study = optuna.create_study(pruner=ResourceBudgetPruner({"model_bytes": 1.0}, max_steps=3))
     trial = study.ask()
-    report(trial, 0, 0.5, {"infer_ms": 2.0})
+    report(trial, 0, 0.5, {"model_bytes": 2.0})
     assert should_prune(trial)
-    assert trial.user_attrs[PRUNE_REASON] == "budget: infer_ms measured 2 ms > budget 1 ms at step 0"
-    assert trial.user_attrs[PRUNE_DETAIL]["metric"] == "infer_ms"
+    assert trial.user_attrs[PRUNE_REASON] == "budget: model_bytes measured 2 B > budget 1 B at step 0"
+    assert trial.user_attrs[PRUNE_DETAIL]["metric"] == "model_bytes"
