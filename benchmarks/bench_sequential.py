@@ -15,10 +15,19 @@ Three parts, each printing a table (rates over ``--trials`` simulated trials, fi
               its forecasts (now). A false prune is a trial pruned whose final total is within the budget; the
               decision step is the median step at which over-budget trials are pruned (the end if never).
 
+``replay``    Not run by default (it needs recordings): ``sysprune replay``'s simulation of ``budget``, ``curve`` and
+              ``combined`` with members budget + curve (the replay's own ``combined`` is budget + median) over the
+              recorded order and 20 shuffled ones of each ``--recording NAME:METRIC`` in ``--storage``, the
+              budget on METRIC set at the recording's median (half the trials over it, as ``make results`` does):
+              compute, saving against ``none`` and against ``budget``, false prunes of the best feasible trial.
+              Record with policy ``none`` and a random sampler, e.g. a copy of studies/rq2_size_mlp_digits.toml
+              with ``[sampler] name = "random"``, ``[pruner] policy = "none"``, ``n_trials = 48``.
+
 Nothing here trains a model; the ``plain`` part makes Optuna studies in memory. Run time with the defaults:
-~1-2 min on the 2-core VM at load ~1.
+~1-2 min on the 2-core VM at load ~1; ``replay``, ~20 s per 48-trial recording.
 
 Usage: python benchmarks/bench_sequential.py [--trials 2000] [--parts noise,plain,forecast] [--seed 0]
+       python benchmarks/bench_sequential.py --parts replay --storage sqlite:///rec.db --recording rq2_size:model_bytes
 """
 
 from __future__ import annotations
@@ -144,18 +153,48 @@ def part_forecast(n: int, seed: int) -> None:
                 print(f"| {steps} | {sd:.0%} | {ratio} | {f0:.2%} | {f1:.2%} | {s0:g} | {s1:g} |")
 
 
+def part_replay(storage: str, recordings: list[str]) -> None:
+    from sysprune.analysis import _replay
+    from sysprune.analysis._plan import derive_budget
+    from sysprune.analysis._recording import load_recording
+
+    _replay.DEFAULT_PARAMS["combined"] = {"members": ["budget", "curve"]}  # the issue's combined: a curve member
+    print("\n## replay: budget, curve and combined (budget + curve) over the recorded order and 20 shuffled ones\n")
+    print("| recording | budget | policy | compute (CPU s, median) | saving vs none | vs budget | best pruned |")
+    print("|---|---|---|---|---|---|---|")
+    for spec in recordings:
+        name, metric = spec.split(":")
+        values = [t.final[metric] for t in load_recording(storage, name).trials if metric in t.final]
+        budget = derive_budget(values, 0.5)
+        rec = load_recording(storage, name, {metric: budget})
+        res = _replay.replay(rec, ["none", "budget", "curve", "combined"], n_orders=20)
+        compute = {p: float(np.median([r.compute for r in res.replays[p].results])) for p in res.policies}
+        for p in ("budget", "curve", "combined"):
+            rs = res.replays[p].results
+            fp = sum(bool(r.best_pruned) for r in rs)
+            print(
+                f"| {name} ({len(rec.trials)} trials) | {metric} <= {budget:g} | {p} | {compute[p]:.2f} |"
+                f" {compute['none'] / compute[p]:.2f}x | {compute['budget'] / compute[p]:.2f}x | {fp}/{len(rs)} |"
+            )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trials", type=int, default=2000, help="simulated trials per cell")
     ap.add_argument("--parts", default="noise,plain,forecast")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--storage", default="sqlite:///results/sysprune.db", help="where the recordings are (replay)")
+    ap.add_argument("--recording", action="append", default=[], help="NAME:METRIC, a recording to replay")
     args = ap.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     print(f"# bench_sequential — {machine()}")
     t0 = time.perf_counter()
     parts = {"noise": part_noise, "plain": part_plain, "forecast": part_forecast}
     for name in args.parts.split(","):
-        parts[name.strip()](args.trials, args.seed)
+        if name.strip() == "replay":
+            part_replay(args.storage, args.recording)
+        else:
+            parts[name.strip()](args.trials, args.seed)
     print(f"\n{time.perf_counter() - t0:.0f} s")
 
 

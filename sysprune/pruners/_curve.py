@@ -7,7 +7,15 @@ from optuna.study import StudyDirection
 
 from sysprune._validation import Integer, ListOf, Real, Text, check_params
 from sysprune.pruners._base import MAX_STEPS, DecidingPruner
-from sysprune.pruners._forecast import CURVE_FAMILIES, finite_points, fit_curves, predicted_final, probability_to_beat
+from sysprune.pruners._forecast import (
+    CURVE_FAMILIES,
+    Point,
+    alpha_spent,
+    finite_points,
+    fit_curves,
+    predicted_final,
+    probability_to_beat,
+)
 from sysprune.pruners._reasons import RULE_CURVE, PruneDecision, fmt
 from sysprune.pruners._study_view import StudyViews
 
@@ -25,7 +33,7 @@ class CurvePruner(DecidingPruner):
     squares in closed form, the shape ``theta`` integrated over a grid, each giving a Student-t prediction at the
     last step (:func:`sysprune.pruners._forecast.fit_curves`). Families are weighted by their marginal likelihood.
     The trial is pruned when the probability that its final value reaches the best value of a *feasible* completed
-    trial (every constraint <= 0) is below ``probability``. Works for both directions. About 1 ms per decision for
+    trial (every constraint <= 0) is below the share of ``probability`` this decision may spend. Works for both directions. About 1 ms per decision for
     the fits, plus a look at the trials finished since the last decision.
 
     A curve prune is feasible-but-unpromising: it writes the reason attributes (rule ``curve``) and no
@@ -40,7 +48,12 @@ class CurvePruner(DecidingPruner):
         interval_steps:
             Decide only every ``interval_steps`` steps after the warm-up (at least 1).
         probability:
-            Prune when P(final value beats the best feasible value) is below this, in ``(0, 1)``.
+            The trial's false-prune rate, in ``(0, 1)``: a trial is judged at every decision step, so the decisions
+            share it as an error budget (half to the first decision, ``probability / 2 / ((n - 1) n)`` to the
+            ``n``-th after; :func:`sysprune.pruners._forecast.alpha_spent`), and decision ``n`` prunes when
+            P(final value beats the best feasible value) is below its share. The shares sum to ``probability``, so
+            a trial whose curve model is right is pruned wrongly with probability at most ``probability``, however
+            many steps it reports.
         n_startup_trials:
             Pruning is disabled until this many feasible trials have completed (at least 1: there must be a
             best trial to compare with).
@@ -113,7 +126,9 @@ class CurvePruner(DecidingPruner):
         maximize = study.direction == StudyDirection.MAXIMIZE
         best = view.best_feasible
         p = probability_to_beat(fits, best, maximize=maximize)
-        if p >= self._probability:
+        look = curve_looks(points, self._n_warmup_steps, self._interval_steps, final_step)
+        allowed = alpha_spent(max(look, 1), self._probability, FIRST_SHARE)
+        if p >= allowed:
             return None
         final = predicted_final(fits)
         weights = ", ".join(f"{f.family} {f.weight:.2f}" for f in fits)
@@ -123,14 +138,32 @@ class CurvePruner(DecidingPruner):
             step=step,
             message=(
                 f"curve: predicted final value {fmt(final)} at step {final_step} ({weights});"
-                f" P(beats best feasible {fmt(best)}) = {p:.3g} < {self._probability:g}; decided at step {step}"
+                f" P(beats best feasible {fmt(best)}) = {p:.3g} < {allowed:.3g} (decision {look}'s share of"
+                f" {self._probability:g}); decided at step {step}"
             ),
             value=final,
             predicted=True,
             extra={
                 "best_feasible": best,
                 "probability": p,
+                "alpha": allowed,
+                "decision": look,
                 "final_step": final_step,
                 "families": {f.family: round(f.weight, 4) for f in fits},
             },
         )
+
+
+#: Share of the trial's false-prune rate (``probability``) its first curve decision may spend.
+FIRST_SHARE = 0.5
+
+
+def curve_looks(points: Sequence[Point], n_warmup_steps: int, interval_steps: int, final_step: int) -> int:
+    """Which curve decision the latest of ``points`` is (1-based; 0: none yet): one per finite point, from the third
+    on (a fit needs three), at a step the pruner decides at (``>= n_warmup_steps``, on the interval, before
+    ``final_step``) — counted from the trial's values, not from the calls, so asking less often never spends more."""
+    return sum(
+        1
+        for i, (s, _) in enumerate(points)
+        if i >= 2 and n_warmup_steps <= s < final_step and (s - n_warmup_steps) % interval_steps == 0
+    )
