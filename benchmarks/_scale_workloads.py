@@ -104,9 +104,7 @@ def plain_worker(
         return value
 
     sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=n_startup, multivariate=True)
-    study = optuna.load_study(
-        study_name=study_name, storage=url, sampler=sampler, pruner=optuna.pruners.NopPruner()
-    )
+    study = optuna.load_study(study_name=study_name, storage=url, sampler=sampler, pruner=optuna.pruners.NopPruner())
     t0 = time.thread_time()
     study.optimize(objective, n_trials=n_trials, gc_after_trial=False)
     return n_trials, time.thread_time() - t0 - trained[0]

@@ -118,9 +118,7 @@ def _ms(x: float | None) -> str:
 def run_sysprune(spec: Any, url: str, n: int, *, ray: str | None) -> dict[str, Any]:
     name = f"scale_{uuid.uuid4().hex[:8]}"
     t = time.perf_counter()
-    sysprune.run_study(
-        spec, storage_url=url, study_name=name, workers=n, oversubscribe=True, ray_address=ray
-    )
+    sysprune.run_study(spec, storage_url=url, study_name=name, workers=n, oversubscribe=True, ray_address=ray)
     wall = time.perf_counter() - t
     trials = optuna.load_study(study_name=name, storage=url).get_trials(deepcopy=False)
     states = {t.state.name for t in trials}

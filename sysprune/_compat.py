@@ -225,12 +225,8 @@ def _upsert_user_attrs(conn: Any, trial_id: int, attrs: Mapping[str, Any]) -> No
 
     table = rdb_table("trial_user_attributes")
     rows = [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in attrs.items()]
-    name = conn.dialect.name
-    if name in ("sqlite", "postgresql"):
-        if name == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
+    insert = _dialect_insert(conn.dialect.name)
+    if insert is not None:
         conn.execute(_upsert_statement(insert, table), rows)  # executemany: compiled once, not per call
         return
     for row in rows:  # pragma: no cover - MySQL and others: what Optuna's own fallback does, per key
@@ -297,15 +293,23 @@ def remember_intermediate_value(trial: "optuna.trial.Trial", step: int, value: f
 @functools.cache
 def _insert_ignore_statement(dialect: str, table: "sa.Table") -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL (a plain insert elsewhere), compiled once."""
+    insert = _dialect_insert(dialect)
+    if insert is None:  # pragma: no cover - other databases
+        return table.insert()
+    return insert(table).on_conflict_do_nothing()
+
+
+def _dialect_insert(dialect: str) -> Any:
+    """SQLAlchemy's ``insert`` with ``ON CONFLICT`` for SQLite and PostgreSQL; None for other databases."""
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        return insert(table).on_conflict_do_nothing()
+        return sqlite_insert
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as postgres_insert
 
-        return insert(table).on_conflict_do_nothing()
-    return table.insert()  # pragma: no cover - other databases
+        return postgres_insert
+    return None
 
 
 def set_trial_user_attrs(trial: "optuna.trial.Trial", attrs: Mapping[str, Any]) -> None:

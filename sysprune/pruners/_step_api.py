@@ -120,7 +120,12 @@ def report(
     storage = _compat.study_storage(study)
     trial_id = _compat.trial_id(trial)
     store = _steps.metric_store(storage)
-    where = {"study_name": study.study_name, "trial_id": trial_id, "trial_number": trial.number, "step": step}
+    where: dict[str, Any] = {
+        "study_name": study.study_name,
+        "trial_id": trial_id,
+        "trial_number": trial.number,
+        "step": step,
+    }
     if value is not None and isinstance(store, MetricStore) and step not in _compat.reported_steps(trial):
         # The step's rows and its intermediate value in one transaction (what trial.report stores, its own
         # transaction otherwise: see _compat.write_intermediate_value).

@@ -90,9 +90,7 @@ def count_in_storage(study: optuna.Study) -> int:
     backend = _compat.rdb_backend(_compat.study_storage(study))
     if backend is None:
         return count(
-            _compat.unwrap_storage(_compat.study_storage(study)).get_all_trials(
-                _compat.study_id(study), deepcopy=False
-            )
+            _compat.unwrap_storage(_compat.study_storage(study)).get_all_trials(_compat.study_id(study), deepcopy=False)
         )
     return count_in_database(backend.engine, _compat.study_id(study))[0]
 
@@ -109,9 +107,7 @@ def count_in_database(engine: Any, study_id: int) -> tuple[int, int]:
     )
     waiting = trials.c.state == TrialState.WAITING
     counts = sa.and_(sa.not_(waiting), sa.not_(sa.and_(trials.c.state == TrialState.FAIL, requeued)))
-    q = sa.select(
-        sa.func.count().filter(counts), sa.func.count().filter(waiting)
-    ).where(trials.c.study_id == study_id)
+    q = sa.select(sa.func.count().filter(counts), sa.func.count().filter(waiting)).where(trials.c.study_id == study_id)
     with engine.connect() as conn:
         n, n_waiting = conn.execute(q).one()
     return int(n or 0), int(n_waiting or 0)
@@ -234,8 +230,9 @@ class ClaimingStudy(optuna.Study):
             popped = _pop_waiting(storage, sid) if waiting else None
             if popped is None:  # the trial and its worker record in one insert
                 return storage.create_new_trial(sid, template_trial=_running_trial({WORKER_ATTR: record}))
-        storage.set_trial_user_attr(popped, WORKER_ATTR, record)
-        return popped
+            # still under the lock: recover_lost_trials (also under it) never sees a RUNNING trial without its worker
+            storage.set_trial_user_attr(popped, WORKER_ATTR, record)
+            return popped
 
     def trial_done(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """An Optuna callback: the trial is told; an interrupt from now on is not its."""
