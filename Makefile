@@ -57,7 +57,7 @@ test-fast: $(VENV)/.installed ## the unit and in-process tests only (-m "not slo
 dashboard: $(VENV)/.installed ## serve optuna-dashboard with per-step system metrics on $(STORAGE) (127.0.0.1:8080; Ctrl-C stops)
 	$(SYSPRUNE) dashboard --storage $(STORAGE) $(DASHBOARD_ARGS)
 
-bench-pruners: $(VENV)/.installed ## benchmark: pruner decision time with 10,000 finished trials (SQLite), beside MedianPruner
+bench-pruners: $(VENV)/.installed ## benchmark: pruner decision time with 10,000 finished trials (SQLite), beside MedianPruner; its readers
 	$(BIN)/python benchmarks/bench_pruners.py
 
 bench-budget: $(VENV)/.installed ## benchmark: digits study under a latency budget, policy budget vs none (compute, best)
