@@ -153,6 +153,20 @@ def test_the_sampler_sees_the_trials_finished_since_the_last_claim(new_db):
     assert seen == [1, 14]  # then: its first, b's 12 and the new one
 
 
+def test_a_claimed_trial_whose_sampler_fails_is_failed_with_the_reason_not_left_running(new_db):
+    class Broken(optuna.samplers.RandomSampler):
+        def before_trial(self, study, trial):  # what Trial() runs; the draws come later, in the objective
+            raise RuntimeError("no space")
+
+    claiming = _claiming(new_db, 3)
+    claiming.sampler = Broken()
+    with pytest.raises(RuntimeError, match="no space"):
+        claiming.ask()
+    (t,) = _trials(new_db, "claim")
+    assert t.state == TrialState.FAIL and t.user_attrs["error"] == "the sampler failed: RuntimeError: no space"
+    assert counts_toward_target(t)  # a real failure, like an objective's: the target stays exact
+
+
 # --------------------------------------------------------------------------------------------- end to end
 
 

@@ -210,7 +210,11 @@ class ClaimingStudy(optuna.Study):
         with signals_deferred():
             trial_id = self._claim()
             _compat.forget_cached_trials(self)  # what Study.ask does first: the sampler sees the trials of now
-            trial = optuna.Trial(self, trial_id)  # the sampler's relative draw happens here, outside the lock
+            try:
+                trial = optuna.Trial(self, trial_id)  # the sampler's before_trial, outside the lock (it draws later)
+            except Exception as e:  # the claimed trial is not left RUNNING (Study.ask would leave it so)
+                _fail_claimed(_compat.study_storage(self), trial_id, f"the sampler failed: {type(e).__name__}: {e}")
+                raise
             self.current = trial
             self.n_asked += 1
         return trial
@@ -237,6 +241,12 @@ class ClaimingStudy(optuna.Study):
     def trial_done(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """An Optuna callback: the trial is told; an interrupt from now on is not its."""
         self.current = None
+
+
+def _fail_claimed(storage: optuna.storages.BaseStorage, trial_id: int, error: str) -> None:
+    """FAIL a claimed trial that never reached the objective, with ``error`` (it counts, as any failed trial)."""
+    storage.set_trial_user_attr(trial_id, _attrs.ERROR, error)
+    storage.set_trial_state_values(trial_id, TrialState.FAIL)
 
 
 def _running_trial(user_attrs: dict[str, Any]) -> FrozenTrial:
