@@ -10,7 +10,7 @@ GRID := $(filter-out digits_mlp rq2_%,$(STUDIES))
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv study studies grid lint test test-fast bench-overhead bench-pruners bench-budget bench-load dashboard clean $(addprefix study-,$(STUDIES))
+.PHONY: help venv study studies grid lint test test-fast bench-overhead bench-pruners bench-budget bench-load bench-scale dashboard clean $(addprefix study-,$(STUDIES))
 .PHONY: results bench-replay $(addprefix compare-,$(STUDIES)) $(addprefix report-,$(STUDIES))
 
 help: ## list the targets (and one study-<name> target per file in studies/)
@@ -57,7 +57,7 @@ test-fast: $(VENV)/.installed ## the unit and in-process tests only (-m "not slo
 dashboard: $(VENV)/.installed ## serve optuna-dashboard with per-step system metrics on $(STORAGE) (127.0.0.1:8080; Ctrl-C stops)
 	$(SYSPRUNE) dashboard --storage $(STORAGE) $(DASHBOARD_ARGS)
 
-bench-pruners: $(VENV)/.installed ## benchmark: pruner decision time with 10,000 finished trials (SQLite), beside MedianPruner
+bench-pruners: $(VENV)/.installed ## benchmark: pruner decision time with 10,000 finished trials (SQLite), beside MedianPruner; its readers
 	$(BIN)/python benchmarks/bench_pruners.py
 
 bench-budget: $(VENV)/.installed ## benchmark: digits study under a latency budget, policy budget vs none (compute, best)
@@ -83,3 +83,6 @@ clean: ## remove the study databases, artifacts and caches under results/ (keeps
 
 bench-load: $(VENV)/.installed ## benchmark: trials/min with 1, 2, 4 workers (SQLite, PostgreSQL; local, Ray); 2 workers vs alone
 	$(BIN)/python benchmarks/bench_load.py
+
+bench-scale: $(VENV)/.installed ## benchmark: trials/min at 1-32 workers vs plain Optuna in the same run, CPU per trial (BENCH_ARGS=--quick)
+	$(BIN)/python benchmarks/bench_scale.py $(BENCH_ARGS)

@@ -15,7 +15,11 @@ and from the metric store with the cache emptied before each decision; ``infer_m
 budget + curve. The first decision of each pruner is reported apart ("cold"): Optuna loads the trial list into
 its cache and the curve pruner digests every finished trial once.
 
-Goal (issue 3): median <= 10 ms per decision with 10,000 finished trials.
+Then the study's readers (issue 16): ``sysprune.load_step_metrics`` against Optuna's ``trials_dataframe()`` on the
+same storage, and the count a worker's slot claim runs under the database lock.
+
+Goals: median <= 10 ms per decision with 10,000 finished trials (issue 3); ``load_step_metrics`` within 2x of
+``trials_dataframe()`` (issue 16).
 Usage: python benchmarks/bench_pruners.py [--trials 10000] [--trials 100] [--timed-trials 30] [--db DIR]
 """
 
@@ -39,7 +43,7 @@ import sqlalchemy as sa
 
 from sysprune import _compat
 from sysprune.pruners._step_api import report, should_prune
-from sysprune.storage._step_table import MetricStore, step_metrics, tune_sqlite_engine
+from sysprune.storage._step_table import create_table, step_metrics, tune_sqlite_engine
 from sysprune.pruners import CombinedPruner, CurvePruner, ResourceBudgetPruner, ThresholdBudgetPruner, _steps
 
 STEPS = 10
@@ -132,7 +136,7 @@ def build(url: str, n_trials: int, seed: int = 0) -> float:
         conn.execute(sa.insert(models.TrialIntermediateValueModel.__table__), inter)
         conn.execute(sa.insert(models.TrialParamModel.__table__), params)
         conn.execute(sa.insert(models.TrialSystemAttributeModel.__table__), sysattrs)
-    MetricStore(url)  # creates sysprune's table
+    create_table(url)  # sysprune's table (MetricStore creates it only on its first write)
     engine = sa.create_engine(url)
     tune_sqlite_engine(engine)
     with engine.begin() as conn:
@@ -217,6 +221,35 @@ def time_pruner(
     }
 
 
+def time_readers(url: str, repeats: int = 3) -> list[tuple[str, float]]:
+    """Median seconds of the big study's readers (issue 16): ``load_step_metrics`` against plain Optuna's
+    ``trials_dataframe()`` on the same storage (the anchor), and the count a worker's slot claim runs under the
+    database lock (``count_in_database``: one indexed query) against counting every trial read from the storage."""
+    import sysprune
+    from sysprune.study._workers import count, count_in_database
+
+    study = optuna.load_study(study_name=STUDY, storage=url)
+    engine = _compat.rdb_backend(_compat.study_storage(study)).engine
+    storage, sid = _compat.unwrap_storage(_compat.study_storage(study)), _compat.study_id(study)
+    readers = {
+        "optuna trials_dataframe()  (anchor)": lambda: optuna.load_study(
+            study_name=STUDY, storage=url
+        ).trials_dataframe(),
+        "sysprune.load_step_metrics": lambda: sysprune.load_step_metrics(url, STUDY),
+        "slot claim's count (indexed query)": lambda: count_in_database(engine, sid),
+        "the count over get_all_trials": lambda: count(storage.get_all_trials(sid, deepcopy=False)),
+    }
+    out = []
+    for name, read in readers.items():
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            read()
+            times.append(time.perf_counter() - t0)
+        out.append((name, statistics.median(times)))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, action="append", help="finished trials in the study (repeatable)")
@@ -251,6 +284,11 @@ def main(argv: list[str] | None = None) -> None:
                     f" {r['cold']:>8.1f} {r['report']:>10.2f} {r['pruned']:>6}"
                 )
                 sys.stdout.flush()
+            readers = time_readers(url)
+            print(f"\n{'reader (median of 3)':<36} {'s':>8} {'x anchor':>9}")
+            for name, sec in readers:
+                print(f"{name:<36} {sec:>8.3f} {sec / readers[0][1]:>9.2f}")
+            print("goal (issue 16): load_step_metrics within 2x of trials_dataframe()")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import uuid
 import warnings
 
 import optuna
@@ -249,3 +250,58 @@ def test_a_finished_trials_user_attr_is_set_where_optuna_reads_it(sqlite_url):
     assert reloaded.user_attrs == {"error": "worker lost again"}
     with pytest.raises(CompatError, match="InMemoryStorage"):
         _compat.set_finished_trial_user_attr(optuna.storages.InMemoryStorage(), 0, "error", "x")
+
+
+def test_a_trials_user_attrs_are_set_in_one_write_as_set_user_attr_sets_them(rdb_url):
+    study = optuna.create_study(storage=rdb_url, study_name=f"attrs-{uuid.uuid4().hex[:8]}")
+    trial = study.ask()
+    trial.set_user_attr("kept", 1)
+    trial.set_user_attr("replaced", "old")
+    attrs = {"replaced": "new", "n_params": 1234, "error": None, "nested": {"a": [1, 2.5]}}
+    _compat.set_trial_user_attrs(trial, attrs)
+    assert trial.user_attrs == {"kept": 1, **attrs}  # the trial's cached copy, as Trial.set_user_attr updates it
+    stored = optuna.load_study(study_name=study.study_name, storage=rdb_url).trials[0].user_attrs
+    assert stored == {"kept": 1, **attrs}
+    study.tell(trial, 0.5)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError, match=r"Trial#0 has already finished"):
+        _compat.set_trial_user_attrs(trial, {"late": 1})  # refused as Optuna refuses it, nothing written
+    assert "late" not in optuna.load_study(study_name=study.study_name, storage=rdb_url).trials[0].user_attrs
+
+
+def test_a_trials_user_attrs_on_a_storage_without_tables_go_through_set_user_attr():
+    study = optuna.create_study()
+    trial = study.ask()
+    _compat.set_trial_user_attrs(trial, {"a": 1, "b": "x"})
+    assert study.trials[0].user_attrs == {"a": 1, "b": "x"}
+
+
+def test_an_intermediate_value_written_in_our_transaction_reads_back_as_trial_report_stores_it(rdb_url):
+    study = optuna.create_study(storage=rdb_url, study_name=f"iv-{uuid.uuid4().hex[:8]}")
+    ours, theirs = study.ask(), study.ask()
+    engine = _compat.rdb_backend(_compat.study_storage(study)).engine
+    values = {0: 0.25, 1: float("inf"), 2: float("-inf"), 3: float("nan")}
+    for step, value in values.items():
+        theirs.report(value, step)
+        with engine.begin() as conn:
+            _compat.check_running(conn, _compat.trial_id(ours))
+            _compat.write_intermediate_value(conn, _compat.trial_id(ours), step, value)
+        _compat.remember_intermediate_value(ours, step, value)
+    with engine.begin() as conn:  # a second value for a step: the first wins, as Trial.report ignores a second
+        _compat.write_intermediate_value(conn, _compat.trial_id(ours), 0, 9.0)
+    assert 0 in _compat.reported_steps(ours) and 4 not in _compat.reported_steps(ours)
+    reloaded = optuna.load_study(study_name=study.study_name, storage=rdb_url).trials
+    assert json.dumps(reloaded[0].intermediate_values) == json.dumps(reloaded[1].intermediate_values)
+    assert json.dumps(ours._cached_frozen_trial.intermediate_values) == json.dumps(reloaded[1].intermediate_values)
+    study.tell(ours, 0.5)
+    with engine.begin() as conn, pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        _compat.check_running(conn, _compat.trial_id(ours))
+    with engine.begin() as conn, pytest.raises(KeyError):
+        _compat.check_running(conn, 10**9)
+
+
+def test_forgetting_cached_trials_is_what_study_ask_does_first():
+    study = optuna.create_study()
+    assert "self._thread_local.cached_all_trials = None" in inspect.getsource(optuna.Study.ask)
+    study._thread_local.cached_all_trials = ["stale"]
+    _compat.forget_cached_trials(study)
+    assert study._thread_local.cached_all_trials is None

@@ -220,3 +220,30 @@ def test_in_memory_study_keeps_steps_in_trial_attrs():
     assert df.step.tolist() == [-1, 0] and df.state.tolist() == ["COMPLETE", "COMPLETE"]
     assert df.cpu_s.iloc[1] == 1.0 and df.wall_s.iloc[1] == 2.0 and df.n_params.iloc[0] == 5.0
     assert pd.isna(df.energy_j.iloc[1]) and df.my_metric.iloc[1] == float("inf")  # missing vs a real infinity
+
+
+def test_report_stores_a_steps_rows_and_its_value_as_trial_report_does(url):
+    """sysprune.report writes a step's rows and Optuna's intermediate value in one transaction on an RDB storage:
+    what Optuna then reads is what trial.report stores (the first value of a step wins), every row is there, and a
+    finished trial is refused with nothing written."""
+    from sysprune import report
+
+    study, name = _study(url)
+    t = study.ask()
+    report(t, -1, None, {"n_params": 7})
+    report(t, 0, 0.5, {"cpu_s": 1.0})
+    report(t, 1, float("nan"), {"cpu_s": 2.0})
+    with pytest.warns(UserWarning, match="already reported"):  # Optuna's own warning, as from trial.report
+        report(t, 1, 0.9, {"wall_s": 3.0})  # the step's value is kept; a new metric of the step is added
+    report(t, 2, 0.75, None)  # a value without metrics
+    assert t._cached_frozen_trial.intermediate_values.keys() == {0, 1, 2}
+    study.tell(t, 0.75)
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError):
+        report(t, 3, 0.8, {"cpu_s": 4.0})
+    stored = optuna.load_study(study_name=name, storage=url).trials[0]
+    assert stored.intermediate_values.keys() == {0, 1, 2}
+    assert stored.intermediate_values[0] == 0.5 and stored.intermediate_values[2] == 0.75
+    assert pd.isna(stored.intermediate_values[1])
+    df = load_step_metrics(url, name).set_index("step")
+    assert df.index.tolist() == [-1, 0, 1]  # nothing of step 3
+    assert df.n_params[-1] == 7 and df.cpu_s[0] == 1.0 and df.cpu_s[1] == 2.0 and df.wall_s[1] == 3.0

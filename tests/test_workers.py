@@ -10,8 +10,19 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from sysprune import load_step_metrics
-from sysprune.study._lost import INTERRUPTED, LOST, WORKER_ATTR
-from sysprune.study._workers import TooManyWorkers, count, counts_toward_target, cpu_sets, parse_cpus, worker_seed
+from sysprune import _compat
+from sysprune.study._lost import INTERRUPTED, LOST, WORKER_ATTR, WorkerIdentity
+from sysprune.study._workers import (
+    ClaimingStudy,
+    TooManyWorkers,
+    _NoSlot,
+    count,
+    count_in_database,
+    counts_toward_target,
+    cpu_sets,
+    parse_cpus,
+    worker_seed,
+)
 from sysprune.spec import SpecError
 from tests._require import missing
 from tests._workers_util import fresh, popen, run, study_file
@@ -74,6 +85,86 @@ def test_lost_and_interrupted_trials_do_not_count_toward_n_trials():
     ]
     assert [counts_toward_target(t) for t in trials] == [True, True, True, True, False, False, False]
     assert count(trials) == 4
+
+
+def test_the_database_count_is_counts_toward_target(new_db):
+    """The indexed count the slot claim runs (count_in_database) agrees with counts_toward_target, trial by trial."""
+    study = optuna.create_study(storage=new_db, study_name="c")
+    trials = [
+        _trial(TrialState.COMPLETE),
+        _trial(TrialState.PRUNED),
+        _trial(TrialState.FAIL, error="RuntimeError: boom"),
+        _trial(TrialState.FAIL, error="worker lost in a message that only starts alike"),  # not LOST: counts
+        _trial(TrialState.FAIL),  # no error attr
+        _trial(TrialState.FAIL, error=LOST),
+        _trial(TrialState.FAIL, error=f"{INTERRUPTED} (SIGTERM) during step 3"),
+    ]
+    study.add_trials(trials)
+    study.ask()  # RUNNING
+    study.enqueue_trial({"x": 0.5})  # WAITING
+    other = optuna.create_study(storage=new_db, study_name="other")
+    other.add_trials([_trial(TrialState.COMPLETE)] * 3)  # another study's trials are not this one's
+    engine = _compat.rdb_backend(_compat.study_storage(study)).engine
+    stored = study.get_trials(deepcopy=False)
+    assert count_in_database(engine, _compat.study_id(study)) == (count(stored), 1) == (6, 1)
+
+
+def _claiming(url: str, target: int) -> ClaimingStudy:
+    study = optuna.create_study(storage=url, study_name="claim", load_if_exists=True)
+    return ClaimingStudy(
+        study, url=url, target=target, sampler=optuna.samplers.TPESampler(seed=0), me=WorkerIdentity.current()
+    )
+
+
+def test_a_claim_creates_the_running_trial_with_its_worker_and_stops_at_the_target(new_db):
+    claiming = _claiming(new_db, 3)
+    claiming.enqueue_trial({"x": 0.25})  # an enqueued (or requeued) configuration is popped first
+    first = claiming.ask()
+    assert first.suggest_float("x", 0, 1) == 0.25
+    asked = [first, claiming.ask(), claiming.ask()]
+    with pytest.raises(_NoSlot):
+        claiming.ask()
+    stored = _trials(new_db, "claim")
+    assert [t.number for t in stored] == [0, 1, 2] and all(t.state == TrialState.RUNNING for t in stored)
+    assert all(t.user_attrs[WORKER_ATTR] == WorkerIdentity.current().record() for t in stored)
+    for t in asked:
+        claiming.tell(t, 0.5)
+    assert claiming.n_asked == 3
+
+
+def test_the_sampler_sees_the_trials_finished_since_the_last_claim(new_db):
+    """The claim creates the trial itself, so it drops the study's cached trial list as Study.ask does: a second
+    ClaimingStudy's finished trials reach this one's TPE draw."""
+    a, b = _claiming(new_db, 40), _claiming(new_db, 40)
+    seen = []
+
+    class Spy(optuna.samplers.RandomSampler):
+        def sample_independent(self, study, trial, name, distribution):
+            seen.append(len(study._get_trials(deepcopy=False, use_cache=True)))  # what Optuna's samplers read
+            return super().sample_independent(study, trial, name, distribution)
+
+    a.sampler = Spy(seed=0)
+    first = a.ask()
+    first.suggest_float("x", 0, 1)  # the cache now holds one trial (running: Study.tell would drop the cache)
+    for _ in range(12):
+        t = b.ask()
+        b.tell(t, (t.suggest_float("x", 0, 1) - 0.3) ** 2)
+    a.ask().suggest_float("x", 0, 1)
+    assert seen == [1, 14]  # then: its first, b's 12 and the new one
+
+
+def test_a_claimed_trial_whose_sampler_fails_is_failed_with_the_reason_not_left_running(new_db):
+    class Broken(optuna.samplers.RandomSampler):
+        def before_trial(self, study, trial):  # what Trial() runs; the draws come later, in the objective
+            raise RuntimeError("no space")
+
+    claiming = _claiming(new_db, 3)
+    claiming.sampler = Broken()
+    with pytest.raises(RuntimeError, match="no space"):
+        claiming.ask()
+    (t,) = _trials(new_db, "claim")
+    assert t.state == TrialState.FAIL and t.user_attrs["error"] == "the sampler failed: RuntimeError: no space"
+    assert counts_toward_target(t)  # a real failure, like an objective's: the target stays exact
 
 
 # --------------------------------------------------------------------------------------------- end to end

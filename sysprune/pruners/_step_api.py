@@ -8,8 +8,9 @@ The sysprune runner uses exactly these two calls in its step loop, and any plain
         if sysprune.should_prune(trial):
             raise optuna.TrialPruned()
 
-:func:`report` writes the step's metrics to the metric store beside the study (one transaction or one storage
-call), remembers them in this process for the pruners, and reports the objective value to Optuna.
+:func:`report` writes the step's metrics to the metric store beside the study, remembers them in this process for
+the pruners, and reports the objective value to Optuna — on an RDB storage the rows and the value in one
+transaction (what ``trial.report`` would store in a second one), elsewhere one storage call plus ``trial.report``.
 :func:`should_prune` asks the study's pruner — also in a multi-objective study, where Optuna's
 ``Trial.should_prune`` refuses — and, when it says to prune, records why (the one bookkeeping path:
 :func:`sysprune.pruners._reasons.record_decision`).
@@ -30,6 +31,7 @@ from sysprune.metrics._registry import PRETRAIN_STEP as _PRETRAIN_STEP
 from sysprune.pruners import _steps
 from sysprune.pruners._reasons import builtin_decision, collect, record_decision
 from sysprune.storage._step_table import METRIC_NAME_MAX as _MAX_NAME
+from sysprune.storage._step_table import MetricStore
 
 
 class _Measurement(Constraint):
@@ -115,18 +117,24 @@ def report(
             where="report",
         )
     clean: dict[str, float | None] = args["metrics"] or {}
-
+    storage = _compat.study_storage(study)
+    trial_id = _compat.trial_id(trial)
+    store = _steps.metric_store(storage)
+    where: dict[str, Any] = {
+        "study_name": study.study_name,
+        "trial_id": trial_id,
+        "trial_number": trial.number,
+        "step": step,
+    }
+    if value is not None and isinstance(store, MetricStore) and step not in _compat.reported_steps(trial):
+        # The step's rows and its intermediate value in one transaction (what trial.report stores, its own
+        # transaction otherwise: see _compat.write_intermediate_value).
+        store.write_step_and_value(**where, metrics=clean, value=float(value), trial_start=trial.datetime_start)
+        _compat.remember_intermediate_value(trial, step, float(value))
+        value = None
+    elif clean:
+        store.write_step(**where, metrics=clean, trial_start=trial.datetime_start)
     if clean:
-        storage = _compat.study_storage(study)
-        trial_id = _compat.trial_id(trial)
-        _steps.metric_store(storage).write_step(
-            study_name=study.study_name,
-            trial_id=trial_id,
-            trial_number=trial.number,
-            step=step,
-            metrics=clean,
-            trial_start=trial.datetime_start,
-        )
         _steps.remember(storage, trial_id, trial.datetime_start, step, clean)
     if value is not None:
         trial.report(value, step)
