@@ -24,7 +24,7 @@ help: ## list the targets (and one study-<name> target per file in studies/)
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[torch,dashboard,pmlb,postgres,ray,dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[torch,dashboard,pmlb,postgres,ray,results,dev]'
 	@touch $@
 
 venv: $(VENV)/.installed ## create or refresh the virtual environment (.venv)
