@@ -66,7 +66,7 @@ bench-budget: $(VENV)/.installed ## benchmark: digits study under a latency budg
 bench-overhead: $(VENV)/.installed ## benchmark: trial start, monitor per step, rejection at step -1, a search's measurement overhead
 	$(BIN)/python benchmarks/bench_overhead.py
 
-results: $(VENV)/.installed ## regenerate results/RESULTS.md: record, replay, report, compare (~29 min measured here; RESULTS_QUICK=1: ~1-3 min)
+results: $(VENV)/.installed ## regenerate results/RESULTS.md (resumes; RESULTS_ARGS=--estimate: plan time, ~90 min of trials estimated); RESULTS_QUICK=1: a few min, into results/quick/
 	$(BIN)/python -m sysprune.analysis._results $(RESULTS_ARGS)
 
 $(addprefix compare-,$(STUDIES)): compare-%: $(VENV)/.installed

@@ -118,9 +118,9 @@ def permutation_p(real: float, null: Sequence[float]) -> float:
     return (1 + sum(1 for x in null if x >= real)) / (1 + len(null))
 
 
-def permutations_for(m: int, alpha: float = ALPHA, margin: int = 2) -> int:
+def permutations_for(m: int, alpha: float = ALPHA, margin: float = 2) -> int:
     """Permutations enough for Holm over ``m`` tests at ``alpha``: the smallest attainable p, 1 / (B + 1), is at
-    most alpha / (margin * m) (``margin`` = 2: a driver can clear the first Holm step with room to spare)."""
+    most alpha / (margin * m) (``margin`` > 1: a driver can clear the first Holm step with room to spare)."""
     if m < 1:
         raise ValueError(f"permutations_for: m must be >= 1, got {m}")
     return math.ceil(margin * m / alpha) - 1
@@ -170,7 +170,7 @@ class Friedman:
     posthoc: dict[tuple[str, str], float]  # Conover's test, Holm-adjusted p, for each pair (a, b) with a before b
 
 
-def ranks(table: Sequence[Sequence[float]]) -> np.ndarray:
+def ranks(table: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
     """Rank of each treatment within each block (1 = lowest value; ties share the average rank; +inf — "not
     reached" — ranks below every number)."""
     from scipy.stats import rankdata
@@ -195,9 +195,7 @@ def friedman(table: Sequence[Sequence[float]], treatments: Sequence[str], alpha:
     f = (n - 1) * chi2 / denom if denom > 0 else math.inf
     p_f = float(stats.f.sf(f, k - 1, (k - 1) * (n - 1))) if math.isfinite(f) else 0.0
     post = sp.posthoc_conover_friedman(r, p_adjust="holm")
-    pairs = {
-        (treatments[i], treatments[j]): float(post.iloc[i, j]) for i in range(k) for j in range(i + 1, k)
-    }
+    pairs = {(treatments[i], treatments[j]): float(post.iloc[i, j]) for i in range(k) for j in range(i + 1, k)}
     q = float(stats.studentized_range.ppf(1 - alpha, k, np.inf)) / math.sqrt(2)
     cd = q * math.sqrt(k * (k + 1) / (6 * n))
     mean = {t: float(v) for t, v in zip(treatments, r.mean(axis=0))}

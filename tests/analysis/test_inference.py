@@ -104,7 +104,11 @@ def test_friedman_matches_r_rounding_times_and_demsar_cd():
     # Demsar 2006, Table 5(a): q_0.05 = 2.343 for k = 3
     assert f.cd == pytest.approx(2.343 * math.sqrt(3 * 4 / (6 * 22)), abs=1e-3)
     assert sum(f.mean_ranks.values()) == pytest.approx(6.0)
-    assert set(f.posthoc) == {("round out", "narrow angle"), ("round out", "wide angle"), ("narrow angle", "wide angle")}
+    assert set(f.posthoc) == {
+        ("round out", "narrow angle"),
+        ("round out", "wide angle"),
+        ("narrow angle", "wide angle"),
+    }
     assert all(0 <= p <= 1 for p in f.posthoc.values())
     assert f.posthoc[("round out", "wide angle")] < 0.05  # wide angle is fastest (R's PMCMRplus agrees)
 
