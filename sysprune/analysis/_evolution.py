@@ -125,13 +125,17 @@ def figure(evs: list[Evolution], params: dict[int, dict[str, Any]], title: str):
             steps = sorted({s for n in trials for s in e.series[n]})
             med = [spread([e.series[n].get(s) for n in trials]).median for s in steps]
             fig.add_trace(
-                go.Scatter(x=steps, y=med, mode="lines+markers", name=name, line=dict(color=colors[j % 3]),
-                           legendgroup=name, showlegend=i == 0),
+                go.Scatter(x=steps, y=med, mode="lines+markers", name=f"{e.family}: {name}",
+                           line=dict(color=colors[j % 3], dash=_DASHES[i % len(_DASHES)]), legendgroup=e.family),
                 row=r, col=c,
             )  # fmt: skip
         fig.update_xaxes(title_text="step", row=r, col=c)
     fig.update_layout(title=title, template="plotly_white", width=1000, height=360 * rows)
     return fig
+
+
+#: Each panel's lines drawn in a dash of their own, so the legend (one entry per panel and third) reads unambiguously.
+_DASHES = ("solid", "dash", "dot", "dashdot")
 
 
 def _thirds(e: Evolution, params: dict[int, dict[str, Any]]) -> list[tuple[str, list[int]]]:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
 FEASIBLE, INFEASIBLE = "#2ca02c", "#d62728"
+#: Panels per row of a figure with one panel per policy (wider would not fit a page).
+PANELS_PER_ROW = 4
 
 
 def write_html(fig, path: Path, *, static: bool = False) -> Path:
@@ -171,14 +173,17 @@ def what_fits_figure(result: "CompareResult", metric: str):
 
     budget = result.spec.budgets.get(metric)
     n = len(result.policies)
-    fig = make_subplots(rows=1, cols=n, shared_yaxes=True, subplot_titles=result.policies)
+    cols = min(PANELS_PER_ROW, n)  # panels wrap onto rows: the figure fits a page at any number of policies
+    nrows = math.ceil(n / cols)
+    fig = make_subplots(rows=nrows, cols=cols, shared_yaxes=True, subplot_titles=result.policies)
     values = [t.value for r in result.runs.values() for t in r.rows if t.value is not None and t.finished]
     floor = min(values) if values else 0.0
     xs_all = [t.metrics[metric] for r in result.runs.values() for t in r.rows if t.metrics.get(metric) is not None]
     log = spans_decades([*xs_all, *([budget] if budget else [])])
     pos = [x for x in xs_all if x > 0]
     nowhere = (min(pos) / 2 if pos else 1.0) if log else 0.0  # where a trial without a value of the metric sits
-    for c, p in enumerate(result.policies, start=1):
+    for k, p in enumerate(result.policies):
+        row, c = k // cols + 1, k % cols + 1
         for feasible in (True, False):
             xs, ys, cd, sym = [], [], [], []
             for s in result.seeds:
@@ -201,24 +206,25 @@ def what_fits_figure(result: "CompareResult", metric: str):
                     marker=dict(color=FEASIBLE if feasible else INFEASIBLE, symbol=sym, size=6),
                     name="feasible" if feasible else "infeasible",
                     legendgroup=str(feasible),
-                    showlegend=c == 1,
+                    showlegend=k == 0,
                     hovertemplate="%{customdata[0]} #%{customdata[1]} %{customdata[2]}<br>"
                     f"{metric} %{{x:.4g}}<br>objective %{{y:.4g}}<extra></extra>",
                 ),
-                row=1,
+                row=row,
                 col=c,
             )
         if budget is not None:
-            fig.add_vline(x=budget, line=dict(color="black", dash="dash"), row=1, col=c)
-        fig.update_xaxes(title_text=metric + (" (log)" if log else ""), type="log" if log else "linear", row=1, col=c)
-    fig.update_yaxes(title_text=result.spec.objective.metrics[0], row=1, col=1)
+            fig.add_vline(x=budget, line=dict(color="black", dash="dash"), row=row, col=c)
+        fig.update_xaxes(title_text=metric + (" (log)" if log else ""), type="log" if log else "linear", row=row, col=c)
+    for row in range(1, nrows + 1):
+        fig.update_yaxes(title_text=result.spec.objective.metrics[0], row=row, col=1)
     fig.update_layout(
         title=f"{result.spec.name}: what fits — {result.spec.objective.metrics[0]} vs {metric}"
         + (f" (budget {budget:g}, dashed)" if budget is not None else "")
         + "; circles complete, diamonds pruned (at their last step), × no value",
         template="plotly_white",
-        width=max(700, 260 * n),
-        height=440,
+        width=260 * cols + 160,
+        height=300 * nrows + 140,
     )
     return fig
 

@@ -97,4 +97,7 @@ def test_memory_growth_and_its_association_with_the_driver():
     flat = _evolution.evolve(df, "time", "cpu_s", params, "width")
     assert "stays flat" in _evolution.sentence(flat)
     fig = _evolution.figure([ev, flat], params, "t")
-    assert len(fig.data) == 6  # three thirds of width per panel
+    assert len(fig.data) == 6  # three thirds of width per panel, each named by its panel in the legend
+    assert {t.name for t in fig.data} == {
+        f"{f}: width {r}" for f in ("memory", "time") for r in ("16-16", "64-64", "256-512")
+    }
