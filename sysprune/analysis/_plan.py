@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from sysprune.pruners import reference_groups
 from sysprune.spec import StudySpec
 
 #: The seed every recording adds to its study file's seed: recordings draw configurations of their own, never the
@@ -62,8 +63,9 @@ CORE = ("none", "budget", "threshold", "combined", "plain")
 #: `precheck` (a hand-written check of structural metrics before training) only where the budget is structural:
 #: on time and memory budgets it prunes nothing, so "vs precheck" would repeat "vs plain".
 STRUCTURAL = (*CORE, "precheck")
-#: Optuna's built-in pruners, for the goal against the best built-in: on one digits study at full seeds.
-BUILTIN = (*STRUCTURAL, "median", "hyperband")
+#: Optuna's built-in pruners (the policy registry's ``builtin`` reference group), for the goal against the best
+#: built-in: on one digits study at full seeds.
+BUILTIN = (*STRUCTURAL, *reference_groups().get("builtin", ()))
 
 #: ``make results``: estimated ~100 min on a quiet 2-core machine (:func:`estimate_minutes`, printed by
 #: ``make results RESULTS_ARGS=--estimate``). The three MLP-on-digits budget kinds share one recording (RQ1 reports
