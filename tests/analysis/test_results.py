@@ -92,6 +92,9 @@ def test_the_chapter_opens_with_both_answers_and_claims_only_what_its_tests_supp
     goals = md.split("## The goals")[1].split("## Method")[0]
     assert "5x less compute than no pruning" in goals and "missed" in goals
     assert "## Threats to validity" in md and "one binomial standard error" in md
+    assert (
+        "**Toy scale.** A finished trial of `none` costs (median CPU s): study_a 2 s, study_b 2 s" in md
+    )  # 3 s and 1 s
     # every table of the chapter has at most 8 columns
     widths = [line.count("|") - 1 for line in md.splitlines() if line.startswith("|")]
     assert widths and max(widths) <= 8
