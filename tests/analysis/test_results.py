@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import math
+import random
 import re
 
 import numpy as np
@@ -221,3 +222,38 @@ def test_a_tiny_plan_writes_the_chapter_with_everything_it_links(tmp_path, monke
     assert links and all((out / link).is_file() for link in links), [x for x in links if not (out / x).is_file()]
     assert (out / "rq1_summary.csv").is_file() and (out / "rq2_summary.csv").is_file()
     assert (out / "plotly.min.js").is_file()  # figures work offline
+
+
+@pytest.mark.slow  # ~250 fANOVA fits
+def test_the_rq1_summary_is_re_derived_from_its_csv(tmp_path):
+    """Holm over each (recording, family)'s permutation p-values (statsmodels) gives the CSV's adjusted p and the
+    drivers the chapter's RQ1 table names."""
+    from statsmodels.stats.multitest import multipletests
+
+    from sysprune.analysis._importance import infer
+    from sysprune.analysis._rq1 import FamilyReport, StudyReport
+    from tests.analysis.test_rq1_inference import _trials
+
+    trials, values = _trials(30, seed=2)
+    o = _study("study_a", {p: [1.0] * 2 for p in POLICIES}, seeds=(0, 1))
+    o.report = StudyReport("study_a.record", "sqlite://", ["a", "b", "c"], {"COMPLETE": 30}, [], 1)
+    for fam, scale in (("time", 1.0), ("memory", 0.0)):  # memory: a target of pure noise
+        noisy = [v * scale + random.Random(i).gauss(0, 0.1) for i, v in enumerate(values)]
+        # 79 permutations: 1 / 80 is small enough for Holm over 3 parameters
+        inf = infer(trials, noisy, permutations=79, bootstraps=3, jobs=1)
+        o.report.families.append(FamilyReport(fam, f"{fam}_metric", fam, {}, inf))
+    md = _chapter.write_chapter([o], tmp_path, plan_name="t", plan=(), seconds=1.0, storage_url="x").read_text()
+    rows = _read(tmp_path / "rq1_summary.csv")
+    assert {r["family"] for r in rows} == {"time", "memory"} and len(rows) == 6
+    drivers = {}
+    for fam in ("time", "memory"):
+        mine = [r for r in rows if r["family"] == fam]
+        adjusted = multipletests([float(r["p"]) for r in mine], method="holm")[1]
+        for r, a in zip(mine, adjusted):
+            assert float(r["p_holm"]) == pytest.approx(a)
+            assert (r["driver"] == "True") == (a < 0.05)
+        drivers[fam] = sorted(r["param"] for r in mine if r["driver"] == "True")
+    assert drivers["time"] == ["a", "b"] and drivers["memory"] == []
+    table = md.split(_chapter.Q2)[0]
+    assert re.search(r"\| time \(time\) \| 30 \| `a` [\d.]+ \[[\d.]+, [\d.]+\], p [\d.<  ]+; `b` ", table)
+    assert "| memory (memory) | 30 | none found |" in table
