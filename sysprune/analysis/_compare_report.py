@@ -36,7 +36,7 @@ def tolerance_text(result: CompareResult) -> str:
         return f"{result.tolerance:g} (absolute)"
     tols = sorted({r.tolerance for r in result.runs.values() if r.tolerance is not None})
     span = f"{tols[0]:.4f}" if len(tols) == 1 else f"{tols[0]:.4f}-{tols[-1]:.4f}" if tols else "-"
-    return f"one binomial standard error of that value on the {result.n_val} validation examples ({span} across seeds)"
+    return f"one binomial standard error on the {result.n_val} validation examples ({span} across seeds)"
 
 
 def policy_table(result: CompareResult) -> list[dict[str, str]]:

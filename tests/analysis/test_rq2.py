@@ -119,3 +119,12 @@ def _outcome(result):
     return StudyOutcome(
         Item("tiny", 2, 0, "n_params", 0.5, 2, 3), tiny_spec(), {"n_params": 5000.0}, 0.5, {}, 0.0, compare=result
     )
+
+
+def test_compare_md_states_the_noise_tolerance_in_words():
+    from sysprune.analysis._compare_report import tolerance_text
+
+    text = tolerance_text(_three_seeds())
+    assert text.startswith("one binomial standard error on the 400 validation examples (0.0150 across seeds)")
+    absolute = dataclasses.replace(_three_seeds(), tolerance=0.005)
+    assert tolerance_text(absolute) == "0.005 (absolute)"
