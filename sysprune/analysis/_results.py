@@ -208,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = estimate(plan)
         for study, minutes in rows:
             print(f"{study:28s} ~{minutes:5.1f} min")
-        print(f"{'total':28s} ~{sum(m for _, m in rows):5.1f} min (a quiet 2-core machine, every trial to the end)")
+        print(
+            f"{'total':28s} ~{sum(m for _, m in rows):5.1f} min of trials (a quiet 2-core machine, every trial to "
+            "the end; RQ1's permutation tests come on top)"
+        )
         return 0
     out = Path(args.out) if args.out else (OUT_QUICK if quick else OUT_FULL)
     if quick and (out.resolve() == OUT_FULL.resolve()):
