@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from sysprune.analysis import _evolution, _rq2
+from sysprune.analysis import _evolution, _figures, _rq2
 from sysprune.analysis._digest import CompareResult
 from sysprune.analysis._inference import ALPHA, Friedman, ratio_ci, seeds_for
 from sysprune.analysis._plan import Item, StudyOutcome, record_name
@@ -152,29 +152,6 @@ def _img(folder: str, name: str, alt: str, out: Path) -> list[str]:
     return lines
 
 
-def cd_diagram(fr: Friedman, path: Path) -> Path | None:
-    """The critical-difference diagram (scikit-posthocs, matplotlib): mean ranks, pairs joined when the
-    Conover–Holm test does not separate them."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import pandas as pd
-    import scikit_posthocs as sp
-
-    names = list(fr.treatments)
-    sig = pd.DataFrame(1.0, index=names, columns=names)
-    for (a, b), p in fr.posthoc.items():
-        sig.loc[a, b] = sig.loc[b, a] = p
-    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.35 * len(names)))
-    sp.critical_difference_diagram(pd.Series(fr.mean_ranks), sig, ax=ax)
-    ax.set_title(f"mean rank of compute-to-target over {fr.n} study x seed blocks (1 = least)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
 def _plan_table(plan: tuple[Item, ...]) -> list[str]:
     rows = []
     for it in plan:
@@ -307,7 +284,7 @@ def write_chapter(
             [{"block": b, **{p: v for p, v in zip(fr.treatments, row)}} for b, row in zip(labels, table)],
             out / "friedman.csv",
         )
-        cd_diagram(fr, out / "cd_diagram.png")
+        _figures.cd_diagram(fr, out / "cd_diagram.png")
     m = machine_info()
     md = [
         "# Results",

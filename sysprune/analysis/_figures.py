@@ -17,6 +17,7 @@ from sysprune.analysis._stats import quantile
 from sysprune.analysis._trials import completion_order
 
 if TYPE_CHECKING:
+    from sysprune.analysis._inference import Friedman
     from sysprune.analysis._digest import CompareResult
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
@@ -234,3 +235,26 @@ def write_compare_figures(result: "CompareResult", out_dir: Path, *, static: boo
     for metric in result.spec.budgets:
         out.append(write_html(what_fits_figure(result, metric), out_dir / f"compare_fits_{metric}.html", static=static))
     return out
+
+
+def cd_diagram(fr: "Friedman", path: Path) -> Path | None:
+    """The critical-difference diagram (scikit-posthocs, matplotlib): mean ranks, pairs joined when the
+    Conover–Holm test does not separate them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import scikit_posthocs as sp
+
+    names = list(fr.treatments)
+    sig = pd.DataFrame(1.0, index=names, columns=names)
+    for (a, b), p in fr.posthoc.items():
+        sig.loc[a, b] = sig.loc[b, a] = p
+    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.35 * len(names)))
+    sp.critical_difference_diagram(pd.Series(fr.mean_ranks), sig, ax=ax)
+    ax.set_title(f"mean rank of compute-to-target over {fr.n} study x seed blocks (1 = least)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
