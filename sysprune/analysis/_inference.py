@@ -195,7 +195,12 @@ def friedman(table: Sequence[Sequence[float]], treatments: Sequence[str], alpha:
     f = (n - 1) * chi2 / denom if denom > 0 else math.inf
     p_f = float(stats.f.sf(f, k - 1, (k - 1) * (n - 1))) if math.isfinite(f) else 0.0
     post = sp.posthoc_conover_friedman(r, p_adjust="holm")
-    pairs = {(treatments[i], treatments[j]): float(post.iloc[i, j]) for i in range(k) for j in range(i + 1, k)}
+    # every block tied: Conover's statistic is 0 / 0 (NaN); no pair is separated, p 1
+    pairs = {
+        (treatments[i], treatments[j]): (1.0 if math.isnan(v := float(post.iloc[i, j])) else v)
+        for i in range(k)
+        for j in range(i + 1, k)
+    }
     q = float(stats.studentized_range.ppf(1 - alpha, k, np.inf)) / math.sqrt(2)
     cd = q * math.sqrt(k * (k + 1) / (6 * n))
     mean = {t: float(v) for t, v in zip(treatments, r.mean(axis=0))}

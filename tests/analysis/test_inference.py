@@ -119,3 +119,13 @@ def test_not_reached_is_the_worst_rank_not_a_dropped_block():
     assert r.tolist() == [[1.0, 3.0, 2.0], [2.5, 2.5, 1.0]]
     with pytest.raises(ValueError, match=">= 3 treatments"):
         inf.friedman([[1.0, 2.0], [2.0, 1.0]], ["a", "b"])
+
+
+def test_all_blocks_tied_separate_no_pair():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # scikit-posthocs divides 0 by 0 here
+        f = inf.friedman([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]], ["a", "b", "c"])
+    assert set(f.mean_ranks.values()) == {2.0}
+    assert f.posthoc == {("a", "b"): 1.0, ("a", "c"): 1.0, ("b", "c"): 1.0}
