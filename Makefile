@@ -24,7 +24,7 @@ help: ## list the targets (and one study-<name> target per file in studies/)
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[torch,dashboard,pmlb,postgres,ray,dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[torch,dashboard,pmlb,postgres,ray,results,dev]'
 	@touch $@
 
 venv: $(VENV)/.installed ## create or refresh the virtual environment (.venv)
@@ -66,7 +66,7 @@ bench-budget: $(VENV)/.installed ## benchmark: digits study under a latency budg
 bench-overhead: $(VENV)/.installed ## benchmark: trial start, monitor per step, rejection at step -1, a search's measurement overhead
 	$(BIN)/python benchmarks/bench_overhead.py
 
-results: $(VENV)/.installed ## regenerate results/RESULTS.md: record, replay, report, compare (~29 min measured here; RESULTS_QUICK=1: ~1-3 min)
+results: $(VENV)/.installed ## regenerate results/RESULTS.md (resumes; RESULTS_ARGS=--estimate: plan time, ~90 min of trials estimated); RESULTS_QUICK=1: a few min, into results/quick/
 	$(BIN)/python -m sysprune.analysis._results $(RESULTS_ARGS)
 
 $(addprefix compare-,$(STUDIES)): compare-%: $(VENV)/.installed

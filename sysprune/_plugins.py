@@ -37,6 +37,9 @@ EXTRAS: dict[str, str] = {
     "pmlb": "pmlb",
     "optuna_dashboard": "dashboard",
     "psycopg2": "postgres",
+    "scikit_posthocs": "results",
+    "statsmodels": "results",
+    "kaleido": "results",
 }
 
 _MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")

@@ -219,7 +219,7 @@ def test_the_lock_pins_the_torch_pair_and_make_installs_with_it():
     pins = _constraints()
     assert (pins["torch"], pins["torchvision"]) == ("2.14.1", "0.29.1")
     makefile = (ROOT / "Makefile").read_text()
-    assert "pip install -q -c constraints.txt -e '.[torch,dashboard,pmlb,postgres,ray,dev]'" in makefile
+    assert "pip install -q -c constraints.txt -e '.[torch,dashboard,pmlb,postgres,ray,results,dev]'" in makefile
     assert re.search(r"^\$\(VENV\)/\.installed: pyproject\.toml constraints\.txt$", makefile, re.M)
 
 

@@ -150,10 +150,12 @@ def collect(
     seeds: list[int],
     *,
     storage_url: str,
-    tolerance: float = DEFAULT_TOLERANCE,
+    tolerance: float | None = DEFAULT_TOLERANCE,
     sampler: str | None = None,
+    n_val: int | None = None,
 ) -> CompareResult:
-    """Read every (policy, seed) study from the database and digest it (no test scores yet)."""
+    """Read every (policy, seed) study from the database and digest it (no test scores yet). ``tolerance=None``
+    sets the target's tolerance from the validation noise of the reference on ``n_val`` examples."""
 
     check_comparable(spec)
     direction = spec.objective.directions[0]
@@ -162,8 +164,8 @@ def collect(
         for p in policies:
             name = compare_study_name(spec.name, p, seed)
             runs[(p, seed)] = digest(p, seed, name, rows_of(load_study(storage_url, name)), direction)
-    fill_targets(runs, tolerance, direction)
-    return CompareResult(spec, policies, seeds, tolerance, sampler or spec.sampler.name, storage_url, runs)
+    fill_targets(runs, tolerance, direction, n_val=n_val)
+    return CompareResult(spec, policies, seeds, tolerance, sampler or spec.sampler.name, storage_url, runs, n_val)
 
 
 def add_test_scores(

@@ -18,7 +18,7 @@ from sysprune.storage._open import mask_url
 #: How to read compare.md's table (its second paragraph).
 _READING = (
     "Each cell: median [inter-quartile range] over seeds. Compute = CPU seconds of the trial processes + the "
-    "worker's own. Compute-to-target: until the best feasible objective is within {tolerance:g} of the best "
+    "worker's own. Compute-to-target: until the best feasible objective is within {tolerance} of the best "
     "feasible value `none` finds at that seed; a saving is the reference's compute-to-target divided by the "
     'policy\'s (higher is better), "not reached" is counted as such (below any number). Best built-in: `median` '
     "or `hyperband`, whichever reached the target with less at that seed. Test score: the best feasible "
@@ -28,6 +28,15 @@ _READING = (
     "— the most any pruning of over-budget configurations could save against it on those trials (`none`'s "
     "sampler already steers away from the infeasible region, so little is left to save there)."
 )
+
+
+def tolerance_text(result: CompareResult) -> str:
+    """How the target's tolerance was set, in words."""
+    if result.tolerance is not None:
+        return f"{result.tolerance:g} (absolute)"
+    tols = sorted({r.tolerance for r in result.runs.values() if r.tolerance is not None})
+    span = f"{tols[0]:.4f}" if len(tols) == 1 else f"{tols[0]:.4f}-{tols[-1]:.4f}" if tols else "-"
+    return f"one binomial standard error on the {result.n_val} validation examples ({span} across seeds)"
 
 
 def policy_table(result: CompareResult) -> list[dict[str, str]]:
@@ -127,6 +136,8 @@ def write_csv(result: CompareResult, path: Path) -> None:
         "best_number",
         "best_val",
         test_key,
+        "reference_val",
+        "tolerance",
         "compute_to_target_cpu_s",
         *[f"saving_vs_{k}" for k in references()],
         "ceiling_compute_to_target_cpu_s",
@@ -141,7 +152,7 @@ def write_csv(result: CompareResult, path: Path) -> None:
                     "policy": p,
                     "seed": s,
                     "study_name": r.study_name,
-                    "compute_cpu_s": round(r.compute, 4),
+                    "compute_cpu_s": round(r.compute, 6),
                     "process_cpu_s": round(r.process_cpu, 4),
                     "worker_cpu_s": round(r.worker_cpu, 4),
                     "wall_s": round(r.wall, 3),
@@ -155,21 +166,24 @@ def write_csv(result: CompareResult, path: Path) -> None:
                     "best_number": r.best.number if r.best else "",
                     "best_val": r.best.value if r.best else "",
                     test_key: (r.test or {}).get(test_key, ""),
-                    "compute_to_target_cpu_s": "" if r.ctt is None else round(r.ctt, 4),
-                    **{f"saving_vs_{k}": (v if isinstance(v, str) else round(v, 4)) for k, v in r.savings.items()},
+                    "reference_val": "" if r.reference is None else r.reference,
+                    "tolerance": "" if r.tolerance is None else r.tolerance,
+                    "compute_to_target_cpu_s": "" if r.ctt is None else round(r.ctt, 6),
+                    **{f"saving_vs_{k}": (v if isinstance(v, str) else round(v, 6)) for k, v in r.savings.items()},
                     "ceiling_compute_to_target_cpu_s": "" if r.ceiling_ctt is None else round(r.ceiling_ctt, 4),
                 }
             )
 
 
-def write_compare(result: CompareResult, out_dir: Path) -> list[Path]:
-    """compare.md, compare.csv and the figures under ``out_dir``; returns the files written."""
+def write_compare(result: CompareResult, out_dir: Path, *, static: bool = False) -> list[Path]:
+    """compare.md, compare.csv and the figures under ``out_dir`` (``static``: PNGs beside them); returns the files
+    written."""
 
     out_dir.mkdir(parents=True, exist_ok=True)
     spec = result.spec
     written = [out_dir / "compare.csv"]
     write_csv(result, written[0])
-    figs = _figures.write_compare_figures(result, out_dir)
+    figs = _figures.write_compare_figures(result, out_dir, static=static)
     written += figs
     n_trials = max((len(r.rows) for r in result.runs.values()), default=0)
     setting = (
@@ -182,7 +196,7 @@ def write_compare(result: CompareResult, out_dir: Path) -> list[Path]:
     page = write_page(
         out_dir / "compare.md",
         f"{spec.name}: pruning policies compared",
-        f"{setting}\n\n{_READING.format(tolerance=result.tolerance)}",
+        f"{setting}\n\n{_READING.format(tolerance=tolerance_text(result))}",
         policy_table(result),
         figs,
     )

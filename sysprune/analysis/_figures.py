@@ -13,18 +13,22 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sysprune.analysis._stats import spread
+from sysprune.analysis._stats import quantile
 from sysprune.analysis._trials import completion_order
 
 if TYPE_CHECKING:
+    from sysprune.analysis._inference import Friedman
     from sysprune.analysis._digest import CompareResult
 
 _COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"]
 FEASIBLE, INFEASIBLE = "#2ca02c", "#d62728"
+#: Panels per row of a figure with one panel per policy (wider would not fit a page).
+PANELS_PER_ROW = 4
 
 
-def write_html(fig, path: Path) -> Path:
-    """Write ``fig`` to ``path`` with a relative reference to the shared plotly.min.js beside ``results/``."""
+def write_html(fig, path: Path, *, static: bool = False) -> Path:
+    """Write ``fig`` to ``path`` with a relative reference to the shared plotly.min.js beside ``results/``; with
+    ``static``, also a PNG beside it (:func:`write_static`: what a code host shows in a Markdown page)."""
     import os
 
     from plotly.offline import get_plotlyjs
@@ -35,7 +39,30 @@ def write_html(fig, path: Path) -> Path:
         js.write_text(get_plotlyjs(), encoding="utf-8")
     rel = os.path.relpath(js, path.parent).replace(os.sep, "/")
     fig.write_html(path, include_plotlyjs=rel, full_html=True)
+    if static:
+        write_static(fig, path.with_suffix(".png"))
     return path
+
+
+#: Why the last static image could not be written (None: it was): the chapter says so instead of linking it.
+STATIC_ERROR: list[str] = []
+
+
+def write_static(fig, path: Path) -> Path | None:
+    """``fig`` as a PNG through kaleido (the ``results`` extra; it drives the system's Chromium, offline). Returns
+    ``None`` — and records why in :data:`STATIC_ERROR` — where it cannot: a missing image is missing, not faked."""
+    try:
+        fig.write_image(path, format="png", scale=1.5)
+    except Exception as e:  # kaleido missing, no Chromium: the HTML figure stands alone
+        STATIC_ERROR[:] = [f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"]
+        return None
+    return path
+
+
+def spans_decades(values: list[float]) -> bool:
+    """Positive values whose largest is over 10x their smallest: an axis for them is logarithmic."""
+    pos = [v for v in values if v is not None and v > 0 and math.isfinite(v)]
+    return len(pos) > 1 and max(pos) > 10 * min(pos)
 
 
 def _at(curve: list[tuple[float, float | None]], x: float) -> float | None:
@@ -48,9 +75,36 @@ def _at(curve: list[tuple[float, float | None]], x: float) -> float | None:
     return best
 
 
-def anytime_figure(result: "CompareResult"):
-    """Best feasible objective vs cumulative compute: per policy the median over seeds with an IQR band, and one
-    marker per finished trial (x = compute spent when it ended, y = its own objective; pruned at its last step)."""
+def anytime_bands(
+    curves: list[list[tuple[float, float | None]]], grid: list[float], direction: str
+) -> tuple[list[float | None], list[float | None], list[float | None]]:
+    """Median and quartiles over seeds of the best feasible objective at each compute of ``grid``. A seed whose
+    search ended keeps its final best (it does not drop out), and one with nothing feasible yet counts as the worst,
+    so the median of non-decreasing curves never goes back; ``None`` where under half the seeds have a value."""
+    worst = -math.inf if direction == "maximize" else math.inf
+    med: list[float | None] = []
+    lo: list[float | None] = []
+    hi: list[float | None] = []
+    for x in grid:
+        vals = [v if (v := _at(c, x)) is not None else worst for c in curves if c]
+        if not vals:
+            med.append(None)
+            lo.append(None)
+            hi.append(None)
+            continue
+        q = [quantile(sorted(vals), p) for p in (0.5, 0.25, 0.75)]
+        if direction != "maximize":  # a lower quartile of losses is the better side: keep the band the same way
+            q = [q[0], q[2], q[1]]
+        med.append(None if math.isinf(q[0]) else q[0])
+        lo.append(None if math.isinf(q[1]) else q[1])
+        hi.append(None if math.isinf(q[2]) else q[2])
+    return med, lo, hi
+
+
+def anytime_figure(result: "CompareResult", *, dots: bool = False):
+    """Best feasible objective vs cumulative compute: per policy one median line over seeds with its IQR band
+    (monotone: :func:`anytime_bands`), and with ``dots`` one marker per finished trial (x = compute spent when it
+    ended, y = its own objective; pruned at its last step)."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
@@ -59,15 +113,7 @@ def anytime_figure(result: "CompareResult"):
     for i, p in enumerate(result.policies):
         color = _COLORS[i % len(_COLORS)]
         runs = [result.runs[(p, s)] for s in result.seeds]
-        med, lo, hi = [], [], []
-        for x in grid:
-            vals = [_at(r.curve, x) for r in runs if r.curve and x <= r.curve[-1][0]]
-            sp = spread([v for v in vals if v is not None])
-            # The median only where at least half the seeds that are still running have a feasible best.
-            ok = sp.median is not None and sp.n * 2 >= len(vals) and vals
-            med.append(sp.median if ok else None)
-            lo.append(sp.q1 if ok else None)
-            hi.append(sp.q3 if ok else None)
+        med, lo, hi = anytime_bands([r.curve for r in runs], grid, result.direction)
         fig.add_trace(
             go.Scatter(
                 x=grid + grid[::-1],
@@ -83,6 +129,8 @@ def anytime_figure(result: "CompareResult"):
             )
         )
         fig.add_trace(go.Scatter(x=grid, y=med, mode="lines", line=dict(color=color, width=2), name=p, legendgroup=p))
+        if not dots:
+            continue
         xs, ys, cd = [], [], []
         for r in runs:
             total = 0.0
@@ -107,10 +155,12 @@ def anytime_figure(result: "CompareResult"):
         )
     fig.update_layout(
         title=f"{result.spec.name}: best feasible {result.spec.objective.metrics[0]} vs compute "
-        f"(median and IQR over {len(result.seeds)} seeds; dots: every trial)",
+        f"(median and IQR over {len(result.seeds)} seeds" + ("; dots: every trial)" if dots else ")"),
         xaxis_title="cumulative compute (CPU s: trial processes + worker)",
         yaxis_title=f"best feasible {result.spec.objective.metrics[0]}",
         template="plotly_white",
+        width=1000,
+        height=520,
     )
     return fig
 
@@ -124,10 +174,17 @@ def what_fits_figure(result: "CompareResult", metric: str):
 
     budget = result.spec.budgets.get(metric)
     n = len(result.policies)
-    fig = make_subplots(rows=1, cols=n, shared_yaxes=True, subplot_titles=result.policies)
+    cols = min(PANELS_PER_ROW, n)  # panels wrap onto rows: the figure fits a page at any number of policies
+    nrows = math.ceil(n / cols)
+    fig = make_subplots(rows=nrows, cols=cols, shared_yaxes=True, subplot_titles=result.policies)
     values = [t.value for r in result.runs.values() for t in r.rows if t.value is not None and t.finished]
     floor = min(values) if values else 0.0
-    for c, p in enumerate(result.policies, start=1):
+    xs_all = [t.metrics[metric] for r in result.runs.values() for t in r.rows if t.metrics.get(metric) is not None]
+    log = spans_decades([*xs_all, *([budget] if budget else [])])
+    pos = [x for x in xs_all if x > 0]
+    nowhere = (min(pos) / 2 if pos else 1.0) if log else 0.0  # where a trial without a value of the metric sits
+    for k, p in enumerate(result.policies):
+        row, c = k // cols + 1, k % cols + 1
         for feasible in (True, False):
             xs, ys, cd, sym = [], [], [], []
             for s in result.seeds:
@@ -137,7 +194,7 @@ def what_fits_figure(result: "CompareResult", metric: str):
                         continue
                     x, y = t.metrics.get(metric), t.value
                     placed = x is not None and y is not None and not math.isnan(y)
-                    xs.append(x if x is not None else 0.0)
+                    xs.append(x if x is not None and (x > 0 or not log) else nowhere)
                     ys.append(y if placed else floor)
                     cd.append([r.study_name, t.number, t.state])
                     sym.append(("circle" if t.state == "COMPLETE" else "diamond-open") if placed else "x")
@@ -150,28 +207,54 @@ def what_fits_figure(result: "CompareResult", metric: str):
                     marker=dict(color=FEASIBLE if feasible else INFEASIBLE, symbol=sym, size=6),
                     name="feasible" if feasible else "infeasible",
                     legendgroup=str(feasible),
-                    showlegend=c == 1,
+                    showlegend=k == 0,
                     hovertemplate="%{customdata[0]} #%{customdata[1]} %{customdata[2]}<br>"
                     f"{metric} %{{x:.4g}}<br>objective %{{y:.4g}}<extra></extra>",
                 ),
-                row=1,
+                row=row,
                 col=c,
             )
         if budget is not None:
-            fig.add_vline(x=budget, line=dict(color="black", dash="dash"), row=1, col=c)
-        fig.update_xaxes(title_text=metric, row=1, col=c)
-    fig.update_yaxes(title_text=result.spec.objective.metrics[0], row=1, col=1)
+            fig.add_vline(x=budget, line=dict(color="black", dash="dash"), row=row, col=c)
+        fig.update_xaxes(title_text=metric + (" (log)" if log else ""), type="log" if log else "linear", row=row, col=c)
+    for row in range(1, nrows + 1):
+        fig.update_yaxes(title_text=result.spec.objective.metrics[0], row=row, col=1)
     fig.update_layout(
         title=f"{result.spec.name}: what fits — {result.spec.objective.metrics[0]} vs {metric}"
         + (f" (budget {budget:g}, dashed)" if budget is not None else "")
         + "; circles complete, diamonds pruned (at their last step), × no value",
         template="plotly_white",
+        width=260 * cols + 160,
+        height=300 * nrows + 140,
     )
     return fig
 
 
-def write_compare_figures(result: "CompareResult", out_dir: Path) -> list[Path]:
-    out = [write_html(anytime_figure(result), out_dir / "compare_anytime.html")]
+def write_compare_figures(result: "CompareResult", out_dir: Path, *, static: bool = False) -> list[Path]:
+    out = [write_html(anytime_figure(result), out_dir / "compare_anytime.html", static=static)]
     for metric in result.spec.budgets:
-        out.append(write_html(what_fits_figure(result, metric), out_dir / f"compare_fits_{metric}.html"))
+        out.append(write_html(what_fits_figure(result, metric), out_dir / f"compare_fits_{metric}.html", static=static))
     return out
+
+
+def cd_diagram(fr: "Friedman", path: Path) -> Path | None:
+    """The critical-difference diagram (scikit-posthocs, matplotlib): mean ranks, pairs joined when the
+    Conover–Holm test does not separate them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    import scikit_posthocs as sp
+
+    names = list(fr.treatments)
+    sig = pd.DataFrame(1.0, index=names, columns=names)
+    for (a, b), p in fr.posthoc.items():
+        sig.loc[a, b] = sig.loc[b, a] = p
+    fig, ax = plt.subplots(figsize=(8, 0.5 + 0.35 * len(names)))
+    sp.critical_difference_diagram(pd.Series(fr.mean_ranks), sig, ax=ax)
+    ax.set_title(f"mean rank of compute-to-target over {fr.n} study x seed blocks (1 = least)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path

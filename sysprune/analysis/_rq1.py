@@ -20,9 +20,11 @@ fANOVA reads into a target with no relation to the parameters. An importance bel
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,10 @@ from sysprune.storage._step_table import MetricStore
 from sysprune.analysis._trials import load_study
 from sysprune.analysis import _figures
 from sysprune.analysis._page import write_page
+from sysprune.metrics._format import records_table
+from sysprune.analysis import _evolution
+from sysprune.analysis._families import families
+from sysprune.analysis._importance import BOOTSTRAPS, Inference, fanova, infer, spearman
 
 MIN_TRIALS = 5
 
@@ -89,30 +95,14 @@ def importances(
     if len(used) < MIN_TRIALS or len({target[t.number] for t in used}) < 2:
         return {}, None, len(used)
     values = [target[t.number] for t in used]
-    real = _fanova(used, values, seed)
+    real = fanova(used, values, seed, trees=64)
     rng = random.Random(seed)
     floor = 0.0
     for i in range(n_permutations):
         perm = list(values)
         rng.shuffle(perm)
-        floor = max([floor, *_fanova(used, perm, seed + 1 + i).values()])
+        floor = max([floor, *fanova(used, perm, seed + 1 + i, trees=64).values()])
     return real, (floor if n_permutations else None), len(used)
-
-
-def _fanova(trials: list[optuna.trial.FrozenTrial], values: list[float], seed: int) -> dict[str, float]:
-    import warnings
-
-    study = optuna.create_study(storage=optuna.storages.InMemoryStorage())
-    for t, v in zip(trials, values):
-        study.add_trial(optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=v))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return optuna.importance.get_param_importances(
-                study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=seed), normalize=False
-            )
-        except (ValueError, RuntimeError):  # e.g. no parameter varies across these trials
-            return {}
 
 
 @dataclass
@@ -126,6 +116,17 @@ class MetricReport:
 
 
 @dataclass
+class FamilyReport:
+    """One metric family answered on its representative (:mod:`._families`), with its inference."""
+
+    family: str
+    metric: str
+    label: str
+    members: dict[str, float | None]  # another member -> Spearman's rho with the representative's target
+    inference: Inference
+
+
+@dataclass
 class StudyReport:
     study_name: str
     storage_url: str
@@ -133,9 +134,27 @@ class StudyReport:
     states: dict[str, int]
     metrics: list[MetricReport]
     n_directions: int
+    families: list[FamilyReport] = field(default_factory=list)
+    evolution: list[_evolution.Evolution] = field(default_factory=list)
+    trial_params: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
-def build_report(storage_url: str, study_name: str, *, n_permutations: int = 5, seed: int = 0) -> StudyReport:
+def build_report(
+    storage_url: str,
+    study_name: str,
+    *,
+    n_permutations: int = 5,
+    seed: int = 0,
+    inference: bool = False,
+    permutations: int | None = None,
+    bootstraps: int = BOOTSTRAPS,
+    jobs: int | None = None,
+    cache: Path | None = None,
+) -> StudyReport:
+    """Importances of every system metric (with the ``n_permutations`` noise floor); with ``inference``, each
+    metric family's representative with permutation p-values (``permutations``; None: enough for Holm over the
+    parameters) and bootstrap intervals, and how each family evolves over training. ``cache``: a JSON file keeping
+    each inference for the same trials and settings (``make results`` resumes without redoing them)."""
     from collections import Counter
 
     study = load_study(storage_url, study_name)
@@ -151,9 +170,39 @@ def build_report(storage_url: str, study_name: str, *, n_permutations: int = 5, 
             continue
         imp, floor, n = importances(trials, tgt, seed=seed, n_permutations=n_permutations)
         out.append(MetricReport(metric, target_label(metric), n, imp, floor, tgt))
-    return StudyReport(
+    rep = StudyReport(
         study_name, storage_url, params, dict(Counter(t.state.name for t in trials)), out, len(study.directions)
     )
+    rep.trial_params = {t.number: dict(t.params) for t in trials}
+    if inference:
+        cached = json.loads(cache.read_text()) if cache is not None and cache.is_file() else {}
+        by_metric = {m.metric: m for m in out}
+        for fam, members in families(by_metric).items():
+            rep_m = by_metric[members[0]]
+            used = [
+                t for t in trials if t.number in rep_m.target and t.params and math.isfinite(rep_m.target[t.number])
+            ]
+            if len(used) < MIN_TRIALS or len({rep_m.target[t.number] for t in used}) < 2:
+                continue
+            values = [rep_m.target[t.number] for t in used]
+            key = json.dumps(
+                [study_name, rep_m.metric, [t.number for t in used], values, permutations, bootstraps, seed]
+            )
+            if key in cached:
+                inf = Inference(**{**cached[key], "ci": {k: tuple(v) for k, v in cached[key]["ci"].items()}})
+            else:
+                inf = infer(used, values, permutations=permutations, bootstraps=bootstraps, seed=seed, jobs=jobs)
+                cached[key] = dataclasses.asdict(inf)
+                if cache is not None:
+                    cache.parent.mkdir(parents=True, exist_ok=True)
+                    cache.write_text(json.dumps(cached))
+            others = {m: spearman(rep_m.target, by_metric[m].target) for m in members[1:]}
+            rep.families.append(FamilyReport(fam, rep_m.metric, rep_m.label, others, inf))
+            drivers = inf.drivers() or sorted(inf.importance, key=lambda k: -inf.importance[k])[:1]
+            rep.evolution.append(
+                _evolution.evolve(df, fam, rep_m.metric, rep.trial_params, drivers[0] if drivers else None)
+            )
+    return rep
 
 
 def importance_table(rep: StudyReport) -> list[dict[str, str]]:
@@ -172,6 +221,39 @@ def importance_table(rep: StudyReport) -> list[dict[str, str]]:
     return rows
 
 
+def _p(p: float | None) -> str:
+    return NA if p is None else ("< 0.001" if p < 0.001 else f"{p:.3f}")
+
+
+def family_table(rep: StudyReport, alpha: float = 0.05) -> list[dict[str, str]]:
+    """One row per metric family: its representative, the drivers (Holm-adjusted permutation p < ``alpha``) with
+    their importance and bootstrap interval, the strongest non-driver, and the members merged into it."""
+    rows = []
+    for f in rep.families:
+        inf = f.inference
+        drivers = inf.drivers(alpha)
+
+        def cell(k: str) -> str:
+            lo, hi = inf.ci.get(k, (None, None))
+            ci = f" [{lo:.2f}, {hi:.2f}]" if lo is not None and hi is not None else ""
+            return f"`{k}` {inf.importance[k]:.2f}{ci}, p {_p(inf.p_holm.get(k))}"
+
+        rest = sorted((k for k in inf.importance if k not in drivers), key=lambda k: -inf.importance[k])
+        rows.append(
+            {
+                "family (target)": f"{f.family} ({f.label})",
+                "trials": str(inf.n),
+                "drivers: importance [95% CI], Holm p": "; ".join(cell(k) for k in drivers) or "none found",
+                "strongest other": cell(rest[0]) if rest else NA,
+                "merged (Spearman rho)": ", ".join(
+                    f"{k} {NA if r is None else f'{r:.2f}'}" for k, r in f.members.items()
+                )
+                or NA,
+            }
+        )
+    return rows
+
+
 def write_report(rep: StudyReport, out_dir: Path, df=None) -> list[Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -187,30 +269,90 @@ def write_report(rep: StudyReport, out_dir: Path, df=None) -> list[Path]:
     intro = (
         f"Trials: {states} (all with a value of the metric are used, pruned and failed included{objectives}). "
         "Cells: fANOVA importance — the share of the target's variance a hyperparameter explains alone "
-        "(not normalised). **Bold**: above the noise floor (the largest importance fANOVA gives the same target "
-        "permuted at random across trials); the rest is indistinguishable from noise. Targets: cumulative metrics "
-        "as cost per step, structural ones at their first measurement, other level metrics at step 0."
+        + (
+            "(not normalised). **Bold**: above the noise floor (the largest importance fANOVA gives the same target "
+            "permuted at random across trials); the rest is indistinguishable from noise. "
+            if any(m.floor is not None for m in rep.metrics)
+            else "(not normalised), without a test: the tests are per metric family, below. "
+        )
+        + "Targets: cumulative metrics as cost per step, structural ones at their first measurement, other level "
+        "metrics at step 0."
     )
     title = f"{rep.study_name}: what drives each system metric (RQ1)"
-    return [write_page(out_dir / "rq1.md", title, intro, importance_table(rep), figs), *figs]
+    page = write_page(out_dir / "rq1.md", title, intro, importance_table(rep), figs)
+    if rep.families:
+        figs.append(
+            _figures.write_html(_importance_figure(rep, families=True), out_dir / "rq1_families.html", static=True)
+        )
+        evo = _evolution.figure(rep.evolution, rep.trial_params, f"{rep.study_name}: the metric families over training")
+        figs.append(_figures.write_html(evo, out_dir / "rq1_evolution.html", static=True))
+        figs.append(write_family_csv(rep, out_dir / "rq1_families.csv"))
+        with page.open("a") as f:
+            f.write("\n".join(["", "## By metric family, with inference", "", FAMILY_INTRO, "",
+                               records_table(family_table(rep)), "", "During training:", "",
+                               *(f"- {_evolution.sentence(e)}" for e in rep.evolution), ""]))  # fmt: skip
+    return [page, *figs]
 
 
-def _importance_figure(rep: StudyReport):
+#: How to read :func:`family_table`.
+FAMILY_INTRO = (
+    "One target per metric family (its representative; the members merged into it follow it with the Spearman rho "
+    "shown). A driver: a hyperparameter whose fANOVA importance is above what the same target permuted across "
+    "trials gives it, Holm-corrected over the parameters (permutation p-value, enough permutations for the "
+    "correction); importance with its bootstrap 95 % interval (trials resampled)."
+)
+
+
+def write_family_csv(rep: StudyReport, path: Path) -> Path:
+    """One row per family and parameter: the numbers of :func:`family_table`, unrounded."""
+    import csv
+
+    fields = ["family", "metric", "param", "n", "importance", "ci_lo", "ci_hi", "p", "p_holm", "permutations",
+              "bootstraps"]  # fmt: skip
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=fields)
+        w.writeheader()
+        for f in rep.families:
+            inf = f.inference
+            for k in sorted(inf.importance):
+                lo, hi = inf.ci.get(k, ("", ""))
+                w.writerow({"family": f.family, "metric": f.metric, "param": k, "n": inf.n,
+                            "importance": inf.importance[k], "ci_lo": lo, "ci_hi": hi, "p": inf.p.get(k, ""),
+                            "p_holm": inf.p_holm.get(k, ""), "permutations": inf.permutations,
+                            "bootstraps": inf.bootstraps})  # fmt: skip
+    return path
+
+
+def _importance_figure(rep: StudyReport, families: bool = False):
+    """The importance heat map: every metric with its noise floor, or (``families``) one row per metric family
+    with the Holm-adjusted permutation p-value."""
     import plotly.graph_objects as go
 
-    z = [[m.importance.get(p) for p in rep.params] for m in rep.metrics]
-    text = [
-        [
-            ("" if v is None else f"{v:.2f}") + ("" if v is None or m.floor is None or v > m.floor else " (noise)")
-            for v in row
+    if families:
+        z = [[f.inference.importance.get(p) for p in rep.params] for f in rep.families]
+        text = [
+            [
+                "" if v is None else f"{v:.2f}" + ("*" if f.inference.p_holm.get(p, 1.0) < 0.05 else "")
+                for v, p in zip(row, rep.params)
+            ]
+            for row, f in zip(z, rep.families)
         ]
-        for row, m in zip(z, rep.metrics)
-    ]
+        labels = [f"{f.family}: {f.label}" for f in rep.families]
+    else:
+        z = [[m.importance.get(p) for p in rep.params] for m in rep.metrics]
+        text = [
+            [
+                ("" if v is None else f"{v:.2f}") + ("" if v is None or m.floor is None or v > m.floor else " (noise)")
+                for v in row
+            ]
+            for row, m in zip(z, rep.metrics)
+        ]
+        labels = [m.label for m in rep.metrics]
     fig = go.Figure(
         go.Heatmap(
             z=z,
             x=rep.params,
-            y=[m.label for m in rep.metrics],
+            y=labels,
             text=text,
             texttemplate="%{text}",
             colorscale="Blues",
@@ -218,8 +360,12 @@ def _importance_figure(rep: StudyReport):
             zmax=1,
         )
     )
+    what = "per metric family (* driver: Holm p < 0.05)" if families else "per system metric"
     fig.update_layout(
-        title=f"{rep.study_name}: fANOVA importance per system metric (pruned trials included)", template="plotly_white"
+        title=f"{rep.study_name}: fANOVA importance {what}",
+        template="plotly_white",
+        width=900,
+        height=160 + 60 * len(labels),
     )
     return fig
 
@@ -229,8 +375,10 @@ def _metric_figure(rep: StudyReport, m: MetricReport, df, trials: dict[int, Any]
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    cols = 1 + len(rep.params)
-    fig = make_subplots(rows=1, cols=cols, subplot_titles=[f"{m.metric} per step", *rep.params], shared_yaxes=False)
+    panels = 1 + len(rep.params)
+    cols = min(3, panels)  # panels wrap onto rows: the figure fits a page at any number of parameters
+    nrows = math.ceil(panels / cols)
+    fig = make_subplots(rows=nrows, cols=cols, subplot_titles=[f"{m.metric} per step", *rep.params], shared_yaxes=False)
     colors = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e", "FAIL": "#d62728"}
     sub = df[["trial_number", "step", m.metric]].dropna() if m.metric in df.columns else df.iloc[0:0]
     shown: set[str] = set()
@@ -254,7 +402,8 @@ def _metric_figure(rep: StudyReport, m: MetricReport, df, trials: dict[int, Any]
             col=1,
         )
         shown.add(state)
-    for c, p in enumerate(rep.params, start=2):
+    for c0, p in enumerate(rep.params, start=1):
+        row, c = c0 // cols + 1, c0 % cols + 1
         xs, ys, cd, cs = [], [], [], []
         for number, v in sorted(m.target.items()):
             t = trials.get(number)
@@ -275,19 +424,21 @@ def _metric_figure(rep: StudyReport, m: MetricReport, df, trials: dict[int, Any]
                 hovertemplate="#%{customdata[0]} %{customdata[1]}<br>"
                 f"{p} %{{x}}<br>{m.label} %{{y:.4g}}<extra></extra>",
             ),
-            row=1,
+            row=row,
             col=c,
         )
         dist = next((t.distributions.get(p) for t in trials.values() if p in t.distributions), None)
         if getattr(dist, "log", False):
-            fig.update_xaxes(type="log", row=1, col=c)
-        fig.update_yaxes(title_text=m.label if c == 2 else None, row=1, col=c)
+            fig.update_xaxes(type="log", row=row, col=c)
+        fig.update_yaxes(title_text=m.label if c == 1 else None, row=row, col=c)
+    if _figures.spans_decades(list(m.target.values())):
+        fig.update_yaxes(type="log")
     imp = ", ".join(f"{k} {v:.2f}" for k, v in sorted(m.importance.items(), key=lambda kv: -kv[1])[:3])
     fig.update_layout(
         title=f"{rep.study_name}: {m.label} — importance {imp or NA}"
         + (f" (noise floor {m.floor:.2f})" if m.floor is not None else ""),
         template="plotly_white",
-        width=max(900, 320 * cols),
-        height=420,
+        width=1000,
+        height=320 * nrows + 80,
     )
     return fig

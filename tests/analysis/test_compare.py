@@ -90,7 +90,7 @@ def test_the_figures_contain_every_trial(compared):
 
     every = sorted((r.study_name, t.number) for r in result.runs.values() for t in r.rows)
     assert len(every) == n
-    assert ids(_figures.anytime_figure(result)) == every
+    assert ids(_figures.anytime_figure(result, dots=True)) == every
     assert ids(_figures.what_fits_figure(result, "n_params")) == every
 
 
