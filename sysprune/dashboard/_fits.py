@@ -149,7 +149,11 @@ def steps_not_run(trials: Sequence[StepCost], n_steps: int) -> list[tuple[int, f
     was not pruned. The estimate is the steps not run times the trial's per-step training cost — its own (``cpu_s``
     at its last step / steps run) when it ran at least one step, else the median per-step cost of the completed
     trials (a trial pruned before training); ``None`` seconds when neither is known."""
-    rates = [t.cpu_s / (t.last_step + 1) for t in trials if t.state == "COMPLETE" and t.last_step >= 0 and t.cpu_s]
+    rates = [
+        t.cpu_s / (t.last_step + 1)
+        for t in trials
+        if t.state == "COMPLETE" and t.last_step >= 0 and t.cpu_s is not None
+    ]
     fallback = statistics.median(rates) if rates else None
     out: list[tuple[int, float | None]] = []
     for t in trials:

@@ -216,7 +216,9 @@ def test_complete_and_failed_trial_notes(published):
     complete = _note(published, 0)
     assert complete.startswith("### sysprune · trial 0 · complete\n\n**Value:** 0.7\n")
     assert "| peak_rss_mb | 650 MiB | 612 MiB | -38 | within budget |" in complete
-    assert "| 2 | 3 | 2.7 |" in complete and "| 2 | 602 | 612 |" in complete and "| 2 | 0.019 | 1000 | 4000 |" in complete
+    assert (
+        "| 2 | 3 | 2.7 |" in complete and "| 2 | 602 | 612 |" in complete and "| 2 | 0.019 | 1000 | 4000 |" in complete
+    )
     failed = _note(published, 2)
     assert failed.startswith(f"### sysprune · trial 2 · failed\n\n**Why failed:** {ERROR}\n")
     assert "| peak_rss_mb | 650 MiB | 641 MiB | — | not checked |" in failed
@@ -238,7 +240,9 @@ def test_study_note(published):
         "No values recorded (no figure): energy_j, peak_rss_delta_mb, gpu_mem_mb, infer_ms_lo, infer_ms_hi, "
         "model_mem_mb.\n"
     ) in body
-    assert "**Summary figures** (first on the study's main page): `sysprune-fits-peak_rss_mb`, `sysprune-compute`" in body
+    assert (
+        "**Summary figures** (first on the study's main page): `sysprune-fits-peak_rss_mb`, `sysprune-compute`" in body
+    )
     assert body.endswith(
         f"| trial | step | constraints | reason |\n|---:|---:|---|---|\n| 1 | 1 | infeasible | {PRUNE_REASON} |\n"
     )
