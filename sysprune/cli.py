@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import textwrap
 
 import sqlalchemy.exc
 from collections.abc import Sequence
@@ -128,31 +130,46 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )
             return
         verb = "resuming" if n_existing else "starting"
-        print(
-            f"{verb} {spec.name}: {spec.model} on {spec.dataset.name}, {todo} trial(s) x {spec.steps} steps, "
-            f"pruner {spec.pruner.policy}, budgets {fmt_budgets(spec.budgets)} -> {where}",
-            flush=True,
+        _print_wrapped(
+            [
+                f"{verb} {spec.name}: {spec.model} on {spec.dataset.name}, {todo} trial(s) x {spec.steps} steps, "
+                f"pruner {spec.pruner.policy}, budgets {fmt_budgets(spec.budgets)} -> {where}"
+            ]
         )
         if not args.quiet:
-            callbacks.append(Progress(n_existing + todo))
+            callbacks.append(Progress(n_existing + todo, done=n_existing))
         callbacks.extend(_extra_callbacks(args))
 
-    result = run_study(
-        spec,
-        storage_url=args.storage,
-        study_name=args.study_name,
-        n_trials=args.n_trials,
-        seed=args.seed,
-        callbacks=callbacks,
-        on_start=on_start,
-        max_compute_s=args.max_compute_s,
-        workers=args.workers,
-        oversubscribe=args.oversubscribe,
-        ray_address=args.ray,
-    )
+    try:
+        result = run_study(
+            spec,
+            storage_url=args.storage,
+            study_name=args.study_name,
+            n_trials=args.n_trials,
+            seed=args.seed,
+            callbacks=callbacks,
+            on_start=on_start,
+            max_compute_s=args.max_compute_s,
+            workers=args.workers,
+            oversubscribe=args.oversubscribe,
+            ray_address=args.ray,
+        )
+    finally:
+        _close_progress(callbacks)
     if result.n_run:
-        print("\n".join([*outcome_lines(result.study, mask_url(args.storage)), *run_summary(result.study, spec.steps)]))
+        _print_wrapped([*outcome_lines(result.study, mask_url(args.storage)), *run_summary(result.study, spec.steps)])
     return 0
+
+
+def _print_wrapped(lines: Sequence[str]) -> None:
+    """Print ``lines``; on a terminal each is wrapped to its width (the rest indented), words kept whole."""
+    if sys.stdout.isatty():
+        width = shutil.get_terminal_size().columns
+        lines = [
+            textwrap.fill(line, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+            for line in lines
+        ]
+    print("\n".join(lines), flush=True)
 
 
 def _add_worker(sub: argparse._SubParsersAction) -> None:
@@ -203,10 +220,13 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             f"worker joining {study.study_name!r} ({counted}/{target} trials) -> {mask_url(args.storage)}", flush=True
         )
         if not args.quiet:
-            callbacks.append(Progress(target))
+            callbacks.append(Progress(target, done=counted))
         callbacks.extend(_extra_callbacks(args))
 
-    n = run_worker(cfg, callbacks, on_start=on_start)
+    try:
+        n = run_worker(cfg, callbacks, on_start=on_start)
+    finally:
+        _close_progress(callbacks)
     if n:
         print(
             "\n".join(
@@ -214,6 +234,13 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             )
         )
     return 0
+
+
+def _close_progress(callbacks: list) -> None:
+    """End the progress line (a run stopped early, by Ctrl-C or a compute budget, leaves it open)."""
+    for c in callbacks:
+        if isinstance(c, Progress):
+            c.close()
 
 
 def _extra_callbacks(args: argparse.Namespace) -> list:
