@@ -4,7 +4,7 @@ The public API (listed with an example each in docs/api.md; everything else live
 Optuna):
 
 Running and reading studies
-    load_spec, StudySpec, SpecError, run_study, load_step_metrics(study_or_url, study_name=None)
+    load_spec, StudySpec, SpecError, run_study, load_step_metrics(study_or_url, study_name=None, *, params=False)
 Errors
     sysprune.exceptions: every error a user can catch (all a SyspruneError), and the warnings
 Pruning in any Optuna objective
