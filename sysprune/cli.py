@@ -24,6 +24,7 @@ from sysprune.metrics._registry import METRICS
 from sysprune import __version__
 from sysprune.dashboard._command import add_parser
 from sysprune.analysis._command import add_parsers
+from sysprune.analysis._stored_command import add_stored_parsers, print_stored_studies
 from sysprune.storage._open import mask_url as mask
 from sysprune.exceptions import InvalidArgument, SyspruneError
 from sysprune.spec import SEED, check_argument
@@ -258,17 +259,28 @@ def _add_studies(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "studies", _cmd_studies)
     p.add_argument("directory", nargs="?", default="studies", help="folder of *.toml files (default: studies)")
     p.add_argument("--names", action="store_true", help="print only the study file names, one per line")
+    p.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="list the studies stored in this database instead (trials by state, best feasible value, policy, budgets)",
+    )
 
 
 def _cmd_studies(args: argparse.Namespace) -> int:
-    """list the study files (model, dataset, steps, budgets)
+    """list the study files (model, dataset, steps, budgets), or the studies stored in a database
 
-    List the study files in a folder with their model, dataset, steps, trials, pruner and budgets.
+    List the study files in a folder with their model, dataset, steps, trials, pruner and budgets; with --storage,
+    the studies stored in that database (as `optuna studies` does), with their trials by state, best feasible
+    value, policy and budgets. `sysprune trials` and `sysprune best` show one stored study.
 
     example:
       sysprune studies
       sysprune studies --names   # just the names, one per line
+      sysprune studies --storage sqlite:///results/sysprune.db
     """
+    if args.storage is not None:
+        return print_stored_studies(args.storage)
     d = Path(args.directory)
     if not d.is_dir():
         raise SpecError(f"{d}: no such folder")
@@ -335,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Each adds its subcommand(s) to ``sysprune``: analysis adds compare, replay and report.
-_SUBCOMMANDS = [_add_run, _add_worker, _add_studies, _add_metrics, add_parser, add_parsers]
+_SUBCOMMANDS = [_add_run, _add_worker, _add_studies, _add_metrics, add_parser, add_parsers, add_stored_parsers]
 
 
 def mask_url(url: str) -> str:

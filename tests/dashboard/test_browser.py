@@ -89,8 +89,7 @@ def test_study_page_shows_every_trials_budgeted_metric_and_what_fits(browser, da
     figures = {g["id"]: json.loads(g["graph_object"]) for g in detail["plotly_graph_objects"]}
     browser.open(
         f"{dashboard.url}/studies/{detail['study_id']}",
-        "document.querySelectorAll('[id^=\"user-defined-plot:sysprune-\"] .main-svg').length >= "
-        f"{len(figures)}",
+        f"document.querySelectorAll('[id^=\"user-defined-plot:sysprune-\"] .main-svg').length >= {len(figures)}",
     )
     _png(browser.screenshot(shots / "study.png"))
     _png(browser.element_screenshot('[id="user-defined-plot:sysprune-n_params"]', shots / "n_params.png"))
