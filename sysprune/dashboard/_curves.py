@@ -59,7 +59,7 @@ class TrialCurves:
     def series(self, metric: str) -> tuple[list[int], list[float]]:
         """The steps at which ``metric`` was measured and its values there (a missing value is left out: a
         structural metric is measured at step -1 and the last step only)."""
-        points = [(s, row[metric]) for s, row in self.steps.items() if row.get(metric) is not None]
+        points = [(s, v) for s, row in self.steps.items() if (v := row.get(metric)) is not None]
         return [s for s, _ in points], [v for _, v in points]
 
     def objective(self) -> float | None:

@@ -64,8 +64,7 @@ def what_fits_figure(
     trials: Sequence[TrialCurves], metric: str, budget: float | None, objective: str = "objective"
 ) -> dict[str, Any] | None:
     """Objective vs the final ``metric`` of every finished trial that measured it; None if none did."""
-    placed = [(t, t.final(metric)) for t in sorted(trials, key=lambda t: t.number)]
-    placed = [(t, x) for t, x in placed if x is not None]
+    placed = [(t, x) for t in sorted(trials, key=lambda t: t.number) if (x := t.final(metric)) is not None]
     if not placed:
         return None
     ys = [y for t, _ in placed if (y := t.objective()) is not None]

@@ -111,7 +111,7 @@ def _groups(metrics: Sequence[str]) -> list[tuple[str, list[str]]]:
     most :data:`MAX_COLUMNS`."""
     by_kind: dict[str, list[str]] = {}
     for m in metrics:
-        kind = METRICS[m].kind if m in METRICS else "other"
+        kind: str = METRICS[m].kind if m in METRICS else "other"
         by_kind.setdefault(kind, []).append(m)
     out = []
     for kind, names in by_kind.items():
