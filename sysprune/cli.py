@@ -15,7 +15,8 @@ from pathlib import Path
 from sysprune.study._runner import DEFAULT_STORAGE, run_study
 from sysprune.study._open import open_study
 from sysprune.study._progress import Progress
-from sysprune.spec import SpecError, list_specs, load_spec
+from sysprune.spec import SpecError, StudySpec, list_specs, load_spec
+from sysprune.analysis._compare import policy_spec
 from sysprune.analysis import outcome_lines, run_summary
 from sysprune.study._workers import Terminated, WorkerConfig, parse_cpus, raise_terminated, run_worker
 from sysprune.dashboard import DashboardPublisher, default_artifact_dir
@@ -59,6 +60,14 @@ def _add_study_arguments(p: argparse.ArgumentParser, *, seed_help: str, n_trials
     if n_trials_help is not None:
         p.add_argument("--n-trials", type=int, default=None, help=n_trials_help)
     p.add_argument("--study-name", default=None, help="study name in the database (default: the file's name)")
+    p.add_argument(
+        "--policy",
+        default=None,
+        metavar="NAME",
+        help="record the study under this pruning policy instead of the file's (its own parameters if the file uses "
+        "it, else the defaults), as study <file's name>.<policy> unless --study-name is given; e.g. --policy none "
+        "records full curves for `sysprune replay`",
+    )
     p.add_argument("--seed", type=int, default=None, help=seed_help)
 
 
@@ -118,8 +127,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     example:
       sysprune run studies/digits_mlp.toml
       sysprune run studies/digits_mlp.toml --n-trials 5 --storage sqlite:///results/other.db
+      sysprune run studies/digits_mlp.toml --policy none   # study digits_mlp.none: a recording for replay
     """
-    spec = load_spec(args.study)
+    spec = _with_policy(load_spec(args.study), args)
     callbacks: list = []
 
     def on_start(study, n_existing: int, todo: int) -> None:
@@ -162,6 +172,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_policy(spec: StudySpec, args: argparse.Namespace) -> StudySpec:
+    """``--policy``: the file's study under another pruning policy, stored as its own study (``<name>.<policy>``)
+    unless ``--study-name`` names one. The file's own policy changes nothing."""
+    if args.policy is None or args.policy == spec.pruner.policy:
+        return spec
+    out = policy_spec(spec, args.policy, flag="--policy")
+    if args.study_name is None:
+        args.study_name = f"{spec.name}.{args.policy}"
+    return out
+
+
 def _print_wrapped(lines: Sequence[str]) -> None:
     """Print ``lines``; on a terminal each is wrapped to its width (the rest indented), words kept whole."""
     if sys.stdout.isatty():
@@ -197,7 +218,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
       sysprune worker studies/digits_mlp.toml --storage postgresql+psycopg2://user:password@dbhost/sysprune
       sysprune worker studies/digits_mlp.toml --cpus 2,3
     """
-    spec = load_spec(args.study)
+    spec = _with_policy(load_spec(args.study), args)
     cpus = parse_cpus(args.cpus) if args.cpus is not None else None
     if args.seed is not None:
         check_argument("seed", args.seed, SEED)

@@ -435,3 +435,35 @@ def test_an_invalid_value_is_named_by_its_flag_only_when_it_is_a_library_argumen
     assert error_line(argument) == "--seed: value -1 is invalid; valid: an integer >= 0"
     in_a_file = argument.within("s.toml")  # a study file's field "seed" is not the flag
     assert error_line(in_a_file) == "s.toml: seed: value -1 is invalid; valid: an integer >= 0"
+
+
+def test_an_unknown_policy_is_one_line_and_writes_nothing(tmp_path, cli):
+    db = tmp_path / "p.db"
+    r = cli("run", str(REPO / "studies" / "digits_mlp.toml"), "--policy", "nonee", "--storage", f"sqlite:///{db}")
+    assert r.returncode == 2
+    assert r.stderr.strip() == (
+        "sysprune: error: --policy: value 'nonee' is invalid; valid: none, median, hyperband, budget, curve, combined, "
+        "threshold, plain, precheck"
+    )
+    assert not db.exists()
+
+
+@pytest.mark.slow
+def test_policy_records_the_study_under_another_policy_as_its_own_study(tmp_path):
+    import optuna
+
+    from sysprune._attrs import STUDY_PRUNER
+
+    f = tmp_path / "s.toml"
+    f.write_text("steps = 2\n" + DIVERGE + '[pruner]\npolicy = "median"\n')
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    r = sysprune("run", str(f), "--policy", "none", "--storage", url, "--no-publish")
+    assert r.returncode == 0, r.stderr
+    assert "pruner none" in r.stdout and "(study 's.none')" in r.stdout
+    study = optuna.load_study(study_name="s.none", storage=url)
+    assert study.user_attrs[STUDY_PRUNER]["policy"] == "none" and len(study.trials) == 1
+    listed = sysprune("studies", "--storage", url)
+    assert listed.stdout.splitlines()[2].split()[0] == "s.none" and " none " in listed.stdout
+    # The file's own policy changes nothing: the file's study name.
+    named = sysprune("run", str(f), "--policy", "median", "--storage", url, "--no-publish", "--study-name", "m")
+    assert named.returncode == 0 and "pruner median" in named.stdout and "(study 'm')" in named.stdout

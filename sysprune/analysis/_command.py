@@ -156,9 +156,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     have been pruned (false prunes).
 
     example:
-      sysprune replay digits_mlp --policies none,median,budget,combined --orders 20
-      sysprune replay digits_mlp --policies none,mine --plugins my_policy   # a policy of one's own
-      sysprune replay rec --budgets n_params=20000,infer_ms=0.01 --storage sqlite:///results/x.db
+      sysprune run studies/digits_mlp.toml --policy none   # records study digits_mlp.none
+      sysprune replay digits_mlp.none --policies none,median,budget,combined --orders 20
+      sysprune replay digits_mlp.none --policies none,mine --plugins my_policy   # a policy of one's own
+      sysprune replay digits_mlp.none --budgets n_params=20000,infer_ms=0.01 --storage sqlite:///results/sysprune.db
     """
     if args.plugins:
         import_plugins(m.strip() for m in args.plugins.split(",") if m.strip())  # their policies, before --policies
