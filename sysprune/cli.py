@@ -22,7 +22,7 @@ from sysprune.study._workers import Terminated, WorkerConfig, parse_cpus, raise_
 from sysprune.dashboard import DashboardPublisher, default_artifact_dir
 from sysprune.metrics._format import fmt_budgets
 from sysprune.metrics._registry import METRICS
-from sysprune import __version__
+from sysprune._version import __version__
 from sysprune.dashboard._command import add_parser
 from sysprune.analysis._command import add_parsers
 from sysprune.analysis._stored_command import add_stored_parsers, print_stored_studies
