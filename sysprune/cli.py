@@ -8,6 +8,7 @@ import os
 import shutil
 import sys
 import textwrap
+from typing import NoReturn
 
 import sqlalchemy.exc
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from sysprune._version import __version__
 from sysprune.dashboard._command import add_parser
 from sysprune.analysis._command import add_parsers
 from sysprune.analysis._stored_command import add_stored_parsers, print_stored_studies
+from sysprune.analysis._stored import closest
 from sysprune.storage._open import mask_url as mask
 from sysprune.exceptions import InvalidArgument, SyspruneError
 from sysprune.spec import SEED, check_argument
@@ -129,7 +131,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
       sysprune run studies/digits_mlp.toml --n-trials 5 --storage sqlite:///results/other.db
       sysprune run studies/digits_mlp.toml --policy none   # study digits_mlp.none: a recording for replay
     """
-    spec = _with_policy(load_spec(args.study), args)
+    spec = _with_policy(load_spec(_study_file(args.study)), args)
     callbacks: list = []
 
     def on_start(study, n_existing: int, todo: int) -> None:
@@ -170,6 +172,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if result.n_run:
         _print_wrapped([*outcome_lines(result.study, mask_url(args.storage)), *run_summary(result.study, spec.steps)])
     return 0
+
+
+def _study_file(arg: str) -> str:
+    """``arg`` if it is a file; else SpecError naming the closest study file (``digits_mlp`` ->
+    ``studies/digits_mlp.toml``), so a study's name or a typo is one line with the fix."""
+    path = Path(arg)
+    if path.is_file():
+        return arg
+    files = [str(p) for p in list_specs(Path("studies"))] if Path("studies").is_dir() else []
+    by_stem = {Path(f).stem: f for f in files}
+    stem = path.stem if path.stem in by_stem else closest(path.stem, list(by_stem))
+    hint = f"; did you mean {by_stem[stem]}?" if stem else ""
+    suffix = "" if path.suffix == ".toml" or hint else " (expected a .toml file)"
+    raise SpecError(f"{arg}: study file not found{suffix}{hint}")
 
 
 def _with_policy(spec: StudySpec, args: argparse.Namespace) -> StudySpec:
@@ -218,7 +234,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
       sysprune worker studies/digits_mlp.toml --storage postgresql+psycopg2://user:password@dbhost/sysprune
       sysprune worker studies/digits_mlp.toml --cpus 2,3
     """
-    spec = _with_policy(load_spec(args.study), args)
+    spec = _with_policy(load_spec(_study_file(args.study)), args)
     cpus = parse_cpus(args.cpus) if args.cpus is not None else None
     if args.seed is not None:
         check_argument("seed", args.seed, SEED)
@@ -350,9 +366,17 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------------ main
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad option is one line, as every other bad input is: the error and where the help is, no usage block
+    (subcommands' parsers are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="sysprune",
         description="Tune ML models to fit a machine: Optuna studies that prune on system metrics.",
         epilog="example:\n  sysprune studies\n  sysprune run studies/digits_mlp.toml\n"

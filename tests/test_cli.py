@@ -467,3 +467,35 @@ def test_policy_records_the_study_under_another_policy_as_its_own_study(tmp_path
     # The file's own policy changes nothing: the file's study name.
     named = sysprune("run", str(f), "--policy", "median", "--storage", url, "--no-publish", "--study-name", "m")
     assert named.returncode == 0 and "pruner median" in named.stdout and "(study 'm')" in named.stdout
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("digits_mlp", "digits_mlp: study file not found; did you mean studies/digits_mlp.toml?"),
+        (
+            "studies/digits_mpl.toml",
+            "studies/digits_mpl.toml: study file not found; did you mean studies/digits_mlp.toml?",
+        ),
+        ("nothing_like_it.toml", "nothing_like_it.toml: study file not found"),
+    ],
+)
+def test_a_study_file_not_found_names_the_closest_one(given, expected, cli):
+    r = cli("run", given, cwd=REPO)
+    assert r.returncode == 2 and r.stderr.strip() == f"sysprune: error: {expected}", r.stderr
+
+
+def test_a_bad_option_value_is_one_line_without_the_usage_block(cli):
+    r = cli("run", "studies/digits_mlp.toml", "--n-trials", "2.5")
+    assert r.returncode == 2 and "usage:" not in r.stderr
+    assert r.stderr == (
+        "sysprune run: error: argument --n-trials: invalid int value: '2.5' (see 'sysprune run --help')\n"
+    )
+
+
+def test_help_never_breaks_a_policy_name(cli):
+    from sysprune.pruners import policy_names
+
+    r = cli("compare", "--help", env={"COLUMNS": "80"})
+    words = set(r.stdout.replace(",", " ").replace(")", " ").split())
+    assert set(policy_names()) <= words, r.stdout

@@ -38,7 +38,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--policies",
         default=",".join(policy_names()),
-        help=f"comma-separated policy names (default: all, {','.join(policy_names())})",
+        help=f"comma-separated policy names (default: all of {', '.join(policy_names())})",
     )
     p.add_argument("--seeds", type=int, default=5, help="number of seeds, from the file's seed up (default: 5)")
     p.add_argument("--n-trials", type=int, default=None, help="trials per study (default: the file's n_trials)")
@@ -59,7 +59,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--policies",
         default="none,median,hyperband,budget,curve,combined",
-        help="comma-separated policy names (default: none,median,hyperband,budget,curve,combined)",
+        help="comma-separated policy names (default: none, median, hyperband, budget, curve, combined)",
     )
     p.add_argument("--orders", type=int, default=20, help="shuffled orders besides the recorded one (default: 20)")
     p.add_argument(

@@ -23,10 +23,16 @@ from sysprune.storage._open import mask_url, open_existing
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 
 
+def closest(name: str, valid: Sequence[str]) -> str | None:
+    """The valid name closest to ``name`` (difflib's ratio >= 0.6), None when none is close."""
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(name: str, valid: Sequence[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest valid name, ``""`` when none is close."""
-    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
+    close = closest(name, valid)
+    return f"; did you mean {close!r}?" if close else ""
 
 
 def pick_study(storage: optuna.storages.BaseStorage, name: str | None, where: str) -> str:
