@@ -376,7 +376,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
 
-    parser = _Parser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="sysprune",
         description="Tune ML models to fit a machine: Optuna studies that prune on system metrics.",
         epilog="example:\n  sysprune studies\n  sysprune run studies/digits_mlp.toml\n"

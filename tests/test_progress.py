@@ -121,3 +121,26 @@ def test_totals_are_the_studys_own_with_several_workers():
     progress(study, _add(study, TrialState.COMPLETE, 0.9))
     line = out.getvalue().strip()
     assert line.startswith("[2/4] complete 2 · pruned 0 · failed 0 · lost 1 · best 0.9 (#3)"), line
+
+
+def test_compare_labels_each_study_and_counts_what_it_holds(tmp_path, capsys):
+    from sysprune.analysis._progress import StudyBars
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    half = optuna.create_study(storage=url, study_name="d.compare.median.s1", direction="maximize")
+    full = optuna.create_study(storage=url, study_name="d.compare.none.s1", direction="maximize")
+    for study, n in ((half, 2), (full, 4)):
+        for i in range(n):
+            _add(study, TrialState.COMPLETE, 0.5 + 0.1 * i)
+    bars = StudyBars(3, 4, url)
+    assert bars.callbacks("d.compare.none.s1") == []  # nothing to run there: no bar
+    (progress,) = bars.callbacks("d.compare.median.s1")
+    assert progress.start == 2 and progress.label == "median s1 (2/3)"
+    progress(half, _add(half, TrialState.COMPLETE, 0.9))
+    bars.log("  d.compare.median.s1: 3 trials")
+    (fresh,) = bars.callbacks("d.compare.budget.s1")  # not stored yet
+    assert fresh.start == 0
+    bars.close()
+    captured = capsys.readouterr()
+    assert captured.out == "  d.compare.median.s1: 3 trials\n"
+    assert captured.err.startswith("[median s1 (2/3) 3/4] complete 3 · pruned 0 · failed 0 · best 0.9 (#2)")

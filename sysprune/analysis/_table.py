@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 GAP = "  "
 #: A column is never cut below this many characters (its header may be cut too).
@@ -42,3 +42,12 @@ def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], width: int 
     lines = [GAP.join(_cut(c, w).ljust(w) for c, w in zip(r, widths)).rstrip() for r in table]
     lines.insert(1, GAP.join("-" * w for w in widths))
     return lines
+
+
+def records_lines(records: Sequence[Mapping[str, str]], width: int | None = None) -> list[str]:
+    """A table of one record per row (columns in order of first appearance, a key a record lacks an empty cell),
+    as :func:`text_table` lines; ``[]`` for no records."""
+    if not records:
+        return []
+    columns = list(dict.fromkeys(k for r in records for k in r))
+    return text_table(columns, [[r.get(c, "") for c in columns] for r in records], width)

@@ -83,8 +83,10 @@ class Progress:
         tty: bool | None = None,
         done: int = 0,
         ncols: int | None = None,
+        label: str = "",
     ) -> None:
         self.total = total
+        self.label = label  # what this bar counts, before the counts (compare: "median s1, study 2/6")
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
         self.t0 = time.perf_counter()
@@ -104,12 +106,15 @@ class Progress:
                 ncols=ncols,
                 dynamic_ncols=ncols is None,
                 bar_format="[{desc}] {bar}| {elapsed}<{remaining}{postfix}",
-                desc=f"{done}/{total}",
+                desc=self._desc(),
                 mininterval=0.2,
                 leave=True,
             )
             self._refresh("starting the trial processes")
         _step_listeners.append(self.step)
+
+    def _desc(self) -> str:
+        return f"{self.label} {self.done}/{self.total}" if self.label else f"{self.done}/{self.total}"
 
     # -- what the study says ---------------------------------------------------------------------------------
     def best(self, study: optuna.Study) -> str:
@@ -153,7 +158,7 @@ class Progress:
         eta = eta_seconds(self.done, self.total, elapsed, self.start)
         lost = f" · lost {c['lost']}" if c["lost"] else ""
         return (
-            f"[{self.done}/{self.total}] complete {c['complete']} · pruned {c['pruned']} · "
+            f"[{self._desc()}] complete {c['complete']} · pruned {c['pruned']} · "
             f"failed {c['failed']}{lost} · {self.best(study)} · "
             f"{fmt_duration(elapsed)} · eta {fmt_duration(eta)} · last {self._last(trial)}"
         )
@@ -190,7 +195,7 @@ class Progress:
     def _refresh(self, now: str) -> None:
         if self.bar is None:
             return
-        desc = f"{self.done}/{self.total}"
+        desc = self._desc()
         # What happens now first, then the best value and the counts; cut to leave the bar MIN_BAR columns.
         text = " · ".join(p for p in (now, self.best_text, self.counts) if p)
         room = self._width() - len(f"[{desc}] ") - MIN_BAR - len("| 00:00<00:00, ")
