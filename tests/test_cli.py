@@ -499,3 +499,11 @@ def test_help_never_breaks_a_policy_name(cli):
     r = cli("compare", "--help", env={"COLUMNS": "80"})
     words = set(r.stdout.replace(",", " ").replace(")", " ").split())
     assert set(policy_names()) <= words, r.stdout
+
+
+@pytest.mark.parametrize("cmd", ["run", "worker", "studies", "compare", "replay", "report", "trials", "best"])
+def test_help_fits_an_80_column_terminal(cmd, cli):
+    r = cli(cmd, "--help", env={"COLUMNS": "80"})
+    text = r.stdout.split("example")[0]  # the examples are shown as written
+    long = [line for line in text.splitlines() if len(line) > 80 and " " in line.strip()]
+    assert r.returncode == 0 and not long, long
