@@ -9,14 +9,18 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
-import pytorch_lightning as pl
-import torch
 from optuna.trial import TrialState
 from sklearn.datasets import load_digits
-from torch.utils.data import DataLoader, TensorDataset
 
 import sysprune
-from sysprune.integration import SyspruneCallback
+from tests._require import require
+
+torch = require("torch", "torch")
+pl = require("pytorch_lightning", "lightning")
+
+from torch.utils.data import DataLoader, TensorDataset  # noqa: E402 - after the extras are known to be there
+
+from sysprune.integration import SyspruneCallback  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BUDGET = {"n_params": 2000.0}
@@ -110,8 +114,7 @@ def test_a_monitor_that_was_not_logged_is_one_clear_error():
 
 
 def test_the_pruners_load_as_an_optunahub_package():
-    import optunahub
-
+    optunahub = require("optunahub", "optunahub")
     mod = optunahub.load_local_module("pruners/sysprune", registry_root=str(REPO / "hub"))
     assert mod.ResourceBudgetPruner is sysprune.ResourceBudgetPruner and mod.measure is sysprune.measure
     assert set(mod.__all__) <= set(dir(mod))
