@@ -23,8 +23,13 @@ help: ## list the targets (and one study-<name> target per file in studies/)
 # Every extra, from the locked set in constraints.txt (torch 2.14.1 + torchvision 0.29.1 among it).
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt -e '.[torch,dashboard,pmlb,postgres,ray,results,dev]'
+	@echo "installing sysprune and every extra into $(VENV) from constraints.txt (the first time: torch and ray, a few minutes)"
+	@$(BIN)/pip install -q --upgrade pip
+	@set -o pipefail; $(BIN)/pip install --progress-bar off -c constraints.txt \
+		-e '.[torch,dashboard,pmlb,postgres,ray,results,lightning,optunahub,dev]' 2>&1 \
+		| { grep --line-buffered -E '^(Collecting|Installing|Successfully|Building|ERROR|error|  ×)' || true; } \
+		| sed -u -E 's/^Collecting ([^ ]+).*/  collecting \1/; s/^Successfully installed .*/  installed/' || \
+		{ echo "pip failed; run: $(BIN)/pip install -c constraints.txt -e '.[...]' to see why" >&2; exit 1; }
 	@touch $@
 
 venv: $(VENV)/.installed ## create or refresh the virtual environment (.venv)

@@ -4,7 +4,7 @@ The public API (listed with an example each in docs/api.md; everything else live
 Optuna):
 
 Running and reading studies
-    load_spec, StudySpec, SpecError, run_study, load_step_metrics(study_or_url, study_name=None)
+    load_spec, StudySpec, SpecError, run_study, load_step_metrics(study_or_url, study_name=None, *, params=False)
 Errors
     sysprune.exceptions: every error a user can catch (all a SyspruneError), and the warnings
 Pruning in any Optuna objective
@@ -15,6 +15,9 @@ Extending (docs/extending.md)
     Trainer, Dataset, register_model, register_dataset, register_metric, Metric, METRICS, PRETRAIN_STEP,
     SearchSpace, FloatParam, IntParam, CategoricalParam, FixedParam,
     register_policy (a pruning policy study files can name), sysprune.constraints (declared parameter constraints)
+Figures, as optuna.visualization returns them (plotly figures; docs/api.md)
+    plot_step_metric(study, metric), plot_what_fits(study, metric), plot_compute(study),
+    plot_importances(storage_url, study_name), plot_anytime(study_file, storage_url=...)
 Search-level budget, end-of-run summary, analysis (docs/analysis.md)
     ComputeBudget, WorkerCompute, run_summary, sysprune.analysis (compare / replay / RQ1 report)
 """
@@ -33,12 +36,13 @@ from sysprune.pruners._step_api import report, should_prune
 from sysprune.study._runner import run_study
 from sysprune.spec import SpecError, StudySpec, load_spec
 from sysprune.storage._step_table import load_step_metrics
+from sysprune.plot import plot_anytime, plot_compute, plot_importances, plot_step_metric, plot_what_fits
 from sysprune.analysis import ComputeBudget, WorkerCompute, run_summary
 from sysprune.pruners import CombinedPruner, CurvePruner, ResourceBudgetPruner, budget_constraints, record_constraints
 from sysprune.pruners import BudgetMetricWarning, ThresholdBudgetPruner, register_policy
 from sysprune import constraints
 
-__version__ = "0.1.0"
+from sysprune._version import __version__
 
 __all__ = [
     "METRICS",
@@ -67,6 +71,11 @@ __all__ = [
     "constraints",
     "load_spec",
     "load_step_metrics",
+    "plot_anytime",
+    "plot_compute",
+    "plot_importances",
+    "plot_step_metric",
+    "plot_what_fits",
     "measure",
     "record_constraints",
     "register_dataset",

@@ -1,7 +1,7 @@
 """How a ``sysprune`` subcommand is declared: its handler's docstring is its help.
 
 The docstring's first line is the one-line help ``sysprune --help`` lists; the paragraphs after it are the
-description (each paragraph one line, as argparse shows a raw description); a last paragraph that starts with
+description (each paragraph filled to the terminal's width, words kept whole); a last paragraph that starts with
 ``example:`` is shown as written, after the options. ``cli.py`` and ``analysis/_command.py`` declare their
 subcommands this way, so every one has the same parts (``tests/test_cli.py`` checks each has an example).
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import shutil
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +27,12 @@ def add_command(sub: Any, name: str, handler: Handler) -> argparse.ArgumentParse
         raise ValueError(
             f"{handler.__name__}: its docstring must be a help line, a description and an 'example:' paragraph"
         )
-    description = "\n\n".join(" ".join(p.split("\n")) for p in paragraphs[1:-1])
+    # Filled to the terminal (as argparse fills option help), never wider than 100 columns: words are kept whole.
+    width = max(40, min(shutil.get_terminal_size().columns, 100) - 2)
+    description = "\n\n".join(
+        textwrap.fill(" ".join(p.split()), width, break_long_words=False, break_on_hyphens=False)
+        for p in paragraphs[1:-1]
+    )
     parser = sub.add_parser(
         name,
         help=paragraphs[0],

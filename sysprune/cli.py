@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
+import textwrap
+from typing import NoReturn
 
 import sqlalchemy.exc
 from collections.abc import Sequence
@@ -13,15 +16,18 @@ from pathlib import Path
 from sysprune.study._runner import DEFAULT_STORAGE, run_study
 from sysprune.study._open import open_study
 from sysprune.study._progress import Progress
-from sysprune.spec import SpecError, list_specs, load_spec
+from sysprune.spec import SpecError, StudySpec, list_specs, load_spec
+from sysprune.analysis._compare import policy_spec
 from sysprune.analysis import outcome_lines, run_summary
 from sysprune.study._workers import Terminated, WorkerConfig, parse_cpus, raise_terminated, run_worker
 from sysprune.dashboard import DashboardPublisher, default_artifact_dir
 from sysprune.metrics._format import fmt_budgets
 from sysprune.metrics._registry import METRICS
-from sysprune import __version__
+from sysprune._version import __version__
 from sysprune.dashboard._command import add_parser
 from sysprune.analysis._command import add_parsers
+from sysprune.analysis._stored_command import add_stored_parsers, print_stored_studies
+from sysprune.analysis._stored import closest
 from sysprune.storage._open import mask_url as mask
 from sysprune.exceptions import InvalidArgument, SyspruneError
 from sysprune.spec import SEED, check_argument
@@ -56,6 +62,14 @@ def _add_study_arguments(p: argparse.ArgumentParser, *, seed_help: str, n_trials
     if n_trials_help is not None:
         p.add_argument("--n-trials", type=int, default=None, help=n_trials_help)
     p.add_argument("--study-name", default=None, help="study name in the database (default: the file's name)")
+    p.add_argument(
+        "--policy",
+        default=None,
+        metavar="NAME",
+        help="record the study under this pruning policy instead of the file's (its own parameters if the file uses "
+        "it, else the defaults), as study <file's name>.<policy> unless --study-name is given; e.g. --policy none "
+        "records full curves for `sysprune replay`",
+    )
     p.add_argument("--seed", type=int, default=None, help=seed_help)
 
 
@@ -115,8 +129,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
     example:
       sysprune run studies/digits_mlp.toml
       sysprune run studies/digits_mlp.toml --n-trials 5 --storage sqlite:///results/other.db
+      sysprune run studies/digits_mlp.toml --policy none   # study digits_mlp.none: a recording for replay
     """
-    spec = load_spec(args.study)
+    spec = _with_policy(load_spec(_study_file(args.study)), args)
     callbacks: list = []
 
     def on_start(study, n_existing: int, todo: int) -> None:
@@ -128,31 +143,71 @@ def _cmd_run(args: argparse.Namespace) -> int:
             )
             return
         verb = "resuming" if n_existing else "starting"
-        print(
-            f"{verb} {spec.name}: {spec.model} on {spec.dataset.name}, {todo} trial(s) x {spec.steps} steps, "
-            f"pruner {spec.pruner.policy}, budgets {fmt_budgets(spec.budgets)} -> {where}",
-            flush=True,
+        _print_wrapped(
+            [
+                f"{verb} {spec.name}: {spec.model} on {spec.dataset.name}, {todo} trial(s) x {spec.steps} steps, "
+                f"pruner {spec.pruner.policy}, budgets {fmt_budgets(spec.budgets)} -> {where}"
+            ]
         )
         if not args.quiet:
-            callbacks.append(Progress(n_existing + todo))
+            callbacks.append(Progress(n_existing + todo, done=n_existing))
         callbacks.extend(_extra_callbacks(args))
 
-    result = run_study(
-        spec,
-        storage_url=args.storage,
-        study_name=args.study_name,
-        n_trials=args.n_trials,
-        seed=args.seed,
-        callbacks=callbacks,
-        on_start=on_start,
-        max_compute_s=args.max_compute_s,
-        workers=args.workers,
-        oversubscribe=args.oversubscribe,
-        ray_address=args.ray,
-    )
+    try:
+        result = run_study(
+            spec,
+            storage_url=args.storage,
+            study_name=args.study_name,
+            n_trials=args.n_trials,
+            seed=args.seed,
+            callbacks=callbacks,
+            on_start=on_start,
+            max_compute_s=args.max_compute_s,
+            workers=args.workers,
+            oversubscribe=args.oversubscribe,
+            ray_address=args.ray,
+        )
+    finally:
+        _close_progress(callbacks)
     if result.n_run:
-        print("\n".join([*outcome_lines(result.study, mask_url(args.storage)), *run_summary(result.study, spec.steps)]))
+        _print_wrapped([*outcome_lines(result.study, mask_url(args.storage)), *run_summary(result.study, spec.steps)])
     return 0
+
+
+def _study_file(arg: str) -> str:
+    """``arg`` if it is a file; else SpecError naming the closest study file (``digits_mlp`` ->
+    ``studies/digits_mlp.toml``), so a study's name or a typo is one line with the fix."""
+    path = Path(arg)
+    if path.is_file():
+        return arg
+    files = [str(p) for p in list_specs(Path("studies"))] if Path("studies").is_dir() else []
+    by_stem = {Path(f).stem: f for f in files}
+    stem = path.stem if path.stem in by_stem else closest(path.stem, list(by_stem))
+    hint = f"; did you mean {by_stem[stem]}?" if stem else ""
+    suffix = "" if path.suffix == ".toml" or hint else " (expected a .toml file)"
+    raise SpecError(f"{arg}: study file not found{suffix}{hint}")
+
+
+def _with_policy(spec: StudySpec, args: argparse.Namespace) -> StudySpec:
+    """``--policy``: the file's study under another pruning policy, stored as its own study (``<name>.<policy>``)
+    unless ``--study-name`` names one. The file's own policy changes nothing."""
+    if args.policy is None or args.policy == spec.pruner.policy:
+        return spec
+    out = policy_spec(spec, args.policy, flag="--policy")
+    if args.study_name is None:
+        args.study_name = f"{spec.name}.{args.policy}"
+    return out
+
+
+def _print_wrapped(lines: Sequence[str]) -> None:
+    """Print ``lines``; on a terminal each is wrapped to its width (the rest indented), words kept whole."""
+    if sys.stdout.isatty():
+        width = shutil.get_terminal_size().columns
+        lines = [
+            textwrap.fill(line, width, subsequent_indent="  ", break_long_words=False, break_on_hyphens=False)
+            for line in lines
+        ]
+    print("\n".join(lines), flush=True)
 
 
 def _add_worker(sub: argparse._SubParsersAction) -> None:
@@ -179,7 +234,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
       sysprune worker studies/digits_mlp.toml --storage postgresql+psycopg2://user:password@dbhost/sysprune
       sysprune worker studies/digits_mlp.toml --cpus 2,3
     """
-    spec = load_spec(args.study)
+    spec = _with_policy(load_spec(_study_file(args.study)), args)
     cpus = parse_cpus(args.cpus) if args.cpus is not None else None
     if args.seed is not None:
         check_argument("seed", args.seed, SEED)
@@ -203,10 +258,13 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             f"worker joining {study.study_name!r} ({counted}/{target} trials) -> {mask_url(args.storage)}", flush=True
         )
         if not args.quiet:
-            callbacks.append(Progress(target))
+            callbacks.append(Progress(target, done=counted))
         callbacks.extend(_extra_callbacks(args))
 
-    n = run_worker(cfg, callbacks, on_start=on_start)
+    try:
+        n = run_worker(cfg, callbacks, on_start=on_start)
+    finally:
+        _close_progress(callbacks)
     if n:
         print(
             "\n".join(
@@ -214,6 +272,13 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             )
         )
     return 0
+
+
+def _close_progress(callbacks: list) -> None:
+    """End the progress line (a run stopped early, by Ctrl-C or a compute budget, leaves it open)."""
+    for c in callbacks:
+        if isinstance(c, Progress):
+            c.close()
 
 
 def _extra_callbacks(args: argparse.Namespace) -> list:
@@ -231,17 +296,28 @@ def _add_studies(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "studies", _cmd_studies)
     p.add_argument("directory", nargs="?", default="studies", help="folder of *.toml files (default: studies)")
     p.add_argument("--names", action="store_true", help="print only the study file names, one per line")
+    p.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="list the studies stored in this database instead (trials by state, best feasible value, policy, budgets)",
+    )
 
 
 def _cmd_studies(args: argparse.Namespace) -> int:
-    """list the study files (model, dataset, steps, budgets)
+    """list the study files (model, dataset, steps, budgets), or the studies stored in a database
 
-    List the study files in a folder with their model, dataset, steps, trials, pruner and budgets.
+    List the study files in a folder with their model, dataset, steps, trials, pruner and budgets; with --storage,
+    the studies stored in that database (as `optuna studies` does), with their trials by state, best feasible
+    value, policy and budgets. `sysprune trials` and `sysprune best` show one stored study.
 
     example:
       sysprune studies
       sysprune studies --names   # just the names, one per line
+      sysprune studies --storage sqlite:///results/sysprune.db
     """
+    if args.storage is not None:
+        return print_stored_studies(args.storage)
     d = Path(args.directory)
     if not d.is_dir():
         raise SpecError(f"{d}: no such folder")
@@ -290,9 +366,17 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------------------ main
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad option is one line, as every other bad input is: the error and where the help is, no usage block
+    (subcommands' parsers are of this class too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
 
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = _Parser(
         prog="sysprune",
         description="Tune ML models to fit a machine: Optuna studies that prune on system metrics.",
         epilog="example:\n  sysprune studies\n  sysprune run studies/digits_mlp.toml\n"
@@ -308,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Each adds its subcommand(s) to ``sysprune``: analysis adds compare, replay and report.
-_SUBCOMMANDS = [_add_run, _add_worker, _add_studies, _add_metrics, add_parser, add_parsers]
+_SUBCOMMANDS = [_add_run, _add_worker, _add_studies, _add_metrics, add_parser, add_parsers, add_stored_parsers]
 
 
 def mask_url(url: str) -> str:

@@ -435,3 +435,75 @@ def test_an_invalid_value_is_named_by_its_flag_only_when_it_is_a_library_argumen
     assert error_line(argument) == "--seed: value -1 is invalid; valid: an integer >= 0"
     in_a_file = argument.within("s.toml")  # a study file's field "seed" is not the flag
     assert error_line(in_a_file) == "s.toml: seed: value -1 is invalid; valid: an integer >= 0"
+
+
+def test_an_unknown_policy_is_one_line_and_writes_nothing(tmp_path, cli):
+    db = tmp_path / "p.db"
+    r = cli("run", str(REPO / "studies" / "digits_mlp.toml"), "--policy", "nonee", "--storage", f"sqlite:///{db}")
+    assert r.returncode == 2
+    assert r.stderr.strip() == (
+        "sysprune: error: --policy: value 'nonee' is invalid; valid: none, median, hyperband, budget, curve, combined, "
+        "threshold, plain, precheck"
+    )
+    assert not db.exists()
+
+
+@pytest.mark.slow
+def test_policy_records_the_study_under_another_policy_as_its_own_study(tmp_path):
+    import optuna
+
+    from sysprune._attrs import STUDY_PRUNER
+
+    f = tmp_path / "s.toml"
+    f.write_text("steps = 2\n" + DIVERGE + '[pruner]\npolicy = "median"\n')
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    r = sysprune("run", str(f), "--policy", "none", "--storage", url, "--no-publish")
+    assert r.returncode == 0, r.stderr
+    assert "pruner none" in r.stdout and "(study 's.none')" in r.stdout
+    study = optuna.load_study(study_name="s.none", storage=url)
+    assert study.user_attrs[STUDY_PRUNER]["policy"] == "none" and len(study.trials) == 1
+    listed = sysprune("studies", "--storage", url)
+    assert listed.stdout.splitlines()[2].split()[0] == "s.none" and " none " in listed.stdout
+    # The file's own policy changes nothing: the file's study name.
+    named = sysprune("run", str(f), "--policy", "median", "--storage", url, "--no-publish", "--study-name", "m")
+    assert named.returncode == 0 and "pruner median" in named.stdout and "(study 'm')" in named.stdout
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("digits_mlp", "digits_mlp: study file not found; did you mean studies/digits_mlp.toml?"),
+        (
+            "studies/digits_mpl.toml",
+            "studies/digits_mpl.toml: study file not found; did you mean studies/digits_mlp.toml?",
+        ),
+        ("nothing_like_it.toml", "nothing_like_it.toml: study file not found"),
+    ],
+)
+def test_a_study_file_not_found_names_the_closest_one(given, expected, cli):
+    r = cli("run", given, cwd=REPO)
+    assert r.returncode == 2 and r.stderr.strip() == f"sysprune: error: {expected}", r.stderr
+
+
+def test_a_bad_option_value_is_one_line_without_the_usage_block(cli):
+    r = cli("run", "studies/digits_mlp.toml", "--n-trials", "2.5")
+    assert r.returncode == 2 and "usage:" not in r.stderr
+    assert r.stderr == (
+        "sysprune run: error: argument --n-trials: invalid int value: '2.5' (see 'sysprune run --help')\n"
+    )
+
+
+def test_help_never_breaks_a_policy_name(cli):
+    from sysprune.pruners import policy_names
+
+    r = cli("compare", "--help", env={"COLUMNS": "80"})
+    words = set(r.stdout.replace(",", " ").replace(")", " ").split())
+    assert set(policy_names()) <= words, r.stdout
+
+
+@pytest.mark.parametrize("cmd", ["run", "worker", "studies", "compare", "replay", "report", "trials", "best"])
+def test_help_fits_an_80_column_terminal(cmd, cli):
+    r = cli(cmd, "--help", env={"COLUMNS": "80"})
+    text = r.stdout.split("example")[0]  # the examples are shown as written
+    long = [line for line in text.splitlines() if len(line) > 80 and " " in line.strip()]
+    assert r.returncode == 0 and not long, long

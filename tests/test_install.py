@@ -219,7 +219,8 @@ def test_the_lock_pins_the_torch_pair_and_make_installs_with_it():
     pins = _constraints()
     assert (pins["torch"], pins["torchvision"]) == ("2.14.1", "0.29.1")
     makefile = (ROOT / "Makefile").read_text()
-    assert "pip install -q -c constraints.txt -e '.[torch,dashboard,pmlb,postgres,ray,results,dev]'" in makefile
+    install = " ".join(makefile.replace("\\\n", " ").split())  # the recipe's continued lines as one
+    assert "pip install --progress-bar off -c constraints.txt -e '.[torch,dashboard,pmlb,postgres,ray,results,lightning,optunahub,dev]'" in install  # fmt: skip
     assert re.search(r"^\$\(VENV\)/\.installed: pyproject\.toml constraints\.txt$", makefile, re.M)
 
 

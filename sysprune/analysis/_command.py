@@ -8,7 +8,8 @@ from pathlib import Path
 from sysprune.study._runner import DEFAULT_STORAGE
 from sysprune.analysis._compare import DEFAULT_TOLERANCE, parse_policies
 from sysprune.analysis._recording import load_recording
-from sysprune.metrics._format import records_table
+from sysprune.analysis._progress import StudyBars
+from sysprune.analysis._table import records_lines, terminal_width
 from sysprune._plugins import import_plugins
 from sysprune.pruners import policy_names
 from sysprune.metrics._registry import system_metric_names
@@ -38,7 +39,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--policies",
         default=",".join(policy_names()),
-        help=f"comma-separated policy names (default: all, {','.join(policy_names())})",
+        help=f"comma-separated policy names (default: all of {', '.join(policy_names())})",
     )
     p.add_argument("--seeds", type=int, default=5, help="number of seeds, from the file's seed up (default: 5)")
     p.add_argument("--n-trials", type=int, default=None, help="trials per study (default: the file's n_trials)")
@@ -52,6 +53,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-test", action="store_true", help="skip retraining the best feasible models for test scores")
     p.add_argument("--no-run", action="store_true", help="only read the stored studies and write the results")
+    p.add_argument("--quiet", action="store_true", help="no progress display while the studies run")
     _add_out(p)
 
     p = add_command(sub, "replay", cmd_replay)
@@ -59,7 +61,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--policies",
         default="none,median,hyperband,budget,curve,combined",
-        help="comma-separated policy names (default: none,median,hyperband,budget,curve,combined)",
+        help="comma-separated policy names (default: none, median, hyperband, budget, curve, combined)",
     )
     p.add_argument("--orders", type=int, default=20, help="shuffled orders besides the recorded one (default: 20)")
     p.add_argument(
@@ -132,9 +134,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
         _compare.policy_spec(spec, p, sampler=args.sampler, n_trials=args.n_trials)
     if not args.no_run:
         print(f"compare {spec.name}: {len(policies)} policies x {len(seeds)} seeds -> {args.storage}", flush=True)
-        _compare.run_compare(
-            spec, policies, seeds, storage_url=args.storage, sampler=args.sampler, n_trials=args.n_trials
-        )
+        bars = StudyBars(len(policies) * len(seeds), args.n_trials or spec.n_trials, args.storage, quiet=args.quiet)
+        try:
+            _compare.run_compare(
+                spec,
+                policies,
+                seeds,
+                storage_url=args.storage,
+                sampler=args.sampler,
+                n_trials=args.n_trials,
+                callbacks=bars.callbacks,
+                log=bars.log,
+            )
+        finally:
+            bars.close()
     result = _compare.collect(
         spec, policies, seeds, storage_url=args.storage, tolerance=args.tolerance, sampler=args.sampler
     )
@@ -142,7 +155,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not args.no_test:
         _compare.add_test_scores(result, out / "test_scores.json")
     files = _compare_report.write_compare(result, out)
-    print(records_table(_compare_report.policy_table(result)))
+    print("\n".join(records_lines(_compare_report.policy_table(result), terminal_width())))
     print(f"wrote {', '.join(str(f) for f in files)}")
     return 0
 
@@ -156,18 +169,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
     have been pruned (false prunes).
 
     example:
-      sysprune replay digits_mlp --policies none,median,budget,combined --orders 20
-      sysprune replay digits_mlp --policies none,mine --plugins my_policy   # a policy of one's own
-      sysprune replay rec --budgets n_params=20000,infer_ms=0.01 --storage sqlite:///results/x.db
+      sysprune run studies/digits_mlp.toml --policy none   # records study digits_mlp.none
+      sysprune replay digits_mlp.none --policies none,median,budget,combined --orders 20
+      sysprune replay digits_mlp.none --policies none,mine --plugins my_policy   # a policy of one's own
+      sysprune replay digits_mlp.none --budgets n_params=20000,infer_ms=0.01 --storage sqlite:///results/sysprune.db
     """
     if args.plugins:
         import_plugins(m.strip() for m in args.plugins.split(",") if m.strip())  # their policies, before --policies
     policies = parse_policies(args.policies)
     budgets = parse_budgets(args.budgets) if args.budgets is not None else None
     rec = load_recording(args.storage, args.study_name, budgets)
+    print(
+        f"replay {args.study_name}: {len(policies)} policies x {args.orders + 1} orders over {len(rec.trials)} trials ...",
+        flush=True,
+    )
     res = _replay.replay(rec, policies, n_orders=args.orders, tolerance=args.tolerance)
     files = _replay.write_replay(res, _results_dir(args, args.study_name))
-    print(records_table(_replay.replay_table(res)))
+    print("\n".join(records_lines(_replay.replay_table(res), terminal_width())))
     print(
         f"replayed {len(policies)} policies x {args.orders + 1} orders x {len(rec.trials)} trials in "
         f"{res.seconds:.2f} s; wrote {', '.join(str(f) for f in files)}"
@@ -190,8 +208,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if args.permutations < 0:
         raise SpecError(f"--permutations must be an integer >= 0, got {args.permutations}")
+    print(f"report {args.study_name}: fANOVA importances per system metric ({args.permutations} permuted targets each)"
+          " ...", flush=True)  # fmt: skip
     rep = _report.build_report(args.storage, args.study_name, n_permutations=args.permutations)
+    print(f"writing the figures of {len(rep.metrics)} metrics ...", flush=True)
     files = _report.write_report(rep, _results_dir(args, args.study_name))
-    print(records_table(_report.importance_table(rep)))
+    print("\n".join(records_lines(_report.importance_table(rep), terminal_width())))
     print(f"wrote {', '.join(str(f) for f in files)}")
     return 0

@@ -72,16 +72,25 @@ def parse_policies(text: str | list[str] | tuple[str, ...]) -> list[str]:
     return names
 
 
-def policy_spec(spec: StudySpec, policy: str, *, sampler: str | None = None, n_trials: int | None = None) -> StudySpec:
-    """The study file's spec under ``policy`` (its own parameters if the file uses that policy, else defaults)."""
+def policy_spec(
+    spec: StudySpec,
+    policy: str,
+    *,
+    sampler: str | None = None,
+    n_trials: int | None = None,
+    flag: str = "--policies",
+) -> StudySpec:
+    """The study file's spec under ``policy`` (its own parameters if the file uses that policy, else defaults);
+    errors name ``flag``."""
 
+    check(policy, Text(policy_names), flag)
     params = dict(spec.pruner.params) if spec.pruner.policy == policy else dict(DEFAULT_PARAMS.get(policy, {}))
     try:
         policy, params = validate_policy(
             policy, params, steps=spec.steps, budgets=spec.budgets, directions=list(spec.objective.directions)
         )
     except SpecError as e:
-        raise e.within(f"{spec.path or spec.name}: --policies {policy}") from None
+        raise e.within(f"{spec.path or spec.name}: {flag} {policy}") from None
     out = replace(spec, pruner=PrunerSpec(policy, params))
     if sampler is not None:
         if sampler not in ("tpe", "random"):

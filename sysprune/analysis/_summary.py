@@ -3,12 +3,12 @@ compute that pruning cut.
 
 The cut is an estimate of the training the pruned trials did not do: for each pruned trial, the steps it did not
 run times its per-step training cost — its own (``cpu_s`` at its last step / steps run) when it ran at least one
-step, else the median per-step cost of the completed trials (a trial pruned before training).
+step, else the median per-step cost of the completed trials (a trial pruned before training). One rule, shared
+with the dashboard's compute figure: :func:`sysprune.dashboard._fits.steps_not_run`.
 """
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter
 from collections.abc import Mapping
 
@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 from sysprune import _compat
 from sysprune._attrs import STUDY_STEPS
 from sysprune.analysis._trials import TrialRow, rows_of
+from sysprune.dashboard._fits import StepCost, steps_not_run
 from sysprune.metrics._format import fmt, nan_to_none
 from sysprune.storage._step_table import store_for
 
@@ -42,29 +43,11 @@ def pruning_cut(
     rows: list[TrialRow], steps_of: Mapping[int, tuple[int, float | None]], n_steps: int
 ) -> tuple[float | None, int]:
     """(estimated CPU seconds of training not run, steps not run) over the pruned trials. ``None`` seconds when
-    a pruned trial's per-step cost cannot be estimated (nothing measured, no completed trial)."""
-    rates = [
-        cpu / (last + 1)
-        for r in rows
-        if r.state == "COMPLETE" and r.number in steps_of
-        for last, cpu in [steps_of[r.number]]
-        if cpu is not None
-    ]
-    fallback = statistics.median(rates) if rates else None
-    seconds: float | None = 0.0
-    skipped = 0
-    for r in rows:
-        if r.state != "PRUNED":
-            continue
-        last, cpu = steps_of.get(r.number, (-1, None))
-        not_run = max(0, n_steps - (last + 1))
-        skipped += not_run
-        rate = cpu / (last + 1) if last >= 0 and cpu is not None else fallback
-        if rate is None:
-            seconds = None
-        elif seconds is not None:
-            seconds += rate * not_run
-    return seconds, skipped
+    a pruned trial's per-step cost cannot be estimated (nothing measured, no completed trial). The rule is
+    :func:`sysprune.dashboard._fits.steps_not_run`, which the dashboard's compute figure draws too."""
+    cut = steps_not_run([StepCost(r.state, *steps_of.get(r.number, (-1, None))) for r in rows], n_steps)
+    seconds = None if any(s is None for _, s in cut) else sum(s or 0.0 for _, s in cut)
+    return seconds, sum(n for n, _ in cut)
 
 
 def outcome_lines(study: optuna.Study, shown_url: str) -> list[str]:

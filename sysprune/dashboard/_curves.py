@@ -15,6 +15,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sysprune import _attrs, _compat
+from sysprune._attrs import CONSTRAINT_PREFIX
 from sysprune.metrics import _registry as _metrics
 from sysprune.metrics._format import finite_or_none
 
@@ -39,6 +40,9 @@ class TrialCurves:
     user_attrs: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
     datetime_start: str | None = None
+    datetime_complete: str | None = None
+    #: The last intermediate value (the objective at the last step reported; a pruned trial's last word).
+    last_value: float | None = None
 
     def metric_names(self) -> list[str]:
         """Metrics with at least one value in this trial: the vocabulary's order, then custom ones by name."""
@@ -52,9 +56,27 @@ class TrialCurves:
         names = _metrics.metric_names()
         return [m for m in names if m in present] + sorted(present - set(names))
 
-    def series(self, metric: str) -> tuple[list[int], list[float | None]]:
-        xs = list(self.steps)
-        return xs, [self.steps[s].get(metric) for s in xs]
+    def series(self, metric: str) -> tuple[list[int], list[float]]:
+        """The steps at which ``metric`` was measured and its values there (a missing value is left out: a
+        structural metric is measured at step -1 and the last step only)."""
+        points = [(s, v) for s, row in self.steps.items() if (v := row.get(metric)) is not None]
+        return [s for s, _ in points], [v for _, v in points]
+
+    def objective(self) -> float | None:
+        """The trial's (first) objective: its value if complete, else its last intermediate value."""
+        if self.values:
+            return finite_or_none(self.values[0])
+        return self.last_value
+
+    def budget_constraint(self, metric: str) -> float | None:
+        """The trial's ``budget:<metric>`` constraint (value - budget; > 0: over budget), if set."""
+        value = self.constraints.get(CONSTRAINT_PREFIX + metric)
+        return float(value) if value is not None else None
+
+    @property
+    def infeasible(self) -> bool:
+        """Over some budget (any constraint above 0)."""
+        return any(v > 0 for v in self.constraints.values())
 
     def final(self, metric: str) -> float | None:
         """The value the runner recorded as final (user attr), else the last measured step's value."""
@@ -89,6 +111,8 @@ def from_trial(trial: FrozenTrial, steps: Mapping[int, Mapping[str, float | None
         user_attrs=dict(user),
         params=dict(trial.params),
         datetime_start=trial.datetime_start.isoformat() if trial.datetime_start else None,
+        datetime_complete=trial.datetime_complete.isoformat() if trial.datetime_complete else None,
+        last_value=finite_or_none(trial.intermediate_values[trial.last_step]) if trial.last_step is not None else None,
     )
 
 

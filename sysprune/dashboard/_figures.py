@@ -1,14 +1,21 @@
-"""Study figures: one plotly figure per system metric, one line per finished trial across steps.
+"""Study figures: one plotly figure per system metric, one trace per finished trial across steps.
 
 The figures are plain plotly JSON (``{"data": [...], "layout": {...}}``) built from dictionaries: constructing
 ``plotly.graph_objects`` validates every property and costs ~50 ms per figure at 100 trials, which the publisher
 would pay after every trial. ``tests/dashboard/test_publish.py`` loads each figure into
 ``plotly.graph_objects.Figure`` to prove the dictionaries are valid plotly.
 
-Colour and dash encode the trial's state (complete: solid blue, pruned: dashed orange, failed: dotted red), so a
-study of a hundred trials reads at a glance; the legend has one entry per state (an empty line carrying the
-state's group), and a click on it hides all of that state's trials. Hovering a line names the trial and, for a
-pruned or failed trial, why. A budget on the metric is a black long-dashed line.
+A trial's trace holds the steps at which the metric was measured, and only those: a structural metric
+(``n_params``, ``model_bytes``, ``infer_ms``, ``model_mem_mb``) is measured before training (step -1) and at the last
+step, so its trace is two points joined by a line, drawn with markers so that a trial pruned at step -1 (one point)
+shows too. A learning or cumulative curve measured at every step is a plain line.
+
+The trial's state sets the hue, dash and marker (complete: blue, solid, circles; pruned: orange, dashed, crosses;
+failed: red, dotted, triangles), and each trial its own shade of that hue (by trial number), so neighbouring lines
+of one state can be told apart while "the pruned ones sit above the budget line" still reads at a glance. The legend
+has one entry per state (an empty trace carrying the state's group): a click on it hides all of that state's
+trials. Hovering a trace names the trial, its budget constraint on the metric and, for a pruned or failed trial, why.
+A budget on the metric is a black long-dashed line.
 """
 
 from __future__ import annotations
@@ -16,21 +23,38 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from optuna.trial import TrialState
 
-from sysprune.metrics._format import metric_label, unit_suffix
+from sysprune.metrics._format import fmt, metric_label, unit_suffix
+from sysprune.metrics._registry import METRICS
 from sysprune.dashboard._curves import TrialCurves
 
 #: Every figure id starts with this (``sysprune-peak_rss_mb``); the dashboard replaces a figure saved again
 #: under the same id.
 FIGURE_ID_PREFIX = "sysprune-"
 
-_STYLE = {
-    TrialState.COMPLETE: ("complete", "#1f77b4", "solid"),
-    TrialState.PRUNED: ("pruned", "#ff7f0e", "dash"),
-    TrialState.FAIL: ("failed", "#d62728", "dot"),
+
+@dataclass(frozen=True)
+class Style:
+    label: str
+    #: Shades of the state's hue; a trial takes ``shades[number % len(shades)]``. The first is the legend's.
+    shades: tuple[str, ...]
+    dash: str
+    symbol: str
+
+    def color(self, number: int) -> str:
+        return self.shades[number % len(self.shades)]
+
+
+STYLE = {
+    TrialState.COMPLETE: Style(
+        "complete", ("#1f77b4", "#08519c", "#4292c6", "#2171b5", "#6baed6", "#084594"), "solid", "circle"
+    ),
+    TrialState.PRUNED: Style("pruned", ("#ff7f0e", "#d94801", "#fd8d3c", "#a63603", "#f16913", "#e6550d"), "dash", "x"),
+    TrialState.FAIL: Style("failed", ("#d62728", "#a50f15", "#ef3b2c", "#cb181d", "#fb6a4a"), "dot", "triangle-up"),
 }
 _REASON_CHARS = 120
 
@@ -54,43 +78,75 @@ def _hover_text(text: str) -> str:
     return text.replace("%{", "% {").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def why(t: TrialCurves) -> str | None:
+    """Why a pruned or failed trial ended, ready for a hover label (None for a complete trial or no reason)."""
+    text = t.reason if t.state == TrialState.PRUNED else t.error if t.state == TrialState.FAIL else None
+    return _hover_text(text) if text else None
+
+
+def hover_why(t: TrialCurves) -> str:
+    """The ``<extra>`` part of a hover label: why a pruned or failed trial ended (empty otherwise)."""
+    text = why(t)
+    return f"<extra>{text}</extra>" if text else "<extra></extra>"
+
+
+def constraint_text(t: TrialCurves, metric: str) -> str:
+    """``"<br>budget constraint +28410 (over budget)"`` for a trial with a constraint on ``metric``, else ``""``."""
+    c = t.budget_constraint(metric)
+    if c is None:
+        return ""
+    return f"<br>budget constraint {'+' if c > 0 else ''}{fmt(c)} ({'over' if c > 0 else 'within'} budget)"
+
+
+def _is_structural(metric: str) -> bool:
+    m = METRICS.get(metric)
+    return m is not None and m.kind == "structural"
+
+
 def trial_trace(t: TrialCurves, metric: str) -> dict[str, Any] | None:
-    """The line of one trial in the figure of ``metric`` (None if the trial never measured it)."""
+    """The trace of one trial in the figure of ``metric``: the steps it was measured at (None if never)."""
     xs, ys = t.series(metric)
-    if all(y is None for y in ys):
+    if not xs:
         return None
     suffix = unit_suffix(metric)
-    state, color, dash = _STYLE[t.state]
-    why = t.reason if t.state == TrialState.PRUNED else t.error if t.state == TrialState.FAIL else None
-    trace: dict[str, Any] = {"type": "scatter", "mode": "lines+markers" if len(xs) == 1 else "lines"}
-    if xs == list(range(xs[0], xs[0] + len(xs))):
+    style = STYLE[t.state]
+    color = style.color(t.number)
+    consecutive = xs == list(range(xs[0], xs[0] + len(xs)))
+    # Markers where a reading stands alone: one point, a structural metric (step -1 and the last), or gaps.
+    markers = len(xs) <= 2 or _is_structural(metric) or not consecutive
+    trace: dict[str, Any] = {"type": "scatter", "mode": "lines+markers" if markers else "lines"}
+    if consecutive:
         trace.update(x0=xs[0], dx=1)  # consecutive steps: a third less JSON than listing them
     else:
         trace["x"] = xs
     trace.update(
         y=[num(y) for y in ys],
         name=f"trial {t.number}",
-        legendgroup=state,
+        legendgroup=style.label,
         showlegend=False,
-        line={"color": color, "dash": dash, "width": 1.5},
-        hovertemplate=f"trial {t.number} ({state})<br>step %{{x}}<br>{metric} = %{{y}}{suffix}"
-        + (f"<extra>{_hover_text(why)}</extra>" if why else "<extra></extra>"),
+        line={"color": color, "dash": style.dash, "width": 1.5},
+        hovertemplate=f"trial {t.number} ({style.label})<br>step %{{x}}<br>{metric} = %{{y}}{suffix}"
+        + constraint_text(t, metric)
+        + hover_why(t),
     )
+    if markers:
+        trace["marker"] = {"color": color, "symbol": style.symbol, "size": 8 if style.symbol == "x" else 7}
     return trace
 
 
 def legend_trace(state: TrialState) -> dict[str, Any]:
-    """An empty line that carries the legend entry of a state; a click on it hides the state's trials."""
-    name, color, dash = _STYLE[state]
+    """An empty trace that carries the legend entry of a state; a click on it hides the state's trials."""
+    style = STYLE[state]
     return {
         "type": "scatter",
-        "mode": "lines",
+        "mode": "lines+markers",
         "x": [None],
         "y": [None],
-        "name": name,
-        "legendgroup": name,
+        "name": style.label,
+        "legendgroup": style.label,
         "showlegend": True,
-        "line": {"color": color, "dash": dash, "width": 1.5},
+        "line": {"color": style.shades[0], "dash": style.dash, "width": 1.5},
+        "marker": {"color": style.shades[0], "symbol": style.symbol},
         "hoverinfo": "skip",
     }
 
@@ -100,7 +156,7 @@ def budget_trace(metric: str, budget: float, lo: int, hi: int) -> dict[str, Any]
     return {
         "type": "scatter",
         "mode": "lines",
-        "x": [lo, hi],
+        "x": [lo, max(hi, lo + 1)],  # a line even when every trial stopped at one step (pruned at step -1)
         "y": [num(budget), num(budget)],
         "name": f"budget {num(budget):g}{suffix}",
         "line": {"color": "black", "dash": "longdash", "width": 2},
@@ -123,7 +179,8 @@ def layout(metric: str, first_step: int = 0, last_step: int = 0) -> dict[str, An
     }
 
 
-def _dumps(obj: Any) -> str:
+def dumps(obj: Any) -> str:
+    """Compact JSON, as the figures are stored."""
     return json.dumps(obj, separators=(",", ":"))
 
 
@@ -135,15 +192,15 @@ class FigureBuilder:
     """
 
     def __init__(self) -> None:
-        # (trial id, metric) -> (JSON of the line, first step, last step) or None if the trial lacks the metric
+        # (trial id, metric) -> (JSON of the trace, first step, last step) or None if the trial lacks the metric
         self._lines: dict[tuple[int, str], tuple[str, int, int] | None] = {}
 
     def _line(self, t: TrialCurves, metric: str) -> tuple[str, int, int] | None:
         key = (t.trial_id, metric)
         if key not in self._lines:
             trace = trial_trace(t, metric)
-            steps = list(t.steps)
-            self._lines[key] = None if trace is None else (_dumps(trace), steps[0], steps[-1])
+            steps = t.series(metric)[0]
+            self._lines[key] = None if trace is None else (dumps(trace), steps[0], steps[-1])
         return self._lines[key]
 
     def figure_json(self, metric: str, trials: Sequence[TrialCurves], budget: float | None = None) -> str | None:
@@ -162,10 +219,10 @@ class FigureBuilder:
             hi = line[2] if hi is None else max(hi, line[2])
         if lo is None or hi is None:  # no trial measured ``metric`` (so ``parts`` is empty too)
             return None
-        extra = [_dumps(legend_trace(s)) for s in _STYLE if s in states]
+        extra = [dumps(legend_trace(s)) for s in STYLE if s in states]
         if budget is not None:
-            extra.append(_dumps(budget_trace(metric, budget, lo, hi)))
-        return '{"data":[' + ",".join(parts + extra) + '],"layout":' + _dumps(layout(metric, lo, hi)) + "}"
+            extra.append(dumps(budget_trace(metric, budget, lo, hi)))
+        return '{"data":[' + ",".join(parts + extra) + '],"layout":' + dumps(layout(metric, lo, hi)) + "}"
 
     def study_figures(
         self, trials: Sequence[TrialCurves], metrics: Sequence[str], budgets: Mapping[str, float]

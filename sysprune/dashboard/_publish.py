@@ -30,7 +30,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
-from sysprune._attrs import STUDY_BUDGETS
+from sysprune._attrs import IDENTITY_ATTR, STUDY_BUDGETS, STUDY_STEPS
 from sysprune._logging import get_logger
 from sysprune.metrics._registry import METRICS, check_metric_name, system_metric_names
 from sysprune import _compat
@@ -38,7 +38,8 @@ from sysprune.storage._open import storage_key
 from sysprune.storage._step_table import store_for
 from sysprune.dashboard import _study_attrs as sa_
 from sysprune.dashboard._curves import FINISHED, TrialCurves, finished_trials, from_trial
-from sysprune.dashboard._figures import FIGURE_ID_PREFIX, FigureBuilder
+from sysprune.dashboard._figures import FIGURE_ID_PREFIX, FigureBuilder, dumps
+from sysprune.dashboard._fits import summary_figures
 from sysprune.dashboard._notes import NOTE_HEADING, artifact_filename, steps_csv, study_note, trial_note
 
 _logger = get_logger(__name__)
@@ -168,14 +169,17 @@ class DashboardPublisher:
         for c in to_write:
             self._trial_attrs(study, c, budgets, notes, attrs, clear)
 
-        figures = self._figures.setdefault(key, FigureBuilder()).study_figures(ordered, self._metrics, budgets)
+        # The summary figures (what fits each budget, the compute spent) first: the dashboard shows them in order.
+        summary = summary_figures(ordered, budgets, objective=_objective_name(study), n_steps=_steps(study))
+        figures = {fid: dumps(fig) for fid, fig in summary.items()}
+        figures.update(self._figures.setdefault(key, FigureBuilder()).study_figures(ordered, self._metrics, budgets))
         for fid, fig in figures.items():
             prefix = sa_.plot_key_prefix(fid)
             attrs.update(sa_.chunked(prefix, fig))
             clear.append(prefix)
         shown = [m for m in self._metrics if FIGURE_ID_PREFIX + m in figures]
         unmeasured = [m for m in self._metrics if m not in shown]
-        _note_attrs(notes, None, study_note(ordered, budgets, shown, unmeasured), attrs, clear)
+        _note_attrs(notes, None, study_note(ordered, budgets, shown, unmeasured, list(summary)), attrs, clear)
         sa_.replace_study_system_attrs(storage, study_id, attrs, clear_prefixes=clear)
 
     def _trial_attrs(
@@ -238,6 +242,18 @@ class DashboardPublisher:
     @staticmethod
     def _key(storage: Any, study_id: int) -> tuple[Any, int]:
         return (storage_key(storage), study_id)
+
+
+def _objective_name(study: optuna.Study) -> str:
+    """The study's (first) objective metric, from the definition the runner recorded; ``objective`` if none."""
+    identity = study.user_attrs.get(IDENTITY_ATTR)
+    metrics = identity.get("objective", {}).get("metrics") if isinstance(identity, Mapping) else None
+    return str(metrics[0]) if isinstance(metrics, list) and metrics else "objective"
+
+
+def _steps(study: optuna.Study) -> int | None:
+    steps = study.user_attrs.get(STUDY_STEPS)
+    return steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 else None
 
 
 def _another_trial(kept: TrialCurves | None, trial: FrozenTrial) -> bool:

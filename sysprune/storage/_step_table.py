@@ -328,13 +328,17 @@ def store_for(storage: Any) -> MetricStore | AttrMetricStore:
     return AttrMetricStore(storage)
 
 
-def load_step_metrics(study_or_url: "optuna.Study | str", study_name: str | None = None) -> "pd.DataFrame":
+def load_step_metrics(
+    study_or_url: "optuna.Study | str", study_name: str | None = None, *, params: bool = False
+) -> "pd.DataFrame":
     """Per-step metrics of a study as a :class:`pandas.DataFrame`.
 
     One row per ``(trial_number, step)`` (step ``-1``: the pre-training probe), then ``state`` (the trial's state
     now, ``"COMPLETE"``, ``"PRUNED"``, ``"FAIL"``, ``"RUNNING"``, ...), then one ``float64`` column per metric of
     the vocabulary (``NaN`` where a metric was missing or not recorded) and any custom metric an objective reported.
-    Works for finished and for running studies. Reads only; creates nothing.
+    With ``params=True``, one ``params_<name>`` column per parameter of the study follows ``state`` (named as
+    :meth:`optuna.Study.trials_dataframe` names them; missing where a trial did not sample that parameter), so the
+    rows need no join. Works for finished and for running studies. Reads only; creates nothing.
 
     Args:
         study_or_url:
@@ -342,6 +346,8 @@ def load_step_metrics(study_or_url: "optuna.Study | str", study_name: str | None
         study_name:
             The study, when a URL is given; may be left out when the database holds one study. Must be
             :obj:`None` or the study's own name when a study is given.
+        params:
+            Add the trials' parameters, one column each.
 
     Raises:
         DatabaseNotFound: no database at the URL (a missing SQLite file, no Optuna tables).
@@ -384,7 +390,18 @@ def load_step_metrics(study_or_url: "optuna.Study | str", study_name: str | None
         )
     states = {t.number: t.state.name for t in trials}
     wide.insert(2, "state", wide["trial_number"].map(states).astype("string"))
+    if params:
+        _insert_params(wide, trials)
     return wide
+
+
+def _insert_params(wide: "pd.DataFrame", trials: "Sequence[optuna.trial.FrozenTrial]") -> None:
+    """Insert one ``params_<name>`` column per parameter (sorted by name) after ``state``, in place."""
+    names = sorted({name for t in trials for name in t.params})
+    by_number = {t.number: t.params for t in trials}
+    for i, name in enumerate(names):
+        values = wide["trial_number"].map(lambda n, name=name: by_number.get(n, {}).get(name))
+        wide.insert(3 + i, f"params_{name}", values.infer_objects())
 
 
 def _only_study(storage: "optuna.storages.BaseStorage", where: str) -> str:

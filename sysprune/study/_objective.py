@@ -25,6 +25,7 @@ from sysprune.pruners._reasons import hard_cap_decision, record_decision
 from sysprune.pruners._step_api import report, should_prune
 from sysprune.spec import StudySpec
 from sysprune.study._interrupts import interrupted_reason
+from sysprune.study._progress import notify_step
 from sysprune.exceptions import CapExceeded, TrialProcessError
 from sysprune.trial._job import TrialJob
 from sysprune.trial._process import TrialProcess
@@ -118,6 +119,7 @@ class Objective:
                 # The latest measured value of each metric (structural ones are measured at step -1 and the last).
                 last = {**last, **{k: v for k, v in result.metrics.items() if v is not None or k not in last}}
                 last_step = result.step
+                notify_step(trial.number, result.step, spec.steps)  # the progress display's step, if one listens
                 if result.step == PRETRAIN_STEP:
                     # The model is built, nothing trained: the pruner decides on its structural metrics first,
                     # so a configuration over a size or latency budget costs only the fork, the build and the probe.

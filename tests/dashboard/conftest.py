@@ -85,6 +85,8 @@ STEPS: dict[int, dict[int, dict[str, float | None]]] = {
 }
 #: Metrics some finished trial measured: the study figures expected, in vocabulary order.
 FIGURE_METRICS = ["wall_s", "cpu_s", "rss_mb", "peak_rss_mb", "infer_ms", "n_params", "model_bytes"]
+#: The study's summary figures: what fits the one budget, and the compute spent.
+SUMMARY_FIGURES = ["sysprune-fits-peak_rss_mb", "sysprune-compute"]
 
 
 def _write_steps(store: MetricStore, trial: optuna.Trial) -> None:

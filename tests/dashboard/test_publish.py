@@ -27,10 +27,11 @@ from sysprune.dashboard import (
     figure_id,
     publish_study,
 )
+from sysprune.dashboard._figures import STYLE
 from sysprune.dashboard._study_attrs import replace_study_system_attrs
 from tests._optuna import storage_of, study_id, study_system_attrs, trial_id
 
-from .conftest import BUDGETS, ERROR, FIGURE_METRICS, PRUNE_REASON, STEPS, build_tiny_study
+from .conftest import BUDGETS, ERROR, FIGURE_METRICS, PRUNE_REASON, STEPS, SUMMARY_FIGURES, build_tiny_study
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -63,10 +64,12 @@ def published(sqlite_url, tmp_path) -> optuna.Study:
 # -- figures -----------------------------------------------------------------------------------------------------
 def test_one_figure_per_measured_system_metric(published):
     figures = _figures(published)
-    assert sorted(figures) == sorted(figure_id(m) for m in FIGURE_METRICS)
+    assert sorted(figures) == sorted([figure_id(m) for m in FIGURE_METRICS] + SUMMARY_FIGURES)
     # energy_j was recorded as missing, peak_rss_delta_mb and gpu_mem_mb never: no figure for them.
     for fid, fig in figures.items():
         go.Figure(fig)  # valid plotly: raises on an unknown property
+        if fid in SUMMARY_FIGURES:
+            continue
         metric = fid.removeprefix("sysprune-")
         assert fig["layout"]["title"]["text"].startswith(metric)
         assert fig["layout"]["xaxis"]["title"]["text"] == "step"
@@ -76,20 +79,30 @@ def test_peak_rss_figure_lines_legend_and_budget(published):
     fig = _figures(published)["sysprune-peak_rss_mb"]
     lines = [t for t in fig["data"] if t["name"].startswith("trial ")]
     # One line per finished trial (the running trial 3 is not shown), in trial order, styled by state.
+    # Each trial its own shade of its state's hue (shade = trial number modulo the palette).
     assert [(t["name"], t["legendgroup"], t["line"]["color"], t["line"]["dash"]) for t in lines] == [
-        ("trial 0", "complete", "#1f77b4", "solid"),
-        ("trial 1", "pruned", "#ff7f0e", "dash"),
-        ("trial 2", "failed", "#d62728", "dot"),
+        ("trial 0", "complete", STYLE[TrialState.COMPLETE].shades[0], "solid"),
+        ("trial 1", "pruned", STYLE[TrialState.PRUNED].shades[1], "dash"),
+        ("trial 2", "failed", STYLE[TrialState.FAIL].shades[2], "dot"),
     ]
+    assert len({t["line"]["color"] for t in lines}) == 3
     assert [(t["x0"], t["dx"], t["y"]) for t in lines] == [
         (0, 1, [610.0, 611.0, 612.0]),
         (0, 1, [700.0, 720.0]),
         (0, 1, [641.0]),
     ]
     assert all(t["showlegend"] is False for t in lines)
+    # Two or fewer readings: markers, in the state's symbol (trial 0's three consecutive readings: a plain line).
+    assert [(t["mode"], t.get("marker", {}).get("symbol")) for t in lines] == [
+        ("lines", None),
+        ("lines+markers", "x"),
+        ("lines+markers", "triangle-up"),
+    ]
     assert lines[1]["hovertemplate"] == (
-        f"trial 1 (pruned)<br>step %{{x}}<br>peak_rss_mb = %{{y}} MiB<extra>{PRUNE_REASON}</extra>"
+        "trial 1 (pruned)<br>step %{x}<br>peak_rss_mb = %{y} MiB<br>budget constraint +70 (over budget)"
+        f"<extra>{PRUNE_REASON}</extra>"
     )
+    assert "budget constraint -38 (within budget)" in lines[0]["hovertemplate"]
     assert lines[2]["hovertemplate"].endswith(f"<extra>{ERROR}</extra>")
     legend = [t for t in fig["data"] if t.get("showlegend") is True]
     assert [(t["name"], t["x"], t["y"]) for t in legend] == [
@@ -152,8 +165,10 @@ def test_pruned_trial_note_exact(published):
         "\n"
         f"**Why pruned:** {PRUNE_REASON}\n"
         "\n"
-        "`rule=budget · pruner=ResourceBudgetPruner · metric=peak_rss_mb · value=720.0 · budget=650.0 · step=1"
-        " · predicted=False`\n"
+        "**How it was decided**\n"
+        "\n"
+        "- At step 1, ResourceBudgetPruner (rule budget).\n"
+        "- Measured: peak_rss_mb 720 MiB; budget 650 MiB.\n"
         "\n"
         "**Last reported value:** 0.45\n"
         "\n"
@@ -165,11 +180,33 @@ def test_pruned_trial_note_exact(published):
         "\n"
         "**Step metrics** (full precision in the artifact `trial-1-step-metrics.csv`)\n"
         "\n"
-        "| step | val_accuracy | wall_s [s] | cpu_s [s] | rss_mb [MiB] | peak_rss_mb [MiB] | infer_ms [ms] | n_params"
-        " | model_bytes [B] |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-        "| 0 | 0.4 | 1.5 | 1.4 | 690 | 700 | 0.05 | 250000 | 1000000 |\n"
-        "| 1 | 0.45 | 3.25 | 3 | 715.5 | 720 | 0.05 | 250000 | 1000000 |\n"
+        "*Learning*\n"
+        "\n"
+        "| step | val_accuracy |\n"
+        "|---:|---:|\n"
+        "| 0 | 0.4 |\n"
+        "| 1 | 0.45 |\n"
+        "\n"
+        "*Time and energy (cumulative)*\n"
+        "\n"
+        "| step | wall_s [s] | cpu_s [s] |\n"
+        "|---:|---:|---:|\n"
+        "| 0 | 1.5 | 1.4 |\n"
+        "| 1 | 3.25 | 3 |\n"
+        "\n"
+        "*Memory*\n"
+        "\n"
+        "| step | rss_mb [MiB] | peak_rss_mb [MiB] |\n"
+        "|---:|---:|---:|\n"
+        "| 0 | 690 | 700 |\n"
+        "| 1 | 715.5 | 720 |\n"
+        "\n"
+        "*Model (measured before training, at step -1, and at the last step)*\n"
+        "\n"
+        "| step | infer_ms [ms] | n_params | model_bytes [B] |\n"
+        "|---:|---:|---:|---:|\n"
+        "| 0 | 0.05 | 250000 | 1000000 |\n"
+        "| 1 | 0.05 | 250000 | 1000000 |\n"
         "\n"
         "Recorded as missing (not measurable here): energy_j.\n"
     )
@@ -179,11 +216,14 @@ def test_complete_and_failed_trial_notes(published):
     complete = _note(published, 0)
     assert complete.startswith("### sysprune · trial 0 · complete\n\n**Value:** 0.7\n")
     assert "| peak_rss_mb | 650 MiB | 612 MiB | -38 | within budget |" in complete
-    assert "| 2 | 0.7 | 3 | 2.7 | 602 | 612 | 0.019 | 1000 | 4000 |" in complete
+    assert (
+        "| 2 | 3 | 2.7 |" in complete and "| 2 | 602 | 612 |" in complete and "| 2 | 0.019 | 1000 | 4000 |" in complete
+    )
     failed = _note(published, 2)
     assert failed.startswith(f"### sysprune · trial 2 · failed\n\n**Why failed:** {ERROR}\n")
     assert "| peak_rss_mb | 650 MiB | 641 MiB | — | not checked |" in failed
-    assert "| 0 | 0.1 | 0.5 | 0.4 | 640 | 641 |" in failed
+    assert "| 0 | 0.5 | 0.4 |" in failed and "| 0 | 640 | 641 |" in failed
+    assert "*Model" not in failed  # nothing of the kind measured: no table
 
 
 def test_running_trial_gets_nothing(published):
@@ -200,7 +240,12 @@ def test_study_note(published):
         "No values recorded (no figure): energy_j, peak_rss_delta_mb, gpu_mem_mb, infer_ms_lo, infer_ms_hi, "
         "model_mem_mb.\n"
     ) in body
-    assert body.endswith(f"| trial | step | reason |\n|---:|---:|---|\n| 1 | 1 | {PRUNE_REASON} |\n")
+    assert (
+        "**Summary figures** (first on the study's main page): `sysprune-fits-peak_rss_mb`, `sysprune-compute`" in body
+    )
+    assert body.endswith(
+        f"| trial | step | constraints | reason |\n|---:|---:|---|---|\n| 1 | 1 | infeasible | {PRUNE_REASON} |\n"
+    )
 
 
 def test_notes_not_rewritten_when_unchanged_and_hand_notes_kept(published):
@@ -396,7 +441,7 @@ def test_every_rdb_backend_publishes_and_serves(rdb_url, tmp_path):
     name = f"tiny-{uuid.uuid4().hex[:8]}"
     study = build_tiny_study(rdb_url, study_name=name, callback=DashboardPublisher(tmp_path / "a"))
     publish_study(study, tmp_path / "a")  # and again: replaced, not duplicated
-    assert sorted(_figures(study)) == sorted(figure_id(m) for m in FIGURE_METRICS)
+    assert sorted(_figures(study)) == sorted([figure_id(m) for m in FIGURE_METRICS] + SUMMARY_FIGURES)
     assert f"**Why pruned:** {PRUNE_REASON}\n" in _note(study, 1)
     assert [len(_artifacts(study, n)) for n in range(4)] == [1, 1, 1, 0]
 
@@ -410,15 +455,19 @@ def test_every_rdb_backend_publishes_and_serves(rdb_url, tmp_path):
         server.shutdown()
         thread.join(timeout=10)
     assert detail["name"] == name
-    assert sorted(g["id"] for g in detail["plotly_graph_objects"]) == sorted(figure_id(m) for m in FIGURE_METRICS)
+    assert sorted(g["id"] for g in detail["plotly_graph_objects"]) == sorted(
+        [figure_id(m) for m in FIGURE_METRICS] + SUMMARY_FIGURES
+    )
     assert detail["trials"][1]["note"]["body"] == _note(study, 1)
 
 
 def test_steps_table_matches_store(published):
-    """The note's table is the store's numbers: check every trial's first row against STEPS."""
+    """The note's tables are the store's numbers: check every trial's first row against STEPS."""
     for number in (0, 1, 2):
         first = STEPS[number][0]
-        assert f"| 0 | {first['val_accuracy']:g} | {first['wall_s']:g} |" in _note(published, number)
+        note = _note(published, number)
+        assert f"| 0 | {first['val_accuracy']:g} |" in note
+        assert f"| 0 | {first['wall_s']:g} | {first['cpu_s']:g} |" in note
 
 
 def test_a_recreated_study_is_published_afresh(sqlite_url):
