@@ -15,10 +15,11 @@ from sysprune.metrics._registry import system_metric_names
 from sysprune.spec import SpecError, load_spec
 from sysprune.analysis import _compare, _compare_report, _replay, _rq1 as _report
 from sysprune._commands import add_command
+from sysprune.analysis._paths import study_dir
 
 
 def _results_dir(args: argparse.Namespace, study: str) -> Path:
-    return Path(args.out) / study
+    return study_dir(Path(args.out), study)
 
 
 def _tolerance(value: str) -> float:

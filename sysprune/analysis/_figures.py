@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from sysprune.analysis._stats import spread
 from sysprune.analysis._trials import completion_order
+from sysprune.analysis._paths import out_file
 
 if TYPE_CHECKING:
     from sysprune.analysis._digest import CompareResult
@@ -173,5 +174,5 @@ def what_fits_figure(result: "CompareResult", metric: str):
 def write_compare_figures(result: "CompareResult", out_dir: Path) -> list[Path]:
     out = [write_html(anytime_figure(result), out_dir / "compare_anytime.html")]
     for metric in result.spec.budgets:
-        out.append(write_html(what_fits_figure(result, metric), out_dir / f"compare_fits_{metric}.html"))
+        out.append(write_html(what_fits_figure(result, metric), out_file(out_dir, f"compare_fits_{metric}", ".html")))
     return out

@@ -41,6 +41,7 @@ from sysprune.analysis._replay import replay_table
 from sysprune.analysis._rq1 import importance_table
 from sysprune.pruners import budget_bound, policy_names
 from sysprune.analysis._plan import FULL, QUICK, STEPS_QUICK, Item, StudyOutcome, derive_budget, record_name
+from sysprune.analysis._paths import study_dir
 
 
 def run_item(
@@ -74,7 +75,7 @@ def run_item(
         share = sum(v > budgets[item.budget_metric] for v in vals) / len(vals)
         spec = replace(spec, budgets=budgets)
     outcome = StudyOutcome(item, spec, budgets, share, sizes, record_s)
-    folder = out / spec.name
+    folder = study_dir(out, spec.name)
     files: list[Path] = []
     # Without budgets, a policy that prunes on them, or a plain-Optuna baseline (then no different from none), has
     # nothing to show (the policy registry says which: sysprune.pruners.budget_bound).

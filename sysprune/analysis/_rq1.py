@@ -35,6 +35,7 @@ from sysprune.storage._step_table import MetricStore
 from sysprune.analysis._trials import load_study
 from sysprune.analysis import _figures
 from sysprune.analysis._page import write_page
+from sysprune.analysis._paths import out_file
 
 MIN_TRIALS = 5
 
@@ -181,7 +182,9 @@ def write_report(rep: StudyReport, out_dir: Path, df=None) -> list[Path]:
     trials = {t.number: t for t in load_study(rep.storage_url, rep.study_name).get_trials(deepcopy=False)}
     figs = [_figures.write_html(_importance_figure(rep), out_dir / "rq1_importance.html")]
     for m in rep.metrics:
-        figs.append(_figures.write_html(_metric_figure(rep, m, df, trials), out_dir / f"rq1_{m.metric}.html"))
+        figs.append(
+            _figures.write_html(_metric_figure(rep, m, df, trials), out_file(out_dir, f"rq1_{m.metric}", ".html"))
+        )
     states = ", ".join(f"{v} {k.lower()}" for k, v in sorted(rep.states.items()))
     objectives = f"; {rep.n_directions} objectives" if rep.n_directions > 1 else ""
     intro = (
