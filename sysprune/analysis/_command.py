@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from sysprune.study._runner import DEFAULT_STORAGE
+from sysprune.storage._open import STORAGE_ENV, mask_url
 from sysprune.analysis._compare import DEFAULT_TOLERANCE, parse_policies
 from sysprune.analysis._recording import load_recording
 from sysprune.metrics._format import records_table
@@ -85,7 +86,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_storage(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
+    p.add_argument(
+        "--storage", default=None, help=f"SQLAlchemy URL (default: ${STORAGE_ENV} if set, else {DEFAULT_STORAGE})"
+    )
 
 
 def _add_out(p: argparse.ArgumentParser) -> None:
@@ -132,7 +135,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for p in policies:  # every policy valid for this study before anything runs
         _compare.policy_spec(spec, p, sampler=args.sampler, n_trials=args.n_trials)
     if not args.no_run:
-        print(f"compare {spec.name}: {len(policies)} policies x {len(seeds)} seeds -> {args.storage}", flush=True)
+        print(
+            f"compare {spec.name}: {len(policies)} policies x {len(seeds)} seeds -> {mask_url(args.storage)}",
+            flush=True,
+        )
         _compare.run_compare(
             spec, policies, seeds, storage_url=args.storage, sampler=args.sampler, n_trials=args.n_trials
         )

@@ -126,6 +126,16 @@ def start_watching(url: str) -> None:
                 _identity[key] = ident
 
 
+def _drop_orphans(path: str) -> None:
+    """The ``-wal`` and ``-shm`` files of a deleted database: a new database made at the same path would otherwise
+    read the old one's pages back from them (sqlite.org/howtocorrupt, 2.4)."""
+    for suffix in ("-wal", "-shm"):
+        try:
+            os.unlink(path + suffix)
+        except OSError:
+            pass
+
+
 def check_same_file(path: str, shown: str) -> None:
     """Raise :class:`DatabaseFault` if the SQLite file at ``path`` (absolute) is gone or is not the file first seen
     there. Pure apart from one ``stat``."""
@@ -133,6 +143,7 @@ def check_same_file(path: str, shown: str) -> None:
     with _lock:
         known = _identity.setdefault(path, ident) if ident is not None else _identity.get(path)
     if ident is None and known is not None:
+        _drop_orphans(path)
         raise DatabaseFault(
             f"the database file {path} (--storage {shown}) was deleted while the study ran; nothing more was "
             "written to it. Restore it from a copy to go on, or run again to start a new study there",

@@ -1,0 +1,156 @@
+"""The fault suite's harness: every case under ``tests/faults/`` injects one fault, and the suite ends with a figure.
+
+Each test here is one *case*: it injects a fault (a killed process, a database that goes away, a hostile name, a
+credential in a URL, ...) and asserts the documented outcome (one line, the documented exit status, no traceback).
+The harness adds, around every case:
+
+* a tag: ``SYSPRUNE_FAULT_TAG`` in the environment, inherited by every process the case starts;
+* after the case, the processes it left: children of this process and any process whose environment carries the
+  tag. They get a short grace to exit; one still there is a failure of the case (and is killed, so that one leak
+  does not spill into the next case);
+* :func:`trials_lost` / :func:`check_database`: a case that runs trials reports the ones it lost (a trial left
+  RUNNING, a finished run short of its trials) and checks the file's ``PRAGMA integrity_check``.
+
+At the end: ``fault suite: N faults injected, S survived, T trials lost, P processes left`` (``make test-faults``;
+``make test`` runs the same cases, so CI prints it too). A case survived when its test and its checks passed.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import psutil
+import pytest
+
+TAG_ENV = "SYSPRUNE_FAULT_TAG"
+#: How long a process a case started may take to exit once the case is over.
+GRACE_S = 10.0
+
+
+@dataclass
+class _Tally:
+    injected: int = 0
+    survived: int = 0
+    trials_lost: int = 0
+    processes_left: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+_tally = _Tally()
+
+
+def pytest_collection_modifyitems(config, items):
+    here = os.path.dirname(__file__)
+    for item in items:
+        if str(item.path).startswith(here + os.sep):
+            item.add_marker(pytest.mark.faults)
+
+
+def _tagged(tag: str) -> list[psutil.Process]:
+    me = psutil.Process()
+    found = {p.pid: p for p in me.children(recursive=True)}
+    for p in psutil.process_iter():
+        if p.pid in found or p.pid == me.pid:
+            continue
+        try:
+            if p.environ().get(TAG_ENV) == tag:
+                found[p.pid] = p
+        except (psutil.Error, OSError):
+            continue
+    return [p for p in found.values() if _alive(p)]
+
+
+def _alive(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def processes_left(tag: str, grace_s: float = GRACE_S) -> list[str]:
+    """The processes of case ``tag`` still alive after ``grace_s`` (each as ``pid cmdline``); they are then killed."""
+    deadline = time.monotonic() + grace_s
+    left = _tagged(tag)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = _tagged(tag)
+    shown = []
+    for p in left:
+        try:
+            shown.append(f"{p.pid} {' '.join(p.cmdline())[:120]}")
+            p.kill()
+        except psutil.Error:
+            continue
+    return shown
+
+
+@dataclass
+class Case:
+    """What a case reports to the harness (the ``fault`` fixture)."""
+
+    tag: str
+    lost: int = 0
+
+    def trials_lost(self, n: int) -> None:
+        """Count ``n`` trials this case lost (the suite's figure; any is a failure)."""
+        self.lost += n
+
+
+@pytest.fixture(autouse=True)
+def fault(request, monkeypatch):
+    """Every case: a tag in the environment, and afterwards no process left and no trial lost."""
+    tag = f"{uuid.uuid4().hex[:12]}"
+    monkeypatch.setenv(TAG_ENV, tag)
+    case = Case(tag)
+    _tally.injected += 1
+    yield case
+    left = processes_left(tag)
+    _tally.processes_left += len(left)
+    _tally.trials_lost += case.lost
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.passed and not left and not case.lost:
+        _tally.survived += 1
+    else:
+        _tally.failed.append(request.node.nodeid)
+    assert not left, f"processes left by the case: {left}"
+    assert not case.lost, f"trials lost: {case.lost}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    if rep.when == "call":
+        item.rep_call = rep
+    return rep
+
+
+def check_database(path: str, case: Case, *, n_trials: int | None = None) -> dict[str, int]:
+    """The trials of every study in the SQLite file at ``path`` by state; ``PRAGMA integrity_check`` must say ok.
+    A trial left RUNNING is lost; so is each trial short of ``n_trials`` finished (COMPLETE or PRUNED)."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        states = dict(con.execute("SELECT state, count(*) FROM trials GROUP BY state").fetchall())
+    finally:
+        con.close()
+    running = states.get("RUNNING", 0)
+    finished = states.get("COMPLETE", 0) + states.get("PRUNED", 0)
+    case.trials_lost(running + (max(0, n_trials - finished) if n_trials is not None else 0))
+    return states
+
+
+def pytest_terminal_summary(terminalreporter):
+    t = _tally
+    if not t.injected:
+        return
+    terminalreporter.write_sep("-", "fault suite")
+    terminalreporter.write_line(
+        f"fault suite: {t.injected} faults injected, {t.survived} survived, {t.trials_lost} trials lost, "
+        f"{t.processes_left} processes left"
+    )
+    for nodeid in t.failed:
+        terminalreporter.write_line(f"  not survived: {nodeid}")
