@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+from sysprune.exceptions import DatabaseFault, StorageError
 from sysprune.storage._open import DEFAULT_STORAGE
 from sysprune.storage._reconnect import retry_connects
 from sysprune.storage._sqlite import check_file_url
@@ -63,8 +64,10 @@ def database_lock(url: str, engine: Any = None) -> Iterator[None]:
             return
         try:
             yield
-        except Exception:
-            if new and not os.path.exists(database):  # the database was never made: leave no lock file behind
+        except Exception as e:
+            # The database was never made, or cannot be used (corrupt, not a database): leave no lock file behind.
+            # (Only a lock file this call created; another worker waiting on it fails on the same database.)
+            if new and (not os.path.exists(database) or isinstance(e, (StorageError, DatabaseFault))):
                 _unlink(path)
             raise
         finally:

@@ -106,25 +106,30 @@ def fault(request, monkeypatch):
     tag = f"{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv(TAG_ENV, tag)
     case = Case(tag)
-    _tally.injected += 1
     yield case
     left = processes_left(tag)
-    _tally.processes_left += len(left)
-    _tally.trials_lost += case.lost
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.passed and not left and not case.lost:
-        _tally.survived += 1
-    else:
-        _tally.failed.append(request.node.nodeid)
+    request.node.fault_outcome = (len(left), case.lost)
     assert not left, f"processes left by the case: {left}"
     assert not case.lost, f"trials lost: {case.lost}"
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
+    """Count each case once, when its teardown is reported: survived if setup, test and checks all passed."""
     rep = yield
-    if rep.when == "call":
-        item.rep_call = rep
+    if item.get_closest_marker("faults") is None:
+        return rep
+    if rep.failed:
+        item.fault_failed = True
+    if rep.when == "teardown":
+        left, lost = getattr(item, "fault_outcome", (0, 0))
+        _tally.injected += 1
+        _tally.processes_left += left
+        _tally.trials_lost += lost
+        if getattr(item, "fault_failed", False):
+            _tally.failed.append(item.nodeid)
+        else:
+            _tally.survived += 1
     return rep
 
 

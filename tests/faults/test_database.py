@@ -1,0 +1,189 @@
+"""The database going away or going bad while a study uses it: a lost PostgreSQL server is waited for (and the run
+goes on, nothing lost) or, past the window, one line; a full disk, a deleted, replaced or corrupt SQLite file and an
+unusable URL each end in one line naming the cause and what to do, the database intact and not written into."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+
+import optuna
+import pytest
+import sqlalchemy as sa
+
+from sysprune.exceptions import DatabaseFault
+from sysprune.storage._faults import database_fault
+from sysprune.storage._open import open_storage
+from tests.faults._pg import ThrowAwayServer
+from tests.faults.conftest import check_database
+from tests.test_cli import GOOD
+
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def _objective(trial: optuna.Trial) -> float:
+    return sum(trial.suggest_float(f"x{i}", 0.0, 1.0) for i in range(8))
+
+
+def _digest(path) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def _one_line(r) -> str:
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    return lines[0]
+
+
+# ------------------------------------------------------------------------------------------------ SQLite file
+
+
+def test_a_file_deleted_mid_run_is_noticed_and_not_written_into(tmp_path, fault):
+    db = tmp_path / "s.db"
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{db}"), study_name="s")
+    study.optimize(_objective, n_trials=2)
+    db.unlink()
+    with pytest.raises(Exception) as e:
+        study.optimize(_objective, n_trials=2)
+    f = database_fault(e.value)
+    assert f is not None and f.kind == "deleted" and "was deleted while the study ran" in str(f)
+    assert "\n" not in str(f)
+    assert list(tmp_path.iterdir()) == []  # not recreated, and its -wal/-shm gone with it
+
+
+def test_a_file_replaced_mid_run_is_noticed(tmp_path, fault):
+    db = tmp_path / "s.db"
+    study = optuna.create_study(storage=open_storage(f"sqlite:///{db}"), study_name="s")
+    study.optimize(_objective, n_trials=1)
+    other = tmp_path / "other.db"
+    optuna.create_study(storage=f"sqlite:///{other}", study_name="o")
+    before = _digest(other)
+    os.replace(other, db)
+    with pytest.raises(Exception) as e:
+        study.optimize(_objective, n_trials=1)
+    f = database_fault(e.value)
+    assert f is not None and f.kind == "replaced"
+    check_database(str(db), fault)
+    assert _digest(db) == before  # nothing of this run written into the other file
+
+
+def test_a_full_disk_is_one_line_and_the_file_stays_intact(tmp_path, fault):
+    db = tmp_path / "s.db"
+    storage = open_storage(f"sqlite:///{db}")
+    study = optuna.create_study(storage=storage, study_name="s")
+    pages = sa.create_engine(f"sqlite:///{db}").connect().exec_driver_sql("PRAGMA page_count").scalar()
+
+    def cap(conn, _record):  # the disk is full a few pages from now (SQLite's own limit, no special filesystem)
+        conn.execute(f"PRAGMA max_page_count={pages + 8}")
+
+    sa.event.listen(storage.engine, "connect", cap)
+    storage.engine.dispose()
+    with pytest.raises(Exception) as e:
+        study.optimize(_objective, n_trials=10_000)
+    f = database_fault(e.value, f"sqlite:///{db}")
+    assert f is not None and f.kind == "full" and "free space on its disk" in str(f) and "\n" not in str(f)
+    states = check_database(str(db), fault)  # integrity ok, no trial left RUNNING
+    assert states.get("COMPLETE", 0) > 0
+
+
+@pytest.mark.parametrize(
+    "content", [b"this is not a database" * 100, b"SQLite format 3\x00" + b"\xff" * 4000], ids=["text", "header-only"]
+)
+@pytest.mark.parametrize("command", ["run", "report", "dashboard"])
+def test_a_corrupt_file_is_one_line_and_left_as_it_was(content, command, tmp_path, cli):
+    (tmp_path / "s.toml").write_text(GOOD)
+    db = tmp_path / "s.db"
+    db.write_bytes(content)
+    args = {"run": ["s.toml"], "report": ["x"], "dashboard": ["--port", "0"]}[command]
+    r = cli(command, *args, "--storage", f"sqlite:///{db}", cwd=tmp_path)
+    line = _one_line(r)
+    assert "s.db" in line and ("corrupt" in line or "not a" in line), line
+    assert db.read_bytes() == content
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db", "s.toml"]
+
+
+@pytest.mark.parametrize(
+    "url, says",
+    [
+        ("sqlite://", "in-memory database keeps nothing"),
+        ("sqlite:///", "in-memory database keeps nothing"),
+        ("sqlite:///:memory:", "in-memory database keeps nothing"),
+        ("sqlite:///{tmp}/missing/s.db", "does not exist; create it first"),
+        ("sqlite:///{tmp}", "is a folder; name a file in it"),
+        ("sqlite:///{tmp}/s.toml/s.db", "is not a folder"),
+        ("nonsense", "not an SQLAlchemy URL"),
+        ("postgresql+psycopg2://u@127.0.0.1:notaport/db", "not an SQLAlchemy URL"),
+        ("nosuchdb://x/y", "nosuchdb://x/y"),
+    ],
+)
+def test_an_unusable_storage_is_refused_before_anything_is_created(url, says, tmp_path, cli):
+    (tmp_path / "s.toml").write_text(GOOD)
+    r = cli("run", "s.toml", "--storage", url.format(tmp=tmp_path), cwd=tmp_path)
+    assert says in _one_line(r)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]  # no database, folder or lock file
+
+
+# ---------------------------------------------------------------------------------------------- PostgreSQL lost
+
+
+@pytest.fixture(scope="module")
+def server():
+    top = tempfile.mkdtemp(prefix="sysprune-pg-faults-")  # not under pytest's 0700 folder: the server runs as postgres
+    os.chmod(top, 0o777)
+    s = ThrowAwayServer(55400 + os.getpid() % 90, os.path.join(top, "pg"))
+    try:
+        s.start_fresh()
+    except Exception as e:  # noqa: BLE001 - the reason, in one line
+        pytest.fail(f"could not start a throw-away PostgreSQL server: {e}")
+    yield s
+    s.remove()
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def _running(url: str, name: str) -> int:
+    return sum(
+        t.state == optuna.trial.TrialState.RUNNING for t in optuna.load_study(study_name=name, storage=url).trials
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_server_back_within_the_window_loses_nothing(server, monkeypatch, fault):
+    monkeypatch.setenv("SYSPRUNE_DB_RETRY_S", "60")
+    name = f"lost-{uuid.uuid4().hex[:8]}"
+    study = optuna.create_study(storage=open_storage(server.url), study_name=name)
+    study.optimize(_objective, n_trials=2)
+    server.stop()
+    back = threading.Timer(3.0, server.start)
+    back.start()
+    try:
+        study.optimize(_objective, n_trials=3)  # waits for the server, then goes on
+    finally:
+        back.join()
+    trials = optuna.load_study(study_name=name, storage=server.url).trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 5
+    fault.trials_lost(5 - len(trials))
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_server_gone_past_the_window_is_one_line_and_a_clean_stop(server, monkeypatch, fault):
+    monkeypatch.setenv("SYSPRUNE_DB_RETRY_S", "2")
+    name = f"gone-{uuid.uuid4().hex[:8]}"
+    study = optuna.create_study(storage=open_storage(server.url), study_name=name)
+    study.optimize(_objective, n_trials=1)
+    server.stop()
+    try:
+        with pytest.raises(Exception) as e:
+            study.optimize(_objective, n_trials=3)
+    finally:
+        server.start()
+    f = database_fault(e.value, server.url)
+    assert isinstance(f, DatabaseFault) and f.kind == "lost" and "\n" not in str(f)
+    assert "did not come back within 2 s (SYSPRUNE_DB_RETRY_S)" in str(f) and "run the same command again" in str(f)
+    assert "sysprune:sysprune@" not in str(f)  # the password masked
+    fault.trials_lost(_running(server.url, name))
