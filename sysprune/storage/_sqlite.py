@@ -9,7 +9,8 @@
 * :func:`watch_file` — before each use of a connection, the file must still be the one the run started with. An
   SQLite connection keeps working on a file that was deleted (or replaced) under it, so a run would go on writing
   into a file nobody can open again; instead the next database call raises :class:`DatabaseFault`. A ``stat`` per
-  connection checkout (~2 µs).
+  connection checkout (~2 µs); a new connection of a watched engine (another process's too: a trial's step writer)
+  never creates the file anew.
 """
 
 from __future__ import annotations
@@ -136,6 +137,14 @@ def _drop_orphans(path: str) -> None:
             pass
 
 
+def _deleted(path: str, shown: str) -> DatabaseFault:
+    return DatabaseFault(
+        f"the database file {path} (--storage {shown}) was deleted while the study ran; nothing more was "
+        "written to it. Restore it from a copy to go on, or run again to start a new study there",
+        "deleted",
+    )
+
+
 def check_same_file(path: str, shown: str) -> None:
     """Raise :class:`DatabaseFault` if the SQLite file at ``path`` (absolute) is gone or is not the file first seen
     there. Pure apart from one ``stat``."""
@@ -144,11 +153,7 @@ def check_same_file(path: str, shown: str) -> None:
         known = _identity.setdefault(path, ident) if ident is not None else _identity.get(path)
     if ident is None and known is not None:
         _drop_orphans(path)
-        raise DatabaseFault(
-            f"the database file {path} (--storage {shown}) was deleted while the study ran; nothing more was "
-            "written to it. Restore it from a copy to go on, or run again to start a new study there",
-            "deleted",
-        )
+        raise _deleted(path, shown)
     if ident is not None and known != ident:
         raise DatabaseFault(
             f"the database file {path} (--storage {shown}) was replaced by another file while the study ran; "
@@ -172,5 +177,12 @@ def watch_file(engine: "sa.Engine") -> None:
     def on_checkout(_dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
         check_same_file(path, shown)
 
+    def on_connect(_dialect: Any, _record: Any, _cargs: Any, _cparams: Any) -> None:
+        # A watched engine's file exists (it was opened or created before the engine was watched): a new connection
+        # must not make an empty file in its place (SQLite would), which another process would then write into.
+        if _stat_id(path) is None:
+            raise _deleted(path, shown)
+
     sa.event.listen(engine, "checkout", on_checkout)
+    sa.event.listen(engine, "do_connect", on_connect)
     _watched.add(engine)

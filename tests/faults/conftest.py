@@ -5,7 +5,8 @@ credential in a URL, ...) and asserts the documented outcome (one line, the docu
 The harness adds, around every case:
 
 * a tag: ``SYSPRUNE_FAULT_TAG`` in the environment, inherited by every process the case starts;
-* after the case, the processes it left: children of this process and any process whose environment carries the
+* after the case, the processes it left: children of this process started during the case (not multiprocessing's
+  fork server and resource tracker, kept for the test process's life) and any process whose environment carries the
   tag. They get a short grace to exit; one still there is a failure of the case (and is killed, so that one leak
   does not spill into the next case);
 * :func:`trials_lost` / :func:`check_database`: a case that runs trials reports the ones it lost (a trial left
@@ -50,14 +51,34 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.faults)
 
 
-def _tagged(tag: str) -> list[psutil.Process]:
+#: Process-wide helpers multiprocessing starts once for the test process and keeps for its life (the fork server a
+#: trial process is forked from, its resource tracker): the test process's, not a case's.
+_SINGLETONS = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")
+
+
+def _is_singleton(p: psutil.Process, me: int) -> bool:
+    return p.ppid() == me and any(s in " ".join(p.cmdline()) for s in _SINGLETONS)
+
+
+def _children() -> dict[int, psutil.Process]:
+    me, out = os.getpid(), {}
+    for p in psutil.Process(me).children(recursive=True):
+        try:
+            if not _is_singleton(p, me):
+                out[p.pid] = p
+        except psutil.Error:
+            continue
+    return out
+
+
+def _tagged(tag: str, before: frozenset[int] = frozenset()) -> list[psutil.Process]:
     me = psutil.Process()
-    found = {p.pid: p for p in me.children(recursive=True)}
+    found = {pid: p for pid, p in _children().items() if pid not in before}
     for p in psutil.process_iter():
         if p.pid in found or p.pid == me.pid:
             continue
         try:
-            if p.environ().get(TAG_ENV) == tag:
+            if p.environ().get(TAG_ENV) == tag and not _is_singleton(p, me.pid):
                 found[p.pid] = p
         except (psutil.Error, OSError):
             continue
@@ -71,13 +92,14 @@ def _alive(p: psutil.Process) -> bool:
         return False
 
 
-def processes_left(tag: str, grace_s: float = GRACE_S) -> list[str]:
-    """The processes of case ``tag`` still alive after ``grace_s`` (each as ``pid cmdline``); they are then killed."""
+def processes_left(tag: str, grace_s: float = GRACE_S, before: frozenset[int] = frozenset()) -> list[str]:
+    """The processes of case ``tag`` still alive after ``grace_s`` (each as ``pid cmdline``); they are then killed.
+    ``before``: children of the test process that were there before the case (another test's)."""
     deadline = time.monotonic() + grace_s
-    left = _tagged(tag)
+    left = _tagged(tag, before)
     while left and time.monotonic() < deadline:
         time.sleep(0.1)
-        left = _tagged(tag)
+        left = _tagged(tag, before)
     shown = []
     for p in left:
         try:
@@ -106,8 +128,9 @@ def fault(request, monkeypatch):
     tag = f"{uuid.uuid4().hex[:12]}"
     monkeypatch.setenv(TAG_ENV, tag)
     case = Case(tag)
+    before = frozenset(_children())
     yield case
-    left = processes_left(tag)
+    left = processes_left(tag, before=before)
     request.node.fault_outcome = (len(left), case.lost)
     assert not left, f"processes left by the case: {left}"
     assert not case.lost, f"trials lost: {case.lost}"

@@ -187,3 +187,67 @@ def test_a_server_gone_past_the_window_is_one_line_and_a_clean_stop(server, monk
     assert "did not come back within 2 s (SYSPRUNE_DB_RETRY_S)" in str(f) and "run the same command again" in str(f)
     assert "sysprune:sysprune@" not in str(f)  # the password masked
     fault.trials_lost(_running(server.url, name))
+
+
+# ------------------------------------------------------------------------------------- through the real command
+
+
+def _steps_of(url: str, number: int, study: str = "s") -> int:
+    """Step rows of trial ``number`` (0 while the table does not exist yet), read without creating anything."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as c:
+            if not sa.inspect(c).has_table("sysprune_step_metrics"):
+                return 0
+            return c.execute(
+                sa.text("SELECT COUNT(*) FROM sysprune_step_metrics WHERE study_name = :s AND trial_number = :n"),
+                {"s": study, "n": number},
+            ).scalar()
+    except sa.exc.OperationalError:
+        return 0
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_the_sqlite_file_deleted_under_a_real_run_stops_it_in_one_line(tmp_path, fault):
+    from tests._workers_util import popen, study_file, wait_for
+
+    db = tmp_path / "db" / "s.db"
+    db.parent.mkdir()
+    url = f"sqlite:///{db}"
+    worker = popen("run", str(study_file(tmp_path, steps=3, n_trials=4, lo=150, hi=200)), "--storage", url, "--quiet")
+    try:
+        wait_for(lambda: _steps_of(url, 0) >= 2, timeout=240)
+        db.unlink()
+        out, err = worker.communicate(timeout=240)
+    finally:
+        worker.kill()
+    lines = err.strip().splitlines()
+    assert worker.returncode == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert "was deleted while the study ran" in lines[0]
+    left = sorted(p.name for p in db.parent.iterdir())
+    assert not any(n in ("s.db", "s.db-wal", "s.db-shm") for n in left), left  # not recreated, not written into
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_real_run_waits_for_its_server_and_loses_nothing(server, tmp_path, fault):
+    from tests._workers_util import popen, study_file, wait_for
+
+    name = f"pgrun-{uuid.uuid4().hex[:8]}"
+    spec = study_file(tmp_path, steps=3, n_trials=4, lo=150, hi=200)
+    worker = popen("run", str(spec), "--storage", server.url, "--study-name", name, "--quiet", "--no-publish")
+    try:
+        wait_for(lambda: _steps_of(server.url, 1, name) >= 1, timeout=240)
+        server.stop()
+        threading.Timer(3.0, server.start).run()  # down for 3 s, well within the default window
+        out, err = worker.communicate(timeout=300)
+    finally:
+        worker.kill()
+    assert worker.returncode == 0, err
+    assert "Traceback" not in err
+    trials = optuna.load_study(study_name=name, storage=server.url).trials
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(finished) >= 4, [t.state.name for t in trials]
+    fault.trials_lost(_running(server.url, name))
