@@ -212,7 +212,7 @@ class UnsupportedStorage(SyspruneError, ValueError):
 class DatabaseFault(SyspruneError, RuntimeError):
     """The database failed while a study used it: a server that stayed away past the retry window, a full disk, an
     SQLite file deleted, replaced or corrupt. The message names the cause and what to do; the study is kept as it
-    was last written (a trial that was running is retried by the next run). ``kind`` says which fault: ``full``,
+    was last written. ``kind`` says which fault: ``full``,
     ``corrupt``, ``readonly``, ``io``, ``locked``, ``lost`` (the server), ``deleted``, ``replaced``."""
 
     def __init__(self, message: str, kind: str = "database") -> None:

@@ -77,7 +77,7 @@ def _first_line(e: BaseException) -> str:
 
 def message(kind: str, shown: str, reason: str, window: float | None = None) -> str:
     """The one line for a fault of ``kind`` on the database shown as ``shown`` (credentials masked)."""
-    kept = "the study is kept as last written (a trial that was running is retried by the next run)"
+    kept = "the study is kept as last written"
     return {
         "full": f"the database {shown} is full ({reason}): free space on its disk, then run the same command "
         f"again; {kept}",

@@ -46,6 +46,16 @@ _PERMANENT = re.compile(
 _reached: set[str] = set()
 _lock = threading.Lock()
 _retrying: "weakref.WeakSet[sa.Engine]" = weakref.WeakSet()
+#: Servers (as ``_reached``) being waited for now: the warning is logged once per outage.
+_outage: set[str] = set()
+
+
+def _first_wait(key: str) -> bool:
+    """Whether this is the first wait of an outage of ``key`` (and record it)."""
+    with _lock:
+        first = key not in _outage
+        _outage.add(key)
+    return first
 
 
 def retry_window() -> float:
@@ -101,13 +111,14 @@ def retry_connects(engine: "sa.Engine") -> None:
                     known = key in _reached
                 if not known or is_permanent(reason) or elapsed >= window:
                     raise
-                if attempt == 0:
+                if attempt == 0 and _first_wait(key):  # once per outage, not once per connection that waits
                     _log.warning("lost the database %s (%s); waiting up to %.0f s for it", key, reason, window)
                 time.sleep(min(wait_before(attempt), max(0.0, window - elapsed)))
                 attempt += 1
                 continue
             with _lock:
                 _reached.add(key)
+                _outage.discard(key)
             if attempt:
                 _log.warning("the database %s is back after %.1f s; going on", key, time.monotonic() - start)
             return conn

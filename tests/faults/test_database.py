@@ -251,3 +251,83 @@ def test_a_real_run_waits_for_its_server_and_loses_nothing(server, tmp_path, fau
     finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
     assert len(finished) >= 4, [t.state.name for t in trials]
     fault.trials_lost(_running(server.url, name))
+
+
+#: A plugin the study file names: in the worker and in every trial process, each new SQLite connection may grow the
+#: file to at most $FAULT_MAX_PAGES pages (SQLite's max_page_count) — a disk that fills up, through the real command.
+_FULL_DISK_PLUGIN = """
+import os
+import sqlalchemy as sa
+
+@sa.event.listens_for(sa.engine.Engine, "connect")
+def _cap(dbapi_conn, _record):
+    pages = os.environ.get("FAULT_MAX_PAGES")
+    if pages and type(dbapi_conn).__module__.startswith("sqlite3"):
+        dbapi_conn.execute(f"PRAGMA max_page_count={int(pages)}")
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: the trial running when the disk fills is recorded FAIL and counts toward n_trials; it is "
+    "not re-queued as a lost or interrupted trial is (study/_objective.py, study/_workers.py)",
+)
+def test_a_disk_that_fills_up_under_a_real_run_is_one_line_then_the_run_resumes(tmp_path, fault):
+    import sqlite3
+
+    from tests._cli import run_command
+    from tests._workers_util import REPO, study_file
+
+    (tmp_path / "capdisk.py").write_text(_FULL_DISK_PLUGIN)
+    spec = study_file(tmp_path, steps=2, n_trials=6, lo=5, hi=10)
+    spec.write_text('plugins = ["capdisk"]\n' + spec.read_text())
+    db = tmp_path / "s.db"
+    env = {"PYTHONPATH": f"{tmp_path}:{REPO}"}
+    base = ["run", str(spec), "--storage", f"sqlite:///{db}", "--quiet", "--no-publish"]
+    first = run_command(*base, "--n-trials", "1", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    pages = sqlite3.connect(db).execute("PRAGMA page_count").fetchone()[0]
+    full = run_command(*base, env={**env, "FAULT_MAX_PAGES": str(pages + 1)}, cwd=tmp_path)
+    lines = full.stderr.strip().splitlines()
+    assert full.returncode == 2 and len(lines) == 1 and "Traceback" not in full.stderr, full.stderr
+    assert "is full" in lines[0] and "free space on its disk" in lines[0], lines[0]
+    again = run_command(*base, env=env, cwd=tmp_path)  # space freed: the same command goes on
+    assert again.returncode == 0, again.stderr
+    states = check_database(str(db), fault, n_trials=6)  # integrity ok; no trial left RUNNING
+    assert states.get("RUNNING", 0) == 0
+    assert fault.lost == 0, f"{fault.lost} trial(s) lost: {states}"
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_a_real_run_whose_server_stays_away_stops_in_one_line_and_the_next_run_goes_on(
+    server, tmp_path, fault, monkeypatch
+):
+    from tests._workers_util import popen, run, study_file, wait_for
+
+    monkeypatch.setenv("SYSPRUNE_DB_RETRY_S", "5")  # the worker's window: 5 s
+    name = f"pggone-{uuid.uuid4().hex[:8]}"
+    spec = study_file(tmp_path, steps=3, n_trials=4, lo=150, hi=200)
+    args = ("run", str(spec), "--storage", server.url, "--study-name", name, "--quiet", "--no-publish")
+    worker = popen(*args)
+    try:
+        wait_for(lambda: _steps_of(server.url, 1, name) >= 1, timeout=240)
+        server.stop()
+        out, err = worker.communicate(timeout=300)
+    finally:
+        worker.kill()
+        server.start()
+    lines = err.strip().splitlines()
+    assert worker.returncode == 2 and "Traceback" not in err, err
+    assert lines[-1].startswith("sysprune: error: lost the database") and "did not come back within 5 s" in lines[-1]
+    waits = [line for line in lines if "waiting up to 5 s for it" in line]
+    assert len(waits) == 1, err  # the outage is announced once, then one line when the worker gives up
+    assert len(lines) == 2 + ("note: --storage holds a credential" in err), err
+    assert "sysprune:sysprune@" not in err
+    again = run(*args, timeout=600)
+    assert again.returncode == 0, again.stderr
+    trials = optuna.load_study(study_name=name, storage=server.url).trials
+    counted = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert len(counted) >= 4, [(t.state.name, t.user_attrs.get("error")) for t in trials]
+    fault.trials_lost(_running(server.url, name))
