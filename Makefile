@@ -10,7 +10,7 @@ GRID := $(filter-out digits_mlp rq2_%,$(STUDIES))
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv study studies grid lint test test-fast bench-overhead bench-pruners bench-budget bench-load bench-scale dashboard clean $(addprefix study-,$(STUDIES))
+.PHONY: help venv study studies grid lint test test-fast test-faults bench-overhead bench-pruners bench-budget bench-load bench-scale dashboard clean $(addprefix study-,$(STUDIES))
 .PHONY: results bench-replay $(addprefix compare-,$(STUDIES)) $(addprefix report-,$(STUDIES))
 
 help: ## list the targets (and one study-<name> target per file in studies/)
@@ -58,6 +58,9 @@ test: $(VENV)/.installed ## run the whole test suite, as CI does (real data from
 
 test-fast: $(VENV)/.installed ## the unit and in-process tests only (-m "not slow"; ~2.5 min here): the loop while you work
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-faults: $(VENV)/.installed ## the fault suite alone (tests/faults/; `make test` runs it too): ends with faults injected, survived, trials lost, processes left
+	$(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
 
 dashboard: $(VENV)/.installed ## serve optuna-dashboard with per-step system metrics on $(STORAGE) (127.0.0.1:8080; Ctrl-C stops)
 	$(SYSPRUNE) dashboard --storage $(STORAGE) $(DASHBOARD_ARGS)

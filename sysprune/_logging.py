@@ -7,7 +7,10 @@ warnings and errors on stderr (Python's last-resort handler), never INFO chatter
 would silence those warnings, e.g. a study that could not be published to the dashboard.)
 
 The command line asks for output with :func:`enable_default_handler` (one stderr handler, Optuna's line format) and
-chooses how much with :func:`set_verbosity`.
+chooses how much with :func:`set_verbosity`. Whatever that handler writes — a message, a traceback — passes
+through :func:`sysprune._redact.redact` first: no credential of a storage URL reaches a log line; :func:`redact_handlers`
+does the same for another library's handlers (Optuna's), :func:`format_exception` for a traceback the command line
+prints itself, and :func:`redacting_thread_hook` for a thread that dies.
 
 Example::
 
@@ -22,7 +25,11 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import traceback
+from collections.abc import Callable
 from typing import IO
+
+from sysprune._redact import redact
 
 __all__ = [
     "LIBRARY_LOGGER",
@@ -31,6 +38,9 @@ __all__ = [
     "set_verbosity",
     "enable_default_handler",
     "disable_default_handler",
+    "format_exception",
+    "redact_handlers",
+    "redacting_thread_hook",
 ]
 
 #: Name of the library logger; every sysprune logger is a child of it.
@@ -84,7 +94,7 @@ def enable_default_handler(level: int | str | None = logging.INFO, stream: IO[st
         if _default_handler is not None:
             logger.removeHandler(_default_handler)
         handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-        handler.setFormatter(logging.Formatter(DEFAULT_FORMAT))
+        handler.setFormatter(RedactingFormatter(DEFAULT_FORMAT))
         logger.addHandler(handler)
         logger.propagate = False
         _default_handler = handler
@@ -103,3 +113,45 @@ def disable_default_handler() -> None:
         logger.removeHandler(_default_handler)
         logger.propagate = True
         _default_handler = None
+
+
+class RedactingFormatter(logging.Formatter):
+    """A formatter whose every line (message, traceback) has credentials masked (:func:`sysprune._redact.redact`)."""
+
+    def __init__(self, fmt: str | None = None, *, inner: logging.Formatter | None = None) -> None:
+        super().__init__(fmt)
+        self._inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(self._inner.format(record) if self._inner is not None else super().format(record))
+
+
+def redact_handlers(logger: logging.Logger) -> None:
+    """Mask credentials in whatever ``logger``'s own handlers write (e.g. Optuna's, ``logging.getLogger("optuna")``),
+    keeping each handler's format."""
+    for handler in logger.handlers:
+        if not isinstance(handler.formatter, RedactingFormatter):
+            handler.setFormatter(RedactingFormatter(inner=handler.formatter or logging.Formatter()))
+
+
+def format_exception(error: BaseException) -> str:
+    """``error``'s traceback (its chain included) as Python prints it, credentials masked."""
+    return redact("".join(traceback.format_exception(type(error), error, error.__traceback__)))
+
+
+def redacting_thread_hook(
+    quiet: Callable[[BaseException], bool],
+) -> Callable[[threading.ExceptHookArgs], None]:
+    """A ``threading.excepthook``: the traceback of a thread that dies, credentials masked; an exception for which
+    ``quiet`` says True (a database fault the main thread reports in one line) only as a DEBUG record."""
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit or args.exc_value is None:
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        if quiet(args.exc_value):
+            get_logger(__name__).debug("thread %s stopped: %s", name, args.exc_value)
+            return
+        sys.stderr.write(f"Exception in thread {name}:\n{format_exception(args.exc_value)}")
+
+    return hook

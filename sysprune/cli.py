@@ -4,16 +4,18 @@ on stderr and exit status 2; ``--debug`` shows the traceback."""
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shutil
 import sys
 import textwrap
 from typing import NoReturn
+import threading
 
 import sqlalchemy.exc
 from collections.abc import Sequence
 from pathlib import Path
-from sysprune.study._runner import DEFAULT_STORAGE, run_study
+from sysprune.study._runner import run_study
 from sysprune.study._open import open_study
 from sysprune.study._progress import Progress
 from sysprune.spec import SpecError, StudySpec, list_specs, load_spec
@@ -28,11 +30,14 @@ from sysprune.dashboard._command import add_parser
 from sysprune.analysis._command import add_parsers
 from sysprune.analysis._stored_command import add_stored_parsers, print_stored_studies
 from sysprune.analysis._stored import closest
+from sysprune.storage._open import DEFAULT_STORAGE, STORAGE_ENV, default_storage, paste_url
 from sysprune.storage._open import mask_url as mask
+from sysprune.storage._faults import database_fault
+from sysprune._redact import has_secrets, redact, remember
 from sysprune.exceptions import InvalidArgument, SyspruneError
-from sysprune.spec import SEED, check_argument
+from sysprune.spec import SEED, STUDY_NAME, check_argument
 from sysprune._commands import add_command
-from sysprune._logging import enable_default_handler
+from sysprune._logging import enable_default_handler, format_exception, redact_handlers, redacting_thread_hook
 
 EXIT_USAGE = 2  # bad input: a study file, an argument, a dataset not available
 EXIT_INTERRUPTED = 130
@@ -50,6 +55,11 @@ FLAGS = {
     "workers": "--workers",
 }
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
+EXIT_BUG = 1  # an exception that is neither a user error nor a database fault: a bug, shown with its traceback
+
+#: ``--storage``'s help, the same for every subcommand (the URL in the environment is never shown: it may hold a
+#: password).
+STORAGE_HELP = f"SQLAlchemy URL (default: ${STORAGE_ENV} if set, else {DEFAULT_STORAGE})"
 
 
 # ------------------------------------------------------------------------------------------------------- run
@@ -58,7 +68,7 @@ EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 def _add_study_arguments(p: argparse.ArgumentParser, *, seed_help: str, n_trials_help: str | None = None) -> None:
     """The arguments ``run`` and ``worker`` share: the study file, where it is stored, its seed and the display."""
     p.add_argument("study", help="the study file (studies/*.toml)")
-    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
+    p.add_argument("--storage", default=None, help=STORAGE_HELP)
     if n_trials_help is not None:
         p.add_argument("--n-trials", type=int, default=None, help=n_trials_help)
     p.add_argument("--study-name", default=None, help="study name in the database (default: the file's name)")
@@ -135,6 +145,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     callbacks: list = []
 
     def on_start(study, n_existing: int, todo: int) -> None:
+        _credential_note(args.storage)
         where = f"{mask_url(args.storage)} (study {study.study_name!r})"
         if todo == 0:
             print(
@@ -170,7 +181,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     finally:
         _close_progress(callbacks)
     if result.n_run:
-        _print_wrapped([*outcome_lines(result.study, mask_url(args.storage)), *run_summary(result.study, spec.steps)])
+        _print_wrapped([*_outcome(result.study, args.storage), *run_summary(result.study, spec.steps)])
     return 0
 
 
@@ -238,6 +249,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     cpus = parse_cpus(args.cpus) if args.cpus is not None else None
     if args.seed is not None:
         check_argument("seed", args.seed, SEED)
+    if args.study_name is not None:
+        check_argument("study_name", args.study_name, STUDY_NAME)
     cfg = WorkerConfig(
         spec=spec,
         storage_url=args.storage,
@@ -248,6 +261,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     callbacks: list = []
 
     def on_start(study, counted: int, target: int) -> None:
+        _credential_note(args.storage)
         if counted >= target:
             print(
                 f"study {study.study_name!r} already holds {counted}/{target} trials; nothing to run "
@@ -266,11 +280,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     finally:
         _close_progress(callbacks)
     if n:
-        print(
-            "\n".join(
-                outcome_lines(open_study(spec, args.storage, cfg.study_name, cfg.seed)[0], mask_url(args.storage))
-            )
-        )
+        print("\n".join(_outcome(open_study(spec, args.storage, cfg.study_name, cfg.seed)[0], args.storage)))
     return 0
 
 
@@ -279,6 +289,11 @@ def _close_progress(callbacks: list) -> None:
     for c in callbacks:
         if isinstance(c, Progress):
             c.close()
+
+
+def _outcome(study, storage: str) -> list[str]:
+    """The study's outcome lines, its storage shown masked and pasteable (``os.environ[...]`` for a credential)."""
+    return outcome_lines(study, mask_url(storage), paste=paste_url(storage))
 
 
 def _extra_callbacks(args: argparse.Namespace) -> list:
@@ -435,9 +450,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.DEBUG if args.debug else optuna.logging.ERROR)
 
     enable_default_handler("DEBUG" if args.debug else "INFO")
+    redact_handlers(logging.getLogger("optuna"))
+    _resolve_storage(args)
     import signal
 
     signal.signal(signal.SIGTERM, raise_terminated)  # handled like Ctrl-C: the running trial stopped and recorded
+    thread_hook = threading.excepthook
+    threading.excepthook = redacting_thread_hook(lambda e: database_fault(e) is not None)
     try:
         status = args.func(args)
         sys.stdout.flush()  # inside the try: a closed pipe is noticed here, not at the interpreter's exit
@@ -450,11 +469,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return _stdout_closed()
-    except (SyspruneError, *_DATABASE_ERRORS) as e:
-        if args.debug:
-            raise
-        print(f"sysprune: error: {error_line(e)}", file=sys.stderr)
-        return EXIT_USAGE
+    except Exception as e:
+        return _report_error(e, args)
+    finally:
+        threading.excepthook = thread_hook
+
+
+def _resolve_storage(args: argparse.Namespace) -> None:
+    """``--storage`` left out: ``$SYSPRUNE_STORAGE`` or the default."""
+    if not hasattr(args, "storage"):
+        return
+    if args.storage is None:
+        args.storage = default_storage()
+    remember(args.storage)
+
+
+def _credential_note(storage: str) -> None:
+    """A credential given on the command line is masked in every output, but the process list shows it to every
+    local user: say so when a study starts (not on an error, which stays one line)."""
+    if has_secrets(storage) and storage != os.environ.get(STORAGE_ENV):
+        print(
+            f"note: --storage holds a credential, which the process list shows to every local user; put the URL in "
+            f"${STORAGE_ENV} instead",
+            file=sys.stderr,
+        )
+
+
+def _report_error(error: Exception, args: argparse.Namespace) -> int:
+    """A user error or a database fault (anywhere in the exception's chain): one line on stderr, exit status 2
+    (``--debug``: its traceback first). Anything else is a bug: its traceback, exit status 1. Credentials masked."""
+    fault: BaseException | None = error if isinstance(error, SyspruneError) else None
+    fault = fault or database_fault(error, getattr(args, "storage", None))
+    if fault is None and isinstance(error, _DATABASE_ERRORS):
+        fault = error
+    if fault is None or args.debug:
+        sys.stderr.write(format_exception(error))
+    if fault is None:
+        return EXIT_BUG
+    print(f"sysprune: error: {redact(error_line(fault))}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def _stdout_closed() -> int:

@@ -27,6 +27,8 @@ Hierarchy::
     │   ├── StudyNotFound (also KeyError)  reading: no study of that name in the database
     │   └── NoStepMetrics                  reading: the study holds no step metrics
     ├── UnsupportedStorage (ValueError)    an Optuna storage sysprune cannot keep step metrics in
+    ├── DatabaseFault (RuntimeError)       the database failed while in use (server gone past the retry window,
+    │                                      disk full, file deleted, replaced or corrupt); nothing more was written
     ├── DatasetUnavailable (ValueError)    a dataset is neither on disk nor downloadable now
     ├── DashboardError (RuntimeError)      the dashboard cannot serve (address in use, no permission)
     ├── TrialProcessError (RuntimeError)   the training code raised, or the trial process died
@@ -53,6 +55,7 @@ __all__ = [
     "CompatError",
     "CompatWarning",
     "DashboardError",
+    "DatabaseFault",
     "DatabaseNotFound",
     "DatasetUnavailable",
     "InvalidArgument",
@@ -204,6 +207,17 @@ class NoStepMetrics(StorageError):
 
 class UnsupportedStorage(SyspruneError, ValueError):
     """An Optuna storage that sysprune cannot keep step metrics in (refused, never replaced in silence)."""
+
+
+class DatabaseFault(SyspruneError, RuntimeError):
+    """The database failed while a study used it: a server that stayed away past the retry window, a full disk, an
+    SQLite file deleted, replaced or corrupt. The message names the cause and what to do; the study is kept as it
+    was last written. ``kind`` says which fault: ``full``,
+    ``corrupt``, ``readonly``, ``io``, ``locked``, ``lost`` (the server), ``deleted``, ``replaced``."""
+
+    def __init__(self, message: str, kind: str = "database") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class DatasetUnavailable(SyspruneError, ValueError):

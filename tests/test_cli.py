@@ -223,7 +223,10 @@ def test_make_help_lists_every_study():
             "postgresql+psycopg2://u:secret@127.0.0.1:1/db",
             "--storage 'postgresql+psycopg2://u:***@127.0.0.1:1/db': cannot open the database",
         ),
-        ("sqlite:////proc/no-such-dir/x.db", "--storage 'sqlite:////proc/no-such-dir/x.db': cannot open the database"),
+        (
+            "sqlite:////proc/no-such-dir/x.db",
+            "--storage 'sqlite:////proc/no-such-dir/x.db': the folder /proc/no-such-dir does not exist; create it",
+        ),
         (
             "postgresql+psycopg2://u:secret@127.0.0.1:notaport/db",
             "--storage 'postgresql+psycopg2://u:***@127.0.0.1:notaport/db': not an SQLAlchemy URL",

@@ -107,7 +107,7 @@ def test_unknown_parameter_is_rejected_naming_it(name, digits):
 @pytest.mark.parametrize(
     "name, params, message",
     [
-        ("torch_mlp", {"width": 0}, "torch_mlp: width: value 0 is invalid; valid: an integer >= 1"),
+        ("torch_mlp", {"width": 0}, "torch_mlp: width: value 0 is invalid; valid: an integer in [1, 65536]"),
         (
             "torch_mlp",
             {"dropout": 1.5},

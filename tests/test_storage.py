@@ -33,8 +33,12 @@ def test_one_default_storage():
     assert runner_default is dashboard_default is DEFAULT_STORAGE
 
 
-def test_open_storage_creates_the_folder_and_tunes_sqlite(tmp_path):
+def test_open_storage_refuses_a_missing_folder_and_tunes_sqlite(tmp_path):
     db = tmp_path / "sub" / "s.db"
+    with pytest.raises(StorageError, match=r"the folder .*sub does not exist; create it first"):
+        open_storage(f"sqlite:///{db}")
+    assert list(tmp_path.iterdir()) == []  # no folder, no file, no lock
+    db.parent.mkdir()
     storage = open_storage(f"sqlite:///{db}")
     assert db.is_file()
     with storage.engine.connect() as conn:

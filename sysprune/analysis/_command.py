@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from sysprune.study._runner import DEFAULT_STORAGE
+from sysprune.storage._open import STORAGE_ENV, mask_url
 from sysprune.analysis._compare import DEFAULT_TOLERANCE, parse_policies
 from sysprune.analysis._recording import load_recording
 from sysprune.analysis._progress import StudyBars
@@ -16,10 +17,11 @@ from sysprune.metrics._registry import system_metric_names
 from sysprune.spec import SpecError, load_spec
 from sysprune.analysis import _compare, _compare_report, _replay, _rq1 as _report
 from sysprune._commands import add_command
+from sysprune.analysis._paths import study_dir
 
 
 def _results_dir(args: argparse.Namespace, study: str) -> Path:
-    return Path(args.out) / study
+    return study_dir(Path(args.out), study)
 
 
 def _tolerance(value: str) -> float:
@@ -86,7 +88,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_storage(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--storage", default=DEFAULT_STORAGE, help=f"SQLAlchemy URL (default: {DEFAULT_STORAGE})")
+    p.add_argument(
+        "--storage", default=None, help=f"SQLAlchemy URL (default: ${STORAGE_ENV} if set, else {DEFAULT_STORAGE})"
+    )
 
 
 def _add_out(p: argparse.ArgumentParser) -> None:
@@ -133,7 +137,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for p in policies:  # every policy valid for this study before anything runs
         _compare.policy_spec(spec, p, sampler=args.sampler, n_trials=args.n_trials)
     if not args.no_run:
-        print(f"compare {spec.name}: {len(policies)} policies x {len(seeds)} seeds -> {args.storage}", flush=True)
+        print(f"compare {spec.name}: {len(policies)} policies x {len(seeds)} seeds -> {mask_url(args.storage)}", flush=True)
         bars = StudyBars(len(policies) * len(seeds), args.n_trials or spec.n_trials, args.storage, quiet=args.quiet)
         try:
             _compare.run_compare(

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from sysprune.analysis._stats import quantile
 from sysprune.analysis._trials import completion_order
+from sysprune.analysis._paths import out_file
 
 if TYPE_CHECKING:
     from sysprune.analysis._inference import Friedman
@@ -233,7 +234,9 @@ def what_fits_figure(result: "CompareResult", metric: str):
 def write_compare_figures(result: "CompareResult", out_dir: Path, *, static: bool = False) -> list[Path]:
     out = [write_html(anytime_figure(result), out_dir / "compare_anytime.html", static=static)]
     for metric in result.spec.budgets:
-        out.append(write_html(what_fits_figure(result, metric), out_dir / f"compare_fits_{metric}.html", static=static))
+        out.append(
+            write_html(what_fits_figure(result, metric), out_file(out_dir, f"compare_fits_{metric}", ".html"), static=static)
+        )
     return out
 
 

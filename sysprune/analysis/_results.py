@@ -72,6 +72,7 @@ def _record(spec: StudySpec, trials: int, storage_url: str, log: Callable[[str],
     t = time.perf_counter()
     run_study(rec_spec, storage_url=storage_url, study_name=record_name(spec), seed=spec.seed + RECORD_SEED_OFFSET)
     return record_name(spec), time.perf_counter() - t
+from sysprune.analysis._paths import study_dir
 
 
 def run_item(
@@ -109,7 +110,7 @@ def run_item(
         share = sum(v > budgets[item.budget_metric] for v in vals) / len(vals)
         spec = _with_budgets(spec, budgets)
     outcome = StudyOutcome(item, spec, budgets, share, sizes, record_s)
-    folder = out / spec.name
+    folder = study_dir(out, spec.name)
     files: list[Path] = []
     policies = policies_of(item)
     if item.budget_metric is not None:

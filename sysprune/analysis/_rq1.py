@@ -41,6 +41,7 @@ from sysprune.metrics._format import records_table
 from sysprune.analysis import _evolution
 from sysprune.analysis._families import families
 from sysprune.analysis._importance import BOOTSTRAPS, Inference, fanova, infer, spearman
+from sysprune.analysis._paths import out_file
 
 MIN_TRIALS = 5
 
@@ -263,7 +264,9 @@ def write_report(rep: StudyReport, out_dir: Path, df=None) -> list[Path]:
     trials = {t.number: t for t in load_study(rep.storage_url, rep.study_name).get_trials(deepcopy=False)}
     figs = [_figures.write_html(_importance_figure(rep), out_dir / "rq1_importance.html")]
     for m in rep.metrics:
-        figs.append(_figures.write_html(_metric_figure(rep, m, df, trials), out_dir / f"rq1_{m.metric}.html"))
+        figs.append(
+            _figures.write_html(_metric_figure(rep, m, df, trials), out_file(out_dir, f"rq1_{m.metric}", ".html"))
+        )
     states = ", ".join(f"{v} {k.lower()}" for k, v in sorted(rep.states.items()))
     objectives = f"; {rep.n_directions} objectives" if rep.n_directions > 1 else ""
     intro = (

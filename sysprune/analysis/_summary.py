@@ -50,14 +50,16 @@ def pruning_cut(
     return seconds, sum(n for n, _ in cut)
 
 
-def outcome_lines(study: optuna.Study, shown_url: str) -> list[str]:
-    """What the study holds now: its trials by state, the best trial (or the Pareto front), where it is stored
-    (``shown_url``: the storage URL as messages show it, its password masked)."""
+def outcome_lines(study: optuna.Study, shown_url: str, paste: str | None = None) -> list[str]:
+    """What the study holds now: its trials by state (every worker's: running and waiting ones too), the best trial
+    (or the Pareto front), where it is stored (``shown_url``: the storage URL as messages show it, credentials
+    masked; ``paste``: the URL as a Python expression a user may paste, by default ``repr(shown_url)``)."""
     trials = study.get_trials(deepcopy=False)
     n = Counter(t.state for t in trials)
+    others = [f"{n[s]} {s.name.lower()}" for s in (TrialState.RUNNING, TrialState.WAITING) if n[s]]
     lines = [
         f"study {study.study_name!r}: {len(trials)} trials ({n[TrialState.COMPLETE]} complete, "
-        f"{n[TrialState.PRUNED]} pruned, {n[TrialState.FAIL]} failed)"
+        f"{n[TrialState.PRUNED]} pruned, {n[TrialState.FAIL]} failed{''.join(', ' + o for o in others)})"
     ]
     try:
         if len(study.directions) == 1:
@@ -68,7 +70,8 @@ def outcome_lines(study: optuna.Study, shown_url: str) -> list[str]:
     except ValueError:
         lines.append("no feasible completed trial yet")
     lines.append(
-        f"results: {shown_url}  (per-step metrics: sysprune.load_step_metrics({shown_url!r}, {study.study_name!r}))"
+        f"results: {shown_url}  (per-step metrics: sysprune.load_step_metrics({paste or repr(shown_url)}, "
+        f"{study.study_name!r}))"
     )
     return lines
 

@@ -18,7 +18,7 @@ from sysprune._attrs import PROCESS_CPU, PROCESS_WALL, WORKER_CPU
 from sysprune.study._compute import trial_compute
 from sysprune.metrics._registry import metric_names as vocabulary
 from sysprune.pruners import budget_constraints
-from sysprune.study._open import make_storage
+from sysprune.storage._open import mask_url, open_existing
 from sysprune.spec import SpecError
 
 
@@ -119,12 +119,13 @@ def best_feasible(rows: list[TrialRow], direction: str) -> TrialRow | None:
 
 
 def load_study(storage_url: str, study_name: str) -> optuna.Study:
-    """The stored study; SpecError (one line) if it is not there."""
+    """The stored study, read from an existing database (nothing is created); SpecError (one line) if it is not
+    there, DatabaseNotFound if the database is not."""
 
-    storage = make_storage(storage_url)
+    storage = open_existing(storage_url)
     try:
         return optuna.load_study(study_name=study_name, storage=storage)
     except KeyError:
         names = sorted(s.study_name for s in optuna.get_all_study_summaries(storage))
         shown = ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
-        raise SpecError(f"no study {study_name!r} in {storage_url}; stored: {shown or '(none)'}") from None
+        raise SpecError(f"no study {study_name!r} in {mask_url(storage_url)}; stored: {shown or '(none)'}") from None

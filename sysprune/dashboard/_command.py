@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 from sysprune._logging import get_logger
-from sysprune.storage._open import DEFAULT_STORAGE, mask_url
+from sysprune.storage._open import DEFAULT_STORAGE, STORAGE_ENV, default_storage, mask_url
 from sysprune.dashboard._publish import default_artifact_dir, publish_study
-from sysprune.dashboard._server import make_dashboard_server, open_storage, serve, server_url
+from sysprune.dashboard._server import exposure_warning, make_dashboard_server, open_storage, serve, server_url
 from sysprune.exceptions import DashboardError, StorageError
 from sysprune._logging import enable_default_handler
 
@@ -66,9 +66,9 @@ def _port(text: str) -> int:
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--storage",
-        default=DEFAULT_STORAGE,
+        default=None,
         metavar="URL",
-        help=f"study database, an SQLAlchemy URL (default: {DEFAULT_STORAGE})",
+        help=f"study database, an SQLAlchemy URL (default: ${STORAGE_ENV} if set, else {DEFAULT_STORAGE})",
     )
     parser.add_argument(
         "--host", default=DEFAULT_HOST, help=f"address to listen on (default: {DEFAULT_HOST}, this machine only)"
@@ -97,9 +97,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C (exit 0); a user mistake prints one line on stderr and returns 2."""
 
-    artifact_dir = Path(args.artifact_dir) if args.artifact_dir is not None else default_artifact_dir(args.storage)
+    if args.storage is None:
+        args.storage = default_storage()
     try:
-        storage = open_storage(args.storage)
+        storage = open_storage(args.storage)  # first: a URL that does not parse is refused here, in one line
+        artifact_dir = Path(args.artifact_dir) if args.artifact_dir is not None else default_artifact_dir(args.storage)
         if args.publish:
             _publish_all(storage, artifact_dir)
         server = make_dashboard_server(storage, args.host, args.port, artifact_dir)
@@ -110,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
     n = f"{len(studies)} study" if len(studies) == 1 else f"{len(studies)} studies"
 
     def ready() -> None:
+        warning = exposure_warning(args.host, server.server_address[1])
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
         print(
             f"optuna-dashboard on {server_url(server)}  ({n} in {mask_url(args.storage)}; Ctrl-C to stop)", flush=True
         )

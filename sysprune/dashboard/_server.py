@@ -33,7 +33,7 @@ from sysprune._logging import get_logger
 from sysprune.storage._open import open_existing
 from sysprune.exceptions import DashboardError
 
-__all__ = ["DashboardError", "make_dashboard_server", "open_storage", "serve", "server_url"]
+__all__ = ["DashboardError", "exposure_warning", "make_dashboard_server", "open_storage", "serve", "server_url"]
 
 _logger = get_logger(__name__)
 
@@ -85,6 +85,7 @@ def make_dashboard_server(
 
 
 def server_url(server: WSGIServer) -> str:
+    """The address to open on this machine (``0.0.0.0`` and ``::`` are reached through the loopback address)."""
     host, port = server.server_address[:2]
     if not isinstance(host, str):  # getsockname() of an AF_INET/AF_INET6 socket names its host as a str
         raise TypeError(f"server_address host must be a str, got {host!r}")
@@ -93,6 +94,30 @@ def server_url(server: WSGIServer) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{port}/dashboard"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (as given to ``--host``) is reachable from this machine only."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
+def exposure_warning(host: str, port: int) -> str | None:
+    """The warning to print when the dashboard listens beyond loopback (it has no authentication), naming the real
+    address it is bound to; None on loopback. Pure."""
+    if is_loopback(host):
+        return None
+    where = "every network interface" if host in ("0.0.0.0", "::", "") else host
+    return (
+        f"warning: listening on {host}:{port} ({where}) without authentication: anyone who can reach this port "
+        "sees and can change every study in the database; use --host 127.0.0.1 and an SSH tunnel instead"
+    )
 
 
 class _Stop(BaseException):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sysprune._validation import Constraint, check_params
+from sysprune._validation import Constraint, Integer, Real, check_params
 
 if TYPE_CHECKING:
     from sysprune.datasets import Dataset
@@ -47,6 +47,16 @@ class Trainer(ABC):
     def gpu_mem_mb(self) -> float | None:
         """Peak CUDA memory of this trial in MiB, or None when no GPU is used."""
         return None
+
+
+#: The hard limits every torch family shares (a family adds its own: ``CONSTRAINTS`` of its module). Here, not in
+#: ``_torch_common``, so that a study file is checked against them without importing torch.
+TORCH_CONSTRAINTS: dict[str, Constraint] = {
+    "batch_size": Integer(low=1, high=1_000_000),
+    "dropout": Real(0.0, 0.99),
+    "lr": Real(1e-8, 10.0),
+    "weight_decay": Real(0.0, 10.0),
+}
 
 
 def check_kind(data: "Dataset", inputs: frozenset[str], model: str) -> None:

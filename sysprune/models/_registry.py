@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Protocol
 
@@ -12,6 +12,7 @@ from sysprune.datasets import Dataset
 from sysprune._plugins import check_installed, check_registrant, installed, is_module_path
 from sysprune.models._space import Param
 from sysprune.models._base import Trainer
+from sysprune._validation import Constraint
 
 
 class CreateFn(Protocol):
@@ -32,6 +33,9 @@ class ModelFamily:
     space: Mapping[str, Param]
     inputs: frozenset[str]
     requires: tuple[str, ...] = ()
+    #: The values each parameter may take at all (``sysprune.Real(0.0, 0.99)``, ...): a study file's range or fixed
+    #: value outside them is refused before anything runs.
+    bounds: Mapping[str, Constraint] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not is_module_path(self.name):
@@ -58,6 +62,7 @@ def register_model(
     space: Mapping[str, Param],
     inputs: Iterable[str] = DATA_KINDS,
     requires: Iterable[str] = (),
+    bounds: Mapping[str, Constraint] | None = None,
 ) -> ModelFamily:
     """Make model family ``name`` usable in study files (``model = "<name>"``).
 
@@ -68,11 +73,13 @@ def register_model(
         space: the default search space (``sysprune.FloatParam``, ...); a study file may override any entry.
         inputs: the dataset kinds it reads (``"tabular"``, ``"image"``).
         requires: optional modules it needs (``("torch",)``): naming the model without them is a one-line error.
+        bounds: per parameter, the values the model accepts at all (``{"dropout": sysprune.Real(0.0, 0.99)}``); a
+            study file whose range, choices or fixed value leaves them is refused in one line, exit 2, nothing run.
 
     Registering the same family again (a module imported twice) is a no-op; another family under a registered
     name is a ValueError.
     """
-    family = ModelFamily(name, create, dict(space), frozenset(inputs), tuple(requires))
+    family = ModelFamily(name, create, dict(space), frozenset(inputs), tuple(requires), dict(bounds or {}))
     known = _MODELS.get(name)
     check_registrant("register_model", name, known.create if known is not None else None, create)
     _MODELS[name] = family
@@ -121,5 +128,10 @@ def _from_module(path: str) -> ModelFamily:
         )
     create: Any = module.create
     return register_model(
-        path, create, space=module.SPACE, inputs=module.INPUTS, requires=getattr(module, "REQUIRES", ())
+        path,
+        create,
+        space=module.SPACE,
+        inputs=module.INPUTS,
+        requires=getattr(module, "REQUIRES", ()),
+        bounds=getattr(module, "CONSTRAINTS", None),
     )

@@ -21,19 +21,14 @@ from torch.nn import functional as F
 
 from sysprune.datasets import Dataset
 from sysprune.models._space import Param, fill_params
-from sysprune._validation import Constraint, Integer, Real
-from sysprune.models._base import Trainer, check_kind, check_model_params
+from sysprune._validation import Constraint
+from sysprune.models._base import TORCH_CONSTRAINTS, Trainer, check_kind, check_model_params
 from sysprune.metrics._measure import model_size
 
 #: Rows per forward pass when scoring the validation split (memory stays bounded on large splits).
 EVAL_BATCH = 1024
 #: The hard limits every torch family shares (a family adds its own: ``CONSTRAINTS`` of its module).
-CONSTRAINTS: dict[str, Constraint] = {
-    "batch_size": Integer(low=1),
-    "dropout": Real(0.0, 0.99),
-    "lr": Real(1e-8, 10.0),
-    "weight_decay": Real(0.0, 10.0),
-}
+CONSTRAINTS: dict[str, Constraint] = TORCH_CONSTRAINTS
 
 
 def create_trainer(

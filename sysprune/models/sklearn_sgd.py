@@ -44,7 +44,7 @@ CONSTRAINTS: dict[str, Constraint] = {
     "alpha": Real(0.0, low_open=True),
     "learning_rate": Text(LEARNING_RATES),
     "eta0": Real(0.0, low_open=True),
-    "batch_size": Integer(low=1),
+    "batch_size": Integer(1, 1_000_000),
 }
 #: Rows per call when scoring the validation split.
 EVAL_BATCH = 4096
@@ -153,4 +153,4 @@ class SGDTrainer(Trainer):
         return {"n_params": float(n_params), "model_bytes": float(len(pickle.dumps(self.model)))}
 
 
-register_model(NAME, create, space=SPACE, inputs=INPUTS)
+register_model(NAME, create, space=SPACE, inputs=INPUTS, bounds=CONSTRAINTS)

@@ -12,7 +12,7 @@ from typing import Any
 from sysprune._validation import Constraint, Integer, OneOf
 from sysprune.datasets import Dataset
 from sysprune.models._space import CategoricalParam, FloatParam, IntParam, Param
-from sysprune.models._base import Trainer
+from sysprune.models._base import TORCH_CONSTRAINTS, Trainer
 from sysprune.models._registry import register_model
 
 NAME = "torch_cnn"
@@ -31,10 +31,10 @@ SPACE: dict[str, Param] = {
 }
 #: Hard limits of its own (with the torch families' shared ones, ``_torch_common.CONSTRAINTS``).
 CONSTRAINTS: dict[str, Constraint] = {
-    "n_conv": Integer(low=1),
-    "channels": Integer(low=1),
+    "n_conv": Integer(1, 16),
+    "channels": Integer(1, 4096),
     "kernel_size": OneOf(KERNEL_SIZES),
-    "fc_width": Integer(low=1),
+    "fc_width": Integer(1, 65536),
 }
 
 
@@ -73,4 +73,6 @@ def _build(data: Dataset, p: dict[str, Any]) -> Any:
     return nn.Sequential(*layers)
 
 
-register_model(NAME, create, space=SPACE, inputs=INPUTS, requires=("torch",))
+register_model(
+    NAME, create, space=SPACE, inputs=INPUTS, requires=("torch",), bounds={**TORCH_CONSTRAINTS, **CONSTRAINTS}
+)

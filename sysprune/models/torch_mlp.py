@@ -10,7 +10,7 @@ from typing import Any
 from sysprune._validation import Constraint, Integer
 from sysprune.datasets import Dataset
 from sysprune.models._space import CategoricalParam, FloatParam, IntParam, Param
-from sysprune.models._base import Trainer
+from sysprune.models._base import TORCH_CONSTRAINTS, Trainer
 from sysprune.models._registry import register_model
 
 NAME = "torch_mlp"
@@ -25,7 +25,7 @@ SPACE: dict[str, Param] = {
     "batch_size": CategoricalParam((32, 64, 128, 256), default=128),
 }
 #: Hard limits of its own (with the torch families' shared ones, ``_torch_common.CONSTRAINTS``).
-CONSTRAINTS: dict[str, Constraint] = {"n_layers": Integer(low=1), "width": Integer(low=1)}
+CONSTRAINTS: dict[str, Constraint] = {"n_layers": Integer(1, 64), "width": Integer(1, 65536)}
 
 
 def create(params: dict[str, Any], data: Dataset, *, seed: int) -> Trainer:
@@ -51,4 +51,6 @@ def _build(data: Dataset, p: dict[str, Any]) -> Any:
     return nn.Sequential(*layers)
 
 
-register_model(NAME, create, space=SPACE, inputs=INPUTS, requires=("torch",))
+register_model(
+    NAME, create, space=SPACE, inputs=INPUTS, requires=("torch",), bounds={**TORCH_CONSTRAINTS, **CONSTRAINTS}
+)

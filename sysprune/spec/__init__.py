@@ -11,7 +11,7 @@ identity (what a resumed study must share with the run that created it).
 from sysprune._validation import InvalidArgument, check_argument, invalid
 from sysprune.exceptions import SpecError
 from sysprune.pruners import BUDGET
-from sysprune.spec._fields import DIRECTIONS, N_TRIALS, SAMPLERS, SEED, STEPS, TOP_KEYS
+from sysprune.spec._fields import DIRECTIONS, N_TRIALS, SAMPLERS, SEED, STEPS, STUDY_NAME, TOP_KEYS
 from sysprune.spec._identity import (
     IDENTITY_KEYS,
     IDENTITY_VERSION,
@@ -33,6 +33,7 @@ __all__ = [
     "SAMPLERS",
     "SEED",
     "STEPS",
+    "STUDY_NAME",
     "TOP_KEYS",
     "DatasetSpec",
     "Domain",

@@ -9,6 +9,7 @@ from sysprune._validation import (
     Boolean,
     Constraint,
     Integer,
+    Matches,
     Real,
     Text,
     check,
@@ -25,9 +26,16 @@ DIRECTIONS = ("maximize", "minimize")
 N_TRIALS = Integer(low=1)
 SEED = Integer(low=0)
 STEPS = Integer(low=1)
+#: A study's name (a file's ``name``, ``--study-name``): it is data in a database, never a path (the analyses make a
+#: folder name of it: sysprune.analysis._paths), but it is shown in messages and tables, one line each; 400
+#: characters leave room for the names ``compare`` derives from it within Optuna's 512.
+STUDY_NAME = Matches(
+    r"(?=.*\S)[^\x00-\x1f\x7f]{1,400}",
+    "1 to 400 characters, not all blank, without a newline, tab or other control character",
+)
 
 TOP: dict[str, Constraint] = {
-    "name": Text(),
+    "name": STUDY_NAME,
     "description": Text(empty=True),
     "model": Text(),
     "steps": STEPS,

@@ -34,6 +34,7 @@ from sysprune.metrics._registry import METRICS, metric_names
 from sysprune.models import get_model
 from sysprune.pruners import check_budgets, validate_policy
 from sysprune.spec._fields import (
+    STUDY_NAME,
     DATASET,
     DIRECTIONS,
     SAMPLER,
@@ -174,7 +175,7 @@ def _parse(raw: dict[str, Any], default_name: str) -> StudySpec:
     objective = _objective(raw.get("objective", {}))
     budgets = _budgets(raw.get("budgets", {}))
     return StudySpec(
-        name=top.get("name", default_name),
+        name=top.get("name") or check(default_name, STUDY_NAME, "name"),
         model=model,
         dataset=dataset,
         objective=objective,

@@ -1,4 +1,5 @@
-"""A study file's ``[search_space]``: each entry checked against the model's declared space (type and sign)."""
+"""A study file's ``[search_space]``: each entry checked against the model's declared space (type and sign) and
+against the values the model accepts at all (its ``bounds``: a dropout above 0.99, a learning rate of 1e6)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from sysprune.spec._fields import (
     required,
     table_of,
 )
-from sysprune._validation import Shown, check_table, fmt_number, invalid
+from sysprune._validation import Constraint, Shown, check_table, fmt_number, invalid
 
 
 @dataclass(frozen=True)
@@ -152,13 +153,38 @@ def parse_param(value: Any, field: str, domain: Domain = _ANY) -> Param:
     return FloatParam(low, high, log, step) if kind == "float" else IntParam(low, high, log, step)
 
 
-def parse_search_space(model: str, raw: Any, field: str = "search_space") -> dict[str, Param]:
-    """The model's default space, with the file's entries replacing or fixing parameters by name."""
+def _values_to_check(param: Param) -> list[tuple[str, Any]]:
+    """``(key, value)`` pairs that decide whether ``param`` stays within bounds: a range's ends (the bounds are
+    intervals or sets, so its ends inside means every value inside), every choice, a fixed value."""
+    if isinstance(param, (FloatParam, IntParam)):
+        return [("low", param.low), ("high", param.high)]
+    if isinstance(param, CategoricalParam):
+        return [(f"choices[{i}]", c) for i, c in enumerate(param.choices)]
+    return [("", param.value)]
 
-    space = dict(get_model(model).space)
+
+def check_bounds(param: Param, bound: Constraint | None, field: str, model: str) -> None:
+    """Refuse ``param`` (one parsed entry, at ``field``) if a value it can take is outside ``bound``, the values the
+    model accepts: ``search_space.dropout.high: value 1.5 is invalid; valid: a finite number in [0, 0.99]
+    (torch_mlp accepts no other)``. Pure."""
+    if bound is None:
+        return
+    for key, value in _values_to_check(param):
+        if not bound.accepts(value):
+            where = f"{field}.{key}" if key else field
+            raise invalid(where, value, f"{bound.describe()} ({model} accepts no other)")
+
+
+def parse_search_space(model: str, raw: Any, field: str = "search_space") -> dict[str, Param]:
+    """The model's default space, with the file's entries replacing or fixing parameters by name; each entry within
+    the model's bounds."""
+
+    family = get_model(model)
+    space = dict(family.space)
     table = table_of(raw, field)
     for name, value in table.items():
         if name not in space:
             raise SpecError(f"{field}.{name}: unknown parameter for model {model}; valid: {', '.join(space)}")
         space[name] = parse_param(value, f"{field}.{name}", declared_domain(space[name], model, name))
+        check_bounds(space[name], family.bounds.get(name), f"{field}.{name}", model)
     return space

@@ -10,8 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 from collections.abc import Iterator
 from typing import Any
+
+from sysprune.exceptions import DatabaseFault, StorageError
+from sysprune.storage._open import DEFAULT_STORAGE
+from sysprune.storage._reconnect import retry_connects
+from sysprune.storage._sqlite import check_file_url
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def _lock_key(name: str) -> int:
@@ -42,14 +53,23 @@ def database_lock(url: str, engine: Any = None) -> Iterator[None]:
             return
         from filelock import FileLock  # only SQLite databases take a file lock
 
-        lock = FileLock(database + "-sysprune.lock", mode=0o644)  # flock: the kernel drops it with its holder
+        check_file_url(url, default=DEFAULT_STORAGE)  # a missing folder is refused, never created for the lock
+        path = database + "-sysprune.lock"
+        new = not os.path.exists(path)
+        lock = FileLock(path, mode=0o644)  # flock: the kernel drops it with its holder
         try:
             lock.acquire()
-        except OSError:  # a folder that cannot be created: make_storage says why
+        except OSError:  # a folder that cannot be written: make_storage says why
             yield
             return
         try:
             yield
+        except Exception as e:
+            # The database was never made, or cannot be used (corrupt, not a database): leave no lock file behind.
+            # (Only a lock file this call created; another worker waiting on it fails on the same database.)
+            if new and (not os.path.exists(database) or isinstance(e, (StorageError, DatabaseFault))):
+                _unlink(path)
+            raise
         finally:
             lock.release()
         return
@@ -59,6 +79,7 @@ def database_lock(url: str, engine: Any = None) -> Iterator[None]:
         try:
             if own:
                 engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+                retry_connects(engine)
             conn = engine.connect()
             # Advisory locks are per database; the key names the schema the tables live in, as the server sees it
             # (not the URL: workers on other machines reach the same server under other host names).

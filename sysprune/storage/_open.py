@@ -1,13 +1,17 @@
-"""Opening a study database: the one place that knows URLs, SQLite's settings, heartbeats and password masking.
+"""Opening a study database: the one place that knows URLs, heartbeats and which storage a command uses.
 
 * :func:`open_storage` — for running: Optuna's :class:`~optuna.storages.RDBStorage` with heartbeats (a killed
-  worker's RUNNING trials become FAIL), the folder of an SQLite file created, SQLite tuned.
-* :func:`open_existing` — for reading (the dashboard, :func:`sysprune.load_step_metrics`): the database must
-  exist and hold Optuna's tables; nothing is created, not even an empty SQLite file.
-* :func:`tune_sqlite_engine` — WAL journal, ``synchronous=NORMAL`` and a 30 s busy timeout on every connection of
-  an SQLite engine (Optuna's and the step table's alike): readers never block writers, a commit costs ~1.5 ms
-  instead of ~5 ms, and a writer waits for a lock instead of failing at once.
-* :func:`mask_url` — every message that shows a URL shows it through this (``postgresql://u:***@host/db``).
+  worker's RUNNING trials become FAIL), after :func:`check_run_url` (an SQLite file's folder must exist; only the
+  default storage's ``results/`` is created).
+* :func:`open_existing` — for reading (the dashboard, the analyses, :func:`sysprune.load_step_metrics`): the
+  database must exist and hold Optuna's tables; nothing is created, not even an empty SQLite file.
+* :func:`tune_engine` — what every engine on a study database gets: SQLite's settings and the check that its file
+  was not deleted under the run (:mod:`~sysprune.storage._sqlite`), or waiting out a lost server
+  (:mod:`~sysprune.storage._reconnect`).
+* :func:`default_storage` — ``$SYSPRUNE_STORAGE``, else ``sqlite:///results/sysprune.db``; :func:`paste_url` — a URL
+  as a hint may show it (``os.environ["SYSPRUNE_STORAGE"]`` when it holds a credential).
+* :func:`mask_url` — every message that shows a URL shows it through this (``postgresql://u:***@host/db``; the
+  function lives in :mod:`sysprune._redact`).
 * :func:`storage_key` — the one identity of a storage: its URL for an RDB storage, the object otherwise.
 
 The step table itself is :mod:`sysprune.storage._step_table`; the in-process step cache is :mod:`sysprune.pruners._steps`.
@@ -15,12 +19,24 @@ The step table itself is :mod:`sysprune.storage._step_table`; the in-process ste
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sysprune import _compat
+from sysprune._redact import has_secrets, mask_url, redact, remember
 from sysprune.exceptions import DatabaseNotFound, StorageError
+from sysprune.storage._faults import database_fault
+from sysprune.storage._reconnect import reached, retry_connects, retry_window
+from sysprune.storage._sqlite import (  # noqa: F401 - SQLITE_BUSY_TIMEOUT_S importable from here
+    SQLITE_BUSY_TIMEOUT_S,
+    check_file_url,
+    file_of,
+    start_watching,
+    tune_sqlite_engine,
+    watch_file,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -28,80 +44,97 @@ if TYPE_CHECKING:
 
 #: Where ``sysprune run`` and ``sysprune dashboard`` keep studies unless told otherwise.
 DEFAULT_STORAGE = "sqlite:///results/sysprune.db"
-#: How long an SQLite connection waits for a lock before failing.
-SQLITE_BUSY_TIMEOUT_S = 30.0
+#: The environment variable that names the storage when ``--storage`` is not given.
+STORAGE_ENV = "SYSPRUNE_STORAGE"
 #: Heartbeats: a worker beats every ``interval`` s; a RUNNING trial silent for ``grace`` s becomes FAIL.
 HEARTBEAT_INTERVAL_S = 60
 HEARTBEAT_GRACE_S = 180
 
 
-def mask_url(url: Any) -> str:
-    """The URL as text with any password masked; text that is not a URL comes back unchanged."""
-    try:
-        import sqlalchemy as sa
-
-        return sa.make_url(url).render_as_string(hide_password=True)
-    except Exception:  # not parsable as a URL: mask what would be the password, between the user's ':' and '@'
-        text = str(url)
-        at = text.rfind("@")
-        start = text.find("//")
-        start = start + 2 if 0 <= start < at else 0
-        colon = text.find(":", start, at) if at > 0 else -1
-        return text if colon < 0 else f"{text[: colon + 1]}***{text[at:]}"
+def default_storage() -> str:
+    """The storage a command uses when ``--storage`` is not given: ``$SYSPRUNE_STORAGE`` if set (a URL with a
+    password belongs there, not on a command line every local user can read in the process list), else
+    :data:`DEFAULT_STORAGE`."""
+    return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    # WAL lets a dashboard read while a worker writes; NORMAL sync is safe with WAL and ~4x faster per commit.
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-    cur.close()
+def paste_url(url: str) -> str:
+    """``url`` as a Python expression to paste into a hint: its text when it holds no credential, else
+    ``os.environ["SYSPRUNE_STORAGE"]`` (the masked text could not be pasted, the real one must not be shown)."""
+    return f'os.environ["{STORAGE_ENV}"]' if has_secrets(url) else repr(url)
 
 
-def tune_sqlite_engine(engine: "sa.Engine") -> None:
-    """Put an SQLite engine (ours or Optuna's) into WAL mode with NORMAL sync and a busy timeout, for every new
-    connection; other databases are left alone. An older file in rollback-journal mode is converted once."""
+def tune_engine(engine: "sa.Engine") -> None:
+    """Every engine sysprune opens on a study database goes through this: SQLite's settings and the check that its
+    file is still the run's (:mod:`sysprune.storage._sqlite`); for a server, waiting out a lost connection
+    (:mod:`sysprune.storage._reconnect`)."""
+    tune_sqlite_engine(engine)
+    watch_file(engine)
+    retry_connects(engine)
+
+
+def _not_a_url(url: str) -> StorageError:
+    return StorageError(
+        f"--storage {mask_url(url)!r}: not an SQLAlchemy URL (e.g. {DEFAULT_STORAGE} or "
+        f"postgresql+psycopg2://user@host/db, with a password best given in ${STORAGE_ENV})"
+    )
+
+
+def _parse(url: str) -> "sa.URL":
     import sqlalchemy as sa
 
-    if engine.dialect.name != "sqlite":
-        return
-    if not sa.event.contains(engine, "connect", _sqlite_pragmas):
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-        engine.dispose()  # pooled connections made before the listener get replaced
+    try:
+        return sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
+        raise _not_a_url(url) from None
 
 
-def ensure_sqlite_dir(url: str) -> None:
-    """Create the folder of a relative or absolute SQLite file URL (``sqlite:///results/x.db``)."""
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        Path(url[len("sqlite:///") :].split("?")[0]).parent.mkdir(parents=True, exist_ok=True)
+def check_run_url(url: str) -> None:
+    """Refuse, before anything is created (a file, a folder, a lock), a storage a study cannot be run in: a URL that
+    does not parse, an in-memory SQLite database, an SQLite file whose folder does not exist (only the default
+    storage's ``results/`` is created), a bad ``$SYSPRUNE_DB_RETRY_S``.
+
+    Raises:
+        StorageError: one line naming the URL (credentials masked) and what to do.
+    """
+    remember(url)
+    _parse(url)
+    check_file_url(url, default=DEFAULT_STORAGE)
+    retry_window()
 
 
 def open_storage(url: str) -> "optuna.storages.RDBStorage":
-    """The study database at ``url``, created if needed, for running studies (heartbeats on, SQLite tuned).
+    """The study database at ``url``, created if needed, for running studies (heartbeats on, SQLite tuned, a lost
+    server waited for). The URL is checked first (:func:`check_run_url`).
 
     Raises:
-        StorageError: one line naming the URL (password masked) and the reason.
+        StorageError: one line naming the URL (credentials masked) and the reason.
     """
     import optuna
     import sqlalchemy.exc
 
+    check_run_url(url)
+    server = file_of(url) is None
     try:
-        ensure_sqlite_dir(url)
         with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9; relied on knowingly
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             storage = optuna.storages.RDBStorage(
-                url, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=HEARTBEAT_GRACE_S
+                url,
+                engine_kwargs={"pool_pre_ping": True} if server else None,
+                heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                grace_period=HEARTBEAT_GRACE_S,
             )
-    except (sqlalchemy.exc.ArgumentError, ValueError):  # ValueError: e.g. a port that is not a number
-        raise StorageError(
-            f"--storage {mask_url(url)!r}: not an SQLAlchemy URL (e.g. sqlite:///results/sysprune.db or "
-            f"postgresql+psycopg2://user:password@host/db)"
-        ) from None
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        raise _not_a_url(url) from None
     except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError) as e:
+        fault = database_fault(e, url)
+        if fault is not None and fault.kind != "lost":  # a full disk, a corrupt file: say what to do
+            raise StorageError(f"--storage: {fault}") from None
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
-        raise StorageError(f"--storage {mask_url(url)!r}: cannot open the database ({reason})") from None
-    tune_sqlite_engine(storage.engine)
+        raise StorageError(f"--storage {mask_url(url)!r}: cannot open the database ({redact(reason)})") from None
+    tune_engine(storage.engine)
+    reached(url)
+    start_watching(url)
     return storage
 
 
@@ -115,9 +148,10 @@ def open_existing(url: str) -> "optuna.storages.RDBStorage":
     import optuna
     import sqlalchemy as sa
 
+    remember(url)
     try:
         parsed = sa.engine.make_url(url)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):
         raise StorageError(f"not a database URL: {mask_url(url)!r} (expected e.g. {DEFAULT_STORAGE})") from None
     shown = mask_url(parsed)
     if parsed.get_backend_name() == "sqlite":
@@ -145,7 +179,7 @@ def open_existing(url: str) -> "optuna.storages.RDBStorage":
     except sa.exc.NoSuchModuleError:
         raise StorageError(f"unknown database kind {parsed.drivername!r} in {shown}") from None
     except (sa.exc.SQLAlchemyError, ImportError) as e:
-        first = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        first = redact(str(getattr(e, "orig", None) or e).strip().splitlines()[0])
         if parsed.get_backend_name() == "sqlite" and "not a database" in first:
             raise DatabaseNotFound(f"{parsed.database} is not an SQLite database (from --storage {shown})") from None
         if isinstance(e, ImportError) and parsed.drivername == "postgresql":
@@ -153,8 +187,14 @@ def open_existing(url: str) -> "optuna.storages.RDBStorage":
         raise StorageError(f"cannot open {shown}: {first}") from None
     if "studies" not in tables:
         raise DatabaseNotFound(f"{shown} holds no Optuna studies (no 'studies' table)")
-    storage = optuna.storages.RDBStorage(url, skip_compatibility_check=True, skip_table_creation=True)
-    tune_sqlite_engine(storage.engine)
+    storage = optuna.storages.RDBStorage(
+        url,
+        engine_kwargs=None if parsed.get_backend_name() == "sqlite" else {"pool_pre_ping": True},
+        skip_compatibility_check=True,
+        skip_table_creation=True,
+    )
+    tune_engine(storage.engine)
+    reached(url)
     return storage
 
 

@@ -38,7 +38,7 @@ from sysprune import _compat
 from sysprune._attrs import STEP_ATTR_PREFIX
 from sysprune.metrics._format import nan_to_none
 from sysprune.metrics._registry import metric_names
-from sysprune.storage._open import mask_url, open_existing
+from sysprune.storage._open import mask_url, open_existing, tune_engine
 from sysprune.storage._open import tune_sqlite_engine  # noqa: F401 - importable from here (tests, benchmarks)
 from sysprune.exceptions import NoStepMetrics, StudyNotFound, UnsupportedStorage
 
@@ -74,7 +74,7 @@ _DELETE_TRIAL = sa.delete(step_metrics).where(step_metrics.c.trial_id == sa.bind
 @functools.lru_cache(maxsize=16)
 def _engine(url: str) -> sa.Engine:
     engine = sa.create_engine(url, pool_pre_ping=True)
-    tune_sqlite_engine(engine)
+    tune_engine(engine)
     return engine
 
 
@@ -91,7 +91,7 @@ def create_table(url: str) -> None:
     if url in _created:
         return
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    tune_sqlite_engine(engine)
+    tune_engine(engine)
     try:
         _meta.create_all(engine, checkfirst=True)
     finally:

@@ -16,10 +16,10 @@ import optuna
 
 from sysprune._logging import get_logger
 from sysprune.spec import StudySpec
-from sysprune.storage._open import DEFAULT_STORAGE, ensure_sqlite_dir, mask_url  # noqa: F401 - importable from here
+from sysprune.storage._open import DEFAULT_STORAGE, mask_url  # noqa: F401 - importable from here
 from sysprune.exceptions import StorageError, StudyMismatch  # noqa: F401 - importable from here
-from sysprune.spec import N_TRIALS, SEED, check_argument
-from sysprune._validation import Real, Text
+from sysprune.spec import N_TRIALS, SEED, STUDY_NAME, check_argument
+from sysprune._validation import Real
 from sysprune.study import _launch, _workers
 from sysprune.study._dataset import prepare_dataset
 from sysprune.study._ray import run_on_ray
@@ -73,7 +73,7 @@ def run_study(
     if seed is not None:
         check_argument("seed", seed, SEED)
     if study_name is not None:
-        check_argument("study_name", study_name, Text())
+        check_argument("study_name", study_name, STUDY_NAME)
     if workers is not None:
         check_argument("workers", workers, N_TRIALS)
     cpu_sets: list = [None]

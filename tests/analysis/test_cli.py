@@ -23,10 +23,10 @@ def test_help_of_each_analysis_subcommand_has_an_example(cli):
         (["compare", "s.toml", "--seeds", "0"], "--seeds must be an integer >= 1, got 0"),
         (["compare", "nope.toml"], "nope.toml: study file not found"),
         (["compare", "multi.toml"], "compare needs a single-objective study"),
-        (["replay", "nope"], "no study 'nope' in"),
+        (["replay", "nope"], "no study database at"),  # read-only: a missing database is not created
         (["replay", "nope", "--budgets", "ram=3"], "--budgets: 'ram=3' must be metric=value"),
         (["replay", "nope", "--policies", "none,x"], "--policies: value 'x' is invalid; valid: none, "),
-        (["report", "nope"], "no study 'nope' in"),
+        (["report", "nope"], "no study database at"),
         (["report", "nope", "--permutations", "-1"], "--permutations must be an integer >= 0"),
     ],
 )

@@ -33,7 +33,7 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_defaults():
     args = _parser().parse_args(["dashboard"])
     assert (args.storage, args.host, args.port, args.artifact_dir, args.publish) == (
-        "sqlite:///results/sysprune.db",
+        None,  # resolved when the command runs: $SYSPRUNE_STORAGE, else sqlite:///results/sysprune.db
         "127.0.0.1",
         8080,
         None,
