@@ -49,8 +49,7 @@ from sysprune.study._lost import (
 )
 from sysprune.exceptions import TooManyWorkers
 from sysprune.spec import SpecError, StudySpec
-from sysprune.study._interrupts import interrupted_reason, signals_deferred, signals_ignored
-from sysprune.study._interrupts import Terminated, raise_terminated  # noqa: F401 - importable from here (cli)
+from sysprune.study._interrupts import check, interrupted_reason, signals_deferred
 from sysprune.study._objective import Objective
 from sysprune.study._open import make_sampler, open_study
 from sysprune.storage._step_table import create_table
@@ -171,8 +170,9 @@ class ClaimingStudy(optuna.Study):
 
     def ask(self, fixed_distributions: dict | None = None) -> optuna.Trial:
         engine = getattr(_compat.unwrap_storage(_compat.study_storage(self)), "engine", None)
-        # A Ctrl-C / SIGTERM waits until the new trial is recorded here (it is then failed and requeued), so no
-        # RUNNING trial is left without an owner to tell its worker is gone.
+        # A Ctrl-C / SIGTERM received before is raised here, between trials; one that arrives now waits until the
+        # new trial is recorded (it is then failed and requeued), so no RUNNING trial is left without an owner.
+        check()
         with signals_deferred(), database_lock(self._url, engine):
             if count_in_storage(self) >= self._target:
                 raise _NoSlot()
@@ -218,6 +218,7 @@ class WorkerConfig:
     since: datetime.datetime | None = None  # when the run started (its trials: those started since); None: now
 
 
+@signals_deferred()  # a signal while the study is created or loaded is raised once that is done
 def open_for_workers(
     spec: StudySpec, url: str, study_name: str, seed: int, *, n_trials: int | None = None
 ) -> tuple[optuna.Study, int]:
@@ -238,6 +239,7 @@ def open_for_workers(
     return study, n_existing
 
 
+@signals_deferred()  # Ctrl-C / SIGTERM raised at safe points only, never inside a storage call (sysprune._signals)
 def run_worker(
     cfg: WorkerConfig,
     callbacks: Sequence[Callback] = (),
@@ -288,7 +290,6 @@ def run_worker(
     except _NoSlot:
         pass
     except KeyboardInterrupt as e:
-        with signals_ignored():  # a second Ctrl-C must not cut the bookkeeping short
-            _record_interrupt(claiming, e)
+        _record_interrupt(claiming, e)  # a second Ctrl-C waits (deferred): it must not cut the bookkeeping short
         raise
     return claiming.n_asked
