@@ -231,16 +231,16 @@ class TrialProcess:
             raise CapExceeded("peak_rss_mb", peak_mb, self.max_rss_mb, step)
 
     def _check_caps(self) -> None:
-        """While waiting: the wall time so far and the child's peak RSS (VmHWM) now."""
-        if self.max_wall_s is None and self.max_rss_mb is None:
-            return
+        """While waiting: the wall time so far and the tree's peak now (the trial process's VmHWM and what its
+        descendants hold: sampled on every poll, capped or not, so that a child's memory is in the trial's peak)."""
         peak = None
-        if self.max_rss_mb is not None:
-            try:  # the whole tree's (a child's allocations count), once the process is ready
+        if self.monitor is not None or self.max_rss_mb is not None:
+            try:
                 peak = self.monitor.peak_now() if self.monitor is not None else read_status_mb(self._pid)[1]
             except OSError:  # gone: _recv reports how it ended
                 peak = None
-        self._breach(time.perf_counter() - self.t0, peak, self._at())
+        if self.max_wall_s is not None or self.max_rss_mb is not None:
+            self._breach(time.perf_counter() - self.t0, peak, self._at())
 
     # -- messages -------------------------------------------------------------------------------------------------
 
