@@ -1,0 +1,148 @@
+"""A Ctrl-C or SIGTERM at any instant of ``sysprune run``: importing, starting up, creating the study, inside a
+database call, starting a trial, mid-step, printing the summary.
+
+Each of ``N_INSTANTS`` runs gets one signal at a random instant (a seeded draw over the length of an undisturbed
+run); SIGINT goes to the command's whole process group, as a terminal's Ctrl-C does, SIGTERM to the command alone,
+as ``kill`` does. Every run must end with one line on stderr and 130 / 143, no traceback; its database must pass
+``PRAGMA integrity_check``; no trial may be left RUNNING or lost (a failed one has its configuration queued
+again); and no process it started may outlive it (every process inherits a tag in its environment, looked for
+afterwards).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import psutil
+import pytest
+from optuna.trial import TrialState
+
+from tests._workers_util import REPO, study_file, sysprune_cmd
+
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
+
+N_INSTANTS = 34
+PARALLEL = 3  # runs at once: the instants fall where they fall, the test's wall time is what this saves
+SEED = int(os.environ.get("SYSPRUNE_FAULT_SEED", "15"))
+TAG = "SYSPRUNE_FAULT_TAG"
+EXPECTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+
+@dataclass
+class Outcome:
+    sig: int
+    delay_s: float
+    hit: bool  # the signal reached the command before it ended on its own
+    returncode: int
+    stderr: str
+    db: Path
+    tag: str
+
+
+def _tagged(tag: str) -> list[psutil.Process]:
+    found = []
+    for p in psutil.process_iter():
+        try:
+            if p.environ().get(TAG) == tag:
+                found.append(p)
+        except (psutil.Error, OSError):
+            continue
+    return found
+
+
+def _run(spec: Path, db: Path, sig: int | None, delay_s: float) -> Outcome:
+    tag = uuid.uuid4().hex
+    env = {**os.environ, "PYTHONPATH": str(REPO), TAG: tag}
+    args = sysprune_cmd("run", str(spec), "--storage", f"sqlite:///{db}", "--quiet", "--no-publish")
+    proc = subprocess.Popen(
+        args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    hit = False
+    try:
+        if sig is not None:
+            try:
+                proc.wait(delay_s)
+            except subprocess.TimeoutExpired:
+                hit = True
+                if sig == signal.SIGINT:
+                    os.killpg(proc.pid, sig)  # a terminal's Ctrl-C: the whole foreground group
+                else:
+                    proc.send_signal(sig)
+        _, err = proc.communicate(timeout=180)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+    return Outcome(sig or 0, delay_s, hit, proc.returncode, err, db, tag)
+
+
+def _check_database(db: Path, n_trials: int) -> str:
+    """Check what the run left; returns where the signal fell, as the database tells it."""
+    if not db.exists():
+        return "before the database"  # nothing was written
+    with sqlite3.connect(db) as c:
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    try:
+        trials = optuna.load_study(study_name="s", storage=f"sqlite:///{db}").get_trials()
+    except KeyError:  # the tables exist, the study does not
+        return "before the study"
+    states = [t.state for t in trials]
+    assert TrialState.RUNNING not in states, states
+    requeued = {t.system_attrs.get("failed_trial") for t in trials}
+    for t in trials:
+        if t.state == TrialState.FAIL:  # stopped by the signal: recorded, its configuration queued again
+            assert t.user_attrs["error"].startswith("interrupted ("), t.user_attrs
+            assert t.number in requeued, (t.number, states)
+    done = sum(s in (TrialState.COMPLETE, TrialState.PRUNED) for s in states)
+    assert done <= n_trials
+    if TrialState.FAIL in states:
+        return "in a trial"
+    return "between trials" if done < n_trials else "after the trials"
+
+
+def test_a_signal_at_any_instant_ends_the_run_with_one_line_and_loses_nothing(tmp_path):
+    n_trials = 3
+    spec = study_file(tmp_path, steps=3, n_trials=n_trials, lo=30, hi=60)
+    t0 = time.monotonic()
+    ref = _run(spec, tmp_path / "ref.db", None, 0.0)
+    length = time.monotonic() - t0
+    assert ref.returncode == 0, ref.stderr
+
+    rng = random.Random(SEED)
+    plan = [(rng.choice([signal.SIGINT, signal.SIGTERM]), rng.uniform(0.0, 0.9 * length)) for _ in range(N_INSTANTS)]
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        outcomes = list(pool.map(lambda ia: _run(spec, tmp_path / f"{ia[0]}.db", *ia[1]), enumerate(plan)))
+
+    phases: Counter[str] = Counter()
+    for o in outcomes:
+        what = (
+            f"{signal.Signals(o.sig).name} at {o.delay_s:.2f} s (seed {SEED}): rc {o.returncode}, stderr {o.stderr!r}"
+        )
+        assert "Traceback" not in o.stderr, what
+        if o.hit and o.returncode != 0:  # 0: it arrived while the command was already exiting (then ignored)
+            assert o.returncode == EXPECTED[o.sig], what
+            lines = [line for line in o.stderr.splitlines() if line.strip()]
+            assert len(lines) == 1, what
+        elif not o.hit:
+            assert o.returncode == 0, what
+        phases[_check_database(o.db, n_trials)] += 1
+        end = time.monotonic() + 10
+        while (left := _tagged(o.tag)) and time.monotonic() < end:
+            time.sleep(0.2)
+        assert not [p for p in left if p.status() != psutil.STATUS_ZOMBIE], what
+    stopped = [o for o in outcomes if o.hit and o.returncode != 0]
+    print(f"\n{len(stopped)} of {N_INSTANTS} signals stopped the run (seed {SEED}); delays, s:")
+    print(" ".join(f"{o.delay_s:.1f}{'' if o in stopped else '*'}" for o in outcomes))
+    print("where they fell:", dict(phases))
+    assert len(stopped) >= 30
