@@ -23,6 +23,7 @@ from sysprune.study._runner import run_study
 from sysprune.trial._forkserver import warm_up
 from sysprune.trial._job import TrialJob
 from sysprune.trial._process import TrialProcess
+from tests._optuna import trial_id
 
 pytestmark = pytest.mark.faults
 
@@ -110,7 +111,7 @@ def test_every_ending_has_its_compute(sqlite_url, cache_dir, baseline_mb, ending
 def _running(study: optuna.Study) -> int:
     t = study.ask()
     t.suggest_float("x", 0.0, 1.0)
-    return t._trial_id
+    return trial_id(t)
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used")
