@@ -125,13 +125,30 @@ def invoked_as_command(argv: list[str] | None = None) -> bool:
     return any(os.path.basename(a) == "sysprune" for a in argv[:2])
 
 
+_COMMAND_ENV = "SYSPRUNE_COMMAND_PID"  # set by the command for the processes it starts
+
+
+def is_command_worker(argv: list[str] | None = None) -> bool:
+    """Whether this interpreter is a worker process the ``sysprune`` command started (multiprocessing's spawn:
+    ``--multiprocessing-fork``, with the command's pid in the environment)."""
+    argv = list(getattr(sys, "orig_argv", sys.argv) if argv is None else argv)  # sys.argv is the parent's there
+    return "--multiprocessing-fork" in argv and bool(os.environ.get(_COMMAND_ENV))
+
+
 def early() -> None:
     """Called on the first line of ``import sysprune``: in the ``sysprune`` command, a signal from here on ends it
-    with one line (nothing is written while it starts); library users keep Python's own handling."""
+    with one line (nothing is written while it starts); in a worker process the command started (``run --workers``),
+    silently with 130 / 143 — its launcher prints the line — until the worker installs its own; library users keep
+    Python's own handling."""
     global _is_command
-    if invoked_as_command() and _in_main_thread():
+    if not _in_main_thread():
+        return
+    if invoked_as_command():
         _is_command = True
+        os.environ[_COMMAND_ENV] = str(os.getpid())
         exit_on_signal()
+    elif is_command_worker():
+        exit_on_signal({signal.SIGINT: "", signal.SIGTERM: ""})
 
 
 def is_command() -> bool:

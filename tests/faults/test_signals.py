@@ -28,9 +28,10 @@ import psutil
 import pytest
 from optuna.trial import TrialState
 
+from sysprune import _signals
 from tests._workers_util import REPO, study_file, sysprune_cmd
 
-pytestmark = [pytest.mark.faults, pytest.mark.slow]
+pytestmark = pytest.mark.faults
 
 N_INSTANTS = 34
 PARALLEL = 3  # runs at once: the instants fall where they fall, the test's wall time is what this saves
@@ -61,10 +62,12 @@ def _tagged(tag: str) -> list[psutil.Process]:
     return found
 
 
-def _run(spec: Path, db: Path, sig: int | None, delay_s: float) -> Outcome:
+def _run(spec: Path, db: Path, sig: int | None, delay_s: float, workers: int = 1) -> Outcome:
     tag = uuid.uuid4().hex
     env = {**os.environ, "PYTHONPATH": str(REPO), TAG: tag}
     args = sysprune_cmd("run", str(spec), "--storage", f"sqlite:///{db}", "--quiet", "--no-publish")
+    if workers > 1:
+        args += ["--workers", str(workers)]
     proc = subprocess.Popen(
         args, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
@@ -111,24 +114,24 @@ def _check_database(db: Path, n_trials: int) -> str:
     return "between trials" if done < n_trials else "after the trials"
 
 
-def test_a_signal_at_any_instant_ends_the_run_with_one_line_and_loses_nothing(tmp_path):
+def _signal_runs(tmp_path: Path, n: int, *, workers: int = 1) -> list[Outcome]:
+    """``n`` runs, each stopped by one signal at a random instant; checks each and returns those it stopped."""
     n_trials = 3
     spec = study_file(tmp_path, steps=3, n_trials=n_trials, lo=30, hi=60)
     t0 = time.monotonic()
-    ref = _run(spec, tmp_path / "ref.db", None, 0.0)
+    ref = _run(spec, tmp_path / "ref.db", None, 0.0, workers)
     length = time.monotonic() - t0
     assert ref.returncode == 0, ref.stderr
 
-    rng = random.Random(SEED)
-    plan = [(rng.choice([signal.SIGINT, signal.SIGTERM]), rng.uniform(0.0, 0.9 * length)) for _ in range(N_INSTANTS)]
+    rng = random.Random(SEED + workers)
+    plan = [(rng.choice([signal.SIGINT, signal.SIGTERM]), rng.uniform(0.0, 0.9 * length)) for _ in range(n)]
     with ThreadPoolExecutor(PARALLEL) as pool:
-        outcomes = list(pool.map(lambda ia: _run(spec, tmp_path / f"{ia[0]}.db", *ia[1]), enumerate(plan)))
+        outcomes = list(pool.map(lambda ia: _run(spec, tmp_path / f"{ia[0]}.db", *ia[1], workers), enumerate(plan)))
 
     phases: Counter[str] = Counter()
     for o in outcomes:
-        what = (
-            f"{signal.Signals(o.sig).name} at {o.delay_s:.2f} s (seed {SEED}): rc {o.returncode}, stderr {o.stderr!r}"
-        )
+        what = f"{signal.Signals(o.sig).name} at {o.delay_s:.2f} s (seed {SEED}, {workers} worker(s)): "
+        what += f"rc {o.returncode}, stderr {o.stderr!r}"
         assert "Traceback" not in o.stderr, what
         if o.hit and o.returncode != 0:  # 0: it arrived while the command was already exiting (then ignored)
             assert o.returncode == EXPECTED[o.sig], what
@@ -142,7 +145,42 @@ def test_a_signal_at_any_instant_ends_the_run_with_one_line_and_loses_nothing(tm
             time.sleep(0.2)
         assert not [p for p in left if p.status() != psutil.STATUS_ZOMBIE], what
     stopped = [o for o in outcomes if o.hit and o.returncode != 0]
-    print(f"\n{len(stopped)} of {N_INSTANTS} signals stopped the run (seed {SEED}); delays, s:")
+    print(f"\n{len(stopped)} of {n} signals stopped the run (seed {SEED}, {workers} worker(s)); delays, s:")
     print(" ".join(f"{o.delay_s:.1f}{'' if o in stopped else '*'}" for o in outcomes))
     print("where they fell:", dict(phases))
-    assert len(stopped) >= 30
+    return stopped
+
+
+@pytest.mark.slow
+def test_a_signal_at_any_instant_ends_the_run_with_one_line_and_loses_nothing(tmp_path):
+    assert len(_signal_runs(tmp_path, N_INSTANTS)) >= 30
+
+
+@pytest.mark.slow
+def test_a_signal_at_any_instant_of_a_run_with_two_workers(tmp_path):
+    """``run --workers 2``: the launcher passes the signal on, every worker records its trial, one line."""
+    assert len(_signal_runs(tmp_path, 8, workers=2)) >= 6
+
+
+@pytest.mark.parametrize(
+    "argv, command",
+    [
+        (["/venv/bin/python", "/venv/bin/sysprune", "run", "s.toml"], True),
+        (["python", "-m", "sysprune.cli", "run"], True),
+        (["python", "-msysprune", "run"], True),
+        (["python", "-c", "import sysprune"], False),
+        (["python", "script.py", "sysprune"], False),
+    ],
+)
+def test_the_command_is_told_from_a_library_user(argv, command):
+    assert _signals.invoked_as_command(argv) is command
+
+
+def test_a_worker_the_command_spawned_is_told_from_another_spawned_process(monkeypatch):
+    """A ``run --workers`` worker re-imports sysprune while it starts: a signal then must end it silently (its
+    launcher prints the line), where a library user's own spawned process keeps Python's handling."""
+    spawned = ["-c", "--multiprocessing-fork"]
+    monkeypatch.delenv("SYSPRUNE_COMMAND_PID", raising=False)
+    assert not _signals.is_command_worker(spawned)
+    monkeypatch.setenv("SYSPRUNE_COMMAND_PID", "123")
+    assert _signals.is_command_worker(spawned) and not _signals.is_command_worker(["-c"])
