@@ -117,7 +117,7 @@ def _check_database(db: Path, n_trials: int) -> str:
 def _signal_runs(tmp_path: Path, n: int, *, workers: int = 1) -> list[Outcome]:
     """``n`` runs, each stopped by one signal at a random instant; checks each and returns those it stopped."""
     n_trials = 3
-    spec = study_file(tmp_path, steps=3, n_trials=n_trials, lo=30, hi=60)
+    spec = study_file(tmp_path, steps=3, n_trials=n_trials, lo=200, hi=400)  # trials a good part of the run
     t0 = time.monotonic()
     ref = _run(spec, tmp_path / "ref.db", None, 0.0, workers)
     length = time.monotonic() - t0
