@@ -22,6 +22,11 @@ Search-level budget, end-of-run summary, analysis (docs/analysis.md)
     ComputeBudget, WorkerCompute, run_summary, sysprune.analysis (compare / replay / RQ1 report)
 """
 
+# First of all: in the ``sysprune`` command, a Ctrl-C or SIGTERM while it imports ends it with one line, not a traceback.
+from sysprune import _signals
+
+_signals.early()
+
 # Extension API: registries and the types a model, dataset or metric of one's own uses.
 from sysprune.datasets import Dataset, register_dataset
 from sysprune.metrics._registry import METRICS, PRETRAIN_STEP, Metric, register_metric

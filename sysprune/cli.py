@@ -7,6 +7,7 @@ import argparse
 import logging
 import os
 import shutil
+import signal
 import sys
 import textwrap
 from typing import NoReturn
@@ -21,7 +22,7 @@ from sysprune.study._progress import Progress
 from sysprune.spec import SpecError, StudySpec, list_specs, load_spec
 from sysprune.analysis._compare import policy_spec
 from sysprune.analysis import outcome_lines, run_summary
-from sysprune.study._workers import Terminated, WorkerConfig, parse_cpus, raise_terminated, run_worker
+from sysprune.study._workers import WorkerConfig, parse_cpus, run_worker
 from sysprune.dashboard import DashboardPublisher, default_artifact_dir
 from sysprune.metrics._format import fmt_budgets
 from sysprune.metrics._registry import METRICS
@@ -38,9 +39,9 @@ from sysprune.exceptions import InvalidArgument, SyspruneError
 from sysprune.spec import SEED, STUDY_NAME, check_argument
 from sysprune._commands import add_command
 from sysprune._logging import enable_default_handler, format_exception, redact_handlers, redacting_thread_hook
+from sysprune._signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, exit_on_signal, ignore_signals, is_command
 
 EXIT_USAGE = 2  # bad input: a study file, an argument, a dataset not available
-EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: stdout was closed early (``sysprune run ... | head -1``), as a shell reports it
 
 #: Library argument -> this command's flag, for errors that name an argument (``n_trials: value 0 is invalid; ...``
@@ -54,12 +55,16 @@ FLAGS = {
     "max_compute_s": "--max-compute-s",
     "workers": "--workers",
 }
-EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
 EXIT_BUG = 1  # an exception that is neither a user error nor a database fault: a bug, shown with its traceback
 
 #: ``--storage``'s help, the same for every subcommand (the URL in the environment is never shown: it may hold a
 #: password).
 STORAGE_HELP = f"SQLAlchemy URL (default: ${STORAGE_ENV} if set, else {DEFAULT_STORAGE})"
+#: The one line a Ctrl-C (exit 130) or SIGTERM (exit 143) ends the command with, at whatever instant it comes.
+SIGNAL_LINES: dict[int, str] = {
+    signal.SIGINT: "interrupted; the study is kept — run the same command again to resume",
+    signal.SIGTERM: "stopped by SIGTERM; the study is kept — run the same command again to resume",
+}
 
 
 # ------------------------------------------------------------------------------------------------------- run
@@ -434,6 +439,17 @@ def error_line(error: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # A Ctrl-C or SIGTERM from here on ends the command with one line and 130 / 143: at once where no study runs
+    # (nothing is then half-done), at a safe point while one runs, never inside a storage call (sysprune._signals).
+    exit_on_signal(SIGNAL_LINES)
+    try:
+        return _main(argv)
+    finally:
+        if is_command():  # it has said all it has to say: a signal while the interpreter exits adds nothing
+            ignore_signals()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -452,21 +468,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     enable_default_handler("DEBUG" if args.debug else "INFO")
     redact_handlers(logging.getLogger("optuna"))
     _resolve_storage(args)
-    import signal
-
-    signal.signal(signal.SIGTERM, raise_terminated)  # handled like Ctrl-C: the running trial stopped and recorded
     thread_hook = threading.excepthook
     threading.excepthook = redacting_thread_hook(lambda e: database_fault(e) is not None)
     try:
         status = args.func(args)
         sys.stdout.flush()  # inside the try: a closed pipe is noticed here, not at the interpreter's exit
         return status
-    except Terminated:
-        print("\nstopped by SIGTERM; the study is kept — run the same command again to resume", file=sys.stderr)
-        return EXIT_TERMINATED
-    except KeyboardInterrupt:
-        print("\ninterrupted; the study is kept — run the same command again to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as e:  # raised at a safe point of a study run; Terminated is SIGTERM's
+        if is_command():
+            ignore_signals()  # the trial is recorded: one line, whatever comes now
+        sig = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
+        print(f"\n{SIGNAL_LINES[sig]}", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
     except BrokenPipeError:
         return _stdout_closed()
     except Exception as e:

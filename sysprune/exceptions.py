@@ -41,7 +41,7 @@ Hierarchy::
     └── CompatWarning                      an installed Optuna / optuna-dashboard / Python is not a tested version
 
 Not here, on purpose: control flow that is not an error (``KeyboardInterrupt``'s SIGTERM twin in
-``sysprune.study._interrupts.Terminated``, which ``except Exception`` must not catch; the private ``_NoSlot`` and
+``sysprune._signals.Terminated``, which ``except Exception`` must not catch; the private ``_NoSlot`` and
 ``_Stop`` that end a worker's or the dashboard's loop and never leave their module).
 """
 

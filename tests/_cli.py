@@ -40,10 +40,11 @@ def run_in_process(*args: str, env: dict | None = None, cwd: Path | None = None)
     """``sysprune ARGS`` through :func:`sysprune.cli.main` in this process: the command's exit status and output.
 
     For commands that end before a study runs (bad input, ``--help``): what ``main`` sets for the whole process (the
-    SIGTERM handler, its log handler and verbosity, Optuna's verbosity, ``sys.path``) is put back afterwards, and so
+    SIGINT and SIGTERM handlers, its log handler and verbosity, Optuna's verbosity, ``sys.path``) is put back afterwards, and so
     are the working directory and the environment it was given.
     """
     saved = (
+        signal.getsignal(signal.SIGINT),
         signal.getsignal(signal.SIGTERM),
         optuna.logging.get_verbosity(),
         _logging.get_verbosity(),
@@ -62,7 +63,8 @@ def run_in_process(*args: str, env: dict | None = None, cwd: Path | None = None)
                 status = e.code if isinstance(e.code, int) else 2
     finally:
         _logging.disable_default_handler()
-        term, optuna_level, sysprune_level, path, where, environ = saved
+        interrupt, term, optuna_level, sysprune_level, path, where, environ = saved
+        signal.signal(signal.SIGINT, interrupt)
         signal.signal(signal.SIGTERM, term)
         optuna.logging.set_verbosity(optuna_level)
         _logging.set_verbosity(sysprune_level)

@@ -420,9 +420,11 @@ def test_every_sysprune_error_is_one_line_and_exit_2(cls, monkeypatch, capsys):
     monkeypatch.setattr(cli, "_cmd_metrics", fail)
     monkeypatch.setattr(sys, "path", list(sys.path))  # main() puts the current folder on it
     saved = signal.getsignal(signal.SIGTERM), optuna.logging.get_verbosity(), _logging.get_verbosity()
+    interrupt = signal.getsignal(signal.SIGINT)
     try:
         assert cli.main(["metrics"]) == 2
     finally:  # main() sets these up for the command's process: put them back for the tests after this one
+        signal.signal(signal.SIGINT, interrupt)
         signal.signal(signal.SIGTERM, saved[0])
         optuna.logging.set_verbosity(saved[1])
         _logging.disable_default_handler()

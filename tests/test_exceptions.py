@@ -16,7 +16,7 @@ from sysprune import exceptions as ex
 #: SIGTERM turned into a KeyboardInterrupt for the worker's Ctrl-C path (``except Exception`` must not catch it);
 #: _NoSlot ends a worker's optimize loop, _Stop the dashboard's server thread; neither leaves its module.
 CONTROL_FLOW = {
-    "sysprune.study._interrupts.Terminated",
+    "sysprune._signals.Terminated",
     "sysprune.study._workers._NoSlot",
     "sysprune.dashboard._server._Stop",
 }

@@ -158,6 +158,11 @@ def test_kill_9_mid_trial_then_the_same_command_again(tmp_path, new_db):
     trials = optuna.load_study(study_name="s", storage=new_db).get_trials()
     assert trials[0].state == TrialState.COMPLETE and trials[0].params == before[0].params
     assert trials[1].state == TrialState.FAIL and trials[1].user_attrs["error"] == LOST
+    # its compute is not lost with it: its last stored step's cumulative figures (only set-up, if killed early)
+    rows_1 = load_step_metrics(new_db, "s").query("trial_number == 1").sort_values("step")
+    assert trials[1].user_attrs["process_cpu_s"] == pytest.approx(rows_1.cpu_s.iloc[-1], abs=1e-4)
+    assert trials[1].user_attrs["process_wall_s"] == pytest.approx(rows_1.wall_s.iloc[-1], abs=1e-4)
+    assert trials[1].user_attrs["process_wall_s"] > 0
     retried = [t for t in trials if t.system_attrs.get("failed_trial") == 1]
     assert len(retried) == 1 and retried[0].state == TrialState.COMPLETE
     assert retried[0].params == before[1].params
@@ -203,6 +208,7 @@ def test_a_signal_mid_trial_stops_records_and_exits_with_one_line(tmp_path, sqli
     assert not alive  # the trial process was stopped
     trials = optuna.load_study(study_name="s", storage=sqlite_url).get_trials()
     assert trials[0].state == TrialState.FAIL and trials[0].user_attrs["error"].startswith(f"{reason} during step ")
+    assert trials[0].user_attrs["process_cpu_s"] > 0 and trials[0].user_attrs["process_wall_s"] > 0
     assert [t.state for t in trials[1:]] == [TrialState.WAITING]  # its configuration, to run again
 
     r = run(*args, timeout=600)

@@ -80,13 +80,17 @@ def run_summary(study: optuna.Study, n_steps: int | None = None) -> list[str]:
     """The summary lines (compute, trials by state and prune reason, pruning's cut)."""
     rows = rows_of(study)
     n_steps = n_steps if n_steps is not None else study.user_attrs.get(STUDY_STEPS)
-    proc = [r.process_cpu for r in rows if r.process_cpu is not None]
-    work = [r.worker_cpu for r in rows if r.worker_cpu is not None]
+    finished = [r for r in rows if r.finished]  # a WAITING retry has spent nothing yet; a RUNNING one is not done
+    proc = [r.process_cpu for r in finished if r.process_cpu is not None]
+    work = [r.worker_cpu for r in finished if r.worker_cpu is not None]
     total = sum(proc) + sum(work)
+    # Every trial that ran a process has its compute (its worker's figures, or a lost trial's last known ones):
+    # only a trial that never got one going (the fork server failed, lost before its first step) has none.
+    unmeasured = len(finished) - len(proc)
     lines = [
         f"compute: {total:.3g} CPU s (trial processes {sum(proc):.3g} + worker {sum(work):.3g}) over "
-        f"{len(rows)} trials"
-        + (f"; {len(rows) - len(proc)} without a measured process" if len(proc) < len(rows) else "")
+        f"{len(finished)} trials"
+        + (f"; {unmeasured} without a measured process (none started, or lost before a step)" if unmeasured else "")
     ]
     states = Counter(r.state for r in rows)
     reasons = Counter(r.rule for r in rows if r.state == "PRUNED")

@@ -134,10 +134,13 @@ def _sigterm_stops() -> Iterator[None]:
         raise _Stop
 
     previous = signal.signal(signal.SIGTERM, handler)
+    # Ctrl-C leaves serve_forever as KeyboardInterrupt, whatever the command set (it ends a study run at once).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def serve(server: WSGIServer, on_ready: Callable[[], None] | None = None) -> None:

@@ -3,10 +3,19 @@
 The parent (the Optuna worker) samples its child trial process between steps, while the child waits for the
 parent's decision, so a sample describes exactly the work the trial did up to the end of that step.
 
-* CPU: ``psutil.Process(pid).cpu_times()`` (user + system of the child; a new process starts at zero).
+* CPU: ``psutil.Process(pid).cpu_times()`` (user + system of the child and of the children it waited for; a new
+  process starts at zero), plus the CPU of its descendants still alive (``/proc/<pid>/stat``).
 * Memory: ``/proc/<pid>/status`` ``VmRSS`` (now) and ``VmHWM`` (the kernel's exact high-water mark, which catches
   spikes between samples). The child resets VmHWM when it starts (``/proc/self/clear_refs`` ← 5), so the peak is
   the trial's own and not the fork server's.
+* The process tree: a trial's processes are all its own (a ``subprocess``, an ``os.fork``, a DataLoader's workers).
+  Each sample adds what its descendants use that the trial process does not: their *private* memory (USS,
+  ``/proc/<pid>/smaps_rollup``; a forked child shares the trial's pages until it writes them, so its RSS would count
+  them twice). ``peak_rss_mb`` is the trial process's VmHWM plus the largest sum of its descendants' private memory
+  any sample saw — an upper bound of the tree's peak where the two peaks did not coincide — and never less than
+  the largest peak RSS of a descendant it waited for (``RUSAGE_CHILDREN``, reported by the child), which catches a
+  short-lived child between two samples. Descendants are found through ``/proc/<pid>/task/<tid>/children`` (the
+  trial process is a subreaper: an orphaned grandchild becomes its child, so none escapes the walk).
 * Energy: RAPL package counters (``/sys/class/powercap/intel-rapl:N/energy_uj``, wrap-around handled) and NVML
   total energy when ``pynvml`` and a GPU are present. Both are machine-wide: with one trial at a time per machine the
   delta is the trial's; sysprune records ``None`` (missing) when no counter is readable — never zero.
@@ -16,7 +25,7 @@ from __future__ import annotations
 
 import glob
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -33,6 +42,105 @@ def read_status_mb(pid: int) -> tuple[float, float]:
             elif line.startswith(b"VmHWM:"):
                 hwm = int(line.split()[1]) / _KB_PER_MB
     return rss, hwm
+
+
+# ---------------------------------------------------------------------------------------------- the process tree
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PROC_CHILDREN: bool | None = None  # whether the kernel lists a task's children (CONFIG_PROC_CHILDREN)
+
+
+def _has_children_file() -> bool:
+    global _PROC_CHILDREN
+    if _PROC_CHILDREN is None:
+        _PROC_CHILDREN = os.path.exists("/proc/thread-self/children")
+    return _PROC_CHILDREN
+
+
+def children(pid: int) -> list[int]:
+    """The direct children of process ``pid`` (of every one of its threads); [] when it is gone."""
+    if not _has_children_file():
+        try:
+            return [c.pid for c in psutil.Process(pid).children()]
+        except psutil.Error:
+            return []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    out: list[int] = []
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children", "rb") as f:
+                out.extend(int(x) for x in f.read().split())
+        except OSError:  # the thread ended meanwhile
+            continue
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, their children, ...), parents before their children."""
+    out: list[int] = []
+    seen = {pid}
+    todo = [pid]
+    while todo:
+        for c in children(todo.pop(0)):
+            if c not in seen:
+                seen.add(c)
+                out.append(c)
+                todo.append(c)
+    return out
+
+
+def stat_cpu_s(pid: int) -> float:
+    """CPU seconds of process ``pid`` and of the children it waited for (utime + stime + cutime + cstime)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        text = f.read()
+    fields = text[text.rfind(b")") + 2 :].split()  # after "pid (comm) ": field 3 (state) is fields[0]
+    return sum(int(x) for x in fields[11:15]) / _CLK_TCK
+
+
+def private_mb(pid: int) -> float:
+    """Memory only process ``pid`` maps (USS: Private_Clean + Private_Dirty of ``smaps_rollup``), in MiB; its
+    anonymous RSS where the kernel has no ``smaps_rollup`` (< 4.14: an upper bound for a forked child)."""
+    kb = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith((b"Private_Clean:", b"Private_Dirty:")):
+                    kb += int(line.split()[1])
+        return kb / _KB_PER_MB
+    except FileNotFoundError:
+        if os.path.exists(f"/proc/{pid}"):
+            with open(f"/proc/{pid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"RssAnon:"):
+                        return int(line.split()[1]) / _KB_PER_MB
+        raise
+
+
+@dataclass
+class Descendants:
+    """What the descendants of a process use now, beyond the process itself."""
+
+    pids: list[int] = field(default_factory=list)
+    cpu_s: float = 0.0  # their CPU, and that of the children they waited for
+    private_mb: float = 0.0  # their private memory (USS)
+
+
+def sample_descendants(pid: int) -> Descendants:
+    """The descendants of ``pid`` now: one ``/proc`` read per thread when there are none."""
+    out = Descendants()
+    for d in descendants(pid):
+        try:
+            cpu = stat_cpu_s(d)
+            mb = private_mb(d)
+        except (OSError, ValueError, IndexError):  # ended between the walk and the read: its parent counts it
+            continue
+        out.pids.append(d)
+        out.cpu_s += cpu
+        out.private_mb += mb
+    return out
 
 
 def reset_peak_rss() -> bool:
@@ -123,14 +231,16 @@ class NvmlEnergy:
 @dataclass
 class Sample:
     wall_s: float
-    cpu_s: float
-    rss_mb: float
-    peak_rss_mb: float
+    cpu_s: float  # the whole tree's
+    rss_mb: float  # the trial process's RSS + its descendants' private memory
+    peak_rss_mb: float  # see the module docstring
     energy_j: float | None
+    descendants: int = 0  # how many processes below the trial process were running
 
 
 class ProcessMonitor:
-    """Samples one trial process; energy collectors are passed in (tests give fakes) or detected once."""
+    """Samples one trial process and the processes it started; energy collectors are passed in (tests give fakes)
+    or detected once."""
 
     def __init__(self, pid: int, t0: float, *, energy: list | None = None) -> None:
         self.pid = pid
@@ -139,18 +249,42 @@ class ProcessMonitor:
         self._energy = [e for e in (energy if energy is not None else default_energy()) if e.available]
         for e in self._energy:
             e.start()
+        self.descendants_peak_mb = 0.0  # the largest sum of the descendants' private memory sampled
+        self.waited_peak_mb = 0.0  # the largest peak RSS of a descendant the trial process waited for (its report)
+        self.last: Sample | None = None  # the last full sample: a trial process that died keeps these figures
+
+    def _own_cpu_s(self) -> float:
+        t = self._proc.cpu_times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def _descendants(self) -> Descendants:
+        d = sample_descendants(self.pid)
+        self.descendants_peak_mb = max(self.descendants_peak_mb, d.private_mb)
+        return d
 
     def cpu_s(self) -> float:
-        t = self._proc.cpu_times()
-        return t.user + t.system
+        """CPU seconds of the whole tree so far."""
+        return self._own_cpu_s() + self._descendants().cpu_s
+
+    def tree_peak_mb(self, own_peak_mb: float) -> float:
+        """The tree's peak given the trial process's own (VmHWM): see the module docstring."""
+        return max(own_peak_mb + self.descendants_peak_mb, self.waited_peak_mb)
+
+    def peak_now(self) -> float:
+        """The tree's peak so far (a cap check while waiting: the descendants are sampled now)."""
+        self._descendants()
+        return self.tree_peak_mb(read_status_mb(self.pid)[1])
 
     def sample(self, now: float) -> Sample:
         rss, hwm = read_status_mb(self.pid)
+        d = self._descendants()
         energy = None
         if self._energy:
             parts = [e.joules() for e in self._energy]
             energy = None if any(p is None for p in parts) else float(sum(parts))
-        return Sample(now - self.t0, self.cpu_s(), rss, hwm, energy)
+        cpu = self._own_cpu_s() + d.cpu_s
+        self.last = Sample(now - self.t0, cpu, rss + d.private_mb, self.tree_peak_mb(hwm), energy, len(d.pids))
+        return self.last
 
 
 _ENERGY: list | None = None

@@ -18,7 +18,8 @@ from optuna.trial import FrozenTrial, TrialState
 from sysprune import _compat
 from sysprune._logging import enable_default_handler
 from sysprune.spec import SpecError
-from sysprune.study._interrupts import EXIT_TERMINATED, Terminated, raise_terminated, signals_ignored
+from sysprune._signals import exit_on_signal
+from sysprune.study._interrupts import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, interruptible
 from sysprune.exceptions import WorkerFailed
 from sysprune.study._workers import Callback, WorkerConfig, run_worker
 
@@ -37,8 +38,9 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _worker_process(cfg: WorkerConfig, launcher: int, verbosity: int) -> None:
-    """Entry of a worker process started by :func:`launch` (multiprocessing, spawn)."""
-    signal.signal(signal.SIGTERM, raise_terminated)
+    """Entry of a worker process started by :func:`launch` (multiprocessing, spawn). Its signals: outside
+    :func:`run_worker` one ends it at once, silently (the launcher prints the line); inside, at safe points."""
+    exit_on_signal({signal.SIGINT: "", signal.SIGTERM: ""})
     optuna.logging.set_verbosity(verbosity)
 
     enable_default_handler("DEBUG" if verbosity <= optuna.logging.DEBUG else "INFO")
@@ -48,7 +50,7 @@ def _worker_process(cfg: WorkerConfig, launcher: int, verbosity: int) -> None:
     except Terminated:
         sys.exit(EXIT_TERMINATED)
     except KeyboardInterrupt:
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except SpecError as e:  # e.g. the study file changed under a running study
         print(f"sysprune: worker {os.getpid()}: error: {str(e).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
@@ -74,24 +76,29 @@ def launch(cfgs: Sequence[WorkerConfig], *, poll: Callable[[], None] | None = No
         p.start()
     try:
         while any(p.is_alive() for p in procs):
-            for p in procs:
-                p.join(poll_s / len(procs))
+            _join_some(procs, poll_s)
             if poll is not None:
-                poll()
+                poll()  # reads the database: a signal meanwhile waits for the next join
     except KeyboardInterrupt as e:
         sig = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
-        with signals_ignored():
-            for p in procs:
-                if p.is_alive() and p.pid is not None:
-                    os.kill(p.pid, sig)
-            for p in procs:
-                p.join()
+        for p in procs:  # a second signal now is only recorded (sysprune._signals): every worker records its trial
+            if p.is_alive() and p.pid is not None:
+                os.kill(p.pid, sig)
+        for p in procs:
+            p.join()
         raise
     if poll is not None:
         poll()
     failed = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode != 0]
     if failed:
         raise WorkerFailed("; ".join(f"worker {i} exited with status {code}" for i, code in failed))
+
+
+@interruptible
+def _join_some(procs: Sequence, poll_s: float) -> None:
+    """Wait up to ``poll_s`` for the worker processes (a Ctrl-C / SIGTERM is raised here at once)."""
+    for p in procs:
+        p.join(poll_s / len(procs))
 
 
 class TrialFeed:

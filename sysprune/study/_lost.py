@@ -11,6 +11,10 @@ Either way the trial is FAIL with ``error = "worker lost"``, and its parameters 
 the ``failed_trial`` / ``retry_history`` system attrs of Optuna's ``RetryHeartbeatStaleTrialCallback``); it does not
 count toward n_trials (:func:`is_requeued`). A trial stopped by Ctrl-C or SIGTERM is recorded the same way with
 ``error = "interrupted (SIGINT)"`` / ``"interrupted (SIGTERM)"``.
+
+A lost trial's compute is not lost with it: its worker never wrote ``process_cpu_s`` / ``process_wall_s``, so they
+are taken from its last stored step (cumulative ``cpu_s`` / ``wall_s``: the last known figures, a lower bound —
+the step it died in and its probes are missing). A trial lost before its first step has none.
 """
 
 from __future__ import annotations
@@ -22,12 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy.exc
 from optuna.trial import FrozenTrial, TrialState
 
 from sysprune import _compat
 from sysprune import _attrs
 from sysprune._attrs import WORKER_ATTR
 from sysprune._logging import get_logger
+from sysprune.exceptions import SyspruneError
+from sysprune.storage._step_table import store_for
 
 _log = get_logger(__name__)
 
@@ -120,9 +127,30 @@ class LostTrialCallback:
         self.failed.append(trial.number)
 
 
+def last_known_compute(storage: Any, trial_id: int) -> dict[str, float]:
+    """``process_cpu_s`` / ``process_wall_s`` of a trial whose worker could not write them: its last stored step's
+    cumulative ``cpu_s`` / ``wall_s`` ({} when it stored no step)."""
+    try:
+        steps = store_for(storage).trial_steps(trial_id)
+    except (SyspruneError, OSError, ValueError, sqlalchemy.exc.SQLAlchemyError) as e:
+        _log.debug("no step figures for trial id %d: %s", trial_id, e)
+        return {}
+    measured = [row for _, row in sorted(steps.items()) if row.get("cpu_s") is not None]
+    if not measured:
+        return {}
+    last = measured[-1]
+    out = {_attrs.PROCESS_CPU: last["cpu_s"], _attrs.PROCESS_WALL: last.get("wall_s")}
+    return {k: round(float(v), 4) for k, v in out.items() if v is not None}
+
+
 def mark_failed(study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
-    """``trial`` has just been failed by this process: record ``reason`` and enqueue its configuration again."""
-    _compat.set_finished_trial_user_attr(_compat.study_storage(study), _compat.trial_id(trial), _attrs.ERROR, reason)
+    """``trial`` has just been failed by this process: record ``reason`` (and, if its worker could not, the compute
+    it is known to have spent), and enqueue its configuration again."""
+    storage, trial_id = _compat.study_storage(study), _compat.trial_id(trial)
+    _compat.set_finished_trial_user_attr(storage, trial_id, _attrs.ERROR, reason)
+    if _attrs.PROCESS_CPU not in trial.user_attrs:
+        for key, value in last_known_compute(storage, trial_id).items():
+            _compat.set_finished_trial_user_attr(storage, trial_id, key, value)
     requeue(study, trial)
     _log.debug("trial %d failed (%s); its configuration will run again", trial.number, reason)
 

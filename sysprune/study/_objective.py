@@ -111,10 +111,12 @@ class Objective:
         plain = get_policy(spec.pruner.policy).plain  # a plain-Optuna baseline: no constraints for the sampler
         last: dict[str, Any] = {}
         last_step = -2  # -1: the pre-training probe
-        tp = None
+        # Held before it starts: however the trial ends — a cap passed while it starts, an interrupt — what its
+        # processes used is recorded in the finally below.
+        tp = TrialProcess(job, max_rss_mb=spec.trial.max_rss_mb, max_wall_s=spec.trial.max_wall_s, start=False)
         try:
-            tp = TrialProcess(job, max_rss_mb=spec.trial.max_rss_mb, max_wall_s=spec.trial.max_wall_s)
-            attrs[_attrs.PROCESS_START] = round(tp.ready_s, 6)
+            tp.start()
+            attrs[_attrs.PROCESS_START] = round(tp.ready_s or 0.0, 6)
             for result in tp.steps():
                 # The latest measured value of each metric (structural ones are measured at step -1 and the last).
                 last = {**last, **{k: v for k, v in result.metrics.items() if v is not None or k not in last}}
@@ -158,16 +160,18 @@ class Objective:
                 _finalise(trial, last, spec.budgets, attrs, plain=plain)
             raise
         except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: Optuna marks the trial FAIL and re-raises; say why
-            step = f"step {last_step + 1}" if tp is not None else "start"
+            tp.kill()  # at once: the step it is in will not be used
+            step = f"step {last_step + 1}" if tp.ready_s is not None else "start"
             attrs[_attrs.ERROR] = f"{interrupted_reason(e)} during {step}"
             raise
         finally:
-            if tp is not None:
-                tp.close()
-                if tp.total_cpu_s is not None:  # the whole process's cost, for budget comparisons
-                    attrs[_attrs.PROCESS_CPU] = round(tp.total_cpu_s, 4)
-                if tp.total_wall_s is not None:
-                    attrs[_attrs.PROCESS_WALL] = round(tp.total_wall_s, 4)
+            # Whatever the ending (complete, pruned at any step, a cap, a failure, an interrupt): what the trial's
+            # processes used, for the budget comparisons and the summary. None only if it never got going.
+            tp.close()
+            if tp.total_cpu_s is not None:
+                attrs[_attrs.PROCESS_CPU] = round(tp.total_cpu_s, 4)
+            if tp.total_wall_s is not None:
+                attrs[_attrs.PROCESS_WALL] = round(tp.total_wall_s, 4)
         if not last:
             raise TrialProcessError("the trial process finished without reporting a step")
         _finalise(trial, last, spec.budgets, attrs, plain=plain)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 import optuna
 
 from sysprune._logging import get_logger
+from sysprune._signals import signals_deferred
 from sysprune.spec import StudySpec
 from sysprune.storage._open import DEFAULT_STORAGE, mask_url  # noqa: F401 - importable from here
 from sysprune.exceptions import StorageError, StudyMismatch  # noqa: F401 - importable from here
@@ -35,6 +36,7 @@ class RunResult:
     n_existing: int
 
 
+@signals_deferred()  # Ctrl-C / SIGTERM raised at safe points only, never inside a storage call (sysprune._signals)
 def run_study(
     spec: StudySpec,
     *,

@@ -58,8 +58,7 @@ from sysprune.study._lost import (
 )
 from sysprune.exceptions import TooManyWorkers
 from sysprune.spec import SpecError, StudySpec
-from sysprune.study._interrupts import interrupted_reason, signals_deferred, signals_ignored
-from sysprune.study._interrupts import Terminated, raise_terminated  # noqa: F401 - importable from here (cli)
+from sysprune.study._interrupts import check, interrupted_reason, signals_deferred
 from sysprune.study._objective import Objective
 from sysprune.study._open import make_sampler, open_study
 from sysprune.storage._step_table import create_table
@@ -207,6 +206,7 @@ class ClaimingStudy(optuna.Study):
             raise ValueError("ClaimingStudy.ask takes no fixed_distributions (the objective suggests every parameter)")
         # A Ctrl-C / SIGTERM waits until the new trial is recorded here (it is then failed and requeued), so no
         # RUNNING trial is left without an owner to tell its worker is gone.
+        check()  # a Ctrl-C / SIGTERM received before is raised here, between trials
         with signals_deferred():
             trial_id = self._claim()
             _compat.forget_cached_trials(self)  # what Study.ask does first: the sampler sees the trials of now
@@ -309,6 +309,7 @@ class WorkerConfig:
     since: datetime.datetime | None = None  # when the run started (its trials: those started since); None: now
 
 
+@signals_deferred()  # a signal while the study is created or loaded is raised once that is done
 def open_for_workers(
     spec: StudySpec, url: str, study_name: str, seed: int, *, n_trials: int | None = None
 ) -> tuple[optuna.Study, int]:
@@ -329,6 +330,7 @@ def open_for_workers(
     return study, n_existing
 
 
+@signals_deferred()  # Ctrl-C / SIGTERM raised at safe points only, never inside a storage call (sysprune._signals)
 def run_worker(
     cfg: WorkerConfig,
     callbacks: Sequence[Callback] = (),
@@ -379,7 +381,6 @@ def run_worker(
     except _NoSlot:
         pass
     except KeyboardInterrupt as e:
-        with signals_ignored():  # a second Ctrl-C must not cut the bookkeeping short
-            _record_interrupt(claiming, e)
+        _record_interrupt(claiming, e)  # a second Ctrl-C waits (deferred): it must not cut the bookkeeping short
         raise
     return claiming.n_asked

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import faulthandler
 import os
+import resource
 import sys
 import traceback
 from typing import Any
@@ -15,6 +16,7 @@ from sysprune.metrics._monitor import read_status_mb, reset_peak_rss
 from sysprune.metrics._registry import PRETRAIN_STEP
 from sysprune.models import get_model
 from sysprune.trial._job import TrialJob
+from sysprune.trial._lifetime import become_tree_root, end_descendants
 
 
 def _pin_threads(n: int, *, native_pools: bool = True) -> None:
@@ -75,7 +77,19 @@ def _probe_batch(data: Any, size: int) -> Any:
     return np.ascontiguousarray(np.concatenate([X] * reps)[:size] if reps > 1 else X[:size])
 
 
+def _waited_peak_mb() -> float:
+    """The largest peak RSS of a descendant this process waited for (Linux reports kB)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+
+
+def _totals() -> tuple[float, float, float]:
+    """(CPU seconds of this process and every descendant it waited for, its own peak RSS, the waited peak)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system, read_status_mb(os.getpid())[1], _waited_peak_mb()
+
+
 def _child_main(conn: Any, job: TrialJob) -> None:
+    become_tree_root()  # first: whatever the trial starts is in its process group, and orphans come back to it
     faulthandler.enable()  # a crash in native code prints where it happened to the captured stderr
     try:
         reset_peak_rss()
@@ -93,7 +107,7 @@ def _child_main(conn: Any, job: TrialJob) -> None:
         step = PRETRAIN_STEP
         learned: dict[str, Any] = {}
         while True:
-            conn.send(("step", step, learned, trainer.gpu_mem_mb(), every))
+            conn.send(("step", step, learned, trainer.gpu_mem_mb(), every, _waited_peak_mb()))
             msg = conn.recv()
             if msg[0] == "probe":
                 # A freshly forked process runs its first forward passes slower (first-touch page faults, cold
@@ -109,11 +123,12 @@ def _child_main(conn: Any, job: TrialJob) -> None:
                 _pin_threads(job.threads)
             learned = dict(trainer.train_step(step))
             learned.update(trainer.evaluate())
-        t = os.times()
-        conn.send(("done", t.user + t.system, read_status_mb(os.getpid())[1]))
+        end_descendants()  # what the trial started ends with it, and its CPU time is in the totals
+        conn.send(("done", *_totals()))
     except BaseException as e:  # report everything, including MemoryError and KeyboardInterrupt
         try:
-            conn.send(("error", f"{type(e).__name__}: {e}", traceback.format_exc()))
+            end_descendants()
+            conn.send(("error", f"{type(e).__name__}: {e}", traceback.format_exc(), *_totals()))
         except Exception:
             pass
     finally:

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 from sysprune._compat import forkserver_pid
+from sysprune._signals import interruptible
 from sysprune._compat import popen_class as _popen_class
 from sysprune.exceptions import TrialProcessError
 
@@ -168,10 +169,17 @@ def _running(pid: int) -> bool:
 def _start(target: Any, *args: Any) -> _Handle:
     _ensure_server()
     p = _Handle(target=target, args=args, daemon=True)
-    p.start()
+    _fork(p)
     return p
 
 
+@interruptible
+def _fork(p: _Handle) -> None:
+    """Ask the fork server for the process (it answers once it has imported the stack: a safe point for a signal)."""
+    p.start()
+
+
+@interruptible  # a Ctrl-C while the fork server imports the stack stops at once (nothing is stored meanwhile)
 def warm_up() -> float:
     """Start the fork server now (seconds it took), so the first trial's start is not charged for it.
 

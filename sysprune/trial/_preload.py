@@ -12,7 +12,8 @@ import signal
 # study); the fork server and the trial processes it forks ignore it instead of printing tracebacks of their own.
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-# The fork server dies with its worker, and each trial process with the fork server, even on kill -9 (no orphans).
+# The fork server ends with its worker (killing its trials' process trees first), and each trial process with the
+# fork server, even on kill -9 (no orphans: sysprune.trial._lifetime).
 from sysprune.trial._lifetime import die_with_parent  # noqa: E402
 from sysprune.trial._child import warm_linecache
 

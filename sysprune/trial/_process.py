@@ -7,15 +7,16 @@ server imports the stack once and forks each trial process from that image in mi
 The protocol (parent = Optuna worker, child = trial process)::
 
     child  → ("ready", baseline_rss_mb)                 after resetting its peak-RSS counter
-    child  → ("step", -1, {}, gpu_mem_mb, probe_every)  model built, nothing trained: the pre-training probe
-    child  → ("step", step, {train_loss, val_accuracy, val_loss, ...}, gpu_mem_mb, probe_every)   trained + validated
+    child  → ("step", -1, {}, gpu_mem_mb, probe_every, waited_peak_mb)  model built, nothing trained: the pre-training probe
+    child  → ("step", step, {train_loss, val_accuracy, val_loss, ...}, gpu_mem_mb, probe_every, waited_peak_mb)
     parent    samples the child (wall, cpu, rss, peak, energy) — the child is idle, waiting — and checks the caps
     parent → ("probe",)                                 at step -1, the last step (and every ``probe_every``;
                                                         after step 0 when the pruner asked for a second reading)
     child  → ("probe", {n_params, model_bytes, infer_ms, infer_ms_lo, infer_ms_hi, model_mem_mb})
     parent    samples cpu/wall again: the probe's cost is subtracted from the trial's wall_s and cpu_s
     parent → ("continue",) or ("stop",)                 step -1: after asking the pruner; later steps: at once
-    child  → ("done", cpu_s, peak_rss_mb) | ("error", message, traceback)    the process's own totals
+    child  → ("done", cpu_s, peak_rss_mb, waited_peak_mb)                 its totals, descendants ended and reaped
+           | ("error", message, traceback, cpu_s, peak_rss_mb, waited_peak_mb)
 
 Structural metrics (size, latency, model memory: :mod:`sysprune.metrics._measure`) do not change while a built-in model
 trains, so they are measured at the pre-training probe and at the last step only — after the first step too when
@@ -23,23 +24,35 @@ the pruner asks for a second reading (see :func:`probes_at`); a model whose stru
 (pruning, growing) says how often to measure it with a ``probe_every = k`` attribute on its Trainer (every k-th
 step), and ``TrialJob.probe_every`` overrides both. None of the built-in models needs it.
 
-``total_cpu_s``/``total_wall_s`` are everything the trial process used, probes, set-up and a step cut short by a
-prune included (the child's own total when it finishes, a last sample when it is killed): the compute a search
-really spent, where the per-step ``cpu_s`` is the training's own.
+A trial is its process *tree*: whatever the trial process starts (a ``subprocess``, an ``os.fork``, a DataLoader's
+workers) is measured with it — CPU, memory (:mod:`sysprune.metrics._monitor`) — and ends with it
+(:mod:`sysprune.trial._lifetime`: a process group and a subreaper).
 
-Hard caps: ``max_rss_mb`` caps the trial process's *peak* RSS (VmHWM, so a spike between two samples counts) and
-``max_wall_s`` its total wall time (set-up and probes included). Both are checked on every sample the parent takes —
-each step, each ``poll_s`` while it waits — and once more on the child's own totals when it finishes; a breach kills
-the child and surfaces as :class:`CapExceeded` (the runner prunes the trial: it is never COMPLETE).
+``total_cpu_s``/``total_wall_s`` are everything the trial's processes used, probes, set-up and a step cut short by a
+prune included, however the trial ends: the child's own totals when it finishes or fails (sent after it ended and
+reaped its descendants), a sample taken just before it is killed (a prune, a cap, an interrupt; its totals if it
+had already sent them: a prune at the last step), or the last sample when it died on its own: the compute a search
+really spent, where the per-step ``cpu_s`` is the training's own. They are None only for a process that never
+reported ready.
+
+Hard caps: ``max_rss_mb`` caps the trial's *peak* memory (the trial process's VmHWM, so a spike between two samples
+counts, plus its descendants', see :mod:`sysprune.metrics._monitor`) and ``max_wall_s`` its total wall time (set-up
+and probes included). Both are checked on every sample the parent takes — each step, each ``poll_s`` while it
+waits — and once more on the child's own totals when it finishes; a breach kills the tree and surfaces as
+:class:`CapExceeded` (the runner prunes the trial: it is never COMPLETE).
 
 A trial process that dies on its own (a signal such as SIGSEGV, the OOM killer's SIGKILL, an exit during start-up
 such as an import error) surfaces as :class:`TrialProcessError` naming the cause and quoting the last lines the
 child wrote to stderr: the fork server and every trial process write their stderr to one capture file per worker
 (an unlinked temporary file, so nothing is left behind), which the parent reads from where the trial began.
 
-No process outlives its worker: the fork server and each trial process ask the kernel for SIGKILL when their parent
-dies (``PR_SET_PDEATHSIG``, :func:`die_with_parent`), so a ``kill -9`` of the worker takes the fork server, the
-trial process and then multiprocessing's resource tracker (which exits once nobody holds its pipe) with it.
+No process outlives its worker: the fork server ends the trees of its trial processes when its worker dies, and
+each trial process gets SIGKILL when the fork server dies (``PR_SET_PDEATHSIG``, :func:`die_with_parent`), so a
+``kill -9`` of the worker takes the fork server, the trials' processes and then multiprocessing's resource tracker
+(which exits once nobody holds its pipe) with it.
+
+A Ctrl-C or SIGTERM in a study run is raised while the parent waits for the child (:func:`_wait`, a safe point of
+:mod:`sysprune._signals`), never while it stores a step.
 """
 
 from __future__ import annotations
@@ -50,12 +63,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
+
+from sysprune._signals import interruptible
 from sysprune.exceptions import CapExceeded, TrialProcessError
 from sysprune.metrics._monitor import ProcessMonitor, read_status_mb
 from sysprune.metrics._registry import PRETRAIN_STEP
 from sysprune.trial._child import _child_main
 from sysprune.trial._forkserver import _capture, _server_failed, _start, context
 from sysprune.trial._job import TrialJob, probes_at
+from sysprune.trial._lifetime import kill_tree
 
 
 @dataclass
@@ -104,11 +121,18 @@ def death_message(exitcode: int | None, where: str, stderr_lines: list[str]) -> 
     return msg
 
 
+@interruptible
+def _wait(conn: Any, timeout: float) -> bool:
+    """Whether a message arrives within ``timeout``: where a Ctrl-C / SIGTERM stops a study run at once."""
+    return bool(conn.poll(timeout))
+
+
 class TrialProcess:
     """A running trial process. Iterate :meth:`steps`; call :meth:`decide` after each step; always :meth:`close`.
 
     ``with TrialProcess(job) as tp: for r in tp.steps(): ...; tp.decide(stop=...)``. The first result is step -1,
-    the pre-training probe.
+    the pre-training probe. ``start=False``: :meth:`start` it later (the caller then holds the object even when
+    starting fails, and :meth:`close` still records what the process used).
     """
 
     def __init__(
@@ -119,8 +143,10 @@ class TrialProcess:
         max_wall_s: float | None = None,
         poll_s: float = 0.05,
         energy: list | None = None,
+        start: bool = True,
     ) -> None:
         self.job = job
+        self._energy = energy
         self.max_rss_mb, self.max_wall_s, self.poll_s = max_rss_mb, max_wall_s, poll_s
         # All state first: the caps are checked (and the child may be killed) while waiting for "ready".
         self._step: int | None = None  # the last step reported (None: not ready yet)
@@ -135,31 +161,57 @@ class TrialProcess:
         self.total_cpu_s: float | None = None
         self.total_wall_s: float | None = None
         self.peak_rss_mb: float | None = None
+        self._proc: Any = None
+        self._ps: psutil.Process | None = None  # the trial process, told apart from a later one with its pid
+        self._pid = 0
+        self.monitor: ProcessMonitor | None = None
+        self.ready_s: float | None = None
+        self.baseline_rss_mb = 0.0
+        self._ended = True
+        self._conn: Any = None
+        self.t0 = time.perf_counter()
+        if start:
+            self.start()
+
+    def start(self) -> "TrialProcess":
+        """Fork the trial process and wait until it is ready (caps apply from the start)."""
+        if self._conn is not None:
+            raise RuntimeError("this TrialProcess was started already")
         self._capture = _capture()
         self._stderr_at = self._capture.begin()
         self._ended = False
         self._conn, child_conn = context().Pipe()
         self.t0 = time.perf_counter()
         try:
-            self._proc = _start(_child_main, child_conn, job)
+            self._proc = _start(_child_main, child_conn, self.job)
         except (OSError, EOFError) as e:  # the fork server died (or never started): say why, from its stderr
             self._end_capture()
             raise TrialProcessError(_server_failed(e, self._capture.tail(self._stderr_at))) from None
         except BaseException:
             self._end_capture()
             raise
-        child_conn.close()
-        self._pid = int(self._proc.pid)  # type: ignore[arg-type]  # set once the process started
+        finally:
+            child_conn.close()
+        self._pid = int(self._proc.pid)  # set once the process started
+        try:
+            self._ps = psutil.Process(self._pid)
+        except psutil.Error:  # gone already: _recv says how it ended
+            self._ps = None
         try:
             msg = self._recv()
+            self.ready_s = time.perf_counter() - self.t0
+            self.baseline_rss_mb = float(msg[1])
+            self._step = -2
+            self.monitor = ProcessMonitor(self._pid, self.t0, energy=self._energy)
+            self.monitor.sample(time.perf_counter())  # a first figure, should the process die before a step
+        except psutil.Error:
+            self.kill()
+            raise TrialProcessError(self._death()) from None
         except BaseException:
             self.kill()
             raise
-        self.ready_s = time.perf_counter() - self.t0
-        self.baseline_rss_mb = float(msg[1])
-        self._step = -2
-        self.monitor = ProcessMonitor(self._pid, self.t0, energy=energy)
         self._check_caps()  # a child quicker than the first poll is checked all the same
+        return self
 
     # -- caps -----------------------------------------------------------------------------------------------------
 
@@ -179,22 +231,22 @@ class TrialProcess:
             raise CapExceeded("peak_rss_mb", peak_mb, self.max_rss_mb, step)
 
     def _check_caps(self) -> None:
-        """While waiting: the wall time so far and the child's peak RSS (VmHWM) now."""
-        if self.max_wall_s is None and self.max_rss_mb is None:
-            return
+        """While waiting: the wall time so far and the tree's peak now (the trial process's VmHWM and what its
+        descendants hold: sampled on every poll, capped or not, so that a child's memory is in the trial's peak)."""
         peak = None
-        if self.max_rss_mb is not None:
+        if self.monitor is not None or self.max_rss_mb is not None:
             try:
-                peak = read_status_mb(self._pid)[1]
+                peak = self.monitor.peak_now() if self.monitor is not None else read_status_mb(self._pid)[1]
             except OSError:  # gone: _recv reports how it ended
                 peak = None
-        self._breach(time.perf_counter() - self.t0, peak, self._at())
+        if self.max_wall_s is not None or self.max_rss_mb is not None:
+            self._breach(time.perf_counter() - self.t0, peak, self._at())
 
     # -- messages -------------------------------------------------------------------------------------------------
 
     def _recv(self) -> tuple:
         while True:
-            if self._conn.poll(self.poll_s):
+            if _wait(self._conn, self.poll_s):
                 try:
                     msg = self._conn.recv()
                 except EOFError:
@@ -202,6 +254,8 @@ class TrialProcess:
                 if msg is None:
                     break
                 if msg[0] == "error":
+                    if len(msg) > 3:  # its totals, sent after it ended its descendants
+                        self._set_totals(*msg[3:6])
                     self.kill()
                     raise TrialProcessError(msg[1])
                 return msg
@@ -231,16 +285,16 @@ class TrialProcess:
             msg = self._recv()
             if msg[0] == "done":
                 self.finished = True
-                self.total_cpu_s = float(msg[1])
-                self.total_wall_s = time.perf_counter() - self.t0
-                self.peak_rss_mb = float(msg[2])
+                wall, peak = self._set_totals(*msg[1:4])
                 # The end of the trial: its whole wall time and its peak, wherever it fell.
-                self._breach(self.total_wall_s, self.peak_rss_mb, self._step if self._step is not None else -1)
+                self._breach(wall, peak, self._step if self._step is not None else -1)
                 return
-            _, step, learned, gpu_mem_mb, self._every = msg
+            _, step, learned, gpu_mem_mb, self._every, waited_mb = msg
             self._step = step
             now = time.perf_counter()
-            s = self.monitor.sample(now)
+            monitor = self._monitor()
+            monitor.waited_peak_mb = max(monitor.waited_peak_mb, float(waited_mb))
+            s = monitor.sample(now)
             self.last_sample_s = time.perf_counter() - now
             self._breach(s.wall_s, s.peak_rss_mb, step)  # every sample: a fast step cannot slip past a cap
             # The sample excludes the probes of earlier steps; this step's probe runs after the sample.
@@ -268,7 +322,7 @@ class TrialProcess:
                 self._probing = None
                 self.last_probe_s = time.perf_counter() - now - self.last_sample_s
                 self._probe_wall += time.perf_counter() - now
-                self._probe_cpu += self.monitor.cpu_s() - s.cpu_s
+                self._probe_cpu += monitor.cpu_s() - s.cpu_s
                 metrics.update(structural)
             for k, v in learned.items():  # a trainer's own extra learning metrics are kept too
                 metrics.setdefault(k, v)
@@ -285,15 +339,58 @@ class TrialProcess:
         self._confirm = bool(probe_next) and not stop
         self._decided = True
 
+    def _monitor(self) -> ProcessMonitor:
+        if self.monitor is None:
+            raise RuntimeError("the trial process is not ready: start() it first")
+        return self.monitor
+
+    def _set_totals(self, cpu_s: float, own_peak_mb: float, waited_peak_mb: float) -> tuple[float, float]:
+        """The child's own totals (its descendants ended and reaped: their CPU is in ``cpu_s``): (wall, peak)."""
+        self.total_cpu_s = float(cpu_s)
+        wall = self.total_wall_s = time.perf_counter() - self.t0
+        if self.monitor is None:
+            peak = max(float(own_peak_mb), float(waited_peak_mb))
+        else:
+            self.monitor.waited_peak_mb = max(self.monitor.waited_peak_mb, float(waited_peak_mb))
+            peak = self.monitor.tree_peak_mb(float(own_peak_mb))
+        self.peak_rss_mb = peak
+        return wall, peak
+
+    def _take_totals(self) -> None:
+        """Before the tree is killed: what it used. The child's totals if they are waiting in the pipe (a prune at
+        the last step: it finished while the parent decided), else a sample now, else the last sample taken."""
+        try:
+            while self._conn is not None and self._conn.poll(0):
+                msg = self._conn.recv()
+                if msg[0] == "done" or (msg[0] == "error" and len(msg) > 3):
+                    self._set_totals(*(msg[1:4] if msg[0] == "done" else msg[3:6]))
+                    return
+        except (EOFError, OSError):
+            pass
+        monitor = self.monitor
+        try:
+            if self._ps is None or not self._ps.is_running():
+                raise psutil.NoSuchProcess(self._pid)
+            if monitor is not None:
+                self.total_cpu_s = monitor.cpu_s()
+                self.peak_rss_mb = monitor.peak_now()
+            else:  # before it was ready: its own CPU so far
+                t = self._ps.cpu_times()
+                self.total_cpu_s = t.user + t.system + t.children_user + t.children_system
+        except (psutil.Error, OSError):  # died on its own: its last known figures
+            if monitor is not None and monitor.last is not None:
+                self.total_cpu_s = monitor.last.cpu_s
+                self.peak_rss_mb = monitor.last.peak_rss_mb
+        self.total_wall_s = time.perf_counter() - self.t0
+
     def kill(self) -> None:
-        if self._proc.is_alive() and not self.finished:
-            try:
-                self.total_cpu_s = self.monitor.cpu_s()
-                self.total_wall_s = time.perf_counter() - self.t0
-            except Exception:  # not started far enough to have a monitor, or already gone
-                pass
-        if self._proc.is_alive():
-            self._proc.kill()
+        """Kill the trial process and every process it started, after keeping what they used (:meth:`_take_totals`)."""
+        if self._proc is None:
+            self._end_capture()
+            return
+        if self.total_cpu_s is None:
+            self._take_totals()
+        kill_tree(self._pid, self._ps)
         self._proc.join(5.0)
         self._end_capture()
 
@@ -304,7 +401,7 @@ class TrialProcess:
 
     def close(self) -> None:
         """Stop the child (if it still runs) and release the pipe. Safe to call twice."""
-        if self._proc.is_alive():
+        if self._proc is not None and self._proc.is_alive():
             try:
                 if not self._decided:
                     self._conn.send(("stop",))
@@ -312,7 +409,8 @@ class TrialProcess:
             except (OSError, ValueError):
                 pass
         self.kill()
-        self._conn.close()
+        if self._conn is not None:
+            self._conn.close()
 
     def __enter__(self) -> "TrialProcess":
         return self
