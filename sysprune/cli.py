@@ -29,7 +29,7 @@ from sysprune.metrics._registry import METRICS
 from sysprune._version import __version__
 from sysprune.dashboard._command import add_parser
 from sysprune.analysis._command import add_parsers
-from sysprune.analysis._stored_command import add_stored_parsers, print_stored_studies
+from sysprune.analysis._stored_command import add_stored_parsers, add_studies_parser
 from sysprune.analysis._stored import closest
 from sysprune.storage._open import DEFAULT_STORAGE, STORAGE_ENV, default_storage, paste_url
 from sysprune.storage._open import mask_url as mask
@@ -309,60 +309,6 @@ def _extra_callbacks(args: argparse.Namespace) -> list:
     return [DashboardPublisher(default_artifact_dir(args.storage))]
 
 
-# --------------------------------------------------------------------------------------------------- studies
-
-
-def _add_studies(sub: argparse._SubParsersAction) -> None:
-    p = add_command(sub, "studies", _cmd_studies)
-    p.add_argument("directory", nargs="?", default="studies", help="folder of *.toml files (default: studies)")
-    p.add_argument("--names", action="store_true", help="print only the study file names, one per line")
-    p.add_argument(
-        "--storage",
-        default=None,
-        metavar="URL",
-        help="list the studies stored in this database instead (trials by state, best feasible value, policy, budgets)",
-    )
-
-
-def _cmd_studies(args: argparse.Namespace) -> int:
-    """list the study files (model, dataset, steps, budgets), or the studies stored in a database
-
-    List the study files in a folder with their model, dataset, steps, trials, pruner and budgets; with --storage,
-    the studies stored in that database (as `optuna studies` does), with their trials by state, best feasible
-    value, policy and budgets. `sysprune trials` and `sysprune best` show one stored study.
-
-    example:
-      sysprune studies
-      sysprune studies --names   # just the names, one per line
-      sysprune studies --storage sqlite:///results/sysprune.db
-    """
-    if args.storage is not None:
-        return print_stored_studies(args.storage)
-    d = Path(args.directory)
-    if not d.is_dir():
-        raise SpecError(f"{d}: no such folder")
-    paths = list_specs(d)
-    if args.names:
-        for p in paths:
-            print(p.stem)
-        return 0
-    rows = [("study", "model", "dataset", "steps", "trials", "pruner", "budgets")]
-    bad = 0
-    for p in paths:
-        try:
-            s = load_spec(p)
-        except SpecError as e:
-            bad += 1
-            print(f"invalid: {e}", file=sys.stderr)
-            continue
-        ds = s.dataset.name + (f" ({s.dataset.subsample})" if s.dataset.subsample else "")
-        rows.append((p.stem, s.model, ds, str(s.steps), str(s.n_trials), s.pruner.policy, fmt_budgets(s.budgets)))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
-    return EXIT_USAGE if bad else 0
-
-
 # --------------------------------------------------------------------------------------------------- metrics
 
 
@@ -412,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Each adds its subcommand(s) to ``sysprune``: analysis adds compare, replay and report.
-_SUBCOMMANDS = [_add_run, _add_worker, _add_studies, _add_metrics, add_parser, add_parsers, add_stored_parsers]
+_SUBCOMMANDS = [_add_run, _add_worker, add_studies_parser, _add_metrics, add_parser, add_parsers, add_stored_parsers]
 
 
 def mask_url(url: str) -> str:

@@ -137,7 +137,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for p in policies:  # every policy valid for this study before anything runs
         _compare.policy_spec(spec, p, sampler=args.sampler, n_trials=args.n_trials)
     if not args.no_run:
-        print(f"compare {spec.name}: {len(policies)} policies x {len(seeds)} seeds -> {mask_url(args.storage)}", flush=True)
+        print(
+            f"compare {spec.name}: {len(policies)} policies x {len(seeds)} seeds -> {mask_url(args.storage)}",
+            flush=True,
+        )
         bars = StudyBars(len(policies) * len(seeds), args.n_trials or spec.n_trials, args.storage, quiet=args.quiet)
         try:
             _compare.run_compare(

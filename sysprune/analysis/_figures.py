@@ -235,7 +235,9 @@ def write_compare_figures(result: "CompareResult", out_dir: Path, *, static: boo
     out = [write_html(anytime_figure(result), out_dir / "compare_anytime.html", static=static)]
     for metric in result.spec.budgets:
         out.append(
-            write_html(what_fits_figure(result, metric), out_file(out_dir, f"compare_fits_{metric}", ".html"), static=static)
+            write_html(
+                what_fits_figure(result, metric), out_file(out_dir, f"compare_fits_{metric}", ".html"), static=static
+            )
         )
     return out
 

@@ -42,6 +42,7 @@ from sysprune.analysis._plan import (
     estimate_minutes,
     record_name,
 )
+from sysprune.analysis._paths import study_dir
 from sysprune.analysis._recording import load_recording
 from sysprune.analysis._trials import load_study
 from sysprune.datasets import read_meta
@@ -72,7 +73,6 @@ def _record(spec: StudySpec, trials: int, storage_url: str, log: Callable[[str],
     t = time.perf_counter()
     run_study(rec_spec, storage_url=storage_url, study_name=record_name(spec), seed=spec.seed + RECORD_SEED_OFFSET)
     return record_name(spec), time.perf_counter() - t
-from sysprune.analysis._paths import study_dir
 
 
 def run_item(
