@@ -36,7 +36,10 @@ def _fenced_lines(text: str) -> list[str]:
             inside = not inside
             continue
         if inside:
-            out.append(line.strip())
+            if out and out[-1].endswith("\\"):  # a command continued on the next line: one command
+                out[-1] = out[-1][:-1] + " " + line.strip()
+            else:
+                out.append(line.strip())
     return out
 
 
