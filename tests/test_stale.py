@@ -16,12 +16,15 @@ from optuna.trial import TrialState
 from sysprune import load_step_metrics
 from sysprune.study._open import make_storage
 from sysprune.study._lost import (
+    DATABASE_PENDING,
+    DATABASE_RETRIED,
     LOST,
     WORKER_ATTR,
     WorkerIdentity,
     host_id,
     install_lost_trial_callback,
     recover_lost_trials,
+    retry_database_failures,
 )
 from sysprune.study._workers import count_in_storage
 from tests._workers_util import fresh, popen, run, study_file, wait_for
@@ -78,6 +81,38 @@ def test_a_dead_workers_trial_on_this_host_is_failed_at_once_and_retried(sqlite_
     assert count_in_storage(study) == 2  # the lost ones do not count; their retries will, once they run
     # idempotent: a second worker starting now finds nothing more to do
     assert recover_lost_trials(study) == []
+
+
+def test_a_trial_the_database_failed_under_is_retried_once_at_the_next_start(sqlite_url):
+    """A FAIL trial without its error attr (its last writes were lost: a full disk) or with the objective's
+    DATABASE_PENDING is requeued at a worker start, with its reason and its last known compute; it then no longer
+    counts toward n_trials. Other failures (a model's exception) are failures: left alone."""
+    storage = make_storage(sqlite_url)
+    study = optuna.create_study(storage=storage, study_name="s")
+    dist = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+
+    def failed(x: float, **attrs) -> None:
+        study.add_trial(
+            optuna.trial.create_trial(state=TrialState.FAIL, params={"x": x}, distributions=dist, user_attrs=attrs)
+        )
+
+    failed(0.1)  # nothing written after its last step
+    failed(0.2, error=f"{DATABASE_PENDING}: lost")
+    failed(0.3, error="trial process exited with code 1")
+    failed(0.4, error=LOST)  # already requeued by the lost-trial sweep
+    assert count_in_storage(study) == 3
+
+    assert retry_database_failures(study) == [0, 1]
+
+    trials = study.get_trials(deepcopy=False)
+    assert [t.user_attrs["error"] for t in trials[:2]] == [
+        f"{DATABASE_RETRIED}: its last writes did not reach the database",
+        f"{DATABASE_RETRIED}: lost",
+    ]
+    retries = [t for t in trials if t.state == TrialState.WAITING]
+    assert sorted((t.params["x"], t.system_attrs["failed_trial"]) for t in retries) == [(0.1, 0), (0.2, 1)]
+    assert count_in_storage(study) == 1  # the model's failure counts; the retried ones and their retries not yet
+    assert retry_database_failures(study) == []  # once
 
 
 @_ASK_WITH_HEARTBEAT

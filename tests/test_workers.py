@@ -11,7 +11,7 @@ from optuna.trial import TrialState, create_trial
 
 from sysprune import load_step_metrics
 from sysprune import _compat
-from sysprune.study._lost import INTERRUPTED, LOST, WORKER_ATTR, WorkerIdentity
+from sysprune.study._lost import DATABASE_PENDING, DATABASE_RETRIED, INTERRUPTED, LOST, WORKER_ATTR, WorkerIdentity
 from sysprune.study._workers import (
     ClaimingStudy,
     TooManyWorkers,
@@ -98,6 +98,8 @@ def test_the_database_count_is_counts_toward_target(new_db):
         _trial(TrialState.FAIL),  # no error attr
         _trial(TrialState.FAIL, error=LOST),
         _trial(TrialState.FAIL, error=f"{INTERRUPTED} (SIGTERM) during step 3"),
+        _trial(TrialState.FAIL, error=f"{DATABASE_PENDING}: full"),  # counts until a worker start retries it
+        _trial(TrialState.FAIL, error=f"{DATABASE_RETRIED}: full"),
     ]
     study.add_trials(trials)
     study.ask()  # RUNNING
@@ -106,7 +108,7 @@ def test_the_database_count_is_counts_toward_target(new_db):
     other.add_trials([_trial(TrialState.COMPLETE)] * 3)  # another study's trials are not this one's
     engine = _compat.rdb_backend(_compat.study_storage(study)).engine
     stored = study.get_trials(deepcopy=False)
-    assert count_in_database(engine, _compat.study_id(study)) == (count(stored), 1) == (6, 1)
+    assert count_in_database(engine, _compat.study_id(study)) == (count(stored), 1) == (7, 1)
 
 
 def _claiming(url: str, target: int) -> ClaimingStudy:

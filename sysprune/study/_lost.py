@@ -12,6 +12,10 @@ the ``failed_trial`` / ``retry_history`` system attrs of Optuna's ``RetryHeartbe
 count toward n_trials (:func:`is_requeued`). A trial stopped by Ctrl-C or SIGTERM is recorded the same way with
 ``error = "interrupted (SIGINT)"`` / ``"interrupted (SIGTERM)"``.
 
+A trial the database failed under (a full disk; the objective records ``database fault (to retry)`` if it still
+can, else nothing — every other ending writes an ``error``) is requeued the same way at the next worker start
+(:func:`retry_database_failures`), as ``database fault (retried)``.
+
 A lost trial's compute is not lost with it: its worker never wrote ``process_cpu_s`` / ``process_wall_s``, so they
 are taken from its last stored step (cumulative ``cpu_s`` / ``wall_s``: the last known figures, a lower bound —
 the step it died in and its probes are missing). A trial lost before its first step has none.
@@ -40,6 +44,10 @@ _log = get_logger(__name__)
 
 LOST = "worker lost"
 INTERRUPTED = "interrupted"  # + " (SIGINT)" / " (SIGTERM)"
+#: A trial failed because the database failed under it (a full disk, a server gone): what its objective records
+#: (when it still can) and, once the next worker start has enqueued its configuration again, what it says then.
+DATABASE_PENDING = "database fault (to retry)"
+DATABASE_RETRIED = "database fault (retried)"
 
 
 def is_requeued(trial: FrozenTrial) -> bool:
@@ -47,7 +55,17 @@ def is_requeued(trial: FrozenTrial) -> bool:
     if trial.state != TrialState.FAIL:
         return False
     error = trial.user_attrs.get(_attrs.ERROR)
-    return isinstance(error, str) and (error == LOST or error.startswith(INTERRUPTED))
+    return isinstance(error, str) and (error == LOST or error.startswith((INTERRUPTED, DATABASE_RETRIED)))
+
+
+def failed_by_the_database(trial: FrozenTrial) -> bool:
+    """A FAIL trial whose database failed under it and that is not retried yet: its objective recorded
+    :data:`DATABASE_PENDING`, or could not record anything (every other ending writes an ``error`` with the
+    trial's other attrs, before the trial is FAILed: a FAIL without one is a trial whose last writes were lost)."""
+    if trial.state != TrialState.FAIL:
+        return False
+    error = trial.user_attrs.get(_attrs.ERROR)
+    return error is None or (isinstance(error, str) and error.startswith(DATABASE_PENDING))
 
 
 @dataclass(frozen=True)
@@ -159,12 +177,34 @@ def fail_trial(study: optuna.Study, trial_id: int, reason: str) -> bool:
     """Fail a RUNNING trial with ``reason`` and requeue it; False when another process finished it first."""
     storage = _compat.study_storage(study)
     try:
+        # The reason first, while it runs: a FAIL trial without one reads as one the database failed under
+        # (failed_by_the_database), which another worker's start would requeue too.
+        storage.set_trial_user_attr(trial_id, _attrs.ERROR, reason)
         if not storage.set_trial_state_values(trial_id, TrialState.FAIL):
             return False
     except optuna.exceptions.UpdateFinishedTrialError:
         return False
     mark_failed(study, storage.get_trial(trial_id), reason)
     return True
+
+
+def retry_database_failures(study: optuna.Study) -> list[int]:
+    """Requeue the FAIL trials the database failed under (:func:`failed_by_the_database`), their reason
+    :data:`DATABASE_RETRIED` and their last known compute recorded; they no longer count toward n_trials. RDB
+    storages (the only ones that write a finished trial's attrs). Returns their numbers. Call it under
+    :func:`database_lock`."""
+    storage = _compat.study_storage(study)
+    if _compat.rdb_backend(storage) is None:
+        return []
+    backend = _compat.unwrap_storage(storage)
+    retried = []
+    for t in backend.get_all_trials(_compat.study_id(study), deepcopy=False, states=(TrialState.FAIL,)):
+        if failed_by_the_database(t):
+            error = t.user_attrs.get(_attrs.ERROR)
+            detail = error[len(DATABASE_PENDING) :] if error else ": its last writes did not reach the database"
+            mark_failed(study, t, DATABASE_RETRIED + detail)
+            retried.append(t.number)
+    return retried
 
 
 def recover_lost_trials(study: optuna.Study, here: str | None = None) -> list[int]:

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 import optuna
 
 from sysprune import _attrs, _compat
+from sysprune._logging import get_logger
 from sysprune.metrics._registry import PRETRAIN_STEP, metric_names
 from sysprune.models._space import FixedParam, sample
 from sysprune.pruners import get_policy, record_constraints
@@ -25,6 +26,8 @@ from sysprune.pruners._reasons import hard_cap_decision, record_decision
 from sysprune.pruners._step_api import report, should_prune
 from sysprune.spec import StudySpec
 from sysprune.study._interrupts import interrupted_reason
+from sysprune.study._lost import DATABASE_PENDING
+from sysprune.storage._faults import database_fault
 from sysprune.study._progress import notify_step
 from sysprune.exceptions import CapExceeded, TrialProcessError
 from sysprune.trial._job import TrialJob
@@ -65,6 +68,31 @@ def _report_nan(trial: optuna.Trial, step: int, value: Any, metrics: dict[str, A
     report(trial, step, value, metrics)
 
 
+_log = get_logger(__name__)
+
+
+def _error_of(e: Exception) -> str:
+    """The ``error`` attr of a trial ended by an exception the objective did not foresee: a database fault
+    (:data:`DATABASE_PENDING`: the next worker start runs its configuration again), else the exception itself."""
+    fault = database_fault(e)
+    if fault is not None:
+        return f"{DATABASE_PENDING}: {fault.kind}"
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
+
+
+def _write_while_failing(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    """The attrs of a trial that is failing: a database fault while writing them is logged, not raised (the
+    exception that ended the trial is the one to report; the next worker start retries a trial left without its
+    ``error``)."""
+    try:
+        _compat.set_trial_user_attrs(trial, attrs)
+    except Exception as e:
+        if database_fault(e) is None:
+            raise
+        _log.debug("trial %d: its attrs were not written (%s)", trial.number, e)
+
+
 def _fail(attrs: dict[str, Any], error: str) -> NoReturn:
     attrs[_attrs.ERROR] = error
     raise TrialProcessError(error)
@@ -85,9 +113,19 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float | Sequence[float]:
         attrs: dict[str, Any] = {}
         try:
-            return self._run(trial, attrs)
-        finally:
+            value = self._run(trial, attrs)
+        except optuna.TrialPruned:
             _compat.set_trial_user_attrs(trial, attrs)
+            raise
+        except Exception as e:  # every failure says why; an unforeseen one (a database fault, a bug) too
+            attrs.setdefault(_attrs.ERROR, _error_of(e))
+            _write_while_failing(trial, attrs)
+            raise
+        except BaseException:  # KeyboardInterrupt (its reason recorded in _run), SystemExit
+            _write_while_failing(trial, attrs)
+            raise
+        _compat.set_trial_user_attrs(trial, attrs)
+        return value
 
     def _run(self, trial: optuna.Trial, attrs: dict[str, Any]) -> float | Sequence[float]:
         spec = self.spec

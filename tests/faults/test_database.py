@@ -268,12 +268,9 @@ def _cap(dbapi_conn, _record):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: the trial running when the disk fills is recorded FAIL and counts toward n_trials; it is "
-    "not re-queued as a lost or interrupted trial is (study/_objective.py, study/_workers.py)",
-)
 def test_a_disk_that_fills_up_under_a_real_run_is_one_line_then_the_run_resumes(tmp_path, fault):
+    """The trial running when the disk fills is FAIL; the next run's start enqueues its configuration again
+    (``database fault (retried)``), so the study ends with every trial it asked for."""
     import sqlite3
 
     from tests._cli import run_command
@@ -297,6 +294,11 @@ def test_a_disk_that_fills_up_under_a_real_run_is_one_line_then_the_run_resumes(
     states = check_database(str(db), fault, n_trials=6)  # integrity ok; no trial left RUNNING
     assert states.get("RUNNING", 0) == 0
     assert fault.lost == 0, f"{fault.lost} trial(s) lost: {states}"
+    trials = optuna.load_study(study_name=spec.stem, storage=f"sqlite:///{db}").trials
+    (failed,) = [t for t in trials if t.state.name == "FAIL"]
+    assert failed.user_attrs["error"].startswith("database fault (retried)"), failed.user_attrs
+    retry = [t for t in trials if t.system_attrs.get("failed_trial") == failed.number]
+    assert len(retry) == 1 and retry[0].params == failed.params and retry[0].state.name == "COMPLETE"
 
 
 @pytest.mark.slow
