@@ -14,6 +14,7 @@ from sysprune import _compat
 from sysprune.study._lost import DATABASE_PENDING, DATABASE_RETRIED, INTERRUPTED, LOST, WORKER_ATTR, WorkerIdentity
 from sysprune.study._workers import (
     ClaimingStudy,
+    WorkerConfig,
     TooManyWorkers,
     _NoSlot,
     count,
@@ -21,6 +22,7 @@ from sysprune.study._workers import (
     counts_toward_target,
     cpu_sets,
     parse_cpus,
+    run_worker,
     worker_seed,
 )
 from sysprune.spec import SpecError
@@ -285,3 +287,36 @@ def test_the_database_lock_excludes_a_process_that_names_the_database_otherwise(
     out, err = p.communicate(timeout=60)
     assert p.returncode == 0, err
     assert float(out) >= released  # it got the lock only once this process let it go (an order, not a duration)
+
+
+@pytest.mark.slow
+def test_a_connection_dropped_mid_call_costs_one_retried_trial_not_the_run(tmp_path, new_db, monkeypatch):
+    """A server that restarts drops the connections in use at that instant: the call in flight fails though the
+    server is back at once. The worker then fails that trial as ``database fault (retried)``, requeues its
+    configuration and goes on: the run ends with its n_trials finished, not with an error."""
+    import sqlalchemy.exc
+
+    from sysprune.spec import load_spec
+    from sysprune.study import _objective
+
+    real = _objective.notify_step
+    dropped = []
+
+    def drops_once(number: int, step: int, steps: int) -> None:  # trial #1 loses its connection at its first step
+        if number == 1 and not dropped:
+            dropped.append(number)
+            raise sqlalchemy.exc.OperationalError("INSERT", {}, Exception("server closed the connection unexpectedly"))
+        real(number, step, steps)
+
+    monkeypatch.setattr(_objective, "notify_step", drops_once)
+    spec = load_spec(study_file(tmp_path, steps=2, n_trials=4))
+    cfg = WorkerConfig(spec=spec, storage_url=new_db, study_name="s", seed=0)
+    run_worker(cfg)
+
+    trials = _trials(new_db)
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    (failed,) = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(finished) == 4 and failed.number == 1
+    assert failed.user_attrs["error"] == f"{DATABASE_RETRIED}: lost"
+    (retry,) = [t for t in trials if t.system_attrs.get("failed_trial") == 1]
+    assert retry.params == failed.params and retry.state == TrialState.COMPLETE

@@ -44,6 +44,7 @@ from sysprune import _attrs
 from sysprune._attrs import TARGET_KEY, WORKER_ATTR, WORKERS_KEY
 from sysprune._logging import get_logger
 from sysprune._plugins import import_plugins
+from sysprune.storage._faults import database_fault
 from sysprune.storage._lock import database_lock
 from sysprune.study._lost import (
     DATABASE_RETRIED,
@@ -383,17 +384,52 @@ def run_worker(
     objective = WorkerCompute(Objective(spec, str(dataset_path), cfg.seed))  # writes worker_cpu_s per trial
     budget = [] if cfg.max_compute_s is None else [ComputeBudget(cfg.max_compute_s, since=cfg.since or started)]
     objective.start()
+    dropped = 0
+    while True:
+        try:
+            claiming.optimize(
+                objective,
+                catch=(TrialProcessError,),
+                callbacks=[claiming.trial_done, *budget, *callbacks],
+                gc_after_trial=False,
+                show_progress_bar=False,
+            )
+        except _NoSlot:
+            pass
+        except KeyboardInterrupt as e:
+            _record_interrupt(claiming, e)  # a second Ctrl-C waits (deferred): it must not cut the bookkeeping short
+            raise
+        except Exception as e:
+            dropped += 1
+            if dropped > MAX_DROPPED or not _dropped_and_back(claiming, e):
+                raise
+            continue  # the trial the connection was lost in runs again; the others are untouched
+        return claiming.n_asked
+
+
+#: Connections a worker may lose mid-call (the server restarted, then back within the window) before it gives up.
+MAX_DROPPED = 5
+
+
+def _dropped_and_back(study: ClaimingStudy, error: Exception) -> bool:
+    """A connection the server dropped in the middle of a call (``error``: a lost-server fault; the connection
+    waits in the pool are noticed and waited for, but not one in use at that instant): if the server answers again
+    (waiting up to the window), the trial it happened in is failed as :data:`DATABASE_RETRIED` and requeued, and
+    True — the worker goes on. False: not such a fault, or the server is still away (the caller raises)."""
+    fault = database_fault(error)
+    if fault is None or fault.kind != "lost" or study._engine is None:
+        return False
     try:
-        claiming.optimize(
-            objective,
-            catch=(TrialProcessError,),
-            callbacks=[claiming.trial_done, *budget, *callbacks],
-            gc_after_trial=False,
-            show_progress_bar=False,
-        )
-    except _NoSlot:
-        pass
-    except KeyboardInterrupt as e:
-        _record_interrupt(claiming, e)  # a second Ctrl-C waits (deferred): it must not cut the bookkeeping short
-        raise
-    return claiming.n_asked
+        with study._engine.connect() as conn:  # a new connection: waits for the server (storage._reconnect)
+            conn.exec_driver_sql("SELECT 1")
+    except Exception:
+        return False
+    with database_lock(study._url, study._engine):
+        trial = study.current
+        if trial is not None:
+            frozen = _compat.study_storage(study).get_trial(_compat.trial_id(trial))
+            if frozen.state == TrialState.RUNNING:
+                fail_trial(study, _compat.trial_id(trial), f"{DATABASE_RETRIED}: lost")
+        retry_database_failures(study)
+    _log.warning("the database dropped a connection in use; the trial it ran in runs again")
+    return True

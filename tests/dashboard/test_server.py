@@ -19,6 +19,7 @@ import urllib.error
 from sysprune.metrics._registry import system_metric_names
 from sysprune.storage._step_table import load_step_metrics
 from sysprune.dashboard import figure_id
+from sysprune.dashboard._fits import COMPUTE_FIGURE_ID, fits_figure_id
 
 from .conftest import (
     E2E_STUDY,
@@ -77,6 +78,10 @@ def test_run_study_figures_step_metrics_and_prune_reason(dashboard, study_db):
     measured = [m for m in system_metric_names() if steps[m].notna().any()]
     assert {"wall_s", "cpu_s", "rss_mb", "peak_rss_mb", "infer_ms", "n_params"} <= set(measured)
     figures = {g["id"]: json.loads(g["graph_object"]) for g in detail["plotly_graph_objects"]}
+    # one per measured metric, then the what-fits figure of the study's budget and the compute figure
+    extra = {fits_figure_id("n_params"): figures.pop(fits_figure_id("n_params"), None)}
+    extra[COMPUTE_FIGURE_ID] = figures.pop(COMPUTE_FIGURE_ID, None)
+    assert all(fig is not None and fig["data"] for fig in extra.values()), sorted(extra)
     assert sorted(figures) == sorted(figure_id(m) for m in measured)
 
     trials = detail["trials"]
@@ -97,7 +102,8 @@ def test_run_study_figures_step_metrics_and_prune_reason(dashboard, study_db):
         assert note.startswith(f"### sysprune · trial {t['number']} · {state}\n"), note[:200]
         assert "| n_params | 10000 | " in note  # the budget table
         table = [line for line in note.splitlines() if line.startswith("| ") and line[2:].lstrip("-")[:1].isdigit()]
-        assert [int(line.split(" | ")[0][2:]) for line in table] == mine["step"].tolist()
+        # one table per kind of metric, each with the steps that measured something of it: together, every step
+        assert sorted({int(line.split(" | ")[0][2:]) for line in table}) == sorted(mine["step"].tolist())
         rows = _csv_rows(dashboard, detail["study_id"], t)
         assert [int(r["step"]) for r in rows] == mine["step"].tolist()
         for r, (_, want) in zip(rows, mine.iterrows()):

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sysprune.analysis._paths import out_file, safe_name, study_dir
 from tests.analysis.test_report import _study
 from tests.test_cli import GOOD
+from tests._cli import run_command
 
 HOSTILE = [
     "../../escape",
@@ -85,7 +86,12 @@ def test_report_on_a_hostile_study_name_writes_only_under_out(name, tmp_path, cl
 def test_a_study_name_sysprune_would_create_is_checked_first(name, tmp_path, cli):
     (tmp_path / "s.toml").write_text(GOOD)
     db = tmp_path / "x.db"
-    r = cli("run", "s.toml", "--study-name", name, "--storage", f"sqlite:///{db}", cwd=tmp_path)
+    args = ("run", "s.toml", "--study-name", name, "--storage", f"sqlite:///{db}")
+    if "\x00" in name and cli is run_command:  # no command line can hold a NUL: the OS refuses it before sysprune
+        with pytest.raises(ValueError, match="null byte"):
+            cli(*args, cwd=tmp_path)
+        return
+    r = cli(*args, cwd=tmp_path)
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and "--study-name: value " in lines[0], r.stderr
     assert "Traceback" not in r.stderr
