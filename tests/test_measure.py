@@ -96,7 +96,8 @@ def test_cumulative_times_leave_the_probes_out_and_structural_is_optional(digits
         torch.set_num_threads(threads)
     assert not STRUCTURAL & set(second)
     assert second["cpu_s"] - first["cpu_s"] >= 0.03  # 50 ms spun; psutil counts CPU time in 10 ms ticks
-    assert second["wall_s"] >= second["cpu_s"] - 0.02
+    # the spin's 50 ms of wall time at least (process CPU may exceed wall: other threads of this test process count)
+    assert second["wall_s"] - first["wall_s"] >= 0.045
 
 
 @pytest.mark.parametrize(
