@@ -32,6 +32,10 @@ BAD_CASES = {
         "objective.metric: value 'f1' is invalid; valid: val_accuracy",
     ),
     "unknown metric in budgets": (GOOD + "[budgets]\nram = 5\n", "budgets.ram: unknown system metric; valid: wall_s"),
+    "learning metric in budgets": (
+        GOOD + "[budgets]\nval_accuracy = 0.5\n",
+        "budgets.val_accuracy: val_accuracy is a learning metric, not a system metric (a curve policy such as",
+    ),
     "unknown top-level key": ("n_trial = 3\n" + GOOD, "n_trial: unknown key; valid: name, description, model"),
     "unknown nested key": (
         GOOD.replace('name = "digits"', 'name = "digits"\nsplit = 0.3'),

@@ -113,7 +113,7 @@ def test_a_registered_metric_is_budgetable_unless_it_is_learning(plugin_dir, tmp
     assert spec.objective.directions == ("maximize",)
     assert sysprune.ResourceBudgetPruner({"latency_p99_ms": 1.0})  # the pruner's own check sees it too
     study.write_text('model = "sklearn_sgd"\ndataset = "digits"\n[budgets]\nval_f1 = 1.0\n')
-    with pytest.raises(sysprune.SpecError, match=r"budgets\.val_f1: unknown system metric"):
+    with pytest.raises(sysprune.SpecError, match=r"budgets\.val_f1: val_f1 is a learning metric, not a system metric"):
         sysprune.load_spec(study)
 
 

@@ -27,7 +27,8 @@ from sysprune import _compat
 from sysprune._attrs import CONSTRAINT_PREFIX, HIDDEN_CONSTRAINTS
 from sysprune._validation import MappingOf, Real, Text, check
 from sysprune.metrics._format import nan_to_none
-from sysprune.metrics._registry import system_metric_names
+from sysprune.exceptions import InvalidArgument
+from sysprune.metrics._registry import METRICS, system_metric_names
 from sysprune.pruners import _steps
 from sysprune.pruners._forecast import points_of
 from sysprune.pruners._noise import settled_value
@@ -50,7 +51,19 @@ PRUNER_BUDGETS = MappingOf(Text(system_metric_names), BUDGET, what="system metri
 
 
 def check_budgets(budgets: Any, *, where: str | None = None) -> dict[str, float]:
-    """Validate ``{metric: upper limit}`` (:data:`BUDGETS`); InvalidArgument names the key and value."""
+    """Validate ``{metric: upper limit}`` (:data:`BUDGETS`); InvalidArgument names the key and value. A metric
+    sysprune knows that is not a system metric (``val_accuracy``) is named as such, not as unknown."""
+    if isinstance(budgets, Mapping):
+        for key in budgets:
+            if isinstance(key, str) and key in METRICS and key not in system_metric_names():
+                raise InvalidArgument(
+                    f"budgets.{key}",
+                    key,
+                    BUDGETS.keys.describe(),
+                    problem=f"{key} is a learning metric, not a system metric (a curve policy such as 'median' or "
+                    "'curve' prunes on it)",
+                    where=where,
+                )
     return check(budgets, BUDGETS, "budgets", where=where)
 
 

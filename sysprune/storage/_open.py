@@ -163,7 +163,8 @@ def open_existing(url: str) -> "optuna.storages.RDBStorage":
         path = Path(db)
         if not path.is_file():
             raise DatabaseNotFound(
-                f"no study database at {db} (from --storage {shown}); run `sysprune run` first or pass --storage"
+                f"no study database at {db} (from {shown}); run `sysprune run` first, or name the database that "
+                "holds the study"
             )
         # The file is not opened here to check its header: closing any descriptor of a database file drops every
         # POSIX lock this process holds on it, through its other SQLite connections too (sqlite.org/howtocorrupt,

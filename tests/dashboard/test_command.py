@@ -65,8 +65,8 @@ def test_missing_database_one_line_status_2_nothing_created(tmp_path, capsys):
     assert status == 2
     assert out == ""
     assert err == (
-        f"sysprune dashboard: error: no study database at {db} (from --storage sqlite:///{db}); "
-        "run `sysprune run` first or pass --storage\n"
+        f"sysprune dashboard: error: no study database at {db} (from sqlite:///{db}); "
+        "run `sysprune run` first, or name the database that holds the study\n"
     )
     assert list(tmp_path.iterdir()) == []
 
