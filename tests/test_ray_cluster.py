@@ -80,7 +80,7 @@ def _raylet_pid(pid: int) -> int | None:
 @pytest.mark.slow
 def test_a_node_killed_mid_trial_loses_only_its_trial_which_is_retried(cluster, pg, cache_dir):
     c, nodes = cluster
-    killed: list[int] = []  # numbers of the trials running on the node when it was removed
+    killed: list[int] = []  # the pid of the worker on the node removed (it runs one trial after another)
 
     def kill_a_node(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if killed:
@@ -89,7 +89,7 @@ def test_a_node_killed_mid_trial_loses_only_its_trial_which_is_retried(cluster, 
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             node = by_raylet.get(_raylet_pid(t.user_attrs[WORKER_ATTR]["pid"]))
             if node is not None:
-                killed.append(t.number)
+                killed.append(t.user_attrs[WORKER_ATTR]["pid"])
                 c.remove_node(node, allow_graceful=False)
                 return
 
@@ -101,7 +101,10 @@ def test_a_node_killed_mid_trial_loses_only_its_trial_which_is_retried(cluster, 
     done = [t for t in trials if t.state == TrialState.COMPLETE]
     assert len(done) == N_TRIALS  # exact: the lost trial was retried, nothing more
     lost = [t for t in trials if t.state != TrialState.COMPLETE]
-    assert [t.number for t in lost] == killed and all(t.user_attrs["error"] == LOST for t in lost)
+    # one trial lost: the one that worker was running when its node went (the trial seen running, or the next one
+    # it claimed if it finished that one between the look and the removal)
+    assert len(lost) == 1 and lost[0].user_attrs["error"] == LOST, [(t.number, t.user_attrs) for t in lost]
+    assert lost[0].user_attrs[WORKER_ATTR]["pid"] == killed[0]
     assert any(t.params == lost[0].params for t in done)  # its configuration ran again
     pids = {t.user_attrs[WORKER_ATTR]["pid"] for t in done}
     assert len(pids) >= 2  # the trials spread over both nodes' workers (and the retried task)

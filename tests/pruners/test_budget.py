@@ -489,5 +489,8 @@ def test_record_constraints_prefers_final_metrics_then_the_last_recorded_value()
 
 def test_record_constraints_rejects_unknown_metrics() -> None:
     study = optuna.create_study()
-    with pytest.raises(ValueError, match=r"^record_constraints: budgets\.val_loss: val_loss is a learning metric, not a system metric .*; valid: "):
+    with pytest.raises(
+        ValueError,
+        match=r"^record_constraints: budgets\.val_loss: val_loss is a learning metric, not a system metric .*; valid: ",
+    ):
         record_constraints(study.ask(), {"val_loss": 1.0})
