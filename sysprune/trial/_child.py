@@ -23,13 +23,10 @@ def _pin_threads(n: int, *, native_pools: bool = True) -> None:
     """torch's intra-op threads (cheap) and, with ``native_pools``, every BLAS/OpenMP pool via threadpoolctl
     (~20 ms: it scans the loaded libraries; the child defers it until a configuration passed step -1)."""
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(n)
-    try:
-        import torch
-
+        os.environ[var] = str(n)  # torch imported later (a plugin's model) reads OMP_NUM_THREADS
+    torch = sys.modules.get("torch")  # never imported here: a study whose model does not use it does without
+    if torch is not None:
         torch.set_num_threads(n)
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
     if native_pools:
         from threadpoolctl import threadpool_limits
 

@@ -1,11 +1,12 @@
 """Imported once by the fork server, so every trial process starts with the heavy stack already loaded.
 
-Besides scikit-learn and (when installed: the ``torch`` extra) torch, this imports what torch loads lazily on first
+Besides scikit-learn and (when installed: the ``torch`` extra, and the study's model needs it) torch, this imports what torch loads lazily on first
 use: ``torch._dynamo`` (pulled in by every optimizer's constructor, ~2 s and ~200 MB), so that cost is paid once and
 not charged to each trial. The model families come from the registry (``sysprune.models``), so a new family needs
 no line here. Nothing here runs a torch operation: the server must not start thread pools (or CUDA) before it forks.
 """
 
+import os
 import signal
 
 # Ctrl-C goes to the whole process group. The sysprune worker handles it (it stops its trial process and keeps the
@@ -27,8 +28,11 @@ import threadpoolctl  # noqa: F401, E402
 import sysprune.datasets  # noqa: F401, E402
 import sysprune.models  # noqa: F401, E402
 from sysprune._plugins import installed  # noqa: E402
+from sysprune.trial._forkserver import PRELOAD_TORCH_ENV  # noqa: E402
 
-if installed("torch"):
+# torch (~3 s of CPU and ~600 MB per fork server) only for a study whose model needs it: the worker says so through
+# the environment the server inherits (sysprune.trial._forkserver.preload_torch); unset, as before: when installed.
+if installed("torch") and os.environ.get(PRELOAD_TORCH_ENV, "1") != "0":
     import torch  # noqa: F401
     import torch._dynamo  # noqa: F401
     import torch.nn  # noqa: F401
