@@ -282,7 +282,7 @@ def write_intermediate_value(conn: Any, trial_id: int, step: int, value: float) 
     model = rdb_models().TrialIntermediateValueModel
     stored, kind = model.intermediate_value_to_stored_repr(float(value))
     row = {"trial_id": trial_id, "step": int(step), "intermediate_value": stored, "intermediate_value_type": kind}
-    conn.execute(_insert_ignore_statement(conn.dialect.name, table), [row])
+    conn.execute(insert_ignore_statement(conn.dialect.name, table), [row])
 
 
 def remember_intermediate_value(trial: "optuna.trial.Trial", step: int, value: float) -> None:
@@ -291,7 +291,7 @@ def remember_intermediate_value(trial: "optuna.trial.Trial", step: int, value: f
 
 
 @functools.cache
-def _insert_ignore_statement(dialect: str, table: "sa.Table") -> Any:
+def insert_ignore_statement(dialect: str, table: "sa.Table") -> Any:
     """``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL (a plain insert elsewhere), compiled once."""
     insert = _dialect_insert(dialect)
     if insert is None:  # pragma: no cover - other databases

@@ -29,7 +29,7 @@ import abc
 import datetime
 import functools
 from dataclasses import dataclass
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -45,8 +45,6 @@ from sysprune.exceptions import NoStepMetrics, StudyNotFound, UnsupportedStorage
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
-    from sqlalchemy.dialects.postgresql import Insert as PostgresInsert
-    from sqlalchemy.dialects.sqlite import Insert as SqliteInsert
 
 TABLE_NAME = "sysprune_step_metrics"
 #: The width of the table's metric column: ``sysprune.report`` refuses a longer metric name.
@@ -164,20 +162,8 @@ class MetricStore(_StepStore):
     def __init__(self, url: str) -> None:
         self.url = url
         self._engine = _engine(url)
-        dialect = self._engine.dialect.name
-        # The dialect's INSERT with ``on_conflict_do_nothing``; None on other backends: plain insert, duplicates raise.
-        self._insert: Callable[[sa.Table], SqliteInsert | PostgresInsert] | None = None
-        if dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-            self._insert = sqlite_insert
-        elif dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as postgres_insert
-
-            self._insert = postgres_insert
-        self._stmt = (
-            self._insert(step_metrics).on_conflict_do_nothing() if self._insert is not None else step_metrics.insert()
-        )
+        # INSERT ... ON CONFLICT DO NOTHING on SQLite and PostgreSQL; elsewhere a plain insert (duplicates raise)
+        self._stmt = _compat.insert_ignore_statement(self._engine.dialect.name, step_metrics)
 
     def _has_table(self) -> bool:
         if self.url in _created:
