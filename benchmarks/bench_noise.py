@@ -30,6 +30,7 @@ import time
 from typing import Any
 
 import numpy as np
+from _machine import cpu_name
 
 #: (n_layers, width) of the probed MLPs: small to large on digits.
 CONFIGS = [(1, 32), (2, 128), (2, 512), (3, 1024)]
@@ -53,11 +54,7 @@ class _Observed:
 
 
 def machine() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
-    except OSError:
-        cpu = platform.processor() or "?"
+    cpu = cpu_name()
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     return f"{platform.platform()} | {cpu} | {os.cpu_count()} CPUs | load average {load} | Python {platform.python_version()}"
 

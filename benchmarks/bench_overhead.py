@@ -35,6 +35,7 @@ import time
 from typing import Any
 
 from sysprune.datasets import prepare
+from _machine import cpu_name
 from sysprune.storage._step_table import MetricStore
 from sysprune.trial._job import TrialJob
 from sysprune.trial._process import TrialProcess
@@ -44,11 +45,7 @@ PARAMS = {"n_layers": 2, "width": 256, "dropout": 0.1, "lr": 1e-3, "weight_decay
 
 
 def machine() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
-    except OSError:
-        cpu = platform.processor()
+    cpu = cpu_name()
     return f"{platform.node()} | {cpu} | {os.cpu_count()} CPUs | Linux {platform.release()} | Python {platform.python_version()}"
 
 

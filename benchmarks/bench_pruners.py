@@ -42,6 +42,7 @@ import optuna
 import sqlalchemy as sa
 
 from sysprune import _compat
+from _machine import cpu_name
 from sysprune.pruners._step_api import report, should_prune
 from sysprune.storage._step_table import create_table, step_metrics, tune_sqlite_engine
 from sysprune.pruners import CombinedPruner, CurvePruner, ResourceBudgetPruner, ThresholdBudgetPruner, _steps
@@ -53,11 +54,7 @@ BUDGETS = {"wall_s": 1000.0, "peak_rss_mb": 100_000.0, "infer_ms": 100.0}
 
 
 def machine() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
-    except OSError:
-        cpu = platform.processor() or "?"
+    cpu = cpu_name()
     return (
         f"{platform.platform()} | {cpu} | {os.cpu_count()} CPUs | Python {platform.python_version()} | "
         f"optuna {optuna.__version__} | SQLite {sqlite3.sqlite_version}"

@@ -58,6 +58,7 @@ sys.path.insert(0, str(HERE))  # _scale_workloads, for this process
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), str(REPO), os.environ.get("PYTHONPATH")) if p)
 
 import sysprune  # noqa: E402
+from _machine import cpu_name  # noqa: E402
 
 N_STARTUP = 10  # TPE's random start-up trials, both sides
 
@@ -82,11 +83,7 @@ step_s = {step_s}
 
 
 def machine() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "?")
-    except OSError:
-        cpu = platform.processor() or "?"
+    cpu = cpu_name()
     return (
         f"{platform.node()} | {cpu} | {os.cpu_count()} CPUs (affinity {len(os.sched_getaffinity(0))}) | "
         f"Python {platform.python_version()} | optuna {optuna.__version__} | load average "
