@@ -77,3 +77,24 @@ def wait_for(predicate, timeout: float = 120.0, every: float = 0.1) -> None:
             return
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout} s waiting for {predicate.__doc__ or predicate}")
+
+
+def steps_stored(url: str, number: int, study: str = "s") -> int:
+    """How many steps of trial ``number`` have rows in the step table: 0 while the table does not exist yet or the
+    database cannot be reached (a server stopped on purpose). Read without creating anything (a reader's
+    create_all would race with the worker's on a new database)."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as c:
+            if not sa.inspect(c).has_table("sysprune_step_metrics"):
+                return 0
+            return c.execute(
+                sa.text(
+                    "SELECT COUNT(DISTINCT step) FROM sysprune_step_metrics WHERE study_name = :s AND trial_number = :n"
+                ),
+                {"s": study, "n": number},
+            ).scalar()
+    except sa.exc.OperationalError:
+        return 0
+    finally:
+        engine.dispose()

@@ -27,7 +27,7 @@ from sysprune.study._lost import (
     retry_database_failures,
 )
 from sysprune.study._workers import count_in_storage
-from tests._workers_util import fresh, popen, run, study_file, wait_for
+from tests._workers_util import fresh, popen, run, steps_stored, study_file, wait_for
 from tests._optuna import trial_id
 
 
@@ -143,27 +143,6 @@ def new_db(rdb_url):
     drop()
 
 
-def _steps_of(url: str, number: int) -> int:
-    """Step rows of trial ``number``, read without creating anything (a reader's create_all would race with the
-    worker's on a new database)."""
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as c:
-            if not sa.inspect(c).has_table("sysprune_step_metrics"):
-                return 0
-            return c.execute(
-                sa.text(
-                    "SELECT COUNT(DISTINCT step) FROM sysprune_step_metrics "
-                    "WHERE study_name = 's' AND trial_number = :n"
-                ),
-                {"n": number},
-            ).scalar()
-    finally:
-        engine.dispose()
-
-
 def _sysprune_descendants(pid: int) -> list[psutil.Process]:
     try:
         return psutil.Process(pid).children(recursive=True)
@@ -177,7 +156,7 @@ def test_kill_9_mid_trial_then_the_same_command_again(tmp_path, new_db):
     args = ("run", str(spec), "--storage", new_db, "--quiet", "--no-publish")
     worker = popen(*args)
     try:
-        wait_for(lambda: _steps_of(new_db, 1) >= 1, timeout=240)  # trial #0 done, #1 mid-way
+        wait_for(lambda: steps_stored(new_db, 1) >= 1, timeout=240)  # trial #0 done, #1 mid-way
         left = _sysprune_descendants(worker.pid)  # its fork server and trial process
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(30)
@@ -229,7 +208,7 @@ def test_a_signal_mid_trial_stops_records_and_exits_with_one_line(tmp_path, sqli
     args = ("run", str(spec), "--storage", sqlite_url, "--quiet", "--no-publish")
     worker = popen(*args)
     try:
-        wait_for(lambda: _steps_of(sqlite_url, 0) >= 1, timeout=240)
+        wait_for(lambda: steps_stored(sqlite_url, 0) >= 1, timeout=240)
         children = _sysprune_descendants(worker.pid)
         trial_procs = [p for p in children if p.ppid() != worker.pid]  # forked by the fork server
         worker.send_signal(sig)

@@ -20,6 +20,7 @@ from sysprune.storage._faults import database_fault
 from sysprune.storage._open import open_storage
 from tests.faults._pg import ThrowAwayServer
 from tests.faults.conftest import check_database
+from tests._workers_util import steps_stored
 from tests.test_cli import GOOD
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -192,23 +193,6 @@ def test_a_server_gone_past_the_window_is_one_line_and_a_clean_stop(server, monk
 # ------------------------------------------------------------------------------------- through the real command
 
 
-def _steps_of(url: str, number: int, study: str = "s") -> int:
-    """Step rows of trial ``number`` (0 while the table does not exist yet), read without creating anything."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as c:
-            if not sa.inspect(c).has_table("sysprune_step_metrics"):
-                return 0
-            return c.execute(
-                sa.text("SELECT COUNT(*) FROM sysprune_step_metrics WHERE study_name = :s AND trial_number = :n"),
-                {"s": study, "n": number},
-            ).scalar()
-    except sa.exc.OperationalError:
-        return 0
-    finally:
-        engine.dispose()
-
-
 @pytest.mark.slow
 def test_the_sqlite_file_deleted_under_a_real_run_stops_it_in_one_line(tmp_path, fault):
     from tests._workers_util import popen, study_file, wait_for
@@ -218,7 +202,7 @@ def test_the_sqlite_file_deleted_under_a_real_run_stops_it_in_one_line(tmp_path,
     url = f"sqlite:///{db}"
     worker = popen("run", str(study_file(tmp_path, steps=3, n_trials=4, lo=150, hi=200)), "--storage", url, "--quiet")
     try:
-        wait_for(lambda: _steps_of(url, 0) >= 2, timeout=240)
+        wait_for(lambda: steps_stored(url, 0) >= 1, timeout=240)
         db.unlink()
         out, err = worker.communicate(timeout=240)
     finally:
@@ -239,7 +223,7 @@ def test_a_real_run_waits_for_its_server_and_loses_nothing(server, tmp_path, fau
     spec = study_file(tmp_path, steps=3, n_trials=4, lo=150, hi=200)
     worker = popen("run", str(spec), "--storage", server.url, "--study-name", name, "--quiet", "--no-publish")
     try:
-        wait_for(lambda: _steps_of(server.url, 1, name) >= 1, timeout=240)
+        wait_for(lambda: steps_stored(server.url, 1, name) >= 1, timeout=240)
         server.stop()
         threading.Timer(3.0, server.start).run()  # down for 3 s, well within the default window
         out, err = worker.communicate(timeout=300)
@@ -314,7 +298,7 @@ def test_a_real_run_whose_server_stays_away_stops_in_one_line_and_the_next_run_g
     args = ("run", str(spec), "--storage", server.url, "--study-name", name, "--quiet", "--no-publish")
     worker = popen(*args)
     try:
-        wait_for(lambda: _steps_of(server.url, 1, name) >= 1, timeout=240)
+        wait_for(lambda: steps_stored(server.url, 1, name) >= 1, timeout=240)
         server.stop()
         out, err = worker.communicate(timeout=300)
     finally:
