@@ -148,6 +148,12 @@ class InvalidArgument(SpecError, TypeError):
         return (_rebuild, (type(self), self._fields()))
 
 
+def first_line(error: BaseException) -> str:
+    """An exception as one line: the first line of its message, else its class name."""
+    text = str(error).strip()
+    return text.splitlines()[0].strip() if text else type(error).__name__
+
+
 def _rebuild(cls: type, fields: dict[str, Any]) -> Any:
     return cls(**fields)
 

@@ -13,7 +13,7 @@ import errno
 from collections.abc import Iterator
 
 from sysprune._redact import mask_url, redact
-from sysprune.exceptions import DatabaseFault
+from sysprune.exceptions import DatabaseFault, first_line
 from sysprune.storage._reconnect import RETRY_ENV, retry_window
 
 #: The driver's words for each kind of fault (lower case).
@@ -70,11 +70,6 @@ def _is_database_error(e: BaseException) -> bool:
     return any(module == m or module.startswith(m + ".") for m in _DATABASE_MODULES)
 
 
-def _first_line(e: BaseException) -> str:
-    text = redact(str(e)).strip()
-    return text.splitlines()[0].strip() if text else type(e).__name__
-
-
 def message(kind: str, shown: str, reason: str, window: float | None = None) -> str:
     """The one line for a fault of ``kind`` on the database shown as ``shown`` (credentials masked)."""
     kept = "the study is kept as last written"
@@ -116,5 +111,5 @@ def database_fault(error: BaseException, url: str | None = None) -> DatabaseFaul
                 window = retry_window()
             except ValueError:
                 window = None
-        return DatabaseFault(message(kind, shown, _first_line(e), window), kind)
+        return DatabaseFault(message(kind, shown, redact(first_line(e)), window), kind)
     return None

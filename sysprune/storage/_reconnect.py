@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sysprune._logging import get_logger
 from sysprune._redact import mask_url
 from sysprune._validation import Real, check
+from sysprune.exceptions import first_line
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -84,11 +85,6 @@ def is_permanent(message: str) -> bool:
     return _PERMANENT.search(message) is not None
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def retry_connects(engine: "sa.Engine") -> None:
     """Make ``engine`` (a server database's) wait for a lost server: see the module docstring. SQLite engines and
     an engine already set up are left alone."""
@@ -105,7 +101,7 @@ def retry_connects(engine: "sa.Engine") -> None:
             try:
                 conn = dialect.connect(*cargs, **cparams)
             except dialect.loaded_dbapi.Error as e:
-                reason, elapsed = _first_line(e), time.monotonic() - start
+                reason, elapsed = first_line(e), time.monotonic() - start
                 window = retry_window()
                 with _lock:
                     known = key in _reached

@@ -29,7 +29,7 @@ from sysprune.study._interrupts import interrupted_reason
 from sysprune.study._lost import DATABASE_PENDING
 from sysprune.storage._faults import database_fault
 from sysprune.study._progress import notify_step
-from sysprune.exceptions import CapExceeded, TrialProcessError
+from sysprune.exceptions import CapExceeded, TrialProcessError, first_line
 from sysprune.trial._job import TrialJob
 from sysprune.trial._process import TrialProcess
 
@@ -77,8 +77,7 @@ def _error_of(e: Exception) -> str:
     fault = database_fault(e)
     if fault is not None:
         return f"{DATABASE_PENDING}: {fault.kind}"
-    text = str(e).strip()
-    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
+    return f"{type(e).__name__}: {first_line(e)}" if str(e).strip() else type(e).__name__
 
 
 def _write_while_failing(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
