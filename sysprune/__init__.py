@@ -12,7 +12,7 @@ Pruning in any Optuna objective
     budget_constraints, record_constraints, BudgetMetricWarning
     measure(model=..., batch=...) -> Measurer: the runner's metric dict, measured in one's own objective
 Extending (docs/extending.md)
-    Trainer, Dataset, register_model, register_dataset, register_metric, Metric, METRICS, PRETRAIN_STEP,
+    Trainer, DryRun, Dataset, register_model, register_dataset, register_metric, Metric, METRICS, PRETRAIN_STEP,
     SearchSpace, FloatParam, IntParam, CategoricalParam, FixedParam,
     register_policy (a pruning policy study files can name), sysprune.constraints (declared parameter constraints)
 Figures, as optuna.visualization returns them (plotly figures; docs/api.md)
@@ -31,7 +31,7 @@ _signals.early()
 from sysprune.datasets import Dataset, register_dataset
 from sysprune.metrics._registry import METRICS, PRETRAIN_STEP, Metric, register_metric
 from sysprune.models._space import CategoricalParam, FixedParam, FloatParam, IntParam, SearchSpace
-from sysprune.models import Trainer, register_model
+from sysprune.models import DryRun, Trainer, register_model
 
 # Running studies, reporting steps, pruning, reading results.
 from sysprune import _compat  # noqa: F401 - warns at import when Optuna/optuna-dashboard/Python is unsupported
@@ -58,6 +58,7 @@ __all__ = [
     "ComputeBudget",
     "CurvePruner",
     "Dataset",
+    "DryRun",
     "FixedParam",
     "FloatParam",
     "IntParam",

@@ -14,6 +14,7 @@ from sklearn.datasets import load_digits
 from sklearn.linear_model import SGDClassifier
 
 import sysprune
+from sysprune.metrics._dryrun import METRICS as DRY_RUN_METRICS
 from sysprune.metrics._interval import median_interval
 from sysprune.metrics._measure import latency_ms, model_mem_mb, model_size, probe_model
 from sysprune.metrics._registry import METRICS
@@ -21,8 +22,9 @@ from tests._require import require
 
 torch = require("torch", "torch")
 
-#: Every system metric of the vocabulary: what the runner records for a trial besides its learning curve.
-RUNNER_SYSTEM_METRICS = {name for name, m in METRICS.items() if m.kind != "learning"}
+#: Every system metric of the vocabulary: what the runner records for a trial besides its learning curve (and its
+#: dry run's predictions, which only the runner's trial process makes).
+RUNNER_SYSTEM_METRICS = {name for name, m in METRICS.items() if m.kind != "learning"} - set(DRY_RUN_METRICS)
 STRUCTURAL = {"n_params", "model_bytes", "infer_ms", "infer_ms_lo", "infer_ms_hi", "model_mem_mb"}
 
 

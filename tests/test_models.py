@@ -397,3 +397,23 @@ def test_a_module_with_the_old_contract_is_registered_under_its_path(registry, t
         get_model("mypkg.absent")
     for name in ("mypkg", "mypkg.tiny", "mypkg.broken"):
         sys.modules.pop(name, None)
+
+
+@pytest.mark.parametrize("name", model_names())
+@pytest.mark.parametrize("batches", [1, 4, 10_000])
+def test_a_dry_run_is_the_start_of_step_0_and_leaves_the_trained_model_unchanged(name, batches, digits):
+    params = {**FAST[name], **({"dropout": 0.3} if name == "torch_mlp" else {})}  # dropout: the RNG stream too
+    plain = _run(name, params, digits, seed=3, steps=2)
+    t = get_model(name).create(params, digits, seed=3)
+    dry = t.dry_run(batches)
+    per_step = math.ceil(len(digits.y_train) / params["batch_size"])
+    assert dry.batches_per_step == per_step
+    assert len(dry.batch_cpu_s) == len(dry.batch_wall_s) == min(batches, per_step)
+    assert all(c >= 0 for c in dry.batch_cpu_s) and all(w > 0 for w in dry.batch_wall_s)
+    assert dry.eval_wall_s > 0 and 0 < dry.eval_share <= 1
+    with_dry = [{**t.train_step(s), **t.evaluate()} for s in range(2)]
+    assert with_dry == plain  # bitwise: the same batches in the same order, the same dropout draws
+    again = get_model(name).create(params, digits, seed=3)
+    again.dry_run(1)
+    with pytest.raises(RuntimeError, match="begun already"):
+        again.dry_run(1)

@@ -306,3 +306,29 @@ def test_a_hard_cap_prunes_with_its_reason_and_an_infeasible_constraint(run):
     )
     # the cap's positive constraint, not the last step's (within the 100 s budget) one
     assert t.constraints["budget:wall_s"] > 0
+
+
+def test_a_time_budget_is_decided_at_step_minus_1_from_a_dry_run_once_trials_bore_it_out(run, sqlite_url):
+    # five narrow nets finish well within 2 CPU s and teach the pruner how their dry runs predicted; a wide one
+    # whose dry run predicts far more is then pruned before training, its reason naming the dry run
+    spec = _spec(
+        steps=3,
+        n_trials=6,
+        search_space={"width": {"type": "int", "low": 8, "high": 4096}, "n_layers": 2, "batch_size": 32},
+        budgets={"cpu_s": 2.0},
+        pruner={"policy": "budget"},
+    )
+    _enqueue(sqlite_url, "t", [{"width": w} for w in (8, 9, 10, 11, 12, 4096)])
+    study = run(spec).study
+    df = load_step_metrics(sqlite_url, "t")
+    seen = df[["trial_number", "step", "cpu_s", "pred_cpu_s"]].to_string()
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 5 + [TrialState.PRUNED], seen
+    wide = study.trials[5]
+    reason = wide.user_attrs["prune_reason"]
+    assert "dry run" in reason and reason.endswith("decided at step -1"), (reason, seen)
+    assert df[df.trial_number == 5].step.tolist() == [-1]  # nothing after the pre-training decision
+    pre = df[df.step == -1].set_index("trial_number")
+    assert pre.pred_cpu_s.notna().all() and (pre.dry_run_cpu_s > 0).all()
+    assert pre.loc[5, "pred_cpu_s"] > 10 * pre.loc[0, "pred_cpu_s"]
+    # the compute of the pruned trial holds its set-up, probe and dry run: all its processes used
+    assert wide.user_attrs["process_cpu_s"] >= pre.loc[5, "cpu_s"] + pre.loc[5, "dry_run_cpu_s"] - 0.01

@@ -119,8 +119,17 @@ def test_cumulative_metrics_are_monotone_and_track_work(digits_path):
     assert cpu == sorted(cpu) and wall == sorted(wall)
     # each step burns >= 100 ms of CPU in the child; the parent's measurement sees it
     steps = [b - a for a, b in zip(cpu, cpu[1:])]
-    assert all(0.08 <= d <= 0.5 for d in steps), steps  # psutil counts CPU in 10 ms ticks
+    assert all(0.08 <= d <= 0.5 for d in steps), steps
     assert cpu[0] - rows[-1]["cpu_s"] >= 0.08
+
+
+def test_cpu_time_per_step_is_read_on_the_nanosecond_clock_not_in_10_ms_ticks(digits_path):
+    # 3 ms of CPU per step: psutil's clock-tick reading (10 ms) would record 0 or 10 ms per step, never ~3 ms
+    rows = _run(digits_path, steps=6, spin_ms=3)
+    cpu = [rows[s]["cpu_s"] for s in range(-1, 6)]
+    steps = [b - a for a, b in zip(cpu, cpu[1:])][1:]  # step 0 also allocates the workload's buffer
+    assert all(0.0025 <= d <= 0.1 for d in steps), steps  # at least the 3 ms spun (more on a loaded machine)
+    assert all(abs(d - round(d, 2)) > 1e-6 for d in steps), steps  # never whole 10 ms ticks
 
 
 def test_peak_memory_is_per_trial_not_per_worker(digits_path):
@@ -371,3 +380,22 @@ def test_a_segfaulting_trial_is_fail_with_its_cause_and_the_study_goes_on(sqlite
     assert "faults: crashing on purpose (segv) at step 1" in error
     df = load_step_metrics(sqlite_url, "crash")
     assert list(df[df.trial_number == 0].step) == [-1, 0]  # what it measured before dying is kept
+
+
+def test_a_dry_run_predicts_at_step_minus_1_is_paid_by_step_0_and_changes_no_learned_value(digits_path):
+    params = {"n_layers": 1, "width": 32, "lr": 3e-3, "batch_size": 64, "dropout": 0.2}
+    plain = _run(digits_path, steps=3, model="torch_mlp", **params)
+    dry = _run(digits_path, steps=3, model="torch_mlp", job_kw={"dry_run_batches": 5}, **params)
+    pre = dry[-1]
+    for name in ("pred_cpu_s", "pred_wall_s", "pred_peak_rss_mb", "pred_peak_rss_delta_mb", "dry_run_cpu_s"):
+        assert isinstance(pre[name], float) and pre[name] > 0, name
+        assert name not in plain[-1]
+    # the predictions are of the training's own cumulative cost, step -1's included
+    assert pre["pred_cpu_s"] > pre["cpu_s"] and pre["pred_wall_s"] > pre["wall_s"]
+    assert 0.25 < pre["pred_cpu_s"] / dry[2]["cpu_s"] < 4  # a prediction, within a small factor here
+    # the dry run's batches are step 0's: not in step -1's row, in step 0's, and trained only once
+    assert pre["cpu_s"] < plain[-1]["cpu_s"] + pre["dry_run_cpu_s"]
+    assert pre["peak_rss_delta_mb"] == pre["pred_peak_rss_delta_mb"]  # memory: measured once it trained
+    for step in (0, 1, 2):
+        for name in ("val_accuracy", "val_loss", "train_loss"):
+            assert dry[step][name] == plain[step][name], (step, name)

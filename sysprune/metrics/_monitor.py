@@ -3,8 +3,11 @@
 The parent (the Optuna worker) samples its child trial process between steps, while the child waits for the
 parent's decision, so a sample describes exactly the work the trial did up to the end of that step.
 
-* CPU: ``psutil.Process(pid).cpu_times()`` (user + system of the child and of the children it waited for; a new
-  process starts at zero), plus the CPU of its descendants still alive (``/proc/<pid>/stat``).
+* CPU: the trial process's own clock, :func:`process_cpu_s` (``CLOCK_PROCESS_CPUTIME_ID``: nanoseconds, every
+  thread; plus the children it waited for), which the child reads at the end of each step and sends with it — or,
+  where the process cannot say (killed, died), ``psutil.Process(pid).cpu_times()``, whose user and system times move
+  in 10 ms clock ticks (a ~35 ms step would read 30 or 40 ms). Plus the CPU of its descendants still alive
+  (``/proc/<pid>/stat``). A new process starts at zero.
 * Memory: ``/proc/<pid>/status`` ``VmRSS`` (now) and ``VmHWM`` (the kernel's exact high-water mark, which catches
   spikes between samples). The child resets VmHWM when it starts (``/proc/self/clear_refs`` ← 5), so the peak is
   the trial's own and not the fork server's.
@@ -25,11 +28,18 @@ from __future__ import annotations
 
 import glob
 import os
+import time
 from dataclasses import dataclass, field
 
 import psutil
 
 _KB_PER_MB = 1024.0  # /proc status reports kB
+
+
+def process_cpu_s() -> float:
+    """CPU seconds of this process (every thread, nanosecond clock) and of the children it waited for (ticks)."""
+    t = os.times()
+    return time.process_time() + t.children_user + t.children_system
 
 
 def read_status_mb(pid: int) -> tuple[float, float]:
@@ -254,6 +264,8 @@ class ProcessMonitor:
         self.last: Sample | None = None  # the last full sample: a trial process that died keeps these figures
 
     def _own_cpu_s(self) -> float:
+        if self.pid == os.getpid():  # measuring oneself (sysprune.measure): the nanosecond clock
+            return process_cpu_s()
         t = self._proc.cpu_times()
         return t.user + t.system + t.children_user + t.children_system
 
@@ -275,14 +287,16 @@ class ProcessMonitor:
         self._descendants()
         return self.tree_peak_mb(read_status_mb(self.pid)[1])
 
-    def sample(self, now: float) -> Sample:
+    def sample(self, now: float, *, own_cpu_s: float | None = None) -> Sample:
+        """Wall, CPU, memory and energy now. ``own_cpu_s``: the trial process's CPU as it read it itself
+        (:func:`process_cpu_s`, sent with its step; it waits idle while sampled), in place of psutil's ticks."""
         rss, hwm = read_status_mb(self.pid)
         d = self._descendants()
         energy = None
         if self._energy:
             parts = [e.joules() for e in self._energy]
             energy = None if any(p is None for p in parts) else float(sum(parts))
-        cpu = self._own_cpu_s() + d.cpu_s
+        cpu = (self._own_cpu_s() if own_cpu_s is None else float(own_cpu_s)) + d.cpu_s
         self.last = Sample(now - self.t0, cpu, rss + d.private_mb, self.tree_peak_mb(hwm), energy, len(d.pids))
         return self.last
 

@@ -10,7 +10,9 @@ Kinds:
                     *predicted* from cost per step times the remaining steps.
     ``level``       a state of the trial at one step (``rss_mb``, ``peak_rss_mb``, ...); forecast from its trend.
     ``structural``  a property of the model itself (``n_params``, ``model_bytes``, ``infer_ms``, ...): constant
-                    over training, known from the pre-training probe (step :data:`PRETRAIN_STEP`).
+                    over training, known from the pre-training probe (step :data:`PRETRAIN_STEP`); and what the
+                    dry run at that step predicts of the training's cost (``pred_cpu_s``, ...; only in a study
+                    whose budget pruner asks for one: :mod:`sysprune.metrics._dryrun`).
     ``learning``    the learning curve (``val_accuracy``, ``val_loss``, ``train_loss``); never a budget.
 
 The lookups are functions, not tuples frozen at import, so a metric registered later is seen everywhere.
@@ -92,6 +94,11 @@ _BUILTIN = (
     Metric("n_params", "1", "structural", "number of trainable parameters"),
     Metric("model_bytes", "B", "structural", "size of the serialised model"),
     Metric("model_mem_mb", "MiB", "structural", "memory the model and its optimizer state take"),
+    Metric("pred_cpu_s", "s", "structural", "cpu_s at the last step, predicted at step -1 from a dry run"),
+    Metric("pred_wall_s", "s", "structural", "wall_s at the last step, predicted at step -1 from a dry run"),
+    Metric("pred_peak_rss_mb", "MiB", "structural", "peak_rss_mb once the dry run trained (step -1)"),
+    Metric("pred_peak_rss_delta_mb", "MiB", "structural", "peak_rss_delta_mb once the dry run trained (step -1)"),
+    Metric("dry_run_cpu_s", "s", "structural", "CPU seconds of the dry run: the first mini-batches of step 0"),
 )
 
 #: Every registered metric by name, in registration order (built-ins first). Read it; add with register_metric.

@@ -7,10 +7,10 @@ without them); ``create`` does.
 
 from __future__ import annotations
 
-from sysprune.models._base import Trainer
+from sysprune.models._base import DryRun, Trainer
 from sysprune.models._registry import ModelFamily, get_model, model_names, register_model
 
 # The built-in families (each module ends with its register_model call).
 from sysprune.models import torch_mlp, torch_cnn, sklearn_sgd  # noqa: E402, F401  isort: skip
 
-__all__ = ["ModelFamily", "Trainer", "get_model", "model_names", "register_model"]
+__all__ = ["DryRun", "ModelFamily", "Trainer", "get_model", "model_names", "register_model"]

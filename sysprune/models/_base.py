@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +23,19 @@ from sysprune._validation import Constraint, Integer, Real, check_params
 
 if TYPE_CHECKING:
     from sysprune.datasets import Dataset
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What :meth:`Trainer.dry_run` measured: the CPU and wall seconds of each training mini-batch it ran, how many
+    mini-batches one step has, and the cost of scoring ``eval_share`` of the validation split once."""
+
+    batch_cpu_s: tuple[float, ...]
+    batch_wall_s: tuple[float, ...]
+    batches_per_step: int
+    eval_cpu_s: float
+    eval_wall_s: float
+    eval_share: float
 
 
 class Trainer(ABC):
@@ -46,6 +60,13 @@ class Trainer(ABC):
 
     def gpu_mem_mb(self) -> float | None:
         """Peak CUDA memory of this trial in MiB, or None when no GPU is used."""
+        return None
+
+    def dry_run(self, batches: int) -> DryRun | None:
+        """Train the first ``batches`` mini-batches of step 0 now, timing each, and score one chunk of the
+        validation split: the trial process asks for it at step -1, where a budget pruner predicts the trial's
+        training time and memory from it. The batches are *not* repeated: the next ``train_step(0)`` goes on from
+        there, so the trained model is the one it would have been. None (the default): the model cannot."""
         return None
 
 

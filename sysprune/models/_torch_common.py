@@ -11,6 +11,7 @@ the epoch order from a numpy ``Generator``, and dropout from a torch RNG state t
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,7 +23,7 @@ from torch.nn import functional as F
 from sysprune.datasets import Dataset
 from sysprune.models._space import Param, fill_params
 from sysprune._validation import Constraint
-from sysprune.models._base import TORCH_CONSTRAINTS, Trainer, check_kind, check_model_params
+from sysprune.models._base import TORCH_CONSTRAINTS, DryRun, Trainer, check_kind, check_model_params
 from sysprune.metrics._measure import model_size
 
 #: Rows per forward pass when scoring the validation split (memory stays bounded on large splits).
@@ -83,42 +84,87 @@ class TorchTrainer(Trainer):
         self._order_rng = np.random.default_rng(seed)
         self._cpu_rng = torch.get_rng_state()
         self._cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+        self._started: tuple[np.ndarray, int, float, int] | None = None  # step 0 begun by dry_run: order, at, sums
         self.net.train()
 
     # -- Trainer interface ----------------------------------------------------------------------------------------
 
     def train_step(self, step: int) -> dict[str, float]:
         """One epoch over the training split in a fresh random order; ``train_loss`` is the mean batch loss
-        weighted by batch size (each batch's loss is taken before its update)."""
-        X, y = self.data.X_train, self.data.y_train
-        order = self._order_rng.permutation(len(y))
-        total, count = 0.0, 0
+        weighted by batch size (each batch's loss is taken before its update). After :meth:`dry_run`, step 0
+        goes on from the batch it stopped at."""
+        if self._started is not None:
+            order, at, total, count = self._started
+            self._started = None
+        else:
+            order, at, total, count = self._order_rng.permutation(len(self.data.y_train)), 0, 0.0, 0
         self._restore_rng()
         self.net.train()
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            xb, yb = self._tensors(X[idx], y[idx])
-            loss = F.cross_entropy(self.net(xb), yb)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            total += loss.item() * len(idx)
-            count += len(idx)
+        for start in range(at, len(order), self.batch_size):
+            total, count = self._train_batch(order[start : start + self.batch_size], total, count)
         self._save_rng()
         return {"train_loss": total / max(count, 1)}
 
+    def dry_run(self, batches: int) -> DryRun:
+        """The first ``batches`` mini-batches of step 0, each timed (CPU and wall), then one validation chunk of
+        :data:`EVAL_BATCH` rows (scored, not kept); ``train_step(0)`` goes on from the next batch."""
+        if self._started is not None:
+            raise RuntimeError("dry_run: step 0 was begun already")
+        n = len(self.data.y_train)
+        order = self._order_rng.permutation(n)
+        per_step = max(1, math.ceil(n / self.batch_size))
+        total, count = 0.0, 0
+        cpu: list[float] = []
+        wall: list[float] = []
+        self._restore_rng()
+        self.net.train()
+        for b in range(min(int(batches), per_step)):
+            c, w = time.process_time(), time.perf_counter()
+            total, count = self._train_batch(order[b * self.batch_size : (b + 1) * self.batch_size], total, count)
+            cpu.append(time.process_time() - c)
+            wall.append(time.perf_counter() - w)
+        self._save_rng()
+        self._started = (order, len(cpu) * self.batch_size, total, count)
+        rows = min(EVAL_BATCH, len(self.data.y_val))
+        c, w = time.process_time(), time.perf_counter()
+        if rows:
+            self._score(0, rows)
+        return DryRun(
+            tuple(cpu),
+            tuple(wall),
+            per_step,
+            time.process_time() - c,
+            time.perf_counter() - w,
+            rows / len(self.data.y_val) if rows else 1.0,
+        )
+
+    def _train_batch(self, idx: np.ndarray, total: float, count: int) -> tuple[float, int]:
+        xb, yb = self._tensors(self.data.X_train[idx], self.data.y_train[idx])
+        loss = F.cross_entropy(self.net(xb), yb)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return total + loss.item() * len(idx), count + len(idx)
+
     def evaluate(self) -> dict[str, float]:
         """Accuracy and mean cross-entropy on the validation split."""
+        n = len(self.data.y_val)
+        loss_sum, correct = self._score(0, n)
+        n = max(n, 1)
+        return {"val_accuracy": correct / n, "val_loss": loss_sum / n}
+
+    def _score(self, first: int, end: int) -> tuple[float, int]:
+        """Summed cross-entropy and correct predictions over validation rows ``first .. end - 1``."""
         X, y = self.data.X_val, self.data.y_val
         loss_sum, correct = 0.0, 0
         with self._eval_mode():
-            for start in range(0, len(y), EVAL_BATCH):
-                xb, yb = self._tensors(X[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH])
+            for start in range(first, end, EVAL_BATCH):
+                stop = min(start + EVAL_BATCH, end)
+                xb, yb = self._tensors(X[start:stop], y[start:stop])
                 logits = self.net(xb)
                 loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
                 correct += int((logits.argmax(dim=1) == yb).sum().item())
-        n = max(len(y), 1)
-        return {"val_accuracy": correct / n, "val_loss": loss_sum / n}
+        return loss_sum, correct
 
     def infer(self, X: np.ndarray) -> np.ndarray:
         """Predicted classes of one batch (a full forward pass in eval + inference mode)."""

@@ -12,7 +12,9 @@ provides probabilities (``log_loss``, ``modified_huber``) and missing (None) for
 
 from __future__ import annotations
 
+import math
 import pickle
+import time
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ import numpy as np
 from sysprune._validation import Constraint, Integer, Real, Text
 from sysprune.datasets import Dataset
 from sysprune.models._space import CategoricalParam, FloatParam, Param, fill_params
-from sysprune.models._base import Trainer, check_kind, check_model_params
+from sysprune.models._base import DryRun, Trainer, check_kind, check_model_params
 from sysprune.models._registry import register_model
 
 NAME = "sklearn_sgd"
@@ -106,26 +108,67 @@ class SGDTrainer(Trainer):
         self.classes = np.arange(data.n_classes)
         self._rng = np.random.default_rng(seed)
         self._fitted = False
+        self._started: tuple[np.ndarray, int, float, int] | None = None  # step 0 begun by dry_run: order, at, sums
 
     def train_step(self, step: int) -> dict[str, float]:
-        """One epoch of ``partial_fit`` calls; ``train_loss`` is the progressive surrogate loss (see module doc)."""
-        X, y = self.data.X_train, self.data.y_train
-        order = self._rng.permutation(len(y))
-        total, count = 0.0, 0
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            xb, yb = _flat(X[idx]), np.asarray(y[idx])
-            if self._fitted:
-                scores = self.model.decision_function(xb)
-                total += surrogate_loss(self.model.loss, scores, yb, len(self.classes)) * len(idx)
-                count += len(idx)
-            self.model.partial_fit(xb, yb, classes=self.classes)
-            self._fitted = True
+        """One epoch of ``partial_fit`` calls; ``train_loss`` is the progressive surrogate loss (see module doc).
+        After :meth:`dry_run`, step 0 goes on from the batch it stopped at."""
+        if self._started is not None:
+            order, at, total, count = self._started
+            self._started = None
+        else:
+            order, at, total, count = self._rng.permutation(len(self.data.y_train)), 0, 0.0, 0
+        for start in range(at, len(order), self.batch_size):
+            total, count = self._fit_batch(order[start : start + self.batch_size], total, count)
         if count == 0:  # a one-batch training split on the first step: score it after the update
+            X, y = self.data.X_train, self.data.y_train
             xb, yb = _flat(X), np.asarray(y)
             total = surrogate_loss(self.model.loss, self.model.decision_function(xb), yb, len(self.classes))
             count = 1
         return {"train_loss": total / count}
+
+    def _fit_batch(self, idx: np.ndarray, total: float, count: int) -> tuple[float, int]:
+        xb, yb = _flat(self.data.X_train[idx]), np.asarray(self.data.y_train[idx])
+        if self._fitted:
+            scores = self.model.decision_function(xb)
+            total += surrogate_loss(self.model.loss, scores, yb, len(self.classes)) * len(idx)
+            count += len(idx)
+        self.model.partial_fit(xb, yb, classes=self.classes)
+        self._fitted = True
+        return total, count
+
+    def dry_run(self, batches: int) -> DryRun:
+        """The first ``batches`` ``partial_fit`` calls of step 0, each timed, then one :data:`EVAL_BATCH`-row chunk
+        of the validation split scored (not kept); ``train_step(0)`` goes on from the next batch."""
+        if self._started is not None:
+            raise RuntimeError("dry_run: step 0 was begun already")
+        n = len(self.data.y_train)
+        order = self._rng.permutation(n)
+        per_step = max(1, math.ceil(n / self.batch_size))
+        total, count = 0.0, 0
+        cpu: list[float] = []
+        wall: list[float] = []
+        for b in range(min(int(batches), per_step)):
+            c, w = time.process_time(), time.perf_counter()
+            total, count = self._fit_batch(order[b * self.batch_size : (b + 1) * self.batch_size], total, count)
+            cpu.append(time.process_time() - c)
+            wall.append(time.perf_counter() - w)
+        self._started = (order, len(cpu) * self.batch_size, total, count)
+        rows = min(EVAL_BATCH, len(self.data.y_val))
+        c, w = time.process_time(), time.perf_counter()
+        if rows and self._fitted:
+            xb = _flat(self.data.X_val[:rows])
+            self.model.predict(xb)
+            if self.model.loss in ("log_loss", "modified_huber"):
+                self.model.predict_proba(xb)
+        return DryRun(
+            tuple(cpu),
+            tuple(wall),
+            per_step,
+            time.process_time() - c,
+            time.perf_counter() - w,
+            rows / len(self.data.y_val) if rows else 1.0,
+        )
 
     def evaluate(self) -> dict[str, float | None]:
         """Accuracy on the validation split; log loss of ``predict_proba`` if the loss has one, else None."""

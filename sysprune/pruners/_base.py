@@ -43,6 +43,12 @@ class DecidingPruner(BasePruner):
         a probe costs milliseconds per trial. Default: no."""
         return False
 
+    def wants_dry_run(self) -> bool:
+        """Whether this pruner predicts a trial's training time or memory from a dry run at step -1 (the runner's
+        trial process then trains the first mini-batches of step 0 before the pre-training decision: see
+        :mod:`sysprune.metrics._dryrun`). Default: no."""
+        return False
+
     def prune(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> bool:
         decision = self.decide(study, trial)
         if decision is None:
@@ -68,3 +74,9 @@ def wants_second_reading(pruner: BasePruner, pretrain: Mapping[str, float | None
     readings: :meth:`DecidingPruner.wants_second_reading` for sysprune's pruners, no for the others. Asked by the
     runner (live) and by replay, so both follow one probe schedule."""
     return isinstance(pruner, DecidingPruner) and pruner.wants_second_reading(pretrain)
+
+
+def wants_dry_run(pruner: BasePruner) -> bool:
+    """Whether ``pruner`` (any Optuna pruner) asks for a dry run at step -1: :meth:`DecidingPruner.wants_dry_run`
+    for sysprune's pruners, no for the others."""
+    return isinstance(pruner, DecidingPruner) and pruner.wants_dry_run()

@@ -10,10 +10,12 @@ from sysprune import _compat
 from sysprune._logging import get_logger
 from sysprune._validation import Boolean, Integer, Real, check_params
 from sysprune.exceptions import BudgetMetricWarning
-from sysprune.metrics._registry import metric_kind, unit_suffix
+from sysprune.metrics._dryrun import PREDICTS
+from sysprune.metrics._registry import PRETRAIN_STEP, metric_kind, unit_suffix
 from sysprune.pruners import _steps
 from sysprune.pruners._base import MAX_STEPS, DecidingPruner
 from sysprune.pruners._constraints import PRUNER_BUDGETS
+from sysprune.pruners._dryrun import DryRunBound, bound
 from sysprune.pruners._forecast import (
     FORECAST_FIRST_SHARE,
     Forecast,
@@ -98,7 +100,14 @@ class ResourceBudgetPruner(DecidingPruner):
        recent cost per step times the steps left (increments only, so a slow first step does not inflate the
        rate); level metrics from the linear trend of their recent points; structural metrics (a property of the
        model: ``n_params``, ``infer_ms``) have no trend and are never forecast. See
-       :mod:`sysprune.pruners._forecast`. A forecast needs three recorded steps and ``step >= n_warmup_steps``.
+       :mod:`sysprune.pruners._forecast`. A forecast needs three recorded steps and ``step >= n_warmup_steps``;
+       or
+    3. with ``predict``, for a budget on time or memory (``cpu_s``, ``wall_s``, ``peak_rss_mb``,
+       ``peak_rss_delta_mb``), at step -1: the **dry run**'s prediction (the sysprune runner trains the first
+       mini-batches of step 0 before the pre-training decision when this pruner asks, :meth:`wants_dry_run`)
+       scaled by how the study's finished trials bore such predictions out, confidently over the budget — see
+       :mod:`sysprune.pruners._dryrun`. It needs three COMPLETE trials with a dry run. The dry run's peak memory
+       is a measured value: over a memory budget, rule 1 prunes on it at once.
 
     Every decision on a metric is one of a sequence (one per step), so ``confidence`` holds over the whole trial:
     the false-prune rate ``1 - confidence`` is an error budget that the metric's decisions share (half to the
@@ -200,6 +209,10 @@ class ResourceBudgetPruner(DecidingPruner):
                 return True
         return False
 
+    def wants_dry_run(self) -> bool:
+        """Yes with ``predict`` and a budget on time or memory: a dry run at step -1 predicts them."""
+        return self._predict and any(m in PREDICTS for m in self._budgets)
+
     def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
         steps = _steps.trial_steps(_compat.study_storage(study), _compat.trial_id(trial), trial.datetime_start)
         if not steps:
@@ -213,6 +226,10 @@ class ResourceBudgetPruner(DecidingPruner):
         alpha = 1.0 - self._confidence
         measured = _measured_breaches(steps, self._budgets, alpha)
         predicted: dict[str, Forecast] = {}
+        if self._predict and step == PRETRAIN_STEP and not measured:
+            dry = self._dry_run_breaches(study, steps[PRETRAIN_STEP], alpha)
+            if dry:
+                return self._dry_run_decision(study, dry)
         if self._predict and step >= self._n_warmup_steps:
             final_step = self._final_step(study)
             if final_step is not None and step < final_step:
@@ -258,6 +275,47 @@ class ResourceBudgetPruner(DecidingPruner):
             "trial_confidence": self._confidence,
         }
         return self._decision(step, metric, f.value, message, constraints, extra, predicted=True)
+
+    def _dry_run_breaches(
+        self, study: "optuna.study.Study", row: Mapping[str, float | None], alpha: float
+    ) -> dict[str, DryRunBound]:
+        """``metric -> bound`` for each budgeted metric whose dry-run prediction, scaled by the study's
+        measured/predicted ratios, is over its budget at the first decision's confidence."""
+        out: dict[str, DryRunBound] = {}
+        wanted = {m: row.get(PREDICTS[m]) for m in self._budgets if m in PREDICTS}
+        if not any(v is not None for v in wanted.values()):
+            return out
+        ratios = self._views.get(study).dry_run_log_ratios
+        confidence = 1.0 - alpha_spent(1, alpha, FORECAST_FIRST_SHARE)
+        for metric, pred in wanted.items():
+            if pred is None:
+                continue
+            b = bound(float(pred), tuple(ratios.get(metric, ())), confidence)
+            if b is not None and b.low > self._budgets[metric]:
+                out[metric] = b
+        return out
+
+    def _dry_run_decision(self, study: "optuna.study.Study", breaches: Mapping[str, DryRunBound]) -> PruneDecision:
+        metric = max(breaches, key=lambda m: _ratio(breaches[m].low, self._budgets[m]))
+        b = breaches[metric]
+        unit = _unit_suffix(metric)
+        final = self._final_step(study)
+        at = "at the last step" if final is None else f"at step {final}"
+        message = (
+            f"budget: {metric} predicted {fmt(b.value)}{unit} {at} (>= {fmt(b.low)}{unit} at {_pct(b.confidence)}"
+            f" confidence: a dry run of the first mini-batches, scaled by measured/predicted of {b.n} finished"
+            f" trials) > budget {fmt(self._budgets[metric])}{unit}; decided at step {PRETRAIN_STEP}"
+        )
+        constraints = {m: x.value - self._budgets[m] for m, x in breaches.items()}
+        extra: dict[str, object] = {
+            "low": b.low,
+            "confidence": b.confidence,
+            "trial_confidence": self._confidence,
+            "dry_run_trials": b.n,
+        }
+        if final is not None:
+            extra["final_step"] = final
+        return self._decision(PRETRAIN_STEP, metric, b.value, message, constraints, extra, predicted=True)
 
     def _decision(
         self,
@@ -353,6 +411,8 @@ def _forecasts(
         look = forecast_looks(pts, first_step, final_step)
         if look < 1:
             continue
+        if metric in PREDICTS and steps.get(PRETRAIN_STEP, {}).get(PREDICTS[metric]) is not None:
+            look += 1  # the dry run's decision at step -1 was this metric's first: it spent the first share
         confidence = 1.0 - alpha_spent(look, alpha, FORECAST_FIRST_SHARE)
         if kind == "cumulative":
             f = forecast_cumulative(pts, final_step, confidence=confidence)

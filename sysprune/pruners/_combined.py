@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from optuna.pruners import BasePruner
 
 from sysprune._validation import InstanceOf, ListOf, check_params
-from sysprune.pruners._base import DecidingPruner, wants_second_reading
+from sysprune.pruners._base import DecidingPruner, wants_dry_run, wants_second_reading
 from sysprune.pruners._reasons import PruneDecision, builtin_decision, collect
 
 __all__ = ["CombinedPruner", "builtin_decision"]
@@ -48,6 +48,10 @@ class CombinedPruner(DecidingPruner):
     def wants_second_reading(self, pretrain: Mapping[str, float | None]) -> bool:
         """Yes when any sysprune member wants one."""
         return any(wants_second_reading(p, pretrain) for p in self._pruners)
+
+    def wants_dry_run(self) -> bool:
+        """Yes when any sysprune member wants one."""
+        return any(wants_dry_run(p) for p in self._pruners)
 
     def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
         multi = len(study.directions) > 1

@@ -1,7 +1,8 @@
 """What a pruner needs to know about the *other* trials, digested incrementally.
 
 The curve pruner compares a forecast with the best *feasible* completed trial; a budget pruner without
-``max_steps`` needs the length of a full trial. Scanning every trial at every decision would make decisions grow
+``max_steps`` needs the length of a full trial, and one that predicts from a dry run how far the study's finished
+trials bore such predictions out. Scanning every trial at every decision would make decisions grow
 with the study: reading ``FrozenTrial.constraints`` for 10,000 trials costs tens of milliseconds, and even Optuna's
 cached ``study.get_trials()`` re-reads the running trials from the database and sorts the whole list (~10 ms at
 10,000 trials on SQLite). Finished trials never change, so :class:`FinishedTrials` digests each one once and keeps
@@ -24,6 +25,7 @@ from optuna.study import StudyDirection
 from optuna.trial import TrialState
 
 from sysprune import _compat
+from sysprune.pruners._dryrun import log_ratios
 from sysprune.storage._open import storage_key
 
 if TYPE_CHECKING:
@@ -50,6 +52,8 @@ class FinishedTrials:
         self.best_feasible: float | None = None  # best value among COMPLETE, feasible trials (single objective)
         self.n_feasible_complete = 0
         self.max_last_step: int | None = None  # longest COMPLETE trial, in reported steps
+        #: metric -> log(measured / predicted) of each COMPLETE trial that had a dry run (pruners/_dryrun.py)
+        self.dry_run_log_ratios: dict[str, list[float]] = {}
 
     def update(self, study: "optuna.study.Study") -> "FinishedTrials":
         with self._lock:
@@ -96,6 +100,8 @@ class FinishedTrials:
             return
         if t.last_step is not None and (self.max_last_step is None or t.last_step > self.max_last_step):
             self.max_last_step = t.last_step
+        for metric, r in log_ratios(t.user_attrs).items():
+            self.dry_run_log_ratios.setdefault(metric, []).append(r)
         if not single or t.value is None or math.isnan(t.value):
             return
         if any(v > 0 for v in t.constraints.values()):

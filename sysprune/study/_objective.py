@@ -21,7 +21,8 @@ from sysprune._logging import get_logger
 from sysprune.metrics._registry import PRETRAIN_STEP, metric_names
 from sysprune.models._space import FixedParam, sample
 from sysprune.pruners import get_policy, record_constraints
-from sysprune.pruners._base import wants_second_reading
+from sysprune.metrics._dryrun import BATCHES as DRY_RUN_BATCHES
+from sysprune.pruners._base import wants_dry_run, wants_second_reading
 from sysprune.pruners._reasons import hard_cap_decision, record_decision
 from sysprune.pruners._step_api import report, should_prune
 from sysprune.spec import StudySpec
@@ -142,6 +143,7 @@ class Objective:
             infer_batch_size=spec.trial.infer_batch_size,
             infer_repeats=spec.trial.infer_repeats,
             plugins=spec.plugins,
+            dry_run_batches=DRY_RUN_BATCHES if wants_dry_run(trial.study.pruner) else 0,
         )
         objective = spec.objective
         single = not objective.is_multi

@@ -12,7 +12,7 @@ from typing import Any
 from sysprune._plugins import import_plugins
 from sysprune.datasets import open_prepared
 from sysprune.metrics._measure import probe_trainer
-from sysprune.metrics._monitor import read_status_mb, reset_peak_rss
+from sysprune.metrics._monitor import process_cpu_s, read_status_mb, reset_peak_rss
 from sysprune.metrics._registry import PRETRAIN_STEP
 from sysprune.models import get_model
 from sysprune.trial._job import TrialJob
@@ -81,8 +81,7 @@ def _waited_peak_mb() -> float:
 
 def _totals() -> tuple[float, float, float]:
     """(CPU seconds of this process and every descendant it waited for, its own peak RSS, the waited peak)."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system, read_status_mb(os.getpid())[1], _waited_peak_mb()
+    return process_cpu_s(), read_status_mb(os.getpid())[1], _waited_peak_mb()
 
 
 def _child_main(conn: Any, job: TrialJob) -> None:
@@ -102,21 +101,30 @@ def _child_main(conn: Any, job: TrialJob) -> None:
         batch = _probe_batch(data, job.infer_batch_size)
         every = job.probe_every if job.probe_every is not None else int(getattr(trainer, "probe_every", 0) or 0)
         step = PRETRAIN_STEP
+        pinned = False
         learned: dict[str, Any] = {}
         while True:
-            conn.send(("step", step, learned, trainer.gpu_mem_mb(), every, _waited_peak_mb()))
+            gpu_mb = trainer.gpu_mem_mb()
+            conn.send(("step", step, learned, gpu_mb, every, _waited_peak_mb(), process_cpu_s()))
             msg = conn.recv()
             if msg[0] == "probe":
                 # A freshly forked process runs its first forward passes slower (first-touch page faults, cold
                 # allocator): the pre-training probe warms up for a whole extra round, the later ones for one call
                 # (none at all, measured: the last step's reading strayed up to 11 % from an every-step median).
                 warmup = job.infer_repeats if step == PRETRAIN_STEP else 1
-                conn.send(("probe", probe_trainer(trainer, batch, job.infer_repeats, warmup=warmup)))
+                structural = probe_trainer(trainer, batch, job.infer_repeats, warmup=warmup)
+                conn.send(("probe", structural, process_cpu_s()))
+                msg = conn.recv()
+            if msg[0] == "dry_run":  # step -1: the first batches of step 0 now, timed (see Trainer.dry_run)
+                _pin_threads(job.threads)
+                pinned = True
+                dry = trainer.dry_run(int(msg[1]))
+                conn.send(("dry_run", dry, process_cpu_s()))
                 msg = conn.recv()
             step += 1
             if msg[0] == "stop" or step >= job.steps:
                 break
-            if step == 0:  # the configuration passed the pre-training decision: pin the native pools too
+            if step == 0 and not pinned:  # the configuration passed the pre-training decision: the native pools too
                 _pin_threads(job.threads)
             learned = dict(trainer.train_step(step))
             learned.update(trainer.evaluate())

@@ -15,6 +15,8 @@ class TrialJob:
     ``cpus``: the CPU set the trial process pins itself to (``os.sched_setaffinity``) before it pins its thread
     pools; None keeps the worker's. ``probe_every``: measure the structural metrics every k-th step as well
     (None: what the model's Trainer declares, 0 for the built-ins: steps -1, 0 and the last only).
+    ``dry_run_batches``: at step -1, train that many mini-batches of step 0 first (``Trainer.dry_run``), from which
+    the time and memory of the whole training are predicted (0: no dry run; the budget pruner asks for one).
     """
 
     model: str
@@ -28,6 +30,7 @@ class TrialJob:
     cpus: tuple[int, ...] | None = None
     probe_every: int | None = None
     plugins: tuple[str, ...] = ()  # modules imported before the model is built (user registrations)
+    dry_run_batches: int = 0
 
     def __post_init__(self) -> None:
         if self.cpus is not None:
@@ -38,6 +41,9 @@ class TrialJob:
                 or any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in cpus)
             ):
                 raise ValueError(f"cpus must be None or a non-empty tuple of CPU numbers >= 0, but got {cpus!r}.")
+        d = self.dry_run_batches
+        if isinstance(d, bool) or not isinstance(d, int) or d < 0:
+            raise ValueError(f"dry_run_batches must be an integer >= 0, but got dry_run_batches={d!r}.")
         k = self.probe_every
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 0):
             raise ValueError(f"probe_every must be None or an integer >= 0, but got probe_every={k!r}.")

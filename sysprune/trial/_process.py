@@ -7,13 +7,17 @@ server imports the stack once and forks each trial process from that image in mi
 The protocol (parent = Optuna worker, child = trial process)::
 
     child  → ("ready", baseline_rss_mb)                 after resetting its peak-RSS counter
-    child  → ("step", -1, {}, gpu_mem_mb, probe_every, waited_peak_mb)  model built, nothing trained: the pre-training probe
-    child  → ("step", step, {train_loss, val_accuracy, val_loss, ...}, gpu_mem_mb, probe_every, waited_peak_mb)
+    child  → ("step", -1, {}, gpu_mem_mb, probe_every, waited_peak_mb, cpu_s)  model built, nothing trained: the
+                                                        pre-training probe
+    child  → ("step", step, {train_loss, val_accuracy, val_loss, ...}, gpu_mem_mb, probe_every, waited_peak_mb, cpu_s)
     parent    samples the child (wall, cpu, rss, peak, energy) — the child is idle, waiting — and checks the caps
     parent → ("probe",)                                 at step -1, the last step (and every ``probe_every``;
                                                         after step 0 when the pruner asked for a second reading)
-    child  → ("probe", {n_params, model_bytes, infer_ms, infer_ms_lo, infer_ms_hi, model_mem_mb})
-    parent    samples cpu/wall again: the probe's cost is subtracted from the trial's wall_s and cpu_s
+    child  → ("probe", {n_params, model_bytes, infer_ms, infer_ms_lo, infer_ms_hi, model_mem_mb}, cpu_s)
+    parent    the probe's wall and CPU are subtracted from the trial's wall_s and cpu_s
+    parent → ("dry_run", k)                             step -1, when the pruner predicts time or memory: train the
+                                                        first k mini-batches of step 0 now (Trainer.dry_run)
+    child  → ("dry_run", DryRun | None, cpu_s)          parent samples memory again; the predictions join the row
     parent → ("continue",) or ("stop",)                 step -1: after asking the pruner; later steps: at once
     child  → ("done", cpu_s, peak_rss_mb, waited_peak_mb)                 its totals, descendants ended and reaped
            | ("error", message, traceback, cpu_s, peak_rss_mb, waited_peak_mb)
@@ -67,6 +71,7 @@ import psutil
 
 from sysprune._signals import interruptible
 from sysprune.exceptions import CapExceeded, TrialProcessError
+from sysprune.metrics._dryrun import predict
 from sysprune.metrics._monitor import ProcessMonitor, read_status_mb
 from sysprune.metrics._registry import PRETRAIN_STEP
 from sysprune.trial._child import _child_main
@@ -289,12 +294,12 @@ class TrialProcess:
                 # The end of the trial: its whole wall time and its peak, wherever it fell.
                 self._breach(wall, peak, self._step if self._step is not None else -1)
                 return
-            _, step, learned, gpu_mem_mb, self._every, waited_mb = msg
+            _, step, learned, gpu_mem_mb, self._every, waited_mb, own_cpu_s = msg
             self._step = step
             now = time.perf_counter()
             monitor = self._monitor()
             monitor.waited_peak_mb = max(monitor.waited_peak_mb, float(waited_mb))
-            s = monitor.sample(now)
+            s = monitor.sample(now, own_cpu_s=own_cpu_s)
             self.last_sample_s = time.perf_counter() - now
             self._breach(s.wall_s, s.peak_rss_mb, step)  # every sample: a fast step cannot slip past a cap
             # The sample excludes the probes of earlier steps; this step's probe runs after the sample.
@@ -318,16 +323,47 @@ class TrialProcess:
             if probes_at(step, self.job.steps, self._every, confirm=confirm):
                 self._conn.send(("probe",))
                 self._probing = step
-                _, structural = self._recv()
+                _, structural, probed_cpu_s = self._recv()
                 self._probing = None
                 self.last_probe_s = time.perf_counter() - now - self.last_sample_s
                 self._probe_wall += time.perf_counter() - now
-                self._probe_cpu += monitor.cpu_s() - s.cpu_s
+                self._probe_cpu += float(probed_cpu_s) - float(own_cpu_s)  # the child's clock, both ends
                 metrics.update(structural)
+                own_cpu_s = probed_cpu_s
+            if step == PRETRAIN_STEP and self.job.dry_run_batches > 0:
+                metrics.update(self._dry_run(monitor, float(own_cpu_s), metrics))
             for k, v in learned.items():  # a trainer's own extra learning metrics are kept too
                 metrics.setdefault(k, v)
             self._decided = False
             yield StepResult(step, metrics)
+
+    def _dry_run(self, monitor: ProcessMonitor, cpu_before: float, row: dict[str, float | None]) -> dict:
+        """Step -1's dry run (see :mod:`sysprune.metrics._dryrun`): its predictions, and the row's memory once it
+        trained. Its CPU and wall time are step 0's (its batches are), so they stay out of step -1's row."""
+        self._conn.send(("dry_run", self.job.dry_run_batches))
+        self._probing = PRETRAIN_STEP
+        _, dry, cpu_after = self._recv()
+        self._probing = None
+        s = monitor.sample(time.perf_counter(), own_cpu_s=cpu_after)
+        self._breach(s.wall_s, s.peak_rss_mb, PRETRAIN_STEP)
+        out: dict[str, float | None] = {
+            "rss_mb": s.rss_mb,
+            "peak_rss_mb": s.peak_rss_mb,
+            "peak_rss_delta_mb": s.peak_rss_mb - self.baseline_rss_mb,
+        }
+        if dry is not None:  # a model without Trainer.dry_run predicts nothing
+            out.update(
+                predict(
+                    dry,
+                    steps=self.job.steps,
+                    cpu_s=float(row["cpu_s"] or 0.0),
+                    wall_s=float(row["wall_s"] or 0.0),
+                    peak_rss_mb=s.peak_rss_mb,
+                    baseline_rss_mb=self.baseline_rss_mb,
+                    dry_run_cpu_s=float(cpu_after) - cpu_before,
+                )
+            )
+        return out
 
     def decide(self, *, stop: bool, probe_next: bool = False) -> None:
         """Tell the child to go on with the next step (after step -1: to start training) or to stop.
