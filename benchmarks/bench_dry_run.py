@@ -75,30 +75,32 @@ def run(study: Path, metric: str, budget: float, seeds: int, trials: int, storag
         compute = sum(r.compute for r in runs)
         print(f"  {p:10s} compute {compute:7.1f} CPU s over {seeds} seeds, target reached at {reached}/{seeds}")
     dry = pre = later = 0
-    dry_cpu = compute = 0.0
+    dry_cpu = wasted = compute = 0.0
     for s in seed_list:
         name = result.runs[("budget", s)].study_name
         df = load_step_metrics(storage, name)
-        if "dry_run_cpu_s" in df:
-            dry_cpu += float(df.dry_run_cpu_s.fillna(0).sum())
+        at_pre = df[df.step == -1].set_index("trial_number")
         compute += result.runs[("budget", s)].compute
         st = optuna.load_study(study_name=name, storage=storage)
         for t in st.trials:
-            d = t.user_attrs.get("prune_detail") or {}
+            d_cpu = float(at_pre.dry_run_cpu_s.get(t.number, 0.0)) if "dry_run_cpu_s" in at_pre else 0.0
+            d_cpu = 0.0 if math.isnan(d_cpu) else d_cpu
+            dry_cpu += d_cpu
             if t.state.name != "PRUNED":
                 continue
-            if d.get("step") == -1:
+            if (t.user_attrs.get("prune_detail") or {}).get("step") == -1:
                 pre += 1
+                wasted += d_cpu  # its batches were never continued
                 dry += "dry run" in (t.user_attrs.get("prune_reason") or "")
             else:
                 later += 1
-    print(
-        f"budget: pruned at step -1 {pre} (by a dry-run prediction {dry}, the rest on the dry run's measured peak"
-        f" or a structural metric), later {later}; dry run {dry_cpu:.2f} of {compute:.1f} CPU s"
-        f" = {dry_cpu / compute:.1%} of the search's compute"
-        if compute
-        else ""
-    )
+    if compute:
+        print(
+            f"budget: pruned at step -1 {pre} (by a dry-run prediction {dry}; the rest on a measured value), later"
+            f" {later}; dry runs {dry_cpu:.2f} CPU s = {dry_cpu / compute:.1%} of the search's compute (the"
+            f" batches of a trial that went on are its step 0's training), of which in trials pruned at step -1"
+            f" {wasted:.2f} CPU s = {wasted / compute:.1%}"
+        )
 
 
 def _n_val(spec) -> int:

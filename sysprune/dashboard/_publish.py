@@ -32,6 +32,7 @@ from optuna.trial import FrozenTrial
 
 from sysprune._attrs import IDENTITY_ATTR, STUDY_BUDGETS, STUDY_STEPS
 from sysprune._logging import get_logger
+from sysprune.metrics._dryrun import METRICS as DRY_RUN_METRICS
 from sysprune.metrics._registry import METRICS, check_metric_name, system_metric_names
 from sysprune import _compat
 from sysprune.storage._open import storage_key
@@ -178,7 +179,8 @@ class DashboardPublisher:
             attrs.update(sa_.chunked(prefix, fig))
             clear.append(prefix)
         shown = [m for m in self._metrics if FIGURE_ID_PREFIX + m in figures]
-        unmeasured = [m for m in self._metrics if m not in shown]
+        # what the machine or the model did not give; a dry run's predictions are absent by design where none ran
+        unmeasured = [m for m in self._metrics if m not in shown and m not in DRY_RUN_METRICS]
         _note_attrs(notes, None, study_note(ordered, budgets, shown, unmeasured, list(summary)), attrs, clear)
         sa_.replace_study_system_attrs(storage, study_id, attrs, clear_prefixes=clear)
 
