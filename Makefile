@@ -10,7 +10,7 @@ GRID := $(filter-out digits_mlp rq2_%,$(STUDIES))
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv study studies grid lint test test-fast test-faults bench-overhead bench-pruners bench-budget bench-load bench-scale dashboard clean $(addprefix study-,$(STUDIES))
+.PHONY: help venv study studies grid lint test test-fast test-faults bench-overhead bench-pruners bench-budget bench-load bench-scale bench-dry-run dashboard clean $(addprefix study-,$(STUDIES))
 .PHONY: results bench-replay $(addprefix compare-,$(STUDIES)) $(addprefix report-,$(STUDIES))
 
 help: ## list the targets (and one study-<name> target per file in studies/)
@@ -91,6 +91,9 @@ clean: ## remove the study databases, artifacts and caches under results/ (keeps
 
 bench-load: $(VENV)/.installed ## benchmark: trials/min with 1, 2, 4 workers (SQLite, PostgreSQL; local, Ray); 2 workers vs alone
 	$(BIN)/python benchmarks/bench_load.py
+
+bench-dry-run: $(VENV)/.installed ## benchmark: budget vs none/threshold on time and memory budgets decided by a dry run, paired over 10 seeds (~20 min; BENCH_ARGS=--budget peak_rss_delta_mb=33.5)
+	$(BIN)/python benchmarks/bench_dry_run.py $(BENCH_ARGS)
 
 bench-scale: $(VENV)/.installed ## benchmark: trials/min at 1-32 workers vs plain Optuna in the same run, CPU per trial (BENCH_ARGS=--quick)
 	$(BIN)/python benchmarks/bench_scale.py $(BENCH_ARGS)
