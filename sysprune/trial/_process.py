@@ -341,9 +341,7 @@ class TrialProcess:
         """Step -1's dry run (see :mod:`sysprune.metrics._dryrun`): its predictions, and the row's memory once it
         trained. Its CPU and wall time are step 0's (its batches are), so they stay out of step -1's row."""
         self._conn.send(("dry_run", self.job.dry_run_batches))
-        self._probing = PRETRAIN_STEP
-        _, dry, cpu_after = self._recv()
-        self._probing = None
+        _, dry, cpu_after = self._recv()  # a death or a cap in it is step 0's: its batches are
         s = monitor.sample(time.perf_counter(), own_cpu_s=cpu_after)
         self._breach(s.wall_s, s.peak_rss_mb, PRETRAIN_STEP)
         out: dict[str, float | None] = {
