@@ -343,7 +343,7 @@ class TrialProcess:
         self._conn.send(("dry_run", self.job.dry_run_batches))
         _, dry, cpu_after = self._recv()  # a death or a cap in it is step 0's: its batches are
         s = monitor.sample(time.perf_counter(), own_cpu_s=cpu_after)
-        self._breach(s.wall_s, s.peak_rss_mb, PRETRAIN_STEP)
+        self._breach(s.wall_s, s.peak_rss_mb, self._at())
         out: dict[str, float | None] = {
             "rss_mb": s.rss_mb,
             "peak_rss_mb": s.peak_rss_mb,
