@@ -47,8 +47,8 @@ grid: $(VENV)/.installed ## run the research grid: every study file except the d
 	@for s in $(GRID); do $(SYSPRUNE) run studies/$$s.toml --storage $(STORAGE) || exit $$?; done
 
 lint: $(VENV)/.installed ## static checks: ruff (names, syntax, formatting), mypy over sysprune/, the import layers
-	$(BIN)/ruff check sysprune tests benchmarks examples
-	$(BIN)/ruff format --check sysprune tests benchmarks examples
+	$(BIN)/ruff check sysprune tests benchmarks examples tools
+	$(BIN)/ruff format --check sysprune tests benchmarks examples tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_architecture.py
@@ -74,7 +74,7 @@ bench-budget: $(VENV)/.installed ## benchmark: digits study under a latency budg
 bench-overhead: $(VENV)/.installed ## benchmark: trial start, monitor per step, rejection at step -1, a search's measurement overhead
 	$(BIN)/python benchmarks/bench_overhead.py
 
-results: $(VENV)/.installed ## regenerate results/RESULTS.md (resumes; RESULTS_ARGS=--estimate: plan time, ~90 min of trials estimated); RESULTS_QUICK=1: a few min, into results/quick/
+results: $(VENV)/.installed ## regenerate results/RESULTS.md (resumes; RESULTS_ARGS=--estimate: plan time; the full plan took 106 min here); RESULTS_QUICK=1: a few min, into results/quick/
 	$(BIN)/python -m sysprune.analysis._results $(RESULTS_ARGS)
 
 $(addprefix compare-,$(STUDIES)): compare-%: $(VENV)/.installed

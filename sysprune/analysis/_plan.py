@@ -112,8 +112,8 @@ STEP_CPU_S: dict[str, float] = {
     "torch_mlp/pmlb:letter": 0.17,
     "torch_mlp/mnist": 0.32,
     "torch_mlp/fashion_mnist": 0.36,
-    "torch_cnn/mnist": 0.8,  # at 5,000 rows; the file's comment: ~1.7 s per epoch at 10,000
-    "torch_cnn/fashion_mnist": 0.8,
+    "torch_cnn/mnist": 2.6,  # at 5,000 rows: the full plan's 50-trial recording took 6.8 min (2026-12-07)
+    "torch_cnn/fashion_mnist": 2.3,  # 6.0 min
     "sklearn_sgd/pmlb:adult": 0.31,
     "sklearn_sgd/pmlb:letter": 1.05,
     "sklearn_sgd/pmlb:connect_4": 1.0,
