@@ -12,8 +12,10 @@ A family declares the hard limits of its hyperparameters once, as constraints (`
 
 from __future__ import annotations
 
+import math
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +38,47 @@ class DryRun:
     eval_cpu_s: float
     eval_wall_s: float
     eval_share: float
+
+
+#: A step begun by a dry run: its order of the training rows, the position of the next batch, the loss sums so far.
+EpochStart = tuple[np.ndarray, int, float, int]
+
+
+def timed_epoch_start(
+    fit_batch: Callable[[np.ndarray, float, int], tuple[float, int]],
+    order: np.ndarray,
+    batch_size: int,
+    batches: int,
+    score_val: Callable[[int], object],
+    eval_rows: int,
+    n_val: int,
+) -> tuple[DryRun, EpochStart]:
+    """What a built-in trainer's ``dry_run`` does: the first ``batches`` mini-batches of ``order`` through
+    ``fit_batch(idx, loss_sum, count) -> (loss_sum, count)``, each timed on the CPU and wall clocks, then
+    ``score_val(rows)`` on the first ``min(eval_rows, n_val)`` validation rows, timed; the :class:`DryRun` and where
+    ``train_step(0)`` goes on from."""
+    per_step = max(1, math.ceil(len(order) / batch_size))
+    total, count = 0.0, 0
+    cpu: list[float] = []
+    wall: list[float] = []
+    for b in range(min(int(batches), per_step)):
+        c, w = time.process_time(), time.perf_counter()
+        total, count = fit_batch(order[b * batch_size : (b + 1) * batch_size], total, count)
+        cpu.append(time.process_time() - c)
+        wall.append(time.perf_counter() - w)
+    rows = min(eval_rows, n_val)
+    c, w = time.process_time(), time.perf_counter()
+    if rows:
+        score_val(rows)
+    dry = DryRun(
+        tuple(cpu),
+        tuple(wall),
+        per_step,
+        time.process_time() - c,
+        time.perf_counter() - w,
+        rows / n_val if rows else 1.0,
+    )
+    return dry, (order, len(cpu) * batch_size, total, count)
 
 
 class Trainer(ABC):

@@ -11,7 +11,6 @@ the epoch order from a numpy ``Generator``, and dropout from a torch RNG state t
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,7 +22,15 @@ from torch.nn import functional as F
 from sysprune.datasets import Dataset
 from sysprune.models._space import Param, fill_params
 from sysprune._validation import Constraint
-from sysprune.models._base import TORCH_CONSTRAINTS, DryRun, Trainer, check_kind, check_model_params
+from sysprune.models._base import (
+    TORCH_CONSTRAINTS,
+    DryRun,
+    EpochStart,
+    Trainer,
+    check_kind,
+    check_model_params,
+    timed_epoch_start,
+)
 from sysprune.metrics._measure import model_size
 
 #: Rows per forward pass when scoring the validation split (memory stays bounded on large splits).
@@ -84,7 +91,7 @@ class TorchTrainer(Trainer):
         self._order_rng = np.random.default_rng(seed)
         self._cpu_rng = torch.get_rng_state()
         self._cuda_rng = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
-        self._started: tuple[np.ndarray, int, float, int] | None = None  # step 0 begun by dry_run: order, at, sums
+        self._started: EpochStart | None = None  # step 0 begun by dry_run
         self.net.train()
 
     # -- Trainer interface ----------------------------------------------------------------------------------------
@@ -93,11 +100,8 @@ class TorchTrainer(Trainer):
         """One epoch over the training split in a fresh random order; ``train_loss`` is the mean batch loss
         weighted by batch size (each batch's loss is taken before its update). After :meth:`dry_run`, step 0
         goes on from the batch it stopped at."""
-        if self._started is not None:
-            order, at, total, count = self._started
-            self._started = None
-        else:
-            order, at, total, count = self._order_rng.permutation(len(self.data.y_train)), 0, 0.0, 0
+        order, at, total, count = self._started or (self._order_rng.permutation(len(self.data.y_train)), 0, 0.0, 0)
+        self._started = None
         self._restore_rng()
         self.net.train()
         for start in range(at, len(order), self.batch_size):
@@ -110,33 +114,20 @@ class TorchTrainer(Trainer):
         :data:`EVAL_BATCH` rows (scored, not kept); ``train_step(0)`` goes on from the next batch."""
         if self._started is not None:
             raise RuntimeError("dry_run: step 0 was begun already")
-        n = len(self.data.y_train)
-        order = self._order_rng.permutation(n)
-        per_step = max(1, math.ceil(n / self.batch_size))
-        total, count = 0.0, 0
-        cpu: list[float] = []
-        wall: list[float] = []
+        order = self._order_rng.permutation(len(self.data.y_train))
         self._restore_rng()
         self.net.train()
-        for b in range(min(int(batches), per_step)):
-            c, w = time.process_time(), time.perf_counter()
-            total, count = self._train_batch(order[b * self.batch_size : (b + 1) * self.batch_size], total, count)
-            cpu.append(time.process_time() - c)
-            wall.append(time.perf_counter() - w)
-        self._save_rng()
-        self._started = (order, len(cpu) * self.batch_size, total, count)
-        rows = min(EVAL_BATCH, len(self.data.y_val))
-        c, w = time.process_time(), time.perf_counter()
-        if rows:
-            self._score(0, rows)
-        return DryRun(
-            tuple(cpu),
-            tuple(wall),
-            per_step,
-            time.process_time() - c,
-            time.perf_counter() - w,
-            rows / len(self.data.y_val) if rows else 1.0,
+        dry, self._started = timed_epoch_start(
+            self._train_batch,
+            order,
+            self.batch_size,
+            batches,
+            lambda rows: self._score(0, rows),  # eval mode, no dropout: draws nothing from the RNG saved below
+            EVAL_BATCH,
+            len(self.data.y_val),
         )
+        self._save_rng()
+        return dry
 
     def _train_batch(self, idx: np.ndarray, total: float, count: int) -> tuple[float, int]:
         xb, yb = self._tensors(self.data.X_train[idx], self.data.y_train[idx])

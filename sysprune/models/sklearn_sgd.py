@@ -12,9 +12,7 @@ provides probabilities (``log_loss``, ``modified_huber``) and missing (None) for
 
 from __future__ import annotations
 
-import math
 import pickle
-import time
 from typing import Any
 
 import numpy as np
@@ -22,7 +20,7 @@ import numpy as np
 from sysprune._validation import Constraint, Integer, Real, Text
 from sysprune.datasets import Dataset
 from sysprune.models._space import CategoricalParam, FloatParam, Param, fill_params
-from sysprune.models._base import DryRun, Trainer, check_kind, check_model_params
+from sysprune.models._base import DryRun, EpochStart, Trainer, check_kind, check_model_params, timed_epoch_start
 from sysprune.models._registry import register_model
 
 NAME = "sklearn_sgd"
@@ -108,16 +106,13 @@ class SGDTrainer(Trainer):
         self.classes = np.arange(data.n_classes)
         self._rng = np.random.default_rng(seed)
         self._fitted = False
-        self._started: tuple[np.ndarray, int, float, int] | None = None  # step 0 begun by dry_run: order, at, sums
+        self._started: EpochStart | None = None  # step 0 begun by dry_run
 
     def train_step(self, step: int) -> dict[str, float]:
         """One epoch of ``partial_fit`` calls; ``train_loss`` is the progressive surrogate loss (see module doc).
         After :meth:`dry_run`, step 0 goes on from the batch it stopped at."""
-        if self._started is not None:
-            order, at, total, count = self._started
-            self._started = None
-        else:
-            order, at, total, count = self._rng.permutation(len(self.data.y_train)), 0, 0.0, 0
+        order, at, total, count = self._started or (self._rng.permutation(len(self.data.y_train)), 0, 0.0, 0)
+        self._started = None
         for start in range(at, len(order), self.batch_size):
             total, count = self._fit_batch(order[start : start + self.batch_size], total, count)
         if count == 0:  # a one-batch training split on the first step: score it after the update
@@ -142,33 +137,19 @@ class SGDTrainer(Trainer):
         of the validation split scored (not kept); ``train_step(0)`` goes on from the next batch."""
         if self._started is not None:
             raise RuntimeError("dry_run: step 0 was begun already")
-        n = len(self.data.y_train)
-        order = self._rng.permutation(n)
-        per_step = max(1, math.ceil(n / self.batch_size))
-        total, count = 0.0, 0
-        cpu: list[float] = []
-        wall: list[float] = []
-        for b in range(min(int(batches), per_step)):
-            c, w = time.process_time(), time.perf_counter()
-            total, count = self._fit_batch(order[b * self.batch_size : (b + 1) * self.batch_size], total, count)
-            cpu.append(time.process_time() - c)
-            wall.append(time.perf_counter() - w)
-        self._started = (order, len(cpu) * self.batch_size, total, count)
-        rows = min(EVAL_BATCH, len(self.data.y_val))
-        c, w = time.process_time(), time.perf_counter()
-        if rows and self._fitted:
+        order = self._rng.permutation(len(self.data.y_train))
+        dry, self._started = timed_epoch_start(
+            self._fit_batch, order, self.batch_size, batches, self._score_rows, EVAL_BATCH, len(self.data.y_val)
+        )
+        return dry
+
+    def _score_rows(self, rows: int) -> None:
+        """Predict (and predict_proba, where the loss has it) the first ``rows`` validation rows, once fitted."""
+        if self._fitted:
             xb = _flat(self.data.X_val[:rows])
             self.model.predict(xb)
             if self.model.loss in ("log_loss", "modified_huber"):
                 self.model.predict_proba(xb)
-        return DryRun(
-            tuple(cpu),
-            tuple(wall),
-            per_step,
-            time.process_time() - c,
-            time.perf_counter() - w,
-            rows / len(self.data.y_val) if rows else 1.0,
-        )
 
     def evaluate(self) -> dict[str, float | None]:
         """Accuracy on the validation split; log loss of ``predict_proba`` if the loss has one, else None."""
