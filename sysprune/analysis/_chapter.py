@@ -349,8 +349,11 @@ def write_chapter(
         "interval. A seed where a side did not reach the target has no ratio: it is counted, compared at equal "
         "compute in the per-study tables, and ranked last in the Friedman test. Runs that made identical "
         "decisions are reported as such. RQ1: fANOVA importance of each hyperparameter for each metric family's "
-        "representative over every recorded trial; a driver's permutation p-value (the target permuted across "
-        "trials, enough permutations for Holm over the parameters) and its bootstrap interval. " + _seeds_sentence(r2),
+        "representative over every recorded trial, on the log scale where every value is positive (system metrics "
+        "change by factors; on the raw scale the few largest trials own most of the variance and a chance split "
+        "that isolates them reads as an importance); a driver's permutation p-value (that hyperparameter's values "
+        "permuted across trials, the others kept; enough permutations for Holm over the parameters) and its "
+        "bootstrap interval. " + _seeds_sentence(r2),
         "",
         "## Threats to validity",
         "",

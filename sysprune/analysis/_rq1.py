@@ -13,7 +13,10 @@ instead of what drives the cost):
 Importances are Optuna's fANOVA (:class:`optuna.importance.FanovaImportanceEvaluator`) on a throw-away in-memory
 study whose trials are the stored ones — COMPLETE, PRUNED and FAILED alike, whatever the number of objectives —
 with the target as their value (Optuna's own helpers would see only COMPLETE trials). They are *not* normalised:
-each is the share of the target's variance that parameter explains alone. **Noise floor**: the same evaluator on
+each is the share of the target's variance that parameter explains alone — on the **log scale** when every value is
+positive (:func:`on_log_scale`): system metrics are ratio-scale and hyperparameters change them by factors, and on
+the raw scale the few largest trials own most of the variance, so a split that isolates them by chance reads as an
+importance (a parameter that plainly sets a metric then fails its test). **Noise floor**: the same evaluator on
 the target randomly permuted across trials (``n_permutations`` times); the largest importance seen there is what
 fANOVA reads into a target with no relation to the parameters. An importance below it is not a finding.
 """
@@ -88,14 +91,28 @@ def targets(df, metric: str) -> dict[int, float]:
     return out
 
 
+def on_log_scale(values: list[float]) -> tuple[list[float], bool]:
+    """The values fANOVA is run on, and whether they are logarithms: ``log`` of each when all are positive and
+    finite (sizes, times, memory, latency), else the values as they are (a memory delta can be zero or negative)."""
+    if values and all(math.isfinite(v) and v > 0 for v in values):
+        return [math.log(v) for v in values], True
+    return list(values), False
+
+
+def usable(trials: list[optuna.trial.FrozenTrial], target: dict[int, float]) -> list[optuna.trial.FrozenTrial]:
+    """The trials fANOVA can use for ``target``: with parameters and a finite value."""
+    return [t for t in trials if t.number in target and t.params and math.isfinite(target[t.number])]
+
+
 def importances(
     trials: list[optuna.trial.FrozenTrial], target: dict[int, float], *, seed: int = 0, n_permutations: int = 5
 ) -> tuple[dict[str, float], float | None, int]:
-    """(importance per parameter, noise floor, trials used). Empty when fewer than MIN_TRIALS have a target."""
-    used = [t for t in trials if t.number in target and t.params and math.isfinite(target[t.number])]
+    """(importance per parameter, noise floor, trials used), on :func:`on_log_scale`'s scale. Empty when fewer
+    than MIN_TRIALS have a target."""
+    used = usable(trials, target)
     if len(used) < MIN_TRIALS or len({target[t.number] for t in used}) < 2:
         return {}, None, len(used)
-    values = [target[t.number] for t in used]
+    values, _ = on_log_scale([target[t.number] for t in used])
     real = fanova(used, values, seed, trees=64)
     rng = random.Random(seed)
     floor = 0.0
@@ -114,6 +131,12 @@ class MetricReport:
     importance: dict[str, float]
     floor: float | None
     target: dict[int, float]
+    log_scale: bool = False  # the importances are of log(target) (:func:`on_log_scale`)
+
+    @property
+    def scaled_label(self) -> str:
+        """The label with the scale the importances were computed on (tables)."""
+        return f"log {self.label}" if self.log_scale else self.label
 
 
 @dataclass
@@ -125,6 +148,11 @@ class FamilyReport:
     label: str
     members: dict[str, float | None]  # another member -> Spearman's rho with the representative's target
     inference: Inference
+    log_scale: bool = False
+
+    @property
+    def scaled_label(self) -> str:
+        return f"log {self.label}" if self.log_scale else self.label
 
 
 @dataclass
@@ -170,7 +198,8 @@ def build_report(
         if not tgt:
             continue
         imp, floor, n = importances(trials, tgt, seed=seed, n_permutations=n_permutations)
-        out.append(MetricReport(metric, target_label(metric), n, imp, floor, tgt))
+        log = on_log_scale([tgt[t.number] for t in usable(trials, tgt)])[1]
+        out.append(MetricReport(metric, target_label(metric), n, imp, floor, tgt, log))
     rep = StudyReport(
         study_name, storage_url, params, dict(Counter(t.state.name for t in trials)), out, len(study.directions)
     )
@@ -180,12 +209,10 @@ def build_report(
         by_metric = {m.metric: m for m in out}
         for fam, members in families(by_metric).items():
             rep_m = by_metric[members[0]]
-            used = [
-                t for t in trials if t.number in rep_m.target and t.params and math.isfinite(rep_m.target[t.number])
-            ]
+            used = usable(trials, rep_m.target)
             if len(used) < MIN_TRIALS or len({rep_m.target[t.number] for t in used}) < 2:
                 continue
-            values = [rep_m.target[t.number] for t in used]
+            values = on_log_scale([rep_m.target[t.number] for t in used])[0]
             key = json.dumps(
                 [study_name, rep_m.metric, [t.number for t in used], values, permutations, bootstraps, seed]
             )
@@ -198,7 +225,7 @@ def build_report(
                     cache.parent.mkdir(parents=True, exist_ok=True)
                     cache.write_text(json.dumps(cached))
             others = {m: spearman(rep_m.target, by_metric[m].target) for m in members[1:]}
-            rep.families.append(FamilyReport(fam, rep_m.metric, rep_m.label, others, inf))
+            rep.families.append(FamilyReport(fam, rep_m.metric, rep_m.label, others, inf, rep_m.log_scale))
             drivers = inf.drivers() or sorted(inf.importance, key=lambda k: -inf.importance[k])[:1]
             rep.evolution.append(
                 _evolution.evolve(df, fam, rep_m.metric, rep.trial_params, drivers[0] if drivers else None)
@@ -209,7 +236,7 @@ def build_report(
 def importance_table(rep: StudyReport) -> list[dict[str, str]]:
     rows = []
     for m in rep.metrics:
-        row = {"metric (target)": m.label, "trials": str(m.n)}
+        row = {"metric (target)": m.scaled_label, "trials": str(m.n)}
         for p in rep.params:
             v = m.importance.get(p)
             if v is None:
@@ -242,7 +269,7 @@ def family_table(rep: StudyReport, alpha: float = 0.05) -> list[dict[str, str]]:
         rest = sorted((k for k in inf.importance if k not in drivers), key=lambda k: -inf.importance[k])
         rows.append(
             {
-                "family (target)": f"{f.family} ({f.label})",
+                "family (target)": f"{f.family} ({f.scaled_label})",
                 "trials": str(inf.n),
                 "drivers: importance [95% CI], Holm p": "; ".join(cell(k) for k in drivers) or "none found",
                 "strongest other": cell(rest[0]) if rest else NA,
@@ -279,7 +306,7 @@ def write_report(rep: StudyReport, out_dir: Path, df=None) -> list[Path]:
             else "(not normalised), without a test: the tests are per metric family, below. "
         )
         + "Targets: cumulative metrics as cost per step, structural ones at their first measurement, other level "
-        "metrics at step 0."
+        'metrics at step 0; "log": on the log scale (every value positive).'
     )
     title = f"{rep.study_name}: what drives each system metric (RQ1)"
     page = write_page(out_dir / "rq1.md", title, intro, importance_table(rep), figs)
@@ -300,9 +327,10 @@ def write_report(rep: StudyReport, out_dir: Path, df=None) -> list[Path]:
 #: How to read :func:`family_table`.
 FAMILY_INTRO = (
     "One target per metric family (its representative; the members merged into it follow it with the Spearman rho "
-    "shown). A driver: a hyperparameter whose fANOVA importance is above what the same target permuted across "
-    "trials gives it, Holm-corrected over the parameters (permutation p-value, enough permutations for the "
-    "correction); importance with its bootstrap 95 % interval (trials resampled)."
+    "shown). A driver: a hyperparameter whose fANOVA importance is above what it gets with its own values "
+    "permuted across trials (the others kept), Holm-corrected over the parameters (permutation p-value, enough "
+    'permutations for the correction); importance with its bootstrap 95 % interval (trials resampled). "log": '
+    "the importances are of the target's logarithm (every value positive)."
 )
 
 
@@ -310,8 +338,8 @@ def write_family_csv(rep: StudyReport, path: Path) -> Path:
     """One row per family and parameter: the numbers of :func:`family_table`, unrounded."""
     import csv
 
-    fields = ["family", "metric", "param", "n", "importance", "ci_lo", "ci_hi", "p", "p_holm", "permutations",
-              "bootstraps"]  # fmt: skip
+    fields = ["family", "metric", "scale", "param", "n", "importance", "ci_lo", "ci_hi", "p", "p_holm",
+              "permutations", "bootstraps"]  # fmt: skip
     with path.open("w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=fields)
         w.writeheader()
@@ -319,7 +347,8 @@ def write_family_csv(rep: StudyReport, path: Path) -> Path:
             inf = f.inference
             for k in sorted(inf.importance):
                 lo, hi = inf.ci.get(k, ("", ""))
-                w.writerow({"family": f.family, "metric": f.metric, "param": k, "n": inf.n,
+                w.writerow({"family": f.family, "metric": f.metric, "scale": "log" if f.log_scale else "raw",
+                            "param": k, "n": inf.n,
                             "importance": inf.importance[k], "ci_lo": lo, "ci_hi": hi, "p": inf.p.get(k, ""),
                             "p_holm": inf.p_holm.get(k, ""), "permutations": inf.permutations,
                             "bootstraps": inf.bootstraps})  # fmt: skip
@@ -340,7 +369,7 @@ def _importance_figure(rep: StudyReport, families: bool = False):
             ]
             for row, f in zip(z, rep.families)
         ]
-        labels = [f"{f.family}: {f.label}" for f in rep.families]
+        labels = [f"{f.family}: {f.scaled_label}" for f in rep.families]
     else:
         z = [[m.importance.get(p) for p in rep.params] for m in rep.metrics]
         text = [
@@ -350,7 +379,7 @@ def _importance_figure(rep: StudyReport, families: bool = False):
             ]
             for row, m in zip(z, rep.metrics)
         ]
-        labels = [m.label for m in rep.metrics]
+        labels = [m.scaled_label for m in rep.metrics]
     fig = go.Figure(
         go.Heatmap(
             z=z,
@@ -434,7 +463,7 @@ def _metric_figure(rep: StudyReport, m: MetricReport, df, trials: dict[int, Any]
         if getattr(dist, "log", False):
             fig.update_xaxes(type="log", row=row, col=c)
         fig.update_yaxes(title_text=m.label if c == 1 else None, row=row, col=c)
-    if _figures.spans_decades(list(m.target.values())):
+    if m.log_scale or _figures.spans_decades(list(m.target.values())):
         fig.update_yaxes(type="log")
     imp = ", ".join(f"{k} {v:.2f}" for k, v in sorted(m.importance.items(), key=lambda kv: -kv[1])[:3])
     fig.update_layout(

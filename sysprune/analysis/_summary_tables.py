@@ -164,7 +164,7 @@ def rq1_rows(outcomes: list[StudyOutcome], alpha: float = ALPHA) -> list[dict[st
                         "study": o.spec.name,
                         "pair": f"{o.spec.model} on {o.spec.dataset.name}",
                         "family": f.family,
-                        "target": f.label,
+                        "target": f.scaled_label,
                         "param": k,
                         "n": inf.n,
                         "importance": inf.importance[k],

@@ -3,6 +3,7 @@ floor; single- and multi-objective studies."""
 
 from __future__ import annotations
 
+import math
 import random
 
 import optuna
@@ -63,7 +64,7 @@ def test_importance_credits_what_drives_each_metric_with_pruned_and_failed_trial
         assert imp["lr"] < by[metric].floor, metric  # lr only decides when trials stop: noise here
     files = _report.write_report(rep, tmp_path / "out")
     md = files[0].read_text()
-    assert "noise floor" in md and "cpu_s per step" in md
+    assert "noise floor" in md and "log cpu_s per step" in md  # the importances are of the logarithm
     assert {f.name for f in files} >= {"rq1.md", "rq1_importance.html", "rq1_cpu_s.html"}
 
 
@@ -78,6 +79,35 @@ def test_the_metric_figure_shows_every_trial(sqlite_url):
     curves = {tr.customdata[0][0] for tr in fig.data if tr.mode == "lines+markers"}
     slices = [c[0] for tr in fig.data if tr.mode == "markers" for c in tr.customdata]
     assert curves == set(range(30)) and sorted(slices) == sorted(list(range(30)) * 2)  # width and lr panels
+
+
+def test_importances_are_of_the_logarithm_when_every_value_is_positive(sqlite_url):
+    _study(sqlite_url, "rq1log", ["maximize"])
+    rep = _report.build_report(sqlite_url, "rq1log", n_permutations=0)
+    cpu = next(m for m in rep.metrics if m.metric == "cpu_s")
+    assert cpu.log_scale and cpu.scaled_label == "log cpu_s per step" and cpu.label == "cpu_s per step"
+    study = optuna.load_study(study_name="rq1log", storage=sqlite_url)
+    used = _report.usable([t for t in study.trials if t.state.is_finished()], cpu.target)
+    logs = [math.log(cpu.target[t.number]) for t in used]
+    assert cpu.importance == _report.fanova(used, logs, 0, trees=64)  # exactly fANOVA on log(target)
+    assert cpu.importance != _report.fanova(used, [cpu.target[t.number] for t in used], 0, trees=64)
+
+
+@pytest.mark.parametrize(
+    "values, log",
+    [
+        ([1.0, 10.0, 100.0], True),
+        ([0.5, 2.0], True),
+        ([0.0, 1.0], False),
+        ([-1.0, 3.0], False),
+        ([], False),
+        ([1.0, math.inf], False),
+    ],  # fmt: skip
+)
+def test_the_log_scale_only_where_every_value_is_positive(values, log):
+    out, is_log = _report.on_log_scale(values)
+    assert is_log is log
+    assert out == ([math.log(v) for v in values] if log else values)
 
 
 def test_too_few_trials_report_no_importance(sqlite_url):
