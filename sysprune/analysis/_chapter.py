@@ -259,6 +259,22 @@ def _seeds_sentence(rows: list[dict[str, Any]]) -> str:
     )
 
 
+def _rq1_floor_sentence(rows: list[dict[str, Any]]) -> str:
+    """What the permutation count lets RQ1's p-values say: the smallest Holm-adjusted p of each (study, family)."""
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        cells.setdefault((r["study"], r["family"]), []).append(r)
+    floors = sorted({round(len(rs) / (rs[0]["permutations"] + 1), 3) for rs in cells.values() if rs[0]["permutations"]})
+    if not floors:
+        return ""
+    span = f"{floors[0]:.3f}" if len(floors) == 1 else f"{floors[0]:.3f}-{floors[-1]:.3f}"
+    return (
+        f"RQ1's tests run up to B permutations per hyperparameter, so the smallest p one can give is 1 / (B + 1) "
+        f"and, after Holm over a family's m hyperparameters, the smallest adjusted p is m / (B + 1) ({span} here): "
+        "a p-value at that floor says *driver*, not how strong — the importance and its interval say that. "
+    )
+
+
 def write_chapter(
     outcomes: list[StudyOutcome],
     out: Path,
@@ -353,7 +369,7 @@ def write_chapter(
         "change by factors; on the raw scale the few largest trials own most of the variance and a chance split "
         "that isolates them reads as an importance); a driver's permutation p-value (that hyperparameter's values "
         "permuted across trials, the others kept; enough permutations for Holm over the parameters) and its "
-        "bootstrap interval. " + _seeds_sentence(r2),
+        "bootstrap interval. " + _rq1_floor_sentence(r1) + _seeds_sentence(r2),
         "",
         "## Threats to validity",
         "",

@@ -257,3 +257,14 @@ def test_the_rq1_summary_is_re_derived_from_its_csv(tmp_path):
     table = md.split(_chapter.Q2)[0]
     assert re.search(r"\| time \(time\) \| 30 \| `a` [\d.]+ \[[\d.]+, [\d.]+\], p [\d.<  ]+; `b` ", table)
     assert "| memory (memory) | 30 | none found |" in table
+
+
+def test_the_chapter_states_the_smallest_p_its_permutation_count_allows():
+    def rq1(study: str, family: str, params: int, b: int) -> list[dict]:
+        return [{"study": study, "family": family, "param": f"p{k}", "permutations": b} for k in range(params)]
+
+    rows = rq1("a", "time", 6, 179) + rq1("a", "size", 6, 179) + rq1("b", "time", 4, 119)
+    sentence = _chapter._rq1_floor_sentence(rows)
+    assert "(0.033 here)" in sentence  # 6 / 180 and 4 / 120: the same floor
+    assert "(0.025-0.033 here)" in _chapter._rq1_floor_sentence(rows + rq1("c", "memory", 3, 119))
+    assert _chapter._rq1_floor_sentence(rq1("a", "time", 6, 0)) == ""  # no permutation test ran: nothing to say
