@@ -74,7 +74,7 @@ bench-budget: $(VENV)/.installed ## benchmark: digits study under a latency budg
 bench-overhead: $(VENV)/.installed ## benchmark: trial start, monitor per step, rejection at step -1, a search's measurement overhead
 	$(BIN)/python benchmarks/bench_overhead.py
 
-results: $(VENV)/.installed ## regenerate results/RESULTS.md (resumes; RESULTS_ARGS=--estimate: plan time; the full plan took 106 min here); RESULTS_QUICK=1: a few min, into results/quick/
+results: $(VENV)/.installed ## regenerate results/RESULTS.md (resumes; RESULTS_ARGS=--estimate: plan time; the full plan took 87-106 min here); RESULTS_QUICK=1: a few min, into results/quick/
 	$(BIN)/python -m sysprune.analysis._results $(RESULTS_ARGS)
 
 $(addprefix compare-,$(STUDIES)): compare-%: $(VENV)/.installed

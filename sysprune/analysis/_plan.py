@@ -171,4 +171,4 @@ class StudyOutcome:
     report: Any = None
     compare: Any = None
     files: list[Path] | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # what the study took, summed over the invocations of make results (it resumes)

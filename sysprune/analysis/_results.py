@@ -15,11 +15,14 @@ over the committed chapter):
 6. Write the chapter (:mod:`._chapter`): answers first, the statistics, the method and threats, per-study detail.
 
 Running it again resumes: finished studies are not rerun, test scores and RQ1 inferences are cached beside their
-outputs. Each stage prints a progress line with the time spent and the plan's estimate.
+outputs. Each stage prints a progress line with the time spent and the plan's estimate. The time each study and the
+whole plan took is summed over the invocations that built the folder (``timing.json`` beside the chapter), so a
+resumed chapter states what its runs cost in all, not only the last invocation's share.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -54,6 +57,22 @@ from sysprune.study._runner import run_study
 
 #: The quick plan's RQ1 inference: few fits, to check the pipeline (its p-values cannot clear Holm's threshold).
 QUICK_PERMUTATIONS, QUICK_BOOTSTRAPS = 19, 20
+
+
+#: Beside the chapter: seconds per study and in all, summed over the invocations of ``make results`` in that folder.
+TIMING = "timing.json"
+
+
+def load_timing(path: Path) -> dict:
+    """``{"invocations": n, "total_s": s, "studies": {study: s}}`` from ``path`` (zeros if it is not there)."""
+    timing = {"invocations": 0, "total_s": 0.0, "studies": {}}
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text())
+        except ValueError as e:
+            raise SystemExit(f"{path}: not valid JSON ({e}); delete it to count the time from this run on") from None
+        timing.update({k: stored[k] for k in timing if k in stored})
+    return timing
 
 
 def policies_of(item: Item) -> list[str]:
@@ -223,6 +242,15 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     estimates = dict(estimate(plan))
     t0 = time.perf_counter()
+    timing_path = out / TIMING
+    timing = load_timing(timing_path)
+    before_s = float(timing["total_s"])
+    timing["invocations"] = int(timing["invocations"]) + 1
+
+    def save_timing() -> None:
+        timing["total_s"] = before_s + time.perf_counter() - t0
+        timing_path.write_text(json.dumps(timing, indent=1, sort_keys=True))
+
     load_start = _load_average()
     outcomes, failed = [], {}
     done_est = 0.0
@@ -234,18 +262,21 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         try:
-            outcomes.append(
-                run_item(
-                    it,
-                    storage_url=storage,
-                    out=out,
-                    quick=quick,
-                    plan=full_plan,
-                    permutations=QUICK_PERMUTATIONS if quick else None,
-                    bootstraps=QUICK_BOOTSTRAPS if quick else None,
-                    log=lambda s: print(s, flush=True),
-                )
+            outcome = run_item(
+                it,
+                storage_url=storage,
+                out=out,
+                quick=quick,
+                plan=full_plan,
+                permutations=QUICK_PERMUTATIONS if quick else None,
+                bootstraps=QUICK_BOOTSTRAPS if quick else None,
+                log=lambda s: print(s, flush=True),
             )
+            studies = timing["studies"]
+            studies[it.study] = float(studies.get(it.study, 0.0)) + outcome.seconds
+            outcome.seconds = studies[it.study]  # what the study took over every invocation
+            outcomes.append(outcome)
+            save_timing()
         except (ValueError, RuntimeError, OSError) as e:  # one study's problem (data missing, ...) ends only it
             failed[it.study] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
             print(f"[{it.study}] not done: {failed[it.study]}", flush=True)
@@ -255,12 +286,14 @@ def main(argv: list[str] | None = None) -> int:
         + " plan"
         + (f" restricted with `--only` to {len(plan)} of its {len(full_plan)} studies" if args.only else "")
     )
+    save_timing()
     path = write_chapter(
         outcomes,
         out,
         plan_name=plan_name,
         plan=plan,
-        seconds=time.perf_counter() - t0,
+        seconds=timing["total_s"],
+        invocations=(timing["invocations"], time.perf_counter() - t0),
         storage_url=storage,
         failed=failed,
         load=(load_start, _load_average()),

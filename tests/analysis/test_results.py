@@ -268,3 +268,31 @@ def test_the_chapter_states_the_smallest_p_its_permutation_count_allows():
     assert "(0.033 here)" in sentence  # 6 / 180 and 4 / 120: the same floor
     assert "(0.025-0.033 here)" in _chapter._rq1_floor_sentence(rows + rq1("c", "memory", 3, 119))
     assert _chapter._rq1_floor_sentence(rq1("a", "time", 6, 0)) == ""  # no permutation test ran: nothing to say
+
+
+def test_a_resumed_plan_states_what_its_runs_took_in_all(tmp_path, monkeypatch):
+    plan = (Item("rq2_size_mlp_digits", 6), Item("sgd_letter", 5))
+    monkeypatch.setattr(_results, "FULL", plan)
+    monkeypatch.setattr(
+        _results, "run_item", lambda item, **kw: StudyOutcome(item, None, {}, None, {}, 0.0, seconds=60.0)
+    )
+    written: list[dict] = []
+
+    def chapter(outcomes, out, **kw):
+        written.append({"studies": {o.item.study: o.seconds for o in outcomes}, **kw})
+        return out / "RESULTS.md"
+
+    monkeypatch.setattr(_results, "write_chapter", chapter)
+    out = tmp_path / "results"
+    for _ in range(2):
+        assert _results.main(["--out", str(out)]) == 0
+    first, second = written
+    assert first["studies"] == {"rq2_size_mlp_digits": 60.0, "sgd_letter": 60.0} and first["invocations"][0] == 1
+    assert second["studies"] == {"rq2_size_mlp_digits": 120.0, "sgd_letter": 120.0}  # summed, not the last run's
+    assert second["invocations"][0] == 2 and second["seconds"] > first["seconds"]
+    assert second["seconds"] == pytest.approx(first["seconds"] + second["invocations"][1], abs=0.05)
+    timing = _results.load_timing(out / _results.TIMING)
+    assert timing["invocations"] == 2 and timing["studies"]["sgd_letter"] == 120.0
+    (out / _results.TIMING).write_text("{not json")
+    with pytest.raises(SystemExit, match="timing.json: not valid JSON"):
+        _results.main(["--out", str(out)])
