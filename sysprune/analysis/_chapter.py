@@ -188,7 +188,19 @@ def _tolerance_words(results: list[CompareResult]) -> str:
     )
 
 
-def _threats(outcomes: list[StudyOutcome], rows: list[dict[str, Any]], load: tuple[str, str]) -> list[str]:
+def _load_words(load: tuple[str, str] | list[tuple[str, str]]) -> str:
+    """The load average at the start and end of the run, or of each invocation of a resumed one."""
+    loads = [load] if isinstance(load, tuple) else list(load)
+    if len(loads) == 1:
+        return f"load average {loads[0][0]} at the start, {loads[0][1]} at the end"
+    return f"load average at the start/end of each of its {len(loads)} invocations: " + ", ".join(
+        f"{a}/{b}" for a, b in loads
+    )
+
+
+def _threats(
+    outcomes: list[StudyOutcome], rows: list[dict[str, Any]], load: tuple[str, str] | list[tuple[str, str]]
+) -> list[str]:
     shares = []
     for o in outcomes:
         if o.compare is not None:
@@ -214,8 +226,7 @@ def _threats(outcomes: list[StudyOutcome], rows: list[dict[str, Any]], load: tup
             if c.median is not None:
                 costs.append(f"{o.spec.name} {c.median:.2g} s")
     lines = [
-        f"- **A shared machine.** Everything ran on one 2-core VM (load average {load[0]} at the start, {load[1]} at "
-        "the end); CPU time is less sensitive to load than wall time, but caches and memory bandwidth are shared.",
+        f"- **A shared machine.** Everything ran on one 2-core VM ({_load_words(load)}); CPU time is less sensitive to load than wall time, but caches and memory bandwidth are shared.",
         "- **Bookkeeping in the compute.** Live compute counts the trial process and the worker's own CPU; a "
         "replay counts only the recorded training CPU. The share of `none`'s compute a replay does not see: "
         + (", ".join(shares) if shares else MISSING)
@@ -285,7 +296,7 @@ def write_chapter(
     storage_url: str,
     invocations: tuple[int, float] = (1, 0.0),
     failed: dict[str, str] | None = None,
-    load: tuple[str, str] = ("?", "?"),
+    load: tuple[str, str] | list[tuple[str, str]] = ("?", "?"),
     commit: str | None = None,
 ) -> Path:
     out.mkdir(parents=True, exist_ok=True)

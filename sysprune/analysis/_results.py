@@ -64,8 +64,9 @@ TIMING = "timing.json"
 
 
 def load_timing(path: Path) -> dict:
-    """``{"invocations": n, "total_s": s, "studies": {study: s}}`` from ``path`` (zeros if it is not there)."""
-    timing = {"invocations": 0, "total_s": 0.0, "studies": {}}
+    """``{"invocations": n, "total_s": s, "studies": {study: s}, "loads": [[start, end], ...]}`` (the load average
+    at each invocation's start and end) from ``path`` (zeros if it is not there)."""
+    timing: dict = {"invocations": 0, "total_s": 0.0, "studies": {}, "loads": []}
     if path.is_file():
         try:
             stored = json.loads(path.read_text())
@@ -286,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
         + " plan"
         + (f" restricted with `--only` to {len(plan)} of its {len(full_plan)} studies" if args.only else "")
     )
+    load_end = _load_average()
+    timing["loads"] = [*timing["loads"], [load_start, load_end]]
     save_timing()
     path = write_chapter(
         outcomes,
@@ -296,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         invocations=(timing["invocations"], time.perf_counter() - t0),
         storage_url=storage,
         failed=failed,
-        load=(load_start, _load_average()),
+        load=[tuple(x) for x in timing["loads"]],
     )
     print(f"wrote {path} in {(time.perf_counter() - t0) / 60:.1f} min")
     return 0

@@ -293,6 +293,9 @@ def test_a_resumed_plan_states_what_its_runs_took_in_all(tmp_path, monkeypatch):
     assert second["seconds"] == pytest.approx(first["seconds"] + second["invocations"][1], abs=0.05)
     timing = _results.load_timing(out / _results.TIMING)
     assert timing["invocations"] == 2 and timing["studies"]["sgd_letter"] == 120.0
+    assert len(timing["loads"]) == 2 and second["load"] == [tuple(x) for x in timing["loads"]]
+    assert _chapter._load_words(second["load"]).startswith("load average at the start/end of each of its 2 ")
+    assert _chapter._load_words(("0.5", "1.0")) == "load average 0.5 at the start, 1.0 at the end"
     (out / _results.TIMING).write_text("{not json")
     with pytest.raises(SystemExit, match="timing.json: not valid JSON"):
         _results.main(["--out", str(out)])
