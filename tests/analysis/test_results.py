@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from sysprune.analysis import _chapter, _compare, _results
+from sysprune.analysis import _chapter, _chapter_method, _compare, _results
 from sysprune.analysis._compare_report import write_csv as write_compare_csv
 from sysprune.analysis._plan import OUT_FULL, Item, StudyOutcome
 from tests.analysis._helpers import row, tiny_spec
@@ -264,10 +264,10 @@ def test_the_chapter_states_the_smallest_p_its_permutation_count_allows():
         return [{"study": study, "family": family, "param": f"p{k}", "permutations": b} for k in range(params)]
 
     rows = rq1("a", "time", 6, 179) + rq1("a", "size", 6, 179) + rq1("b", "time", 4, 119)
-    sentence = _chapter._rq1_floor_sentence(rows)
+    sentence = _chapter_method.rq1_floor_sentence(rows)
     assert "(0.033 here)" in sentence  # 6 / 180 and 4 / 120: the same floor
-    assert "(0.025-0.033 here)" in _chapter._rq1_floor_sentence(rows + rq1("c", "memory", 3, 119))
-    assert _chapter._rq1_floor_sentence(rq1("a", "time", 6, 0)) == ""  # no permutation test ran: nothing to say
+    assert "(0.025-0.033 here)" in _chapter_method.rq1_floor_sentence(rows + rq1("c", "memory", 3, 119))
+    assert _chapter_method.rq1_floor_sentence(rq1("a", "time", 6, 0)) == ""  # no permutation test ran: nothing to say
 
 
 def test_a_resumed_plan_states_what_its_runs_took_in_all(tmp_path, monkeypatch):
@@ -294,8 +294,8 @@ def test_a_resumed_plan_states_what_its_runs_took_in_all(tmp_path, monkeypatch):
     timing = _results.load_timing(out / _results.TIMING)
     assert timing["invocations"] == 2 and timing["studies"]["sgd_letter"] == 120.0
     assert len(timing["loads"]) == 2 and second["load"] == [tuple(x) for x in timing["loads"]]
-    assert _chapter._load_words(second["load"]).startswith("load average at the start/end of each of its 2 ")
-    assert _chapter._load_words(("0.5", "1.0")) == "load average 0.5 at the start, 1.0 at the end"
+    assert _chapter_method.load_words(second["load"]).startswith("load average at the start/end of each of its 2 ")
+    assert _chapter_method.load_words(("0.5", "1.0")) == "load average 0.5 at the start, 1.0 at the end"
     (out / _results.TIMING).write_text("{not json")
     with pytest.raises(SystemExit, match="timing.json: not valid JSON"):
         _results.main(["--out", str(out)])
