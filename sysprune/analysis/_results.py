@@ -63,11 +63,18 @@ QUICK_PERMUTATIONS, QUICK_BOOTSTRAPS = 19, 20
 TIMING = "timing.json"
 
 
-def load_timing(path: Path) -> dict:
+def _has_recordings(storage_url: str) -> bool:
+    """Whether the storage already holds a recording of the plan (this invocation resumes a run)."""
+    import optuna
+
+    return any(name.endswith(".record") for name in optuna.get_all_study_names(storage=storage_url))
+
+
+def load_timing(path: Path | None) -> dict:
     """``{"invocations": n, "total_s": s, "studies": {study: s}, "loads": [[start, end], ...]}`` (the load average
     at each invocation's start and end) from ``path`` (zeros if it is not there)."""
     timing: dict = {"invocations": 0, "total_s": 0.0, "studies": {}, "loads": []}
-    if path.is_file():
+    if path is not None and path.is_file():
         try:
             stored = json.loads(path.read_text())
         except ValueError as e:
@@ -244,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     estimates = dict(estimate(plan))
     t0 = time.perf_counter()
     timing_path = out / TIMING
-    timing = load_timing(timing_path)
+    # a database without recordings is a new run: the sums of an earlier one (a committed timing.json) do not apply
+    timing = load_timing(timing_path if _has_recordings(storage) else None)
     before_s = float(timing["total_s"])
     timing["invocations"] = int(timing["invocations"]) + 1
 

@@ -10,6 +10,7 @@ import random
 import re
 
 import numpy as np
+import optuna
 import pytest
 from scipy import stats
 
@@ -273,9 +274,12 @@ def test_the_chapter_states_the_smallest_p_its_permutation_count_allows():
 def test_a_resumed_plan_states_what_its_runs_took_in_all(tmp_path, monkeypatch):
     plan = (Item("rq2_size_mlp_digits", 6), Item("sgd_letter", 5))
     monkeypatch.setattr(_results, "FULL", plan)
-    monkeypatch.setattr(
-        _results, "run_item", lambda item, **kw: StudyOutcome(item, None, {}, None, {}, 0.0, seconds=60.0)
-    )
+
+    def run_item(item, storage_url, **kw):
+        optuna.create_study(storage=storage_url, study_name=f"{item.study}.record", load_if_exists=True)
+        return StudyOutcome(item, None, {}, None, {}, 0.0, seconds=60.0)
+
+    monkeypatch.setattr(_results, "run_item", run_item)
     written: list[dict] = []
 
     def chapter(outcomes, out, **kw):
@@ -296,6 +300,9 @@ def test_a_resumed_plan_states_what_its_runs_took_in_all(tmp_path, monkeypatch):
     assert len(timing["loads"]) == 2 and second["load"] == [tuple(x) for x in timing["loads"]]
     assert _chapter_method.load_words(second["load"]).startswith("load average at the start/end of each of its 2 ")
     assert _chapter_method.load_words(("0.5", "1.0")) == "load average 0.5 at the start, 1.0 at the end"
+    (out / "results.db").unlink()  # a new database: a new run, whose time starts from zero
+    assert _results.main(["--out", str(out)]) == 0
+    assert written[-1]["invocations"][0] == 1 and written[-1]["studies"]["sgd_letter"] == 60.0
     (out / _results.TIMING).write_text("{not json")
     with pytest.raises(SystemExit, match="timing.json: not valid JSON"):
         _results.main(["--out", str(out)])
