@@ -167,11 +167,14 @@ def _signal_runs(tmp_path: Path, n: int, *, workers: int = 1) -> list[Outcome]:
     for o in outcomes:
         what = f"{signal.Signals(o.sig).name} at {o.delay_s:.2f} s (seed {SEED}, {workers} worker(s)): "
         what += f"rc {o.returncode}, stderr {o.stderr!r}"
-        if _before_sysprune(o):  # the one window left (docs/ARCHITECTURE.md): nothing written, nothing started
+        # a worker's start-up is told first: its traceback has no frame of sysprune either, but the launcher's last
+        # line says sysprune ran (and wrote the study), so it is not the command's own start-up
+        in_a_worker = _in_a_workers_start_up(o)
+        if not in_a_worker and _before_sysprune(o):  # the one window left (docs/ARCHITECTURE.md): nothing written
             assert not o.db.exists() and not _tagged(o.tag), what
             phases["the interpreter's start-up"] += 1
             continue
-        if _in_a_workers_start_up(o):
+        if in_a_worker:
             phases["a worker's interpreter start-up"] += 1
         elif o.hit and o.returncode != 0:  # 0: it arrived while the command was already exiting (then ignored)
             assert "Traceback" not in o.stderr, what
