@@ -1,5 +1,6 @@
-"""The fork server imports torch only for a study whose model needs it (a scikit-learn or plugin study saves ~3 s
-of CPU and ~600 MB per worker), and is restarted with torch when a later study of the same process needs it."""
+"""The fork server imports torch and scikit-learn only for a study whose model needs them (a scikit-learn or plugin
+study saves ~3 s of CPU and ~600 MB per worker without torch, a torch or plugin study ~1 s without scikit-learn), and
+is restarted with a stack when a later study of the same process needs it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ import pytest
 
 from sysprune._compat import forkserver_pid
 from sysprune.trial import _forkserver
-from sysprune.trial._forkserver import PRELOAD_TORCH_ENV, needs_torch, preload_torch, warm_up
+from sysprune.models import get_model
+from sysprune.trial._forkserver import (
+    PRELOAD_ENV,
+    PRELOAD_TORCH_ENV,
+    needs_torch,
+    preload,
+    preload_torch,
+    uses_module,
+    warm_up,
+)
 from tests._require import require
 
 require("torch", "torch")
@@ -25,19 +35,73 @@ def test_torch_is_preloaded_when_the_family_requires_it_or_its_module_imported_i
     assert needs_torch(requires, loaded) is expected
 
 
+def test_a_model_needs_scikit_learn_when_its_family_says_so_or_its_module_uses_it():
+    assert get_model("sklearn_sgd").requires == ("sklearn",)
+    assert "sklearn" not in get_model("torch_mlp").requires and not uses_module(
+        get_model("torch_mlp").create, "sklearn"
+    )
+    import sklearn.linear_model
+    from sklearn.linear_model import SGDClassifier
+
+    def create():  # a plugin's create, in a module that imported scikit-learn at its top level
+        pass
+
+    for value in (sklearn.linear_model, SGDClassifier):
+        module = type(os)("plugin_with_sklearn")
+        module.thing = value
+        create.__module__ = module.__name__
+        import sys
+
+        sys.modules[module.__name__] = module
+        try:
+            assert uses_module(create, "sklearn") and not uses_module(create, "torch")
+        finally:
+            del sys.modules[module.__name__]
+    assert not uses_module(create, "sklearn")  # its module gone: nothing known, nothing claimed
+
+
 def _has_torch(pid: int) -> bool:
     return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
 
 
-@pytest.mark.slow
-def test_the_fork_server_imports_torch_only_when_told_and_restarts_to_get_it(monkeypatch):
-    monkeypatch.setenv(PRELOAD_TORCH_ENV, os.environ.get(PRELOAD_TORCH_ENV, "1"))  # restored afterwards
+def _has_sklearn(pid: int) -> bool:
+    return "/sklearn/" in Path(f"/proc/{pid}/maps").read_text()
+
+
+def _kill_server() -> None:
     pid = forkserver_pid()
     if pid is not None:  # another test's server: start from none, as a new worker does
         os.kill(pid, 9)
         _forkserver._started_with.pop(pid, None)
         while _forkserver._running(pid):  # gone before a new one is asked for (multiprocessing checks waitpid)
             time.sleep(0.01)
+
+
+@pytest.mark.slow
+def test_the_fork_server_imports_scikit_learn_only_when_told_and_restarts_to_get_it(monkeypatch):
+    for env in PRELOAD_ENV.values():
+        monkeypatch.setenv(env, os.environ.get(env, "1"))  # restored afterwards
+    _kill_server()
+    try:
+        preload(torch=False, sklearn=False)
+        warm_up()
+        without = forkserver_pid()
+        assert without is not None and not _has_sklearn(without) and not _has_torch(without)
+        preload(torch=False, sklearn=True)
+        warm_up()  # a scikit-learn study now: the server is replaced, with scikit-learn
+        with_sklearn = forkserver_pid()
+        assert with_sklearn != without and _has_sklearn(with_sklearn) and not _has_torch(with_sklearn)
+        preload(torch=False, sklearn=False)
+        warm_up()  # kept for a study that needs less
+        assert forkserver_pid() == with_sklearn
+    finally:
+        preload(torch=True, sklearn=True)
+
+
+@pytest.mark.slow
+def test_the_fork_server_imports_torch_only_when_told_and_restarts_to_get_it(monkeypatch):
+    monkeypatch.setenv(PRELOAD_TORCH_ENV, os.environ.get(PRELOAD_TORCH_ENV, "1"))  # restored afterwards
+    _kill_server()
     try:
         preload_torch(False)
         warm_up()

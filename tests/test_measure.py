@@ -128,14 +128,17 @@ def test_median_interval_uses_the_order_statistics():
 
 @pytest.mark.parametrize("confidence", [0.5, 0.9, 0.95, 0.99])
 def test_median_interval_picks_the_pair_exact_binomial_arithmetic_picks(confidence):
-    """scipy's binomial CDF chooses the same order statistics as the exact rational sum it replaced, for every
-    sample size up to 200: no probe's infer_ms_lo/hi can change."""
+    """The running integer sum chooses the same order statistics as exact rational arithmetic (and scipy's binomial
+    CDF, which it replaced to keep scipy out of the trial process), for every sample size up to 200."""
+    from scipy.special import bdtr
+
     for n in range(1, 201):
         exact = [1 - 2 * Fraction(sum(math.comb(n, i) for i in range(j)), 2**n) for j in range(1, max(n // 2, 1) + 1)]
         j = max(sum(c >= Fraction(confidence).limit_denominator(1000) for c in exact), 1)
         lo, hi, cov = median_interval(range(n), confidence)
         assert (lo, hi) == (j - 1, n - j), n
         assert cov == pytest.approx(float(exact[j - 1]), rel=1e-12, abs=1e-15), n
+        assert cov == pytest.approx(1 - 2 * bdtr(j - 1, n, 0.5), rel=1e-9, abs=1e-12), n
 
 
 def test_latency_is_per_sample_and_brackets_its_median():

@@ -177,4 +177,4 @@ class SGDTrainer(Trainer):
         return {"n_params": float(n_params), "model_bytes": float(len(pickle.dumps(self.model)))}
 
 
-register_model(NAME, create, space=SPACE, inputs=INPUTS, bounds=CONSTRAINTS)
+register_model(NAME, create, space=SPACE, inputs=INPUTS, requires=("sklearn",), bounds=CONSTRAINTS)

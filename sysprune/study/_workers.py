@@ -68,7 +68,7 @@ from sysprune.study._open import make_sampler, open_study
 from sysprune.storage._step_table import create_table
 from sysprune.study._dataset import prepare_dataset
 from sysprune.exceptions import TrialProcessError
-from sysprune.trial._forkserver import needs_torch, preload_torch, warm_up
+from sysprune.trial._forkserver import needs, preload, uses_module, warm_up
 from sysprune.models import get_model
 from sysprune.study._compute import ComputeBudget, WorkerCompute
 
@@ -383,7 +383,10 @@ def run_worker(
         sampler=make_sampler(spec, worker_seed(cfg.seed, number)),
     )
     family = get_model(spec.model)  # a plugin's or a module's model: imported here (a torch import shows)
-    preload_torch(needs_torch(family.requires, "torch" in sys.modules))
+    preload(
+        torch=needs("torch", family.requires, "torch" in sys.modules),
+        sklearn=needs("sklearn", family.requires, uses_module(family.create, "sklearn")),
+    )
     _log.debug("worker %d (pid %d, cpus %s): fork server ready in %.2f s", number, os.getpid(), cfg.cpus, warm_up())
     objective = WorkerCompute(Objective(spec, str(dataset_path), cfg.seed))  # writes worker_cpu_s per trial
     budget = [] if cfg.max_compute_s is None else [ComputeBudget(cfg.max_compute_s, since=cfg.since or started)]

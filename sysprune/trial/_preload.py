@@ -1,7 +1,7 @@
 """Imported once by the fork server, so every trial process starts with the heavy stack already loaded.
 
-Besides scikit-learn and (when installed: the ``torch`` extra, and the study's model needs it) torch, this imports what torch loads lazily on first
-use: ``torch._dynamo`` (pulled in by every optimizer's constructor, ~2 s and ~200 MB), so that cost is paid once and
+Besides scikit-learn and torch (each only for a study whose model needs it; torch when installed: the ``torch``
+extra), this imports what torch loads lazily on first use: ``torch._dynamo`` (pulled in by every optimizer's constructor, ~2 s and ~200 MB), so that cost is paid once and
 not charged to each trial. The model families come from the registry (``sysprune.models``), so a new family needs
 no line here. Nothing here runs a torch operation: the server must not start thread pools (or CUDA) before it forks.
 """
@@ -21,14 +21,17 @@ from sysprune.trial._child import warm_linecache
 die_with_parent()
 
 import numpy  # noqa: F401, E402
-import sklearn.linear_model  # noqa: F401, E402
-import sklearn.metrics  # noqa: F401, E402
 import threadpoolctl  # noqa: F401, E402
 
 import sysprune.datasets  # noqa: F401, E402
 import sysprune.models  # noqa: F401, E402
 from sysprune._plugins import installed  # noqa: E402
-from sysprune.trial._forkserver import PRELOAD_TORCH_ENV  # noqa: E402
+from sysprune.trial._forkserver import PRELOAD_ENV, PRELOAD_TORCH_ENV  # noqa: E402
+
+# scikit-learn (~1 s of CPU and ~60 MB per fork server, scipy with it) likewise only for a model that uses it.
+if os.environ.get(PRELOAD_ENV["sklearn"], "1") != "0":
+    import sklearn.linear_model  # noqa: F401
+    import sklearn.metrics  # noqa: F401
 
 # torch (~3 s of CPU and ~600 MB per fork server) only for a study whose model needs it: the worker says so through
 # the environment the server inherits (sysprune.trial._forkserver.preload_torch); unset, as before: when installed.
