@@ -128,11 +128,16 @@ def invoked_as_command(argv: list[str] | None = None) -> bool:
 _COMMAND_ENV = "SYSPRUNE_COMMAND_PID"  # set by the command for the processes it starts
 
 
+_FORKSERVER_MAIN = "from multiprocessing.forkserver import main"
+
+
 def is_command_worker(argv: list[str] | None = None) -> bool:
-    """Whether this interpreter is a worker process the ``sysprune`` command started (multiprocessing's spawn:
-    ``--multiprocessing-fork``, with the command's pid in the environment)."""
+    """Whether this interpreter is a process the ``sysprune`` command started for its workers, with the command's
+    pid in the environment: a spawned one (``--multiprocessing-fork``) or a fork server (``-c "from
+    multiprocessing.forkserver import main; ..."``: the one its workers are forked from, and each worker's own)."""
     argv = list(getattr(sys, "orig_argv", sys.argv) if argv is None else argv)  # sys.argv is the parent's there
-    return "--multiprocessing-fork" in argv and bool(os.environ.get(_COMMAND_ENV))
+    started = "--multiprocessing-fork" in argv or any(a.startswith(_FORKSERVER_MAIN) for a in argv)
+    return started and bool(os.environ.get(_COMMAND_ENV))
 
 
 def early() -> None:

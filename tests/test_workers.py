@@ -33,6 +33,37 @@ from tests._optuna import study_system_attrs
 # ------------------------------------------------------------------------------------------------ pure pieces
 
 
+def _report_parent(path: str) -> None:
+    """A worker server's child: writes its parent's pid and whether the worker's code was there before it ran."""
+    import os
+    import sys
+
+    preloaded = "sysprune.study._launch" in sys.modules and "optuna.storages._rdb.models" in sys.modules
+    with open(path, "a") as f:
+        f.write(f"{os.getppid()} {int(preloaded)}\n")
+
+
+def test_workers_are_forked_from_one_server_per_launch_that_imported_their_code(tmp_path):
+    import psutil
+
+    from sysprune.study._worker_server import WorkerServer
+
+    out = tmp_path / "parents"
+    server = WorkerServer()
+    pid = server.start()
+    try:
+        procs = [server.process(_report_parent, (str(out),), f"w{i}") for i in range(2)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0, 0]
+        assert out.read_text().split("\n")[:2] == [f"{pid} 1", f"{pid} 1"]
+    finally:
+        server.stop()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
 def test_cpu_sets_give_each_worker_its_own_cores():
     assert cpu_sets(2, 1, cpus=[0, 1]) == [(0,), (1,)]
     assert cpu_sets(2, 2, cpus=[0, 1, 2, 3]) == [(0, 1), (2, 3)]

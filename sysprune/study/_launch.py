@@ -1,5 +1,6 @@
-"""Local worker processes: ``sysprune run --workers N`` starts N of them (multiprocessing, spawn), waits for them and
-feeds the trials they finish — read from the database — to the callbacks of the process that launched them.
+"""Local worker processes: ``sysprune run --workers N`` starts N of them (forked from one fork server per launch,
+:mod:`sysprune.study._worker_server`), waits for them and feeds the trials they finish — read from the database — to
+the callbacks of the process that launched them.
 
 Each process runs :func:`sysprune.study._workers.run_worker` on its own CPU set; it dies with its launcher (even on
 ``kill -9``), and a Ctrl-C or SIGTERM of the launcher reaches every worker, which records its running trial first.
@@ -19,13 +20,15 @@ from sysprune import _compat
 from sysprune._logging import enable_default_handler
 from sysprune.spec import SpecError
 from sysprune._signals import exit_on_signal
-from sysprune.study._interrupts import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, interruptible
+from sysprune.study._interrupts import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, check, interruptible
 from sysprune.exceptions import WorkerFailed
+from sysprune.study._worker_server import WorkerServer
 from sysprune.study._workers import Callback, WorkerConfig, run_worker
 
 
 def _die_with_parent(parent: int) -> None:
-    """Linux: SIGTERM this process when the launcher dies (even by kill -9), so no worker outlives it."""
+    """Linux: SIGTERM this process when its parent — the launch's worker server, which ends with the launcher —
+    dies (even by kill -9), so no worker outlives the launcher."""
     try:
         import ctypes
 
@@ -33,19 +36,20 @@ def _die_with_parent(parent: int) -> None:
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):  # pragma: no cover - not Linux
         return
-    if os.getppid() != parent:  # the launcher died before prctl took effect
+    if os.getppid() != parent:  # the server died before prctl took effect
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _worker_process(cfg: WorkerConfig, launcher: int, verbosity: int) -> None:
-    """Entry of a worker process started by :func:`launch` (multiprocessing, spawn). Its signals: outside
-    :func:`run_worker` one ends it at once, silently (the launcher prints the line); inside, at safe points."""
+def _worker_process(cfg: WorkerConfig, server: int, verbosity: int) -> None:
+    """Entry of a worker process started by :func:`launch` (forked by the worker server ``server``). Its signals:
+    outside :func:`run_worker` one ends it at once, silently (the launcher prints the line); inside, at safe points."""
     exit_on_signal({signal.SIGINT: "", signal.SIGTERM: ""})
+    _compat.forget_inherited_forkserver()  # the server ends with the launcher, not with its last worker
     optuna.logging.set_verbosity(verbosity)
 
     enable_default_handler("DEBUG" if verbosity <= optuna.logging.DEBUG else "INFO")
     try:
-        _die_with_parent(launcher)
+        _die_with_parent(server)
         run_worker(cfg)
     except Terminated:
         sys.exit(EXIT_TERMINATED)
@@ -64,29 +68,36 @@ def launch(cfgs: Sequence[WorkerConfig], *, poll: Callable[[], None] | None = No
     Raises:
         WorkerFailed: a worker ended with an error.
     """
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
     verbosity = optuna.logging.get_verbosity()
-    procs = [
-        ctx.Process(target=_worker_process, args=(cfg, os.getpid(), verbosity), name=f"sysprune-worker-{i}")
-        for i, cfg in enumerate(cfgs)
-    ]
-    for p in procs:
-        p.start()
+    server = WorkerServer()
+    procs: list = []
     try:
+        try:
+            pid = server.start()
+            procs = [
+                server.process(_worker_process, (cfg, pid, verbosity), f"sysprune-worker-{i}")
+                for i, cfg in enumerate(cfgs)
+            ]
+            for p in procs:
+                p.start()  # the first waits for the server's imports (a signal meanwhile is raised below)
+        except (OSError, EOFError) as e:
+            check()  # a Ctrl-C / SIGTERM that ended the server while it started: that, not the error below
+            raise WorkerFailed(f"the worker server could not start a worker ({type(e).__name__}: {e})") from None
         while any(p.is_alive() for p in procs):
             _join_some(procs, poll_s)
             if poll is not None:
                 poll()  # reads the database: a signal meanwhile waits for the next join
     except KeyboardInterrupt as e:
         sig = signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT
-        for p in procs:  # a second signal now is only recorded (sysprune._signals): every worker records its trial
-            if p.is_alive() and p.pid is not None:
+        started = [p for p in procs if p.pid is not None]
+        for p in started:  # a second signal now is only recorded (sysprune._signals): every worker records its trial
+            if p.is_alive():
                 os.kill(p.pid, sig)
-        for p in procs:
+        for p in started:
             p.join()
         raise
+    finally:
+        server.stop()
     if poll is not None:
         poll()
     failed = [(i, p.exitcode) for i, p in enumerate(procs) if p.exitcode != 0]

@@ -172,3 +172,26 @@ def test_a_study_never_completes_a_trial_whose_children_break_its_memory_cap(sql
         assert t.user_attrs["prune_detail"]["metric"] == "peak_rss_mb"
         assert max(t.constraints.values()) > 0
         assert t.user_attrs["process_cpu_s"] > 0
+
+
+def test_every_process_of_a_run_with_workers_is_gone_when_its_launcher_is_killed(tmp_path):
+    """``run --workers 2``, kill -9 of the command mid-trial: the fork server its workers were forked from, the
+    workers, their own fork servers, the trial processes and what the trials started all end with it."""
+    study = tmp_path / "s.toml"
+    study.write_text(
+        f'model = "{TREE}"\nsteps = 50\nn_trials = 4\nseed = 0\n[dataset]\nname = "digits"\n'
+        f'[search_space]\nkind = "sleep"\nat = 0\npid_file = "{tmp_path / "pids"}"\nspin_ms = 200\n'
+    )
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    launcher = popen("run", str(study), "--storage", db, "--workers", "2", "--oversubscribe", "--quiet", "--no-publish")
+    try:
+        procs = _sleepers(tmp_path / "pids")  # a trial runs, with its children
+        tree = psutil.Process(launcher.pid).children(recursive=True)
+        assert len(tree) >= 1 + 2 + 2 + 1 + 3, [p.name() for p in tree]  # server, workers, their servers, trial...
+        os.kill(launcher.pid, signal.SIGKILL)
+        launcher.wait(30)
+    finally:
+        launcher.kill()
+        launcher.communicate()
+    assert not _gone(procs)
+    assert not _gone(tree)

@@ -123,9 +123,14 @@ _FIRST_LINE = 1 + next(  # the line of sysprune/__init__.py that imports the han
     if "import _signals" in line
 )
 
+_HANDLER_IMPORTS_END = 1 + next(  # sysprune/_signals.py's first line after its standard-library imports
+    i for i, line in enumerate((REPO / "sysprune" / "_signals.py").read_text().splitlines()) if line.startswith("EXIT_")
+)
+
 
 def _before_sysprune(o: Outcome) -> bool:
-    """Whether the signal came in the interpreter's own start-up, before the first line of ``import sysprune``:
+    """Whether the signal came in the interpreter's own start-up, before the first line of ``import sysprune`` has
+    installed its handler (that line loads ``sysprune._signals``, whose standard-library imports come first):
     Python's defaults then apply (SIGTERM kills it silently — the shell reports 143 —, SIGINT may print a
     KeyboardInterrupt traceback from the start-up's imports), which no code of sysprune can change."""
     if o.returncode == -o.sig and not o.stderr:
@@ -133,7 +138,11 @@ def _before_sysprune(o: Outcome) -> bool:
     if "KeyboardInterrupt" not in o.stderr or o.sig != signal.SIGINT:
         return False
     ours = [(f, int(n)) for f, n in _FRAME.findall(o.stderr) if f.startswith(str(REPO / "sysprune"))]
-    return all(f.endswith("/sysprune/__init__.py") and n == _FIRST_LINE for f, n in ours)
+    return all(
+        (f.endswith("/sysprune/__init__.py") and n == _FIRST_LINE)
+        or (f.endswith("/sysprune/_signals.py") and n < _HANDLER_IMPORTS_END)  # the imports that line needs
+        for f, n in ours
+    )
 
 
 def _in_a_workers_start_up(o: Outcome) -> bool:
@@ -230,3 +239,7 @@ def test_a_worker_the_command_spawned_is_told_from_another_spawned_process(monke
     assert not _signals.is_command_worker(spawned)
     monkeypatch.setenv("SYSPRUNE_COMMAND_PID", "123")
     assert _signals.is_command_worker(spawned) and not _signals.is_command_worker(["-c"])
+    server = ["python", "-c", "from multiprocessing.forkserver import main; main(5, 6, ['__main__'], **{})"]
+    assert _signals.is_command_worker(server)  # the fork server the workers are forked from
+    monkeypatch.delenv("SYSPRUNE_COMMAND_PID")
+    assert not _signals.is_command_worker(server)  # a library user's own
