@@ -57,6 +57,25 @@ def test_open_storage_errors_are_one_line_without_the_password():
     assert "secret" not in str(e.value) and "u:***@" in str(e.value) and "\n" not in str(e.value)
 
 
+def test_a_server_out_of_connection_slots_is_one_line_naming_it_not_optunas_guess(monkeypatch):
+    """Optuna wraps a failure while it stamps the schema in StorageInternalError ("... invalid data in the commit");
+    what a user (or a worker's last line) needs is the server's reason."""
+    slots = "FATAL:  remaining connection slots are reserved for non-replication superuser connections"
+
+    def refuse(*args, **kwargs):
+        try:
+            raise sa.exc.OperationalError("connect", {}, Exception(slots))
+        except sa.exc.OperationalError as e:
+            raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from e
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", refuse)
+    with pytest.raises(StorageError) as e:
+        open_storage("postgresql+psycopg2://u:secret@127.0.0.1:1/db")
+    message = str(e.value)
+    assert "remaining connection slots" in message and "commit" not in message and "\n" not in message
+    assert "secret" not in message
+
+
 def test_open_existing_creates_nothing(tmp_path):
     missing = tmp_path / "nope.db"
     with pytest.raises(DatabaseNotFound, match="no study database at"):

@@ -126,7 +126,11 @@ def open_storage(url: str) -> "optuna.storages.RDBStorage":
             )
     except (sqlalchemy.exc.ArgumentError, ValueError):
         raise _not_a_url(url) from None
-    except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError) as e:
+    except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError, optuna.exceptions.StorageInternalError) as e:
+        # Optuna wraps what fails while it stamps a new schema (e.g. a server out of connection slots) in a
+        # StorageInternalError whose own message guesses "invalid data": the cause is the reason.
+        if isinstance(e, optuna.exceptions.StorageInternalError) and e.__cause__ is not None:
+            e = e.__cause__  # type: ignore[assignment]
         fault = database_fault(e, url)
         if fault is not None and fault.kind != "lost":  # a full disk, a corrupt file: say what to do
             raise StorageError(f"--storage: {fault}") from None

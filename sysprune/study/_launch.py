@@ -18,10 +18,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sysprune import _compat
 from sysprune._logging import enable_default_handler
-from sysprune.spec import SpecError
 from sysprune._signals import exit_on_signal
 from sysprune.study._interrupts import EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, check, interruptible
-from sysprune.exceptions import WorkerFailed
+from sysprune.exceptions import SyspruneError, WorkerFailed, first_line
 from sysprune.study._worker_server import WorkerServer
 from sysprune.study._workers import Callback, WorkerConfig, run_worker
 
@@ -55,8 +54,8 @@ def _worker_process(cfg: WorkerConfig, server: int, verbosity: int) -> None:
         sys.exit(EXIT_TERMINATED)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
-    except SpecError as e:  # e.g. the study file changed under a running study
-        print(f"sysprune: worker {os.getpid()}: error: {str(e).splitlines()[0]}", file=sys.stderr)
+    except SyspruneError as e:  # e.g. the study file changed under a running study, a database out of connections
+        print(f"sysprune: worker {os.getpid()}: error: {first_line(e)}", file=sys.stderr)
         sys.exit(2)
 
 
