@@ -84,7 +84,7 @@ def test_inputs_per_family():
     assert get_model("torch_mlp").inputs == {"tabular", "image"}
     assert get_model("torch_cnn").inputs == {"image"}
     assert get_model("sklearn_sgd").inputs == {"tabular", "image"}
-    assert get_model("torch_mlp").requires == ("torch",) and get_model("sklearn_sgd").requires == ()
+    assert get_model("torch_mlp").requires == ("torch",) and get_model("sklearn_sgd").requires == ("sklearn",)
 
 
 def test_model_modules_import_neither_torch_nor_sklearn():
