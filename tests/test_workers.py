@@ -11,6 +11,7 @@ from optuna.trial import TrialState, create_trial
 
 from sysprune import load_step_metrics
 from sysprune import _compat
+from sysprune.study._open import HISTORY_ATTR
 from sysprune.study._lost import DATABASE_PENDING, DATABASE_RETRIED, INTERRUPTED, LOST, WORKER_ATTR, WorkerIdentity
 from sysprune.study._workers import (
     ClaimingStudy,
@@ -273,6 +274,9 @@ def test_run_with_two_workers_pins_each_to_its_own_core(tmp_path, sqlite_url):
         assert (t.value, t.user_attrs["val_loss"]) == (tuple(t.user_attrs[WORKER_ATTR]["cpus"])[0], 1.0)
     # the progress line shows the study's totals, read from the database
     assert "[6/6] complete 6" in r.stderr
+    # the launcher opened the study once; its workers loaded it without adding runs of their own to its history
+    study = optuna.load_study(study_name="s", storage=sqlite_url)
+    assert [run["trials_before"] for run in study.user_attrs[HISTORY_ATTR]] == [0]
 
 
 def test_too_many_workers_is_one_line_exit_2_and_nothing_written(tmp_path):

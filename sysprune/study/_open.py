@@ -107,6 +107,19 @@ def open_study(
     return study, n_existing
 
 
+def load_opened_study(spec: StudySpec, storage_url: str, study_name: str) -> optuna.Study:
+    """A study its launcher has just opened with :func:`open_study` (created or checked against ``spec``, its
+    lost trials recovered), loaded for one of the launch's workers without writing anything: N workers opening
+    it again under the database lock, one after another, each adding a run to its history, delayed every start.
+    The worker samples with its own sampler; the one given here is never asked."""
+    return optuna.load_study(
+        study_name=study_name,
+        storage=make_storage(storage_url),
+        sampler=optuna.samplers.RandomSampler(),
+        pruner=build_pruner(spec.pruner.policy, spec.pruner.params, budgets=spec.budgets, steps=spec.steps),
+    )
+
+
 def stored_identity(study: optuna.Study) -> dict[str, Any]:
     """The identity a study was stored with. A study written by the previous version stored only model, dataset,
     objective and steps: its budgets and pruner come from its ``budgets``/``pruner`` attrs and its search space

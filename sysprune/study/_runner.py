@@ -114,7 +114,7 @@ def run_study(
             run_on_ray(cfg, study, n_workers=workers, address=ray_address, callbacks=callbacks)
         elif len(cpu_sets) > 1:
             feed = _launch.TrialFeed(study, callbacks)
-            _launch.launch([replace(cfg, cpus=c) for c in cpu_sets], poll=feed.poll)
+            _launch.launch([replace(cfg, cpus=c, opened=True) for c in cpu_sets], poll=feed.poll)
         else:
             _workers.run_worker(cfg, callbacks, study=study)
     return RunResult(study, storage_url, todo, counted)

@@ -64,7 +64,7 @@ from sysprune.exceptions import TooManyWorkers
 from sysprune.spec import SpecError, StudySpec
 from sysprune.study._interrupts import check, interrupted_reason, signals_deferred
 from sysprune.study._objective import Objective
-from sysprune.study._open import make_sampler, open_study
+from sysprune.study._open import load_opened_study, make_sampler, open_study
 from sysprune.storage._step_table import create_table
 from sysprune.study._dataset import prepare_dataset
 from sysprune.exceptions import TrialProcessError
@@ -316,6 +316,7 @@ class WorkerConfig:
     cache_dir: str | None = None
     max_compute_s: float | None = None  # stop once the run's trials (every worker's) spent this many CPU seconds
     since: datetime.datetime | None = None  # when the run started (its trials: those started since); None: now
+    opened: bool = False  # the launcher opened the study just now (open_for_workers): load it, nothing more
 
 
 @signals_deferred()  # a signal while the study is created or loaded is raised once that is done
@@ -367,7 +368,10 @@ def run_worker(
     dataset_path = prepare_dataset(spec, cfg.seed, data_dir=cfg.data_dir, cache_dir=cfg.cache_dir)
     if cfg.cpus is not None:
         os.sched_setaffinity(0, cfg.cpus)  # before the fork server starts: it and every trial process inherit it
-    if study is None:
+    if study is None and cfg.opened:  # a worker of `run --workers`: its launcher created and checked the study
+        study = load_opened_study(spec, cfg.storage_url, cfg.study_name)
+        install_lost_trial_callback(_compat.study_storage(study))
+    elif study is None:
         study, _ = open_for_workers(spec, cfg.storage_url, cfg.study_name, cfg.seed)
     with database_lock(cfg.storage_url):
         number = register_worker(study)
