@@ -1,9 +1,11 @@
 """The fork server the worker processes of one launch (``run --workers N``) are forked from.
 
-One interpreter imports sysprune (and a script's ``__main__``, as spawn would in each worker) once; each worker is
-forked from that image. With spawn, every worker imported it again, ~0.8 s of CPU each: eight workers on two cores
-started their first trials seconds apart. The server lives for one launch, so a worker sees the environment, paths
-and output of the moment it was launched, as with spawn.
+One interpreter imports sysprune once; each worker is forked from that image. With spawn, every worker imported it
+again, ~0.8 s of CPU each: eight workers on two cores started their first trials seconds apart. A script's
+``__main__`` is still imported by each worker, as spawn did (for what it registers; so ``run --workers`` from a
+script needs its ``if __name__ == "__main__"`` guard, as multiprocessing says): Python 3.11's fork server does
+not preload it (it looks for a ``main_path`` that ``get_preparation_data`` no longer gives). The server lives for
+one launch, so a worker sees the environment, paths and output of the moment it was launched, as with spawn.
 
 Lifetimes: the server ends when the launch stops it (its workers joined) or, on kill -9 of the launcher, when the
 last copy of its "alive" pipe closes (the launcher's; each worker closes the copy it inherits as it starts). Each
@@ -18,8 +20,8 @@ from typing import Any
 
 from sysprune import _compat
 
-#: What the server imports once: the worker's code and what opening a study imports (and a script's ``__main__``,
-#: for what it registers).
+#: What the server imports once: the worker's code and what opening a study imports ("__main__": a script's, where
+#: the Python version preloads it; see above).
 PRELOAD = ["__main__", "sysprune.study._worker_preload"]
 
 _SERVER: Any = None  # the running launch's server (the launcher's side)
