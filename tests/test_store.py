@@ -247,3 +247,17 @@ def test_report_stores_a_steps_rows_and_its_value_as_trial_report_does(url):
     df = load_step_metrics(url, name).set_index("step")
     assert df.index.tolist() == [-1, 0, 1]  # nothing of step 3
     assert df.n_params[-1] == 7 and df.cpu_s[0] == 1.0 and df.cpu_s[1] == 2.0 and df.wall_s[1] == 3.0
+
+
+def test_the_step_table_writes_through_the_storages_own_pool(tmp_path):
+    """One pool per database in a process: a worker holds Optuna's connection and its heartbeat's, not a third for
+    the step table (32 workers then fit PostgreSQL's default max_connections)."""
+    from sysprune.storage._open import open_storage
+
+    url = f"sqlite:///{tmp_path / 'pool.db'}"
+    assert MetricStore(url)._engine is not None  # before a storage is opened: an engine of the table's own
+    storage = open_storage(url)
+    assert MetricStore(url)._engine is storage.engine
+    assert store_for(storage)._engine is storage.engine
+    again = open_storage(url)  # the last opened wins (the earlier one's pool stays usable)
+    assert MetricStore(url)._engine is again.engine

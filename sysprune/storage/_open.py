@@ -50,6 +50,16 @@ STORAGE_ENV = "SYSPRUNE_STORAGE"
 HEARTBEAT_INTERVAL_S = 60
 HEARTBEAT_GRACE_S = 180
 
+#: URL -> the engine of the last storage this process opened on it: the step-metrics table writes through the same
+#: pool (a worker then holds ~2 connections to a server: Optuna's, its heartbeat thread's; not a third of its own).
+_engines: dict[str, "sa.Engine"] = {}
+
+
+def shared_engine(url: str) -> "sa.Engine | None":
+    """The engine of the last storage opened on ``url`` in this process (:func:`open_storage`, :func:`open_existing`),
+    or None."""
+    return _engines.get(url)
+
 
 def default_storage() -> str:
     """The storage a command uses when ``--storage`` is not given: ``$SYSPRUNE_STORAGE`` if set (a URL with a
@@ -137,6 +147,7 @@ def open_storage(url: str) -> "optuna.storages.RDBStorage":
         reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
         raise StorageError(f"--storage {mask_url(url)!r}: cannot open the database ({redact(reason)})") from None
     tune_engine(storage.engine)
+    _engines[url] = storage.engine
     reached(url)
     start_watching(url)
     return storage
@@ -199,6 +210,7 @@ def open_existing(url: str) -> "optuna.storages.RDBStorage":
         skip_table_creation=True,
     )
     tune_engine(storage.engine)
+    _engines[url] = storage.engine
     reached(url)
     return storage
 

@@ -38,7 +38,7 @@ from sysprune import _compat
 from sysprune._attrs import STEP_ATTR_PREFIX
 from sysprune.metrics._format import nan_to_none
 from sysprune.metrics._registry import metric_names
-from sysprune.storage._open import mask_url, open_existing, tune_engine
+from sysprune.storage._open import mask_url, open_existing, shared_engine, tune_engine
 from sysprune.storage._open import tune_sqlite_engine  # noqa: F401 - importable from here (tests, benchmarks)
 from sysprune.exceptions import NoStepMetrics, StudyNotFound, UnsupportedStorage
 
@@ -69,8 +69,15 @@ Steps = dict[int, dict[str, float | None]]
 _DELETE_TRIAL = sa.delete(step_metrics).where(step_metrics.c.trial_id == sa.bindparam("trial_id"))
 
 
-@functools.lru_cache(maxsize=16)
 def _engine(url: str) -> sa.Engine:
+    """The engine of the study's own storage where this process opened one on ``url`` (one pool per database), else
+    one of the table's own."""
+    shared = shared_engine(url)
+    return shared if shared is not None else _own_engine(url)
+
+
+@functools.lru_cache(maxsize=16)
+def _own_engine(url: str) -> sa.Engine:
     engine = sa.create_engine(url, pool_pre_ping=True)
     tune_engine(engine)
     return engine
