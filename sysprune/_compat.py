@@ -34,7 +34,7 @@ Why each private name is kept rather than a public equivalent (measured on the 2
   process module hands it the stderr capture file only when it starts (:func:`forkserver_pid`).
 * CPython's ``multiprocessing.forkserver.ForkServer`` and its ``_forkserver_pid``, ``_forkserver_address``,
   ``_forkserver_alive_fd``: the fork server a launch's workers are forked from (:func:`new_forkserver`,
-  :func:`forkserver_state`, :func:`forget_inherited_forkserver`).
+  :func:`forkserver_state`, :func:`kill_forkserver`, :func:`forget_inherited_forkserver`).
 """
 
 from __future__ import annotations
@@ -383,9 +383,8 @@ def new_forkserver(preload: list[str]) -> Any:
     one the trial processes come from), importing ``preload`` when it starts (``ensure_running()``)."""
     from multiprocessing import forkserver
 
-    for name in ("ForkServer", "read_signed"):
-        if not hasattr(forkserver, name):
-            raise CompatError(f"multiprocessing.forkserver has no {name} in Python {sys.version.split()[0]}")
+    if not hasattr(forkserver, "ForkServer"):  # the rest of what its children need: popen_class checks it
+        raise CompatError(f"multiprocessing.forkserver has no ForkServer in Python {sys.version.split()[0]}")
     server = forkserver.ForkServer()
     server.set_forkserver_preload(preload)
     return server
@@ -437,7 +436,8 @@ def popen_class(server: Any = None) -> type:
     without an ``if __name__ == "__main__"`` guard would otherwise re-run itself in each trial).
 
     ``server``: a fork server of :func:`new_forkserver` to ask instead of the process-wide one; its children keep
-    multiprocessing's handling of ``__main__`` (the server imported a script's ``__main__`` once, when it started)."""
+    multiprocessing's handling of ``__main__`` (each imports a script's ``__main__``, as spawn does: Python 3.11's
+    fork server does not preload it)."""
     from multiprocessing import forkserver, popen_forkserver, spawn, util
     from multiprocessing.context import (  # type: ignore[attr-defined]  # typeshed omits context.reduction
         reduction,

@@ -16,9 +16,8 @@ from sysprune.models import get_model
 from sysprune.trial._forkserver import (
     PRELOAD_ENV,
     PRELOAD_TORCH_ENV,
-    needs_torch,
+    needs,
     preload,
-    preload_torch,
     uses_module,
     warm_up,
 )
@@ -32,7 +31,7 @@ require("torch", "torch")
     [(("torch",), False, True), ((), True, True), ((), False, False), (("pmlb",), False, False)],
 )
 def test_torch_is_preloaded_when_the_family_requires_it_or_its_module_imported_it(requires, loaded, expected):
-    assert needs_torch(requires, loaded) is expected
+    assert needs("torch", requires, loaded) is expected
 
 
 def test_a_model_needs_scikit_learn_when_its_family_says_so_or_its_module_uses_it():
@@ -103,16 +102,16 @@ def test_the_fork_server_imports_torch_only_when_told_and_restarts_to_get_it(mon
     monkeypatch.setenv(PRELOAD_TORCH_ENV, os.environ.get(PRELOAD_TORCH_ENV, "1"))  # restored afterwards
     _kill_server()
     try:
-        preload_torch(False)
+        preload(torch=False)
         warm_up()
         without = forkserver_pid()
         assert without is not None and not _has_torch(without)
-        preload_torch(True)
+        preload(torch=True)
         warm_up()  # a torch study now: the server is replaced, with torch
         with_torch = forkserver_pid()
         assert with_torch != without and _has_torch(with_torch)
-        preload_torch(False)
+        preload(torch=False)
         warm_up()  # a server that has torch is kept for a study that does not need it
         assert forkserver_pid() == with_torch
     finally:
-        preload_torch(True)
+        preload(torch=True)

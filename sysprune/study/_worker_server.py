@@ -24,8 +24,7 @@ from sysprune import _compat
 #: the Python version preloads it; see above).
 PRELOAD = ["__main__", "sysprune.study._worker_preload"]
 
-_SERVER: Any = None  # the running launch's server (the launcher's side)
-_POPEN: Any = None
+_SERVER: Any = None  # the running launch's WorkerServer (the launcher's side)
 
 
 class WorkerProcess(context.ForkServerProcess):
@@ -33,13 +32,9 @@ class WorkerProcess(context.ForkServerProcess):
 
     @staticmethod
     def _Popen(process_obj: Any) -> Any:
-        global _POPEN
         if _SERVER is None:
             raise RuntimeError("no worker server is running (start one with WorkerServer)")
-        if _POPEN is None or _POPEN.server is not _SERVER:
-            _POPEN = _compat.popen_class(_SERVER)
-            _POPEN.server = _SERVER
-        return _POPEN(process_obj)
+        return _SERVER.popen(process_obj)
 
 
 class WorkerServer:
@@ -47,11 +42,12 @@ class WorkerServer:
 
     def __init__(self) -> None:
         self._server = _compat.new_forkserver(PRELOAD)
+        self.popen = _compat.popen_class(self._server)  # a Popen that asks this server for its processes
 
     def start(self) -> int:
         global _SERVER
         self._server.ensure_running()
-        _SERVER = self._server
+        _SERVER = self
         pid = _compat.forkserver_state(self._server)
         assert pid is not None
         return pid
@@ -62,6 +58,6 @@ class WorkerServer:
     def stop(self) -> None:
         """End the server now (its workers are joined, or left to end with it) and reap it."""
         global _SERVER
-        if _SERVER is self._server:
+        if _SERVER is self:
             _SERVER = None
         _compat.kill_forkserver(self._server)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
 import threading
+import types
 import time
 from typing import Any
 
@@ -202,17 +204,9 @@ def needs(stack: str, requires: tuple[str, ...], loaded: bool) -> bool:
     return stack in requires or loaded
 
 
-def needs_torch(requires: tuple[str, ...], loaded: bool) -> bool:
-    """:func:`needs` for torch."""
-    return needs("torch", requires, loaded)
-
-
 def uses_module(fn: Any, stack: str) -> bool:
     """Whether the module that defines ``fn`` (a model's ``create``) refers to ``stack`` at its top level: imports
     it, or one of its modules, classes or functions (``from sklearn.linear_model import SGDClassifier``)."""
-    import sys
-    import types
-
     module = sys.modules.get(getattr(fn, "__module__", "") or "")
     for value in vars(module).values() if module is not None else ():
         name = value.__name__ if isinstance(value, types.ModuleType) else getattr(value, "__module__", None)
@@ -227,11 +221,6 @@ def preload(**stacks: bool) -> None:
     A server already running is left as it is, unless it lacks a stack now asked for (it is then restarted)."""
     for name, needed in stacks.items():
         os.environ[PRELOAD_ENV[name]] = "1" if needed else "0"
-
-
-def preload_torch(needed: bool) -> None:
-    """:func:`preload` for torch alone."""
-    preload(torch=needed)
 
 
 def warm_up() -> float:

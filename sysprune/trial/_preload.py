@@ -34,7 +34,7 @@ if os.environ.get(PRELOAD_ENV["sklearn"], "1") != "0":
     import sklearn.metrics  # noqa: F401
 
 # torch (~3 s of CPU and ~600 MB per fork server) only for a study whose model needs it: the worker says so through
-# the environment the server inherits (sysprune.trial._forkserver.preload_torch); unset, as before: when installed.
+# the environment the server inherits (sysprune.trial._forkserver.preload); unset, as before: when installed.
 if installed("torch") and os.environ.get(PRELOAD_TORCH_ENV, "1") != "0":
     import torch  # noqa: F401
     import torch._dynamo  # noqa: F401
