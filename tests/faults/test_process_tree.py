@@ -128,24 +128,36 @@ def test_every_process_a_trial_started_is_gone_when_it_ends(digits_path, tmp_pat
         assert tp.finished and seen == [-1, 0, 1, 2]
 
 
-@pytest.mark.slow
-def test_every_process_a_trial_started_is_gone_when_its_worker_is_killed(tmp_path):
-    pid_file = tmp_path / "pids"
+def _sleeping_study(tmp_path: Path, n_trials: int) -> Path:
+    """A study whose trials sleep with three children (their pids in ``tmp_path / "pids"``)."""
     study = tmp_path / "s.toml"
     study.write_text(
-        f'model = "{TREE}"\nsteps = 50\nn_trials = 1\nseed = 0\n[dataset]\nname = "digits"\n'
-        f'[search_space]\nkind = "sleep"\nat = 0\npid_file = "{pid_file}"\nspin_ms = 200\n'
+        f'model = "{TREE}"\nsteps = 50\nn_trials = {n_trials}\nseed = 0\n[dataset]\nname = "digits"\n'
+        f'[search_space]\nkind = "sleep"\nat = 0\npid_file = "{tmp_path / "pids"}"\nspin_ms = 200\n'
     )
-    worker = popen("run", str(study), "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}", "--quiet", "--no-publish")
+    return study
+
+
+def _kill9_mid_trial(command, pid_file: Path) -> tuple[list[psutil.Process], list[psutil.Process]]:
+    """Once a trial runs with its children, kill -9 ``command``; returns (those children, the process tree the
+    command had then)."""
     try:
         procs = _sleepers(pid_file)
-        assert len(procs) == 3
-        tree = psutil.Process(worker.pid).children(recursive=True)
-        os.kill(worker.pid, signal.SIGKILL)
-        worker.wait(30)
+        tree = psutil.Process(command.pid).children(recursive=True)
+        os.kill(command.pid, signal.SIGKILL)
+        command.wait(30)
     finally:
-        worker.kill()
-        worker.communicate()
+        command.kill()
+        command.communicate()
+    return procs, tree
+
+
+@pytest.mark.slow
+def test_every_process_a_trial_started_is_gone_when_its_worker_is_killed(tmp_path):
+    study = _sleeping_study(tmp_path, n_trials=1)
+    worker = popen("run", str(study), "--storage", f"sqlite:///{tmp_path / 'db.sqlite'}", "--quiet", "--no-publish")
+    procs, tree = _kill9_mid_trial(worker, tmp_path / "pids")
+    assert len(procs) == 3
     assert not _gone(procs)
     assert not _gone(tree)  # the fork server and the trial process too
 
@@ -177,21 +189,10 @@ def test_a_study_never_completes_a_trial_whose_children_break_its_memory_cap(sql
 def test_every_process_of_a_run_with_workers_is_gone_when_its_launcher_is_killed(tmp_path):
     """``run --workers 2``, kill -9 of the command mid-trial: the fork server its workers were forked from, the
     workers, their own fork servers, the trial processes and what the trials started all end with it."""
-    study = tmp_path / "s.toml"
-    study.write_text(
-        f'model = "{TREE}"\nsteps = 50\nn_trials = 4\nseed = 0\n[dataset]\nname = "digits"\n'
-        f'[search_space]\nkind = "sleep"\nat = 0\npid_file = "{tmp_path / "pids"}"\nspin_ms = 200\n'
-    )
+    study = _sleeping_study(tmp_path, n_trials=4)
     db = f"sqlite:///{tmp_path / 'db.sqlite'}"
     launcher = popen("run", str(study), "--storage", db, "--workers", "2", "--oversubscribe", "--quiet", "--no-publish")
-    try:
-        procs = _sleepers(tmp_path / "pids")  # a trial runs, with its children
-        tree = psutil.Process(launcher.pid).children(recursive=True)
-        assert len(tree) >= 1 + 2 + 2 + 1 + 3, [p.name() for p in tree]  # server, workers, their servers, trial...
-        os.kill(launcher.pid, signal.SIGKILL)
-        launcher.wait(30)
-    finally:
-        launcher.kill()
-        launcher.communicate()
+    procs, tree = _kill9_mid_trial(launcher, tmp_path / "pids")  # a trial was running, with its children
+    assert len(tree) >= 1 + 2 + 2 + 1 + 3, [p.name() for p in tree]  # server, workers, their servers, trial...
     assert not _gone(procs)
     assert not _gone(tree)
