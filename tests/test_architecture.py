@@ -142,3 +142,30 @@ def test_tests_use_no_private_optuna_attribute() -> None:
         if p != here and (hits := optuna_privates(p.read_text(encoding="utf-8")))
     }
     assert found == {}, "use tests/_optuna.py (trial_id, storage_of, study_id, study_system_attrs) instead"
+
+
+def test_import_sysprune_loads_the_extension_api_only_and_every_public_name_resolves() -> None:
+    """``import sysprune`` (what every trial fork server pays) leaves the runner, storage, pruners, figures and
+    analysis to first use; each name of ``__all__`` still resolves, to the object its home module defines."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sysprune\n"
+        "heavy = ('sysprune.study._runner', 'sysprune.storage._step_table', 'sysprune.pruners', 'sysprune.plot',"
+        " 'sysprune.analysis', 'sysprune.spec')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "import importlib\n"
+        "for name in sysprune.__all__:\n"
+        "    value = getattr(sysprune, name)\n"
+        "    home = sysprune._LAZY.get(name)\n"
+        "    if home is not None:\n"
+        "        module = importlib.import_module(home)\n"
+        "        assert value is (module if home == 'sysprune.' + name else getattr(module, name)), name\n"
+        "print(len(sysprune.__all__), sorted(set(sysprune._LAZY) - set(sysprune.__all__)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACKAGE.parent, timeout=120)
+    assert out.returncode == 0, out.stderr
+    loaded, names = out.stdout.splitlines()
+    assert loaded == "[]"
+    assert names.endswith(" []")  # every lazy name is public
