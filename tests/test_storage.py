@@ -76,6 +76,29 @@ def test_a_server_out_of_connection_slots_is_one_line_naming_it_not_optunas_gues
     assert "secret" not in message
 
 
+def test_a_schema_another_process_created_at_the_same_instant_is_opened_not_refused(tmp_path, monkeypatch):
+    """Two processes creating a new SQLite database's tables at once: the loser's CREATE TABLE fails with "already
+    exists" (seen when a test's plain-Optuna reader polled the database `sysprune run` was creating); the tables are
+    there, so the storage opens. Any other failure, or the same one twice, is still the one-line error."""
+    real = optuna.storages.RDBStorage
+    calls = []
+
+    def racing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) <= failures:
+            raise sa.exc.OperationalError("CREATE TABLE", {}, Exception("table study_directions already exists"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", racing)
+    failures = 1
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    assert open_storage(url).get_all_studies() == [] and len(calls) == 2
+    calls.clear()
+    failures = 2
+    with pytest.raises(StorageError, match=r"cannot open the database \(table study_directions already exists\)$"):
+        open_storage(f"sqlite:///{tmp_path / 'race2.db'}")
+
+
 def test_open_existing_creates_nothing(tmp_path):
     missing = tmp_path / "nope.db"
     with pytest.raises(DatabaseNotFound, match="no study database at"):

@@ -113,6 +113,17 @@ def check_run_url(url: str) -> None:
     retry_window()
 
 
+def _rdb_storage(url: str, server: bool) -> "optuna.storages.RDBStorage":
+    import optuna
+
+    return optuna.storages.RDBStorage(
+        url,
+        engine_kwargs={"pool_pre_ping": True} if server else None,
+        heartbeat_interval=HEARTBEAT_INTERVAL_S,
+        grace_period=HEARTBEAT_GRACE_S,
+    )
+
+
 def open_storage(url: str) -> "optuna.storages.RDBStorage":
     """The study database at ``url``, created if needed, for running studies (heartbeats on, SQLite tuned, a lost
     server waited for). The URL is checked first (:func:`check_run_url`).
@@ -128,12 +139,14 @@ def open_storage(url: str) -> "optuna.storages.RDBStorage":
     try:
         with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9; relied on knowingly
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(
-                url,
-                engine_kwargs={"pool_pre_ping": True} if server else None,
-                heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                grace_period=HEARTBEAT_GRACE_S,
-            )
+            try:
+                storage = _rdb_storage(url, server)
+            except sqlalchemy.exc.OperationalError as e:
+                # Another process (a reader, plain Optuna, the dashboard) created the tables of this new database
+                # at the same instant: they are there now, so opening it again finds them.
+                if "already exists" not in str(e.orig):
+                    raise
+                storage = _rdb_storage(url, server)
     except (sqlalchemy.exc.ArgumentError, ValueError):
         raise _not_a_url(url) from None
     except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError, optuna.exceptions.StorageInternalError) as e:
