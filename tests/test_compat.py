@@ -72,6 +72,27 @@ def test_unwrap_storage_finds_the_rdb_behind_a_url_study(sqlite_url):
     assert _compat.unwrap_storage(memory) is memory
 
 
+def test_a_storage_without_trial_heartbeat_shares_the_cache_and_backend_and_reports_no_interval(sqlite_url):
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        backend = optuna.storages.RDBStorage(sqlite_url, heartbeat_interval=60)
+    study = optuna.create_study(storage=backend, study_name="s")
+    storage = _compat.study_storage(study)
+    twin = _compat.without_trial_heartbeat(storage)
+    assert is_heartbeat_enabled(storage) and not is_heartbeat_enabled(twin)  # what Study.optimize checks
+    assert _compat.unwrap_storage(twin) is backend
+    assert twin._studies is storage._studies and twin._lock is storage._lock  # one cache, behind one lock
+    on_twin = optuna.Study(study_name="s", storage=twin)
+    trial = on_twin.ask()
+    trial.suggest_float("x", 0.0, 1.0)
+    assert study.get_trials(deepcopy=False)[0].params == {"x": trial.params["x"]}  # one cache, one database
+    assert is_heartbeat_enabled(storage)  # the original is untouched
+    memory = optuna.storages.InMemoryStorage()
+    assert _compat.without_trial_heartbeat(memory) is memory
+
+
 def test_trials_table_answers_the_finished_count(sqlite_url):
     study = optuna.create_study(storage=sqlite_url)
     for value in (1.0, 2.0):

@@ -4,9 +4,12 @@ Compute of a trial = ``process_cpu_s`` (the whole trial process: set-up, trainin
 prune; written by the runner) + ``worker_cpu_s`` (this worker's CPU on that trial: sampling, the pruner, storage
 writes, publishing). :class:`WorkerCompute` wraps the objective and measures the second with
 :func:`time.thread_time` — the CPU of the thread that runs the trial, so parallel worker threads do not count each
-other's work. The worker's time between two trials (``tell`` of the previous trial, callbacks such as the dashboard
-publisher, then ``ask`` of this one) is charged to the *next* trial: a trial's attributes can only be written while
-it runs. The search's total therefore misses only the last trial's ``tell`` and callbacks.
+other's work. The worker's time between two trials (the write of the previous trial's attributes, its ``tell``,
+callbacks such as the dashboard publisher, then ``ask`` of this one) is charged to the *next* trial: a trial's
+attributes can only be written while it runs, and a sysprune worker writes ``worker_cpu_s`` with the trial's other
+attributes in one transaction (:meth:`WorkerCompute.charge`). The search's total therefore misses only the last
+trial's attribute write, ``tell`` and callbacks. The worker's heartbeat thread (one per worker, a few beats a
+minute) is not in any trial's figure.
 
 :class:`ComputeBudget` is an Optuna callback that stops the study (``study.stop()``) once the trials finished in
 this run have spent ``max_compute_s``, like Ray Tune's ``time_budget_s``: the trial running when it is spent
@@ -41,7 +44,11 @@ def trial_compute(trial: optuna.trial.FrozenTrial) -> float | None:
 
 
 class WorkerCompute:
-    """Objective wrapper: writes ``worker_cpu_s`` on each trial (see the module docstring)."""
+    """Objective wrapper: writes ``worker_cpu_s`` on each trial (see the module docstring).
+
+    An objective that writes its trial's attrs in one transaction can take the figure into that write instead of a
+    transaction of its own: it calls :meth:`charge` just before writing (the CPU up to that instant; the write itself
+    and what follows it are charged to the next trial, like ``tell``), and this wrapper then writes nothing."""
 
     def __init__(self, objective: Callable[[optuna.Trial], Any]) -> None:
         self.objective = objective
@@ -56,17 +63,29 @@ class WorkerCompute:
         """Start the clock of this thread (the time until the first trial's objective — its ``ask`` — counts)."""
         self._local.mark = time.thread_time()
 
+    def charge(self) -> float:
+        """The running trial's ``worker_cpu_s`` up to now (CPU seconds, rounded to the microsecond), for the caller
+        to write with the trial's other attrs; the clock restarts now, and the trial gets no write of its own.
+        Call it from the objective this wrapper runs, on its thread."""
+        now = time.thread_time()
+        spent = getattr(self._local, "before", 0.0) + (now - getattr(self._local, "t0", now))
+        self._local.charged = True
+        self._local.mark = now
+        return round(max(0.0, spent), 6)
+
     def __call__(self, trial: optuna.Trial) -> Any:
-        before = self._since_mark()  # previous tell + callbacks + this trial's ask
-        t0 = time.thread_time()
+        self._local.before = self._since_mark()  # previous tell + callbacks + this trial's ask
+        self._local.t0 = time.thread_time()
+        self._local.charged = False
         try:
             return self.objective(trial)
         finally:
-            spent = before + (time.thread_time() - t0)
-            try:
-                trial.set_user_attr(WORKER_CPU, round(spent, 6))
-            finally:
-                self._local.mark = time.thread_time()
+            if not self._local.charged:
+                spent = self._local.before + (time.thread_time() - self._local.t0)
+                try:
+                    trial.set_user_attr(WORKER_CPU, round(spent, 6))
+                finally:
+                    self._local.mark = time.thread_time()
 
 
 class ComputeBudget:

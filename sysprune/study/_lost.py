@@ -211,8 +211,6 @@ def recover_lost_trials(study: optuna.Study, here: str | None = None) -> list[in
     """Fail (``worker lost``) and requeue the RUNNING trials whose worker is gone: on this host, those whose
     recorded process no longer exists (at once); anywhere, those whose heartbeat is stale. Returns their numbers.
     Call it under :func:`database_lock`."""
-    import warnings
-
     here = here or host_id()
     lost = []
     backend = _compat.unwrap_storage(_compat.study_storage(study))
@@ -220,16 +218,23 @@ def recover_lost_trials(study: optuna.Study, here: str | None = None) -> list[in
         w = _recorded_worker(t)
         if w is not None and w.host == here and w.is_gone() and fail_trial(study, _compat.trial_id(t), LOST):
             lost.append(t.number)
-    callback = backend.get_heartbeat_stale_trial_callback()
+    return sorted(lost + fail_stale_trials(study))
+
+
+def fail_stale_trials(study: optuna.Study) -> list[int]:
+    """Optuna's ``fail_stale_trials``: RUNNING trials whose heartbeat is older than the grace period are failed,
+    and the storage's :class:`LostTrialCallback` marks and requeues them. Returns their numbers. (Optuna's
+    ``optimize`` runs it before every trial; a sysprune worker once per heartbeat interval: ``_heartbeat.py``.)"""
+    import warnings
+
+    backend = _compat.unwrap_storage(_compat.study_storage(study))
+    get_callback = getattr(backend, "get_heartbeat_stale_trial_callback", None)
+    callback = get_callback() if get_callback is not None else None
     n_before = len(callback.failed) if isinstance(callback, LostTrialCallback) else 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        # Optuna also runs this before each trial of optimize(); the storage's LostTrialCallback marks and
-        # requeues what it fails.
         optuna.storages.fail_stale_trials(study)
-    if isinstance(callback, LostTrialCallback):
-        lost.extend(callback.failed[n_before:])
-    return sorted(lost)
+    return list(callback.failed[n_before:]) if isinstance(callback, LostTrialCallback) else []
 
 
 def install_lost_trial_callback(storage: Any) -> None:

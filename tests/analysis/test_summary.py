@@ -42,6 +42,40 @@ def test_worker_compute_writes_the_workers_cpu_on_every_trial():
     assert study.trials[-1].state == TrialState.PRUNED and "worker_cpu_s" in study.trials[-1].user_attrs
 
 
+def test_an_objective_that_charges_its_worker_cpu_writes_it_with_its_attrs_and_the_wrapper_adds_no_write():
+    study = optuna.create_study()
+    writes = []
+
+    class Objective:
+        charge = None
+
+        def __call__(self, trial):
+            sum(i * i for i in range(20000))
+            cpu = self.charge()
+            writes.append(cpu)
+            trial.set_user_attr("worker_cpu_s", cpu)  # one write with the trial's other attrs, in sysprune
+            return 0.0
+
+    inner = Objective()
+    wrapped = WorkerCompute(inner)
+    inner.charge = wrapped.charge
+    calls = []
+    real = optuna.trial.Trial.set_user_attr
+
+    def spy(trial, key, value):
+        calls.append(key)
+        real(trial, key, value)
+
+    optuna.trial.Trial.set_user_attr = spy
+    try:
+        wrapped.start()
+        study.optimize(wrapped, n_trials=2)
+    finally:
+        optuna.trial.Trial.set_user_attr = real
+    assert calls == ["worker_cpu_s", "worker_cpu_s"]  # the objective's own writes only
+    assert [t.user_attrs["worker_cpu_s"] for t in study.trials] == writes and all(w > 0 for w in writes)
+
+
 def test_compute_budget_stops_the_study_once_spent():
     study = optuna.create_study()
 
