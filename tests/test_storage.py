@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 
 import optuna
@@ -18,6 +19,7 @@ from sysprune.storage._open import (
     tune_sqlite_engine,
 )
 from sysprune.exceptions import DatabaseNotFound, StorageError
+from tests._require import missing
 
 
 def test_mask_url_hides_the_password_and_leaves_other_text_alone():
@@ -74,6 +76,48 @@ def test_a_server_out_of_connection_slots_is_one_line_naming_it_not_optunas_gues
     message = str(e.value)
     assert "remaining connection slots" in message and "commit" not in message and "\n" not in message
     assert "secret" not in message
+
+
+@pytest.mark.postgres
+def test_a_server_reached_before_that_refuses_a_connection_for_a_moment_is_waited_for_at_open(monkeypatch, caplog):
+    """A launch's worker opens the study its launcher opened a moment ago; while 32 workers start, the server can be
+    out of connection slots for a moment (seen at 32 workers on max_connections = 100). Once the server was reached,
+    such a refusal is waited for (with back-off, in the retry window), as a connection lost mid-run is; a server
+    never reached, or one that says something waiting cannot mend, still fails at once (test above)."""
+    pg = os.environ.get("SYSPRUNE_TEST_POSTGRES_URL")
+    if not pg:
+        missing("SYSPRUNE_TEST_POSTGRES_URL not set (tools/start-postgres.sh starts a server)")
+    from sysprune.storage import _reconnect
+
+    real = optuna.storages.RDBStorage
+    calls = []
+    slots = "FATAL:  remaining connection slots are reserved for non-replication superuser connections"
+
+    def busy(*args, **kwargs):
+        calls.append(1)
+        if len(calls) <= refusals:
+            try:
+                raise sa.exc.OperationalError("connect", {}, Exception(slots))
+            except sa.exc.OperationalError as e:
+                raise optuna.exceptions.StorageInternalError("An exception is raised during the commit.") from e
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", busy)
+    monkeypatch.setattr(_reconnect, "_reached", set())
+    refusals = 2
+    with pytest.raises(StorageError, match="remaining connection slots"):  # never reached: at once
+        open_storage(pg)
+    assert len(calls) == 1
+    calls.clear()
+    _reconnect.reached(pg)
+    with caplog.at_level("WARNING", logger="sysprune"):
+        assert open_storage(pg).get_all_studies() is not None
+    assert len(calls) == 3 and "waiting up to" in caplog.text
+    calls.clear()
+    monkeypatch.setenv("SYSPRUNE_DB_RETRY_S", "0")  # no window: the one-line error at once
+    with pytest.raises(StorageError, match="remaining connection slots"):
+        open_storage(pg)
+    assert len(calls) == 1
 
 
 def test_a_schema_another_process_created_at_the_same_instant_is_opened_not_refused(tmp_path, monkeypatch):

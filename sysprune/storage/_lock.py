@@ -9,8 +9,10 @@ Held to create the schema and a study (N workers started at once on a new databa
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,24 +31,35 @@ def _lock_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(b"sysprune:" + name.encode()).digest()[:8], "little", signed=True)
 
 
+#: The advisory-lock key of each engine's schema (a worker claims a slot per trial on the same engine).
+_schema_keys: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
+
+
+@functools.lru_cache(maxsize=64)
+def _backend_and_database(url: str) -> tuple[str | None, str | None]:
+    """(backend name, database) of ``url``; (None, None) when it does not parse (make_storage then says why)."""
+    import sqlalchemy
+
+    try:
+        parsed = sqlalchemy.make_url(url)
+        return parsed.get_backend_name(), parsed.database
+    except (sqlalchemy.exc.ArgumentError, ValueError):  # ValueError: a port not a number
+        return None, None
+
+
 @contextlib.contextmanager
-def database_lock(url: str, engine: Any = None) -> Iterator[None]:
+def database_lock(url: str, engine: Any = None) -> Iterator[Any]:
     """Hold sysprune's lock on the database of ``url`` (see the module docstring).
 
     SQLite: an exclusive ``flock`` on ``<database>-sysprune.lock``; PostgreSQL: ``pg_advisory_lock`` on a
     connection of ``engine`` (a new one when None). Other databases and in-memory SQLite: no lock (one worker).
     If the lock cannot be taken because the database cannot be reached, the block runs unlocked: opening the
-    storage then reports why, in one line.
+    storage then reports why, in one line. Yields the lock's connection on PostgreSQL (autocommit: the holder may
+    run its short reads on it instead of taking another connection from the pool), else None.
     """
     import sqlalchemy
 
-    backend: str | None
-    database: str | None
-    try:
-        backend = sqlalchemy.make_url(url).get_backend_name()
-        database = sqlalchemy.make_url(url).database
-    except (sqlalchemy.exc.ArgumentError, ValueError):  # make_storage says why (ValueError: a port not a number)
-        backend = database = None
+    backend, database = _backend_and_database(url)
     if backend == "sqlite":
         if not database or database == ":memory:" or database.startswith("file:"):
             yield
@@ -80,25 +93,29 @@ def database_lock(url: str, engine: Any = None) -> Iterator[None]:
             if own:
                 engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
                 retry_connects(engine)
-            conn = engine.connect()
+            # Autocommit: a session lock needs no transaction, and each statement is one round trip (no BEGIN,
+            # no COMMIT): a worker takes this lock for every trial it claims.
+            conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
             # Advisory locks are per database; the key names the schema the tables live in, as the server sees it
             # (not the URL: workers on other machines reach the same server under other host names).
-            key = _lock_key(conn.execute(sqlalchemy.text("SELECT current_schema()")).scalar() or "")
+            key = _schema_keys.get(engine) if not own else None
+            if key is None:  # one query per engine, not one per claim
+                key = _lock_key(conn.execute(sqlalchemy.text("SELECT current_schema()")).scalar() or "")
+                if not own:
+                    _schema_keys[engine] = key
             conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            conn.commit()
         except Exception:  # unreachable, no driver, ...: make_storage says why
             if conn is not None:
                 conn.close()
             conn = None
         if conn is None:
-            yield
+            yield None
             return
         try:
-            yield
+            yield conn
         finally:
             try:
                 conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
             finally:
                 conn.close()
                 if own:

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 from sysprune import _compat
 from sysprune._redact import has_secrets, mask_url, redact, remember
-from sysprune.exceptions import DatabaseNotFound, StorageError
+from sysprune._logging import get_logger
+from sysprune.exceptions import DatabaseNotFound, StorageError, first_line
 from sysprune.storage._faults import database_fault
-from sysprune.storage._reconnect import reached, retry_connects, retry_window
+from sysprune.storage._reconnect import is_permanent, reached, retry_connects, retry_window, wait_before, was_reached
 from sysprune.storage._sqlite import (  # noqa: F401 - SQLITE_BUSY_TIMEOUT_S importable from here
     SQLITE_BUSY_TIMEOUT_S,
     check_file_url,
@@ -41,6 +42,8 @@ from sysprune.storage._sqlite import (  # noqa: F401 - SQLITE_BUSY_TIMEOUT_S imp
 if TYPE_CHECKING:
     import optuna
     import sqlalchemy as sa
+
+_log = get_logger(__name__)
 
 #: Where ``sysprune run`` and ``sysprune dashboard`` keep studies unless told otherwise.
 DEFAULT_STORAGE = "sqlite:///results/sysprune.db"
@@ -124,6 +127,38 @@ def _rdb_storage(url: str, server: bool) -> "optuna.storages.RDBStorage":
     )
 
 
+def _open_rdb(url: str, server: bool) -> "optuna.storages.RDBStorage":
+    """:func:`_rdb_storage`, opened again when the first try met a passing state: tables another process created at
+    the same instant ("already exists": they are there now; once), or — on a server this process has reached before
+    (:func:`~sysprune.storage._reconnect.reached`; a worker of a launch that just opened the study) — a refused
+    connection waiting can mend, such as a server out of connection slots while many workers start: waited for with
+    back-off up to ``$SYSPRUNE_DB_RETRY_S``, as a connection lost mid-run is (``_reconnect.py``)."""
+    import time
+
+    import optuna
+    import sqlalchemy.exc
+
+    start, attempt, raced = time.monotonic(), 0, False
+    while True:
+        try:
+            return _rdb_storage(url, server)
+        except (sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError) as e:
+            cause = e.__cause__ if isinstance(e, optuna.exceptions.StorageInternalError) else e
+            reason = first_line(getattr(cause, "orig", None) or cause or e)
+            if "already exists" in reason and not raced:
+                raced = True
+                continue
+            elapsed = time.monotonic() - start
+            if not (server and was_reached(url)) or is_permanent(reason) or elapsed >= retry_window():
+                raise
+            if attempt == 0:
+                _log.warning(
+                    "cannot open the database %s yet (%s); waiting up to %.0f s", mask_url(url), reason, retry_window()
+                )
+            time.sleep(min(wait_before(attempt), max(0.0, retry_window() - elapsed)))
+            attempt += 1
+
+
 def open_storage(url: str) -> "optuna.storages.RDBStorage":
     """The study database at ``url``, created if needed, for running studies (heartbeats on, SQLite tuned, a lost
     server waited for). The URL is checked first (:func:`check_run_url`).
@@ -139,14 +174,7 @@ def open_storage(url: str) -> "optuna.storages.RDBStorage":
     try:
         with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9; relied on knowingly
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            try:
-                storage = _rdb_storage(url, server)
-            except sqlalchemy.exc.OperationalError as e:
-                # Another process (a reader, plain Optuna, the dashboard) created the tables of this new database
-                # at the same instant: they are there now, so opening it again finds them.
-                if "already exists" not in str(e.orig):
-                    raise
-                storage = _rdb_storage(url, server)
+            storage = _open_rdb(url, server)
     except (sqlalchemy.exc.ArgumentError, ValueError):
         raise _not_a_url(url) from None
     except (sqlalchemy.exc.SQLAlchemyError, OSError, ImportError, optuna.exceptions.StorageInternalError) as e:

@@ -127,3 +127,9 @@ def reached(url: Any) -> None:
     """Record that the server of ``url`` was reached (opening a storage connects before any engine is set up)."""
     with _lock:
         _reached.add(mask_url(url))
+
+
+def was_reached(url: Any) -> bool:
+    """Whether this process has reached the server of ``url`` (or was told so: :func:`reached`)."""
+    with _lock:
+        return mask_url(url) in _reached

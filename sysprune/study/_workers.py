@@ -47,11 +47,13 @@ from sysprune._logging import get_logger
 from sysprune._plugins import import_plugins
 from sysprune.storage._faults import database_fault
 from sysprune.storage._lock import database_lock
+from sysprune.storage._reconnect import reached
 from sysprune.study._lost import (
     DATABASE_RETRIED,
     INTERRUPTED,
     LOST,
     WorkerIdentity,
+    fail_stale_trials,
     fail_trial,
     install_lost_trial_callback,
     is_requeued,
@@ -62,6 +64,7 @@ from sysprune.study._lost import (
 )
 from sysprune.exceptions import TooManyWorkers
 from sysprune.spec import SpecError, StudySpec
+from sysprune.study._heartbeat import WorkerHeartbeat
 from sysprune.study._interrupts import check, interrupted_reason, signals_deferred
 from sysprune.study._objective import Objective
 from sysprune.study._open import load_opened_study, make_sampler, open_study
@@ -99,11 +102,12 @@ def count_in_storage(study: optuna.Study) -> int:
     return count_in_database(backend.engine, _compat.study_id(study))[0]
 
 
-def count_in_database(engine: Any, study_id: int) -> tuple[int, int]:
+def count_in_database(engine: Any, study_id: int, conn: Any = None) -> tuple[int, int]:
     """(trials that count toward the target, WAITING trials) of a study in an RDB storage: one indexed query
     (:func:`counts_toward_target` in SQL: not WAITING, and not a FAIL whose ``error`` attr says lost, interrupted or
     retried after a database fault).
-    Reading every trial instead (``get_all_trials``) took ~0.2 s at 10,000 trials, under the lock, for each trial."""
+    Reading every trial instead (``get_all_trials``) took ~0.2 s at 10,000 trials, under the lock, for each trial.
+    ``conn``: a connection to run it on (the database lock's), else one of ``engine``'s."""
     trials, attrs = _compat.rdb_table("trials"), _compat.rdb_table("trial_user_attributes")
     requeued = sa.exists().where(
         attrs.c.trial_id == trials.c.trial_id,
@@ -116,8 +120,11 @@ def count_in_database(engine: Any, study_id: int) -> tuple[int, int]:
     waiting = trials.c.state == TrialState.WAITING
     counts = sa.and_(sa.not_(waiting), sa.not_(sa.and_(trials.c.state == TrialState.FAIL, requeued)))
     q = sa.select(sa.func.count().filter(counts), sa.func.count().filter(waiting)).where(trials.c.study_id == study_id)
-    with engine.connect() as conn:
+    if conn is not None:
         n, n_waiting = conn.execute(q).one()
+    else:
+        with engine.connect() as own:
+            n, n_waiting = own.execute(q).one()
     return int(n or 0), int(n_waiting or 0)
 
 
@@ -201,11 +208,17 @@ class ClaimingStudy(optuna.Study):
     def __init__(
         self, study: optuna.Study, *, url: str, target: int, sampler: optuna.samplers.BaseSampler, me: WorkerIdentity
     ) -> None:
-        super().__init__(
-            study_name=study.study_name, storage=_compat.study_storage(study), sampler=sampler, pruner=study.pruner
-        )
+        storage = _compat.study_storage(study)
+        backend = _compat.rdb_backend(storage)
+        interval = backend.get_heartbeat_interval() if backend is not None else None
+        # One heartbeat thread for the worker's life instead of Optuna's per trial (_heartbeat.py): Optuna's
+        # optimize sees a storage without heartbeats; stale trials are looked for here, once per interval.
+        self._heartbeat = WorkerHeartbeat(backend, interval) if interval else None
+        if self._heartbeat is not None:
+            storage = _compat.without_trial_heartbeat(storage)
+        super().__init__(study_name=study.study_name, storage=storage, sampler=sampler, pruner=study.pruner)
+        self._opened = study  # its storage reports the heartbeat: what Optuna's stale-trial check reads
         self._url, self._target, self._me = url, target, me
-        backend = _compat.rdb_backend(_compat.study_storage(self))
         self._engine = backend.engine if backend is not None else None
         self.current: optuna.Trial | None = None
         self.n_asked = 0
@@ -213,11 +226,16 @@ class ClaimingStudy(optuna.Study):
     def ask(self, fixed_distributions: dict | None = None) -> optuna.Trial:
         if fixed_distributions:
             raise ValueError("ClaimingStudy.ask takes no fixed_distributions (the objective suggests every parameter)")
+        self.current = None  # the previous trial is told: an interrupt from now on is not its
         # A Ctrl-C / SIGTERM waits until the new trial is recorded here (it is then failed and requeued), so no
         # RUNNING trial is left without an owner to tell its worker is gone.
         check()  # a Ctrl-C / SIGTERM received before is raised here, between trials
         with signals_deferred():
+            if self._heartbeat is not None and self._heartbeat.stale_check_due():
+                fail_stale_trials(self._opened)  # what Optuna's optimize does before every trial
             trial_id = self._claim()
+            if self._heartbeat is not None:
+                self._heartbeat.beat_for(trial_id)
             _compat.forget_cached_trials(self)  # what Study.ask does first: the sampler sees the trials of now
             try:
                 trial = optuna.Trial(self, trial_id)  # the sampler's before_trial, outside the lock (it draws later)
@@ -232,9 +250,9 @@ class ClaimingStudy(optuna.Study):
         """A slot: the id of the new (or popped) RUNNING trial; :class:`_NoSlot` when the study holds its target."""
         storage, sid = _compat.study_storage(self), _compat.study_id(self)
         record = self._me.record()
-        with database_lock(self._url, self._engine):
+        with database_lock(self._url, self._engine) as lock_conn:
             if self._engine is not None:
-                counted, waiting = count_in_database(self._engine, sid)
+                counted, waiting = count_in_database(self._engine, sid, lock_conn)
             else:
                 trials = _compat.unwrap_storage(storage).get_all_trials(sid, deepcopy=False)
                 counted, waiting = count(trials), sum(t.state == TrialState.WAITING for t in trials)
@@ -248,8 +266,14 @@ class ClaimingStudy(optuna.Study):
             return popped
 
     def trial_done(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        """An Optuna callback: the trial is told; an interrupt from now on is not its."""
+        """An Optuna callback, first of those a worker runs: the trial is told; an interrupt from now on is not its.
+        (Without other callbacks :meth:`ask` says so, and Optuna does not read the told trial back for them.)"""
         self.current = None
+
+    def close(self) -> None:
+        """The worker is done: its heartbeat thread ends."""
+        if self._heartbeat is not None:
+            self._heartbeat.close()
 
 
 def _fail_claimed(storage: optuna.storages.BaseStorage, trial_id: int, error: str) -> None:
@@ -369,6 +393,9 @@ def run_worker(
     if cfg.cpus is not None:
         os.sched_setaffinity(0, cfg.cpus)  # before the fork server starts: it and every trial process inherit it
     if study is None and cfg.opened:  # a worker of `run --workers`: its launcher created and checked the study
+        # ... so the server was reached a moment ago: a refused connection (say, out of connection slots while
+        # the other workers start) is waited for, as it would be mid-run, not an error at once (_reconnect.py)
+        reached(cfg.storage_url)
         study = load_opened_study(spec, cfg.storage_url, cfg.study_name)
         install_lost_trial_callback(_compat.study_storage(study))
     elif study is None:
@@ -388,34 +415,42 @@ def run_worker(
     )
     family = get_model(spec.model)  # a plugin's or a module's model: imported here (a torch import shows)
     preload(
+        threads=spec.trial.threads,
         torch=needs("torch", family.requires, "torch" in sys.modules),
         sklearn=needs("sklearn", family.requires, uses_module(family.create, "sklearn")),
     )
     _log.debug("worker %d (pid %d, cpus %s): fork server ready in %.2f s", number, os.getpid(), cfg.cpus, warm_up())
-    objective = WorkerCompute(Objective(spec, str(dataset_path), cfg.seed))  # writes worker_cpu_s per trial
+    inner = Objective(spec, str(dataset_path), cfg.seed)
+    objective = WorkerCompute(inner)  # worker_cpu_s per trial, written with the trial's other attrs:
+    inner.worker_cpu = objective.charge
     budget = [] if cfg.max_compute_s is None else [ComputeBudget(cfg.max_compute_s, since=cfg.since or started)]
+    # No callbacks, no callback list: Optuna then does not read each told trial back from the database.
+    every: list[Callback] | None = [claiming.trial_done, *budget, *callbacks] if budget or callbacks else None
     objective.start()
     dropped = 0
-    while True:
-        try:
-            claiming.optimize(
-                objective,
-                catch=(TrialProcessError,),
-                callbacks=[claiming.trial_done, *budget, *callbacks],
-                gc_after_trial=False,
-                show_progress_bar=False,
-            )
-        except _NoSlot:
-            pass
-        except KeyboardInterrupt as e:
-            _record_interrupt(claiming, e)  # a second Ctrl-C waits (deferred): it must not cut the bookkeeping short
-            raise
-        except Exception as e:
-            dropped += 1
-            if dropped > MAX_DROPPED or not _dropped_and_back(claiming, e):
+    try:
+        while True:
+            try:
+                claiming.optimize(
+                    objective,
+                    catch=(TrialProcessError,),
+                    callbacks=every,
+                    gc_after_trial=False,
+                    show_progress_bar=False,
+                )
+            except _NoSlot:
+                pass
+            except KeyboardInterrupt as e:
+                _record_interrupt(claiming, e)  # a second Ctrl-C waits (deferred): the bookkeeping is not cut short
                 raise
-            continue  # the trial the connection was lost in runs again; the others are untouched
-        return claiming.n_asked
+            except Exception as e:
+                dropped += 1
+                if dropped > MAX_DROPPED or not _dropped_and_back(claiming, e):
+                    raise
+                continue  # the trial the connection was lost in runs again; the others are untouched
+            return claiming.n_asked
+    finally:
+        claiming.close()
 
 
 #: Connections a worker may lose mid-call (the server restarted, then back within the window) before it gives up.
