@@ -404,3 +404,24 @@ def test_a_dry_run_predicts_at_step_minus_1_is_paid_by_step_0_and_changes_no_lea
     for step in (0, 1, 2):
         for name in ("val_accuracy", "val_loss", "train_loss"):
             assert dry[step][name] == plain[step][name], (step, name)
+
+
+def test_the_parent_looks_closely_only_while_a_memory_cap_or_a_live_descendant_needs_it(digits_path):
+    from sysprune.trial._process import IDLE_POLL_S
+
+    job = TrialJob(
+        model=ALLOC, params={"mb": 1, "spin_ms": 1, "fail_at": -1}, dataset_path=digits_path, seed=0, steps=1
+    )
+    tp = TrialProcess(job, poll_s=0.05, start=False)
+    assert tp._poll_interval() == 0.05  # starting (no monitor yet): every poll_s
+    tp.monitor = object()  # type: ignore[assignment]  # ready: nothing to look at closely
+    assert tp._poll_interval() == IDLE_POLL_S > 0.05
+    tp._has_descendants = True  # a child's memory is sampled every poll_s
+    assert tp._poll_interval() == 0.05
+    tp._has_descendants, tp.max_rss_mb = False, 500.0  # a memory cap is held every poll_s
+    assert tp._poll_interval() == 0.05
+    tp.max_rss_mb, tp.max_wall_s = None, 10.0
+    tp.t0 = time.perf_counter() - 9.95  # the wait ends at the wall cap's deadline, not a poll later
+    assert tp._poll_interval() == pytest.approx(0.051, abs=0.01)
+    tp.t0 = time.perf_counter() - 11.0
+    assert tp._poll_interval() == 0.001

@@ -43,15 +43,21 @@ def process_cpu_s() -> float:
 
 
 def read_status_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) of process ``pid`` in MiB, from ``/proc/<pid>/status``."""
-    rss = hwm = float("nan")
+    """(VmRSS, VmHWM) of process ``pid`` in MiB, from ``/proc/<pid>/status`` (NaN for a field it lacks: a kernel
+    thread, a zombie). One read and two searches: the parent reads it at every sample of every trial."""
     with open(f"/proc/{pid}/status", "rb") as f:
-        for line in f:
-            if line.startswith(b"VmRSS:"):
-                rss = int(line.split()[1]) / _KB_PER_MB
-            elif line.startswith(b"VmHWM:"):
-                hwm = int(line.split()[1]) / _KB_PER_MB
-    return rss, hwm
+        text = f.read()
+    return _status_kb(text, b"\nVmRSS:") / _KB_PER_MB, _status_kb(text, b"\nVmHWM:") / _KB_PER_MB
+
+
+def _status_kb(text: bytes, key: bytes) -> float:
+    """The number after ``key`` in a ``/proc/<pid>/status`` text (``"VmRSS:\t  1234 kB"`` → 1234.0); NaN if absent."""
+    at = text.find(key)
+    if at < 0:
+        return float("nan")
+    end = text.find(b"\n", at + len(key))
+    fields = text[at + len(key) : end if end >= 0 else len(text)].split()
+    return float(int(fields[0])) if fields else float("nan")
 
 
 # ---------------------------------------------------------------------------------------------- the process tree
@@ -268,6 +274,10 @@ class ProcessMonitor:
             return process_cpu_s()
         t = self._proc.cpu_times()
         return t.user + t.system + t.children_user + t.children_system
+
+    def sample_descendants(self) -> Descendants:
+        """The descendants now (their peak kept for :meth:`tree_peak_mb`)."""
+        return self._descendants()
 
     def _descendants(self) -> Descendants:
         d = sample_descendants(self.pid)
