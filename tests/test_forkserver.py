@@ -115,3 +115,51 @@ def test_the_fork_server_imports_torch_only_when_told_and_restarts_to_get_it(mon
         assert forkserver_pid() == with_torch
     finally:
         preload(torch=True)
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().split("=", 1) for item in raw if b"=" in item)
+
+
+@pytest.mark.slow
+def test_a_fork_server_sized_for_the_trials_threads_gives_a_trial_no_extra_blas_thread(monkeypatch, tmp_path):
+    """A one-thread trial forked from a server whose OpenBLAS loaded with one thread per core carried that pool:
+    its extra thread busy-waited after each BLAS call (~100 ms of CPU in the first step of a trial that only waits).
+    Sized from the start, the trial runs one thread; this process's own environment is left as it was."""
+    import json
+
+    from sysprune.datasets import prepare
+    from sysprune.trial._job import TrialJob
+    from sysprune.trial._process import TrialProcess
+
+    for env in PRELOAD_ENV.values():
+        monkeypatch.setenv(env, os.environ.get(env, "1"))  # restored afterwards
+    monkeypatch.setattr(_forkserver, "_threads", None)
+    mine = {var: os.environ.get(var) for var in _forkserver.THREAD_POOL_VARS}
+    path = str(prepare("digits", seed=0, cache_dir=tmp_path / "cache"))
+
+    def seen_by_a_trial(out: Path) -> list[dict]:
+        job = TrialJob(model="tests.workloads.threads", params={"out": str(out)}, dataset_path=path, seed=0, steps=2)
+        with TrialProcess(job) as tp:
+            for _ in tp.steps():
+                tp.decide(stop=False)
+        return [json.loads(line) for line in out.read_text().splitlines()]
+
+    _kill_server()
+    try:
+        preload(threads=1, torch=False, sklearn=False)
+        warm_up()
+        sized = forkserver_pid()
+        assert sized is not None and _environ(sized)["OPENBLAS_NUM_THREADS"] == "1"
+        assert _environ(sized)[_forkserver.TRIAL_THREADS_ENV] == "1"
+        assert {var: os.environ.get(var) for var in _forkserver.THREAD_POOL_VARS} == mine
+        seen = seen_by_a_trial(tmp_path / "one.jsonl")
+        assert [s["step"] for s in seen] == [0, 1]
+        assert all(s["blas"] == [1] and s["os_threads"] == 1 for s in seen)  # no pool thread beside the trial's
+        preload(threads=2)
+        warm_up()  # trials of two threads now: a server sized for them
+        assert forkserver_pid() != sized and _environ(forkserver_pid())["OPENBLAS_NUM_THREADS"] == "2"
+    finally:
+        _forkserver._threads = None
+        preload(torch=True, sklearn=True)

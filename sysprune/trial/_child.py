@@ -15,19 +15,22 @@ from sysprune.metrics._measure import probe_trainer
 from sysprune.metrics._monitor import process_cpu_s, read_status_mb, reset_peak_rss
 from sysprune.metrics._registry import PRETRAIN_STEP
 from sysprune.models import get_model
+from sysprune.trial._forkserver import THREAD_POOL_VARS, TRIAL_THREADS_ENV
 from sysprune.trial._job import TrialJob
 from sysprune.trial._lifetime import become_tree_root, end_descendants
 
 
 def _pin_threads(n: int, *, native_pools: bool = True) -> None:
     """torch's intra-op threads (cheap) and, with ``native_pools``, every BLAS/OpenMP pool via threadpoolctl
-    (~20 ms: it scans the loaded libraries; the child defers it until a configuration passed step -1)."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    (~20 ms: it scans the loaded libraries; the child defers it until a configuration passed step -1) — unless the
+    fork server loaded them at ``n`` threads already (``_forkserver.TRIAL_THREADS_ENV``)."""
+    sized = os.environ.get(TRIAL_THREADS_ENV) == str(n)  # set in the fork server's environment, which this inherits
+    for var in THREAD_POOL_VARS:
         os.environ[var] = str(n)  # torch imported later (a plugin's model) reads OMP_NUM_THREADS
     torch = sys.modules.get("torch")  # never imported here: a study whose model does not use it does without
     if torch is not None:
         torch.set_num_threads(n)
-    if native_pools:
+    if native_pools and not sized:
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(n)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -9,6 +10,7 @@ import sys
 import threading
 import types
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from sysprune._compat import forkserver_pid
@@ -23,9 +25,18 @@ PRELOAD = ["sysprune.trial._preload"]
 PRELOAD_ENV = {"torch": "SYSPRUNE_PRELOAD_TORCH", "sklearn": "SYSPRUNE_PRELOAD_SKLEARN"}
 PRELOAD_TORCH_ENV = PRELOAD_ENV["torch"]
 
+#: Set in the fork server's environment to the trial processes' thread count (``[trial] threads``) when the worker
+#: said it (:func:`preload`), with the BLAS/OpenMP variables below: numpy's OpenBLAS, torch's OpenMP and MKL then
+#: load with pools of that size, and a trial process need not resize them (``_child._pin_threads``).
+TRIAL_THREADS_ENV = "SYSPRUNE_TRIAL_THREADS"
+#: The native thread pools' variables, read when each library loads.
+THREAD_POOL_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
 _CTX: Any = None
-#: The fork server's pid -> the PRELOAD_ENV values it started with.
+#: The fork server's pid -> the PRELOAD_ENV values (and TRIAL_THREADS_ENV) it started with.
 _started_with: dict[int, dict[str, str]] = {}
+#: The trial processes' thread count the next fork server starts with (None: left to the libraries' defaults).
+_threads: int | None = None
 _POPEN: Any = None
 
 
@@ -160,18 +171,49 @@ def _ensure_server() -> None:
     saved = os.dup(2)
     try:
         os.dup2(cap.fd, 2)
-        forkserver.ensure_running()
+        with _server_environment():
+            forkserver.ensure_running()
     finally:
         os.dup2(saved, 2)
         os.close(saved)
     started = forkserver_pid()
     if started is not None:
         _started_with[started] = {env: os.environ.get(env, "1") for env in PRELOAD_ENV.values()}
+        _started_with[started][TRIAL_THREADS_ENV] = str(_threads)
+
+
+@contextlib.contextmanager
+def _server_environment() -> Iterator[None]:
+    """The environment the fork server starts with: this process's, plus — when the worker set the trials' thread
+    count — the thread-pool variables at that count, for the moment the server is started (this process's own
+    environment is given back: a script that called ``run_study`` keeps its pools' defaults).
+
+    Without them numpy's OpenBLAS loaded in the server with one thread per core, and a trial process of one thread
+    inherited that pool: its extra thread busy-waited after each BLAS call on the trial's core until threadpoolctl
+    shrank the pool at step 0 — ~100 ms of CPU in step 0 of a trial that only waits, 15-30 % of a digits trial's
+    CPU (2026-12-07), and time taken from the trial's own thread on its pinned core."""
+    if _threads is None:
+        yield
+        return
+    names = (TRIAL_THREADS_ENV, *THREAD_POOL_VARS)
+    before = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: str(_threads) for name in names})
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _lacks_a_stack(pid: int) -> bool:
-    """Whether the fork server ``pid`` started without a stack this process now asks for."""
+    """Whether the fork server ``pid`` started without a stack this process now asks for, or with another thread
+    count than the one trials now ask for."""
     started = _started_with.get(pid, {})
+    if _threads is not None and started.get(TRIAL_THREADS_ENV) != str(_threads):
+        return True
     return any(started.get(env) == "0" and os.environ.get(env) == "1" for env in PRELOAD_ENV.values())
 
 
@@ -215,12 +257,17 @@ def uses_module(fn: Any, stack: str) -> bool:
     return False
 
 
-def preload(**stacks: bool) -> None:
+def preload(*, threads: int | None = None, **stacks: bool) -> None:
     """Before the fork server starts: which optional stacks it imports (``preload(torch=False, sklearn=True)``). A
     study that never uses torch saves ~3 s of CPU and ~600 MB per worker, one without scikit-learn ~1 s and ~60 MB.
-    A server already running is left as it is, unless it lacks a stack now asked for (it is then restarted)."""
+    ``threads``: the trial processes' thread count, which the server's native thread pools are sized to (see
+    :func:`_server_environment`). A server already running is left as it is, unless it lacks a stack now asked for
+    or was sized for another thread count (it is then restarted)."""
+    global _threads
     for name, needed in stacks.items():
         os.environ[PRELOAD_ENV[name]] = "1" if needed else "0"
+    if threads is not None:
+        _threads = int(threads)
 
 
 def warm_up() -> float:
