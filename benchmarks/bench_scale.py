@@ -32,11 +32,17 @@ result. ``--quick`` checks the script on a small configuration (1 and 4 workers,
 
 Usage: python benchmarks/bench_scale.py [--quick] [--workers 1,2,4,8,16,32] [--trials 32] [--kinds wait,spin]
        [--storages sqlite,postgresql,ray] [--steps 4] [--step-s 0.25] [--sections scale,fixed,profile]
+       [--repeat R]
+
+``--repeat R`` runs each row's pair R times (alternating which side goes first) and prints, per row, the geometric
+mean ratio of throughput and of the worker's CPU per trial (sysprune / plain) with a 95 % t interval and the paired
+t-test's p over the R runs: on a shared machine one run's ratio is often inside the noise.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import multiprocessing as mp
 import os
 import platform
@@ -169,6 +175,28 @@ def run_plain(url: str, kind: str, steps: int, step_s: float, trials: int, n: in
     }
 
 
+def _geo_ci(ratios: list[float]) -> tuple[float, float, float, float]:
+    """Geometric mean of ``ratios``, its 95 % t interval, and the paired t-test's two-sided p (log ratio = 0)."""
+    from scipy import stats
+
+    logs = [math.log(r) for r in ratios]
+    mean = statistics.fmean(logs)
+    sd = statistics.stdev(logs)
+    half = stats.t.ppf(0.975, len(logs) - 1) * sd / math.sqrt(len(logs))
+    p = float(stats.ttest_1samp(logs, 0.0).pvalue) if sd > 0 else 0.0
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half), p
+
+
+def _paired_summary(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
+    """Throughput ratio and worker-CPU ratio (sysprune / plain) over paired runs: geometric mean [95 % CI], p."""
+    rate = _geo_ci([s["rate"] / p["rate"] for s, p in pairs])
+    cpu = _geo_ci([s["worker_cpu"] / p["worker_cpu"] for s, p in pairs])
+    return (
+        f"throughput {rate[0]:.2f}x [{rate[1]:.2f}, {rate[2]:.2f}] (p {rate[3]:.2g}); "
+        f"worker CPU per trial {cpu[0]:.2f}x [{cpu[1]:.2f}, {cpu[2]:.2f}] (p {cpu[3]:.2g})"
+    )
+
+
 def scale(args: argparse.Namespace, tmp: Path, urls: dict[str, str]) -> None:
     print(
         f"\n== scale: {args.trials} trials x {args.steps} steps x {args.step_s} s, TPE; plain Optuna = the same "
@@ -193,16 +221,26 @@ def scale(args: argparse.Namespace, tmp: Path, urls: dict[str, str]) -> None:
         for kind in args.kinds:
             spec = _spec(tmp, kind, args.steps, args.step_s, args.trials)
             for n in args.workers:
-                s = run_sysprune(spec, url, n, ray="" if storage == "ray" else None)
-                p = run_plain(url, kind, args.steps, args.step_s, args.trials, n, ray=storage == "ray")
-                states = ",".join(sorted(s["states"] | p["states"]))
-                count_ok = "" if (s["trials"], p["trials"]) == (args.trials, args.trials) else " COUNT!"
-                print(
-                    f"   {storage:<10} {kind:<5} {n:>3}  {s['rate']:>12.1f} {p['rate']:>9.1f} "
-                    f"{s['rate'] / p['rate']:>6.2f}  {_ms(s['worker_cpu']):>15} {_ms(p['worker_cpu']):>14} "
-                    f"{_ms(s['process_cpu']):>13}  {s['wall']:>5.1f}/{p['wall']:<5.1f}  {states}{count_ok}",
-                    flush=True,
-                )
+                pairs = []
+                for r in range(args.repeat):
+                    # alternate which side runs first: a drift in the machine's load then favours neither
+                    plain_first = r % 2 == 1
+                    if plain_first:
+                        p = run_plain(url, kind, args.steps, args.step_s, args.trials, n, ray=storage == "ray")
+                    s = run_sysprune(spec, url, n, ray="" if storage == "ray" else None)
+                    if not plain_first:
+                        p = run_plain(url, kind, args.steps, args.step_s, args.trials, n, ray=storage == "ray")
+                    pairs.append((s, p))
+                    states = ",".join(sorted(s["states"] | p["states"]))
+                    count_ok = "" if (s["trials"], p["trials"]) == (args.trials, args.trials) else " COUNT!"
+                    print(
+                        f"   {storage:<10} {kind:<5} {n:>3}  {s['rate']:>12.1f} {p['rate']:>9.1f} "
+                        f"{s['rate'] / p['rate']:>6.2f}  {_ms(s['worker_cpu']):>15} {_ms(p['worker_cpu']):>14} "
+                        f"{_ms(s['process_cpu']):>13}  {s['wall']:>5.1f}/{p['wall']:<5.1f}  {states}{count_ok}",
+                        flush=True,
+                    )
+                if len(pairs) > 1:
+                    print(f"   {'':<10} {'':<5} {n:>3}  over {len(pairs)} paired runs: " + _paired_summary(pairs))
     if ray_started:
         import ray
 
@@ -322,6 +360,7 @@ def main() -> None:
     ap.add_argument("--step-s", type=float, default=0.25)
     ap.add_argument("--fixed-trials", type=int, default=24)
     ap.add_argument("--sections", default="scale,fixed,profile")
+    ap.add_argument("--repeat", type=int, default=1, help="paired runs per row (>1: geometric means, 95%% CIs, p)")
     args = ap.parse_args()
     if args.quick:
         args.workers, args.trials, args.kinds, args.storages = "1,4", 12, "wait", "sqlite"
