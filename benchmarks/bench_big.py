@@ -13,7 +13,8 @@
    its run of policy ``none`` at the file's seed (``big.compare.none.s0``): the same study is compare's, replay's
    recording and report's.
 3. **Its readers**, on that storage: in this process, ``sysprune.load_step_metrics`` against plain Optuna's
-   ``trials_dataframe()`` (the anchor, median of 3); as the commands a user types (subprocesses: wall time and the
+   ``trials_dataframe()`` (the anchor, median of 3), and the memory plain Optuna keeps for the study's trials once
+   read (tracemalloc; every worker keeps them: the anchor for the worker's slope); as the commands a user types (subprocesses: wall time and the
    child's CPU), the anchor in a fresh interpreter (``python -c`` load_study + trials_dataframe), ``sysprune
    compare --no-run``, ``sysprune replay`` (``--replay-args``: one order, the policies none and budget by default —
    replay *simulates* every policy over every trial per order, so its full default, 6 policies x 21 orders, is a
@@ -123,16 +124,17 @@ optuna.importance.get_param_importances(study, evaluator=optuna.importance.Fanov
 """
 
 
-# What plain Optuna's trial cache costs: the RSS a fresh process gains by holding the study's trials (every worker
-# holds them, through Optuna's cached storage), per 100 trials: the anchor for the worker's slope.
+# What plain Optuna's trial cache holds: the Python memory a process keeps for the study's trials once read (every
+# worker keeps them, through Optuna's cached storage), per 100 trials (tracemalloc, after a collection: what stays,
+# not the read's transient peak): the anchor for the worker's slope.
 TRIAL_CACHE = """
-import gc, sys, psutil, optuna
+import gc, sys, tracemalloc, optuna
 study = optuna.load_study(study_name=sys.argv[1], storage=sys.argv[2])
 gc.collect()
-before = psutil.Process().memory_info().rss
+tracemalloc.start()
 trials = study.get_trials(deepcopy=False)
 gc.collect()
-print(len(trials), (psutil.Process().memory_info().rss - before) / 2**20)
+print(len(trials), tracemalloc.get_traced_memory()[0] / 2**20)
 """
 
 
@@ -448,8 +450,8 @@ def main(argv: list[str] | None = None) -> None:
             r = subprocess.run([sys.executable, "-c", TRIAL_CACHE, STUDY, url], capture_output=True, text=True)
             n_held, mb = r.stdout.split()
             print(
-                f"plain Optuna holding the study's {int(n_held):,} trials (load_study + get_trials, a fresh process): "
-                f"+{float(mb):.1f} MB RSS = {float(mb) / int(n_held) * 100:.2f} MB per 100 trials"
+                f"plain Optuna holding the study's {int(n_held):,} trials (get_trials, a fresh process): "
+                f"{float(mb):.1f} MB kept = {float(mb) / int(n_held) * 100:.2f} MB per 100 trials"
             )
         if "commands" in sections:
             print("\n== the commands (subprocesses, one run each)", flush=True)
