@@ -10,7 +10,7 @@ GRID := $(filter-out digits_mlp rq2_%,$(STUDIES))
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv study studies grid lint test test-fast test-faults bench-overhead bench-pruners bench-budget bench-load bench-scale bench-dry-run dashboard clean $(addprefix study-,$(STUDIES))
+.PHONY: help venv study studies grid lint test test-fast test-faults bench-overhead bench-pruners bench-big bench-budget bench-load bench-scale bench-dry-run dashboard clean $(addprefix study-,$(STUDIES))
 .PHONY: results bench-replay $(addprefix compare-,$(STUDIES)) $(addprefix report-,$(STUDIES))
 
 help: ## list the targets (and one study-<name> target per file in studies/)
@@ -67,6 +67,9 @@ dashboard: $(VENV)/.installed ## serve optuna-dashboard with per-step system met
 
 bench-pruners: $(VENV)/.installed ## benchmark: pruner decision time with 10,000 finished trials (SQLite), beside MedianPruner; its readers
 	$(BIN)/python benchmarks/bench_pruners.py
+
+bench-big: $(VENV)/.installed ## benchmark: a 10,000-trial study's readers (load_step_metrics, compare, replay, report, dashboard) vs trials_dataframe(); worker RSS over 500 trials (~10 min)
+	$(BIN)/python benchmarks/bench_big.py $(BENCH_ARGS)
 
 bench-budget: $(VENV)/.installed ## benchmark: digits study under a latency budget, policy budget vs none (compute, best)
 	$(BIN)/python benchmarks/bench_budget_live.py

@@ -157,9 +157,15 @@ def pruners() -> dict[str, optuna.pruners.BasePruner]:
 
 
 def time_pruner(
-    url: str, name: str, pruner: optuna.pruners.BasePruner, n_timed: int, seed: int, verbose: bool = False
+    url: str,
+    name: str,
+    pruner: optuna.pruners.BasePruner,
+    n_timed: int,
+    seed: int,
+    verbose: bool = False,
+    study_name: str = STUDY,
 ) -> dict:
-    study = optuna.load_study(study_name=STUDY, storage=url, pruner=pruner)
+    study = optuna.load_study(study_name=study_name, storage=url, pruner=pruner)
     tune_sqlite_engine(_compat.rdb_backend(_compat.study_storage(study)).engine)
     t = time.perf_counter()
     study.get_trials(deepcopy=False)  # Optuna's own trial cache, as any long-running worker has it

@@ -140,6 +140,26 @@ def test_replay_over_orders_writes_its_tables(sqlite_url, tmp_path):
     assert "false prunes" in md.read_text() and len(csvf.read_text().splitlines()) == 1 + 3 * 5
 
 
+def test_the_step_table_is_split_by_trial_in_step_order():
+    """Rows out of order, a trial with a metric the other lacks (NaN), the pre-training probe at step -1."""
+    import math
+
+    import pandas as pd
+
+    from sysprune.analysis._recording import _rows_by_trial
+
+    df = pd.DataFrame(
+        [(2, 1, 3.0, 9.0), (0, 1, 2.0, math.nan), (2, -1, 0.5, 9.0), (0, 0, 1.0, math.nan), (2, 0, 1.5, 9.0)],
+        columns=["trial_number", "step", "cpu_s", "n_params"],
+    )
+    out = _rows_by_trial(df)
+    assert list(out) == [0, 2]
+    assert [(r["step"], r["cpu_s"]) for r in out[0]] == [(0, 1.0), (1, 2.0)]
+    assert all(math.isnan(r["n_params"]) for r in out[0])
+    assert [(r["step"], r["cpu_s"], r["n_params"]) for r in out[2]] == [(-1, 0.5, 9.0), (0, 1.5, 9.0), (1, 3.0, 9.0)]
+    assert _rows_by_trial(df.iloc[0:0]) == {}
+
+
 def test_replay_refuses_a_study_that_was_pruned(sqlite_url):
     study = _recording(sqlite_url, [([0.5, 0.6], 100, 1.0)] * 2)
     study.set_user_attr("pruner", {"policy": "median"})

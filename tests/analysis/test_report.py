@@ -76,9 +76,32 @@ def test_the_metric_figure_shows_every_trial(sqlite_url):
 
     study = optuna.load_study(study_name="rq1f", storage=sqlite_url)
     fig = _report._metric_figure(rep, m, MetricStore(sqlite_url).load("rq1f"), {t.number: t for t in study.trials})
-    curves = {tr.customdata[0][0] for tr in fig.data if tr.mode == "lines+markers"}
+    lines = [tr for tr in fig.data if tr.mode == "lines+markers"]
+    curves = {c[0] for tr in lines for c in tr.customdata if c is not None}
     slices = [c[0] for tr in fig.data if tr.mode == "markers" for c in tr.customdata]
     assert curves == set(range(30)) and sorted(slices) == sorted(list(range(30)) * 2)  # width and lr panels
+    # one line trace per state, not one per trial
+    assert sorted(tr.name for tr in lines) == sorted({t.state.name.lower() for t in study.trials})
+
+
+def test_the_curves_are_one_line_per_state_broken_between_trials():
+    """Rows out of order, trials of two states interleaved, one trial the study does not know: each state's
+    trials in number order, each trial's steps in order, a None point between two trials of the same line."""
+    import pandas as pd
+    from types import SimpleNamespace
+
+    rows = [(3, 1, 3.1), (0, 1, 0.1), (0, 0, 0.0), (1, 0, 1.0), (3, 0, 3.0), (2, 0, 2.0), (7, 0, 7.0)]
+    sub = pd.DataFrame(rows, columns=["trial_number", "step", "cpu_s"])
+    state = {0: TrialState.COMPLETE, 1: TrialState.PRUNED, 2: TrialState.COMPLETE, 3: TrialState.COMPLETE}
+    trials = {n: SimpleNamespace(state=s) for n, s in state.items()}
+    out = _report._curves_by_state(sub, "cpu_s", trials)
+    assert list(out) == ["COMPLETE", "PRUNED", "?"]
+    xs, ys, cd = out["COMPLETE"]
+    assert xs == [0, 1, None, 0, None, 0, 1]
+    assert ys == [0.0, 0.1, None, 2.0, None, 3.0, 3.1]
+    assert cd == [[0, "COMPLETE"]] * 2 + [None, [2, "COMPLETE"], None] + [[3, "COMPLETE"]] * 2
+    assert out["PRUNED"] == ([0], [1.0], [[1, "PRUNED"]])
+    assert out["?"] == ([0], [7.0], [[7, "?"]])
 
 
 def test_importances_are_of_the_logarithm_when_every_value_is_positive(sqlite_url):
