@@ -402,41 +402,6 @@ def _importance_figure(rep: StudyReport, families: bool = False):
     return fig
 
 
-def _curves_by_state(sub, metric: str, trials: dict[int, Any]) -> dict[str, tuple[list, list, list]]:
-    """Every trial's per-step curve of ``metric`` (``sub``: step rows with ``trial_number``, ``step`` and the metric,
-    without gaps), gathered into one line per trial state: (x, y, customdata), trials by number and each one's steps
-    in order, where a ``None`` point ends one trial's line before the next starts (plotly does not join across it)
-    and each point's customdata is its trial's ``[number, state]``. States in the order of their first trial; a
-    trial not in ``trials`` is ``?``.
-
-    One trace per state instead of one per trial: a figure of 10,000 trials has 3 traces, not 10,000 (plotly's
-    per-trace cost made the report's figures ~9 s each at 10,000 trials), and one pass over the rows, not a pandas
-    group per trial."""
-    sub = sub.sort_values(["trial_number", "step"], kind="stable")
-    out: dict[str, tuple[list, list, list]] = {}
-    last: dict[str, int] = {}  # state -> the trial its line ends with
-    point: dict[int, list] = {}  # trial number -> its customdata (one list shared by its points)
-    for number, step, value in zip(
-        sub["trial_number"].tolist(), sub["step"].tolist(), sub[metric].tolist(), strict=True
-    ):
-        number = int(number)
-        cd_n = point.get(number)
-        if cd_n is None:
-            t = trials.get(number)
-            cd_n = point[number] = [number, t.state.name if t is not None else "?"]
-        state = cd_n[1]
-        xs, ys, cd = out.setdefault(state, ([], [], []))
-        if last.get(state, number) != number:
-            xs.append(None)
-            ys.append(None)
-            cd.append(None)
-        last[state] = number
-        xs.append(int(step))
-        ys.append(float(value))
-        cd.append(cd_n)
-    return out
-
-
 def _metric_figure(rep: StudyReport, m: MetricReport, df, trials: dict[int, Any]):
     """Per-step curves of the metric (every trial, by state) and one slice plot per hyperparameter."""
     import plotly.graph_objects as go
@@ -448,7 +413,7 @@ def _metric_figure(rep: StudyReport, m: MetricReport, df, trials: dict[int, Any]
     fig = make_subplots(rows=nrows, cols=cols, subplot_titles=[f"{m.metric} per step", *rep.params], shared_yaxes=False)
     colors = {"COMPLETE": "#1f77b4", "PRUNED": "#ff7f0e", "FAIL": "#d62728"}
     sub = df[["trial_number", "step", m.metric]].dropna() if m.metric in df.columns else df.iloc[0:0]
-    for state, (xs, ys, cd) in _curves_by_state(sub, m.metric, trials).items():
+    for state, (xs, ys, cd) in _figures.curves_by_state(sub, m.metric, trials).items():
         fig.add_trace(
             go.Scatter(
                 x=xs,

@@ -11,6 +11,7 @@ import pytest
 from optuna.trial import TrialState
 
 from sysprune.pruners._step_api import report
+from sysprune.analysis import _figures
 from sysprune.analysis import _rq1 as _report
 from sysprune.analysis._stats import NA
 
@@ -94,7 +95,7 @@ def test_the_curves_are_one_line_per_state_broken_between_trials():
     sub = pd.DataFrame(rows, columns=["trial_number", "step", "cpu_s"])
     state = {0: TrialState.COMPLETE, 1: TrialState.PRUNED, 2: TrialState.COMPLETE, 3: TrialState.COMPLETE}
     trials = {n: SimpleNamespace(state=s) for n, s in state.items()}
-    out = _report._curves_by_state(sub, "cpu_s", trials)
+    out = _figures.curves_by_state(sub, "cpu_s", trials)
     assert list(out) == ["COMPLETE", "PRUNED", "?"]
     xs, ys, cd = out["COMPLETE"]
     assert xs == [0, 1, None, 0, None, 0, 1]
