@@ -50,3 +50,22 @@ def test_nvml_without_pynvml_is_missing(monkeypatch):
 def test_proc_status_readings_are_consistent():
     rss, hwm = read_status_mb(os.getpid())
     assert 0 < rss <= hwm
+
+
+def test_the_trees_cpu_so_far_never_falls_below_the_last_samples_nanosecond_reading():
+    """A killed trial's CPU is read with psutil (10 ms ticks); its last step's sample holds the trial process's own
+    nanosecond clock. A trial of a few ms of CPU read 0.0 when killed: the total now keeps the larger, as CPU only
+    grows."""
+    import subprocess
+    import time
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        monitor = ProcessMonitor(child.pid, time.perf_counter(), energy=[])
+        assert monitor.cpu_s() >= 0.0  # no sample yet: the ticks alone
+        ticks = monitor.cpu_s()
+        monitor.sample(time.perf_counter(), own_cpu_s=ticks + 5.0)  # a reading well above the ticks
+        assert monitor.cpu_s() >= ticks + 5.0
+    finally:
+        child.kill()
+        child.wait()

@@ -285,8 +285,11 @@ class ProcessMonitor:
         return d
 
     def cpu_s(self) -> float:
-        """CPU seconds of the whole tree so far."""
-        return self._own_cpu_s() + self._descendants().cpu_s
+        """CPU seconds of the whole tree so far: never less than the last sample's (CPU time only grows, and the
+        last sample may hold the trial process's own nanosecond reading where psutil counts 10 ms ticks: a trial of
+        a few ms of CPU read 0.0 when killed)."""
+        now = self._own_cpu_s() + self._descendants().cpu_s
+        return max(now, self.last.cpu_s) if self.last is not None else now
 
     def tree_peak_mb(self, own_peak_mb: float) -> float:
         """The tree's peak given the trial process's own (VmHWM): see the module docstring."""
