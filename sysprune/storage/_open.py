@@ -26,10 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from sysprune import _compat
 from sysprune._redact import has_secrets, mask_url, redact, remember
-from sysprune._logging import get_logger
 from sysprune.exceptions import DatabaseNotFound, StorageError, first_line
 from sysprune.storage._faults import database_fault
-from sysprune.storage._reconnect import is_permanent, reached, retry_connects, retry_window, wait_before, was_reached
+from sysprune.storage._reconnect import call_waiting, reached, retry_connects, retry_window
 from sysprune.storage._sqlite import (  # noqa: F401 - SQLITE_BUSY_TIMEOUT_S importable from here
     SQLITE_BUSY_TIMEOUT_S,
     check_file_url,
@@ -42,8 +41,6 @@ from sysprune.storage._sqlite import (  # noqa: F401 - SQLITE_BUSY_TIMEOUT_S imp
 if TYPE_CHECKING:
     import optuna
     import sqlalchemy as sa
-
-_log = get_logger(__name__)
 
 #: Where ``sysprune run`` and ``sysprune dashboard`` keep studies unless told otherwise.
 DEFAULT_STORAGE = "sqlite:///results/sysprune.db"
@@ -131,32 +128,30 @@ def _open_rdb(url: str, server: bool) -> "optuna.storages.RDBStorage":
     """:func:`_rdb_storage`, opened again when the first try met a passing state: tables another process created at
     the same instant ("already exists": they are there now; once), or — on a server this process has reached before
     (:func:`~sysprune.storage._reconnect.reached`; a worker of a launch that just opened the study) — a refused
-    connection waiting can mend, such as a server out of connection slots while many workers start: waited for with
-    back-off up to ``$SYSPRUNE_DB_RETRY_S``, as a connection lost mid-run is (``_reconnect.py``)."""
-    import time
-
+    connection waiting can mend, such as a server out of connection slots while many workers start: waited for as a
+    connection lost mid-run is (:func:`~sysprune.storage._reconnect.call_waiting`)."""
     import optuna
     import sqlalchemy.exc
 
-    start, attempt, raced = time.monotonic(), 0, False
-    while True:
+    errors = (sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError)
+
+    def reason(e: Any) -> str:
+        cause = e.__cause__ if isinstance(e, optuna.exceptions.StorageInternalError) else e
+        return first_line(getattr(cause, "orig", None) or cause or e)
+
+    def race_once() -> "optuna.storages.RDBStorage":
         try:
             return _rdb_storage(url, server)
-        except (sqlalchemy.exc.OperationalError, optuna.exceptions.StorageInternalError) as e:
-            cause = e.__cause__ if isinstance(e, optuna.exceptions.StorageInternalError) else e
-            reason = first_line(getattr(cause, "orig", None) or cause or e)
-            if "already exists" in reason and not raced:
-                raced = True
-                continue
-            elapsed = time.monotonic() - start
-            if not (server and was_reached(url)) or is_permanent(reason) or elapsed >= retry_window():
+        except errors as e:
+            if "already exists" not in reason(e):
                 raise
-            if attempt == 0:
-                _log.warning(
-                    "cannot open the database %s yet (%s); waiting up to %.0f s", mask_url(url), reason, retry_window()
-                )
-            time.sleep(min(wait_before(attempt), max(0.0, retry_window() - elapsed)))
-            attempt += 1
+            return _rdb_storage(url, server)
+
+    if not server:
+        return race_once()
+    return call_waiting(
+        mask_url(url), race_once, errors, reason, "cannot open the database %s yet (%s); waiting up to %.0f s"
+    )
 
 
 def open_storage(url: str) -> "optuna.storages.RDBStorage":

@@ -19,7 +19,8 @@ import re
 import threading
 import time
 import weakref
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sysprune._logging import get_logger
 from sysprune._redact import mask_url
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 _log = get_logger(__name__)
+T = TypeVar("T")
 
 #: The environment variable that sets how long a lost database server is waited for, in seconds.
 RETRY_ENV = "SYSPRUNE_DB_RETRY_S"
@@ -95,41 +97,51 @@ def retry_connects(engine: "sa.Engine") -> None:
     key = mask_url(engine.url)
 
     def connect(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
-        start = time.monotonic()
-        attempt = 0
-        while True:
-            try:
-                conn = dialect.connect(*cargs, **cparams)
-            except dialect.loaded_dbapi.Error as e:
-                reason, elapsed = first_line(e), time.monotonic() - start
-                window = retry_window()
-                with _lock:
-                    known = key in _reached
-                if not known or is_permanent(reason) or elapsed >= window:
-                    raise
-                if attempt == 0 and _first_wait(key):  # once per outage, not once per connection that waits
-                    _log.warning("lost the database %s (%s); waiting up to %.0f s for it", key, reason, window)
-                time.sleep(min(wait_before(attempt), max(0.0, window - elapsed)))
-                attempt += 1
-                continue
-            with _lock:
-                _reached.add(key)
-                _outage.discard(key)
-            if attempt:
-                _log.warning("the database %s is back after %.1f s; going on", key, time.monotonic() - start)
-            return conn
+        return call_waiting(
+            key,
+            lambda: dialect.connect(*cargs, **cparams),
+            (dialect.loaded_dbapi.Error,),
+            first_line,
+            "lost the database %s (%s); waiting up to %.0f s for it",
+        )
 
     sa.event.listen(engine, "do_connect", connect)
     _retrying.add(engine)
+
+
+def call_waiting(
+    key: str, call: Callable[[], T], errors: tuple[type[BaseException], ...], reason: Callable[[Any], str], wait: str
+) -> T:
+    """``call()``, called again while it raises one of ``errors`` for a server this process has reached (``key``:
+    its masked URL) and the ``reason`` of the error is one waiting can mend, with back-off, for up to the retry
+    window; then the error is raised. ``wait``: the warning logged once per outage (``%s`` the server, ``%s`` the
+    reason, ``%.0f`` the window). A server that answers is recorded as reached."""
+    start = time.monotonic()
+    attempt = 0
+    while True:
+        try:
+            result = call()
+        except errors as e:
+            text, elapsed = reason(e), time.monotonic() - start
+            window = retry_window()
+            with _lock:
+                known = key in _reached
+            if not known or is_permanent(text) or elapsed >= window:
+                raise
+            if attempt == 0 and _first_wait(key):  # once per outage, not once per connection that waits
+                _log.warning(wait, key, text, window)
+            time.sleep(min(wait_before(attempt), max(0.0, window - elapsed)))
+            attempt += 1
+            continue
+        with _lock:
+            _reached.add(key)
+            _outage.discard(key)
+        if attempt:
+            _log.warning("the database %s is back after %.1f s; going on", key, time.monotonic() - start)
+        return result
 
 
 def reached(url: Any) -> None:
     """Record that the server of ``url`` was reached (opening a storage connects before any engine is set up)."""
     with _lock:
         _reached.add(mask_url(url))
-
-
-def was_reached(url: Any) -> bool:
-    """Whether this process has reached the server of ``url`` (or was told so: :func:`reached`)."""
-    with _lock:
-        return mask_url(url) in _reached
