@@ -8,8 +8,12 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    import optuna
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -98,3 +102,30 @@ def steps_stored(url: str, number: int, study: str = "s") -> int:
         return 0
     finally:
         engine.dispose()
+
+
+def heartbeat_storage(url: str, *, interval: int, grace: int) -> "optuna.storages.RDBStorage":
+    """An RDB storage with Optuna's heartbeat (``interval``, ``grace`` in s) and sysprune's lost-trial callback."""
+    import warnings
+
+    import optuna
+
+    from sysprune.study._lost import install_lost_trial_callback
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(url, heartbeat_interval=interval, grace_period=grace)
+    install_lost_trial_callback(storage)
+    return storage
+
+
+def running_trial(study: "optuna.Study", x: float, worker: dict | None) -> "optuna.Trial":
+    """A RUNNING trial with parameter ``x`` and, if given, the worker record ``worker`` (user attr)."""
+    from sysprune.study._lost import WORKER_ATTR
+
+    study.enqueue_trial({"x": x})
+    t = study.ask()
+    assert t.suggest_float("x", 0.0, 1.0) == x
+    if worker is not None:
+        t.set_user_attr(WORKER_ATTR, worker)
+    return t

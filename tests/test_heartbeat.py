@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import time
-import warnings
 
 import optuna
 import pytest
@@ -17,11 +16,11 @@ from optuna.trial import TrialState
 from sysprune.spec import parse_spec
 from sysprune.study import _heartbeat
 from sysprune.study._heartbeat import WorkerHeartbeat
-from sysprune.study._lost import LOST, WORKER_ATTR, WorkerIdentity, install_lost_trial_callback
+from sysprune.study._lost import LOST, WorkerIdentity
 from sysprune.study._runner import run_study
 from sysprune.study._workers import ClaimingStudy
 from tests._optuna import trial_id
-from tests._workers_util import wait_for
+from tests._workers_util import heartbeat_storage, running_trial, wait_for
 
 
 class _Beats:
@@ -82,19 +81,14 @@ def test_stale_trials_are_looked_for_at_the_first_claim_then_once_per_interval(m
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used")
 def test_a_running_worker_fails_another_hosts_stale_trial_and_runs_its_configuration(sqlite_url):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = optuna.storages.RDBStorage(sqlite_url, heartbeat_interval=1, grace_period=2)
-    install_lost_trial_callback(storage)
+    storage = heartbeat_storage(sqlite_url, interval=1, grace=2)
     study = optuna.create_study(storage=storage, study_name="s")
     claiming = ClaimingStudy(
         study, url=sqlite_url, target=10, sampler=optuna.samplers.RandomSampler(0), me=WorkerIdentity.current()
     )
     try:
-        study.enqueue_trial({"x": 0.3})
-        foreign = study.ask()  # a trial of a worker on another host, which beat once and then died
-        foreign.suggest_float("x", 0.0, 1.0)
-        foreign.set_user_attr(WORKER_ATTR, {"host": "elsewhere/boot", "pid": 1, "started": 1.0})
+        # a trial of a worker on another host, which beat once and then died
+        foreign = running_trial(study, 0.3, {"host": "elsewhere/boot", "pid": 1, "started": 1.0})
         storage.record_heartbeat(trial_id(foreign))
         mine = claiming.ask()  # the first claim looks: nothing stale yet
         assert study.get_trials(deepcopy=False)[foreign.number].state == TrialState.RUNNING

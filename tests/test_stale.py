@@ -19,7 +19,6 @@ from sysprune.study._lost import (
     DATABASE_PENDING,
     DATABASE_RETRIED,
     LOST,
-    WORKER_ATTR,
     WorkerIdentity,
     host_id,
     install_lost_trial_callback,
@@ -27,7 +26,7 @@ from sysprune.study._lost import (
     retry_database_failures,
 )
 from sysprune.study._workers import count_in_storage
-from tests._workers_util import fresh, popen, run, steps_stored, study_file, wait_for
+from tests._workers_util import fresh, heartbeat_storage, popen, run, running_trial, steps_stored, study_file, wait_for
 from tests._optuna import trial_id
 
 
@@ -35,15 +34,6 @@ def _dead_pid() -> int:
     p = subprocess.Popen(["true"])
     p.wait()
     return p.pid
-
-
-def _running_trial(study: optuna.Study, x: float, worker: dict | None) -> optuna.Trial:
-    study.enqueue_trial({"x": x})
-    t = study.ask()
-    assert t.suggest_float("x", 0.0, 1.0) == x
-    if worker is not None:
-        t.set_user_attr(WORKER_ATTR, worker)
-    return t
 
 
 # These tests drive trials with ask() on a storage with heartbeats, which Optuna meets with a warning.
@@ -59,10 +49,10 @@ def test_a_dead_workers_trial_on_this_host_is_failed_at_once_and_retried(sqlite_
     dead = {**me, "pid": _dead_pid()}
     reused = {**me, "started": me["started"] - 100.0}  # the pid lives, but it is another process now
     elsewhere = {**dead, "host": "another-machine/boot"}
-    t_dead = _running_trial(study, 0.25, dead)
-    t_reused = _running_trial(study, 0.5, reused)
-    t_live = _running_trial(study, 0.75, me)
-    t_far = _running_trial(study, 0.125, elsewhere)
+    t_dead = running_trial(study, 0.25, dead)
+    t_reused = running_trial(study, 0.5, reused)
+    t_live = running_trial(study, 0.75, me)
+    t_far = running_trial(study, 0.125, elsewhere)
     assert count_in_storage(study) == 4
 
     assert recover_lost_trials(study) == [t_dead.number, t_reused.number]
@@ -117,14 +107,9 @@ def test_a_trial_the_database_failed_under_is_retried_once_at_the_next_start(sql
 
 @_ASK_WITH_HEARTBEAT
 def test_a_trial_with_a_stale_heartbeat_is_failed_as_lost_and_retried(sqlite_url):
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = optuna.storages.RDBStorage(sqlite_url, heartbeat_interval=1, grace_period=1)
-    install_lost_trial_callback(storage)
+    storage = heartbeat_storage(sqlite_url, interval=1, grace=1)
     study = optuna.create_study(storage=storage, study_name="s")
-    t = _running_trial(study, 0.3, None)
+    t = running_trial(study, 0.3, None)
     storage.record_heartbeat(trial_id(t))
     time.sleep(2.5)
     assert recover_lost_trials(study, here="nowhere") == [t.number]
