@@ -44,7 +44,6 @@ import platform
 import resource
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -266,6 +265,7 @@ def grow(url: str, study_name: str, n_total: int, seed: int = 0) -> tuple[int, f
 
 
 def time_in_process(url: str, repeats: int = 3) -> list[tuple[str, float]]:
+    import bench_pruners as bp
     import sysprune
 
     readers = {
@@ -274,15 +274,7 @@ def time_in_process(url: str, repeats: int = 3) -> list[tuple[str, float]]:
         ).trials_dataframe(),
         "sysprune.load_step_metrics": lambda: sysprune.load_step_metrics(url, STUDY),
     }
-    out = []
-    for name, read in readers.items():
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            read()
-            times.append(time.perf_counter() - t0)
-        out.append((name, statistics.median(times)))
-    return out
+    return bp.median_seconds(readers, repeats)
 
 
 def run_command(cmd: list[str], cwd: Path, timeout: float | None = None) -> tuple[float, float, bool]:

@@ -35,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -224,6 +225,19 @@ def time_pruner(
     }
 
 
+def median_seconds(readers: dict[str, Callable[[], object]], repeats: int) -> list[tuple[str, float]]:
+    """(name, median wall seconds over ``repeats`` calls) of each reader, in order."""
+    out = []
+    for name, read in readers.items():
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            read()
+            times.append(time.perf_counter() - t0)
+        out.append((name, statistics.median(times)))
+    return out
+
+
 def time_readers(url: str, repeats: int = 3) -> list[tuple[str, float]]:
     """Median seconds of the big study's readers (issue 16): ``load_step_metrics`` against plain Optuna's
     ``trials_dataframe()`` on the same storage (the anchor), and the count a worker's slot claim runs under the
@@ -242,15 +256,7 @@ def time_readers(url: str, repeats: int = 3) -> list[tuple[str, float]]:
         "slot claim's count (indexed query)": lambda: count_in_database(engine, sid),
         "the count over get_all_trials": lambda: count(storage.get_all_trials(sid, deepcopy=False)),
     }
-    out = []
-    for name, read in readers.items():
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            read()
-            times.append(time.perf_counter() - t0)
-        out.append((name, statistics.median(times)))
-    return out
+    return median_seconds(readers, repeats)
 
 
 def main(argv: list[str] | None = None) -> None:
