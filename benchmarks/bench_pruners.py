@@ -243,7 +243,7 @@ def time_readers(url: str, repeats: int = 3) -> list[tuple[str, float]]:
     ``trials_dataframe()`` on the same storage (the anchor), and the count a worker's slot claim runs under the
     database lock (``count_in_database``: one indexed query) against counting every trial read from the storage."""
     import sysprune
-    from sysprune.study._workers import count, count_in_database
+    from sysprune.study._counting import count, count_in_database
 
     study = optuna.load_study(study_name=STUDY, storage=url)
     engine = _compat.rdb_backend(_compat.study_storage(study)).engine

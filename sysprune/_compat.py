@@ -209,11 +209,13 @@ _RDB_MODELS = {
     "trial_intermediate_values": "TrialIntermediateValueModel",
     "study_system_attributes": "StudySystemAttributeModel",
     "trial_user_attributes": "TrialUserAttributeModel",
+    "trial_heartbeats": "TrialHeartbeatModel",
+    "studies": "StudyModel",
 }
 
 
 def rdb_table(name: str) -> "sa.Table":
-    """Optuna's SQLAlchemy table ``trials``, ``study_system_attributes`` or ``trial_user_attributes`` (Optuna 5)."""
+    """Optuna's SQLAlchemy table of that name (one of :data:`_RDB_MODELS`' keys; Optuna 5)."""
     models = rdb_models()
     try:
         table = getattr(models, _RDB_MODELS[name]).__table__
@@ -232,7 +234,7 @@ def _upsert_statement(insert: Any, table: "sa.Table") -> Any:
     )
 
 
-def _upsert_user_attrs(conn: Any, trial_id: int, attrs: Mapping[str, Any]) -> None:
+def upsert_user_attrs(conn: Any, trial_id: int, attrs: Mapping[str, Any]) -> None:
     """Insert or replace ``attrs`` of a trial in ``trial_user_attributes`` (JSON values, as Optuna stores them): one
     statement on SQLite and PostgreSQL (their ``ON CONFLICT DO UPDATE``), an update-then-insert per key elsewhere."""
     import json
@@ -259,7 +261,7 @@ def set_finished_trial_user_attr(storage: Any, trial_id: int, key: str, value: A
     if backend is None:
         raise CompatError(f"cannot set an attr of a finished trial in a {type(storage).__name__}")
     with backend.engine.begin() as conn:
-        _upsert_user_attrs(conn, trial_id, {key: value})
+        upsert_user_attrs(conn, trial_id, {key: value})
 
 
 def check_running(conn: Any, trial_id: int) -> None:
@@ -351,8 +353,96 @@ def set_trial_user_attrs(trial: "optuna.trial.Trial", attrs: Mapping[str, Any]) 
     tid = trial_id(trial)
     with backend.engine.begin() as conn:
         check_running(conn, tid)  # KeyError / UpdateFinishedTrialError, as Trial.set_user_attr raises them
-        _upsert_user_attrs(conn, tid, attrs)
+        upsert_user_attrs(conn, tid, attrs)
     cached.user_attrs.update(attrs)
+
+
+def remember_user_attrs(trial: "optuna.trial.Trial", attrs: Mapping[str, Any]) -> None:
+    """Update the trial's cached copy after :func:`upsert_user_attrs` in a transaction of the caller's, as
+    ``Trial.set_user_attr`` does."""
+    try:
+        trial._cached_frozen_trial.user_attrs.update(attrs)
+    except AttributeError:
+        raise CompatError("optuna.Trial has no _cached_frozen_trial in this Optuna") from None
+
+
+@functools.cache
+def _new_trial_statement() -> Any:
+    """``INSERT INTO trials`` of a RUNNING trial numbered by how many trials its study had before it, compiled once."""
+    import optuna
+    import sqlalchemy as sa
+
+    trials = rdb_table("trials")
+    sid: Any = sa.bindparam("sid")
+    number = sa.select(sa.func.count()).select_from(trials).where(trials.c.study_id == sid).scalar_subquery()
+    return (
+        sa.insert(trials)
+        .values(
+            number=number, study_id=sid, state=optuna.trial.TrialState.RUNNING, datetime_start=sa.bindparam("start")
+        )
+        .returning(trials.c.trial_id, trials.c.number)
+    )
+
+
+def insert_running_trial(
+    conn: Any, study_id: int, user_attrs: Mapping[str, Any], *, heartbeat: bool
+) -> "optuna.trial.FrozenTrial":
+    """Create a RUNNING trial of ``study_id`` on ``conn``, in the caller's transaction: the row
+    ``RDBStorage.create_new_trial`` inserts (numbered by how many trials the study had before it), ``user_attrs`` as
+    ``set_trial_user_attr`` stores them and, with ``heartbeat``, its first beat as ``record_heartbeat`` stores it —
+    one transaction where Optuna's ORM takes one for the trial (with a template: a deep copy, a flush, a count and an
+    update of its number), one per attr and one per beat. On PostgreSQL the study's row is locked first
+    (``SELECT ... FOR UPDATE``), as Optuna's create locks it, so a trial created by plain Optuna at the same instant
+    cannot take the same number; on SQLite the write transaction serialises creators. Returns the trial as Optuna's
+    cache holds a new one (:func:`cache_new_trial`)."""
+    import datetime
+    import json
+
+    import optuna
+    import sqlalchemy as sa
+
+    if conn.dialect.name == "postgresql":
+        studies = rdb_table("studies")
+        conn.execute(sa.select(studies.c.study_id).where(studies.c.study_id == study_id).with_for_update())
+    start = datetime.datetime.now()
+    trial_id, number = conn.execute(_new_trial_statement(), {"sid": study_id, "start": start}).one()
+    if user_attrs:
+        rows = [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in user_attrs.items()]
+        conn.execute(rdb_table("trial_user_attributes").insert(), rows)
+    if heartbeat:
+        beats = rdb_table("trial_heartbeats")
+        conn.execute(beats.insert().values(trial_id=trial_id, heartbeat=sa.func.current_timestamp()))
+    return optuna.trial.FrozenTrial(
+        number=number,
+        state=optuna.trial.TrialState.RUNNING,
+        value=None,
+        values=None,
+        datetime_start=start,
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs=dict(user_attrs),
+        system_attrs={},
+        intermediate_values={},
+        trial_id=trial_id,
+    )
+
+
+def cache_new_trial(storage: Any, study_id: int, trial: "optuna.trial.FrozenTrial") -> None:
+    """Tell Optuna's cache (``_CachedStorage``) of a trial created outside it (:func:`insert_running_trial`), as its
+    ``create_new_trial`` does: its later writes (``set_trial_param``) look the trial's study up there. Any other
+    storage: nothing to do."""
+    if not isinstance(storage, _cached_storage_class()):
+        return
+    try:
+        from optuna.storages._cached_storage import _StudyInfo
+
+        with storage._lock:
+            if study_id not in storage._studies:
+                storage._studies[study_id] = _StudyInfo()
+            storage._add_trials_to_cache(study_id, [trial])
+    except (ImportError, AttributeError):
+        raise CompatError("optuna's _CachedStorage has no _studies / _add_trials_to_cache in this Optuna") from None
 
 
 # ---------------------------------------------------------------------------------------------- optuna-dashboard

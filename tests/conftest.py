@@ -75,6 +75,17 @@ def _release_postgres_connections(request):
 
 
 @pytest.fixture
+def new_db(rdb_url):
+    """An empty database on every storage backend (rdb_url): a new SQLite file, or a new PostgreSQL schema dropped
+    afterwards (tests._workers_util.fresh)."""
+    from tests._workers_util import fresh
+
+    url, drop = fresh(rdb_url)
+    yield url
+    drop()
+
+
+@pytest.fixture
 def sqlite_url(tmp_path) -> str:
     return f"sqlite:///{tmp_path / 'study.db'}"
 

@@ -25,8 +25,8 @@ from sysprune.study._lost import (
     recover_lost_trials,
     retry_database_failures,
 )
-from sysprune.study._workers import count_in_storage
-from tests._workers_util import fresh, heartbeat_storage, popen, run, running_trial, steps_stored, study_file, wait_for
+from sysprune.study._counting import count_in_storage
+from tests._workers_util import heartbeat_storage, popen, run, running_trial, steps_stored, study_file, wait_for
 from tests._optuna import trial_id
 
 
@@ -119,13 +119,6 @@ def test_a_trial_with_a_stale_heartbeat_is_failed_as_lost_and_retried(sqlite_url
 
 
 # --------------------------------------------------------------------------------------------- end to end
-
-
-@pytest.fixture
-def new_db(rdb_url):
-    url, drop = fresh(rdb_url)
-    yield url
-    drop()
 
 
 def _sysprune_descendants(pid: int) -> list[psutil.Process]:

@@ -18,17 +18,15 @@ from sysprune.study._workers import (
     WorkerConfig,
     TooManyWorkers,
     _NoSlot,
-    count,
-    count_in_database,
-    counts_toward_target,
     cpu_sets,
     parse_cpus,
     run_worker,
     worker_seed,
 )
 from sysprune.spec import SpecError
+from sysprune.study._counting import count, count_in_database, counts_toward_target
 from tests._require import missing
-from tests._workers_util import fresh, popen, run, study_file
+from tests._workers_util import popen, run, study_file
 from tests._optuna import study_system_attrs
 
 # ------------------------------------------------------------------------------------------------ pure pieces
@@ -204,13 +202,6 @@ def test_a_claimed_trial_whose_sampler_fails_is_failed_with_the_reason_not_left_
 
 
 # --------------------------------------------------------------------------------------------- end to end
-
-
-@pytest.fixture
-def new_db(rdb_url):
-    url, drop = fresh(rdb_url)
-    yield url
-    drop()
 
 
 def _trials(url: str, name: str = "s") -> list[optuna.trial.FrozenTrial]:

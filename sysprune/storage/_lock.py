@@ -3,7 +3,8 @@
 PostgreSQL: a session advisory lock (released by the server when its holder's connection drops). SQLite: an
 exclusive ``flock`` on ``<database>-sysprune.lock`` beside the file, taken with ``filelock`` (released by the kernel
 when its holder dies).
-Held to create the schema and a study (N workers started at once on a new database), and to claim a trial slot.
+Held to create the schema and a study (N workers started at once on a new database), and to claim a trial slot
+(:func:`claim_lock`: on PostgreSQL the same lock at transaction level, so the claim is one transaction).
 """
 
 from __future__ import annotations
@@ -45,6 +46,42 @@ def _backend_and_database(url: str) -> tuple[str | None, str | None]:
         return parsed.get_backend_name(), parsed.database
     except (sqlalchemy.exc.ArgumentError, ValueError):  # ValueError: a port not a number
         return None, None
+
+
+def _schema_key(engine: Any, conn: Any, *, keep: bool = True) -> int:
+    """The advisory-lock key of the schema ``engine``'s tables live in, as the server sees it (not the URL: workers
+    on other machines reach the same server under other host names); one query per engine (``keep``), not one per
+    claim."""
+    import sqlalchemy
+
+    key = _schema_keys.get(engine)
+    if key is None:
+        key = _lock_key(conn.execute(sqlalchemy.text("SELECT current_schema()")).scalar() or "")
+        if keep:
+            _schema_keys[engine] = key
+    return key
+
+
+@contextlib.contextmanager
+def claim_lock(url: str, engine: Any) -> Iterator[Any]:
+    """sysprune's lock on the database of ``url`` for a slot claim, and the connection to claim on.
+
+    PostgreSQL: a transaction of ``engine`` that holds the advisory lock :func:`database_lock` takes, at transaction
+    level (``pg_advisory_xact_lock``: let go at its commit or rollback — no unlock round trip, nothing outlives a
+    broken connection); the block's count and insert run on it and commit together. Other databases:
+    :func:`database_lock` is held around the block, which gets ``None``: the count runs on a connection of its own
+    and the insert in a write transaction of its own (an SQLite transaction that reads and then writes fails at once,
+    without waiting, when another connection wrote in between).
+    """
+    import sqlalchemy
+
+    if _backend_and_database(url)[0] != "postgresql":
+        with database_lock(url, engine):
+            yield None
+        return
+    with engine.begin() as conn:
+        conn.execute(sqlalchemy.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _schema_key(engine, conn)})
+        yield conn
 
 
 @contextlib.contextmanager
@@ -96,13 +133,8 @@ def database_lock(url: str, engine: Any = None) -> Iterator[Any]:
             # Autocommit: a session lock needs no transaction, and each statement is one round trip (no BEGIN,
             # no COMMIT): a worker takes this lock for every trial it claims.
             conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            # Advisory locks are per database; the key names the schema the tables live in, as the server sees it
-            # (not the URL: workers on other machines reach the same server under other host names).
-            key = _schema_keys.get(engine) if not own else None
-            if key is None:  # one query per engine, not one per claim
-                key = _lock_key(conn.execute(sqlalchemy.text("SELECT current_schema()")).scalar() or "")
-                if not own:
-                    _schema_keys[engine] = key
+            # Advisory locks are per database; the key names the schema the tables live in.
+            key = _schema_key(engine, conn, keep=not own)
             conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
         except Exception:  # unreachable, no driver, ...: make_storage says why
             if conn is not None:

@@ -4,10 +4,11 @@ Optuna's ``optimize`` on a storage with heartbeats starts a thread for each tria
 per ``heartbeat_interval``) and, before each trial, looks for the study's stale trials (a query over every RUNNING
 trial and its heartbeat). A worker runs many short trials, and on SQLite that was ~2 ms of its CPU per trial
 (2026-12-07) for a check whose answer can only change once per grace period. A sysprune worker instead keeps one
-thread for its whole run that beats for the trial it has claimed — at once when claimed, then every interval — and
-looks for stale trials before a claim at most once per interval (:class:`ClaimingStudy`). What other workers see is
-what Optuna gives them: a RUNNING trial has a heartbeat from its first instants (written by a background thread, as
-Optuna's is), and a dead worker's trials are stale once the grace period has passed.
+thread for its whole run that beats for the trial it has claimed — its first beat written with the trial by the
+claim (by the thread at once for a popped WAITING trial), then every interval — and looks for stale trials before
+a claim at most once per interval (:class:`ClaimingStudy`). What other workers see is what Optuna gives them: a
+RUNNING trial has a heartbeat from its first instant, and a dead worker's trials are stale once the grace period
+has passed.
 """
 
 from __future__ import annotations
@@ -37,13 +38,15 @@ class WorkerHeartbeat:
         self._thread: threading.Thread | None = None
         self._last_stale_check: float | None = None
 
-    def beat_for(self, trial_id: int) -> None:
-        """From now on beat for ``trial_id`` (the trial this worker just claimed): its first beat at once."""
+    def beat_for(self, trial_id: int, *, beaten: bool = False) -> None:
+        """From now on beat for ``trial_id`` (the trial this worker just claimed): its first beat at once, or, when
+        the claim wrote it with the trial (``beaten``), the next within an interval."""
         self._trial = trial_id
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="sysprune-heartbeat", daemon=True)
             self._thread.start()
-        self._wake.set()
+        if not beaten:
+            self._wake.set()
 
     def stale_check_due(self) -> bool:
         """True at the first call and then once per interval: time to look for other workers' stale trials."""

@@ -21,7 +21,7 @@ from sysprune.storage._open import DEFAULT_STORAGE, mask_url  # noqa: F401 - imp
 from sysprune.exceptions import StorageError, StudyMismatch  # noqa: F401 - importable from here
 from sysprune.spec import N_TRIALS, SEED, STUDY_NAME, check_argument
 from sysprune._validation import Real
-from sysprune.study import _launch, _workers
+from sysprune.study import _counting, _launch, _workers
 from sysprune.study._dataset import prepare_dataset
 from sysprune.study._ray import run_on_ray
 
@@ -92,9 +92,9 @@ def run_study(
     prepare_dataset(spec, seed, data_dir=data_dir, cache_dir=cache_dir)
     study, _ = _workers.open_for_workers(spec, storage_url, study_name, seed, n_trials=n_trials)
     with _workers.database_lock(storage_url):
-        counted = _workers.count_in_storage(study)
+        counted = _counting.count_in_storage(study)
         target = counted + n_trials if n_trials is not None else spec.n_trials
-        _workers.set_target(study, target)
+        _counting.set_target(study, target)
     todo = max(0, target - counted)
     if on_start is not None:
         on_start(study, counted, todo)

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -37,21 +36,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
-import sqlalchemy as sa
 from optuna.trial import FrozenTrial, TrialState
 
 from sysprune import _compat
 from sysprune import _attrs
-from sysprune._attrs import TARGET_KEY, WORKER_ATTR, WORKERS_KEY
+from sysprune._attrs import WORKER_ATTR, WORKERS_KEY
 from sysprune._logging import get_logger
 from sysprune._plugins import import_plugins
 from sysprune.storage._faults import database_fault
-from sysprune.storage._lock import database_lock
+from sysprune.storage._lock import claim_lock, database_lock
 from sysprune.storage._reconnect import reached
 from sysprune.study._lost import (
     DATABASE_RETRIED,
-    INTERRUPTED,
-    LOST,
     WorkerIdentity,
     fail_stale_trials,
     fail_trial,
@@ -64,6 +60,7 @@ from sysprune.study._lost import (
 )
 from sysprune.exceptions import TooManyWorkers
 from sysprune.spec import SpecError, StudySpec
+from sysprune.study._counting import count, count_in_database, count_in_storage, stored_target
 from sysprune.study._heartbeat import WorkerHeartbeat
 from sysprune.study._interrupts import check, interrupted_reason, signals_deferred
 from sysprune.study._objective import Objective
@@ -78,63 +75,6 @@ from sysprune.study._compute import ComputeBudget, WorkerCompute
 _log = get_logger(__name__)
 
 Callback = Callable[[optuna.Study, FrozenTrial], None]
-
-
-# ------------------------------------------------------------------------------------------- counting trials
-
-
-def counts_toward_target(trial: FrozenTrial) -> bool:
-    """Trials that count toward ``n_trials``: running or finished, not WAITING, not lost/interrupted."""
-    return trial.state != TrialState.WAITING and not is_requeued(trial)
-
-
-def count(trials: Sequence[FrozenTrial]) -> int:
-    return sum(counts_toward_target(t) for t in trials)
-
-
-def count_in_storage(study: optuna.Study) -> int:
-    """How many of the study's trials count toward its target, read from the database (not a cache)."""
-    backend = _compat.rdb_backend(_compat.study_storage(study))
-    if backend is None:
-        return count(
-            _compat.unwrap_storage(_compat.study_storage(study)).get_all_trials(_compat.study_id(study), deepcopy=False)
-        )
-    return count_in_database(backend.engine, _compat.study_id(study))[0]
-
-
-def count_in_database(engine: Any, study_id: int, conn: Any = None) -> tuple[int, int]:
-    """(trials that count toward the target, WAITING trials) of a study in an RDB storage: one indexed query
-    (:func:`counts_toward_target` in SQL: not WAITING, and not a FAIL whose ``error`` attr says lost, interrupted or
-    retried after a database fault).
-    Reading every trial instead (``get_all_trials``) took ~0.2 s at 10,000 trials, under the lock, for each trial.
-    ``conn``: a connection to run it on (the database lock's), else one of ``engine``'s."""
-    trials, attrs = _compat.rdb_table("trials"), _compat.rdb_table("trial_user_attributes")
-    requeued = sa.exists().where(
-        attrs.c.trial_id == trials.c.trial_id,
-        attrs.c.key == _attrs.ERROR,
-        sa.or_(
-            attrs.c.value_json == json.dumps(LOST),
-            *(attrs.c.value_json.like(json.dumps(p)[:-1] + "%") for p in (INTERRUPTED, DATABASE_RETRIED)),
-        ),
-    )
-    waiting = trials.c.state == TrialState.WAITING
-    counts = sa.and_(sa.not_(waiting), sa.not_(sa.and_(trials.c.state == TrialState.FAIL, requeued)))
-    q = sa.select(sa.func.count().filter(counts), sa.func.count().filter(waiting)).where(trials.c.study_id == study_id)
-    if conn is not None:
-        n, n_waiting = conn.execute(q).one()
-    else:
-        with engine.connect() as own:
-            n, n_waiting = own.execute(q).one()
-    return int(n or 0), int(n_waiting or 0)
-
-
-def stored_target(study: optuna.Study) -> int | None:
-    value = _compat.study_storage(study).get_study_system_attrs(_compat.study_id(study)).get(TARGET_KEY)
-    return int(value) if value is not None else None
-
-
-def set_target(study: optuna.Study, target: int) -> None:
-    _compat.study_storage(study).set_study_system_attr(_compat.study_id(study), TARGET_KEY, int(target))
 
 
 # ------------------------------------------------------------------------------------------- seeds and cores
@@ -222,6 +162,7 @@ class ClaimingStudy(optuna.Study):
         self._engine = backend.engine if backend is not None else None
         self.current: optuna.Trial | None = None
         self.n_asked = 0
+        self._beaten = False  # the claimed trial's first heartbeat was written with it
 
     def ask(self, fixed_distributions: dict | None = None) -> optuna.Trial:
         if fixed_distributions:
@@ -233,9 +174,10 @@ class ClaimingStudy(optuna.Study):
         with signals_deferred():
             if self._heartbeat is not None and self._heartbeat.stale_check_due():
                 fail_stale_trials(self._opened)  # what Optuna's optimize does before every trial
+            self._beaten = False
             trial_id = self._claim()
-            if self._heartbeat is not None:
-                self._heartbeat.beat_for(trial_id)
+            if self._heartbeat is not None:  # its first beat was written with it, unless it was popped
+                self._heartbeat.beat_for(trial_id, beaten=self._beaten)
             _compat.forget_cached_trials(self)  # what Study.ask does first: the sampler sees the trials of now
             try:
                 trial = optuna.Trial(self, trial_id)  # the sampler's before_trial, outside the lock (it draws later)
@@ -249,21 +191,40 @@ class ClaimingStudy(optuna.Study):
     def _claim(self) -> int:
         """A slot: the id of the new (or popped) RUNNING trial; :class:`_NoSlot` when the study holds its target."""
         storage, sid = _compat.study_storage(self), _compat.study_id(self)
-        record = self._me.record()
-        with database_lock(self._url, self._engine) as lock_conn:
-            if self._engine is not None:
-                counted, waiting = count_in_database(self._engine, sid, lock_conn)
-            else:
+        attrs = {WORKER_ATTR: self._me.record()}
+        if self._engine is None:  # not an RDB storage (a journal file): Optuna's storage API under the lock
+            with database_lock(self._url):
                 trials = _compat.unwrap_storage(storage).get_all_trials(sid, deepcopy=False)
-                counted, waiting = count(trials), sum(t.state == TrialState.WAITING for t in trials)
+                if count(trials) >= self._target:
+                    raise _NoSlot()
+                waiting = any(t.state == TrialState.WAITING for t in trials)
+                popped = _pop_waiting(storage, sid) if waiting else None
+                if popped is None:
+                    return storage.create_new_trial(sid, template_trial=_running_trial(attrs))
+                storage.set_trial_user_attr(popped, WORKER_ATTR, attrs[WORKER_ATTR])
+                return popped
+        # The count and the new trial with its worker record and first heartbeat: one transaction on PostgreSQL
+        # (claim_lock), an indexed count then one write transaction on SQLite; Optuna's create_new_trial took a
+        # transaction of its own, the record another and the first beat a third (2026-12-08).
+        with claim_lock(self._url, self._engine) as conn:
+            counted, n_waiting = count_in_database(self._engine, sid, conn)
             if counted >= self._target:
                 raise _NoSlot()
-            popped = _pop_waiting(storage, sid) if waiting else None
-            if popped is None:  # the trial and its worker record in one insert
-                return storage.create_new_trial(sid, template_trial=_running_trial({WORKER_ATTR: record}))
-            # still under the lock: recover_lost_trials (also under it) never sees a RUNNING trial without its worker
-            storage.set_trial_user_attr(popped, WORKER_ATTR, record)
-            return popped
+            popped = _pop_waiting(storage, sid) if n_waiting else None
+            if popped is not None:
+                # still under the lock: recover_lost_trials (also under it) never sees a RUNNING trial without its
+                # worker
+                storage.set_trial_user_attr(popped, WORKER_ATTR, attrs[WORKER_ATTR])
+                return popped
+            beat = self._heartbeat is not None
+            if conn is not None:
+                trial = _compat.insert_running_trial(conn, sid, attrs, heartbeat=beat)
+            else:
+                with self._engine.begin() as own:
+                    trial = _compat.insert_running_trial(own, sid, attrs, heartbeat=beat)
+        _compat.cache_new_trial(storage, sid, trial)
+        self._beaten = beat and popped is None
+        return _compat.trial_id(trial)
 
     def trial_done(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """An Optuna callback, first of those a worker runs: the trial is told; an interrupt from now on is not its.
