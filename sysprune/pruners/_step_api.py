@@ -99,7 +99,51 @@ def report(
             ``step`` is not an integer >= -1, a value is not a number, a metric name is empty or too long, or
             ``value`` is given at step -1 or in a multi-objective study.
     """
-    args = check_params("report", _REPORT, locals())
+    _report(trial, step, value, metrics)
+
+
+Held = dict[int, dict[str, float | None]]
+
+
+def hold(trial: optuna.Trial, step: int, metrics: Mapping[str, float | None] | None) -> Held:
+    """:func:`report` of a step with no value (the runner's step -1), checked and remembered for the pruner but not
+    stored yet: the caller passes what this returns as ``held`` to the next :func:`report_held` of the trial, which
+    stores it in that step's transaction (or to :func:`store_held` if the trial ends first)."""
+    return _report(trial, step, None, metrics, store=False)
+
+
+def report_held(
+    trial: optuna.Trial,
+    step: int,
+    value: float | None,
+    metrics: Mapping[str, float | None] | None,
+    *,
+    held: Held | None = None,
+    user_attrs: Mapping[str, Any] | None = None,
+) -> None:
+    """:func:`report`, with the ``held`` steps' rows (:func:`hold`) and the trial's ``user_attrs`` (the runner's
+    last step: its totals, final metrics and worker CPU) stored too: on an RDB storage in the step's one
+    transaction, elsewhere by one storage call each."""
+    _report(trial, step, value, metrics, user_attrs=dict(user_attrs or {}), held=held)
+
+
+def store_held(trial: optuna.Trial, held: Held) -> None:
+    """Store the rows :func:`hold` kept back (the trial ends before its next step is reported)."""
+    for step, metrics in held.items():
+        _report(trial, step, None, metrics)
+
+
+def _report(
+    trial: optuna.Trial,
+    step: int,
+    value: float | None,
+    metrics: Mapping[str, float | None] | None,
+    *,
+    user_attrs: dict[str, Any] | None = None,
+    held: Held | None = None,
+    store: bool = True,
+) -> Held:
+    args = check_params("report", _REPORT, {"trial": trial, "step": step, "value": value, "metrics": metrics})
     if step == _PRETRAIN_STEP and value is not None:
         raise InvalidArgument(
             "value",
@@ -119,25 +163,46 @@ def report(
     clean: dict[str, float | None] = args["metrics"] or {}
     storage = _compat.study_storage(study)
     trial_id = _compat.trial_id(trial)
-    store = _steps.metric_store(storage)
+    if not store:  # hold(): for the pruner only
+        if clean:
+            _steps.remember(storage, trial_id, trial.datetime_start, step, clean)
+        return {step: clean}
+    steps = _steps.metric_store(storage)
     where: dict[str, Any] = {
         "study_name": study.study_name,
         "trial_id": trial_id,
         "trial_number": trial.number,
         "step": step,
     }
-    if value is not None and isinstance(store, MetricStore) and step not in _compat.reported_steps(trial):
+    if value is not None and isinstance(steps, MetricStore) and step not in _compat.reported_steps(trial):
         # The step's rows and its intermediate value in one transaction (what trial.report stores, its own
-        # transaction otherwise: see _compat.write_intermediate_value).
-        store.write_step_and_value(**where, metrics=clean, value=float(value), trial_start=trial.datetime_start)
+        # transaction otherwise: see _compat.write_intermediate_value); held rows and attrs with them.
+        steps.write_step_and_value(
+            **where,
+            metrics=clean,
+            value=float(value),
+            trial_start=trial.datetime_start,
+            user_attrs=user_attrs,
+            earlier=held,
+        )
+        held = None
         _compat.remember_intermediate_value(trial, step, float(value))
+        if user_attrs:
+            _compat.remember_user_attrs(trial, user_attrs)
+            user_attrs = None
         value = None
-    elif clean:
-        store.write_step(**where, metrics=clean, trial_start=trial.datetime_start)
+    else:
+        for earlier, row in (held or {}).items():
+            steps.write_step(**{**where, "step": earlier}, metrics=row, trial_start=trial.datetime_start)
+        if clean:
+            steps.write_step(**where, metrics=clean, trial_start=trial.datetime_start)
     if clean:
         _steps.remember(storage, trial_id, trial.datetime_start, step, clean)
     if value is not None:
         trial.report(value, step)
+    if user_attrs:
+        _compat.set_trial_user_attrs(trial, user_attrs)
+    return {step: clean}
 
 
 def should_prune(trial: optuna.Trial) -> bool:

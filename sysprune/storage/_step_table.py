@@ -196,23 +196,45 @@ class MetricStore(_StepStore):
         metrics: Mapping[str, float | None],
         value: float,
         trial_start: datetime.datetime | None = None,
+        user_attrs: Mapping[str, Any] | None = None,
+        earlier: Mapping[int, Mapping[str, float | None]] | None = None,
     ) -> None:
         """:meth:`write_step` and Optuna's intermediate ``value`` of the step (what ``Trial.report`` stores), in
-        one transaction: one write per step. The trial must be running (else Optuna's ``UpdateFinishedTrialError``,
-        and nothing is written); the caller updates the trial's cached copy
-        (``_compat.remember_intermediate_value``)."""
+        one transaction: one write per step; with ``user_attrs`` (the last step's) the trial's user attributes in it
+        too (what ``Trial.set_user_attr`` stores). The trial must be running (else Optuna's
+        ``UpdateFinishedTrialError``, and nothing is written); the caller updates the trial's cached copy
+        (``_compat.remember_intermediate_value``, ``_compat.remember_user_attrs``). ``earlier``: rows of earlier
+        steps (``{step: metrics}``) not stored yet (the runner's step -1), stored in the same transaction."""
         values = {name: nan_to_none(v) for name, v in metrics.items()}
-        self._write(_StepKey(study_name, trial_id, trial_number, int(step), trial_start), values, float(value))
+        key = _StepKey(study_name, trial_id, trial_number, int(step), trial_start)
+        before = {int(s): {n: nan_to_none(v) for n, v in row.items()} for s, row in (earlier or {}).items()}
+        self._write(key, values, float(value), user_attrs=user_attrs, earlier=before)
 
-    def _write(self, key: _StepKey, values: dict[str, float | None], intermediate: float | None = None) -> None:
+    def _write(
+        self,
+        key: _StepKey,
+        values: dict[str, float | None],
+        intermediate: float | None = None,
+        *,
+        user_attrs: Mapping[str, Any] | None = None,
+        earlier: Mapping[int, Mapping[str, float | None]] | None = None,
+    ) -> None:
         where = {"study_name": key.study_name, "trial_id": key.trial_id, "trial_number": key.trial_number}
-        rows = [{**where, "step": key.step, "metric": name, "value": value} for name, value in values.items()]
+        rows = [
+            {**where, "step": step, "metric": name, "value": value}
+            for step, row in {**(earlier or {}), key.step: values}.items()
+            for name, value in row.items()
+        ]
         self._ensure_table()
         claim = (self.url, key.trial_id, key.trial_start)
         with self._engine.begin() as conn:
             if intermediate is not None:
                 _compat.check_running(conn, key.trial_id)
                 _compat.write_intermediate_value(conn, key.trial_id, key.step, intermediate)
+            if user_attrs:
+                if intermediate is None:
+                    _compat.check_running(conn, key.trial_id)
+                _compat.upsert_user_attrs(conn, key.trial_id, user_attrs)
             if claim not in _claimed:
                 # The trial-identity rule (module docstring): rows under this id that this process did not
                 # write belong to a deleted study's trial.
