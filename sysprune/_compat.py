@@ -17,7 +17,11 @@ Why each private name is kept rather than a public equivalent (measured on the 2
 * ``Trial._get_latest_trial()``: what ``Trial.should_prune`` passes to the pruner, built from the trial's cache with
   no query; the public road (``storage.get_trial``) is one more query per step (~1 ms on SQLite) on the step loop.
 * ``optuna.storages._cached_storage._CachedStorage._backend``: ``create_study(storage=URL)`` wraps the
-  RDBStorage; the step table lives beside the RDB's URL and engine, which only the wrapped object has.
+  RDBStorage; the step table lives beside the RDB's URL and engine, which only the wrapped object has. Its
+  ``_studies`` / ``_add_trials_to_cache`` (:func:`cache_new_trial`): a trial a worker's claim created in its own
+  transaction (:func:`insert_running_trial`: the ``trials``, ``trial_user_attributes`` and ``trial_heartbeats``
+  rows, the study's row locked as Optuna locks it) is put in the cache as ``create_new_trial`` puts it — one
+  transaction per claim instead of three (2026-12-08; ``tests/test_claim.py``).
 * ``optuna.storages._rdb.models`` tables: (1) "has a trial finished since?" is one indexed ``count`` on the
   ``trials`` table (< 1 ms at 10,000 trials) where ``study.get_trials()`` costs ~10 ms on SQLite; (2) replacing a
   dashboard figure group in one transaction on ``study_system_attributes``: ~18 ms per trial against 0.8-1.6 s

@@ -296,6 +296,45 @@ def test_a_trials_user_attrs_on_a_storage_without_tables_go_through_set_user_att
     assert study.trials[0].user_attrs == {"a": 1, "b": "x"}
 
 
+def test_a_trial_inserted_in_our_transaction_is_what_create_new_trial_makes(rdb_url):
+    """insert_running_trial writes Optuna's rows (trials, trial_user_attributes, trial_heartbeats) so Optuna reads
+    back the trial it would have created, numbered after the study's trials; cache_new_trial puts it in Optuna's
+    cache, where set_trial_param looks its study up."""
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    name = f"ins-{uuid.uuid4().hex[:8]}"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        rdb = optuna.storages.RDBStorage(rdb_url, heartbeat_interval=60)
+    study = optuna.create_study(storage=rdb, study_name=name)
+    study.enqueue_trial({"x": 0.5})  # number 0, WAITING: counted in the number, as Optuna counts it
+    storage, sid = _compat.study_storage(study), _compat.study_id(study)
+    with rdb.engine.begin() as conn:
+        made = _compat.insert_running_trial(conn, sid, {"worker": {"host": "h"}}, heartbeat=True)
+    with pytest.raises(KeyError):  # Optuna's cache does not know a trial created outside it ...
+        storage.set_trial_param(made._trial_id, "x", 0.25, optuna.distributions.FloatDistribution(0, 1))
+    _compat.cache_new_trial(storage, sid, made)  # ... until told
+    storage.set_trial_param(made._trial_id, "x", 0.25, optuna.distributions.FloatDistribution(0, 1))
+    read = storage.get_trial(made._trial_id)
+    assert (read.number, read.state, read.user_attrs, read.params) == (
+        1,
+        TrialState.RUNNING,
+        made.user_attrs,
+        {"x": 0.25},
+    )
+    assert read.datetime_start == made.datetime_start and made.number == 1
+    assert is_heartbeat_enabled(rdb) and rdb._get_stale_trial_ids(sid) == []  # it has a fresh heartbeat
+    with pytest.warns(UserWarning, match="Heartbeat"):  # Optuna's: heartbeats are for optimize; not our point
+        assert study.ask().number == 0 and study.ask().number == 2  # the enqueued one, then Optuna's own create
+
+
+def test_cache_new_trial_leaves_a_storage_without_a_cache_alone():
+    study = optuna.create_study()
+    trial = optuna.trial.create_trial(state=TrialState.RUNNING)
+    _compat.cache_new_trial(_compat.study_storage(study), _compat.study_id(study), trial)  # nothing to tell
+    assert study.trials == []
+
+
 def test_an_intermediate_value_written_in_our_transaction_reads_back_as_trial_report_stores_it(rdb_url):
     study = optuna.create_study(storage=rdb_url, study_name=f"iv-{uuid.uuid4().hex[:8]}")
     ours, theirs = study.ask(), study.ask()
