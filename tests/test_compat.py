@@ -311,11 +311,12 @@ def test_a_trial_inserted_in_our_transaction_is_what_create_new_trial_makes(rdb_
     storage, sid = _compat.study_storage(study), _compat.study_id(study)
     with rdb.engine.begin() as conn:
         made = _compat.insert_running_trial(conn, sid, {"worker": {"host": "h"}}, heartbeat=True)
+    tid, x = _compat.trial_id(made), optuna.distributions.FloatDistribution(0, 1)
     with pytest.raises(KeyError):  # Optuna's cache does not know a trial created outside it ...
-        storage.set_trial_param(made._trial_id, "x", 0.25, optuna.distributions.FloatDistribution(0, 1))
+        storage.set_trial_param(tid, "x", 0.25, x)
     _compat.cache_new_trial(storage, sid, made)  # ... until told
-    storage.set_trial_param(made._trial_id, "x", 0.25, optuna.distributions.FloatDistribution(0, 1))
-    read = storage.get_trial(made._trial_id)
+    storage.set_trial_param(tid, "x", 0.25, x)
+    read = storage.get_trial(tid)
     assert (read.number, read.state, read.user_attrs, read.params) == (
         1,
         TrialState.RUNNING,
@@ -323,7 +324,10 @@ def test_a_trial_inserted_in_our_transaction_is_what_create_new_trial_makes(rdb_
         {"x": 0.25},
     )
     assert read.datetime_start == made.datetime_start and made.number == 1
-    assert is_heartbeat_enabled(rdb) and rdb._get_stale_trial_ids(sid) == []  # it has a fresh heartbeat
+    with rdb.engine.connect() as conn:  # its first beat, as record_heartbeat writes it (the server's clock)
+        q = sa.text("SELECT count(*) FROM trial_heartbeats WHERE trial_id = :t AND heartbeat IS NOT NULL")
+        beats = conn.execute(q, {"t": tid}).scalar()
+    assert is_heartbeat_enabled(rdb) and beats == 1
     with pytest.warns(UserWarning, match="Heartbeat"):  # Optuna's: heartbeats are for optimize; not our point
         assert study.ask().number == 0 and study.ask().number == 2  # the enqueued one, then Optuna's own create
 
