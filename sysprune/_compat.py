@@ -388,6 +388,17 @@ def _new_trial_statement() -> Any:
     )
 
 
+def lock_study_row(conn: Any, study_id: int) -> None:
+    """Lock the study's row for the caller's transaction (``SELECT ... FOR UPDATE``), as Optuna's
+    ``create_new_trial`` locks it to number a new trial: until the caller commits, no other creator — a sysprune
+    worker or plain Optuna — can add a trial to the study. PostgreSQL (SQLite's write transaction serialises
+    creators itself)."""
+    import sqlalchemy as sa
+
+    studies = rdb_table("studies")
+    conn.execute(sa.select(studies.c.study_id).where(studies.c.study_id == study_id).with_for_update())
+
+
 def insert_running_trial(
     conn: Any, study_id: int, user_attrs: Mapping[str, Any], *, heartbeat: bool
 ) -> "optuna.trial.FrozenTrial":
@@ -395,19 +406,16 @@ def insert_running_trial(
     ``RDBStorage.create_new_trial`` inserts (numbered by how many trials the study had before it), ``user_attrs`` as
     ``set_trial_user_attr`` stores them and, with ``heartbeat``, its first beat as ``record_heartbeat`` stores it —
     one transaction where Optuna's ORM takes one for the trial (with a template: a deep copy, a flush, a count and an
-    update of its number), one per attr and one per beat. On PostgreSQL the study's row is locked first
-    (``SELECT ... FOR UPDATE``), as Optuna's create locks it, so a trial created by plain Optuna at the same instant
-    cannot take the same number; on SQLite the write transaction serialises creators. Returns the trial as Optuna's
-    cache holds a new one (:func:`cache_new_trial`)."""
+    update of its number), one per attr and one per beat. The caller serialises the study's creators, so that no
+    two trials take the same number: on PostgreSQL it has locked the study's row in this transaction
+    (:func:`lock_study_row`), as Optuna's create does; on SQLite the write transaction does it. Returns the trial as
+    Optuna's cache holds a new one (:func:`cache_new_trial`)."""
     import datetime
     import json
 
     import optuna
     import sqlalchemy as sa
 
-    if conn.dialect.name == "postgresql":
-        studies = rdb_table("studies")
-        conn.execute(sa.select(studies.c.study_id).where(studies.c.study_id == study_id).with_for_update())
     start = datetime.datetime.now()
     trial_id, number = conn.execute(_new_trial_statement(), {"sid": study_id, "start": start}).one()
     if user_attrs:

@@ -135,3 +135,23 @@ def test_a_trial_beaten_by_its_claim_gets_its_next_beat_from_the_thread_within_t
             wait_for(lambda: storage.beats == [3], timeout=10)
     finally:
         heartbeat.close()
+
+
+@pytest.mark.parametrize("rdb_url", ["postgresql"], indirect=True)
+def test_the_claims_row_lock_holds_plain_optunas_create_until_the_claim_commits(new_db):
+    """On PostgreSQL the claim locks the study's row before it counts: a trial plain Optuna creates meanwhile waits
+    for the claim's commit (so count and insert see the same trials), then takes the next number."""
+    claiming = _claiming(new_db, target=5)
+    plain = optuna.load_study(study_name="claim", storage=new_db)
+    sid = _compat.study_id(claiming)
+    engine = _compat.rdb_backend(_compat.study_storage(claiming)).engine
+    created: list[int] = []
+    with engine.begin() as conn:
+        _compat.lock_study_row(conn, sid)
+        t = threading.Thread(target=lambda: created.append(plain.ask().number))
+        t.start()
+        t.join(0.5)
+        assert t.is_alive() and created == []  # Optuna's create waits on the row
+        _compat.insert_running_trial(conn, sid, {}, heartbeat=False)
+    t.join(30)
+    assert created == [1]

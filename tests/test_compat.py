@@ -310,6 +310,8 @@ def test_a_trial_inserted_in_our_transaction_is_what_create_new_trial_makes(rdb_
     study.enqueue_trial({"x": 0.5})  # number 0, WAITING: counted in the number, as Optuna counts it
     storage, sid = _compat.study_storage(study), _compat.study_id(study)
     with rdb.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            _compat.lock_study_row(conn, sid)
         made = _compat.insert_running_trial(conn, sid, {"worker": {"host": "h"}}, heartbeat=True)
     tid, x = _compat.trial_id(made), optuna.distributions.FloatDistribution(0, 1)
     with pytest.raises(KeyError):  # Optuna's cache does not know a trial created outside it ...

@@ -207,6 +207,8 @@ class ClaimingStudy(optuna.Study):
         # (claim_lock), an indexed count then one write transaction on SQLite; Optuna's create_new_trial took a
         # transaction of its own, the record another and the first beat a third (2026-12-08).
         with claim_lock(self._url, self._engine) as conn:
+            if conn is not None:  # PostgreSQL: no trial is added to the study, by anyone, between count and insert
+                _compat.lock_study_row(conn, sid)
             counted, n_waiting = count_in_database(self._engine, sid, conn)
             if counted >= self._target:
                 raise _NoSlot()
