@@ -137,3 +137,18 @@ def test_a_trial_that_dies_in_step_0_keeps_its_step_minus_1_row(sqlite_url, cach
     assert "process_cpu_s" in trial.user_attrs and "worker_cpu_s" in trial.user_attrs
     df = load_step_metrics(sqlite_url, "dies")
     assert df.step.tolist() == [-1] and df.cpu_s.notna().all()
+
+
+def test_a_trial_whose_pruner_fails_at_step_minus_1_keeps_its_row(sqlite_url, cache_dir, monkeypatch):
+    """An unforeseen exception after step -1 was held (here the pruner's own bug) still stores the row."""
+    from sysprune.study import _objective
+
+    def broken(trial):
+        raise RuntimeError("a pruner's bug")
+
+    monkeypatch.setattr(_objective, "should_prune", broken)
+    with pytest.raises(RuntimeError, match="a pruner's bug"):
+        run_study(_faults_spec("bug", 2), storage_url=sqlite_url, cache_dir=str(cache_dir))
+    trial = optuna.load_study(study_name="bug", storage=sqlite_url).trials[0]
+    assert trial.state == TrialState.FAIL and trial.user_attrs["error"] == "RuntimeError: a pruner's bug"
+    assert load_step_metrics(sqlite_url, "bug").step.tolist() == [-1]

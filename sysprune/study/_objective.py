@@ -125,16 +125,17 @@ def _report_final(
 ) -> None:
     """Rows not stored yet when the trial ends another way — step -1's (a cap or a death in step 0), the last step's
     row and value (a cap met or a death at the process's end, an interrupt while it exited) — stored as they were
-    measured. While failing, a database fault is logged."""
+    measured. ``failing`` (an interrupt or an unforeseen exception is on its way up, and is the one to report): a
+    write that fails is logged, not raised."""
     try:
         if final is not None:
             report_held(trial, final[0], final[1], final[2], held=held)
         elif held:
             store_held(trial, held)
     except Exception as e:
-        if not failing or database_fault(e) is None:
+        if not failing:
             raise
-        _log.debug("trial %d: its last step was not written (%s)", trial.number, e)
+        _log.debug("trial %d: its held rows were not written (%s)", trial.number, e)
 
 
 def _fail(attrs: dict[str, Any], error: str) -> NoReturn:
@@ -290,6 +291,11 @@ class Objective:
             _report_final(trial, held, final, failing=True)
             during = f"step {last_step + 1}" if tp.ready_s is not None else "start"
             attrs[_attrs.ERROR] = f"{interrupted_reason(e)} during {during}"
+            raise
+        except optuna.TrialPruned:
+            raise
+        except Exception:  # unforeseen (a database fault, a pruner's bug): the rows measured so far are kept
+            _report_final(trial, held, final, failing=True)
             raise
         finally:
             # Whatever the ending (complete, pruned at any step, a cap, a failure, an interrupt): what the trial's
