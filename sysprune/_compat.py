@@ -411,7 +411,6 @@ def insert_running_trial(
     (:func:`lock_study_row`), as Optuna's create does; on SQLite the write transaction does it. Returns the trial as
     Optuna's cache holds a new one (:func:`cache_new_trial`)."""
     import datetime
-    import json
 
     import optuna
     import sqlalchemy as sa
@@ -419,8 +418,7 @@ def insert_running_trial(
     start = datetime.datetime.now()
     trial_id, number = conn.execute(_new_trial_statement(), {"sid": study_id, "start": start}).one()
     if user_attrs:
-        rows = [{"trial_id": trial_id, "key": k, "value_json": json.dumps(v)} for k, v in user_attrs.items()]
-        conn.execute(rdb_table("trial_user_attributes").insert(), rows)
+        upsert_user_attrs(conn, trial_id, user_attrs)
     if heartbeat:
         beats = rdb_table("trial_heartbeats")
         conn.execute(beats.insert().values(trial_id=trial_id, heartbeat=sa.func.current_timestamp()))

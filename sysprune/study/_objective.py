@@ -149,7 +149,7 @@ class Objective:
     The trial's user attrs (fixed parameters, each metric's final value, the process's totals, an error) are
     collected while it runs and written in one transaction when it ends, still RUNNING: one write instead of ~18
     (Optuna writes each attr in its own transaction) — for a trial that runs to its last step, in that step's own
-    transaction with its rows and value (``report_with_attrs``: the trial process has ended by then, so its totals
+    transaction with its rows and value (``report_held``: the trial process has ended by then, so its totals
     are known); otherwise, or for what is set after it, by ``_compat.set_trial_user_attrs``."""
 
     def __init__(

@@ -162,7 +162,6 @@ class ClaimingStudy(optuna.Study):
         self._engine = backend.engine if backend is not None else None
         self.current: optuna.Trial | None = None
         self.n_asked = 0
-        self._beaten = False  # the claimed trial's first heartbeat was written with it
 
     def ask(self, fixed_distributions: dict | None = None) -> optuna.Trial:
         if fixed_distributions:
@@ -174,10 +173,9 @@ class ClaimingStudy(optuna.Study):
         with signals_deferred():
             if self._heartbeat is not None and self._heartbeat.stale_check_due():
                 fail_stale_trials(self._opened)  # what Optuna's optimize does before every trial
-            self._beaten = False
-            trial_id = self._claim()
+            trial_id, beaten = self._claim()
             if self._heartbeat is not None:  # its first beat was written with it, unless it was popped
-                self._heartbeat.beat_for(trial_id, beaten=self._beaten)
+                self._heartbeat.beat_for(trial_id, beaten=beaten)
             _compat.forget_cached_trials(self)  # what Study.ask does first: the sampler sees the trials of now
             try:
                 trial = optuna.Trial(self, trial_id)  # the sampler's before_trial, outside the lock (it draws later)
@@ -188,8 +186,9 @@ class ClaimingStudy(optuna.Study):
             self.n_asked += 1
         return trial
 
-    def _claim(self) -> int:
-        """A slot: the id of the new (or popped) RUNNING trial; :class:`_NoSlot` when the study holds its target."""
+    def _claim(self) -> tuple[int, bool]:
+        """A slot: the id of the new (or popped) RUNNING trial, and whether its first heartbeat was written with it;
+        :class:`_NoSlot` when the study holds its target."""
         storage, sid = _compat.study_storage(self), _compat.study_id(self)
         attrs = {WORKER_ATTR: self._me.record()}
         if self._engine is None:  # not an RDB storage (a journal file): Optuna's storage API under the lock
@@ -200,9 +199,9 @@ class ClaimingStudy(optuna.Study):
                 waiting = any(t.state == TrialState.WAITING for t in trials)
                 popped = _pop_waiting(storage, sid) if waiting else None
                 if popped is None:
-                    return storage.create_new_trial(sid, template_trial=_running_trial(attrs))
+                    return storage.create_new_trial(sid, template_trial=_running_trial(attrs)), False
                 storage.set_trial_user_attr(popped, WORKER_ATTR, attrs[WORKER_ATTR])
-                return popped
+                return popped, False
         # The count and the new trial with its worker record and first heartbeat: one transaction on PostgreSQL
         # (claim_lock), an indexed count then one write transaction on SQLite; Optuna's create_new_trial took a
         # transaction of its own, the record another and the first beat a third (2026-12-08).
@@ -217,7 +216,7 @@ class ClaimingStudy(optuna.Study):
                 # still under the lock: recover_lost_trials (also under it) never sees a RUNNING trial without its
                 # worker
                 storage.set_trial_user_attr(popped, WORKER_ATTR, attrs[WORKER_ATTR])
-                return popped
+                return popped, False
             beat = self._heartbeat is not None
             if conn is not None:
                 trial = _compat.insert_running_trial(conn, sid, attrs, heartbeat=beat)
@@ -225,8 +224,7 @@ class ClaimingStudy(optuna.Study):
                 with self._engine.begin() as own:
                     trial = _compat.insert_running_trial(own, sid, attrs, heartbeat=beat)
         _compat.cache_new_trial(storage, sid, trial)
-        self._beaten = beat and popped is None
-        return _compat.trial_id(trial)
+        return _compat.trial_id(trial), beat
 
     def trial_done(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """An Optuna callback, first of those a worker runs: the trial is told; an interrupt from now on is not its.
