@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -129,3 +130,31 @@ def running_trial(study: "optuna.Study", x: float, worker: dict | None) -> "optu
     if worker is not None:
         t.set_user_attr(WORKER_ATTR, worker)
     return t
+
+
+class Transactions:
+    """``with Transactions() as tx:`` the statements of each connection taken from any SQLAlchemy pool of this
+    process while the block runs, one list per checkout (``tx.taken``): the study's storage and the step table may
+    have engines of their own."""
+
+    def __init__(self) -> None:
+        self.taken: list[list[str]] = []
+
+    def _checkout(self, *_) -> None:
+        self.taken.append([])
+
+    def _execute(self, conn, cursor, statement, *_) -> None:
+        if self.taken:
+            self.taken[-1].append(re.sub(r"\s+", " ", statement))
+
+    def __enter__(self) -> "Transactions":
+        sa.event.listen(sa.pool.Pool, "checkout", self._checkout)
+        sa.event.listen(sa.engine.Engine, "before_cursor_execute", self._execute)
+        return self
+
+    def __exit__(self, *_) -> None:
+        sa.event.remove(sa.pool.Pool, "checkout", self._checkout)
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", self._execute)
+
+    def inserting(self, table: str) -> list[list[str]]:
+        return [t for t in self.taken if any(s.startswith(f"INSERT INTO {table} ") for s in t)]

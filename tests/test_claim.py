@@ -17,7 +17,7 @@ from sysprune import _compat
 from sysprune.study._lost import WORKER_ATTR, WorkerIdentity
 from sysprune.study._workers import ClaimingStudy, _NoSlot
 from tests._optuna import trial_id
-from tests._workers_util import heartbeat_storage
+from tests._workers_util import Transactions, heartbeat_storage
 
 
 def _claiming(url: str, target: int, *, interval: int | None = 60) -> ClaimingStudy:
@@ -28,26 +28,14 @@ def _claiming(url: str, target: int, *, interval: int | None = 60) -> ClaimingSt
     )
 
 
-def _transactions(engine: sa.engine.Engine, run) -> int:
-    """How many connections ``run()`` takes from ``engine``'s pool (each a transaction, or a read)."""
-    taken = []
-    listener = lambda *_: taken.append(1)  # noqa: E731
-    sa.event.listen(engine.pool, "checkout", listener)
-    try:
-        run()
-    finally:
-        sa.event.remove(engine.pool, "checkout", listener)
-    return len(taken)
-
-
 def test_a_claim_is_one_transaction_on_postgresql_and_makes_the_trial_optuna_would(new_db):
     claiming = _claiming(new_db, target=5)
     claiming.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.1))  # trial 0, by Optuna
     engine = _compat.rdb_backend(_compat.study_storage(claiming)).engine
-    claimed = []
-    taken = _transactions(engine, lambda: claimed.append(claiming._claim()))
-    assert taken == (1 if new_db.startswith("postgresql") else 2)  # SQLite: the count, then the write
-    tid = claimed[0]
+    with Transactions() as tx:
+        tid, beaten = claiming._claim()
+    assert len(tx.taken) == (1 if new_db.startswith("postgresql") else 2)  # SQLite: the count, then the write
+    assert beaten  # its first heartbeat went with it: the heartbeat thread need not beat at once
     # Optuna's cache knows it: the sampler's parameter is written through it (set_trial_param looks it up there)
     trial = optuna.Trial(claiming, tid)
     x = trial.suggest_float("x", 0.0, 1.0)
@@ -66,7 +54,8 @@ def test_a_claim_is_one_transaction_on_postgresql_and_makes_the_trial_optuna_wou
 
 def test_without_a_heartbeat_the_claim_writes_no_beat(new_db):
     claiming = _claiming(new_db, target=2, interval=None)
-    tid = claiming._claim()
+    tid, beaten = claiming._claim()
+    assert not beaten
     engine = _compat.rdb_backend(_compat.study_storage(claiming)).engine
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM trial_heartbeats")).scalar() == 0
@@ -90,7 +79,7 @@ def test_claims_and_plain_optuna_creating_trials_at_once_never_share_a_number_no
     def claim(study: ClaimingStudy) -> None:
         try:
             while True:
-                tid = study._claim()
+                tid, _ = study._claim()
                 with lock:
                     claimed.append(tid)
         except _NoSlot:

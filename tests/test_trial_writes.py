@@ -4,13 +4,11 @@ runner's Objective) — and no row is lost when a trial ends another way between
 
 from __future__ import annotations
 
-import re
 import uuid
 
 import optuna
 import pandas as pd
 import pytest
-import sqlalchemy as sa
 from optuna.trial import TrialState
 
 from sysprune import _compat, load_step_metrics
@@ -18,33 +16,7 @@ from sysprune.pruners import _steps
 from sysprune.pruners._step_api import hold, report_held, store_held
 from sysprune.spec import parse_spec
 from sysprune.study._runner import run_study
-
-
-class _Transactions:
-    """The statements of each connection taken from any pool of this process (one list per checkout): the study's
-    storage and the step table may have engines of their own."""
-
-    def __init__(self) -> None:
-        self.taken: list[list[str]] = []
-
-    def _checkout(self, *_) -> None:
-        self.taken.append([])
-
-    def _execute(self, conn, cursor, statement, *_) -> None:
-        if self.taken:
-            self.taken[-1].append(re.sub(r"\s+", " ", statement))
-
-    def __enter__(self) -> "_Transactions":
-        sa.event.listen(sa.pool.Pool, "checkout", self._checkout)
-        sa.event.listen(sa.engine.Engine, "before_cursor_execute", self._execute)
-        return self
-
-    def __exit__(self, *_) -> None:
-        sa.event.remove(sa.pool.Pool, "checkout", self._checkout)
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", self._execute)
-
-    def inserting(self, table: str) -> list[list[str]]:
-        return [t for t in self.taken if any(s.startswith(f"INSERT INTO {table} ") for s in t)]
+from tests._workers_util import Transactions
 
 
 def test_held_rows_and_attrs_go_with_the_next_step_in_one_transaction(rdb_url):
@@ -54,14 +26,14 @@ def test_held_rows_and_attrs_go_with_the_next_step_in_one_transaction(rdb_url):
     report_held(first, 0, 0.1, {"cpu_s": 0.5})  # the step table exists from now on (created at its first write)
     study.tell(first, 0.1)
     t = study.ask()
-    with _Transactions() as tx:
+    with Transactions() as tx:
         held = hold(t, -1, {"n_params": 7.0, "wall_s": float("nan")})
     assert tx.taken == []  # nothing stored ...
     storage = _compat.study_storage(study)
     assert _steps.cached_steps(storage, _compat.trial_id(t), t.datetime_start) == {
         -1: {"n_params": 7.0, "wall_s": None}
     }
-    with _Transactions() as tx:  # ... until the next step: its rows, its value, the held rows, the attrs
+    with Transactions() as tx:  # ... until the next step: its rows, its value, the held rows, the attrs
         report_held(t, 0, 0.5, {"cpu_s": 1.0}, held=held, user_attrs={"process_cpu_s": 0.25, "note": "x"})
     assert len(tx.taken) == 1
     assert t.user_attrs == {"process_cpu_s": 0.25, "note": "x"}
@@ -115,7 +87,7 @@ def _faults_spec(name: str, steps: int, **params) -> object:
 
 
 def test_a_completed_trial_writes_its_last_step_and_attrs_together_and_step_minus_1_with_step_0(sqlite_url, cache_dir):
-    with _Transactions() as tx:
+    with Transactions() as tx:
         run_study(_faults_spec("done", 3), storage_url=sqlite_url, cache_dir=str(cache_dir))
     trial = optuna.load_study(study_name="done", storage=sqlite_url).trials[0]
     assert trial.state == TrialState.COMPLETE
