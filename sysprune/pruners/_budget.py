@@ -15,7 +15,7 @@ from sysprune.metrics._registry import PRETRAIN_STEP, metric_kind, unit_suffix
 from sysprune.pruners import _steps
 from sysprune.pruners._base import MAX_STEPS, DecidingPruner
 from sysprune.pruners._constraints import PRUNER_BUDGETS
-from sysprune.pruners._dryrun import DryRunBound, bound
+from sysprune.pruners._dryrun import PRIORS, DryRunBound, bound
 from sysprune.pruners._forecast import (
     FORECAST_FIRST_SHARE,
     Forecast,
@@ -106,7 +106,8 @@ class ResourceBudgetPruner(DecidingPruner):
        ``peak_rss_delta_mb``), at step -1: the **dry run**'s prediction (the sysprune runner trains the first
        mini-batches of step 0 before the pre-training decision when this pruner asks, :meth:`wants_dry_run`)
        scaled by how the study's finished trials bore such predictions out, confidently over the budget — see
-       :mod:`sysprune.pruners._dryrun`. It needs three COMPLETE trials with a dry run. The dry run's peak memory
+       :mod:`sysprune.pruners._dryrun`: from the first trial on, with a prior on how predictions miss (so with
+       few finished trials only a prediction several times the budget is pruned). The dry run's peak memory
        is a measured value: over a memory budget, rule 1 prunes on it at once.
 
     Every decision on a metric is one of a sequence (one per step), so ``confidence`` holds over the whole trial:
@@ -290,7 +291,7 @@ class ResourceBudgetPruner(DecidingPruner):
         for metric, pred in wanted.items():
             if pred is None:
                 continue
-            b = bound(float(pred), tuple(ratios.get(metric, ())), confidence)
+            b = bound(float(pred), tuple(ratios.get(metric, ())), confidence, PRIORS[metric])
             if b is not None and b.low > self._budgets[metric]:
                 out[metric] = b
         return out
@@ -304,7 +305,7 @@ class ResourceBudgetPruner(DecidingPruner):
         message = (
             f"budget: {metric} predicted {fmt(b.value)}{unit} {at} (>= {fmt(b.low)}{unit} at {_pct(b.confidence)}"
             f" confidence: a dry run of the first mini-batches, scaled by measured/predicted of {b.n} finished"
-            f" trials) > budget {fmt(self._budgets[metric])}{unit}; decided at step {PRETRAIN_STEP}"
+            f" trials and the study families' prior) > budget {fmt(self._budgets[metric])}{unit}; decided at step {PRETRAIN_STEP}"
         )
         constraints = {m: x.value - self._budgets[m] for m, x in breaches.items()}
         extra: dict[str, object] = {
