@@ -15,7 +15,11 @@ same seeds for every policy, one database), exactly as ``sysprune compare`` does
   peak, and later).
 
 Usage: python benchmarks/bench_dry_run.py [--study studies/rq2_time_mlp_digits.toml] [--budget cpu_s=0.36]
-           [--seeds 10] [--trials 20] [--storage sqlite:///results/bench_dry_run.db]
+           [--seeds 10] [--trials 20] [--storage sqlite:///results/bench_dry_run.db] [--sampler tpe|random]
+
+With ``--sampler random`` every policy runs the same trials in the same order (the sampler's draws do not depend
+on what was pruned), so a saving is what pruning saved, free of the search-path noise TPE adds (a pruned trial's
+constraint steers TPE elsewhere); the total compute of the searches is printed paired as well.
 """
 
 from __future__ import annotations
@@ -46,15 +50,16 @@ def _fmt(e) -> str:
     return f"{e.point:.2f}x{ci} (n={e.n})"
 
 
-def run(study: Path, metric: str, budget: float, seeds: int, trials: int, storage: str) -> None:
+def run(study: Path, metric: str, budget: float, seeds: int, trials: int, storage: str, sampler: str = "tpe") -> None:
     spec = load_spec(study)
-    spec = replace(spec, name=f"{spec.name}.dry.{metric}", budgets={metric: budget})
+    spec = replace(spec, name=f"{spec.name}.dry.{metric}.{sampler}", budgets={metric: budget})
     seed_list = seeds_of(spec, seeds)
     t0 = time.perf_counter()
-    run_compare(spec, POLICIES, seed_list, storage_url=storage, sampler="tpe", n_trials=trials, log=lambda s: None)
-    result = collect(spec, POLICIES, seed_list, storage_url=storage, sampler="tpe", tolerance=None, n_val=_n_val(spec))
+    run_compare(spec, POLICIES, seed_list, storage_url=storage, sampler=sampler, n_trials=trials, log=lambda s: None)
+    result = collect(spec, POLICIES, seed_list, storage_url=storage, sampler=sampler, tolerance=None, n_val=_n_val(spec))
     print(
-        f"\n## {spec.name}: {metric} <= {budget:g}, {seeds} seeds x {trials} trials (TPE), {time.perf_counter() - t0:.0f} s"
+        f"\n## {spec.name}: {metric} <= {budget:g}, {seeds} seeds x {trials} trials ({sampler}),"
+        f" {time.perf_counter() - t0:.0f} s"
     )
     vs_none = ratio_ci(saving_ratios(result, "budget", "none"))
     vs_thr = ratio_ci(saving_ratios(result, "budget", "threshold"))
@@ -69,6 +74,9 @@ def run(study: Path, metric: str, budget: float, seeds: int, trials: int, storag
     print(f"ceiling (none, over-budget trials free): {_fmt(ceil)}")
     if vs_none.point and ceil.point and ceil.point > 1:
         print(f"share of the ceiling reached: {math.log(vs_none.point) / math.log(ceil.point):.0%} (on the log scale)")
+    for other in ("none", "threshold"):
+        total = ratio_ci([result.runs[(other, s)].compute / result.runs[("budget", s)].compute for s in seed_list])
+        print(f"total compute of the search, {other} / budget: {_fmt(total)}")
     for p in POLICIES:
         runs = [result.runs[(p, s)] for s in seed_list]
         reached = sum(r.ctt is not None for r in runs)
@@ -117,12 +125,19 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--trials", type=int, default=20)
     ap.add_argument("--storage", default="sqlite:///results/bench_dry_run.db")
+    ap.add_argument(
+        "--sampler",
+        choices=("tpe", "random"),
+        default="tpe",
+        help="tpe: the search as users run it; random: every policy sees the same trials, so the policies differ"
+        " only in what they prune (no search-path noise)",
+    )
     a = ap.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     print(f"# bench_dry_run on {cpu_name()} ({__import__('os').cpu_count()} CPUs)")
     for item in a.budget or ["cpu_s=0.36"]:
         metric, _, value = item.partition("=")
-        run(a.study, metric, float(value), a.seeds, a.trials, a.storage)
+        run(a.study, metric, float(value), a.seeds, a.trials, a.storage, a.sampler)
 
 
 if __name__ == "__main__":
