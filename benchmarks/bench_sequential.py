@@ -16,7 +16,7 @@ Three parts, each printing a table (rates over ``--trials`` simulated trials, fi
               decision step is the median step at which over-budget trials are pruned (the end if never).
 
 ``replay``    Not run by default (it needs recordings): ``sysprune replay``'s simulation of ``budget``, ``curve`` and
-              ``combined`` with members budget + curve (the replay's own ``combined`` is budget + median) over the
+              ``combined`` (its default members: budget + curve) over the
               recorded order and 20 shuffled ones of each ``--recording NAME:METRIC`` in ``--storage``, the
               budget on METRIC set at the recording's median (half the trials over it, as ``make results`` does):
               compute, saving against ``none`` and against ``budget``, false prunes of the best feasible trial.
@@ -158,7 +158,6 @@ def part_replay(storage: str, recordings: list[str]) -> None:
     from sysprune.analysis._plan import derive_budget
     from sysprune.analysis._recording import load_recording
 
-    _replay.DEFAULT_PARAMS["combined"] = {"members": ["budget", "curve"]}  # the issue's combined: a curve member
     print("\n## replay: budget, curve and combined (budget + curve) over the recorded order and 20 shuffled ones\n")
     print("| recording | budget | policy | compute (CPU s, median) | saving vs none | vs budget | best pruned |")
     print("|---|---|---|---|---|---|---|")

@@ -51,7 +51,7 @@ def _label(reference: str) -> str:
 
 
 #: Parameters a policy gets when the study file configures another one (the file's own policy keeps its table).
-DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"combined": {"members": ["budget", "median"]}}
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {"combined": {"members": ["budget", "curve"]}}
 
 
 def compare_study_name(study: str, policy: str, seed: int) -> str:

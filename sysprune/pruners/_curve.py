@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 from optuna.study import StudyDirection
 
-from sysprune._validation import Integer, ListOf, Real, Text, check_params
+from sysprune._validation import Boolean, Integer, ListOf, Real, Text, check_params
 from sysprune.pruners._base import MAX_STEPS, DecidingPruner
 from sysprune.pruners._forecast import (
     CURVE_FAMILIES,
@@ -16,6 +16,7 @@ from sysprune.pruners._forecast import (
     predicted_final,
     probability_to_beat,
 )
+from sysprune.pruners._gains import running_best
 from sysprune.pruners._reasons import RULE_CURVE, PruneDecision, fmt
 from sysprune.pruners._study_view import StudyViews
 
@@ -24,17 +25,27 @@ if TYPE_CHECKING:
 
 
 class CurvePruner(DecidingPruner):
-    """Pruner that extrapolates the learning curve and stops trials unlikely to beat the best feasible trial.
+    """Pruner that stops feasible trials unlikely to beat the best feasible trial, judged by how curves go on.
 
-    In the spirit of Domhan et al. (2015), "Speeding up automatic hyperparameter optimization of deep neural
-    networks by extrapolation of learning curves", but cheap: instead of MCMC over eleven families, a few
-    parametric families ``y = c + a * g_theta(step + 1)`` — a power law, an exponential approach (a straight line
-    at small rates) and a logarithm — are fitted to the trial's intermediate values: ``c`` and ``a`` by least
-    squares in closed form, the shape ``theta`` integrated over a grid, each giving a Student-t prediction at the
-    last step (:func:`sysprune.pruners._forecast.fit_curves`). Families are weighted by their marginal likelihood.
-    The trial is pruned when the probability that its final value reaches the best value of a *feasible* completed
-    trial (every constraint <= 0) is below the share of ``probability`` this decision may spend. Works for both directions. About 1 ms per decision for
-    the fits, plus a look at the trials finished since the last decision.
+    Two pieces of evidence, one per decision:
+
+    1. **The study's own finished curves** (``study_gains``, once three COMPLETE trials reported the step): each
+       finished trial's *gain* after step ``s`` — its final value over the best value it had reported by ``s`` —
+       bounds what the trial at hand can still gain from its own best so far; the trial is pruned when even the
+       gains' one-sided prediction bound (Student's t over the finished trials; on the logit scale for values in
+       ``[0, 1]``) leaves it short of the best feasible value. The noise of a validation reading is in the gains,
+       so no noise model is needed. See :mod:`sysprune.pruners._gains`.
+    2. Before that, **a fit of the trial's own curve**, in the spirit of Domhan et al. (2015), "Speeding up
+       automatic hyperparameter optimization of deep neural networks by extrapolation of learning curves", but
+       cheap: instead of MCMC over eleven families, a few parametric families ``y = c + a * g_theta(step + 1)`` — a
+       power law, an exponential approach (a straight line at small rates) and a logarithm — are fitted to the
+       trial's intermediate values: ``c`` and ``a`` by least squares in closed form, the shape ``theta``
+       integrated over a grid, each giving a Student-t prediction at the last step
+       (:func:`sysprune.pruners._forecast.fit_curves`), weighted by their marginal likelihood. The trial is
+       pruned when the probability that its final value reaches the best feasible value is below the
+       decision's share of ``probability``. About 1 ms per decision.
+
+    "Best" is the best value of a *feasible* completed trial (every constraint <= 0). Works for both directions.
 
     A curve prune is feasible-but-unpromising: it writes the reason attributes (rule ``curve``) and no
     constraint. In a multi-objective study (no intermediate values) it never prunes.
@@ -44,16 +55,16 @@ class CurvePruner(DecidingPruner):
     Args:
         n_warmup_steps:
             Pruning is disabled while the current step is less than ``n_warmup_steps``. Whatever this is, a fit
-            needs three finite values (a power-law or exponential fit needs four).
+            needs three finite values (a power-law or exponential fit needs four); the study's gains need one.
         interval_steps:
             Decide only every ``interval_steps`` steps after the warm-up (at least 1).
         probability:
             The trial's false-prune rate, in ``(0, 1)``: a trial is judged at every decision step, so the decisions
             share it as an error budget (half to the first decision, ``probability / 2 / ((n - 1) n)`` to the
             ``n``-th after; :func:`sysprune.pruners._forecast.alpha_spent`), and decision ``n`` prunes when
-            P(final value beats the best feasible value) is below its share. The shares sum to ``probability``, so
-            a trial whose curve model is right is pruned wrongly with probability at most ``probability``, however
-            many steps it reports.
+            P(final value beats the best feasible value) is below its share (the study's gains: their bound at one
+            minus the share falls short of it). The shares sum to ``probability``, so a trial whose curve model is
+            right is pruned wrongly with probability at most ``probability``, however many steps it reports.
         n_startup_trials:
             Pruning is disabled until this many feasible trials have completed (at least 1: there must be a
             best trial to compare with).
@@ -62,6 +73,8 @@ class CurvePruner(DecidingPruner):
             longest completed trial's last step is used.
         families:
             Curve families to fit, a non-empty subset of ``("pow", "exp", "log")``.
+        study_gains:
+            Judge by the study's finished curves (1. above) once enough trials finished; ``False``: by the fit only.
     """
 
     #: Every argument's constraint, declared once: checked here, and the ``curve`` policy's ``[pruner]`` keys.
@@ -72,17 +85,19 @@ class CurvePruner(DecidingPruner):
         "n_startup_trials": Integer(low=1),
         "max_steps": MAX_STEPS,
         "families": ListOf(Text(CURVE_FAMILIES), distinct=True),
+        "study_gains": Boolean(),
     }
 
     def __init__(
         self,
         *,
-        n_warmup_steps: int = 3,
+        n_warmup_steps: int = 1,
         interval_steps: int = 1,
         probability: float = 0.05,
         n_startup_trials: int = 1,
         max_steps: int | None = None,
         families: Sequence[str] = CURVE_FAMILIES,
+        study_gains: bool = True,
     ) -> None:
         args = check_params(type(self).__name__, self._parameter_constraints, locals())
 
@@ -92,6 +107,7 @@ class CurvePruner(DecidingPruner):
         self._n_startup_trials = n_startup_trials
         self._max_steps = max_steps
         self._families = tuple(families)
+        self._study_gains = study_gains
         self._views = StudyViews()
 
     def _decide(self, study: "optuna.study.Study", trial: "optuna.trial.FrozenTrial") -> PruneDecision | None:
@@ -120,14 +136,44 @@ class CurvePruner(DecidingPruner):
                 message=f"curve: every reported value is NaN (diverged); decided at step {step}",
                 extra={"reason": "nan"},
             )
+        maximize = study.direction == StudyDirection.MAXIMIZE
+        best = view.best_feasible
+        look = curve_looks(points, self._n_warmup_steps, self._interval_steps, final_step)
+        allowed = alpha_spent(max(look, 1), self._probability, FIRST_SHARE)
+        running = running_best(trial.intermediate_values, step, maximize=maximize)
+        if self._study_gains and view.gains is not None and running is not None:
+            gain = view.gains.bound(running, step, 1.0 - allowed)
+            if gain is not None:
+                if gain.reaches(best):
+                    return None
+                return PruneDecision(
+                    rule=RULE_CURVE,
+                    pruner=name,
+                    step=step,
+                    message=(
+                        f"curve: best so far {fmt(running)} can reach {fmt(gain.optimistic)} by step {final_step}"
+                        f" (expected {fmt(gain.expected)}; the gains of {gain.n} finished trials after step {step},"
+                        f" at {gain.confidence:.4g} confidence: decision {look}'s share of {self._probability:g})"
+                        f" < best feasible {fmt(best)}; decided at step {step}"
+                    ),
+                    value=gain.expected,
+                    predicted=True,
+                    extra={
+                        "evidence": "study_gains",
+                        "best_feasible": best,
+                        "optimistic": gain.optimistic,
+                        "confidence": gain.confidence,
+                        "alpha": allowed,
+                        "decision": look,
+                        "final_step": final_step,
+                        "finished_trials": gain.n,
+                        "scale": gain.scale,
+                    },
+                )
         fits = fit_curves(points, final_step, self._families)
         if not fits:
             return None
-        maximize = study.direction == StudyDirection.MAXIMIZE
-        best = view.best_feasible
         p = probability_to_beat(fits, best, maximize=maximize)
-        look = curve_looks(points, self._n_warmup_steps, self._interval_steps, final_step)
-        allowed = alpha_spent(max(look, 1), self._probability, FIRST_SHARE)
         if p >= allowed:
             return None
         final = predicted_final(fits)
@@ -144,6 +190,7 @@ class CurvePruner(DecidingPruner):
             value=final,
             predicted=True,
             extra={
+                "evidence": "fit",
                 "best_feasible": best,
                 "probability": p,
                 "alpha": allowed,
@@ -159,11 +206,8 @@ FIRST_SHARE = 0.5
 
 
 def curve_looks(points: Sequence[Point], n_warmup_steps: int, interval_steps: int, final_step: int) -> int:
-    """Which curve decision the latest of ``points`` is (1-based; 0: none yet): one per finite point, from the third
-    on (a fit needs three), at a step the pruner decides at (``>= n_warmup_steps``, on the interval, before
-    ``final_step``) — counted from the trial's values, not from the calls, so asking less often never spends more."""
-    return sum(
-        1
-        for i, (s, _) in enumerate(points)
-        if i >= 2 and n_warmup_steps <= s < final_step and (s - n_warmup_steps) % interval_steps == 0
-    )
+    """Which curve decision the latest of ``points`` is (1-based; 0: none yet): one per finite point at a step the
+    pruner decides at (``>= n_warmup_steps``, on the interval, before ``final_step``) — whether the study's gains
+    or a fit (from the third point) could decide there — counted from the trial's values, not from the calls, so
+    asking less often never spends more."""
+    return sum(1 for s, _ in points if n_warmup_steps <= s < final_step and (s - n_warmup_steps) % interval_steps == 0)

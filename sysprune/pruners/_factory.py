@@ -210,7 +210,7 @@ register_policy(
 )
 register_policy("budget", ResourceBudgetPruner, needs_budgets=True, member=True)
 register_policy(
-    "curve", CurvePruner, judges_curves=True, member=True, defaults=lambda steps: {"n_warmup_steps": min(3, steps - 1)}
+    "curve", CurvePruner, judges_curves=True, member=True, defaults=lambda steps: {"n_warmup_steps": min(1, steps - 1)}
 )
 add_policy(CombinedPolicy("combined", CombinedPruner))
 register_policy("threshold", ThresholdBudgetPruner, needs_budgets=True, reference="threshold")

@@ -26,6 +26,7 @@ from optuna.trial import TrialState
 
 from sysprune import _compat
 from sysprune.pruners._dryrun import log_ratios
+from sysprune.pruners._gains import StudyGains
 from sysprune.storage._open import storage_key
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class FinishedTrials:
         self.max_last_step: int | None = None  # longest COMPLETE trial, in reported steps
         #: metric -> log(measured / predicted) of each COMPLETE trial that had a dry run (pruners/_dryrun.py)
         self.dry_run_log_ratios: dict[str, list[float]] = {}
+        #: how the COMPLETE trials' curves went on after each step (single objective; pruners/_gains.py)
+        self.gains: StudyGains | None = None
 
     def update(self, study: "optuna.study.Study") -> "FinishedTrials":
         with self._lock:
@@ -102,6 +105,10 @@ class FinishedTrials:
             self.max_last_step = t.last_step
         for metric, r in log_ratios(t.user_attrs).items():
             self.dry_run_log_ratios.setdefault(metric, []).append(r)
+        if single and t.intermediate_values:
+            if self.gains is None:
+                self.gains = StudyGains(maximize=maximize)
+            self.gains.add(t.intermediate_values)
         if not single or t.value is None or math.isnan(t.value):
             return
         if any(v > 0 for v in t.constraints.values()):

@@ -18,7 +18,7 @@ def budget() -> ResourceBudgetPruner:
 
 
 def curve() -> CurvePruner:
-    return CurvePruner(max_steps=STEPS)
+    return CurvePruner(max_steps=STEPS, study_gains=False, n_warmup_steps=3)
 
 
 def seeded(pruner: optuna.pruners.BasePruner, best: float = 0.95) -> optuna.Study:

@@ -25,6 +25,12 @@ def power_law(c: float, a: float, alpha: float, n: int = STEPS) -> list[float]:
     return [c - a * (s + 1) ** -alpha for s in range(n)]
 
 
+def _fit(**kwargs) -> CurvePruner:
+    """The pruner judging by a fit of the trial's own curve only (no study gains), from step 3 as it used to."""
+    kwargs.setdefault("n_warmup_steps", 3)
+    return CurvePruner(study_gains=False, **kwargs)
+
+
 def seed(study: optuna.Study, value: float, *, constraints: dict[str, float] | None = None) -> None:
     """A finished trial with a full learning curve ending at ``value``."""
     study.add_trial(
@@ -87,7 +93,7 @@ def test_curve_pruner_rejects_arguments(kwargs, message: str) -> None:
 @pytest.mark.parametrize("storage_kind", ["memory", "sqlite"])
 def test_plateau_below_the_best_is_pruned_at_the_first_check(storage_kind: str, sqlite_url: str) -> None:
     storage = None if storage_kind == "memory" else sqlite_url
-    study = optuna.create_study(storage=storage, direction="maximize", pruner=CurvePruner(max_steps=STEPS))
+    study = optuna.create_study(storage=storage, direction="maximize", pruner=_fit(max_steps=STEPS))
     seed(study, 0.95)
     assert pruned_step(study, plateau(0.6)) == 3
     trial = study.trials[-1]
@@ -107,7 +113,7 @@ def test_plateau_below_the_best_is_pruned_at_the_first_check(storage_kind: str, 
 
 
 def test_curve_heading_above_the_best_is_not_pruned() -> None:
-    study = optuna.create_study(direction="maximize", pruner=CurvePruner(max_steps=STEPS))
+    study = optuna.create_study(direction="maximize", pruner=_fit(max_steps=STEPS))
     seed(study, 0.95)
     assert pruned_step(study, power_law(1.0, 0.7, 1.2)) is None  # ends at 0.98
 
@@ -121,14 +127,14 @@ def test_curve_heading_above_the_best_is_not_pruned() -> None:
     ],
 )
 def test_both_directions(direction: str, best: float, hopeless: list[float], promising: list[float]) -> None:
-    study = optuna.create_study(direction=direction, pruner=CurvePruner(max_steps=STEPS))
+    study = optuna.create_study(direction=direction, pruner=_fit(max_steps=STEPS))
     seed(study, best)
     assert pruned_step(study, hopeless) == 3
     assert pruned_step(study, promising) is None
 
 
 def test_the_best_infeasible_trial_is_not_the_bar() -> None:
-    study = optuna.create_study(direction="maximize", pruner=CurvePruner(max_steps=STEPS))
+    study = optuna.create_study(direction="maximize", pruner=_fit(max_steps=STEPS))
     seed(study, 0.7)
     seed(study, 0.99, constraints={"budget:wall_s": 1.0})  # over budget: does not count
     assert pruned_step(study, plateau(0.8)) is None
@@ -138,54 +144,52 @@ def test_the_best_infeasible_trial_is_not_the_bar() -> None:
 
 
 def test_no_feasible_trial_means_no_pruning() -> None:
-    study = optuna.create_study(direction="maximize", pruner=CurvePruner(max_steps=STEPS))
+    study = optuna.create_study(direction="maximize", pruner=_fit(max_steps=STEPS))
     assert pruned_step(study, plateau(0.1)) is None  # nothing to compare with yet
-    study = optuna.create_study(direction="maximize", pruner=CurvePruner(max_steps=STEPS))
+    study = optuna.create_study(direction="maximize", pruner=_fit(max_steps=STEPS))
     seed(study, 0.99, constraints={"budget:wall_s": 1.0})
     assert pruned_step(study, plateau(0.1)) is None
 
 
 def test_n_startup_trials() -> None:
-    study = optuna.create_study(direction="maximize", pruner=CurvePruner(n_startup_trials=2, max_steps=STEPS))
+    study = optuna.create_study(direction="maximize", pruner=_fit(n_startup_trials=2, max_steps=STEPS))
     seed(study, 0.95)
     assert pruned_step(study, plateau(0.6)) is None  # the trial itself completes: the second feasible one
     assert pruned_step(study, plateau(0.6)) == 3
 
 
 def test_warmup_steps() -> None:
-    study = optuna.create_study(direction="maximize", pruner=CurvePruner(n_warmup_steps=6, max_steps=STEPS))
+    study = optuna.create_study(direction="maximize", pruner=_fit(n_warmup_steps=6, max_steps=STEPS))
     seed(study, 0.95)
     assert pruned_step(study, plateau(0.6)) == 6
 
 
 def test_interval_steps() -> None:
     noisy = [0.5, 0.58, 0.61, 0.6, 0.62, 0.6, 0.61, 0.6, 0.61, 0.6] + [0.6] * 10
-    study = optuna.create_study(direction="maximize", pruner=CurvePruner(probability=0.001, max_steps=STEPS))
+    study = optuna.create_study(direction="maximize", pruner=_fit(probability=0.001, max_steps=STEPS))
     seed(study, 0.95)
     assert pruned_step(study, noisy) == 7  # decision 5 at step 7 (each step spends a share of 0.001)
-    study = optuna.create_study(
-        direction="maximize", pruner=CurvePruner(probability=0.001, interval_steps=4, max_steps=STEPS)
-    )
+    study = optuna.create_study(direction="maximize", pruner=_fit(probability=0.001, interval_steps=4, max_steps=STEPS))
     seed(study, 0.95)
     # checks at 3, 7, 11, ...: step 7 is only its second decision, with a larger share of the error budget
     assert pruned_step(study, noisy) == 7
 
 
 def test_max_steps_inferred_from_completed_trials() -> None:
-    study = optuna.create_study(direction="maximize", pruner=CurvePruner())
+    study = optuna.create_study(direction="maximize", pruner=_fit())
     seed(study, 0.95)  # 20 steps long
     assert pruned_step(study, plateau(0.6)) == 3
     assert study.trials[-1].user_attrs[PRUNE_DETAIL]["final_step"] == STEPS - 1
 
 
 def test_the_final_step_is_never_pruned() -> None:
-    study = optuna.create_study(direction="maximize", pruner=CurvePruner(n_warmup_steps=STEPS - 1, max_steps=STEPS))
+    study = optuna.create_study(direction="maximize", pruner=_fit(n_warmup_steps=STEPS - 1, max_steps=STEPS))
     seed(study, 0.95)
     assert pruned_step(study, plateau(0.6)) is None
 
 
 def test_nan_values() -> None:
-    study = optuna.create_study(direction="maximize", pruner=CurvePruner(max_steps=STEPS))
+    study = optuna.create_study(direction="maximize", pruner=_fit(max_steps=STEPS))
     seed(study, 0.95)
     # Every value NaN (diverged): pruned at the first check, as Optuna's percentile pruner does.
     assert pruned_step(study, [math.nan] * STEPS) == 3
@@ -200,7 +204,7 @@ def test_nan_values() -> None:
 
 
 def test_multi_objective_study_is_never_pruned_on_the_curve() -> None:
-    study = optuna.create_study(directions=["maximize", "minimize"], pruner=CurvePruner(max_steps=STEPS))
+    study = optuna.create_study(directions=["maximize", "minimize"], pruner=_fit(max_steps=STEPS))
     study.add_trial(create_trial(values=[0.95, 1.0]))
     trial = study.ask()
     for step in range(5):
@@ -209,7 +213,7 @@ def test_multi_objective_study_is_never_pruned_on_the_curve() -> None:
 
 
 def test_decision_reflects_trials_finished_since_the_last_one() -> None:
-    pruner = CurvePruner(max_steps=STEPS)
+    pruner = _fit(max_steps=STEPS)
     study = optuna.create_study(direction="maximize", pruner=pruner)
     seed(study, 0.7)
     assert pruned_step(study, plateau(0.75)) is None  # 0.75 beats 0.7: completes, the new best
@@ -218,7 +222,7 @@ def test_decision_reflects_trials_finished_since_the_last_one() -> None:
 
 
 def test_sqlite_decisions_read_the_trial_list_only_when_a_trial_has_finished(sqlite_url: str, monkeypatch) -> None:
-    pruner = CurvePruner(max_steps=STEPS)
+    pruner = _fit(max_steps=STEPS)
     study = optuna.create_study(storage=sqlite_url, study_name="s", direction="maximize", pruner=pruner)
     seed(study, 0.7)
     trial = study.ask()
@@ -245,20 +249,20 @@ def test_sqlite_decisions_read_the_trial_list_only_when_a_trial_has_finished(sql
 # --- sequential decisions: the trial's false-prune rate is shared by its decisions ----------------------------------
 
 
-def test_curve_looks_counts_the_decision_steps_with_a_fit() -> None:
+def test_curve_looks_counts_the_decision_steps() -> None:
     pts = [(s, 0.5) for s in range(10)]
     assert curve_looks(pts[:3], 3, 1, 19) == 0  # step 2: warm-up
     assert curve_looks(pts[:4], 3, 1, 19) == 1  # step 3: the first decision
     assert curve_looks(pts[:8], 3, 1, 19) == 5
     assert curve_looks(pts[:8], 3, 4, 19) == 2  # steps 3 and 7 only
-    assert curve_looks(pts[:8], 0, 1, 19) == 6  # from the third point on: a fit needs three
+    assert curve_looks(pts[:8], 0, 1, 19) == 8  # from the first point: the study's gains need only one
     assert curve_looks(pts[:8], 3, 1, 5) == 2  # the final step is never a decision
-    assert curve_looks([(0, 0.5), (4, 0.6), (5, 0.6), (6, 0.6)], 3, 1, 19) == 2  # NaN steps 1-3 are not decisions
+    assert curve_looks([(0, 0.5), (4, 0.6), (5, 0.6), (6, 0.6)], 3, 1, 19) == 3  # NaN steps 1-3 are not decisions
 
 
 def test_the_decisions_of_a_trial_share_probability() -> None:
     assert sum(alpha_spent(n, 0.05, FIRST_SHARE) for n in range(1, 10_000)) == pytest.approx(0.05, rel=1e-3)
-    study = optuna.create_study(direction="maximize", pruner=CurvePruner(max_steps=STEPS))
+    study = optuna.create_study(direction="maximize", pruner=_fit(max_steps=STEPS))
     seed(study, 0.99)
     assert pruned_step(study, plateau(0.8)) == 4
     detail = study.trials[-1].user_attrs[PRUNE_DETAIL]
@@ -274,7 +278,7 @@ def test_a_noisy_curve_that_beats_the_bar_is_pruned_at_most_at_the_stated_rate(s
     margin: a 5 % chance to be pruned at every step pruned 14 % of them (20 steps) and 6 % (8 steps); shared, at
     most the 5 % promised (1 % and 2.3 % over 300 trials)."""
     rng = np.random.default_rng(0)
-    study = optuna.create_study(direction="maximize", pruner=CurvePruner(max_steps=steps))
+    study = optuna.create_study(direction="maximize", pruner=_fit(max_steps=steps))
     seed(study, 0.9)
     c = 0.905 + 0.3 * steps**-0.7
     true = [c - 0.3 * (s + 1) ** -0.7 for s in range(steps)]

@@ -44,11 +44,12 @@ def test_policy_names() -> None:
         (
             "curve",
             {
-                "n_warmup_steps": 3,
+                "n_warmup_steps": 1,
                 "interval_steps": 1,
                 "probability": 0.05,
                 "n_startup_trials": 1,
                 "families": ["pow", "exp", "log"],
+                "study_gains": True,
             },
         ),
     ],

@@ -1,0 +1,146 @@
+"""Pure decision helpers: how far a learning curve can still climb, learned from the study's finished trials.
+
+A parametric fit to a trial's own first few points (:func:`sysprune.pruners._forecast.fit_curves`) extrapolates a
+handful of noisy values over the rest of training: honest about its uncertainty, it is too wide to prune much.
+The study's COMPLETE trials know better how curves of *this* model on *this* data go on: each gives, at every step
+``s``, its **gain** — how much its final value improved on the best value it had reported by step ``s`` (the
+running best: a validation reading that dips by noise is not taken for the trial's level). A new trial at step
+``s`` with running best ``v`` can then reach at most ``v + gain`` — and the gains' distribution, treated as normal
+with unknown mean and spread (Student's t over the ``n`` finished trials), gives the one-sided bound
+
+    optimistic = v + mean + t(c, n - 1) * sd * sqrt(1 + 1 / n)
+
+at confidence ``c``. Values in ``[0, 1]`` (an accuracy) are taken on the logit scale, where a gain from 0.90 and
+one from 0.99 are alike; anything else on its own scale. A minimised objective's gain is a decrease.
+
+The gains come from every COMPLETE trial, within budget or not: how a curve goes on is a matter of training, not
+of the budget. The noise of a validation reading is in them (each finished trial's reading at step ``s`` was as
+noisy as the new one's), so the bound needs no noise model of its own.
+
+Measured (``sysprune replay``, the recorded order and 20 shuffled ones, the curve pruner at its defaults: decisions
+from step 1, ``probability`` 5 %): over a digits MLP recording (60 TPE trials, 8 epochs) it saved 1.23x of the
+compute and pruned the truly best feasible trial in 1 of 21 orders (a near tie: the best kept was one validation
+example behind); over a digits CNN recording (40 trials, 10 epochs) 1.46x and 0 of 21. The fit alone saved 1.01x
+and 1.00x there. In simulation (tests/pruners/test_gains.py), a trial whose final reading beats every finished
+one's is pruned in under 5 % of studies when errors shrink by a factor as training goes on (as accuracy curves
+do); were accuracy gains instead the same in absolute terms at every level, the logit scale would make the best
+trials' gains look larger than the pool's and that rate rose to 15 % — the limit of treating gains as exchangeable
+across trials.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from sysprune.pruners._forecast import t_quantile
+
+#: Finished trials with a value at the step a decision needs.
+MIN_TRIALS = 3
+#: Values are clipped to ``[EPS, 1 - EPS]`` before the logit (an accuracy of 1.0 stays finite).
+EPS = 1e-3
+
+
+def _logit(v: float) -> float:
+    v = min(max(v, EPS), 1.0 - EPS)
+    return math.log(v / (1.0 - v))
+
+
+def _expit(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+@dataclass
+class _Moments:
+    """Welford's running mean and spread."""
+
+    n: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+
+    def add(self, x: float) -> None:
+        self.n += 1
+        d = x - self.mean
+        self.mean += d / self.n
+        self.m2 += d * (x - self.mean)
+
+    @property
+    def sd(self) -> float:
+        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class GainBound:
+    """What a trial whose running best is ``running`` at ``step`` may still reach at the last step."""
+
+    expected: float  # the running best plus the mean gain
+    optimistic: float  # ... plus the gains' one-sided prediction bound at ``confidence``
+    n: int  # finished trials behind the gains
+    confidence: float
+    scale: str  # "logit" or "identity"
+    maximize: bool
+    _optimistic_x: float  # the optimistic bound on its scale (the logit's is not clipped)
+
+    def reaches(self, best: float) -> bool:
+        """Whether the optimistic bound reaches ``best`` (compared on the bound's scale, so that a best of 1.0 is
+        the clipped logit's top, not out of reach)."""
+        b = _logit(best) if self.scale == "logit" else best
+        return self._optimistic_x >= b if self.maximize else self._optimistic_x <= b
+
+
+@dataclass
+class StudyGains:
+    """The gains of a study's COMPLETE trials, per step, on both scales (updated one finished trial at a time)."""
+
+    maximize: bool = True
+    unit: bool = True  # every value seen so far is in [0, 1]: the logit scale applies
+    _logit: dict[int, _Moments] = field(default_factory=dict)
+    _identity: dict[int, _Moments] = field(default_factory=dict)
+
+    def add(self, values: Mapping[int, float]) -> None:
+        """Take one COMPLETE trial's intermediate values (``step -> value``); its last step is its final value."""
+        steps = sorted(s for s, v in values.items() if s >= 0 and isinstance(v, (int, float)) and math.isfinite(v))
+        if len(steps) < 2:
+            return
+        if any(not 0.0 <= values[s] <= 1.0 for s in steps):
+            self.unit = False
+        sign = 1.0 if self.maximize else -1.0
+        final = float(values[steps[-1]])
+        running: float | None = None
+        for s in steps[:-1]:
+            v = float(values[s])
+            running = v if running is None else (max(running, v) if self.maximize else min(running, v))
+            self._identity.setdefault(s, _Moments()).add(sign * (final - running))
+            if self.unit:
+                self._logit.setdefault(s, _Moments()).add(sign * (_logit(final) - _logit(running)))
+
+    def bound(self, running: float, step: int, confidence: float) -> GainBound | None:
+        """The bound for a trial whose running best at ``step`` is ``running``; None with fewer than
+        :data:`MIN_TRIALS` finished trials that reported ``step``."""
+        logit = self.unit and 0.0 <= running <= 1.0
+        m = (self._logit if logit else self._identity).get(step)
+        if m is None or m.n < MIN_TRIALS or not math.isfinite(running):
+            return None
+        sign = 1.0 if self.maximize else -1.0
+        x = _logit(running) if logit else running
+        spread = t_quantile(confidence, m.n - 1) * m.sd * math.sqrt(1.0 + 1.0 / m.n)
+        back = _expit if logit else float
+        top = x + sign * (m.mean + spread)
+        return GainBound(
+            expected=back(x + sign * m.mean),
+            optimistic=back(top),
+            n=m.n,
+            confidence=confidence,
+            scale="logit" if logit else "identity",
+            maximize=self.maximize,
+            _optimistic_x=top,
+        )
+
+
+def running_best(values: Mapping[int, float], step: int, *, maximize: bool) -> float | None:
+    """The best finite value reported at steps ``0 .. step``; None if there is none."""
+    vals = [float(v) for s, v in values.items() if 0 <= s <= step and isinstance(v, (int, float)) and math.isfinite(v)]
+    if not vals:
+        return None
+    return max(vals) if maximize else min(vals)
