@@ -56,7 +56,9 @@ def run(study: Path, metric: str, budget: float, seeds: int, trials: int, storag
     seed_list = seeds_of(spec, seeds)
     t0 = time.perf_counter()
     run_compare(spec, POLICIES, seed_list, storage_url=storage, sampler=sampler, n_trials=trials, log=lambda s: None)
-    result = collect(spec, POLICIES, seed_list, storage_url=storage, sampler=sampler, tolerance=None, n_val=_n_val(spec))
+    result = collect(
+        spec, POLICIES, seed_list, storage_url=storage, sampler=sampler, tolerance=None, n_val=_n_val(spec)
+    )
     print(
         f"\n## {spec.name}: {metric} <= {budget:g}, {seeds} seeds x {trials} trials ({sampler}),"
         f" {time.perf_counter() - t0:.0f} s"
