@@ -29,12 +29,12 @@ class CurvePruner(DecidingPruner):
 
     Two pieces of evidence, one per decision:
 
-    1. **The study's own finished curves** (``study_gains``, once three COMPLETE trials reported the step): each
+    1. **The study's own finished curves** (``study_gains``, once five COMPLETE trials reported the step): each
        finished trial's *gain* after step ``s`` — its final value over the best value it had reported by ``s`` —
        bounds what the trial at hand can still gain from its own best so far; the trial is pruned when even the
        gains' one-sided prediction bound (Student's t over the finished trials; on the logit scale for values in
-       ``[0, 1]``) leaves it short of the best feasible value. The noise of a validation reading is in the gains,
-       so no noise model is needed. See :mod:`sysprune.pruners._gains`.
+       ``[0, 1]``) leaves it short of the best feasible value by more than one reading's noise. The noise of a
+       validation reading is in the gains, so no noise model is needed. See :mod:`sysprune.pruners._gains`.
     2. Before that, **a fit of the trial's own curve**, in the spirit of Domhan et al. (2015), "Speeding up
        automatic hyperparameter optimization of deep neural networks by extrapolation of learning curves", but
        cheap: instead of MCMC over eleven families, a few parametric families ``y = c + a * g_theta(step + 1)`` — a
@@ -154,13 +154,15 @@ class CurvePruner(DecidingPruner):
                         f"curve: best so far {fmt(running)} can reach {fmt(gain.optimistic)} by step {final_step}"
                         f" (expected {fmt(gain.expected)}; the gains of {gain.n} finished trials after step {step},"
                         f" at {gain.confidence:.4g} confidence: decision {look}'s share of {self._probability:g})"
-                        f" < best feasible {fmt(best)}; decided at step {step}"
+                        f" < {fmt(gain.bar(best))} (best feasible {fmt(best)} less one reading's noise); decided"
+                        f" at step {step}"
                     ),
                     value=gain.expected,
                     predicted=True,
                     extra={
                         "evidence": "study_gains",
                         "best_feasible": best,
+                        "bar": gain.bar(best),
                         "optimistic": gain.optimistic,
                         "confidence": gain.confidence,
                         "alpha": allowed,

@@ -10,22 +10,27 @@ with unknown mean and spread (Student's t over the ``n`` finished trials), gives
 
     optimistic = v + mean + t(c, n - 1) * sd * sqrt(1 + 1 / n)
 
-at confidence ``c``. Values in ``[0, 1]`` (an accuracy) are taken on the logit scale, where a gain from 0.90 and
-one from 0.99 are alike; anything else on its own scale. A minimised objective's gain is a decrease.
+at confidence ``c``. The trial cannot beat the best feasible value when ``optimistic`` falls short of it by more
+than one reading's noise (the best is itself the best of noisy readings, so it errs high by about that much; the
+noise is the SD of the finished trials' last reading minus the one before it, over sqrt 2). Values in ``[0, 1]``
+(an accuracy) are taken on the logit scale, where a gain from 0.90 and one from 0.99 are alike (errors shrink by
+factors); anything else on its own scale. A minimised objective's gain is a decrease.
 
 The gains come from every COMPLETE trial, within budget or not: how a curve goes on is a matter of training, not
 of the budget. The noise of a validation reading is in them (each finished trial's reading at step ``s`` was as
-noisy as the new one's), so the bound needs no noise model of its own.
+noisy as the new one's), so the bound needs no noise model of its own. It needs :data:`MIN_TRIALS` finished
+trials: the first to finish under a budget are the cheap configurations, whose gains can be alike by chance.
 
 Measured (``sysprune replay``, the recorded order and 20 shuffled ones, the curve pruner at its defaults: decisions
-from step 1, ``probability`` 5 %): over a digits MLP recording (60 TPE trials, 8 epochs) it saved 1.23x of the
-compute and pruned the truly best feasible trial in 1 of 21 orders (a near tie: the best kept was one validation
-example behind); over a digits CNN recording (40 trials, 10 epochs) 1.46x and 0 of 21. The fit alone saved 1.01x
-and 1.00x there. In simulation (tests/pruners/test_gains.py), a trial whose final reading beats every finished
-one's is pruned in under 5 % of studies when errors shrink by a factor as training goes on (as accuracy curves
-do); were accuracy gains instead the same in absolute terms at every level, the logit scale would make the best
-trials' gains look larger than the pool's and that rate rose to 15 % — the limit of treating gains as exchangeable
-across trials.
+from step 1, ``probability`` 5 %; docs/pruners.md has the table): over random recordings of the three digits RQ2
+studies, the MNIST-sized time study and scikit-learn SGD on letter, budget + curve saved 1.08-1.36x of the compute
+over the budget pruner alone and pruned the truly best feasible trial in 0 of 21 orders on each (with three
+finished trials instead of five, in 4 of 21 on SGD); the fit alone saved 1.01-1.06x. In simulation
+(tests/pruners/test_gains.py), a trial whose final reading beats every finished one's is pruned in under 5 % of
+studies when errors shrink by a factor as training goes on (as accuracy curves do); were accuracy gains instead the
+same in absolute terms at every level, the logit scale would make the best trials' gains look larger than the
+pool's and that rate rose to 15 % (with three finished trials and no noise allowance) — the limit of treating gains
+as exchangeable across trials.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from dataclasses import dataclass, field
 from sysprune.pruners._forecast import t_quantile
 
 #: Finished trials with a value at the step a decision needs.
-MIN_TRIALS = 3
+MIN_TRIALS = 5
 #: Values are clipped to ``[EPS, 1 - EPS]`` before the logit (an accuracy of 1.0 stays finite).
 EPS = 1e-3
 
@@ -80,13 +85,24 @@ class GainBound:
     confidence: float
     scale: str  # "logit" or "identity"
     maximize: bool
+    noise: float  # the SD of one reading, on the bound's scale (0: not known yet)
     _optimistic_x: float  # the optimistic bound on its scale (the logit's is not clipped)
 
-    def reaches(self, best: float) -> bool:
-        """Whether the optimistic bound reaches ``best`` (compared on the bound's scale, so that a best of 1.0 is
-        the clipped logit's top, not out of reach)."""
+    def _bar_x(self, best: float) -> float:
         b = _logit(best) if self.scale == "logit" else best
-        return self._optimistic_x >= b if self.maximize else self._optimistic_x <= b
+        return b - self.noise if self.maximize else b + self.noise
+
+    def bar(self, best: float) -> float:
+        """What the optimistic bound must reach: ``best`` less one reading's noise (``best`` is itself the best of
+        noisy readings, so it errs high by about that much)."""
+        x = self._bar_x(best)
+        return _expit(x) if self.scale == "logit" else x
+
+    def reaches(self, best: float) -> bool:
+        """Whether the optimistic bound reaches :meth:`bar` (compared on the bound's scale, so that a best of 1.0
+        is the clipped logit's top, not out of reach)."""
+        x = self._bar_x(best)
+        return self._optimistic_x >= x if self.maximize else self._optimistic_x <= x
 
 
 @dataclass
@@ -97,6 +113,10 @@ class StudyGains:
     unit: bool = True  # every value seen so far is in [0, 1]: the logit scale applies
     _logit: dict[int, _Moments] = field(default_factory=dict)
     _identity: dict[int, _Moments] = field(default_factory=dict)
+    #: the last reading minus the one before it, per finished trial: on a curve's flat tail the difference of two
+    #: noisy readings, so its SD / sqrt(2) estimates one reading's noise (a tail still moving makes it larger)
+    _tail_logit: _Moments = field(default_factory=_Moments)
+    _tail_identity: _Moments = field(default_factory=_Moments)
 
     def add(self, values: Mapping[int, float]) -> None:
         """Take one COMPLETE trial's intermediate values (``step -> value``); its last step is its final value."""
@@ -107,6 +127,10 @@ class StudyGains:
             self.unit = False
         sign = 1.0 if self.maximize else -1.0
         final = float(values[steps[-1]])
+        before = float(values[steps[-2]])
+        self._tail_identity.add(final - before)
+        if self.unit:
+            self._tail_logit.add(_logit(final) - _logit(before))
         running: float | None = None
         for s in steps[:-1]:
             v = float(values[s])
@@ -127,6 +151,7 @@ class StudyGains:
         spread = t_quantile(confidence, m.n - 1) * m.sd * math.sqrt(1.0 + 1.0 / m.n)
         back = _expit if logit else float
         top = x + sign * (m.mean + spread)
+        tail = self._tail_logit if logit else self._tail_identity
         return GainBound(
             expected=back(x + sign * m.mean),
             optimistic=back(top),
@@ -134,6 +159,7 @@ class StudyGains:
             confidence=confidence,
             scale="logit" if logit else "identity",
             maximize=self.maximize,
+            noise=tail.sd / math.sqrt(2.0),
             _optimistic_x=top,
         )
 
