@@ -305,7 +305,8 @@ class ResourceBudgetPruner(DecidingPruner):
         message = (
             f"budget: {metric} predicted {fmt(b.value)}{unit} {at} (>= {fmt(b.low)}{unit} at {_pct(b.confidence)}"
             f" confidence: a dry run of the first mini-batches, scaled by measured/predicted of {b.n} finished"
-            f" trials and the study families' prior) > budget {fmt(self._budgets[metric])}{unit}; decided at step {PRETRAIN_STEP}"
+            f" trials and the study families' prior) > budget {fmt(self._budgets[metric])}{unit};"
+            f" decided at step {PRETRAIN_STEP}"
         )
         constraints = {m: x.value - self._budgets[m] for m, x in breaches.items()}
         extra: dict[str, object] = {

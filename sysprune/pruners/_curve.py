@@ -140,12 +140,13 @@ class CurvePruner(DecidingPruner):
         best = view.best_feasible
         look = curve_looks(points, self._n_warmup_steps, self._interval_steps, final_step)
         allowed = alpha_spent(max(look, 1), self._probability, FIRST_SHARE)
-        running = running_best(trial.intermediate_values, step, maximize=maximize)
+        running = running_best(points, step, maximize=maximize)
         if self._study_gains and view.gains is not None and running is not None:
             gain = view.gains.bound(running, step, 1.0 - allowed)
             if gain is not None:
                 if gain.reaches(best):
                     return None
+                bar = gain.bar(best)
                 return PruneDecision(
                     rule=RULE_CURVE,
                     pruner=name,
@@ -154,7 +155,7 @@ class CurvePruner(DecidingPruner):
                         f"curve: best so far {fmt(running)} can reach {fmt(gain.optimistic)} by step {final_step}"
                         f" (expected {fmt(gain.expected)}; the gains of {gain.n} finished trials after step {step},"
                         f" at {gain.confidence:.4g} confidence: decision {look}'s share of {self._probability:g})"
-                        f" < {fmt(gain.bar(best))} (best feasible {fmt(best)} less one reading's noise); decided"
+                        f" < {fmt(bar)} (best feasible {fmt(best)} less one reading's noise); decided"
                         f" at step {step}"
                     ),
                     value=gain.expected,
@@ -162,7 +163,7 @@ class CurvePruner(DecidingPruner):
                     extra={
                         "evidence": "study_gains",
                         "best_feasible": best,
-                        "bar": gain.bar(best),
+                        "bar": bar,
                         "optimistic": gain.optimistic,
                         "confidence": gain.confidence,
                         "alpha": allowed,

@@ -36,10 +36,10 @@ as exchangeable across trials.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sysprune.pruners._forecast import t_quantile
+from sysprune.pruners._forecast import Point, finite_points, t_quantile
 
 #: Finished trials with a value at the step a decision needs.
 MIN_TRIALS = 5
@@ -120,20 +120,19 @@ class StudyGains:
 
     def add(self, values: Mapping[int, float]) -> None:
         """Take one COMPLETE trial's intermediate values (``step -> value``); its last step is its final value."""
-        steps = sorted(s for s, v in values.items() if s >= 0 and isinstance(v, (int, float)) and math.isfinite(v))
-        if len(steps) < 2:
+        points = finite_points(values)
+        if len(points) < 2:
             return
-        if any(not 0.0 <= values[s] <= 1.0 for s in steps):
+        if any(not 0.0 <= v <= 1.0 for _, v in points):
             self.unit = False
         sign = 1.0 if self.maximize else -1.0
-        final = float(values[steps[-1]])
-        before = float(values[steps[-2]])
+        final = points[-1][1]
+        before = points[-2][1]
         self._tail_identity.add(final - before)
         if self.unit:
             self._tail_logit.add(_logit(final) - _logit(before))
         running: float | None = None
-        for s in steps[:-1]:
-            v = float(values[s])
+        for s, v in points[:-1]:
             running = v if running is None else (max(running, v) if self.maximize else min(running, v))
             self._identity.setdefault(s, _Moments()).add(sign * (final - running))
             if self.unit:
@@ -164,9 +163,10 @@ class StudyGains:
         )
 
 
-def running_best(values: Mapping[int, float], step: int, *, maximize: bool) -> float | None:
-    """The best finite value reported at steps ``0 .. step``; None if there is none."""
-    vals = [float(v) for s, v in values.items() if 0 <= s <= step and isinstance(v, (int, float)) and math.isfinite(v)]
+def running_best(points: Sequence[Point], step: int, *, maximize: bool) -> float | None:
+    """The best of the finite ``points`` (:func:`~sysprune.pruners._forecast.finite_points`) at steps up to
+    ``step``; None if there is none."""
+    vals = [v for s, v in points if s <= step]
     if not vals:
         return None
     return max(vals) if maximize else min(vals)

@@ -8,13 +8,15 @@ import math
 import numpy as np
 import optuna
 import pytest
-from optuna.trial import TrialState, create_trial
+from optuna.trial import create_trial
 from scipy import stats
 
 from sysprune._attrs import PRUNE_DETAIL, PRUNE_REASON
 from sysprune.pruners import CurvePruner
+from sysprune.pruners._forecast import finite_points
 from sysprune.pruners._gains import EPS, MIN_TRIALS, StudyGains, running_best
-from sysprune.pruners._step_api import report, should_prune
+
+from ._helpers import run_trial
 
 STEPS = 6
 
@@ -29,14 +31,7 @@ def _finished(study: optuna.Study, curve: list[float]) -> None:
 
 def _run(study: optuna.Study, curve: list[float]) -> int | None:
     """Report ``curve`` step by step; the step the trial was pruned at, or None if it completed."""
-    trial = study.ask()
-    for step, v in enumerate(curve):
-        report(trial, step, v)
-        if should_prune(trial):
-            study.tell(trial, state=TrialState.PRUNED)
-            return step
-    study.tell(trial, curve[-1])
-    return None
+    return run_trial(study, [{}] * len(curve), curve)[1]
 
 
 def test_the_bound_is_students_prediction_interval_of_the_gains_on_the_logit_scale():
@@ -91,10 +86,11 @@ def test_a_best_of_1_is_within_reach_of_a_bound_at_the_logit_scales_top():
 
 
 def test_running_best_skips_dips_and_nan():
-    values = {0: 0.5, 1: 0.7, 2: 0.6, 3: float("nan")}
-    assert running_best(values, 3, maximize=True) == 0.7
-    assert running_best(values, 3, maximize=False) == 0.5
-    assert running_best({0: float("nan")}, 0, maximize=True) is None
+    points = finite_points({0: 0.5, 1: 0.7, 2: 0.6, 3: float("nan")})
+    assert running_best(points, 3, maximize=True) == 0.7
+    assert running_best(points, 3, maximize=False) == 0.5
+    assert running_best(points, 0, maximize=True) == 0.5  # only the steps up to the one asked
+    assert running_best(finite_points({0: float("nan")}), 0, maximize=True) is None
 
 
 def test_a_trial_that_cannot_catch_up_is_pruned_at_the_first_decision_with_its_reason():
